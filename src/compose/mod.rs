@@ -1,0 +1,5 @@
+//! Loading compose files: YAML -> model, with interpolation, `.env`, `extends` and `-f` merging.
+
+pub mod model;
+
+pub use model::ComposeProject;

@@ -1,0 +1,137 @@
+//! What the executor needs from a cluster. Implemented over Docker Swarm in `crate::swarm`,
+//! and in memory in the executor's unit tests.
+
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+use crate::compose::model::{Network, SecretOrConfig, Service};
+use crate::plan::ZoneState;
+
+/// Everything needed to create or update one zone's Swarm service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ZoneTarget {
+    pub project: String,
+    /// Logical service name (`web`).
+    pub service: String,
+    pub zone: String,
+    /// Swarm service name (`demo_web-blue`).
+    pub service_name: String,
+    pub definition: Service,
+    pub image: String,
+    pub version: String,
+    pub replicas: u64,
+    /// Top-level networks/secrets/configs of the project, by compose key.
+    pub networks: IndexMap<String, Network>,
+    pub secrets: IndexMap<String, SecretOrConfig>,
+    pub configs: IndexMap<String, SecretOrConfig>,
+}
+
+/// The state Swarm reports for a task (lower-case, as in the API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskState {
+    New,
+    Pending,
+    Assigned,
+    Accepted,
+    Preparing,
+    Ready,
+    Starting,
+    Running,
+    Complete,
+    Shutdown,
+    Failed,
+    Rejected,
+    Remove,
+    Orphaned,
+}
+
+impl TaskState {
+    /// Parses Swarm's state string; unknown states count as pending.
+    pub fn parse(text: &str) -> TaskState {
+        match text {
+            "new" => TaskState::New,
+            "allocated" | "pending" => TaskState::Pending,
+            "assigned" => TaskState::Assigned,
+            "accepted" => TaskState::Accepted,
+            "preparing" => TaskState::Preparing,
+            "ready" => TaskState::Ready,
+            "starting" => TaskState::Starting,
+            "running" => TaskState::Running,
+            "complete" => TaskState::Complete,
+            "shutdown" => TaskState::Shutdown,
+            "failed" => TaskState::Failed,
+            "rejected" => TaskState::Rejected,
+            "remove" => TaskState::Remove,
+            "orphaned" => TaskState::Orphaned,
+            _ => TaskState::Pending,
+        }
+    }
+}
+
+/// One task of a zone's service, as the executor and the router need it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskInfo {
+    pub id: String,
+    pub state: TaskState,
+    /// `running` or `shutdown`: what Swarm wants the task to be.
+    pub desired_state: TaskState,
+    /// The `io.shipctl.version` label of the task's container spec.
+    pub version: Option<String>,
+    pub image: Option<String>,
+    /// Swarm's status message (`started`, `No such image: ...`).
+    pub message: String,
+    /// Swarm's error for failed/rejected tasks.
+    pub error: Option<String>,
+    /// Exit code of the container, when it exited.
+    pub exit_code: Option<i64>,
+    pub node_id: Option<String>,
+    /// Addresses of the task on its networks (without prefix length).
+    pub addresses: Vec<String>,
+    /// Published host-mode ports: (target, published).
+    pub host_ports: Vec<(u16, u16)>,
+    /// When the task last changed state.
+    pub updated_at: Option<SystemTime>,
+    pub created_at: Option<SystemTime>,
+}
+
+/// Errors talking to the cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The engine cannot be reached or is not a Swarm manager.
+    #[error("{message}")]
+    Unavailable { message: String, help: String },
+    /// A service we expected is missing.
+    #[error("service {0} does not exist")]
+    NotFound(String),
+    /// Anything else the engine answered.
+    #[error("{0}")]
+    Api(String),
+}
+
+/// The cluster as the executor sees it.
+#[async_trait]
+pub trait Cluster: Send + Sync {
+    /// The zone services of `service` that exist, by zone name (keys are not read here).
+    async fn observe_zones(
+        &self,
+        project: &str,
+        service: &str,
+        zones: &[(String, String)],
+    ) -> Result<IndexMap<String, ZoneState>, ClusterError>;
+
+    /// Creates an overlay network if it does not exist (the name is the full name).
+    async fn ensure_network(&self, name: &str, network: &Network) -> Result<(), ClusterError>;
+
+    /// Creates the zone service, or updates it (image, version, replicas) if it exists.
+    async fn apply_zone(&self, target: &ZoneTarget) -> Result<(), ClusterError>;
+
+    /// Sets the replica count of an existing service.
+    async fn scale(&self, service_name: &str, replicas: u64) -> Result<(), ClusterError>;
+
+    /// The tasks of a service (all states Swarm still remembers).
+    async fn tasks(&self, service_name: &str) -> Result<Vec<TaskInfo>, ClusterError>;
+}

@@ -1,0 +1,1 @@
+//! `shipctl route`: renders a router config from the KV keys and zone tasks.

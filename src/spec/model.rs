@@ -1,0 +1,218 @@
+//! The strategy spec after validation, and the policy that applies to one service.
+
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+/// How a service moves to a new version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    BlueGreen,
+    Canary,
+    Rolling,
+}
+
+/// What to do when a health gate fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnFailure {
+    /// New zone back to 0, keys untouched (default without a terminal).
+    Rollback,
+    /// Leave everything as it is and stop; `promote`/`abort` decide later.
+    Pause,
+    /// Ask on the terminal (default on a terminal).
+    Prompt,
+}
+
+/// The validated `shipctl.yaml` (or the defaults when there is none).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spec {
+    pub project: Option<String>,
+    /// The two zone names, `[blue, green]` by default.
+    pub zones: [String; 2],
+    /// Template of a zone's Swarm service name: `{project}_{service}-{zone}`.
+    pub service_name: String,
+    pub kv: KvSettings,
+    /// Settings for every service, overridden per service in `services:`.
+    pub defaults: Policy,
+    /// Per-service policies, already merged over `defaults`.
+    pub services: IndexMap<String, Policy>,
+    pub hooks: Hooks,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KvSettings {
+    /// `swarm://`, `consul://host:port`, `consul+https://...`, `etcd://host:port`.
+    pub url: String,
+    pub keys: KeyTemplates,
+    #[serde(with = "crate::spec::duration::serde_duration")]
+    pub lock_ttl: Duration,
+    /// How many deploy records `history` keeps.
+    pub history_limit: usize,
+}
+
+/// Templates of the KV keys; `{service}` and `{project}` are replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyTemplates {
+    pub active_zone: String,
+    pub active_version: String,
+    pub traffic: String,
+    pub lock: String,
+    pub history: String,
+    /// Where an unfinished deploy records its progress (for resume).
+    pub progress: String,
+}
+
+impl Default for KeyTemplates {
+    fn default() -> Self {
+        KeyTemplates {
+            active_zone: "{service}-active-zone".into(),
+            active_version: "{service}-active-version".into(),
+            traffic: "{service}-traffic".into(),
+            lock: "{service}-lock".into(),
+            history: "{service}-history".into(),
+            progress: "{service}-progress".into(),
+        }
+    }
+}
+
+/// The concrete KV keys of one service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceKeys {
+    pub active_zone: String,
+    pub active_version: String,
+    pub traffic: String,
+    pub lock: String,
+    pub history: String,
+    pub progress: String,
+}
+
+impl KeyTemplates {
+    pub fn for_service(&self, project: &str, service: &str) -> ServiceKeys {
+        let fill = |t: &str| {
+            t.replace("{service}", service)
+                .replace("{project}", project)
+        };
+        ServiceKeys {
+            active_zone: fill(&self.active_zone),
+            active_version: fill(&self.active_version),
+            traffic: fill(&self.traffic),
+            lock: fill(&self.lock),
+            history: fill(&self.history),
+            progress: fill(&self.progress),
+        }
+    }
+}
+
+/// Everything that decides how one service is deployed, with defaults filled in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    pub strategy: Strategy,
+    /// Full replica count of a zone; `None` = compose `deploy.replicas`, else 1.
+    pub replicas: Option<u64>,
+    pub canary: Canary,
+    pub rolling: Rolling,
+    pub health: Health,
+    pub drain: Drain,
+    /// `None` = prompt on a terminal, roll back otherwise.
+    pub on_failure: Option<OnFailure>,
+    /// Canary: promote at the end instead of leaving the canary running.
+    pub promote: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Canary {
+    /// Replicas of the new version in the first canary step.
+    pub new: u64,
+    /// Replicas of the old version kept in the first canary step (`None` = full - new).
+    pub old: Option<u64>,
+    pub steps: Vec<CanaryStep>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CanaryStep {
+    /// Scale both zones; traffic follows the replica ratio.
+    Scale { new: u64, old: u64 },
+    /// Wait this long (health still watched), then go on.
+    Pause {
+        #[serde(with = "crate::spec::duration::serde_duration")]
+        duration: Duration,
+    },
+    /// Stop until `shipctl promote` (or `abort`).
+    PauseUntilPromoted,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rolling {
+    /// Replicas moved per batch.
+    pub step: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    /// How long a zone may take to become healthy.
+    #[serde(with = "crate::spec::duration::serde_duration")]
+    pub timeout: Duration,
+    /// How long the tasks must stay healthy before the gate passes.
+    #[serde(with = "crate::spec::duration::serde_duration")]
+    pub min_healthy: Duration,
+    /// A stall with no progress for this long fails the deploy with a named cause.
+    #[serde(with = "crate::spec::duration::serde_duration")]
+    pub progress_deadline: Duration,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<HttpProbe>,
+}
+
+/// An HTTP check against each task of the zone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpProbe {
+    pub path: String,
+    pub port: u16,
+    /// Accepted status (default 200).
+    pub expect_status: u16,
+    /// Text the body must contain, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_body: Option<String>,
+    #[serde(with = "crate::spec::duration::serde_duration")]
+    pub interval: Duration,
+    #[serde(with = "crate::spec::duration::serde_duration")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Drain {
+    /// Time between the flip and scaling the old zone down, for in-flight requests.
+    #[serde(with = "crate::spec::duration::serde_duration")]
+    pub time: Duration,
+    /// Wait until `shipctl route` reports it serves the new keys before draining.
+    pub wait_for_router: bool,
+    #[serde(with = "crate::spec::duration::serde_duration")]
+    pub router_timeout: Duration,
+}
+
+/// Commands run around a deploy (`hooks:` in the spec).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Hooks {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pre_deploy: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_switch: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_deploy: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_failure: Vec<String>,
+}
+
+/// Flags given on the command line; they win over the spec.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Overrides {
+    pub strategy: Option<Strategy>,
+    pub new: Option<u64>,
+    pub old: Option<u64>,
+    pub step: Option<u64>,
+    pub replicas: Option<u64>,
+    pub promote: bool,
+}

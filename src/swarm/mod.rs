@@ -1,0 +1,1 @@
+//! The `Cluster` implementation over Docker Swarm (bollard).

@@ -1,0 +1,1 @@
+//! The only place that writes to the terminal: progress, prompts, text and JSON output.

@@ -1,0 +1,13 @@
+//! A YAML tree that remembers where every value came from.
+//!
+//! Compose and spec files are parsed into [`Node`]s rather than straight into typed structs:
+//! interpolation, `extends` and `-f` merging all work on the tree, and every later error can
+//! still point at the file, line and column the user wrote.
+
+mod node;
+mod parse;
+mod source;
+
+pub use node::{Mapping, Node, Value};
+pub use parse::parse;
+pub use source::{SourceFile, Span};

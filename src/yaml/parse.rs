@@ -1,0 +1,429 @@
+use std::sync::Arc;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span as YamlSpan};
+
+use super::{Mapping, Node, SourceFile, Span, Value};
+use crate::error::InputError;
+
+/// Parses one YAML document into a [`Node`] tree.
+///
+/// Anchors and aliases are expanded and `<<` merge keys applied, as Compose does. An empty
+/// document yields a null node. Duplicate keys are an error (Compose rejects them too).
+pub fn parse(file: &Arc<SourceFile>) -> Result<Node, InputError> {
+    let positions = Positions::new(&file.text);
+    let mut builder = Builder {
+        file,
+        positions: &positions,
+        stack: Vec::new(),
+        anchors: Vec::new(),
+        root: None,
+    };
+    let mut documents = 0;
+    for event in Parser::new_from_str(&file.text) {
+        let (event, span) = event.map_err(|e| {
+            let at = positions.span(file, e.marker().index(), e.marker().index());
+            InputError::new(format!("invalid YAML: {}", e.info()), at)
+                .with_label("here")
+                .with_help("fix the YAML syntax at this position (indentation, quotes, colons)")
+        })?;
+        match event {
+            Event::DocumentStart(_) => {
+                documents += 1;
+                if documents > 1 {
+                    return Err(InputError::new(
+                        "this file holds more than one YAML document",
+                        builder.span(span),
+                    )
+                    .with_help("keep one document per file; remove the extra `---`"));
+                }
+            }
+            other => builder.event(other, span)?,
+        }
+    }
+    Ok(builder.root.unwrap_or_else(|| Node {
+        value: Value::Null,
+        span: positions.span(file, 0, 0),
+    }))
+}
+
+/// Converts the parser's character indexes into byte offsets.
+struct Positions {
+    /// Byte offset of each character; empty when the text is ASCII (index == offset).
+    offsets: Vec<usize>,
+    len: usize,
+}
+
+impl Positions {
+    fn new(text: &str) -> Positions {
+        let offsets = if text.is_ascii() {
+            Vec::new()
+        } else {
+            text.char_indices().map(|(i, _)| i).collect()
+        };
+        Positions {
+            offsets,
+            len: text.len(),
+        }
+    }
+
+    fn byte(&self, char_index: usize) -> usize {
+        if self.offsets.is_empty() {
+            char_index.min(self.len)
+        } else {
+            self.offsets.get(char_index).copied().unwrap_or(self.len)
+        }
+    }
+
+    fn span(&self, file: &Arc<SourceFile>, start: usize, end: usize) -> Span {
+        let offset = self.byte(start);
+        let end = self.byte(end).max(offset);
+        let before = &file.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rfind('\n').map_or(before.chars().count(), |nl| {
+            before[nl + 1..].chars().count()
+        }) + 1;
+        Span {
+            file: Arc::clone(file),
+            offset,
+            len: end - offset,
+            line,
+            column,
+        }
+    }
+}
+
+enum Frame {
+    Seq {
+        items: Vec<Node>,
+        span: Span,
+        anchor: usize,
+    },
+    Map {
+        entries: Vec<(Node, Node)>,
+        pending_key: Option<Node>,
+        span: Span,
+        anchor: usize,
+    },
+}
+
+struct Builder<'a> {
+    file: &'a Arc<SourceFile>,
+    positions: &'a Positions,
+    stack: Vec<Frame>,
+    anchors: Vec<(usize, Node)>,
+    root: Option<Node>,
+}
+
+impl Builder<'_> {
+    fn span(&self, span: YamlSpan) -> Span {
+        self.positions
+            .span(self.file, span.start.index(), span.end.index())
+    }
+
+    fn event(&mut self, event: Event<'_>, span: YamlSpan) -> Result<(), InputError> {
+        match event {
+            Event::Scalar(text, style, anchor, tag) => {
+                let forced_string = tag
+                    .as_ref()
+                    .is_some_and(|t| t.suffix == "str" || t.suffix == "tag:yaml.org,2002:str");
+                let value = if style == ScalarStyle::Plain && !forced_string {
+                    resolve_plain(&text)
+                } else {
+                    Value::String {
+                        text: text.into_owned(),
+                        quoted: true,
+                    }
+                };
+                let node = Node {
+                    value,
+                    span: self.span(span),
+                };
+                self.remember(anchor, &node);
+                self.push_value(node)
+            }
+            Event::Alias(id) => {
+                let at = self.span(span);
+                let node = self
+                    .anchors
+                    .iter()
+                    .rev()
+                    .find(|(a, _)| *a == id)
+                    .map(|(_, n)| n.clone())
+                    .ok_or_else(|| {
+                        InputError::new("alias to an unknown anchor", at.clone())
+                            .with_help("define the anchor (`&name`) before using it (`*name`)")
+                    })?;
+                // An alias keeps its target's value but points at the place it was used.
+                self.push_value(Node { span: at, ..node })
+            }
+            Event::SequenceStart(anchor, _) => {
+                self.stack.push(Frame::Seq {
+                    items: Vec::new(),
+                    span: self.span(span),
+                    anchor,
+                });
+                Ok(())
+            }
+            Event::MappingStart(anchor, _) => {
+                self.stack.push(Frame::Map {
+                    entries: Vec::new(),
+                    pending_key: None,
+                    span: self.span(span),
+                    anchor,
+                });
+                Ok(())
+            }
+            Event::SequenceEnd => match self.stack.pop() {
+                Some(Frame::Seq {
+                    items,
+                    span,
+                    anchor,
+                }) => {
+                    let node = Node {
+                        value: Value::Seq(items),
+                        span,
+                    };
+                    self.remember(anchor, &node);
+                    self.push_value(node)
+                }
+                _ => Ok(()),
+            },
+            Event::MappingEnd => match self.stack.pop() {
+                Some(Frame::Map {
+                    entries,
+                    span,
+                    anchor,
+                    ..
+                }) => {
+                    let node = Node {
+                        value: Value::Map(apply_merge_keys(entries)?),
+                        span,
+                    };
+                    self.remember(anchor, &node);
+                    self.push_value(node)
+                }
+                _ => Ok(()),
+            },
+            _ => Ok(()),
+        }
+    }
+
+    fn remember(&mut self, anchor: usize, node: &Node) {
+        if anchor != 0 {
+            self.anchors.push((anchor, node.clone()));
+        }
+    }
+
+    fn push_value(&mut self, node: Node) -> Result<(), InputError> {
+        match self.stack.last_mut() {
+            None => {
+                self.root = Some(node);
+                Ok(())
+            }
+            Some(Frame::Seq { items, .. }) => {
+                items.push(node);
+                Ok(())
+            }
+            Some(Frame::Map {
+                entries,
+                pending_key,
+                ..
+            }) => {
+                match pending_key.take() {
+                    None => *pending_key = Some(node),
+                    Some(key) => {
+                        if key.as_str() != Some("<<")
+                            && let Some((first, _)) = entries.iter().find(|(k, _)| *k == key)
+                        {
+                            return Err(InputError::new(
+                                format!(
+                                    "the key `{}` is defined twice in this mapping",
+                                    key.scalar_text().unwrap_or_default()
+                                ),
+                                key.span.clone(),
+                            )
+                            .with_label("defined again here")
+                            .with_help(format!(
+                                "keep one of the two; the first is at line {}",
+                                first.span.line
+                            )));
+                        }
+                        entries.push((key, node));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Applies YAML merge keys (`<<: *base` or `<<: [*a, *b]`): keys written in the mapping win,
+/// then the merged mappings in order.
+fn apply_merge_keys(entries: Vec<(Node, Node)>) -> Result<Mapping, InputError> {
+    if !entries.iter().any(|(k, _)| is_merge_key(k)) {
+        return Ok(Mapping { entries });
+    }
+    let explicit: Vec<Node> = entries
+        .iter()
+        .filter(|(k, _)| !is_merge_key(k))
+        .map(|(k, _)| k.clone())
+        .collect();
+    let mut out: Vec<(Node, Node)> = Vec::with_capacity(entries.len());
+    for (key, value) in entries {
+        if !is_merge_key(&key) {
+            out.push((key, value));
+            continue;
+        }
+        let sources: Vec<Node> = match value.value {
+            Value::Map(_) => vec![value],
+            Value::Seq(items) => items,
+            _ => {
+                return Err(InputError::new(
+                    format!("a merge key `<<` needs a mapping, found {}", value.kind()),
+                    value.span,
+                )
+                .with_help("merge an anchored mapping: `<<: *name`"));
+            }
+        };
+        for source in sources {
+            let Value::Map(map) = source.value else {
+                return Err(InputError::new(
+                    "a merge key `<<` list may hold only mappings",
+                    source.span,
+                )
+                .with_help("merge anchored mappings: `<<: [*a, *b]`"));
+            };
+            for (k, v) in map.entries {
+                let taken = explicit.contains(&k) || out.iter().any(|(existing, _)| *existing == k);
+                if !taken {
+                    out.push((k, v));
+                }
+            }
+        }
+    }
+    Ok(Mapping { entries: out })
+}
+
+fn is_merge_key(node: &Node) -> bool {
+    matches!(&node.value, Value::String { text, quoted: false } if text == "<<")
+}
+
+/// YAML 1.2 core schema resolution of a plain scalar.
+fn resolve_plain(text: &str) -> Value {
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Value::Float(f64::INFINITY);
+        }
+        "-.inf" | "-.Inf" | "-.INF" => return Value::Float(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
+        _ => {}
+    }
+    let int = if let Some(hex) = text.strip_prefix("0x") {
+        i64::from_str_radix(hex, 16).ok()
+    } else if let Some(oct) = text.strip_prefix("0o") {
+        i64::from_str_radix(oct, 8).ok()
+    } else if looks_decimal(text) {
+        text.parse::<i64>().ok()
+    } else {
+        None
+    };
+    if let Some(i) = int {
+        return Value::Int(i);
+    }
+    if looks_float(text)
+        && let Ok(f) = text.parse::<f64>()
+    {
+        return Value::Float(f);
+    }
+    Value::String {
+        text: text.to_string(),
+        quoted: false,
+    }
+}
+
+fn looks_decimal(text: &str) -> bool {
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn looks_float(text: &str) -> bool {
+    let body = text.strip_prefix(['-', '+']).unwrap_or(text);
+    body.bytes().any(|b| b.is_ascii_digit())
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
+        && body.contains(['.', 'e', 'E'])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Node, InputError> {
+        parse(&SourceFile::new("t.yaml", text))
+    }
+
+    #[test]
+    fn scalars_resolve_like_yaml_core_schema() {
+        let node = load("a: 1\nb: '1'\nc: true\nd: ~\ne: 1.5\nf: web\ng: 0x1F\n").unwrap();
+        let map = node.as_map().unwrap();
+        assert_eq!(map.get("a").unwrap().value, Value::Int(1));
+        assert_eq!(map.get("b").unwrap().as_str(), Some("1"));
+        assert_eq!(map.get("c").unwrap().value, Value::Bool(true));
+        assert!(map.get("d").unwrap().is_null());
+        assert_eq!(map.get("e").unwrap().value, Value::Float(1.5));
+        assert_eq!(map.get("f").unwrap().as_str(), Some("web"));
+        assert_eq!(map.get("g").unwrap().value, Value::Int(31));
+    }
+
+    #[test]
+    fn anchors_and_merge_keys_expand() {
+        let text = "x-base: &base\n  a: 1\n  b: 2\nsvc:\n  <<: *base\n  b: 3\n";
+        let node = load(text).unwrap();
+        let svc = node.as_map().unwrap().get("svc").unwrap().as_map().unwrap();
+        assert_eq!(svc.get("a").unwrap().value, Value::Int(1));
+        assert_eq!(svc.get("b").unwrap().value, Value::Int(3));
+        assert_eq!(svc.len(), 2);
+    }
+
+    #[test]
+    fn spans_point_at_line_and_column() {
+        let node = load("services:\n  web:\n    image: nginx\n").unwrap();
+        let image = node
+            .as_map()
+            .unwrap()
+            .get("services")
+            .unwrap()
+            .as_map()
+            .unwrap()
+            .get("web")
+            .unwrap()
+            .as_map()
+            .unwrap()
+            .get("image")
+            .unwrap()
+            .clone();
+        assert_eq!((image.span.line, image.span.column), (3, 12));
+        assert_eq!(
+            &image.span.file.text[image.span.offset..image.span.offset + image.span.len],
+            "nginx"
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_are_rejected() {
+        let err = load("a: 1\na: 2\n").unwrap_err();
+        assert!(err.message.contains("defined twice"), "{}", err.message);
+        assert_eq!(err.span.as_ref().map(|s| s.line), Some(2));
+    }
+
+    #[test]
+    fn syntax_errors_carry_a_position() {
+        let err = load("a: [1, 2\nb: 3\n").unwrap_err();
+        assert!(err.message.starts_with("invalid YAML"), "{}", err.message);
+        assert!(err.span.is_some());
+    }
+}
