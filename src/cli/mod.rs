@@ -1,1 +1,86 @@
-//! Command-line definitions and one file per subcommand.
+//! Command-line definitions and one file per subcommand. Each subcommand only gathers its
+//! inputs and calls into the engine; nothing here decides how a deploy works.
+
+mod args;
+mod completions;
+pub mod generate;
+
+use std::collections::HashMap;
+
+use clap::Parser;
+
+pub use args::{
+    Cli, Command, CompletionsArgs, DeployArgs, GlobalArgs, HistoryArgs, OutputFormat, RollbackArgs,
+    RouteArgs, ServiceArgs, StatusArgs, UnlockArgs,
+};
+
+use crate::error::{Error, exit};
+use crate::ui::{Terminal, report_error};
+
+/// Parses the command line, runs the command and returns the process exit code.
+pub fn main() -> u8 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
+            let _ = e.print();
+            return if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+        }
+    };
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let terminal = Terminal::detect(cli.global.output, cli.global.non_interactive, &env);
+    init_tracing(cli.global.verbose, &env);
+    match run(cli, &env, &terminal) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            report_error(&e, &terminal);
+            e.exit_code()
+        }
+    }
+}
+
+/// Dispatches to the subcommand.
+pub fn run(cli: Cli, env: &HashMap<String, String>, terminal: &Terminal) -> Result<(), Error> {
+    let _ = (env, terminal);
+    match cli.command {
+        Command::Completions(args) => completions::run(&args),
+        Command::Plan(_)
+        | Command::Deploy(_)
+        | Command::Status(_)
+        | Command::Promote(_)
+        | Command::Abort(_)
+        | Command::Rollback(_)
+        | Command::History(_)
+        | Command::Route(_)
+        | Command::Unlock(_) => Err(not_yet_available()),
+    }
+}
+
+fn not_yet_available() -> Error {
+    Error::usage(
+        "this command is not yet available in this version of shipctl",
+        "see CHANGELOG.md for what each version supports",
+    )
+}
+
+/// `-v` raises the log level; `RUST_LOG` wins when set. Logs go to stderr.
+fn init_tracing(verbose: u8, env: &HashMap<String, String>) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "shipctl=info",
+        _ => "shipctl=debug",
+    };
+    let filter = env
+        .get("RUST_LOG")
+        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+}
