@@ -1,0 +1,4 @@
+//! The binary end to end: arguments, exit codes, generated files.
+
+mod generated;
+mod usage;
