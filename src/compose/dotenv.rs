@@ -50,7 +50,7 @@ where
             rest = trimmed;
         }
         let key_len = rest
-            .find(|c: char| matches!(c, '=' | ':' | '\n' | '\r' | ' ' | '\t'))
+            .find(['=', ':', '\n', '\r', ' ', '\t'])
             .unwrap_or(rest.len());
         let key = &rest[..key_len];
         if let Some(bad) = key
