@@ -47,21 +47,29 @@ pub fn discover(dir: &Path, environment: &HashMap<String, String>) -> Option<Vec
                 .collect(),
         );
     }
-    let mut current = Some(dir);
-    while let Some(d) = current {
-        if let Some(first) = DEFAULT_FILES
+    let found = |d: &Path| -> Option<Vec<PathBuf>> {
+        let first = DEFAULT_FILES
+            .iter()
+            .map(|f| d.join(f))
+            .find(|p| p.is_file())?;
+        let mut files = vec![first];
+        if let Some(over) = DEFAULT_OVERRIDES
             .iter()
             .map(|f| d.join(f))
             .find(|p| p.is_file())
         {
-            let mut files = vec![first];
-            if let Some(over) = DEFAULT_OVERRIDES
-                .iter()
-                .map(|f| d.join(f))
-                .find(|p| p.is_file())
-            {
-                files.push(over);
-            }
+            files.push(over);
+        }
+        Some(files)
+    };
+    // Paths stay as given when found in `dir` itself; parents are walked from its absolute form.
+    if let Some(files) = found(dir) {
+        return Some(files);
+    }
+    let absolute = absolute(dir);
+    let mut current = absolute.parent();
+    while let Some(d) = current {
+        if let Some(files) = found(d) {
             return Some(files);
         }
         current = d.parent();
