@@ -34,6 +34,11 @@ pub struct ComposeProject {
 pub struct Service {
     pub name: String,
     pub image: String,
+    /// The variables the image was written with, before interpolation (`app:${IMAGE_VERSION}`
+    /// gives `["IMAGE_VERSION"]`): tells whether `--version` reaches the image through a
+    /// variable or has to replace its tag.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_variables: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -45,6 +50,7 @@ pub struct Service {
     pub labels: IndexMap<String, String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<Port>,
+    /// As written; empty means the project's `default` network.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub networks: IndexMap<String, ServiceNetwork>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -85,9 +91,21 @@ pub struct Service {
     pub cap_add: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cap_drop: Vec<String>,
+    /// `logging:` (driver and options), which Swarm applies to every task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logging: Option<Logging>,
     /// `x-*` fields of the service, as JSON, for templates and hooks.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extensions: BTreeMap<String, serde_json::Value>,
+}
+
+/// A service's log driver.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Logging {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub options: IndexMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

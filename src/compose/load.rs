@@ -1,0 +1,534 @@
+//! The loader: files -> merged tree -> [`ComposeProject`].
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::convert::Ctx;
+use super::interpolate::{self, InterpolateError};
+use super::model::{ComposeProject, MountKind};
+use super::paths::{self, Base};
+use super::{LoadOptions, dotenv, extends, merge, normalize, service, toplevel, volumes};
+use crate::error::{Error, InputError};
+use crate::yaml::{self, Mapping, Node, SourceFile, Span, Value};
+
+const TOP_KEYS: &[&str] = &[
+    "version", "name", "services", "networks", "volumes", "secrets", "configs", "include", "models",
+];
+
+/// Default file names, in compose-go's order of preference.
+const DEFAULT_FILES: &[&str] = &[
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yml",
+    "docker-compose.yaml",
+];
+const DEFAULT_OVERRIDES: &[&str] = &[
+    "compose.override.yml",
+    "compose.override.yaml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
+];
+
+/// The compose files to use when none is given, as `docker compose` finds them: the
+/// `COMPOSE_FILE` list (split on `COMPOSE_PATH_SEPARATOR`, default `:`), else the first default
+/// file name in `dir` or its nearest parent that has one, plus its override file.
+pub fn discover(dir: &Path, environment: &HashMap<String, String>) -> Option<Vec<PathBuf>> {
+    if let Some(list) = environment.get("COMPOSE_FILE").filter(|l| !l.is_empty()) {
+        let separator = environment
+            .get("COMPOSE_PATH_SEPARATOR")
+            .filter(|s| !s.is_empty())
+            .map_or(":", String::as_str);
+        return Some(
+            list.split(separator)
+                .filter(|f| !f.is_empty())
+                .map(|f| dir.join(f))
+                .collect(),
+        );
+    }
+    let found = |d: &Path| -> Option<Vec<PathBuf>> {
+        let first = DEFAULT_FILES
+            .iter()
+            .map(|f| d.join(f))
+            .find(|p| p.is_file())?;
+        let mut files = vec![first];
+        if let Some(over) = DEFAULT_OVERRIDES
+            .iter()
+            .map(|f| d.join(f))
+            .find(|p| p.is_file())
+        {
+            files.push(over);
+        }
+        Some(files)
+    };
+    // Paths stay as given when found in `dir` itself; parents are walked from its absolute form.
+    if let Some(files) = found(dir) {
+        return Some(files);
+    }
+    let absolute = absolute(dir);
+    let mut current = absolute.parent();
+    while let Some(d) = current {
+        if let Some(files) = found(d) {
+            return Some(files);
+        }
+        current = d.parent();
+    }
+    None
+}
+
+/// Loads, merges and validates the compose files of `options`.
+pub fn load(options: &LoadOptions) -> Result<ComposeProject, Error> {
+    let Some(first) = options.files.first() else {
+        return Err(Error::usage(
+            "no compose file to load",
+            "pass one with `-f compose.yaml`, or run in a directory that has a compose.yaml",
+        ));
+    };
+    let first_dir = absolute(first)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let dotenv_vars = read_dotenv(options, &first_dir)?;
+    let lookup = |name: &str| -> Option<String> {
+        options
+            .overrides
+            .get(name)
+            .or_else(|| options.environment.get(name))
+            .or_else(|| dotenv_vars.get(name))
+            .cloned()
+    };
+    let mut files = Files {
+        lookup: &lookup,
+        home: options.environment.get("HOME").cloned(),
+        cache: HashMap::new(),
+        image_variables: HashMap::new(),
+        unset: Vec::new(),
+    };
+    let mut merged: Option<Node> = None;
+    for path in &options.files {
+        let doc = files.load(path, None).map_err(to_error)?;
+        let resolved = extends::resolve(&mut files, &doc, &absolute(path)).map_err(to_error)?;
+        merged = Some(match merged {
+            None => resolved,
+            Some(base) => merge::merge(base, resolved, ""),
+        });
+    }
+    let root = merged
+        .unwrap_or_else(|| Node::new(Value::Map(Mapping::default()), Span::synthetic("<none>")));
+    let mut ctx = Ctx::new(&lookup);
+    for (name, span) in &files.unset {
+        ctx.warn(
+            span,
+            format!("the variable `{name}` is not set, using an empty string"),
+        );
+    }
+    let project = project(&mut ctx, &root, &files.image_variables);
+    if !ctx.errors.is_empty() {
+        return Err(to_error(ctx.errors));
+    }
+    let mut project = project;
+    project.warnings = ctx.warnings;
+    Ok(project)
+}
+
+/// Variables of `--env-file`, else of `.env` in the project directory (or next to the first
+/// file). A missing `.env` is fine; a missing `--env-file` is not.
+fn read_dotenv(options: &LoadOptions, first_dir: &Path) -> Result<HashMap<String, String>, Error> {
+    let (path, required) = match &options.env_file {
+        Some(p) => (p.clone(), true),
+        None => (
+            options
+                .project_dir
+                .as_deref()
+                .unwrap_or(first_dir)
+                .join(".env"),
+            false,
+        ),
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(HashMap::new());
+        }
+        Err(e) => {
+            return Err(InputError::plain(format!(
+                "cannot read env file `{}`: {e}",
+                display_path(&path)
+            ))
+            .with_help("check the path given with --env-file")
+            .into());
+        }
+    };
+    // `.env` values may refer to the environment (and to shipctl's own variables).
+    let lookup = |name: &str| {
+        options
+            .overrides
+            .get(name)
+            .or_else(|| options.environment.get(name))
+            .cloned()
+    };
+    let vars = dotenv::parse(&SourceFile::new(display_path(&path), text), &lookup)?;
+    Ok(vars.into_iter().collect())
+}
+
+fn to_error(mut errors: Vec<InputError>) -> Error {
+    if errors.len() == 1 {
+        Error::Input(Box::new(errors.remove(0)))
+    } else {
+        Error::Inputs(errors)
+    }
+}
+
+/// `path` made absolute against the current directory, lexically normalised.
+fn absolute(path: &Path) -> PathBuf {
+    paths::normalize(&std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()))
+}
+
+/// A path as the user would like to read it: relative to the current directory when inside it.
+pub fn display_path(path: &Path) -> String {
+    if path.is_absolute()
+        && let Ok(cwd) = std::env::current_dir()
+        && let Ok(rel) = path.strip_prefix(&cwd)
+    {
+        return rel.to_string_lossy().into_owned();
+    }
+    path.to_string_lossy().into_owned()
+}
+
+/// Files read so far, prepared (parsed, interpolated, paths resolved, normalised), so that a
+/// file named by several `extends` is read once.
+pub struct Files<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    home: Option<String>,
+    cache: HashMap<PathBuf, Rc<Node>>,
+    /// Variables of each service's raw `image`, by where the image was written.
+    image_variables: HashMap<(usize, usize), Vec<String>>,
+    /// Variables used without a value, with the first place they were used.
+    unset: Vec<(String, Span)>,
+}
+
+impl Files<'_> {
+    /// Reads and prepares `path`; `from` is the `extends.file` that names it, if any.
+    pub fn load(&mut self, path: &Path, from: Option<&Span>) -> Result<Rc<Node>, Vec<InputError>> {
+        let key = absolute(path);
+        if let Some(doc) = self.cache.get(&key) {
+            return Ok(Rc::clone(doc));
+        }
+        let name = if path.is_absolute() {
+            display_path(path)
+        } else {
+            path.to_string_lossy().into_owned()
+        };
+        let text = std::fs::read_to_string(&key).map_err(|e| {
+            let message = format!("cannot read compose file `{name}`: {e}");
+            let help = "check the path and the permissions";
+            vec![match from {
+                Some(span) => InputError::new(message, span.clone())
+                    .with_label("this file")
+                    .with_help(help),
+                None => InputError::plain(message).with_help(help),
+            }]
+        })?;
+        let file = SourceFile::new(name, text);
+        let mut root = yaml::parse(&file).map_err(|e| vec![e])?;
+        match &root.value {
+            Value::Map(_) => {}
+            Value::Null => root.value = Value::Map(Mapping::default()),
+            _ => {
+                return Err(vec![
+                    InputError::new(
+                        format!("a compose file must be a mapping, found {}", root.kind()),
+                        root.span.clone(),
+                    )
+                    .with_label("expected `services:` and other top-level keys")
+                    .with_help("start the file with `services:`"),
+                ]);
+            }
+        }
+        let mut errors = Vec::new();
+        self.interpolate(&mut root, Place::Root, &mut errors);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let dir = key.parent().map(Path::to_path_buf).unwrap_or_default();
+        paths::resolve(
+            &mut root,
+            &Base {
+                dir: &dir,
+                home: self.home.as_deref(),
+            },
+        );
+        normalize::file(&mut root);
+        let doc = Rc::new(root);
+        self.cache.insert(key, Rc::clone(&doc));
+        Ok(doc)
+    }
+
+    /// Interpolates every string value (keys are left alone), recording the variables of
+    /// service images on the way.
+    fn interpolate(&mut self, node: &mut Node, place: Place, errors: &mut Vec<InputError>) {
+        match &mut node.value {
+            Value::Map(map) => {
+                for (key, value) in map.entries.iter_mut() {
+                    let name = key.as_str().unwrap_or_default();
+                    let next = match (place, name) {
+                        (Place::Root, "services") => Place::Services,
+                        (Place::Services, _) => Place::Service,
+                        (Place::Service, "image") => Place::Image,
+                        _ => Place::Other,
+                    };
+                    self.interpolate(value, next, errors);
+                }
+            }
+            Value::Seq(items) => {
+                for item in items {
+                    self.interpolate(item, Place::Other, errors);
+                }
+            }
+            Value::String { text, .. } => {
+                if !text.contains('$') {
+                    return;
+                }
+                if place == Place::Image {
+                    let vars = interpolate::variables(text);
+                    if !vars.is_empty() {
+                        self.image_variables.insert(span_key(&node.span), vars);
+                    }
+                }
+                let mut unset = Vec::new();
+                match interpolate::interpolate_with(text, self.lookup, &mut |n| {
+                    unset.push(n.to_string())
+                }) {
+                    Ok(value) => *text = value,
+                    Err(e) => {
+                        let help = match &e {
+                            InterpolateError::Required { name, .. } => format!(
+                                "set `{name}` in the environment, in `.env` next to the compose file, or in the file given with --env-file"
+                            ),
+                            InterpolateError::Invalid { .. } => {
+                                "write `${NAME}` or `${NAME:-default}`; write `$$` for a literal `$`".to_string()
+                            }
+                        };
+                        let label = match &e {
+                            InterpolateError::Required { .. } => "required here",
+                            InterpolateError::Invalid { .. } => "invalid interpolation",
+                        };
+                        errors.push(
+                            InputError::new(e.to_string(), node.span.clone())
+                                .with_label(label)
+                                .with_help(help),
+                        );
+                    }
+                }
+                for name in unset {
+                    if !self.unset.iter().any(|(n, _)| *n == name) {
+                        self.unset.push((name, node.span.clone()));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Root,
+    Services,
+    Service,
+    Image,
+    Other,
+}
+
+fn span_key(span: &Span) -> (usize, usize) {
+    (Arc::as_ptr(&span.file) as *const u8 as usize, span.offset)
+}
+
+/// The merged tree -> the model, with every error collected in `ctx`.
+fn project(
+    ctx: &mut Ctx<'_>,
+    root: &Node,
+    image_variables: &HashMap<(usize, usize), Vec<String>>,
+) -> ComposeProject {
+    let mut project = ComposeProject::default();
+    let Some(map) = root.as_map() else {
+        return project;
+    };
+    ctx.check_keys(map, TOP_KEYS, "the top level");
+    if let Some(name) = map.get("name") {
+        project.name = ctx.string(name, "name");
+        if let Some(n) = &project.name
+            && !valid_project_name(n)
+        {
+            ctx.error(
+                InputError::new(format!("invalid project name `{n}`"), name.span.clone())
+                    .with_label("not a valid project name")
+                    .with_help("use lowercase letters, digits, `-` and `_`, starting with a letter or digit"),
+            );
+        }
+    }
+    if let Some(include) = map.get_entry("include").map(|(k, _)| k) {
+        ctx.error(
+            InputError::new("`include` is not supported", include.span.clone())
+                .with_label("here")
+                .with_help("pass the files with several `-f` options instead"),
+        );
+    }
+    if let Some(v) = map.get("networks") {
+        project.networks = toplevel::networks(ctx, v);
+    }
+    if let Some(v) = map.get("volumes") {
+        project.volumes = toplevel::volumes(ctx, v);
+    }
+    if let Some(v) = map.get("secrets") {
+        project.secrets = toplevel::secrets(ctx, v, "secrets");
+    }
+    if let Some(v) = map.get("configs") {
+        project.configs = toplevel::secrets(ctx, v, "configs");
+    }
+    let services = map.get("services").filter(|s| !s.is_null());
+    let Some(services_map) = services.and_then(|s| ctx.map(s, "services")) else {
+        if services.is_none() {
+            ctx.error(
+                InputError::new("no services defined", root.span.clone())
+                    .with_label("no `services:`")
+                    .with_help("add a `services:` section with at least one service"),
+            );
+        }
+        return project;
+    };
+    if services_map.is_empty() {
+        ctx.error(
+            InputError::new("no services defined", root.span.clone())
+                .with_label("`services:` is empty")
+                .with_help("add at least one service under `services:`"),
+        );
+    }
+    project.services.reserve(services_map.len());
+    for (key, node) in services_map.iter() {
+        let Some(name) = key.scalar_text() else {
+            continue;
+        };
+        if !valid_service_name(&name) {
+            ctx.error(
+                InputError::new(format!("invalid service name `{name}`"), key.span.clone())
+                    .with_label("not a valid service name")
+                    .with_help("use letters, digits, `.`, `_` and `-`"),
+            );
+            continue;
+        }
+        let Some(mut svc) = service::convert(ctx, &name, key, node) else {
+            continue;
+        };
+        if let Some(image) = node.as_map().and_then(|m| m.get("image"))
+            && let Some(vars) = image_variables.get(&span_key(&image.span))
+        {
+            svc.image_variables = vars.clone();
+        }
+        check_references(ctx, &project, &name, node);
+        project.services.insert(name, svc);
+    }
+    project
+}
+
+/// Networks, volumes, secrets and configs that a service uses must be declared at the top.
+fn check_references(ctx: &mut Ctx<'_>, project: &ComposeProject, service: &str, node: &Node) {
+    let Some(map) = node.as_map() else { return };
+    let mut seen = HashSet::new();
+    let mut report = |ctx: &mut Ctx<'_>, kind: &str, section: &str, name: &str, span: &Span| {
+        if !seen.insert((kind.to_string(), name.to_string())) {
+            return;
+        }
+        ctx.error(
+            InputError::new(
+                format!("service `{service}` uses {kind} `{name}`, which is not defined"),
+                span.clone(),
+            )
+            .with_label(format!("unknown {kind}"))
+            .with_help(format!(
+                "declare it under the top-level `{section}:` (with `external: true` if it already exists in the Swarm)"
+            )),
+        );
+    };
+    if let Some(networks) = map.get("networks") {
+        let names: Vec<&Node> = match &networks.value {
+            Value::Map(m) => m.iter().map(|(k, _)| k).collect(),
+            Value::Seq(items) => items.iter().collect(),
+            _ => Vec::new(),
+        };
+        for n in names {
+            if let Some(name) = n.as_str()
+                && name != "default"
+                && !project.networks.contains_key(name)
+            {
+                report(ctx, "network", "networks", name, &n.span);
+            }
+        }
+    }
+    for (field, kind, declared) in [
+        ("secrets", "secret", &project.secrets),
+        ("configs", "config", &project.configs),
+    ] {
+        for item in map.get(field).and_then(Node::as_seq).unwrap_or_default() {
+            let source = match &item.value {
+                Value::Map(m) => m.get("source"),
+                _ => Some(item),
+            };
+            if let Some(s) = source
+                && let Some(name) = s.as_str()
+                && !declared.contains_key(name)
+            {
+                report(ctx, kind, field, name, &s.span);
+            }
+        }
+    }
+    for item in map
+        .get("volumes")
+        .and_then(Node::as_seq)
+        .unwrap_or_default()
+    {
+        let (source, kind) = match &item.value {
+            Value::String { text, .. } => match volumes::split_short(text) {
+                Ok(v) => (
+                    v.source.map(str::to_string),
+                    if v.source.is_some_and(volumes::is_path) {
+                        MountKind::Bind
+                    } else {
+                        MountKind::Volume
+                    },
+                ),
+                Err(_) => continue,
+            },
+            Value::Map(m) => (
+                m.get("source").and_then(Node::as_str).map(str::to_string),
+                match m.get("type").and_then(Node::as_str) {
+                    None | Some("volume") => MountKind::Volume,
+                    _ => MountKind::Bind,
+                },
+            ),
+            _ => continue,
+        };
+        if kind == MountKind::Volume
+            && let Some(name) = source.filter(|s| !s.is_empty())
+            && !project.volumes.contains_key(&name)
+        {
+            report(ctx, "volume", "volumes", &name, &item.span);
+        }
+    }
+}
+
+fn valid_project_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+fn valid_service_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}

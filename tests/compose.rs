@@ -1,0 +1,487 @@
+//! Integration tests of the compose loader: fixtures, merging, extends, env, errors.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use shipctl::compose::model::{ComposeProject, MountKind, Protocol, PublishMode};
+use shipctl::compose::{LoadOptions, discover, load};
+use shipctl::error::Error;
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn options(files: &[&str]) -> LoadOptions {
+    LoadOptions {
+        files: files.iter().map(PathBuf::from).collect(),
+        ..LoadOptions::default()
+    }
+}
+
+fn load_ok(opts: &LoadOptions) -> ComposeProject {
+    match load(opts) {
+        Ok(p) => p,
+        Err(e) => panic!("{}", render(&e)),
+    }
+}
+
+fn render(error: &Error) -> String {
+    let mut out = String::new();
+    miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+        .with_width(80)
+        .render_report(&mut out, error)
+        .expect("rendering never fails into a String");
+    out
+}
+
+fn abs(path: &str) -> String {
+    std::path::absolute(Path::new(path))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn full_fixture_loads_every_field() {
+    let p = load_ok(&LoadOptions {
+        environment: env(&[("SECRET_KEY", "from-env")]),
+        ..options(&["fixtures/compose/full/compose.yaml"])
+    });
+    assert_eq!(p.name.as_deref(), Some("shop"));
+    assert_eq!(
+        p.services.keys().collect::<Vec<_>>(),
+        ["web", "db", "worker"]
+    );
+
+    let web = &p.services["web"];
+    assert_eq!(web.image, "registry.example.com/shop/web:1.0.0");
+    assert_eq!(web.image_variables, ["IMAGE_VERSION"]);
+    assert_eq!(
+        web.command.as_deref().unwrap(),
+        ["gunicorn", "-w", "4", "app:create_app()"]
+    );
+    assert_eq!(
+        web.entrypoint.as_deref().unwrap(),
+        ["/docker-entrypoint.sh"]
+    );
+    // env_file first, `environment` wins; `- SECRET_KEY` comes from the environment.
+    assert_eq!(web.environment["FROM_ENV_FILE"].as_deref(), Some("yes"));
+    assert_eq!(web.environment["SECRET_KEY"].as_deref(), Some("from-env"));
+    assert_eq!(web.environment["EMPTY"].as_deref(), Some(""));
+    assert_eq!(
+        web.environment["DATABASE_URL"].as_deref(),
+        Some("postgres://db/shop")
+    );
+    assert_eq!(web.labels["traefik.enable"], "true");
+
+    let ports: Vec<_> = web
+        .ports
+        .iter()
+        .map(|p| (p.published, p.target, p.protocol, p.mode, p.host_ip.clone()))
+        .collect();
+    assert_eq!(
+        ports,
+        [
+            (Some(8000), 80, Protocol::Tcp, PublishMode::Ingress, None),
+            (Some(8001), 81, Protocol::Tcp, PublishMode::Ingress, None),
+            (
+                Some(9090),
+                9090,
+                Protocol::Udp,
+                PublishMode::Ingress,
+                Some("127.0.0.1".to_string())
+            ),
+            (Some(8443), 443, Protocol::Tcp, PublishMode::Host, None),
+        ]
+    );
+    assert_eq!(web.networks["front"].aliases, ["shop-web"]);
+    assert!(web.networks.contains_key("back"));
+
+    let mounts: Vec<_> = web
+        .volumes
+        .iter()
+        .map(|m| (m.kind, m.source.clone(), m.target.as_str(), m.read_only))
+        .collect();
+    assert_eq!(
+        mounts,
+        [
+            (
+                MountKind::Volume,
+                Some("static".to_string()),
+                "/srv/static",
+                true
+            ),
+            (
+                MountKind::Bind,
+                Some(abs("fixtures/compose/full/conf/nginx.conf")),
+                "/etc/nginx/nginx.conf",
+                true
+            ),
+            (
+                MountKind::Bind,
+                Some(abs("fixtures/compose/full/uploads")),
+                "/srv/uploads",
+                false
+            ),
+            (MountKind::Tmpfs, None, "/tmp", false),
+            (MountKind::Volume, None, "/var/cache/app", false),
+        ]
+    );
+    assert_eq!(web.secrets[0].source, "db_password");
+    assert_eq!(web.secrets[1].target.as_deref(), Some("/run/secrets/api"));
+    assert_eq!(web.secrets[1].mode, Some(0o440));
+    assert_eq!(web.secrets[1].uid.as_deref(), Some("1000"));
+    assert_eq!(web.configs[0].source, "nginx_conf");
+
+    let hc = web.healthcheck.as_ref().unwrap();
+    assert_eq!(
+        hc.test,
+        ["CMD-SHELL", "curl -fsS http://localhost/health || exit 1"]
+    );
+    assert_eq!(hc.interval, Some(Duration::from_secs(10)));
+    assert_eq!(hc.timeout, Some(Duration::from_secs(3)));
+    assert_eq!(hc.retries, Some(3));
+    assert_eq!(hc.start_period, Some(Duration::from_secs(90)));
+
+    let d = &web.deploy;
+    assert_eq!(d.replicas, Some(3));
+    assert_eq!(d.mode.as_deref(), Some("replicated"));
+    assert_eq!(d.labels["com.example.tier"], "frontend");
+    let limits = d.resources.limits.as_ref().unwrap();
+    assert_eq!(limits.nano_cpus, Some(500_000_000));
+    assert_eq!(limits.memory_bytes, Some(512 * 1024 * 1024));
+    assert_eq!(limits.pids, Some(100));
+    let reservations = d.resources.reservations.as_ref().unwrap();
+    assert_eq!(reservations.nano_cpus, Some(250_000_000));
+    assert_eq!(reservations.memory_bytes, Some(128 * 1024 * 1024));
+    assert_eq!(d.placement.constraints, ["node.role == worker"]);
+    assert_eq!(d.placement.preferences, ["node.labels.zone"]);
+    assert_eq!(d.placement.max_replicas_per_node, Some(2));
+    let rp = d.restart_policy.as_ref().unwrap();
+    assert_eq!(rp.condition, "on-failure");
+    assert_eq!(rp.delay, Some(Duration::from_secs(5)));
+    assert_eq!(rp.max_attempts, Some(3));
+    assert_eq!(rp.window, Some(Duration::from_secs(120)));
+    let uc = d.update_config.as_ref().unwrap();
+    assert_eq!(uc.parallelism, Some(1));
+    assert_eq!(uc.failure_action.as_deref(), Some("rollback"));
+    assert_eq!(uc.monitor, Some(Duration::from_secs(30)));
+    assert_eq!(uc.max_failure_ratio, Some(0.1));
+    assert_eq!(uc.order.as_deref(), Some("start-first"));
+    assert_eq!(
+        d.rollback_config.as_ref().unwrap().order.as_deref(),
+        Some("stop-first")
+    );
+
+    assert_eq!(web.working_dir.as_deref(), Some("/srv"));
+    assert_eq!(web.user.as_deref(), Some("1000:1000"));
+    assert_eq!(web.hostname.as_deref(), Some("web"));
+    assert_eq!(web.stop_grace_period, Some(Duration::from_secs(60)));
+    assert_eq!(web.stop_signal.as_deref(), Some("SIGTERM"));
+    assert_eq!(
+        (web.init, web.tty, web.read_only),
+        (Some(true), Some(false), Some(true))
+    );
+    assert_eq!(web.extra_hosts, ["somehost:162.242.195.82"]);
+    assert_eq!(web.dns, ["8.8.8.8"]);
+    assert_eq!(web.cap_add, ["NET_ADMIN"]);
+    assert_eq!(web.cap_drop, ["ALL"]);
+    assert_eq!(web.extensions["x-shipctl"]["probe"], "/health");
+    let logging = web.logging.as_ref().unwrap();
+    assert_eq!(logging.driver.as_deref(), Some("json-file"));
+    assert_eq!(logging.options["max-size"], "10m");
+
+    let db = &p.services["db"];
+    assert!(db.image_variables.is_empty());
+    assert_eq!(
+        db.healthcheck.as_ref().unwrap().test,
+        ["CMD-SHELL", "pg_isready -U postgres"]
+    );
+    assert_eq!(db.environment["POSTGRES_DB"].as_deref(), Some("shop"));
+
+    let worker = &p.services["worker"];
+    assert_eq!(worker.deploy.replicas, Some(2));
+    let limits = worker.deploy.resources.limits.as_ref().unwrap();
+    assert_eq!(limits.memory_bytes, Some(1 << 30));
+    assert_eq!(limits.nano_cpus, Some(1_500_000_000));
+    assert_eq!(worker.healthcheck.as_ref().unwrap().test, ["NONE"]);
+
+    assert!(p.networks["front"].attachable);
+    assert!(p.networks["back"].internal);
+    assert!(!p.networks["back"].external);
+    assert_eq!(p.volumes["static"].labels["com.example.purpose"], "static");
+    assert!(p.volumes.contains_key("pgdata"));
+    assert_eq!(
+        p.secrets["db_password"].file.as_deref(),
+        Some(abs("fixtures/compose/full/secrets/db_password.txt").as_str())
+    );
+    assert!(p.secrets["api_key"].external);
+    assert_eq!(
+        p.secrets["api_key"].name.as_deref(),
+        Some("shop_api_key_v2")
+    );
+
+    // Fields Swarm ignores are warnings naming file and line.
+    let w = p.warnings.join("\n");
+    assert!(
+        w.contains(
+            "fixtures/compose/full/compose.yaml:112: service `web`: `depends_on` is ignored"
+        ),
+        "{w}"
+    );
+    assert!(
+        w.contains("`restart` is ignored by Swarm: use `deploy.restart_policy`"),
+        "{w}"
+    );
+}
+
+#[test]
+fn files_merge_like_docker_compose() {
+    let p = load_ok(&options(&[
+        "fixtures/compose/merge/compose.yaml",
+        "fixtures/compose/merge/overrides/prod.yaml",
+    ]));
+    assert_eq!(
+        p.services.keys().collect::<Vec<_>>(),
+        ["web", "db", "cache"]
+    );
+    let web = &p.services["web"];
+    // Replaced.
+    assert_eq!(web.image, "example/web:2.0");
+    assert_eq!(
+        web.command.as_deref().unwrap(),
+        ["serve", "--port", "8080", "--prod"]
+    );
+    let hc = web.healthcheck.as_ref().unwrap();
+    assert_eq!(hc.test, ["CMD", "wget", "-qO-", "http://localhost/health"]);
+    // healthcheck is otherwise merged.
+    assert_eq!(hc.interval, Some(Duration::from_secs(30)));
+    assert_eq!(hc.timeout, Some(Duration::from_secs(5)));
+    assert_eq!(hc.retries, Some(3));
+    // Merged by key, whatever the form.
+    let env: Vec<_> = web
+        .environment
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_deref().unwrap()))
+        .collect();
+    assert_eq!(
+        env,
+        [("LOG_LEVEL", "warn"), ("REGION", "eu"), ("SENTRY", "on")]
+    );
+    assert_eq!(web.labels["tier"], "edge");
+    assert_eq!(web.labels["canary"], "false");
+    assert_eq!(web.deploy.labels["team"], "web");
+    assert_eq!(web.deploy.labels["region"], "eu");
+    assert_eq!(web.deploy.replicas, Some(6));
+    // Ports de-duplicated, appended.
+    let ports: Vec<_> = web.ports.iter().map(|p| (p.published, p.target)).collect();
+    assert_eq!(ports, [(Some(8080), 80), (Some(9090), 9090)]);
+    // Volumes by target; the override's relative path is relative to its own directory.
+    let mounts: Vec<_> = web
+        .volumes
+        .iter()
+        .map(|m| (m.source.clone().unwrap(), m.target.as_str()))
+        .collect();
+    assert_eq!(
+        mounts,
+        [
+            (abs("fixtures/compose/merge/overrides/cache"), "/data"),
+            (abs("fixtures/compose/merge/static"), "/srv/static"),
+        ]
+    );
+    // Secrets by target.
+    assert_eq!(web.secrets.len(), 2);
+    assert_eq!(
+        (web.secrets[0].source.as_str(), web.secrets[0].mode),
+        ("api_key", Some(0o400))
+    );
+    assert_eq!(web.secrets[1].source, "tls");
+    // Lists appended without repeats.
+    assert_eq!(web.dns, ["1.1.1.1", "8.8.8.8"]);
+    assert_eq!(web.cap_add, ["NET_ADMIN", "SYS_TIME"]);
+    assert_eq!(
+        web.deploy.placement.constraints,
+        ["node.role == worker", "node.labels.ssd == true"]
+    );
+    // Networks by name.
+    assert_eq!(web.networks.keys().collect::<Vec<_>>(), ["front", "back"]);
+    assert_eq!(web.networks["back"].aliases, ["web-internal"]);
+    // Top-level sections merged; file paths relative to the file that declares them.
+    assert_eq!(p.networks.keys().collect::<Vec<_>>(), ["front", "back"]);
+    assert_eq!(
+        p.secrets["api_key"].file.as_deref(),
+        Some(abs("fixtures/compose/merge/api_key.txt").as_str())
+    );
+    assert_eq!(
+        p.secrets["tls"].file.as_deref(),
+        Some(abs("fixtures/compose/merge/overrides/tls.pem").as_str())
+    );
+}
+
+#[test]
+fn extends_in_the_same_file_and_from_another_file() {
+    let p = load_ok(&options(&["fixtures/compose/extends/compose.yaml"]));
+    let web = &p.services["web"];
+    assert_eq!(web.image, "example/web:1");
+    assert_eq!(web.labels["role"], "web");
+    assert_eq!(web.environment["COMMON"].as_deref(), Some("1"));
+    assert_eq!(web.environment["FROM_BASE_ENV"].as_deref(), Some("1"));
+    assert_eq!(web.deploy.replicas, Some(2));
+    let limits = web.deploy.resources.limits.as_ref().unwrap();
+    assert_eq!(limits.memory_bytes, Some(256 << 20));
+    assert_eq!(limits.nano_cpus, Some(500_000_000));
+
+    // Two levels: web-blue -> web -> base.
+    let blue = &p.services["web-blue"];
+    assert_eq!(blue.image, "example/web:1");
+    assert_eq!(blue.environment["ZONE"].as_deref(), Some("blue"));
+    assert_eq!(blue.environment["COMMON"].as_deref(), Some("1"));
+    assert_eq!(blue.deploy.replicas, Some(2));
+
+    // From another file, which itself extends; its paths stay relative to it.
+    let api = &p.services["api"];
+    assert_eq!(api.image, "example/api:dev");
+    assert_eq!(api.image_variables, ["IMAGE_VERSION"]);
+    assert_eq!(api.command.as_deref().unwrap(), ["api", "--serve"]);
+    assert_eq!(api.environment["API_ENV"].as_deref(), Some("from-common"));
+    assert_eq!(
+        api.volumes[0].source.as_deref(),
+        Some(abs("fixtures/compose/extends/common/config").as_str())
+    );
+    let hc = api.healthcheck.as_ref().unwrap();
+    assert_eq!(hc.interval, Some(Duration::from_secs(15)));
+    // The base services are services too, as in Compose.
+    assert!(p.services.contains_key("base"));
+}
+
+#[test]
+fn variables_come_from_overrides_then_environment_then_dotenv() {
+    let base = options(&["fixtures/compose/env/compose.yaml"]);
+    let p = load_ok(&base);
+    let web = &p.services["web"];
+    assert_eq!(web.image, "example/web:0.9.0");
+    assert_eq!(web.environment["FROM_DOTENV"].as_deref(), Some("dotenv"));
+    assert_eq!(web.environment["PRECEDENCE"].as_deref(), Some("dotenv"));
+    assert_eq!(web.environment["DEFAULTED"].as_deref(), Some("fallback"));
+    assert_eq!(web.environment["ESCAPED"].as_deref(), Some("$HOME"));
+    assert_eq!(
+        web.environment["COMPOSITE"].as_deref(),
+        Some("dotenv-dotenv")
+    );
+    assert_eq!(
+        web.environment["QUOTED"].as_deref(),
+        Some("a b # not a comment")
+    );
+    // An interpolated number is still a number.
+    assert_eq!(web.deploy.replicas, Some(4));
+
+    let p = load_ok(&LoadOptions {
+        environment: env(&[("PRECEDENCE", "env"), ("IMAGE_VERSION", "1.0.0")]),
+        ..base.clone()
+    });
+    assert_eq!(
+        p.services["web"].environment["PRECEDENCE"].as_deref(),
+        Some("env")
+    );
+    assert_eq!(p.services["web"].image, "example/web:1.0.0");
+
+    let p = load_ok(&LoadOptions {
+        environment: env(&[("IMAGE_VERSION", "1.0.0")]),
+        overrides: env(&[("IMAGE_VERSION", "1.4.2"), ("BLUE_IMAGE_VERSION", "1.4.3")]),
+        ..base.clone()
+    });
+    assert_eq!(p.services["web"].image, "example/web:1.4.2");
+    assert_eq!(p.services["web-blue"].image, "example/web:1.4.3");
+    assert_eq!(
+        p.services["web-blue"].image_variables,
+        ["BLUE_IMAGE_VERSION", "IMAGE_VERSION"]
+    );
+
+    // --env-file replaces .env.
+    let p = load_ok(&LoadOptions {
+        env_file: Some("fixtures/compose/env/other.env".into()),
+        ..base.clone()
+    });
+    assert_eq!(p.services["web"].image, "example/web:0.1.0");
+    assert_eq!(
+        p.services["web"].environment["FROM_DOTENV"].as_deref(),
+        Some("other")
+    );
+
+    // A missing --env-file is an input error.
+    let err = load(&LoadOptions {
+        env_file: Some("fixtures/compose/env/missing.env".into()),
+        ..base
+    })
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(render(&err).contains("missing.env"));
+}
+
+#[test]
+fn project_dir_decides_where_dotenv_is_read() {
+    let p = load_ok(&LoadOptions {
+        project_dir: Some("fixtures/compose/full".into()),
+        ..options(&["fixtures/compose/env/compose.yaml"])
+    });
+    // full/.env sets IMAGE_VERSION=1.0.0; env/.env is not read.
+    assert_eq!(p.services["web"].image, "example/web:1.0.0");
+    assert_eq!(
+        p.services["web"].environment["FROM_DOTENV"].as_deref(),
+        Some("")
+    );
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.contains("the variable `FROM_DOTENV` is not set")),
+        "{:?}",
+        p.warnings
+    );
+}
+
+#[test]
+fn discover_finds_default_files_and_overrides() {
+    let dir = Path::new("fixtures/compose/discover");
+    let files = discover(dir, &HashMap::new()).unwrap();
+    assert_eq!(
+        files,
+        [dir.join("compose.yaml"), dir.join("compose.override.yaml")]
+    );
+    // From a subdirectory, the nearest parent with a compose file.
+    let files = discover(&dir.join("nested/deeper"), &HashMap::new()).unwrap();
+    assert_eq!(
+        files[0],
+        std::path::absolute(dir.join("compose.yaml")).unwrap()
+    );
+    let p = load_ok(&LoadOptions {
+        files,
+        ..LoadOptions::default()
+    });
+    assert_eq!(p.services["web"].deploy.replicas, Some(2));
+
+    // COMPOSE_FILE, with the default and a custom separator.
+    let dir = Path::new("fixtures/compose/discover-env");
+    let files = discover(dir, &env(&[("COMPOSE_FILE", "one.yaml:two.yaml")])).unwrap();
+    assert_eq!(files, [dir.join("one.yaml"), dir.join("two.yaml")]);
+    let files = discover(
+        dir,
+        &env(&[
+            ("COMPOSE_FILE", "one.yaml;two.yaml"),
+            ("COMPOSE_PATH_SEPARATOR", ";"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(files.len(), 2);
+    let p = load_ok(&LoadOptions {
+        files,
+        ..LoadOptions::default()
+    });
+    assert_eq!(p.services.keys().collect::<Vec<_>>(), ["a", "b"]);
+
+    let empty = tempfile::tempdir().unwrap();
+    assert_eq!(discover(empty.path(), &HashMap::new()), None);
+}
