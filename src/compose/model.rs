@@ -34,6 +34,9 @@ pub struct ComposeProject {
 pub struct Service {
     pub name: String,
     pub image: String,
+    /// Names of the variables used in the raw `image:` string (before interpolation).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_variables: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
