@@ -110,7 +110,17 @@ fn read_spec(r: &mut Reader, root: &Node) -> Option<Spec> {
     if root.is_null() {
         return Some(spec);
     }
-    let map = r.map(root, "shipctl.yaml")?;
+    let Some(map) = root.as_map() else {
+        r.push(
+            InputError::new(
+                format!("the strategy spec must be a mapping, found {}", root.kind()),
+                root.span.clone(),
+            )
+            .with_label("expected keys such as `defaults:` and `services:`")
+            .with_help("see fixtures/shipctl.yaml for a documented example"),
+        );
+        return None;
+    };
     r.known_keys(map, TOP_KEYS, "");
     if let Some(n) = map.get("project") {
         spec.project = r
@@ -298,7 +308,7 @@ fn check_template(
             let why = if *req == "zone" {
                 "the two zones of a service would get the same name"
             } else {
-                "every service would share the same name"
+                "every service would share it"
             };
             r.push(
                 InputError::new(
@@ -356,7 +366,7 @@ fn read_kv(r: &mut Reader, node: &Node) -> Option<KvSettings> {
     {
         r.known_keys(keys, KEY_KEYS, "kv.keys");
         let mut templates = KeyTemplates::default();
-        let mut seen: Vec<(String, &Node)> = Vec::new();
+        let mut seen: Vec<(String, String)> = Vec::new();
         for (key, value) in keys.iter() {
             let Some(k) = key.as_str() else { continue };
             let path = format!("kv.keys.{k}");
@@ -364,7 +374,7 @@ fn read_kv(r: &mut Reader, node: &Node) -> Option<KvSettings> {
                 continue;
             };
             check_template(r, value, &t, &path, &["project", "service"], &["service"]);
-            if let Some((other, _)) = seen.iter().find(|(s, _)| *s == t) {
+            if let Some((_, other)) = seen.iter().find(|(s, _)| *s == t) {
                 r.push(
                     InputError::new(
                         format!("`{path}` is the same key as `{other}`"),
@@ -374,7 +384,7 @@ fn read_kv(r: &mut Reader, node: &Node) -> Option<KvSettings> {
                     .with_help("each key must be distinct or writes would overwrite each other"),
                 );
             }
-            seen.push((path.clone(), value));
+            seen.push((t.clone(), path.clone()));
             match k {
                 "active_zone" => templates.active_zone = t,
                 "active_version" => templates.active_version = t,
