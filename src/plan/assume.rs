@@ -19,7 +19,7 @@
 
 use crate::compose::ComposeProject;
 use crate::error::Error;
-use crate::spec::{Overrides, Spec};
+use crate::spec::Spec;
 
 use super::logical::logical_services;
 use super::traffic;
@@ -270,7 +270,9 @@ fn service_state(
             )));
         }
     }
-    let (policy, full) = spec.resolve_policy(service, &Overrides::default(), compose_replicas)?;
+    // Counts only: the policy's own consistency is checked when planning, not here.
+    let policy = spec.base_policy(service);
+    let full = policy.replicas.or(compose_replicas).unwrap_or(1).max(1);
     let zone = |name: &str, version: Option<&str>, n: u64| ZoneState {
         service_name: spec.zone_service_name(project, service, name),
         desired: n,

@@ -135,7 +135,12 @@ impl Builder<'_> {
         for (zone, replicas) in [(&self.zones[0], a), (&self.zones[1], b)] {
             let share = traffic::share_of(&value, zone).unwrap_or(0);
             // share > replicas / full, in integers.
-            if u128::from(share) * u128::from(self.full) > u128::from(replicas) * 100 {
+            // One warning per zone is enough: later splits only repeat the point.
+            let already = self
+                .warnings
+                .iter()
+                .any(|w| w.starts_with(&format!("{zone} takes ")));
+            if !already && u128::from(share) * u128::from(self.full) > u128::from(replicas) * 100 {
                 let capacity = u128::from(replicas) * 100 / u128::from(self.full.max(1));
                 self.warn(format!(
                     "{zone} takes {share}% of the traffic with {replicas} of {} replicas ({capacity}% of full capacity): it may be overloaded",

@@ -328,7 +328,7 @@ fn plan_deploy(
                 version,
             },
             keys: keys.clone(),
-            policy: policy.clone(),
+            policy: resolved(&policy, full),
             definition,
             steps: Vec::new(),
             warnings: b.warnings,
@@ -386,7 +386,7 @@ fn plan_deploy(
             version,
         },
         keys: keys.clone(),
-        policy: policy.clone(),
+        policy: resolved(&policy, full),
         definition,
         steps: b.steps,
         warnings: b.warnings,
@@ -517,16 +517,18 @@ fn first_deploy(b: &mut Builder, m: &Move) {
 fn blue_green(b: &mut Builder, m: &Move, active: &str, _active_version: &str) {
     let full = b.full;
     let old = b.desired(active);
-    b.deploy_zone(
-        m.target,
-        m.image,
-        m.version,
-        full,
+    let reason = if old > 0 {
         format!(
             "start {full} replica(s) of {} in the inactive zone {} while {active} keeps serving",
             m.version, m.target
-        ),
-    );
+        )
+    } else {
+        format!(
+            "start {full} replica(s) of {} in {}; {active}, where the keys point, runs nothing",
+            m.version, m.target
+        )
+    };
+    b.deploy_zone(m.target, m.image, m.version, full, reason);
     let gate = b.gate_reason(m.target, full, m.version, "before any traffic moves");
     b.wait_healthy(m.target, full, m.version, gate);
     b.flip(
@@ -579,7 +581,12 @@ fn canary_move(
         );
     }
     if n > 0 && (first || n > cn) {
-        let gate = b.gate_reason(t, n, m.version, "before it takes traffic");
+        let why = if o == 0 {
+            "before it takes all traffic"
+        } else {
+            "before it takes traffic"
+        };
+        let gate = b.gate_reason(t, n, m.version, why);
         b.wait_healthy(t, n, m.version, gate);
     }
     if o > 0 && (first || o > co) {
@@ -742,9 +749,14 @@ fn rolling(b: &mut Builder, m: &Move, active: &str) {
         } else {
             b.scale(t, n, format!("{what}: scale {t} up to {n} of {full}"));
         }
-        let gate = b.gate_reason(t, n, m.version, "before it takes traffic");
-        b.wait_healthy(t, n, m.version, gate);
         let o = co.min(full - n);
+        let why = if o == 0 {
+            "before it takes all traffic"
+        } else {
+            "before it takes traffic"
+        };
+        let gate = b.gate_reason(t, n, m.version, why);
+        b.wait_healthy(t, n, m.version, gate);
         if o == 0 {
             b.flip(
                 t,
@@ -836,7 +848,7 @@ fn plan_promote(
             version: p.canary_version.clone(),
         },
         keys: keys.clone(),
-        policy: policy.clone(),
+        policy: resolved(&policy, full),
         definition,
         steps: b.steps,
         warnings: b.warnings,
@@ -898,12 +910,20 @@ fn plan_abort(
             version: p.active_version.clone(),
         },
         keys: keys.clone(),
-        policy: policy.clone(),
+        policy: resolved(&policy, full),
         definition,
         steps: b.steps,
         warnings: b.warnings,
         up_to_date: false,
     })
+}
+
+/// The policy as the plan records it: with the replica count it was planned for, so that a
+/// saved plan does not depend on the compose file any more.
+fn resolved(policy: &Policy, full: u64) -> Policy {
+    let mut p = policy.clone();
+    p.replicas = Some(full);
+    p
 }
 
 /// The plan around the service plans: the networks, secrets and configs they use.

@@ -197,6 +197,11 @@ impl Spec {
         Ok((policy, full))
     }
 
+    /// The spec's policy of `service` (its own settings over `defaults`), without flags.
+    pub fn base_policy(&self, service: &str) -> &Policy {
+        self.services.get(service).unwrap_or(&self.defaults)
+    }
+
     /// The Swarm service name of one zone of a logical service.
     pub fn zone_service_name(&self, project: &str, service: &str, zone: &str) -> String {
         self.service_name
