@@ -18,6 +18,8 @@ pub(crate) struct Builder<'a> {
     pub names: [String; 2],
     pub steps: Vec<Step>,
     pub warnings: Vec<String>,
+    /// Replica counts set by earlier steps of this plan, in zone order (`None` = as observed).
+    pub replicas_now: [Option<u64>; 2],
 }
 
 impl Builder<'_> {
@@ -47,8 +49,16 @@ impl Builder<'_> {
         self.state.zones.contains_key(zone)
     }
 
+    /// The zone's replica count at this point of the plan.
     pub fn desired(&self, zone: &str) -> u64 {
-        self.state.zones.get(zone).map_or(0, |z| z.desired)
+        let i = usize::from(self.zones[1] == zone);
+        self.replicas_now[i].unwrap_or_else(|| self.state.zones.get(zone).map_or(0, |z| z.desired))
+    }
+
+    /// Records that an earlier step of the plan scaled `zone` to `replicas`.
+    pub fn set_now(&mut self, zone: &str, replicas: u64) {
+        let i = usize::from(self.zones[1] == zone);
+        self.replicas_now[i] = Some(replicas);
     }
 
     /// Create the zone's service, or update it if it exists, to `image` at `replicas`.

@@ -273,6 +273,7 @@ fn new_builder<'a>(
         names,
         steps: Vec::new(),
         warnings: Vec::new(),
+        replicas_now: [None, None],
     }
 }
 
@@ -367,6 +368,9 @@ fn plan_deploy(
         }
         (Some(a), Some(_)) => {
             let a_ver = zone_version(state, a);
+            if b.desired(&target) > 0 {
+                reclaim(&mut b, a, &a_ver, &target);
+            }
             match policy.strategy {
                 Strategy::BlueGreen => blue_green(&mut b, &ctx, a, &a_ver),
                 Strategy::Canary => canary(&mut b, &ctx, a, &a_ver),
@@ -412,7 +416,9 @@ fn is_up_to_date(
         .as_deref()
         .is_none_or(|t| traffic::share_of(t, active) == Some(100));
     let image_ok = za.image.as_deref().is_none_or(|i| same_image(i, image));
-    zone_version(state, active) == version
+    // `latest` names no version: what it points at may have changed since.
+    version != "latest"
+        && zone_version(state, active) == version
         && state.keys.active_zone.as_deref() == Some(active)
         && state.keys.active_version.as_deref() == Some(version)
         && traffic_ok
@@ -432,6 +438,12 @@ fn general_warnings(
     version: &str,
     full: u64,
 ) {
+    if version == "latest" {
+        b.warn(format!(
+            "{} deploys the tag `latest`: the version in the keys and the history says nothing about what runs; tag the image or pass `--version`",
+            b.service
+        ));
+    }
     if full == 1 {
         b.warn(format!(
             "{} runs a single replica: there is no redundancy, and once the old zone is scaled down a rollback must start a task again",
@@ -472,6 +484,52 @@ fn general_warnings(
             "{target} already runs {} replica(s) of {v} (a canary or an unfinished deploy): they are replaced by {version}",
             z.desired
         ));
+    }
+}
+
+/// The target zone still runs a canary (or an unfinished deploy): give its traffic back to the
+/// active zone before it is replaced, so no request reaches tasks that are being updated.
+fn reclaim(b: &mut Builder, active: &str, active_version: &str, target: &str) {
+    let full = b.full;
+    if b.desired(active) < full {
+        b.scale(
+            active,
+            full,
+            format!("scale {active} ({active_version}) back up to {full} before it takes the traffic of {target} back"),
+        );
+        let gate = b.gate_reason(
+            active,
+            full,
+            active_version,
+            "before it takes all traffic back",
+        );
+        b.wait_healthy(active, full, active_version, gate);
+        b.set_now(active, full);
+    }
+    let target_share = b
+        .state
+        .keys
+        .traffic
+        .as_deref()
+        .and_then(|t| traffic::share_of(t, target));
+    if target_share == Some(0) {
+        return;
+    }
+    b.write_traffic(
+        active,
+        full,
+        0,
+        format!("move all traffic back to {active} before {target} is replaced"),
+    );
+    let drain = b.policy.drain.time;
+    if !drain.is_zero() {
+        b.push(
+            Action::WaitDrain { duration: drain },
+            format!(
+                "let requests in flight on {target} finish before its tasks are replaced ({})",
+                fmt_duration(drain)
+            ),
+        );
     }
 }
 
@@ -957,5 +1015,109 @@ fn assemble(req: &PlanRequest, services: Vec<ServicePlan>) -> Plan {
         configs,
         observed: req.observed.clone(),
         warnings: req.compose.warnings.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{RoutingKeys, ZoneState};
+
+    fn zones() -> [String; 2] {
+        ["blue".into(), "green".into()]
+    }
+
+    fn state(key: Option<&str>, blue: Option<u64>, green: Option<u64>) -> ServiceState {
+        let mut s = ServiceState {
+            keys: RoutingKeys {
+                active_zone: key.map(str::to_string),
+                ..RoutingKeys::default()
+            },
+            ..ServiceState::default()
+        };
+        for (zone, n) in [("blue", blue), ("green", green)] {
+            if let Some(n) = n {
+                s.zones.insert(
+                    zone.into(),
+                    ZoneState {
+                        desired: n,
+                        running: n,
+                        healthy: n,
+                        ..ZoneState::default()
+                    },
+                );
+            }
+        }
+        s
+    }
+
+    fn active(s: &ServiceState) -> (Option<String>, usize) {
+        let mut w = Vec::new();
+        let a = active_zone(&zones(), s, &mut w);
+        (a, w.len())
+    }
+
+    #[test]
+    fn the_key_decides_the_active_zone() {
+        assert_eq!(
+            active(&state(Some("green"), Some(0), Some(3))),
+            (Some("green".into()), 0)
+        );
+        // The key wins even when the zone it names is empty, with a warning.
+        assert_eq!(
+            active(&state(Some("blue"), Some(0), Some(3))),
+            (Some("blue".into()), 1)
+        );
+    }
+
+    #[test]
+    fn without_a_key_the_zone_with_replicas_is_active() {
+        assert_eq!(
+            active(&state(None, Some(0), Some(2))),
+            (Some("green".into()), 1)
+        );
+        assert_eq!(
+            active(&state(None, Some(2), None)),
+            (Some("blue".into()), 1)
+        );
+        // Both run: the larger one serves.
+        assert_eq!(
+            active(&state(None, Some(1), Some(3))),
+            (Some("green".into()), 1)
+        );
+        // A key naming no zone is ignored.
+        assert_eq!(
+            active(&state(Some("red"), Some(2), None)),
+            (Some("blue".into()), 2)
+        );
+    }
+
+    #[test]
+    fn nothing_deployed_means_first_deploy() {
+        assert_eq!(active(&state(None, None, None)), (None, 0));
+        assert_eq!(active(&state(None, Some(0), Some(0))), (None, 0));
+    }
+
+    #[test]
+    fn target_is_the_other_zone() {
+        let z = zones();
+        assert_eq!(other_zone(&z, "blue"), "green");
+        assert_eq!(other_zone(&z, "green"), "blue");
+    }
+
+    #[test]
+    fn version_flag_must_be_a_tag() {
+        assert!(check_version_flag("1.4.2").is_ok());
+        assert!(check_version_flag("v2_rc-1").is_ok());
+        for bad in ["", "-1", ".1", "1.0 beta", "a:b", "x/y", &"9".repeat(129)] {
+            assert!(check_version_flag(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn digests_resolved_by_swarm_are_the_same_image() {
+        assert!(same_image("app:1.0@sha256:abc", "app:1.0"));
+        assert!(!same_image("app:1.0@sha256:abc", "app:1.1"));
+        assert!(same_image("app@sha256:abc", "app@sha256:abc"));
     }
 }
