@@ -1,5 +1,7 @@
 //! The one integration-test binary: every module below is a group of tests.
 
 mod cli;
-mod support;
 mod compose;
+mod planner;
+mod spec_errors;
+mod support;

@@ -1,10 +1,19 @@
 //! The planner: (compose model, spec, observed state) -> [`Plan`]. Pure: no I/O, no async.
 
+pub mod assume;
+mod builder;
+pub mod image;
+pub mod logical;
 mod observed;
 #[allow(clippy::module_inception)]
 mod plan;
+mod planner;
+mod request;
 mod step;
+pub mod traffic;
 
 pub use observed::{ObservedState, RoutingKeys, ServiceState, StateSource, ZoneState};
 pub use plan::{Plan, ServicePlan, ZoneVersion};
+pub use planner::{abort, plan, promote};
+pub use request::PlanRequest;
 pub use step::{Action, KeyWrite, Step};

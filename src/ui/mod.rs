@@ -5,3 +5,4 @@ mod terminal;
 
 pub use report::{render_plain, report_error};
 pub use terminal::Terminal;
+pub mod plan_text;

@@ -1,0 +1,228 @@
+//! Builds the steps of one service's plan, with a reason for each and the warnings they imply.
+
+use crate::spec::duration::format as fmt_duration;
+use crate::spec::model::{Policy, ServiceKeys};
+
+use super::traffic;
+use super::{Action, KeyWrite, ServiceState, Step};
+
+/// The steps and warnings of one service, and what it needs to name things.
+pub(crate) struct Builder<'a> {
+    pub service: &'a str,
+    pub zones: &'a [String; 2],
+    pub keys: &'a ServiceKeys,
+    pub policy: &'a Policy,
+    pub full: u64,
+    pub state: &'a ServiceState,
+    /// Swarm service names of the two zones, in zone order.
+    pub names: [String; 2],
+    pub steps: Vec<Step>,
+    pub warnings: Vec<String>,
+    /// Replica counts set by earlier steps of this plan, in zone order (`None` = as observed).
+    pub replicas_now: [Option<u64>; 2],
+}
+
+impl Builder<'_> {
+    pub fn push(&mut self, action: Action, reason: impl Into<String>) {
+        self.steps.push(Step {
+            action,
+            reason: reason.into(),
+        });
+    }
+
+    pub fn warn(&mut self, warning: impl Into<String>) {
+        let w = warning.into();
+        if !self.warnings.contains(&w) {
+            self.warnings.push(w);
+        }
+    }
+
+    pub fn name_of(&self, zone: &str) -> String {
+        if self.zones[1] == zone {
+            self.names[1].clone()
+        } else {
+            self.names[0].clone()
+        }
+    }
+
+    pub fn exists(&self, zone: &str) -> bool {
+        self.state.zones.contains_key(zone)
+    }
+
+    /// The zone's replica count at this point of the plan.
+    pub fn desired(&self, zone: &str) -> u64 {
+        let i = usize::from(self.zones[1] == zone);
+        self.replicas_now[i].unwrap_or_else(|| self.state.zones.get(zone).map_or(0, |z| z.desired))
+    }
+
+    /// Records that an earlier step of the plan scaled `zone` to `replicas`.
+    pub fn set_now(&mut self, zone: &str, replicas: u64) {
+        let i = usize::from(self.zones[1] == zone);
+        self.replicas_now[i] = Some(replicas);
+    }
+
+    /// Create the zone's service, or update it if it exists, to `image` at `replicas`.
+    pub fn deploy_zone(
+        &mut self,
+        zone: &str,
+        image: &str,
+        version: &str,
+        replicas: u64,
+        reason: String,
+    ) {
+        let service = self.name_of(zone);
+        let (zone, image, version) = (zone.to_string(), image.to_string(), version.to_string());
+        let action = if self.exists(&zone) {
+            Action::UpdateZone {
+                zone,
+                service,
+                image,
+                version,
+                replicas,
+            }
+        } else {
+            Action::CreateZone {
+                zone,
+                service,
+                image,
+                version,
+                replicas,
+            }
+        };
+        self.push(action, reason);
+    }
+
+    pub fn scale(&mut self, zone: &str, replicas: u64, reason: String) {
+        let service = self.name_of(zone);
+        self.push(
+            Action::Scale {
+                zone: zone.to_string(),
+                service,
+                replicas,
+            },
+            reason,
+        );
+    }
+
+    pub fn wait_healthy(&mut self, zone: &str, replicas: u64, version: &str, reason: String) {
+        let service = self.name_of(zone);
+        let health = &self.policy.health;
+        let action = Action::WaitHealthy {
+            zone: zone.to_string(),
+            service,
+            replicas,
+            version: version.to_string(),
+            timeout: health.timeout,
+            min_healthy: health.min_healthy,
+        };
+        self.push(action, reason);
+    }
+
+    /// The standard reason of a health gate.
+    pub fn gate_reason(&self, zone: &str, replicas: u64, version: &str, why: &str) -> String {
+        let h = &self.policy.health;
+        let probe = h
+            .probe
+            .as_ref()
+            .map(|p| format!(", answering {} on :{}{}", p.expect_status, p.port, p.path))
+            .unwrap_or_default();
+        format!(
+            "{why}: {replicas} task(s) of {version} in {zone} must run healthy{probe} for {} (timeout {})",
+            fmt_duration(h.min_healthy),
+            fmt_duration(h.timeout),
+        )
+    }
+
+    /// Writes the traffic split for `new` replicas in `new_zone` and `old` in the other zone,
+    /// and warns when a zone would take more traffic than its share of full capacity.
+    pub fn write_traffic(&mut self, new_zone: &str, new: u64, old: u64, reason: String) {
+        let (a, b) = if self.zones[0] == new_zone {
+            (new, old)
+        } else {
+            (old, new)
+        };
+        let value = traffic::split(self.zones, a, b);
+        for (zone, replicas) in [(&self.zones[0], a), (&self.zones[1], b)] {
+            let share = traffic::share_of(&value, zone).unwrap_or(0);
+            // share > replicas / full, in integers.
+            // One warning per zone is enough: later splits only repeat the point.
+            let already = self
+                .warnings
+                .iter()
+                .any(|w| w.starts_with(&format!("{zone} takes ")));
+            if !already && u128::from(share) * u128::from(self.full) > u128::from(replicas) * 100 {
+                let capacity = u128::from(replicas) * 100 / u128::from(self.full.max(1));
+                self.warn(format!(
+                    "{zone} takes {share}% of the traffic with {replicas} of {} replicas ({capacity}% of full capacity): it may be overloaded",
+                    self.full
+                ));
+            }
+        }
+        let writes = vec![KeyWrite {
+            key: self.keys.traffic.clone(),
+            value,
+        }];
+        self.push(Action::WriteKeys { writes }, reason);
+    }
+
+    /// Points the routing keys at `zone` running `version`, in one atomic write.
+    pub fn flip(&mut self, zone: &str, version: &str, reason: String) {
+        let writes = vec![
+            KeyWrite {
+                key: self.keys.active_zone.clone(),
+                value: zone.to_string(),
+            },
+            KeyWrite {
+                key: self.keys.active_version.clone(),
+                value: version.to_string(),
+            },
+            KeyWrite {
+                key: self.keys.traffic.clone(),
+                value: traffic::all_to(self.zones, zone),
+            },
+        ];
+        self.push(Action::WriteKeys { writes }, reason);
+    }
+
+    /// After a flip away from `old_zone` (running `old` replicas): wait for the router if
+    /// configured, let requests drain, and scale the old zone to 0, keeping it for rollback.
+    pub fn retire(&mut self, old_zone: &str, old: u64) {
+        let drain = self.policy.drain.clone();
+        if drain.wait_for_router {
+            self.push(
+                Action::WaitRouter {
+                    timeout: drain.router_timeout,
+                },
+                format!(
+                    "wait until `shipctl route` serves the new keys before {old_zone} loses its tasks (timeout {})",
+                    fmt_duration(drain.router_timeout)
+                ),
+            );
+        }
+        if old == 0 {
+            return;
+        }
+        if drain.time.is_zero() {
+            self.warn(format!(
+                "drain time is 0s: requests still in flight on {old_zone} when it scales down may fail"
+            ));
+        } else {
+            self.push(
+                Action::WaitDrain {
+                    duration: drain.time,
+                },
+                format!(
+                    "let requests in flight on {old_zone} finish before its tasks stop ({})",
+                    fmt_duration(drain.time)
+                ),
+            );
+        }
+        self.scale(
+            old_zone,
+            0,
+            format!(
+                "scale {old_zone} down to 0; the service is kept, so a rollback is a key flip and a scale-up away"
+            ),
+        );
+    }
+}

@@ -1,0 +1,1123 @@
+//! The planner: deploy, promote and abort plans, built from values only.
+
+use indexmap::IndexMap;
+
+use crate::compose::model::Service;
+use crate::error::Error;
+use crate::spec::duration::format as fmt_duration;
+use crate::spec::model::{CanaryStep, Overrides, Policy, Strategy};
+
+use super::builder::Builder;
+use super::image::{uses_version_variable, version_of, with_version};
+use super::logical::{LogicalService, logical_services};
+use super::request::PlanRequest;
+use super::traffic;
+use super::{Action, Plan, ServicePlan, ServiceState, ZoneVersion};
+
+/// Plans a deploy of the selected services (all deployable ones when none are named).
+pub fn plan(req: &PlanRequest) -> Result<Plan, Error> {
+    if let Some(v) = &req.version {
+        check_version_flag(v)?;
+    }
+    let logical = logical_services(req.compose, &req.spec.zones)?;
+    let selected = select(req, &logical)?;
+    let empty = ServiceState::default();
+    let mut plans = Vec::with_capacity(selected.len());
+    for ls in &selected {
+        let state = req.observed.services.get(&ls.name).unwrap_or(&empty);
+        plans.push(plan_deploy(req, ls, state)?);
+    }
+    Ok(assemble(req, plans))
+}
+
+/// Plans `shipctl promote`: the canary in progress gets the full replica count and all traffic;
+/// the old zone drains and scales to 0.
+pub fn promote(req: &PlanRequest) -> Result<Plan, Error> {
+    plan_in_progress(req, "promote", plan_promote)
+}
+
+/// Plans `shipctl abort`: the old zone goes back to full, takes all traffic, and the canary
+/// zone scales to 0.
+pub fn abort(req: &PlanRequest) -> Result<Plan, Error> {
+    plan_in_progress(req, "abort", plan_abort)
+}
+
+type InProgressPlanner =
+    fn(&PlanRequest, &LogicalService, &ServiceState, InProgress) -> Result<ServicePlan, Error>;
+
+/// A canary (or an interrupted rolling deploy) that has replicas in both zones.
+#[derive(Debug, Clone)]
+struct InProgress {
+    active: String,
+    active_version: String,
+    canary: String,
+    canary_version: String,
+    warnings: Vec<String>,
+}
+
+fn plan_in_progress(req: &PlanRequest, command: &str, f: InProgressPlanner) -> Result<Plan, Error> {
+    let logical = logical_services(req.compose, &req.spec.zones)?;
+    let empty = ServiceState::default();
+    let mut plans = Vec::new();
+    if req.services.is_empty() {
+        for ls in logical.values().filter(|l| !l.is_global()) {
+            let state = req.observed.services.get(&ls.name).unwrap_or(&empty);
+            if let Some(p) = in_progress(&req.spec.zones, state) {
+                plans.push(f(req, ls, state, p)?);
+            }
+        }
+        if plans.is_empty() {
+            return Err(Error::usage(
+                format!("nothing to {command}: no service has a canary in progress"),
+                "`shipctl status` shows what runs in each zone; `shipctl deploy --strategy canary` starts a canary",
+            ));
+        }
+    } else {
+        let selected = select(req, &logical)?;
+        for ls in &selected {
+            let state = req.observed.services.get(&ls.name).unwrap_or(&empty);
+            let Some(p) = in_progress(&req.spec.zones, state) else {
+                return Err(Error::usage(
+                    format!(
+                        "cannot {command} `{}`: it has no canary in progress (only one zone runs replicas)",
+                        ls.name
+                    ),
+                    format!("`shipctl status {}` shows what runs in each zone", ls.name),
+                ));
+            };
+            plans.push(f(req, ls, state, p)?);
+        }
+    }
+    Ok(assemble(req, plans))
+}
+
+fn in_progress(zones: &[String; 2], state: &ServiceState) -> Option<InProgress> {
+    let mut warnings = Vec::new();
+    let active = active_zone(zones, state, &mut warnings)?;
+    let canary = other_zone(zones, &active).to_string();
+    let zc = state.zones.get(&canary).filter(|z| z.desired > 0)?;
+    let active_version = zone_version(state, &active);
+    let canary_version = zc
+        .version
+        .clone()
+        .or_else(|| zc.image.as_deref().map(version_of))
+        .unwrap_or_else(|| "unknown".to_string());
+    Some(InProgress {
+        active,
+        active_version,
+        canary,
+        canary_version,
+        warnings,
+    })
+}
+
+/// Docker's tag grammar: what `--version` must be when it becomes an image tag.
+fn check_version_flag(v: &str) -> Result<(), Error> {
+    let mut chars = v.chars();
+    let ok = v.len() <= 128
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::usage(
+            format!("`--version {v}` is not a valid image tag"),
+            "a tag is up to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-` (e.g. `--version 1.4.2`)",
+        ))
+    }
+}
+
+/// The services to plan, in compose order, each once.
+fn select<'a, 'b>(
+    req: &PlanRequest,
+    logical: &'b IndexMap<String, LogicalService<'a>>,
+) -> Result<Vec<&'b LogicalService<'a>>, Error> {
+    if req.services.is_empty() {
+        return Ok(logical.values().filter(|l| !l.is_global()).collect());
+    }
+    let mut out: Vec<&LogicalService> = Vec::with_capacity(req.services.len());
+    for name in req.services {
+        let found = logical.get(name).or_else(|| {
+            // `web-blue` names the zone of `web`: accept it for the logical service.
+            req.spec.zones.iter().find_map(|z| {
+                name.strip_suffix(&format!("-{z}"))
+                    .and_then(|base| logical.get(base))
+            })
+        });
+        let Some(ls) = found else {
+            let known: Vec<&str> = logical.keys().map(String::as_str).collect();
+            return Err(Error::usage(
+                format!("no service `{name}` in the compose file"),
+                format!("services: {}", known.join(", ")),
+            ));
+        };
+        if ls.is_global() {
+            return Err(Error::usage(
+                format!("`{name}` runs in global mode and cannot be deployed in zones"),
+                "blue-green, canary and rolling need a replicated service; deploy global services with `docker stack deploy`",
+            ));
+        }
+        if !out.iter().any(|o| o.name == ls.name) {
+            out.push(ls);
+        }
+    }
+    Ok(out)
+}
+
+fn other_zone<'z>(zones: &'z [String; 2], zone: &str) -> &'z str {
+    if zones[0] == zone {
+        &zones[1]
+    } else {
+        &zones[0]
+    }
+}
+
+/// The zone serving traffic: the active-zone key, else the zone with replicas.
+fn active_zone(
+    zones: &[String; 2],
+    state: &ServiceState,
+    warnings: &mut Vec<String>,
+) -> Option<String> {
+    let desired = |z: &str| state.zones.get(z).map_or(0, |s| s.desired);
+    if let Some(key) = &state.keys.active_zone {
+        if zones.contains(key) {
+            if desired(key) == 0 {
+                warnings.push(format!(
+                    "the active-zone key points at {key}, which has no replicas: requests routed by it are failing now"
+                ));
+            }
+            return Some(key.clone());
+        }
+        warnings.push(format!(
+            "the active-zone key holds `{key}`, which is not one of the zones ({}, {}); it is ignored and will be overwritten",
+            zones[0], zones[1]
+        ));
+    }
+    let (a, b) = (desired(&zones[0]), desired(&zones[1]));
+    let active = match (a, b) {
+        (0, 0) => return None,
+        (_, 0) => &zones[0],
+        (0, _) => &zones[1],
+        _ if b > a => &zones[1],
+        _ => &zones[0],
+    };
+    warnings.push(format!(
+        "no active-zone key: {active} is taken as active because it runs replicas; this deploy writes the key"
+    ));
+    Some(active.clone())
+}
+
+/// The version a zone runs: its label, else the active-version key, else its image tag.
+fn zone_version(state: &ServiceState, zone: &str) -> String {
+    let z = state.zones.get(zone);
+    z.and_then(|z| z.version.clone())
+        .or_else(|| {
+            (state.keys.active_zone.as_deref() == Some(zone))
+                .then(|| state.keys.active_version.clone())
+                .flatten()
+        })
+        .or_else(|| z.and_then(|z| z.image.as_deref()).map(version_of))
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The same image, ignoring a digest the registry resolved (Swarm pins tags to digests).
+fn same_image(observed: &str, wanted: &str) -> bool {
+    if wanted.contains('@') {
+        return observed == wanted;
+    }
+    observed.split('@').next() == Some(wanted)
+}
+
+fn networks_of(def: &Service) -> Vec<String> {
+    if def.networks.is_empty() {
+        vec!["default".to_string()]
+    } else {
+        def.networks.keys().cloned().collect()
+    }
+}
+
+fn network_name(req: &PlanRequest, key: &str) -> Option<String> {
+    match req.compose.networks.get(key) {
+        Some(n) if n.external => None,
+        Some(n) => Some(
+            n.name
+                .clone()
+                .unwrap_or_else(|| format!("{}_{key}", req.project)),
+        ),
+        None => Some(format!("{}_{key}", req.project)),
+    }
+}
+
+fn new_builder<'a>(
+    req: &PlanRequest<'a>,
+    name: &'a str,
+    keys: &'a crate::spec::model::ServiceKeys,
+    policy: &'a Policy,
+    full: u64,
+    state: &'a ServiceState,
+) -> Builder<'a> {
+    let zones = &req.spec.zones;
+    let names = [
+        req.spec.zone_service_name(&req.project, name, &zones[0]),
+        req.spec.zone_service_name(&req.project, name, &zones[1]),
+    ];
+    Builder {
+        service: name,
+        zones: &req.spec.zones,
+        keys,
+        policy,
+        full,
+        state,
+        names,
+        steps: Vec::new(),
+        warnings: Vec::new(),
+        replicas_now: [None, None],
+    }
+}
+
+fn plan_deploy(
+    req: &PlanRequest,
+    ls: &LogicalService,
+    state: &ServiceState,
+) -> Result<ServicePlan, Error> {
+    let zones = &req.spec.zones;
+    let name = ls.name.as_str();
+    let mut notes = ls.notes.clone();
+    let active = active_zone(zones, state, &mut notes);
+    let target = match &active {
+        Some(a) => other_zone(zones, a).to_string(),
+        None => zones[0].clone(),
+    };
+    let def = ls.definition(zones, &target);
+    let (policy, full) = req
+        .spec
+        .resolve_policy(name, req.overrides, def.deploy.replicas)?;
+    let version = req
+        .version
+        .clone()
+        .unwrap_or_else(|| version_of(&def.image));
+    let image = if req.version.is_some() && !uses_version_variable(def, &target) {
+        with_version(&def.image, &version)
+    } else {
+        def.image.clone()
+    };
+    let keys = req.spec.keys(&req.project, name);
+    let mut b = new_builder(req, name, &keys, &policy, full, state);
+    for n in notes {
+        b.warn(n);
+    }
+
+    let from = active.as_ref().map(|a| ZoneVersion {
+        zone: a.clone(),
+        version: zone_version(state, a),
+    });
+
+    // Nothing to do when the version already serves from a clean, healthy, full zone.
+    if let Some(a) = &active
+        && is_up_to_date(state, a, &target, &version, &image, full, zones)
+    {
+        let mut definition = ls.definition(zones, a).clone();
+        definition.image = image;
+        return Ok(ServicePlan {
+            service: name.to_string(),
+            strategy: policy.strategy,
+            from: from.clone(),
+            to: ZoneVersion {
+                zone: a.clone(),
+                version,
+            },
+            keys: keys.clone(),
+            policy: resolved(&policy, full),
+            definition,
+            steps: Vec::new(),
+            warnings: b.warnings,
+            up_to_date: true,
+        });
+    }
+
+    general_warnings(&mut b, state, active.as_deref(), &target, &version, full);
+    for key in networks_of(def) {
+        if let Some(net) = network_name(req, &key) {
+            b.push(
+                Action::EnsureNetwork { name: net },
+                format!(
+                    "{name} is attached to the network `{key}`: created if missing, as `docker stack deploy` does"
+                ),
+            );
+        }
+    }
+
+    let old = active.as_ref().filter(|a| b.desired(a) > 0).cloned();
+    let ctx = Move {
+        target: &target,
+        version: &version,
+        image: &image,
+    };
+    match (&active, &old) {
+        (None, _) => first_deploy(&mut b, &ctx),
+        (Some(a), None) => {
+            if policy.strategy != Strategy::BlueGreen {
+                b.warn(format!(
+                    "{a} runs no replicas, so a {} deploy has nothing to move from: all {full} replica(s) start at once",
+                    policy.strategy
+                ));
+            }
+            blue_green(&mut b, &ctx, a, "unknown")
+        }
+        (Some(a), Some(_)) => {
+            let a_ver = zone_version(state, a);
+            if b.desired(&target) > 0 {
+                reclaim(&mut b, a, &a_ver, &target);
+            }
+            match policy.strategy {
+                Strategy::BlueGreen => blue_green(&mut b, &ctx, a, &a_ver),
+                Strategy::Canary => canary(&mut b, &ctx, a, &a_ver),
+                Strategy::Rolling => rolling(&mut b, &ctx, a),
+            }
+        }
+    }
+
+    let mut definition = def.clone();
+    definition.image = image;
+    Ok(ServicePlan {
+        service: name.to_string(),
+        strategy: policy.strategy,
+        from,
+        to: ZoneVersion {
+            zone: target,
+            version,
+        },
+        keys: keys.clone(),
+        policy: resolved(&policy, full),
+        definition,
+        steps: b.steps,
+        warnings: b.warnings,
+        up_to_date: false,
+    })
+}
+
+fn is_up_to_date(
+    state: &ServiceState,
+    active: &str,
+    target: &str,
+    version: &str,
+    image: &str,
+    full: u64,
+    zones: &[String; 2],
+) -> bool {
+    let Some(za) = state.zones.get(active) else {
+        return false;
+    };
+    let traffic_ok = state
+        .keys
+        .traffic
+        .as_deref()
+        .is_none_or(|t| traffic::share_of(t, active) == Some(100));
+    let image_ok = za.image.as_deref().is_none_or(|i| same_image(i, image));
+    // `latest` names no version: what it points at may have changed since.
+    version != "latest"
+        && zone_version(state, active) == version
+        && state.keys.active_zone.as_deref() == Some(active)
+        && state.keys.active_version.as_deref() == Some(version)
+        && traffic_ok
+        && image_ok
+        && za.desired == full
+        && za.running >= full
+        && za.healthy >= full
+        && state.zones.get(target).is_none_or(|z| z.desired == 0)
+        && zones.iter().any(|z| z == active)
+}
+
+fn general_warnings(
+    b: &mut Builder,
+    state: &ServiceState,
+    active: Option<&str>,
+    target: &str,
+    version: &str,
+    full: u64,
+) {
+    if version == "latest" {
+        b.warn(format!(
+            "{} deploys the tag `latest`: the version in the keys and the history says nothing about what runs; tag the image or pass `--version`",
+            b.service
+        ));
+    }
+    if full == 1 {
+        b.warn(format!(
+            "{} runs a single replica: there is no redundancy, and once the old zone is scaled down a rollback must start a task again",
+            b.service
+        ));
+    }
+    if let Some(a) = active {
+        if let Some(z) = state.zones.get(a)
+            && z.desired > 0
+            && z.healthy < z.desired
+        {
+            b.warn(format!(
+                "{a} serves with only {} of {} replicas healthy",
+                z.healthy, z.desired
+            ));
+        }
+        if let (Some(label), Some(key)) = (
+            state.zones.get(a).and_then(|z| z.version.as_deref()),
+            state.keys.active_version.as_deref(),
+        ) && label != key
+        {
+            b.warn(format!(
+                "the active-version key says {key} but {a} runs {label}; the key will be rewritten"
+            ));
+        }
+        if zone_version(state, a) == version {
+            b.warn(format!(
+                "{version} already runs in {a}, the active zone: this deploys the same version again in {target}"
+            ));
+        }
+    }
+    if let Some(z) = state.zones.get(target)
+        && z.desired > 0
+        && active.is_some()
+    {
+        let v = z.version.as_deref().unwrap_or("an unknown version");
+        b.warn(format!(
+            "{target} already runs {} replica(s) of {v} (a canary or an unfinished deploy): they are replaced by {version}",
+            z.desired
+        ));
+    }
+}
+
+/// The target zone still runs a canary (or an unfinished deploy): give its traffic back to the
+/// active zone before it is replaced, so no request reaches tasks that are being updated.
+fn reclaim(b: &mut Builder, active: &str, active_version: &str, target: &str) {
+    let full = b.full;
+    if b.desired(active) < full {
+        b.scale(
+            active,
+            full,
+            format!("scale {active} ({active_version}) back up to {full} before it takes the traffic of {target} back"),
+        );
+        let gate = b.gate_reason(
+            active,
+            full,
+            active_version,
+            "before it takes all traffic back",
+        );
+        b.wait_healthy(active, full, active_version, gate);
+        b.set_now(active, full);
+    }
+    let target_share = b
+        .state
+        .keys
+        .traffic
+        .as_deref()
+        .and_then(|t| traffic::share_of(t, target));
+    if target_share == Some(0) {
+        return;
+    }
+    b.write_traffic(
+        active,
+        full,
+        0,
+        format!("move all traffic back to {active} before {target} is replaced"),
+    );
+    let drain = b.policy.drain.time;
+    if !drain.is_zero() {
+        b.push(
+            Action::WaitDrain { duration: drain },
+            format!(
+                "let requests in flight on {target} finish before its tasks are replaced ({})",
+                fmt_duration(drain)
+            ),
+        );
+    }
+}
+
+/// The zone traffic moves away from, and the version it runs.
+struct Old<'a> {
+    zone: &'a str,
+    version: &'a str,
+}
+
+/// What the new zone gets.
+struct Move<'a> {
+    target: &'a str,
+    version: &'a str,
+    image: &'a str,
+}
+
+fn first_deploy(b: &mut Builder, m: &Move) {
+    let full = b.full;
+    b.deploy_zone(
+        m.target,
+        m.image,
+        m.version,
+        full,
+        format!(
+            "first deploy of {}: start {full} replica(s) of {} in {}",
+            b.service, m.version, m.target
+        ),
+    );
+    let gate = b.gate_reason(m.target, full, m.version, "before the keys point at it");
+    b.wait_healthy(m.target, full, m.version, gate);
+    b.flip(
+        m.target,
+        m.version,
+        format!(
+            "create the routing keys: {} serves {} and takes all traffic (one atomic write)",
+            m.target, m.version
+        ),
+    );
+    let other = other_zone(b.zones, m.target).to_string();
+    b.retire(&other, 0);
+}
+
+fn blue_green(b: &mut Builder, m: &Move, active: &str, _active_version: &str) {
+    let full = b.full;
+    let old = b.desired(active);
+    let reason = if old > 0 {
+        format!(
+            "start {full} replica(s) of {} in the inactive zone {} while {active} keeps serving",
+            m.version, m.target
+        )
+    } else {
+        format!(
+            "start {full} replica(s) of {} in {}; {active}, where the keys point, runs nothing",
+            m.version, m.target
+        )
+    };
+    b.deploy_zone(m.target, m.image, m.version, full, reason);
+    let gate = b.gate_reason(m.target, full, m.version, "before any traffic moves");
+    b.wait_healthy(m.target, full, m.version, gate);
+    b.flip(
+        m.target,
+        m.version,
+        format!(
+            "switch: active zone {}, version {} and all traffic, in one atomic write",
+            m.target, m.version
+        ),
+    );
+    b.retire(active, old);
+}
+
+/// Moves a canary from `cur` (new, old) to `next`; returns true when all traffic moved to the
+/// new zone (the keys flipped and the old zone was retired).
+fn canary_move(
+    b: &mut Builder,
+    m: &Move,
+    old: &Old,
+    cur: (u64, u64),
+    next: (u64, u64),
+    first: bool,
+    what: &str,
+) -> bool {
+    let (cn, co) = cur;
+    let (n, o) = next;
+    let t = m.target;
+    let (active, active_version) = (old.zone, old.version);
+    if first {
+        b.deploy_zone(
+            t,
+            m.image,
+            m.version,
+            n,
+            format!(
+                "{what}: start {n} replica(s) of {} in {t}, next to {active}",
+                m.version
+            ),
+        );
+    } else if n > cn {
+        b.scale(t, n, format!("{what}: scale {t} ({}) up to {n}", m.version));
+    }
+    if o > co {
+        b.scale(
+            active,
+            o,
+            format!(
+                "{what}: scale {active} ({active_version}) up to {o} before it takes more traffic"
+            ),
+        );
+    }
+    if n > 0 && (first || n > cn) {
+        let why = if o == 0 {
+            "before it takes all traffic"
+        } else {
+            "before it takes traffic"
+        };
+        let gate = b.gate_reason(t, n, m.version, why);
+        b.wait_healthy(t, n, m.version, gate);
+    }
+    if o > 0 && (first || o > co) {
+        let why = format!("{active} must stay healthy while traffic is split");
+        let gate = b.gate_reason(active, o, active_version, &why);
+        b.wait_healthy(active, o, active_version, gate);
+    }
+    if o == 0 && n > 0 {
+        if n < b.full {
+            b.warn(format!(
+                "{t} takes all traffic with {n} of {} replicas: it may be overloaded",
+                b.full
+            ));
+        }
+        b.flip(
+            t,
+            m.version,
+            format!(
+                "{what}: switch active zone {t}, version {} and all traffic, in one atomic write",
+                m.version
+            ),
+        );
+        if n < cn {
+            b.scale(t, n, format!("{what}: scale {t} down to {n}"));
+        }
+        b.retire(active, co.max(o));
+        return true;
+    }
+    let (pn, _) = traffic::percentages(n, o);
+    b.write_traffic(
+        t,
+        n,
+        o,
+        format!("{what}: traffic follows the replicas ({n} new : {o} old), {t} gets {pn}%"),
+    );
+    if o < co {
+        b.scale(
+            active,
+            o,
+            format!("{what}: scale {active} ({active_version}) down to {o}"),
+        );
+    }
+    if n < cn {
+        b.scale(
+            t,
+            n,
+            format!("{what}: scale {t} ({}) down to {n}", m.version),
+        );
+    }
+    false
+}
+
+fn canary(b: &mut Builder, m: &Move, active: &str, active_version: &str) {
+    let full = b.full;
+    let policy = b.policy.clone();
+    let from = &Old {
+        zone: active,
+        version: active_version,
+    };
+    let new = policy.canary.new.clamp(1, full);
+    let old = policy.canary.old.unwrap_or(full - new).min(full);
+    if new >= full {
+        b.warn(format!(
+            "the canary runs {new} new replica(s), as many as the whole service ({full}): it is a full switch, not a canary"
+        ));
+    }
+    let mut cur = (0, b.desired(active));
+    let mut flipped = canary_move(b, m, from, cur, (new, old), true, "canary");
+    cur = (new, old);
+    let mut gated = false;
+    for (i, step) in policy.canary.steps.iter().enumerate() {
+        let what = format!("canary step {}", i + 1);
+        if flipped {
+            b.warn(format!(
+                "canary steps from step {} on are skipped: all traffic already moved to {}",
+                i + 1,
+                m.target
+            ));
+            break;
+        }
+        match step {
+            CanaryStep::Scale { new: n, old: o } => {
+                let (n, o) = (*n.min(&full), *o.min(&full));
+                if n == 0 && o == 0 {
+                    continue;
+                }
+                flipped = canary_move(b, m, from, cur, (n, o), false, &what);
+                cur = (n, o);
+            }
+            CanaryStep::Pause { duration } => {
+                let (pn, _) = traffic::percentages(cur.0, cur.1);
+                b.push(
+                    Action::Pause {
+                        duration: Some(*duration),
+                    },
+                    format!(
+                        "{what}: bake {} with {} at {pn}% before going on; health is still watched",
+                        fmt_duration(*duration),
+                        m.target
+                    ),
+                );
+            }
+            CanaryStep::PauseUntilPromoted => {
+                gated = true;
+                let (pn, _) = traffic::percentages(cur.0, cur.1);
+                b.push(
+                    Action::Pause { duration: None },
+                    format!(
+                        "{what}: wait with {} at {pn}% until `shipctl promote {}` (or `shipctl abort {}`)",
+                        m.target, b.service, b.service
+                    ),
+                );
+            }
+        }
+    }
+    if flipped {
+        return;
+    }
+    if policy.promote || gated {
+        let what = if policy.promote {
+            "promote (--promote)"
+        } else {
+            "promote"
+        };
+        canary_move(b, m, from, cur, (full, 0), false, what);
+    } else {
+        let (pn, _) = traffic::percentages(cur.0, cur.1);
+        b.warn(format!(
+            "the canary never reaches 100%: the plan ends with {} at {pn}% ({} new, {} old) and nothing promotes it; run `shipctl promote {}` when satisfied, or deploy with `--promote`",
+            m.target, cur.0, cur.1, b.service
+        ));
+    }
+}
+
+fn rolling(b: &mut Builder, m: &Move, active: &str) {
+    let full = b.full;
+    let step = b.policy.rolling.step.clamp(1, full);
+    if step >= full && full > 1 {
+        b.warn(format!(
+            "the rolling step ({step}) covers all {full} replicas: a single batch, like blue-green"
+        ));
+    }
+    let batches = full.div_ceil(step);
+    let (mut cn, mut co) = (0u64, b.desired(active));
+    let t = m.target;
+    for batch in 1..=batches {
+        let n = (cn + step).min(full);
+        let what = format!("batch {batch}/{batches}");
+        if batch == 1 {
+            b.deploy_zone(
+                t,
+                m.image,
+                m.version,
+                n,
+                format!(
+                    "{what}: start {n} of {full} replica(s) of {} in {t}",
+                    m.version
+                ),
+            );
+        } else {
+            b.scale(t, n, format!("{what}: scale {t} up to {n} of {full}"));
+        }
+        let o = co.min(full - n);
+        let why = if o == 0 {
+            "before it takes all traffic"
+        } else {
+            "before it takes traffic"
+        };
+        let gate = b.gate_reason(t, n, m.version, why);
+        b.wait_healthy(t, n, m.version, gate);
+        if o == 0 {
+            b.flip(
+                t,
+                m.version,
+                format!(
+                    "{what}: last batch, switch active zone {t}, version {} and all traffic, in one atomic write",
+                    m.version
+                ),
+            );
+            b.retire(active, co);
+        } else {
+            let (pn, _) = traffic::percentages(n, o);
+            b.write_traffic(
+                t,
+                n,
+                o,
+                format!("{what}: traffic follows the replicas ({n} new : {o} old), {t} gets {pn}%"),
+            );
+            if o < co {
+                b.scale(active, o, format!("{what}: scale {active} down to {o}"));
+            }
+        }
+        cn = n;
+        co = o;
+    }
+}
+
+fn policy_for(req: &PlanRequest, name: &str, def: &Service) -> Result<(Policy, u64), Error> {
+    // promote/abort only need the replica count; strategy flags do not apply to them.
+    let overrides = Overrides {
+        replicas: req.overrides.replicas,
+        ..Overrides::default()
+    };
+    req.spec
+        .resolve_policy(name, &overrides, def.deploy.replicas)
+}
+
+fn plan_promote(
+    req: &PlanRequest,
+    ls: &LogicalService,
+    state: &ServiceState,
+    p: InProgress,
+) -> Result<ServicePlan, Error> {
+    let zones = &req.spec.zones;
+    let name = ls.name.as_str();
+    let def = ls.definition(zones, &p.canary);
+    let (policy, full) = policy_for(req, name, def)?;
+    let keys = req.spec.keys(&req.project, name);
+    let mut b = new_builder(req, name, &keys, &policy, full, state);
+    for w in &p.warnings {
+        b.warn(w.clone());
+    }
+    let image = state
+        .zones
+        .get(&p.canary)
+        .and_then(|z| z.image.clone())
+        .unwrap_or_else(|| with_version(&def.image, &p.canary_version));
+    let (cn, co) = (b.desired(&p.canary), b.desired(&p.active));
+    let t = p.canary.as_str();
+    let v = p.canary_version.as_str();
+    if cn < full {
+        b.scale(
+            t,
+            full,
+            format!("promote: scale {t} ({v}) up to the full {full} replica(s)"),
+        );
+    }
+    let gate = b.gate_reason(t, full, v, "before it takes all traffic");
+    b.wait_healthy(t, full, v, gate);
+    b.flip(
+        t,
+        v,
+        format!(
+            "promote: switch active zone {t}, version {v} and all traffic, in one atomic write"
+        ),
+    );
+    b.retire(&p.active, co);
+    let mut definition = def.clone();
+    definition.image = image;
+    Ok(ServicePlan {
+        service: name.to_string(),
+        strategy: policy.strategy,
+        from: Some(ZoneVersion {
+            zone: p.active.clone(),
+            version: p.active_version.clone(),
+        }),
+        to: ZoneVersion {
+            zone: p.canary.clone(),
+            version: p.canary_version.clone(),
+        },
+        keys: keys.clone(),
+        policy: resolved(&policy, full),
+        definition,
+        steps: b.steps,
+        warnings: b.warnings,
+        up_to_date: false,
+    })
+}
+
+fn plan_abort(
+    req: &PlanRequest,
+    ls: &LogicalService,
+    state: &ServiceState,
+    p: InProgress,
+) -> Result<ServicePlan, Error> {
+    let zones = &req.spec.zones;
+    let name = ls.name.as_str();
+    let def = ls.definition(zones, &p.active);
+    let (policy, full) = policy_for(req, name, def)?;
+    let keys = req.spec.keys(&req.project, name);
+    let mut b = new_builder(req, name, &keys, &policy, full, state);
+    for w in &p.warnings {
+        b.warn(w.clone());
+    }
+    let image = state
+        .zones
+        .get(&p.active)
+        .and_then(|z| z.image.clone())
+        .unwrap_or_else(|| with_version(&def.image, &p.active_version));
+    let a = p.active.as_str();
+    let v = p.active_version.as_str();
+    let t = p.canary.as_str();
+    if b.desired(a) < full {
+        b.scale(
+            a,
+            full,
+            format!("abort: scale {a} ({v}) back up to the full {full} replica(s)"),
+        );
+    }
+    let gate = b.gate_reason(a, full, v, "before it takes all traffic back");
+    b.wait_healthy(a, full, v, gate);
+    b.flip(
+        a,
+        v,
+        format!("abort: all traffic back to {a} ({v}); the keys are rewritten in one atomic write"),
+    );
+    let canary_replicas = b.desired(t);
+    b.retire(t, canary_replicas);
+    let mut definition = def.clone();
+    definition.image = image;
+    Ok(ServicePlan {
+        service: name.to_string(),
+        strategy: policy.strategy,
+        // For an abort, traffic moves from the canary back to the active zone.
+        from: Some(ZoneVersion {
+            zone: p.canary.clone(),
+            version: p.canary_version.clone(),
+        }),
+        to: ZoneVersion {
+            zone: p.active.clone(),
+            version: p.active_version.clone(),
+        },
+        keys: keys.clone(),
+        policy: resolved(&policy, full),
+        definition,
+        steps: b.steps,
+        warnings: b.warnings,
+        up_to_date: false,
+    })
+}
+
+/// The policy as the plan records it: with the replica count it was planned for, so that a
+/// saved plan does not depend on the compose file any more.
+fn resolved(policy: &Policy, full: u64) -> Policy {
+    let mut p = policy.clone();
+    p.replicas = Some(full);
+    p
+}
+
+/// The plan around the service plans: the networks, secrets and configs they use.
+fn assemble(req: &PlanRequest, services: Vec<ServicePlan>) -> Plan {
+    let mut networks = IndexMap::new();
+    let mut secrets = IndexMap::new();
+    let mut configs = IndexMap::new();
+    for sp in &services {
+        for key in networks_of(&sp.definition) {
+            if !networks.contains_key(&key) {
+                let net = req.compose.networks.get(&key).cloned().unwrap_or_default();
+                networks.insert(key, net);
+            }
+        }
+        for s in &sp.definition.secrets {
+            if let Some(v) = req.compose.secrets.get(&s.source) {
+                secrets.entry(s.source.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        for c in &sp.definition.configs {
+            if let Some(v) = req.compose.configs.get(&c.source) {
+                configs.entry(c.source.clone()).or_insert_with(|| v.clone());
+            }
+        }
+    }
+    Plan {
+        project: req.project.clone(),
+        services,
+        networks,
+        secrets,
+        configs,
+        observed: req.observed.clone(),
+        warnings: req.compose.warnings.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{RoutingKeys, ZoneState};
+
+    fn zones() -> [String; 2] {
+        ["blue".into(), "green".into()]
+    }
+
+    fn state(key: Option<&str>, blue: Option<u64>, green: Option<u64>) -> ServiceState {
+        let mut s = ServiceState {
+            keys: RoutingKeys {
+                active_zone: key.map(str::to_string),
+                ..RoutingKeys::default()
+            },
+            ..ServiceState::default()
+        };
+        for (zone, n) in [("blue", blue), ("green", green)] {
+            if let Some(n) = n {
+                s.zones.insert(
+                    zone.into(),
+                    ZoneState {
+                        desired: n,
+                        running: n,
+                        healthy: n,
+                        ..ZoneState::default()
+                    },
+                );
+            }
+        }
+        s
+    }
+
+    fn active(s: &ServiceState) -> (Option<String>, usize) {
+        let mut w = Vec::new();
+        let a = active_zone(&zones(), s, &mut w);
+        (a, w.len())
+    }
+
+    #[test]
+    fn the_key_decides_the_active_zone() {
+        assert_eq!(
+            active(&state(Some("green"), Some(0), Some(3))),
+            (Some("green".into()), 0)
+        );
+        // The key wins even when the zone it names is empty, with a warning.
+        assert_eq!(
+            active(&state(Some("blue"), Some(0), Some(3))),
+            (Some("blue".into()), 1)
+        );
+    }
+
+    #[test]
+    fn without_a_key_the_zone_with_replicas_is_active() {
+        assert_eq!(
+            active(&state(None, Some(0), Some(2))),
+            (Some("green".into()), 1)
+        );
+        assert_eq!(
+            active(&state(None, Some(2), None)),
+            (Some("blue".into()), 1)
+        );
+        // Both run: the larger one serves.
+        assert_eq!(
+            active(&state(None, Some(1), Some(3))),
+            (Some("green".into()), 1)
+        );
+        // A key naming no zone is ignored.
+        assert_eq!(
+            active(&state(Some("red"), Some(2), None)),
+            (Some("blue".into()), 2)
+        );
+    }
+
+    #[test]
+    fn nothing_deployed_means_first_deploy() {
+        assert_eq!(active(&state(None, None, None)), (None, 0));
+        assert_eq!(active(&state(None, Some(0), Some(0))), (None, 0));
+    }
+
+    #[test]
+    fn target_is_the_other_zone() {
+        let z = zones();
+        assert_eq!(other_zone(&z, "blue"), "green");
+        assert_eq!(other_zone(&z, "green"), "blue");
+    }
+
+    #[test]
+    fn version_flag_must_be_a_tag() {
+        assert!(check_version_flag("1.4.2").is_ok());
+        assert!(check_version_flag("v2_rc-1").is_ok());
+        for bad in ["", "-1", ".1", "1.0 beta", "a:b", "x/y", &"9".repeat(129)] {
+            assert!(check_version_flag(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn digests_resolved_by_swarm_are_the_same_image() {
+        assert!(same_image("app:1.0@sha256:abc", "app:1.0"));
+        assert!(!same_image("app:1.0@sha256:abc", "app:1.1"));
+        assert!(same_image("app@sha256:abc", "app@sha256:abc"));
+    }
+}

@@ -1,0 +1,125 @@
+//! A plan as text, like `terraform plan`: per service a header, numbered steps with their
+//! reasons, and warnings. No colours, stable output (it is diffed and snapshot-tested).
+
+use std::fmt::Write as _;
+
+use crate::plan::{Action, Plan, ServicePlan, StateSource};
+use crate::spec::duration::format as fmt_duration;
+
+/// Renders the whole plan.
+pub fn render_plan(plan: &Plan) -> String {
+    let mut out = String::new();
+    let source = match plan.observed.source {
+        StateSource::Cluster => "from the state of the cluster",
+        StateSource::Assumed => "from an assumed state (--assume-state)",
+        StateSource::Empty => "assuming nothing is deployed",
+    };
+    let _ = writeln!(out, "Plan for project {}, {source}", plan.project);
+    for w in &plan.warnings {
+        let _ = writeln!(out, "  ! {w}");
+    }
+    for sp in &plan.services {
+        out.push('\n');
+        render_service(&mut out, sp);
+    }
+    let changing: Vec<&ServicePlan> = plan.services.iter().filter(|s| !s.up_to_date).collect();
+    let steps: usize = changing.iter().map(|s| s.steps.len()).sum();
+    let current = plan.services.len() - changing.len();
+    let warnings: usize = plan.services.iter().map(|s| s.warnings.len()).sum();
+    let _ = writeln!(
+        out,
+        "\n{} to change ({steps} {}), {current} up to date, {warnings} {}.",
+        count(changing.len(), "service", "services"),
+        if steps == 1 { "step" } else { "steps" },
+        if warnings == 1 { "warning" } else { "warnings" },
+    );
+    out
+}
+
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn render_service(out: &mut String, sp: &ServicePlan) {
+    let from = sp.from.as_ref().map_or_else(
+        || "(nothing deployed)".to_string(),
+        |f| format!("{}@{}", f.zone, f.version),
+    );
+    if sp.up_to_date {
+        let _ = writeln!(out, "{}: {}  {from}", sp.service, sp.strategy);
+        let _ = writeln!(out, "  {} is up to date: nothing to do", sp.service);
+    } else {
+        let _ = writeln!(
+            out,
+            "{}: {}  {from} -> {}@{}",
+            sp.service, sp.strategy, sp.to.zone, sp.to.version
+        );
+        let width = sp.steps.len().to_string().len();
+        for (i, step) in sp.steps.iter().enumerate() {
+            let number = format!("{:>width$}.", i + 1);
+            let pad = " ".repeat(number.len() + 1);
+            let mut lines = describe(&step.action).into_iter();
+            if let Some(first) = lines.next() {
+                let _ = writeln!(out, "  {number} {first}");
+            }
+            for line in lines {
+                let _ = writeln!(out, "  {pad}    {line}");
+            }
+            let _ = writeln!(out, "  {pad}  {}", step.reason);
+        }
+    }
+    if !sp.warnings.is_empty() {
+        let _ = writeln!(out, "  warnings:");
+        for w in &sp.warnings {
+            let _ = writeln!(out, "    ! {w}");
+        }
+    }
+}
+
+/// What a step does, in one line (plus one line per key for key writes).
+pub fn describe(action: &Action) -> Vec<String> {
+    let replicas = |n: u64| format!("{n} {}", if n == 1 { "replica" } else { "replicas" });
+    match action {
+        Action::EnsureNetwork { name } => vec![format!("ensure network {name}")],
+        Action::CreateZone {
+            service,
+            image,
+            replicas: n,
+            ..
+        } => vec![format!("create {service}: {image}, {}", replicas(*n))],
+        Action::UpdateZone {
+            service,
+            image,
+            replicas: n,
+            ..
+        } => vec![format!("update {service}: {image}, {}", replicas(*n))],
+        Action::Scale {
+            service,
+            replicas: n,
+            ..
+        } => vec![format!("scale {service} to {n}")],
+        Action::WaitHealthy {
+            service,
+            replicas: n,
+            version,
+            ..
+        } => vec![format!(
+            "wait until {service} runs {} of {version}, healthy",
+            replicas(*n)
+        )],
+        Action::WriteKeys { writes } => {
+            let mut lines = vec!["write keys (atomically)".to_string()];
+            lines.extend(writes.iter().map(|w| format!("{} = {}", w.key, w.value)));
+            lines
+        }
+        Action::WaitRouter { timeout } => {
+            vec![format!(
+                "wait for the router (up to {})",
+                fmt_duration(*timeout)
+            )]
+        }
+        Action::WaitDrain { duration } => vec![format!("drain for {}", fmt_duration(*duration))],
+        Action::Pause { duration: Some(d) } => vec![format!("pause {}", fmt_duration(*d))],
+        Action::Pause { duration: None } => vec!["pause until promoted".to_string()],
+    }
+}

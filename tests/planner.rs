@@ -1,0 +1,542 @@
+//! Plans for every strategy and starting state, snapshotted as text and as JSON.
+
+use std::path::Path;
+
+use indexmap::IndexMap;
+use proptest::prelude::*;
+
+use shipctl::compose::ComposeProject;
+use shipctl::compose::model::{FileReference, Network, SecretOrConfig, Service, ServiceNetwork};
+use shipctl::plan::{self, Action, Plan, PlanRequest, assume};
+use shipctl::spec::model::CanaryStep;
+use shipctl::spec::{Overrides, Spec, Strategy};
+use shipctl::ui::plan_text::render_plan;
+
+fn service(name: &str, image: &str, replicas: Option<u64>) -> Service {
+    let mut s = Service {
+        name: name.to_string(),
+        image: image.to_string(),
+        ..Service::default()
+    };
+    s.deploy.replicas = replicas;
+    s
+}
+
+/// `web` from `registry.example.com:5000/shop/web:1.3.0` with `replicas` replicas.
+fn web(replicas: Option<u64>) -> ComposeProject {
+    let mut p = ComposeProject::default();
+    p.services.insert(
+        "web".into(),
+        service("web", "registry.example.com:5000/shop/web:1.3.0", replicas),
+    );
+    p
+}
+
+fn spec_with(strategy: Strategy) -> Spec {
+    let mut spec = Spec::default();
+    spec.defaults.strategy = strategy;
+    spec
+}
+
+struct Case<'a> {
+    compose: &'a ComposeProject,
+    spec: &'a Spec,
+    overrides: Overrides,
+    state: &'a str,
+    services: Vec<String>,
+    version: Option<&'a str>,
+}
+
+impl<'a> Case<'a> {
+    fn new(compose: &'a ComposeProject, spec: &'a Spec, state: &'a str) -> Case<'a> {
+        Case {
+            compose,
+            spec,
+            overrides: Overrides::default(),
+            state,
+            services: Vec::new(),
+            version: Some("1.4.2"),
+        }
+    }
+
+    fn run(&self, f: fn(&PlanRequest) -> Result<Plan, shipctl::error::Error>) -> Plan {
+        self.try_run(f).expect("plannable")
+    }
+
+    fn try_run(
+        &self,
+        f: fn(&PlanRequest) -> Result<Plan, shipctl::error::Error>,
+    ) -> Result<Plan, shipctl::error::Error> {
+        let observed =
+            assume::observed_state(self.state, "demo", self.compose, self.spec, &self.services)?;
+        let req = PlanRequest {
+            project: "demo".into(),
+            compose: self.compose,
+            spec: self.spec,
+            overrides: &self.overrides,
+            observed: &observed,
+            services: &self.services,
+            version: self.version.map(str::to_string),
+        };
+        f(&req)
+    }
+}
+
+fn snapshot(name: &str, plan: &Plan) {
+    insta::assert_snapshot!(format!("{name}_text"), render_plan(plan));
+    insta::assert_json_snapshot!(format!("{name}_json"), plan);
+}
+
+#[test]
+fn blue_green_first_deploy() {
+    let c = web(Some(3));
+    let spec = Spec::default();
+    let plan = Case::new(&c, &spec, "none").run(plan::plan);
+    let sp = &plan.services[0];
+    assert_eq!(sp.to.zone, "blue");
+    assert!(sp.from.is_none());
+    assert!(
+        !sp.steps
+            .iter()
+            .any(|s| matches!(s.action, Action::WaitDrain { .. }))
+    );
+    snapshot("blue_green_first_deploy", &plan);
+}
+
+#[test]
+fn blue_green_blue_active() {
+    let c = web(Some(3));
+    let spec = Spec::default();
+    let plan = Case::new(&c, &spec, "blue@1.3.0").run(plan::plan);
+    let sp = &plan.services[0];
+    assert_eq!(sp.to.zone, "green");
+    assert_eq!(
+        sp.definition.image,
+        "registry.example.com:5000/shop/web:1.4.2"
+    );
+    snapshot("blue_green_blue_active", &plan);
+}
+
+#[test]
+fn blue_green_green_active() {
+    let c = web(Some(3));
+    let spec = Spec::default();
+    let plan = Case::new(&c, &spec, "green@1.3.0").run(plan::plan);
+    assert_eq!(plan.services[0].to.zone, "blue");
+    snapshot("blue_green_green_active", &plan);
+}
+
+#[test]
+fn blue_green_no_change() {
+    let c = web(Some(3));
+    let spec = Spec::default();
+    let plan = Case::new(&c, &spec, "blue@1.4.2").run(plan::plan);
+    let sp = &plan.services[0];
+    assert!(sp.up_to_date);
+    assert!(sp.steps.is_empty());
+    snapshot("blue_green_no_change", &plan);
+}
+
+#[test]
+fn blue_green_version_from_the_image_tag() {
+    let c = web(Some(2));
+    let spec = Spec::default();
+    let mut case = Case::new(&c, &spec, "blue@1.2.0");
+    case.version = None;
+    let plan = case.run(plan::plan);
+    assert_eq!(plan.services[0].to.version, "1.3.0");
+    assert_eq!(
+        plan.services[0].definition.image,
+        "registry.example.com:5000/shop/web:1.3.0"
+    );
+}
+
+#[test]
+fn blue_green_waits_for_the_router() {
+    let c = web(Some(2));
+    let mut spec = Spec::default();
+    spec.defaults.drain.wait_for_router = true;
+    spec.defaults.drain.time = std::time::Duration::ZERO;
+    let plan = Case::new(&c, &spec, "blue@1.3.0").run(plan::plan);
+    snapshot("blue_green_router_no_drain", &plan);
+}
+
+#[test]
+fn blue_green_single_replica_and_broken_keys() {
+    let c = web(None);
+    let spec = Spec::default();
+    // The keys point at blue, which runs nothing.
+    let plan = Case::new(&c, &spec, "blue@1.3.0:0").run(plan::plan);
+    let w = &plan.services[0].warnings;
+    assert!(w.iter().any(|w| w.contains("no replicas")), "{w:?}");
+    assert!(w.iter().any(|w| w.contains("single replica")), "{w:?}");
+    snapshot("blue_green_single_replica_broken_keys", &plan);
+}
+
+#[test]
+fn blue_green_same_version_again() {
+    let c = web(Some(2));
+    let spec = Spec::default();
+    // 1.4.2 serves in blue but green still runs an old canary: not up to date.
+    let plan = Case::new(&c, &spec, "blue@1.4.2+green@1.4.0:1/2").run(plan::plan);
+    let sp = &plan.services[0];
+    assert!(!sp.up_to_date);
+    assert!(
+        sp.warnings
+            .iter()
+            .any(|w| w.contains("already runs in blue"))
+    );
+    snapshot("blue_green_same_version_again", &plan);
+}
+
+#[test]
+fn zoned_compose_with_version_variables() {
+    // The loader interpolated GREEN_IMAGE_VERSION / BLUE_IMAGE_VERSION already.
+    let mut c = ComposeProject::default();
+    let mut blue = service("web-blue", "shop/web:1.3.0", Some(2));
+    blue.image_variables = vec!["BLUE_IMAGE_VERSION".into()];
+    let mut green = service("web-green", "shop/web:v1.4.2", Some(2));
+    green.image_variables = vec!["GREEN_IMAGE_VERSION".into()];
+    green
+        .environment
+        .insert("COLOR".into(), Some("green".into()));
+    c.services.insert("web-blue".into(), blue);
+    c.services.insert("web-green".into(), green);
+    let spec = Spec::default();
+    let plan = Case::new(&c, &spec, "blue@1.3.0").run(plan::plan);
+    let sp = &plan.services[0];
+    assert_eq!(sp.service, "web");
+    // The image keeps what interpolation produced; the version is the flag's.
+    assert_eq!(sp.definition.image, "shop/web:v1.4.2");
+    assert_eq!(sp.to.version, "1.4.2");
+    assert_eq!(sp.definition.name, "web-green");
+    snapshot("zoned_compose_with_version_variables", &plan);
+}
+
+#[test]
+fn several_services_networks_and_selection() {
+    let mut c = web(Some(2));
+    let mut api = service("api", "shop/api:2.0", Some(1));
+    api.networks
+        .insert("backend".into(), ServiceNetwork::default());
+    api.networks
+        .insert("edge".into(), ServiceNetwork::default());
+    api.secrets.push(FileReference {
+        source: "db_password".into(),
+        target: None,
+        uid: None,
+        gid: None,
+        mode: None,
+    });
+    c.services.insert("api".into(), api);
+    let mut global = service("agent", "shop/agent:1", None);
+    global.deploy.mode = Some("global".into());
+    c.services.insert("agent".into(), global);
+    c.networks.insert("backend".into(), Network::default());
+    c.networks.insert(
+        "edge".into(),
+        Network {
+            name: Some("traefik-public".into()),
+            external: true,
+            ..Network::default()
+        },
+    );
+    c.secrets.insert(
+        "db_password".into(),
+        SecretOrConfig {
+            external: true,
+            ..SecretOrConfig::default()
+        },
+    );
+    let spec = Spec::default();
+    let mut case = Case::new(&c, &spec, "web=blue@1.4.2,api=green@1.9.0");
+    let plan = case.run(plan::plan);
+    let names: Vec<&str> = plan.services.iter().map(|s| s.service.as_str()).collect();
+    // The global agent is not deployable in zones, so not selected by default.
+    assert_eq!(names, ["web", "api"]);
+    assert!(plan.services[0].up_to_date);
+    assert!(plan.secrets.contains_key("db_password"));
+    snapshot("several_services", &plan);
+
+    case.services = vec!["api".into()];
+    let plan = case.run(plan::plan);
+    assert_eq!(plan.services.len(), 1);
+
+    case.services = vec!["nope".into()];
+    let err = case.try_run(plan::plan).unwrap_err();
+    assert!(err.to_string().contains("no service `nope`"), "{err}");
+
+    case.services = vec!["agent".into()];
+    let err = case.try_run(plan::plan).unwrap_err();
+    assert!(err.to_string().contains("global"), "{err}");
+}
+
+#[test]
+fn canary_blue_active_defaults() {
+    let c = web(Some(4));
+    let spec = spec_with(Strategy::Canary);
+    let plan = Case::new(&c, &spec, "blue@1.3.0").run(plan::plan);
+    let w = &plan.services[0].warnings;
+    assert!(w.iter().any(|w| w.contains("never reaches 100%")), "{w:?}");
+    snapshot("canary_blue_active", &plan);
+}
+
+#[test]
+fn canary_first_deploy_is_a_plain_start() {
+    let c = web(Some(4));
+    let spec = spec_with(Strategy::Canary);
+    let plan = Case::new(&c, &spec, "none").run(plan::plan);
+    snapshot("canary_first_deploy", &plan);
+}
+
+#[test]
+fn canary_with_steps_from_the_documented_spec() {
+    let spec = shipctl::spec::load(Some(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/shipctl.yaml"),
+    ))
+    .expect("valid example");
+    let c = web(None);
+    let plan = Case::new(&c, &spec, "green@1.3.0").run(plan::plan);
+    let sp = &plan.services[0];
+    assert_eq!(sp.policy.replicas, Some(4));
+    assert!(
+        sp.steps
+            .iter()
+            .any(|s| matches!(s.action, Action::Pause { duration: None }))
+    );
+    snapshot("canary_with_steps", &plan);
+}
+
+#[test]
+fn canary_overrides_and_promote() {
+    let c = web(Some(4));
+    let spec = spec_with(Strategy::Canary);
+    let mut case = Case::new(&c, &spec, "blue@1.3.0");
+    case.overrides = Overrides {
+        new: Some(2),
+        old: Some(3),
+        promote: true,
+        ..Overrides::default()
+    };
+    let plan = case.run(plan::plan);
+    let sp = &plan.services[0];
+    assert!(sp.warnings.iter().all(|w| !w.contains("never reaches")));
+    snapshot("canary_overrides_promote", &plan);
+}
+
+#[test]
+fn canary_low_capacity_is_warned() {
+    let c = web(Some(4));
+    let mut spec = spec_with(Strategy::Canary);
+    spec.defaults.canary.old = Some(1);
+    spec.defaults.canary.steps = vec![CanaryStep::Scale { new: 2, old: 1 }];
+    let plan = Case::new(&c, &spec, "blue@1.3.0").run(plan::plan);
+    let w = &plan.services[0].warnings;
+    assert!(w.iter().any(|w| w.contains("of full capacity")), "{w:?}");
+    snapshot("canary_low_capacity", &plan);
+}
+
+#[test]
+fn canary_new_at_full_replicas() {
+    let c = web(Some(2));
+    let spec = spec_with(Strategy::Canary);
+    let mut case = Case::new(&c, &spec, "blue@1.3.0");
+    case.overrides.new = Some(2);
+    let plan = case.run(plan::plan);
+    let w = &plan.services[0].warnings;
+    assert!(w.iter().any(|w| w.contains("not a canary")), "{w:?}");
+    snapshot("canary_new_at_full", &plan);
+}
+
+#[test]
+fn canary_in_progress_promote() {
+    let c = web(Some(4));
+    let spec = spec_with(Strategy::Canary);
+    let plan = Case::new(&c, &spec, "blue@1.3.0+green@1.4.0:1/3").run(plan::promote);
+    let sp = &plan.services[0];
+    assert_eq!(sp.to.zone, "green");
+    assert_eq!(sp.to.version, "1.4.0");
+    snapshot("canary_in_progress_promote", &plan);
+}
+
+#[test]
+fn canary_in_progress_abort() {
+    let c = web(Some(4));
+    let spec = spec_with(Strategy::Canary);
+    let plan = Case::new(&c, &spec, "blue@1.3.0+green@1.4.0:1/3").run(plan::abort);
+    let sp = &plan.services[0];
+    assert_eq!(sp.to.zone, "blue");
+    assert_eq!(sp.to.version, "1.3.0");
+    snapshot("canary_in_progress_abort", &plan);
+}
+
+#[test]
+fn canary_in_progress_deploy_again() {
+    let c = web(Some(4));
+    let spec = spec_with(Strategy::Canary);
+    let plan = Case::new(&c, &spec, "blue@1.3.0+green@1.4.0:1/3").run(plan::plan);
+    let w = &plan.services[0].warnings;
+    assert!(w.iter().any(|w| w.contains("replaced by 1.4.2")), "{w:?}");
+    snapshot("canary_in_progress_deploy_again", &plan);
+}
+
+#[test]
+fn promote_and_abort_need_a_canary() {
+    let c = web(Some(4));
+    let spec = spec_with(Strategy::Canary);
+    let case = Case::new(&c, &spec, "blue@1.3.0");
+    let err = case.try_run(plan::promote).unwrap_err();
+    assert!(err.to_string().contains("no service has a canary"), "{err}");
+    let mut case = Case::new(&c, &spec, "blue@1.3.0");
+    case.services = vec!["web".into()];
+    let err = case.try_run(plan::abort).unwrap_err();
+    assert!(err.to_string().contains("no canary in progress"), "{err}");
+    assert_eq!(err.exit_code(), 2);
+}
+
+#[test]
+fn rolling_four_replicas_step_one() {
+    let c = web(Some(4));
+    let spec = spec_with(Strategy::Rolling);
+    let plan = Case::new(&c, &spec, "blue@1.3.0").run(plan::plan);
+    snapshot("rolling_4_step_1", &plan);
+}
+
+#[test]
+fn rolling_four_replicas_step_three() {
+    let c = web(Some(4));
+    let spec = spec_with(Strategy::Rolling);
+    let mut case = Case::new(&c, &spec, "blue@1.3.0");
+    case.overrides.step = Some(3);
+    let plan = case.run(plan::plan);
+    snapshot("rolling_4_step_3", &plan);
+}
+
+#[test]
+fn override_errors_name_the_flag() {
+    let c = web(Some(4));
+    let spec = spec_with(Strategy::Canary);
+    let mut case = Case::new(&c, &spec, "blue@1.3.0");
+    case.overrides.new = Some(5);
+    let err = case.try_run(plan::plan).unwrap_err();
+    assert!(err.to_string().contains("`--new 5`"), "{err}");
+
+    let mut case = Case::new(&c, &spec, "blue@1.3.0");
+    case.overrides.strategy = Some(Strategy::Rolling);
+    case.overrides.new = Some(1);
+    let err = case.try_run(plan::plan).unwrap_err();
+    assert!(err.to_string().contains("conflicting flags"), "{err}");
+
+    let mut case = Case::new(&c, &spec, "blue@1.3.0");
+    case.version = Some("1.4 beta");
+    let err = case.try_run(plan::plan).unwrap_err();
+    assert!(err.to_string().contains("--version"), "{err}");
+}
+
+#[test]
+fn planning_a_thousand_services_is_fast() {
+    let mut c = ComposeProject::default();
+    let mut services = String::new();
+    for i in 0..1000 {
+        let name = format!("svc{i}");
+        c.services
+            .insert(name.clone(), service(&name, "shop/app:1.0", Some(3)));
+        if i > 0 {
+            services.push(',');
+        }
+        services.push_str(&format!("{name}=blue@1.0"));
+    }
+    let spec = Spec::default();
+    let case = Case::new(&c, &spec, &services);
+    let start = std::time::Instant::now();
+    let plan = case.run(plan::plan);
+    let took = start.elapsed();
+    assert_eq!(plan.services.len(), 1000);
+    // Generous for debug builds on a busy machine; a release build takes a few ms.
+    assert!(took.as_millis() < 2_000, "planning took {took:?}");
+}
+
+/// Replays a plan's scale steps and checks that the two zones together never drop below the
+/// full replica count while the old zone is being scaled down.
+fn capacity_never_drops(plan: &Plan, full: u64, old_zone: &str) -> Result<(), String> {
+    let mut replicas: IndexMap<String, u64> = IndexMap::new();
+    replicas.insert(old_zone.to_string(), full);
+    for step in &plan.services[0].steps {
+        match &step.action {
+            Action::CreateZone {
+                zone, replicas: n, ..
+            }
+            | Action::UpdateZone {
+                zone, replicas: n, ..
+            }
+            | Action::Scale {
+                zone, replicas: n, ..
+            } => {
+                replicas.insert(zone.clone(), *n);
+                let total: u64 = replicas.values().sum();
+                let old = replicas.get(old_zone).copied().unwrap_or(0);
+                if old > 0 && total < full {
+                    return Err(format!("{replicas:?} below {full} at `{}`", step.reason));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn planner_never_panics(
+        replicas in 1u64..12,
+        new in 0u64..14,
+        old in proptest::option::of(0u64..14),
+        step in 0u64..14,
+        strategy in prop_oneof![Just(Strategy::BlueGreen), Just(Strategy::Canary), Just(Strategy::Rolling)],
+        state in prop_oneof![Just("none"), Just("blue@1.0"), Just("green@1.0:2"), Just("blue@1.0+green@1.1:1/1")],
+        promote in any::<bool>(),
+        steps in proptest::collection::vec((0u64..14, 0u64..14), 0..4),
+    ) {
+        let c = web(Some(replicas));
+        let mut spec = spec_with(strategy);
+        spec.defaults.canary.steps = steps
+            .iter()
+            .map(|(n, o)| CanaryStep::Scale { new: *n, old: *o })
+            .collect();
+        let mut case = Case::new(&c, &spec, state);
+        case.overrides = Overrides {
+            new: (strategy == Strategy::Canary).then_some(new),
+            old: if strategy == Strategy::Canary { old } else { None },
+            step: (strategy == Strategy::Rolling).then_some(step),
+            promote: promote && strategy == Strategy::Canary,
+            ..Overrides::default()
+        };
+        // Errors are fine (bad flags); panics are not.
+        for f in [plan::plan, plan::promote, plan::abort] {
+            if let Ok(plan) = case.try_run(f) {
+                let _ = render_plan(&plan);
+                let _ = serde_json::to_string(&plan);
+            }
+        }
+    }
+
+    #[test]
+    fn rolling_keeps_full_capacity(replicas in 1u64..40, step in 1u64..40) {
+        prop_assume!(step <= replicas);
+        let c = web(Some(replicas));
+        let spec = spec_with(Strategy::Rolling);
+        let mut case = Case::new(&c, &spec, "blue@1.0");
+        case.overrides.step = Some(step);
+        let plan = case.run(plan::plan);
+        prop_assert!(capacity_never_drops(&plan, replicas, "blue").is_ok(),
+            "{:?}", capacity_never_drops(&plan, replicas, "blue"));
+        // It ends with every replica in green and the keys on green.
+        let last_keys = plan.services[0].steps.iter().rev().find_map(|s| match &s.action {
+            Action::WriteKeys { writes } => Some(writes.clone()),
+            _ => None,
+        });
+        prop_assert_eq!(last_keys.map(|w| w[0].value.clone()), Some("green".to_string()));
+    }
+}
