@@ -33,7 +33,7 @@ current() { # tag -> 0 when the tag exists and was built from these sources
 }
 
 ctx=""
-cleanup() { [[ -n "$ctx" ]] && rm -rf "$ctx"; }
+cleanup() { if [[ -n "$ctx" ]]; then rm -rf "$ctx"; fi; }
 trap cleanup EXIT
 
 build() { # tag version fail_health
