@@ -1,1 +1,4 @@
+//! The single integration-test binary: every suite is a module here (one link, one run).
 
+mod support;
+mod swarm;
