@@ -4,6 +4,7 @@
 //! it is a Swarm manager; [`SwarmCluster`] then creates, updates, scales and observes the zone
 //! services. The compose -> Swarm translation is the pure [`translate::service_spec`].
 
+pub mod auth;
 mod connect;
 pub mod convert;
 mod raw;
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::Docker;
+use bollard::auth::DockerCredentials;
 use bollard::models::{NetworkCreateRequest, Service, ServiceSpec, Task};
 use bollard::query_parameters::{
     InspectServiceOptions, ListConfigsOptions, ListNetworksOptions, ListSecretsOptions,
@@ -100,6 +102,7 @@ impl SwarmCluster {
         name: &str,
         service: &Service,
         spec: ServiceSpec,
+        credentials: Option<DockerCredentials>,
     ) -> Result<(), UpdateError> {
         let index = service.version.as_ref().and_then(|v| v.index).unwrap_or(0);
         let version = i32::try_from(index).map_err(|_| {
@@ -111,7 +114,11 @@ impl SwarmCluster {
             version,
             ..Default::default()
         };
-        match self.docker.update_service(name, spec, options, None).await {
+        match self
+            .docker
+            .update_service(name, spec, options, credentials)
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if is_out_of_sequence(&e) => Err(UpdateError::OutOfSequence),
             Err(e) if status(&e) == Some(404) => {
@@ -368,10 +375,16 @@ impl Cluster for SwarmCluster {
         let spec = translate::service_spec(target, &lookups)
             .map_err(|e| ClusterError::Api(e.to_string()))?;
         let name = &target.service_name;
+        // Like `docker stack deploy --with-registry-auth`: nodes pulling a private image need them.
+        let credentials = auth::credentials_for(&target.image).await;
 
         for attempt in 0..UPDATE_ATTEMPTS {
             let Some(existing) = self.inspect(name).await? else {
-                match self.docker.create_service(spec.clone(), None).await {
+                match self
+                    .docker
+                    .create_service(spec.clone(), credentials.clone())
+                    .await
+                {
                     Ok(_) => return Ok(()),
                     // Created concurrently: update it on the next turn.
                     Err(e) if status(&e) == Some(409) => {
@@ -383,7 +396,10 @@ impl Cluster for SwarmCluster {
             };
             let mut spec = spec.clone();
             keep_engine_fields(&existing, &mut spec);
-            match self.update(name, &existing, spec).await {
+            match self
+                .update(name, &existing, spec, credentials.clone())
+                .await
+            {
                 Ok(()) => return Ok(()),
                 Err(UpdateError::OutOfSequence) => backoff(attempt).await,
                 // Removed in between: create it on the next turn.
@@ -412,7 +428,8 @@ impl Cluster for SwarmCluster {
                 return Ok(());
             }
             replicated.replicas = Some(wanted);
-            match self.update(service_name, &service, spec).await {
+            // No credentials: the engine reuses those stored with the service (registryAuthFrom=spec).
+            match self.update(service_name, &service, spec, None).await {
                 Ok(()) => return Ok(()),
                 Err(UpdateError::OutOfSequence) => backoff(attempt).await,
                 Err(UpdateError::Other(e)) => return Err(e),
@@ -461,5 +478,46 @@ fn keep_engine_fields(existing: &Service, spec: &mut ServiceSpec) {
         && container.image.as_deref() == Some(convert::strip_digest(&old))
     {
         container.image = Some(old);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update_keeps_the_pinned_digest_and_force_counter() {
+        let existing: Service = serde_json::from_value(serde_json::json!({
+            "Spec": {"TaskTemplate": {
+                "ContainerSpec": {"Image": "app:2.0.0@sha256:0123"},
+                "ForceUpdate": 3
+            }}
+        }))
+        .unwrap();
+        let spec_for = |image: &str| ServiceSpec {
+            task_template: Some(bollard::models::TaskSpec {
+                container_spec: Some(bollard::models::TaskSpecContainerSpec {
+                    image: Some(image.into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let image_of = |s: &ServiceSpec| {
+            s.task_template
+                .as_ref()
+                .and_then(|t| t.container_spec.as_ref())
+                .and_then(|c| c.image.clone())
+        };
+
+        let mut same = spec_for("app:2.0.0");
+        keep_engine_fields(&existing, &mut same);
+        assert_eq!(image_of(&same).as_deref(), Some("app:2.0.0@sha256:0123"));
+        assert_eq!(same.task_template.as_ref().unwrap().force_update, Some(3));
+
+        let mut newer = spec_for("app:3.0.0");
+        keep_engine_fields(&existing, &mut newer);
+        assert_eq!(image_of(&newer).as_deref(), Some("app:3.0.0"));
     }
 }
