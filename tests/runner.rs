@@ -5,3 +5,4 @@ mod compose;
 mod planner;
 mod spec_errors;
 mod support;
+mod swarm;

@@ -1,1 +1,523 @@
 //! The `Cluster` implementation over Docker Swarm (bollard).
+//!
+//! [`connect`] reaches an engine (`-H`, `DOCKER_HOST`, unix / tcp / TLS / ssh) and checks that
+//! it is a Swarm manager; [`SwarmCluster`] then creates, updates, scales and observes the zone
+//! services. The compose -> Swarm translation is the pure [`translate::service_spec`].
+
+pub mod auth;
+mod connect;
+pub mod convert;
+mod raw;
+pub mod translate;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bollard::Docker;
+use bollard::auth::DockerCredentials;
+use bollard::models::{NetworkCreateRequest, Service, ServiceSpec, Task};
+use bollard::query_parameters::{
+    InspectServiceOptions, ListConfigsOptions, ListNetworksOptions, ListSecretsOptions,
+    ListServicesOptions, ListTasksOptions, UpdateServiceOptions,
+};
+use indexmap::IndexMap;
+
+pub use connect::{DEFAULT_HOST, Endpoint, connect};
+
+use crate::compose::model::Network;
+use crate::exec::{Cluster, ClusterError, TaskInfo, ZoneTarget};
+use crate::plan::ZoneState;
+use connect::chain;
+use raw::Raw;
+use translate::{LABEL_NAMESPACE, Lookups};
+
+/// How often an update is retried when another writer changed the service in between
+/// (Swarm's optimistic concurrency answers "update out of sequence").
+const UPDATE_ATTEMPTS: u32 = 6;
+
+/// A Swarm manager, reached through one engine.
+#[derive(Debug, Clone)]
+pub struct SwarmCluster {
+    docker: Docker,
+    raw: Raw,
+    host: String,
+}
+
+impl SwarmCluster {
+    fn new(docker: Docker, raw: Raw, host: String) -> SwarmCluster {
+        SwarmCluster { docker, raw, host }
+    }
+
+    /// The bollard client, for the other modules that talk to the same engine (the Swarm KV
+    /// backend, `route`).
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// The address this cluster was reached at (for messages).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Turns a bollard error into ours: transport failures mean the engine went away.
+    fn error(&self, context: &str, e: bollard::errors::Error) -> ClusterError {
+        use bollard::errors::Error as E;
+        match e {
+            E::DockerResponseServerError {
+                status_code,
+                message,
+            } => ClusterError::Api(format!("{context}: {message} (HTTP {status_code})")),
+            E::HyperLegacyError { .. }
+            | E::IOError { .. }
+            | E::RequestTimeoutError
+            | E::SocketNotFoundError(_) => ClusterError::Unavailable {
+                message: format!(
+                    "{context}: lost the Docker engine at {}: {}",
+                    self.host,
+                    chain(&e)
+                ),
+                help: "check that the engine still runs and answers (docker info)".into(),
+            },
+            other => ClusterError::Api(format!("{context}: {}", chain(&other))),
+        }
+    }
+
+    async fn inspect(&self, name: &str) -> Result<Option<Service>, ClusterError> {
+        match self
+            .docker
+            .inspect_service(name, None::<InspectServiceOptions>)
+            .await
+        {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if status(&e) == Some(404) => Ok(None),
+            Err(e) => Err(self.error(&format!("inspecting service {name}"), e)),
+        }
+    }
+
+    /// Sends `spec` as the new version of `service`, keeping what must not change behind the
+    /// user's back.
+    async fn update(
+        &self,
+        name: &str,
+        service: &Service,
+        spec: ServiceSpec,
+        credentials: Option<DockerCredentials>,
+    ) -> Result<(), UpdateError> {
+        let index = service.version.as_ref().and_then(|v| v.index).unwrap_or(0);
+        let version = i32::try_from(index).map_err(|_| {
+            UpdateError::Other(ClusterError::Api(format!(
+                "service {name}: version index {index} is out of the API's range"
+            )))
+        })?;
+        let options = UpdateServiceOptions {
+            version,
+            ..Default::default()
+        };
+        match self
+            .docker
+            .update_service(name, spec, options, credentials)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_out_of_sequence(&e) => Err(UpdateError::OutOfSequence),
+            Err(e) if status(&e) == Some(404) => {
+                Err(UpdateError::Other(ClusterError::NotFound(name.to_string())))
+            }
+            Err(e) => Err(UpdateError::Other(
+                self.error(&format!("updating service {name}"), e),
+            )),
+        }
+    }
+
+    /// Names -> IDs of the Swarm secrets or configs named in `names` (exact matches only: the
+    /// API's name filter matches prefixes).
+    async fn object_ids(
+        &self,
+        kind: &str,
+        names: Vec<String>,
+    ) -> Result<HashMap<String, String>, ClusterError> {
+        let mut ids = HashMap::new();
+        if names.is_empty() {
+            return Ok(ids);
+        }
+        let filters = HashMap::from([("name".to_string(), names.clone())]);
+        let found: Vec<(Option<String>, Option<String>)> = if kind == "secret" {
+            self.docker
+                .list_secrets(Some(ListSecretsOptions {
+                    filters: Some(filters),
+                }))
+                .await
+                .map_err(|e| self.error("listing secrets", e))?
+                .into_iter()
+                .map(|s| (s.id, s.spec.and_then(|s| s.name)))
+                .collect()
+        } else {
+            self.docker
+                .list_configs(Some(ListConfigsOptions {
+                    filters: Some(filters),
+                }))
+                .await
+                .map_err(|e| self.error("listing configs", e))?
+                .into_iter()
+                .map(|c| (c.id, c.spec.and_then(|s| s.name)))
+                .collect()
+        };
+        for (id, name) in found {
+            if let (Some(id), Some(name)) = (id, name)
+                && names.contains(&name)
+            {
+                ids.insert(name, id);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Whether a network with exactly this name exists.
+    async fn network_exists(&self, name: &str) -> Result<bool, ClusterError> {
+        let filters = HashMap::from([("name".to_string(), vec![name.to_string()])]);
+        let list = self
+            .docker
+            .list_networks(Some(ListNetworksOptions {
+                filters: Some(filters),
+            }))
+            .await
+            .map_err(|e| self.error(&format!("looking up network {name}"), e))?;
+        Ok(list.iter().any(|n| n.name.as_deref() == Some(name)))
+    }
+
+    async fn ensure_network_in(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        network: &Network,
+    ) -> Result<(), ClusterError> {
+        if self.network_exists(name).await? {
+            return Ok(());
+        }
+        if network.external {
+            return Err(ClusterError::Api(format!(
+                "network {name} is declared external but does not exist: create it with \
+                 `docker network create -d overlay --attachable {name}`"
+            )));
+        }
+        let mut labels: HashMap<String, String> = network.labels.clone().into_iter().collect();
+        if let Some(ns) = namespace {
+            labels.insert(LABEL_NAMESPACE.to_string(), ns.to_string());
+        }
+        let request = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some(network.driver.clone().unwrap_or_else(|| "overlay".into())),
+            // Attachable, so that routers and one-off containers can join the zone's network.
+            attachable: Some(true),
+            internal: Some(network.internal),
+            options: (!network.driver_opts.is_empty())
+                .then(|| network.driver_opts.clone().into_iter().collect()),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        match self.docker.create_network(request).await {
+            Ok(_) => Ok(()),
+            // Someone else created it in between: that is what we wanted.
+            Err(e) => match self.network_exists(name).await {
+                Ok(true) => Ok(()),
+                _ => Err(self.error(&format!("creating network {name}"), e)),
+            },
+        }
+    }
+
+    /// Raw task JSON when possible (for the addresses), else bollard's typed list.
+    async fn list_tasks(
+        &self,
+        services: Vec<String>,
+        not_found: &str,
+    ) -> Result<Vec<(Task, Vec<String>)>, ClusterError> {
+        let filters = serde_json::json!({ "service": services });
+        if let Some(raw) = self
+            .raw
+            .get(&self.host, "/tasks", &filters, not_found)
+            .await?
+        {
+            let items = raw.as_array().cloned().unwrap_or_default();
+            let mut tasks = Vec::with_capacity(items.len());
+            for item in items {
+                let addresses = convert::task_addresses(&item);
+                let task: Task = serde_json::from_value(item).map_err(|e| {
+                    ClusterError::Api(format!("unexpected task from the engine: {e}"))
+                })?;
+                tasks.push((task, addresses));
+            }
+            return Ok(tasks);
+        }
+        let options = ListTasksOptions {
+            filters: Some(HashMap::from([("service".to_string(), services)])),
+        };
+        match self.docker.list_tasks(Some(options)).await {
+            Ok(list) => Ok(list.into_iter().map(|t| (t, Vec::new())).collect()),
+            Err(e) if status(&e) == Some(404) => Err(ClusterError::NotFound(not_found.to_string())),
+            Err(e) => Err(self.error("listing tasks", e)),
+        }
+    }
+}
+
+enum UpdateError {
+    OutOfSequence,
+    Other(ClusterError),
+}
+
+fn status(e: &bollard::errors::Error) -> Option<u16> {
+    match e {
+        bollard::errors::Error::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+fn is_out_of_sequence(e: &bollard::errors::Error) -> bool {
+    matches!(e, bollard::errors::Error::DockerResponseServerError { message, .. }
+        if message.contains("out of sequence"))
+}
+
+/// A short, growing pause between attempts of an optimistic update.
+async fn backoff(attempt: u32) {
+    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt + 1))).await;
+}
+
+fn out_of_sequence_error(name: &str) -> ClusterError {
+    ClusterError::Api(format!(
+        "service {name} kept changing while it was being updated ({UPDATE_ATTEMPTS} attempts): \
+         another deploy or `docker service update` is running against it"
+    ))
+}
+
+#[async_trait]
+impl Cluster for SwarmCluster {
+    /// `zones` pairs a zone name with its Swarm service name: `("blue", "demo_web-blue")`.
+    async fn observe_zones(
+        &self,
+        _project: &str,
+        _service: &str,
+        zones: &[(String, String)],
+    ) -> Result<IndexMap<String, ZoneState>, ClusterError> {
+        let mut out = IndexMap::new();
+        if zones.is_empty() {
+            return Ok(out);
+        }
+        let names: Vec<String> = zones.iter().map(|(_, name)| name.clone()).collect();
+        let options = ListServicesOptions {
+            filters: Some(HashMap::from([("name".to_string(), names.clone())])),
+            // Global services need Swarm's desired count.
+            status: Some(true),
+        };
+        let services = self
+            .docker
+            .list_services(Some(options))
+            .await
+            .map_err(|e| self.error("listing services", e))?;
+        // The name filter matches prefixes: keep exact matches only.
+        let by_name: HashMap<String, Service> = services
+            .into_iter()
+            .filter_map(|s| {
+                let name = s.spec.as_ref()?.name.clone()?;
+                names.contains(&name).then_some((name, s))
+            })
+            .collect();
+        if by_name.is_empty() {
+            return Ok(out);
+        }
+        let ids: Vec<String> = by_name.values().filter_map(|s| s.id.clone()).collect();
+        let tasks = match self.list_tasks(ids, "zone services").await {
+            Ok(t) => t,
+            // A service removed between the two calls: observe again without it next time.
+            Err(ClusterError::NotFound(_)) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        for (zone, name) in zones {
+            let Some(service) = by_name.get(name) else {
+                continue;
+            };
+            let mine: Vec<Task> = tasks
+                .iter()
+                .filter(|(t, _)| t.service_id.is_some() && t.service_id == service.id)
+                .map(|(t, _)| t.clone())
+                .collect();
+            out.insert(zone.clone(), convert::zone_state(service, &mine));
+        }
+        Ok(out)
+    }
+
+    async fn ensure_network(&self, name: &str, network: &Network) -> Result<(), ClusterError> {
+        // The project is not passed here: `{project}_{key}` names carry it before the `_`.
+        let namespace = network
+            .labels
+            .get(LABEL_NAMESPACE)
+            .map(String::as_str)
+            .or_else(|| name.split_once('_').map(|(ns, _)| ns));
+        self.ensure_network_in(namespace, name, network).await
+    }
+
+    async fn apply_zone(&self, target: &ZoneTarget) -> Result<(), ClusterError> {
+        for (name, network, _) in translate::service_networks(target) {
+            self.ensure_network_in(Some(&target.project), &name, &network)
+                .await?;
+        }
+        let lookups = Lookups {
+            secrets: self
+                .object_ids("secret", translate::secret_names(target))
+                .await?,
+            configs: self
+                .object_ids("config", translate::config_names(target))
+                .await?,
+            env: translate::env_names(target)
+                .into_iter()
+                .filter_map(|k| std::env::var(&k).ok().map(|v| (k, v)))
+                .collect(),
+        };
+        let spec = translate::service_spec(target, &lookups)
+            .map_err(|e| ClusterError::Api(e.to_string()))?;
+        let name = &target.service_name;
+        // Like `docker stack deploy --with-registry-auth`: nodes pulling a private image need them.
+        let credentials = auth::credentials_for(&target.image).await;
+
+        for attempt in 0..UPDATE_ATTEMPTS {
+            let Some(existing) = self.inspect(name).await? else {
+                match self
+                    .docker
+                    .create_service(spec.clone(), credentials.clone())
+                    .await
+                {
+                    Ok(_) => return Ok(()),
+                    // Created concurrently: update it on the next turn.
+                    Err(e) if status(&e) == Some(409) => {
+                        backoff(attempt).await;
+                        continue;
+                    }
+                    Err(e) => return Err(self.error(&format!("creating service {name}"), e)),
+                }
+            };
+            let mut spec = spec.clone();
+            keep_engine_fields(&existing, &mut spec);
+            match self
+                .update(name, &existing, spec, credentials.clone())
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(UpdateError::OutOfSequence) => backoff(attempt).await,
+                // Removed in between: create it on the next turn.
+                Err(UpdateError::Other(ClusterError::NotFound(_))) => backoff(attempt).await,
+                Err(UpdateError::Other(e)) => return Err(e),
+            }
+        }
+        Err(out_of_sequence_error(name))
+    }
+
+    async fn scale(&self, service_name: &str, replicas: u64) -> Result<(), ClusterError> {
+        let wanted = i64::try_from(replicas).map_err(|_| {
+            ClusterError::Api(format!("{replicas} replicas is more than Swarm accepts"))
+        })?;
+        for attempt in 0..UPDATE_ATTEMPTS {
+            let Some(service) = self.inspect(service_name).await? else {
+                return Err(ClusterError::NotFound(service_name.to_string()));
+            };
+            let mut spec = service.spec.clone().unwrap_or_default();
+            let Some(replicated) = spec.mode.as_mut().and_then(|m| m.replicated.as_mut()) else {
+                return Err(ClusterError::Api(format!(
+                    "service {service_name} is not replicated (global mode): it cannot be scaled"
+                )));
+            };
+            if replicated.replicas == Some(wanted) {
+                return Ok(());
+            }
+            replicated.replicas = Some(wanted);
+            // No credentials: the engine reuses those stored with the service (registryAuthFrom=spec).
+            match self.update(service_name, &service, spec, None).await {
+                Ok(()) => return Ok(()),
+                Err(UpdateError::OutOfSequence) => backoff(attempt).await,
+                Err(UpdateError::Other(e)) => return Err(e),
+            }
+        }
+        Err(out_of_sequence_error(service_name))
+    }
+
+    async fn tasks(&self, service_name: &str) -> Result<Vec<TaskInfo>, ClusterError> {
+        let mut tasks: Vec<TaskInfo> = self
+            .list_tasks(vec![service_name.to_string()], service_name)
+            .await?
+            .into_iter()
+            .map(|(t, addresses)| convert::task_info(&t, addresses))
+            .collect();
+        tasks.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(tasks)
+    }
+}
+
+/// Keeps what the engine set on the existing service and the new spec would otherwise reset,
+/// which would make Swarm replace every task for nothing.
+fn keep_engine_fields(existing: &Service, spec: &mut ServiceSpec) {
+    let Some(old_task) = existing
+        .spec
+        .as_ref()
+        .and_then(|s| s.task_template.as_ref())
+    else {
+        return;
+    };
+    let Some(task) = spec.task_template.as_mut() else {
+        return;
+    };
+    // A `docker service update --force` counter going back would itself be a change.
+    task.force_update = old_task.force_update;
+    // The engine pins `image:tag@sha256:...` when it can resolve it; the same tag keeps its pin.
+    let old_image = old_task
+        .container_spec
+        .as_ref()
+        .and_then(|c| c.image.clone());
+    if let (Some(old), Some(container)) = (old_image, task.container_spec.as_mut())
+        && container.image.as_deref() == Some(convert::strip_digest(&old))
+    {
+        container.image = Some(old);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update_keeps_the_pinned_digest_and_force_counter() {
+        let existing: Service = serde_json::from_value(serde_json::json!({
+            "Spec": {"TaskTemplate": {
+                "ContainerSpec": {"Image": "app:2.0.0@sha256:0123"},
+                "ForceUpdate": 3
+            }}
+        }))
+        .unwrap();
+        let spec_for = |image: &str| ServiceSpec {
+            task_template: Some(bollard::models::TaskSpec {
+                container_spec: Some(bollard::models::TaskSpecContainerSpec {
+                    image: Some(image.into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let image_of = |s: &ServiceSpec| {
+            s.task_template
+                .as_ref()
+                .and_then(|t| t.container_spec.as_ref())
+                .and_then(|c| c.image.clone())
+        };
+
+        let mut same = spec_for("app:2.0.0");
+        keep_engine_fields(&existing, &mut same);
+        assert_eq!(image_of(&same).as_deref(), Some("app:2.0.0@sha256:0123"));
+        assert_eq!(same.task_template.as_ref().unwrap().force_update, Some(3));
+
+        let mut newer = spec_for("app:3.0.0");
+        keep_engine_fields(&existing, &mut newer);
+        assert_eq!(image_of(&newer).as_deref(), Some("app:3.0.0"));
+    }
+}

@@ -1,4 +1,5 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests (one module per external system).
 #![allow(dead_code)]
 
 pub mod cli_env;
+pub mod docker;

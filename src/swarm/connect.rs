@@ -1,0 +1,316 @@
+//! Reaching the Docker engine: `-H/--host`, else `DOCKER_HOST`, else the local socket.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bollard::{API_DEFAULT_VERSION, Docker};
+
+use super::SwarmCluster;
+use super::raw::Raw;
+use crate::exec::ClusterError;
+
+/// The engine's socket when neither `-H` nor `DOCKER_HOST` is given.
+pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+
+/// Seconds bollard waits for one request (a service create may resolve an image first).
+const REQUEST_TIMEOUT_SECS: u64 = 120;
+/// How long the first contact may take before the engine counts as unreachable.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How to reach an engine, parsed from a Docker host string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    Unix(PathBuf),
+    /// `host:port`, plain HTTP.
+    Tcp(String),
+    /// `host:port` with TLS client certificates from this directory.
+    Tls {
+        addr: String,
+        cert_dir: PathBuf,
+    },
+    /// The full `ssh://[user@]host[:port]` address.
+    Ssh(String),
+}
+
+impl Endpoint {
+    /// Parses a host as the docker CLI does. `tcp://` switches to TLS when `DOCKER_TLS_VERIFY` is
+    /// set to a non-empty value; certificates come from `DOCKER_CERT_PATH`, else `~/.docker`.
+    pub fn parse(
+        host: &str,
+        tls_verify: Option<&str>,
+        cert_path: Option<&str>,
+        home: Option<&str>,
+    ) -> Result<Endpoint, ClusterError> {
+        let cert_dir = || match cert_path.filter(|p| !p.is_empty()) {
+            Some(p) => PathBuf::from(p),
+            None => PathBuf::from(home.unwrap_or("/root")).join(".docker"),
+        };
+        let tls = tls_verify.is_some_and(|v| !v.is_empty());
+        if let Some(path) = host.strip_prefix("unix://") {
+            return Ok(Endpoint::Unix(PathBuf::from(path)));
+        }
+        if let Some(addr) = host
+            .strip_prefix("tcp://")
+            .or_else(|| host.strip_prefix("http://"))
+        {
+            let addr = with_default_port(addr.trim_end_matches('/'), tls);
+            return Ok(if tls {
+                Endpoint::Tls {
+                    addr,
+                    cert_dir: cert_dir(),
+                }
+            } else {
+                Endpoint::Tcp(addr)
+            });
+        }
+        if let Some(addr) = host.strip_prefix("https://") {
+            return Ok(Endpoint::Tls {
+                addr: with_default_port(addr.trim_end_matches('/'), true),
+                cert_dir: cert_dir(),
+            });
+        }
+        if host.starts_with("ssh://") {
+            return Ok(Endpoint::Ssh(host.to_string()));
+        }
+        Err(ClusterError::Unavailable {
+            message: format!("cannot use Docker host `{host}`: unsupported address"),
+            help: "use unix:///path/to/docker.sock, tcp://HOST:PORT (TLS with DOCKER_TLS_VERIFY=1 \
+                   and DOCKER_CERT_PATH) or ssh://USER@HOST; shipctl does not read docker contexts"
+                .into(),
+        })
+    }
+}
+
+/// The docker CLI's default ports: 2375 plain, 2376 with TLS.
+fn with_default_port(addr: &str, tls: bool) -> String {
+    let has_port = match addr.rsplit_once(':') {
+        // `[::1]` alone has colons but no port.
+        Some((_, port)) => !port.contains(']') && port.chars().all(|c| c.is_ascii_digit()),
+        None => false,
+    };
+    if has_port {
+        addr.to_string()
+    } else if tls {
+        format!("{addr}:2376")
+    } else {
+        format!("{addr}:2375")
+    }
+}
+
+/// Connects to the engine at `host` (else `DOCKER_HOST`, else the local socket) and checks that
+/// it is a Swarm manager.
+pub async fn connect(host: Option<&str>) -> Result<SwarmCluster, ClusterError> {
+    // bollard's TLS needs a process-wide rustls provider; an error only means one is installed.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+
+    let env_host = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
+    let host = host
+        .map(str::to_string)
+        .or(env_host)
+        .unwrap_or_else(|| DEFAULT_HOST.to_string());
+    let endpoint = Endpoint::parse(
+        &host,
+        std::env::var("DOCKER_TLS_VERIFY").ok().as_deref(),
+        std::env::var("DOCKER_CERT_PATH").ok().as_deref(),
+        std::env::var("HOME").ok().as_deref(),
+    )?;
+
+    let (docker, raw) = clients(&host, &endpoint)?;
+    let cluster = SwarmCluster::new(docker, raw, host);
+    check_manager(&cluster).await?;
+    Ok(cluster)
+}
+
+fn unreachable(host: &str, cause: impl std::fmt::Display) -> ClusterError {
+    ClusterError::Unavailable {
+        message: format!("cannot reach the Docker engine at {host}: {cause}"),
+        help: "start the Docker engine (dockerd), or point -H/--host or DOCKER_HOST at a Swarm \
+               manager (e.g. -H ssh://user@manager or -H tcp://manager:2376 with \
+               DOCKER_TLS_VERIFY=1)"
+            .into(),
+    }
+}
+
+fn clients(host: &str, endpoint: &Endpoint) -> Result<(Docker, Raw), ClusterError> {
+    let version = API_DEFAULT_VERSION;
+    match endpoint {
+        Endpoint::Unix(path) => {
+            if !path.exists() {
+                return Err(unreachable(
+                    host,
+                    format!("no socket at {}", path.display()),
+                ));
+            }
+            let docker = Docker::connect_with_unix(host, REQUEST_TIMEOUT_SECS, version)
+                .map_err(|e| unreachable(host, chain(&e)))?;
+            Ok((docker, Raw::unix(path)?))
+        }
+        Endpoint::Tcp(addr) => {
+            let docker = Docker::connect_with_http(addr, REQUEST_TIMEOUT_SECS, version)
+                .map_err(|e| unreachable(host, chain(&e)))?;
+            Ok((docker, Raw::http(&format!("http://{addr}"))?))
+        }
+        Endpoint::Tls { addr, cert_dir } => {
+            let file = |name: &str| cert_dir.join(name);
+            for name in ["ca.pem", "cert.pem", "key.pem"] {
+                if !file(name).is_file() {
+                    return Err(ClusterError::Unavailable {
+                        message: format!(
+                            "cannot connect to {host} with TLS: {} is missing",
+                            file(name).display()
+                        ),
+                        help: "set DOCKER_CERT_PATH to the directory holding ca.pem, cert.pem and \
+                               key.pem (or unset DOCKER_TLS_VERIFY for a plain tcp:// engine)"
+                            .into(),
+                    });
+                }
+            }
+            let docker = Docker::connect_with_ssl(
+                addr,
+                &file("key.pem"),
+                &file("cert.pem"),
+                &file("ca.pem"),
+                REQUEST_TIMEOUT_SECS,
+                version,
+            )
+            .map_err(|e| unreachable(host, chain(&e)))?;
+            let raw = Raw::https(&format!("https://{addr}"), cert_dir)?;
+            Ok((docker, raw))
+        }
+        Endpoint::Ssh(addr) => {
+            let docker = Docker::connect_with_ssh(addr, REQUEST_TIMEOUT_SECS, version, None)
+                .map_err(|e| unreachable(host, chain(&e)))?;
+            // No plain HTTP path through ssh: tasks are listed without their addresses.
+            Ok((docker, Raw::None))
+        }
+    }
+}
+
+async fn check_manager(cluster: &SwarmCluster) -> Result<(), ClusterError> {
+    let host = cluster.host();
+    let info = match tokio::time::timeout(PROBE_TIMEOUT, cluster.docker().info()).await {
+        Err(_) => {
+            return Err(unreachable(
+                host,
+                format!("no answer within {}s", PROBE_TIMEOUT.as_secs()),
+            ));
+        }
+        Ok(Err(e)) => return Err(unreachable(host, chain(&e))),
+        Ok(Ok(info)) => info,
+    };
+    let swarm = info.swarm.unwrap_or_default();
+    let state = swarm
+        .local_node_state
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    if state != "active" {
+        let state = if state.is_empty() {
+            "inactive"
+        } else {
+            state.as_str()
+        };
+        return Err(ClusterError::Unavailable {
+            message: format!(
+                "the Docker engine at {host} is not part of a Swarm (node state: {state})"
+            ),
+            help: "run `docker swarm init` on it to make it a single-node Swarm, or point \
+                   -H/--host or DOCKER_HOST at a Swarm manager"
+                .into(),
+        });
+    }
+    if swarm.control_available != Some(true) {
+        return Err(ClusterError::Unavailable {
+            message: format!("the Docker engine at {host} is a Swarm worker, not a manager"),
+            help:
+                "point -H/--host or DOCKER_HOST at a manager node (`docker node ls` on a manager \
+                   lists them), or promote this node with `docker node promote`"
+                    .into(),
+        });
+    }
+    Ok(())
+}
+
+/// An error and its causes on one line: bollard's own message alone ("error in the hyper legacy
+/// client") does not say what went wrong.
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// Reads a PEM file for the raw client, with the same help as a missing one.
+pub(crate) fn read_pem(path: &Path) -> Result<Vec<u8>, ClusterError> {
+    std::fs::read(path).map_err(|e| ClusterError::Unavailable {
+        message: format!("cannot read {}: {e}", path.display()),
+        help: "set DOCKER_CERT_PATH to the directory holding ca.pem, cert.pem and key.pem".into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(host: &str, tls: Option<&str>) -> Endpoint {
+        Endpoint::parse(host, tls, Some("/certs"), Some("/home/u")).unwrap()
+    }
+
+    #[test]
+    fn parses_docker_hosts() {
+        assert_eq!(
+            parse("unix:///var/run/docker.sock", None),
+            Endpoint::Unix("/var/run/docker.sock".into())
+        );
+        assert_eq!(
+            parse("tcp://10.0.0.1:2375", None),
+            Endpoint::Tcp("10.0.0.1:2375".into())
+        );
+        assert_eq!(
+            parse("tcp://manager", None),
+            Endpoint::Tcp("manager:2375".into())
+        );
+        assert_eq!(
+            parse("tcp://manager", Some("1")),
+            Endpoint::Tls {
+                addr: "manager:2376".into(),
+                cert_dir: "/certs".into()
+            }
+        );
+        // An empty DOCKER_TLS_VERIFY means off, as for the docker CLI.
+        assert_eq!(parse("tcp://m:1", Some("")), Endpoint::Tcp("m:1".into()));
+        assert_eq!(
+            parse("ssh://deploy@manager", None),
+            Endpoint::Ssh("ssh://deploy@manager".into())
+        );
+        assert_eq!(
+            parse("tcp://[::1]", None),
+            Endpoint::Tcp("[::1]:2375".into())
+        );
+    }
+
+    #[test]
+    fn tls_certs_default_to_home() {
+        let e = Endpoint::parse("tcp://m:2376", Some("1"), None, Some("/home/u")).unwrap();
+        assert_eq!(
+            e,
+            Endpoint::Tls {
+                addr: "m:2376".into(),
+                cert_dir: "/home/u/.docker".into()
+            }
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_schemes() {
+        let err = Endpoint::parse("npipe:////./pipe/docker", None, None, None).unwrap_err();
+        assert!(matches!(err, ClusterError::Unavailable { .. }));
+        assert!(err.to_string().contains("unsupported"));
+    }
+}

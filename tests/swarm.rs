@@ -1,0 +1,495 @@
+//! `SwarmCluster` against the live Swarm (see scripts/test), plus the connection errors.
+
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use shipctl::compose::model::{EndpointMode, Network, Port, Protocol, PublishMode, Service};
+use shipctl::exec::{Cluster, ClusterError, TaskInfo, TaskState, ZoneTarget};
+use shipctl::plan::ZoneState;
+use shipctl::swarm::{SwarmCluster, connect};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::docker::{Cleanup, require_docker, test_image, unique_name, wait_until};
+
+const DEADLINE: Duration = Duration::from_secs(90);
+
+/// The zone `zone` of service `web` running the test app at `tag`, with a host-mode port (no
+/// routing mesh on the test machines) on a dynamic host port, and dnsrr (no IPVS either).
+fn zone(project: &str, zone: &str, tag: &str, replicas: u64) -> ZoneTarget {
+    let mut definition = Service {
+        name: "web".into(),
+        image: format!("{}:${{VERSION}}", crate::support::docker::TEST_IMAGE),
+        ports: vec![Port {
+            target: 8080,
+            published: None,
+            protocol: Protocol::Tcp,
+            mode: PublishMode::Host,
+            host_ip: None,
+        }],
+        stop_grace_period: Some(Duration::from_secs(2)),
+        ..Default::default()
+    };
+    definition.deploy.endpoint_mode = Some(EndpointMode::Dnsrr);
+    ZoneTarget {
+        project: project.into(),
+        service: "web".into(),
+        zone: zone.into(),
+        service_name: format!("{project}_web-{zone}"),
+        definition,
+        image: test_image(tag),
+        version: tag.into(),
+        replicas,
+        networks: IndexMap::new(),
+        secrets: IndexMap::new(),
+        configs: IndexMap::new(),
+    }
+}
+
+fn zones(project: &str) -> Vec<(String, String)> {
+    ["blue", "green"]
+        .iter()
+        .map(|z| (z.to_string(), format!("{project}_web-{z}")))
+        .collect()
+}
+
+async fn observe(cluster: &SwarmCluster, project: &str) -> IndexMap<String, ZoneState> {
+    cluster
+        .observe_zones(project, "web", &zones(project))
+        .await
+        .unwrap()
+}
+
+/// Waits until the zone runs `n` healthy tasks of `version` and nothing else.
+async fn wait_healthy(
+    cluster: &SwarmCluster,
+    project: &str,
+    zone: &str,
+    n: u64,
+    version: &str,
+) -> ZoneState {
+    let name = format!("{project}_web-{zone}");
+    wait_until(
+        &format!("{n} healthy tasks of {version} in {name}"),
+        DEADLINE,
+        || async {
+            let observed = observe(cluster, project).await;
+            let state = observed.get(zone).cloned().ok_or("zone missing")?;
+            let tasks = cluster.tasks(&name).await.map_err(|e| e.to_string())?;
+            let running: Vec<&TaskInfo> = tasks
+                .iter()
+                .filter(|t| t.state == TaskState::Running)
+                .collect();
+            let all_new = running
+                .iter()
+                .all(|t| t.version.as_deref() == Some(version));
+            if state.healthy == n && state.running == n && running.len() as u64 == n && all_new {
+                Ok(state)
+            } else {
+                Err(format!("{state:?}; tasks: {:?}", summary(&tasks)))
+            }
+        },
+    )
+    .await
+}
+
+fn summary(tasks: &[TaskInfo]) -> Vec<String> {
+    tasks
+        .iter()
+        .map(|t| {
+            format!(
+                "{:?}->{:?} v={:?} {} {:?}",
+                t.state, t.desired_state, t.version, t.message, t.error
+            )
+        })
+        .collect()
+}
+
+/// GET on a task's published host port.
+async fn http_get(port: u16, path: &str) -> Result<String, String> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let response = client
+        .get(format!("http://127.0.0.1:{port}{path}"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let body = response.text().await.map_err(|e| e.to_string())?;
+    if status.is_success() {
+        Ok(body.trim().to_string())
+    } else {
+        Err(format!("{status}: {body}"))
+    }
+}
+
+fn host_port(task: &TaskInfo) -> u16 {
+    task.host_ports
+        .iter()
+        .find(|(target, _)| *target == 8080)
+        .map(|(_, published)| *published)
+        .unwrap_or_else(|| panic!("task {} has no host port for 8080: {task:?}", task.id))
+}
+
+#[tokio::test]
+async fn zone_is_created_updated_and_scaled() {
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    let cleanup = Cleanup::new(&cluster);
+    let project = cleanup.project.clone();
+    let blue = zone(&project, "blue", "1.0.0", 2);
+    cleanup.service(&blue.service_name);
+
+    // Nothing yet.
+    assert!(observe(&cluster, &project).await.is_empty());
+    assert!(matches!(
+        cluster.tasks(&blue.service_name).await,
+        Err(ClusterError::NotFound(_))
+    ));
+
+    cluster.apply_zone(&blue).await.unwrap();
+    let first = wait_healthy(&cluster, &project, "blue", 2, "1.0.0").await;
+    assert_eq!(first.service_name, blue.service_name);
+    assert_eq!(first.desired, 2);
+    assert_eq!(first.version.as_deref(), Some("1.0.0"));
+    assert_eq!(first.image.as_deref(), Some("shipctl-test-app:1.0.0"));
+    // Only the zone that exists is reported.
+    assert!(!observe(&cluster, &project).await.contains_key("green"));
+
+    let tasks = cluster.tasks(&blue.service_name).await.unwrap();
+    let running: Vec<&TaskInfo> = tasks
+        .iter()
+        .filter(|t| t.state == TaskState::Running)
+        .collect();
+    for t in &running {
+        assert_eq!(t.desired_state, TaskState::Running);
+        assert_eq!(t.image.as_deref(), Some("shipctl-test-app:1.0.0"));
+        assert!(t.node_id.is_some());
+        assert!(t.created_at.is_some() && t.updated_at.is_some());
+        // On `{project}_default`, without the prefix length.
+        assert_eq!(t.addresses.len(), 1, "{t:?}");
+        assert!(!t.addresses[0].contains('/'), "{t:?}");
+        assert_eq!(http_get(host_port(t), "/version").await.unwrap(), "1.0.0");
+    }
+
+    // New version: the index moves and the tasks are replaced.
+    let green_v2 = zone(&project, "blue", "2.0.0", 2);
+    cluster.apply_zone(&green_v2).await.unwrap();
+    let second = wait_healthy(&cluster, &project, "blue", 2, "2.0.0").await;
+    assert!(
+        second.spec_index > first.spec_index,
+        "{first:?} -> {second:?}"
+    );
+    assert_eq!(second.version.as_deref(), Some("2.0.0"));
+    let tasks = cluster.tasks(&blue.service_name).await.unwrap();
+    let new_task = tasks
+        .iter()
+        .find(|t| t.state == TaskState::Running)
+        .expect("a running task");
+    assert_eq!(new_task.version.as_deref(), Some("2.0.0"));
+    assert_eq!(
+        http_get(host_port(new_task), "/version").await.unwrap(),
+        "2.0.0"
+    );
+
+    // Applying the same target again changes nothing that would restart tasks.
+    let ids: Vec<String> = tasks
+        .iter()
+        .filter(|t| t.state == TaskState::Running)
+        .map(|t| t.id.clone())
+        .collect();
+    cluster.apply_zone(&green_v2).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after: Vec<String> = cluster
+        .tasks(&blue.service_name)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.state == TaskState::Running && t.desired_state == TaskState::Running)
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(
+        sorted(ids),
+        sorted(after),
+        "a re-apply must not replace tasks"
+    );
+
+    // Scale to 0 and back.
+    cluster.scale(&blue.service_name, 0).await.unwrap();
+    wait_until("zone scaled to 0", DEADLINE, || async {
+        let state = observe(&cluster, &project).await["blue"].clone();
+        let tasks = cluster
+            .tasks(&blue.service_name)
+            .await
+            .map_err(|e| e.to_string())?;
+        let live = tasks
+            .iter()
+            .filter(|t| t.state == TaskState::Running)
+            .count();
+        if state.desired == 0 && state.running == 0 && live == 0 {
+            Ok(())
+        } else {
+            Err(format!("{state:?}"))
+        }
+    })
+    .await;
+    cluster.scale(&blue.service_name, 2).await.unwrap();
+    let third = wait_healthy(&cluster, &project, "blue", 2, "2.0.0").await;
+    assert_eq!(third.desired, 2);
+    assert_eq!(third.version.as_deref(), Some("2.0.0"));
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn concurrent_updates_are_retried() {
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    let cleanup = Cleanup::new(&cluster);
+    let target = zone(&cleanup.project, "green", "1.1.0", 0);
+    cleanup.service(&target.service_name);
+    cluster.apply_zone(&target).await.unwrap();
+
+    // Both read the same index; one of them must retry after "update out of sequence".
+    let name = target.service_name.as_str();
+    let (a, b, c) = tokio::join!(
+        cluster.scale(name, 1),
+        cluster.scale(name, 2),
+        cluster.apply_zone(&target)
+    );
+    a.unwrap();
+    b.unwrap();
+    c.unwrap();
+    let state = observe(&cluster, &cleanup.project).await["green"].clone();
+    assert!(state.desired <= 2, "{state:?}");
+
+    assert!(matches!(
+        cluster.scale(&format!("{}-nope", name), 1).await,
+        Err(ClusterError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn missing_image_is_reported_on_the_tasks() {
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    let cleanup = Cleanup::new(&cluster);
+    let tag = format!("missing-{}", unique_name());
+    let target = zone(&cleanup.project, "blue", &tag, 1);
+    cleanup.service(&target.service_name);
+    cluster.apply_zone(&target).await.unwrap();
+
+    let image = test_image(&tag);
+    let task = wait_until("a task that names the missing image", DEADLINE, || async {
+        let tasks = cluster
+            .tasks(&target.service_name)
+            .await
+            .map_err(|e| e.to_string())?;
+        tasks
+            .iter()
+            .find(|t| t.error.as_deref().is_some_and(|e| e.contains(&image)))
+            .cloned()
+            .ok_or_else(|| format!("{:?}", summary(&tasks)))
+    })
+    .await;
+    assert!(
+        matches!(task.state, TaskState::Rejected | TaskState::Failed),
+        "{task:?}"
+    );
+    assert!(
+        task.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("No such image"),
+        "{task:?}"
+    );
+    let state = observe(&cluster, &cleanup.project).await["blue"].clone();
+    assert_eq!(state.running, 0);
+}
+
+#[tokio::test]
+async fn failing_healthcheck_is_reported_on_the_tasks() {
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    let cleanup = Cleanup::new(&cluster);
+    let target = zone(&cleanup.project, "green", "unhealthy", 1);
+    cleanup.service(&target.service_name);
+    cluster.apply_zone(&target).await.unwrap();
+
+    let task = wait_until("a task failed by its healthcheck", DEADLINE, || async {
+        let tasks = cluster
+            .tasks(&target.service_name)
+            .await
+            .map_err(|e| e.to_string())?;
+        // Swarm holds it in `starting` while the healthcheck fails: never `running`.
+        assert!(
+            tasks.iter().all(|t| t.state != TaskState::Running),
+            "{tasks:?}"
+        );
+        tasks
+            .iter()
+            .find(|t| t.error.as_deref().is_some_and(|e| e.contains("unhealthy")))
+            .cloned()
+            .ok_or_else(|| format!("{:?}", summary(&tasks)))
+    })
+    .await;
+    assert_eq!(task.state, TaskState::Failed, "{task:?}");
+    assert_eq!(task.exit_code, Some(143), "{task:?}");
+    let state = observe(&cluster, &cleanup.project).await["green"].clone();
+    assert_eq!((state.running, state.healthy), (0, 0));
+}
+
+#[tokio::test]
+async fn network_creation_is_idempotent() {
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    let cleanup = Cleanup::new(&cluster);
+    let name = cleanup.network(format!("{}_front", cleanup.project));
+    let network = Network::default();
+    // Concurrent creates (two deploys at once) and a repeat all succeed.
+    let (a, b) = tokio::join!(
+        cluster.ensure_network(&name, &network),
+        cluster.ensure_network(&name, &network)
+    );
+    a.unwrap();
+    b.unwrap();
+    cluster.ensure_network(&name, &network).await.unwrap();
+
+    let found = cluster
+        .docker()
+        .inspect_network(
+            &name,
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.driver.as_deref(), Some("overlay"));
+    assert_eq!(found.attachable, Some(true));
+    assert_eq!(found.scope.as_deref(), Some("swarm"));
+    assert_eq!(
+        found
+            .labels
+            .unwrap_or_default()
+            .get("com.docker.stack.namespace")
+            .map(String::as_str),
+        Some(cleanup.project.as_str())
+    );
+
+    let external = Network {
+        external: true,
+        ..Default::default()
+    };
+    let err = cluster
+        .ensure_network(&format!("{}_absent", cleanup.project), &external)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("external"), "{err}");
+}
+
+#[tokio::test]
+async fn missing_secret_is_a_clear_error() {
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    let cleanup = Cleanup::new(&cluster);
+    let mut target = zone(&cleanup.project, "blue", "1.0.0", 1);
+    cleanup.service(&target.service_name);
+    target
+        .definition
+        .secrets
+        .push(shipctl::compose::model::FileReference {
+            source: "token".into(),
+            target: None,
+            uid: None,
+            gid: None,
+            mode: None,
+        });
+    target.secrets.insert(
+        "token".into(),
+        shipctl::compose::model::SecretOrConfig::default(),
+    );
+    let err = cluster.apply_zone(&target).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("{}_token", cleanup.project)),
+        "{text}"
+    );
+    assert!(text.contains("docker secret create"), "{text}");
+}
+
+#[tokio::test]
+async fn unreachable_engine_is_a_clear_error() {
+    for host in ["unix:///nonexistent.sock", "tcp://127.0.0.1:1"] {
+        let err = connect(Some(host)).await.unwrap_err();
+        let ClusterError::Unavailable { message, help } = &err else {
+            panic!("{host}: expected Unavailable, got {err:?}");
+        };
+        let shown = host
+            .trim_start_matches("unix://")
+            .trim_start_matches("tcp://");
+        assert!(message.contains(shown), "{host}: {message}");
+        assert!(help.contains("DOCKER_HOST"), "{host}: {help}");
+    }
+}
+
+/// An engine that answers every request with this `/info` body.
+async fn fake_engine(info: serde_json::Value) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let body = info.to_string();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut read = Vec::new();
+                while !read.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => read.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    format!("tcp://{addr}")
+}
+
+#[tokio::test]
+async fn engine_outside_a_swarm_or_worker_is_a_clear_error() {
+    let host = fake_engine(serde_json::json!({"Swarm": {"LocalNodeState": "inactive"}})).await;
+    let err = connect(Some(&host)).await.unwrap_err();
+    let ClusterError::Unavailable { message, help } = &err else {
+        panic!("expected Unavailable, got {err:?}");
+    };
+    assert!(message.contains("not part of a Swarm"), "{message}");
+    assert!(
+        message.contains(host.trim_start_matches("tcp://")),
+        "{message}"
+    );
+    assert!(help.contains("docker swarm init"), "{help}");
+
+    let host = fake_engine(serde_json::json!({
+        "Swarm": {"LocalNodeState": "active", "ControlAvailable": false}
+    }))
+    .await;
+    let err = connect(Some(&host)).await.unwrap_err();
+    let ClusterError::Unavailable { message, help } = &err else {
+        panic!("expected Unavailable, got {err:?}");
+    };
+    assert!(message.contains("worker, not a manager"), "{message}");
+    assert!(help.contains("manager"), "{help}");
+}
