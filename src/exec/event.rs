@@ -104,6 +104,8 @@ pub enum DeployResult {
     /// Failed and left as is, or the rollback failed.
     NeedsAttention,
     Interrupted,
+    /// Refused before changing anything (stale plan, cluster unreachable).
+    NotStarted,
 }
 
 /// Where events go. Implemented by the UI (progress bars, plain lines, NDJSON).

@@ -9,8 +9,8 @@ use super::health::HealthRules;
 use super::summary::{action_kind, summarize};
 use super::track::{ServiceRun, ZoneTrack};
 use super::{
-    Clock, Cluster, DeployResult, Event, EventSink, FailureCause, FailureDecider, Outcome, Prober,
-    ServiceOutcome, ServiceResult, ZoneTarget,
+    Clock, Cluster, ClusterError, DeployResult, Event, EventSink, FailureCause, FailureDecider,
+    Outcome, Prober, ServiceOutcome, ServiceResult, ZoneTarget,
 };
 use crate::error::Error;
 use crate::kv::Kv;
@@ -119,11 +119,10 @@ impl<'a> Executor<'a> {
                 DeployResult::AwaitingPromotion
             }
             None => DeployResult::Done,
-            Some(Error::RolledBack { .. }) | Some(Error::Unavailable { .. }) => {
-                DeployResult::RolledBack
-            }
+            Some(Error::RolledBack { .. }) => DeployResult::RolledBack,
             Some(Error::Interrupted { .. }) => DeployResult::Interrupted,
-            Some(_) => DeployResult::NeedsAttention,
+            Some(Error::NeedsAttention { .. }) => DeployResult::NeedsAttention,
+            Some(_) => DeployResult::NotStarted,
         };
         self.sink.emit(&Event::DeployFinished {
             result,
@@ -201,6 +200,9 @@ impl<'a> Executor<'a> {
                     }
                 }
                 Err(StepError::Interrupted) => return Err(self.interrupted(&run, index)),
+                Err(StepError::Failed(failure)) if is_cleanup_after_flip(&run, step) => {
+                    return Err(self.cleanup_failed(&run, step, failure));
+                }
                 Err(StepError::Failed(failure)) => {
                     // Ok = the user chose to retry the step.
                     self.handle_failure(&mut run, index, step, failure).await?;
@@ -224,6 +226,7 @@ impl<'a> Executor<'a> {
                 ),
                 help: Some("nothing was changed; check the connection to the Swarm manager".into()),
             })?;
+        self.refuse_if_moved(run, &names, &observed)?;
         for (zone, service_name) in names {
             let track = match observed.get(&zone) {
                 Some(z) => ZoneTrack {
@@ -245,6 +248,48 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
+    /// A plan made from the live cluster is only valid while the zones are as it saw them
+    /// (a saved plan applied later must not act on a different state).
+    fn refuse_if_moved(
+        &self,
+        run: &ServiceRun<'_>,
+        names: &[(String, String)],
+        live: &indexmap::IndexMap<String, crate::plan::ZoneState>,
+    ) -> Result<(), Error> {
+        if run.plan.observed.source != crate::plan::StateSource::Cluster {
+            return Ok(());
+        }
+        let seen = run.plan.observed.services.get(&run.sp.service);
+        let show = |z: Option<(u64, Option<String>)>| match z {
+            None => "no service".to_string(),
+            Some((n, v)) => format!("{} x{n}", v.as_deref().unwrap_or("?")),
+        };
+        let moved: Vec<String> = names
+            .iter()
+            .filter_map(|(zone, _)| {
+                let planned = seen
+                    .and_then(|s| s.zones.get(zone))
+                    .map(|z| (z.desired, z.version.clone()));
+                let now = live.get(zone).map(|z| (z.desired, z.version.clone()));
+                (planned != now)
+                    .then(|| format!("{zone}: planned from {}, now {}", show(planned), show(now)))
+            })
+            .collect();
+        if moved.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Usage {
+            message: format!(
+                "the cluster changed since this plan was made ({})",
+                moved.join("; ")
+            ),
+            help: Some(
+                "nothing was changed; make a new plan, or run `shipctl deploy` without a saved plan"
+                    .into(),
+            ),
+        })
+    }
+
     async fn step(&self, run: &mut ServiceRun<'_>, step: &Step) -> Result<StepDone, StepError> {
         match &step.action {
             Action::EnsureNetwork { name } => {
@@ -258,10 +303,10 @@ impl<'a> Executor<'a> {
                     })
                     .map(|(_, n)| n.clone())
                     .unwrap_or_default();
-                self.cluster
-                    .ensure_network(name, &network)
-                    .await
-                    .map_err(|e| StepFailure::cluster(format!("creating network {name}"), e))?;
+                self.cluster_call(&format!("creating network {name}"), || {
+                    self.cluster.ensure_network(name, &network)
+                })
+                .await?;
             }
             Action::CreateZone {
                 zone,
@@ -300,10 +345,10 @@ impl<'a> Executor<'a> {
                     secrets: run.plan.secrets.clone(),
                     configs: run.plan.configs.clone(),
                 };
-                self.cluster
-                    .apply_zone(&target)
-                    .await
-                    .map_err(|e| StepFailure::cluster(format!("applying {service}"), e))?;
+                self.cluster_call(&format!("applying {service}"), || {
+                    self.cluster.apply_zone(&target)
+                })
+                .await?;
             }
             Action::Scale {
                 zone,
@@ -317,10 +362,10 @@ impl<'a> Executor<'a> {
                     version: None,
                 });
                 track.desired = *replicas;
-                self.cluster
-                    .scale(service, *replicas)
-                    .await
-                    .map_err(|e| StepFailure::cluster(format!("scaling {service}"), e))?;
+                self.cluster_call(&format!("scaling {service}"), || {
+                    self.cluster.scale(service, *replicas)
+                })
+                .await?;
             }
             Action::WaitHealthy {
                 zone,
@@ -350,6 +395,36 @@ impl<'a> Executor<'a> {
             Action::Pause { duration: None } => return Ok(StepDone::AwaitPromotion),
         }
         Ok(StepDone::Continue)
+    }
+
+    /// One cluster call, retried twice (after 1 s, then 2 s) while the manager is
+    /// unreachable: a leader election or a restarting daemon should not fail a deploy.
+    async fn cluster_call<'f, F>(&self, what: &str, mut call: F) -> Result<(), StepError>
+    where
+        F: FnMut() -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<(), ClusterError>> + Send + 'f>,
+        >,
+    {
+        let mut delay = Duration::from_secs(1);
+        let mut attempt = 1;
+        loop {
+            match call().await {
+                Ok(()) => return Ok(()),
+                Err(e @ ClusterError::Unavailable { .. }) if attempt < 3 => {
+                    self.sink.emit(&Event::Warning {
+                        service: None,
+                        message: format!(
+                            "{what}: {e}; retrying in {}",
+                            crate::spec::duration::format(delay)
+                        ),
+                    });
+                    self.sleep(delay).await?;
+                    delay *= 2;
+                    attempt += 1;
+                }
+                Err(e) => return Err(StepFailure::cluster(what.to_string(), e).into()),
+            }
+        }
     }
 
     /// Sleeps unless cancelled first.
@@ -439,6 +514,17 @@ impl<'a> Executor<'a> {
         }
         Ok(())
     }
+}
+
+/// True for scaling down a zone that no longer gets traffic once the keys were flipped to
+/// the new zone: failing there is no reason to undo a deploy that works.
+fn is_cleanup_after_flip(run: &ServiceRun<'_>, step: &Step) -> bool {
+    let Action::Scale { zone, replicas, .. } = &step.action else {
+        return false;
+    };
+    let flipped = run.written.get(&run.sp.keys.active_zone) == Some(&run.sp.to.zone);
+    let before = run.before.get(zone).map_or(0, |z| z.desired);
+    flipped && *zone != run.sp.to.zone && *replicas < before
 }
 
 pub(super) fn millis(d: Duration) -> u64 {

@@ -119,6 +119,39 @@ impl Executor<'_> {
         }
     }
 
+    /// The deploy worked but the old zone could not be scaled down.
+    pub(super) fn cleanup_failed(
+        &self,
+        run: &ServiceRun<'_>,
+        step: &Step,
+        failure: StepFailure,
+    ) -> Error {
+        let service = &run.sp.service;
+        self.sink.emit(&Event::Failure {
+            service: service.clone(),
+            cause: failure.cause.clone(),
+            message: failure.describe(),
+            task_errors: failure.task_errors.clone(),
+        });
+        let fix = match &step.action {
+            crate::plan::Action::Scale {
+                service: name,
+                replicas,
+                ..
+            } => format!("`docker service scale {name}={replicas}` finishes it"),
+            _ => "run the same `shipctl deploy` again to finish".to_string(),
+        };
+        Error::NeedsAttention {
+            message: format!(
+                "{service} {} {} is deployed and serves, but {}",
+                run.sp.to.zone,
+                run.sp.to.version,
+                failure.describe()
+            ),
+            help: Some(format!("{fix}; nothing else is left to do")),
+        }
+    }
+
     fn headline(run: &ServiceRun<'_>, failure: &StepFailure) -> String {
         format!(
             "deploy of {} {} failed: {}",

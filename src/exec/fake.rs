@@ -161,6 +161,10 @@ struct ClusterState {
     behaviours: HashMap<String, Behaviour>,
     next_id: u64,
     unavailable: bool,
+    /// The next this many `apply_zone` calls fail as if the manager were unreachable.
+    fail_applies: usize,
+    /// Scaling these services fails.
+    broken_scale: Vec<String>,
     /// Running tasks per service after every call.
     samples: Vec<(Duration, BTreeMap<String, u64>)>,
 }
@@ -220,6 +224,14 @@ impl FakeCluster {
 
     pub fn set_unavailable(&self, unavailable: bool) {
         lock(&self.state).unavailable = unavailable;
+    }
+
+    pub fn fail_next_applies(&self, calls: usize) {
+        lock(&self.state).fail_applies = calls;
+    }
+
+    pub fn break_scale_of(&self, name: &str) {
+        lock(&self.state).broken_scale.push(name.into());
     }
 
     pub fn desired(&self, name: &str) -> Option<u64> {
@@ -471,6 +483,16 @@ impl Cluster for FakeCluster {
 
     async fn apply_zone(&self, target: &ZoneTarget) -> Result<(), ClusterError> {
         self.check()?;
+        {
+            let mut st = lock(&self.state);
+            if st.fail_applies > 0 {
+                st.fail_applies -= 1;
+                return Err(ClusterError::Unavailable {
+                    message: "error during connect: connection reset by peer".into(),
+                    help: String::new(),
+                });
+            }
+        }
         let now = self.now();
         self.journal.push(
             now,
@@ -511,6 +533,11 @@ impl Cluster for FakeCluster {
         self.journal
             .push(now, format!("scale {service_name} {replicas}"));
         let mut st = lock(&self.state);
+        if st.broken_scale.iter().any(|n| n == service_name) {
+            return Err(ClusterError::Api(format!(
+                "update out of sequence for service {service_name}"
+            )));
+        }
         Self::reconcile(&mut st, now, self.restart_delay);
         let svc = st
             .services

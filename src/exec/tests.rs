@@ -843,10 +843,154 @@ async fn a_first_deploy_that_fails_leaves_nothing_running() {
 }
 
 #[tokio::test]
-async fn an_unreachable_cluster_changes_nothing() {
+async fn a_manager_hiccup_is_retried() {
+    let w = World::new(3);
+    w.cluster.fail_next_applies(2);
+    w.run(&blue_green(None))
+        .await
+        .expect("deploys after retries");
+    let warnings = w
+        .sink
+        .events()
+        .iter()
+        .filter(|e| matches!(e, Event::Warning { message, .. } if message.contains("retrying")))
+        .count();
+    assert_eq!(warnings, 2);
+    assert_eq!(w.cluster.desired(GREEN), Some(3));
+
+    let w = World::new(3);
+    w.cluster.fail_next_applies(3);
+    let err = w.run(&blue_green(None)).await.expect_err("gives up");
+    assert_eq!(err.exit_code(), 1, "{err}");
+    assert!(err.to_string().contains("applying demo_web-green"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unreachable_cluster_at_the_start_changes_nothing() {
     let w = World::new(3);
     w.cluster.set_unavailable(true);
     let err = w.run(&blue_green(None)).await.expect_err("fails");
     assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
     assert!(w.journal.entries().is_empty());
+    assert!(matches!(
+        w.sink.events().last(),
+        Some(Event::DeployFinished {
+            result: DeployResult::NotStarted,
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn failing_to_scale_the_old_zone_down_does_not_undo_the_deploy() {
+    let w = World::new(3);
+    w.cluster.break_scale_of(BLUE);
+    let err = w.run(&blue_green(None)).await.expect_err("needs attention");
+    assert_eq!(err.exit_code(), 3, "{err}");
+    assert!(err.to_string().contains("is deployed and serves"), "{err}");
+    let help = miette::Diagnostic::help(&err)
+        .map(|h| h.to_string())
+        .unwrap_or_default();
+    assert!(
+        help.contains("docker service scale demo_web-blue=0"),
+        "{help}"
+    );
+    assert_eq!(w.kv.value(ZONE_KEY).as_deref(), Some("green"));
+    assert_eq!(w.cluster.desired(GREEN), Some(3));
+}
+
+#[tokio::test]
+async fn a_saved_plan_is_refused_when_the_cluster_moved() {
+    let w = World::new(2);
+    let mut p = blue_green(None);
+    p.observed.source = crate::plan::StateSource::Cluster;
+    let err = w.run(&p).await.expect_err("refused");
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(
+        err.to_string()
+            .contains("blue: planned from 1.4.1 x3, now 1.4.1 x2"),
+        "{err}"
+    );
+    assert!(w.journal.entries().is_empty());
+
+    // Unchanged: accepted.
+    let w = World::new(3);
+    w.run(&p).await.expect("deploys");
+}
+
+#[tokio::test]
+async fn health_is_watched_during_a_timed_pause() {
+    let w = World::new(4);
+    w.cluster.behave(
+        "1.4.2",
+        Behaviour {
+            fate: Fate::Crash {
+                after: Duration::from_secs(5),
+                code: 2,
+            },
+            ..Behaviour::default()
+        },
+    );
+    let p = plan(
+        Strategy::Canary,
+        None,
+        vec![
+            update("green", 1),
+            wait("green", 1, "1.4.2"),
+            scale("blue", 3),
+            keys(&[(TRAFFIC_KEY, "blue=75,green=25")]),
+            step(Action::Pause {
+                duration: Some(Duration::from_secs(300)),
+            }),
+            scale("green", 4),
+        ],
+    );
+    let err = w.run(&p).await.expect_err("rolled back");
+    assert_eq!(err.exit_code(), 1, "{err}");
+    assert!(err.to_string().contains("during the pause"), "{err}");
+    assert!(err.to_string().contains("crash loop"), "{err}");
+    assert!(w.clock.elapsed() < Duration::from_secs(3600 + 120));
+    assert_eq!(w.keys(), World::original_keys());
+    assert_eq!(w.cluster.desired(BLUE), Some(4));
+    assert_eq!(w.cluster.desired(GREEN), Some(0));
+}
+
+#[tokio::test]
+async fn a_second_service_failing_names_the_ones_already_deployed() {
+    let w = World::new(3);
+    w.cluster.existing("demo_api-blue", "2.0.0", 1);
+    let mut p = blue_green(None);
+    let mut api = p.services[0].clone();
+    api.service = "api".into();
+    api.keys = KeyTemplates::default().for_service("demo", "api");
+    api.steps = vec![
+        step(Action::UpdateZone {
+            zone: "green".into(),
+            service: "demo_api-green".into(),
+            image: "example/api:2.1.0".into(),
+            version: "2.1.0".into(),
+            replicas: 1,
+        }),
+        step(Action::WaitHealthy {
+            zone: "green".into(),
+            service: "demo_api-green".into(),
+            replicas: 1,
+            version: "2.1.0".into(),
+            timeout: Duration::from_secs(60),
+            min_healthy: Duration::ZERO,
+        }),
+    ];
+    p.services.push(api);
+    w.cluster.behave(
+        "2.1.0",
+        Behaviour {
+            fate: Fate::MissingImage,
+            ..Behaviour::default()
+        },
+    );
+    let err = w.run(&p).await.expect_err("api fails");
+    assert_eq!(err.exit_code(), 1);
+    assert!(err.to_string().contains("already deployed: web"), "{err}");
+    assert_eq!(w.cluster.desired(GREEN), Some(3));
+    assert_eq!(w.cluster.desired("demo_api-green"), Some(0));
 }

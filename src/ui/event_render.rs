@@ -126,6 +126,7 @@ pub fn render_line(event: &Event) -> String {
                 DeployResult::RolledBack => "deploy failed and was rolled back",
                 DeployResult::NeedsAttention => "deploy failed and needs attention",
                 DeployResult::Interrupted => "deploy interrupted",
+                DeployResult::NotStarted => "deploy refused, nothing changed",
             };
             format!("{what} after {}", format_ms(*duration_ms))
         }
