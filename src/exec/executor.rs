@@ -10,7 +10,7 @@ use super::summary::{action_kind, summarize};
 use super::track::{ServiceRun, ZoneTrack};
 use super::{
     Clock, Cluster, ClusterError, DeployResult, Event, EventSink, FailureCause, FailureDecider,
-    Outcome, Prober, ServiceOutcome, ServiceResult, ZoneTarget,
+    Outcome, Prober, ProgressRecord, RunState, ServiceOutcome, ServiceResult, ZoneTarget,
 };
 use crate::error::Error;
 use crate::kv::Kv;
@@ -153,14 +153,36 @@ impl<'a> Executor<'a> {
         }
         let mut run = ServiceRun::new(plan, sp, &self.options.health_rules);
         self.snapshot(&mut run).await?;
+        self.record(&run, RunState::Running, "").await;
+        let result = self.run_steps(&mut run).await;
+        match &result {
+            Ok(ServiceResult::Done { .. }) | Err(Error::RolledBack { .. }) => {
+                self.clear_record(&run).await;
+            }
+            Ok(ServiceResult::AwaitingPromotion { message, .. }) => {
+                self.record(&run, RunState::AwaitingPromotion, message)
+                    .await;
+            }
+            Err(Error::Interrupted { message, .. }) => {
+                self.record(&run, RunState::Interrupted, message).await;
+            }
+            Err(Error::NeedsAttention { message, .. }) => {
+                self.record(&run, RunState::NeedsAttention, message).await;
+            }
+            _ => {}
+        }
+        result
+    }
 
+    async fn run_steps(&self, run: &mut ServiceRun<'_>) -> Result<ServiceResult, Error> {
+        let sp = run.sp;
         let total = sp.steps.len();
         let mut index = 0;
         while index < total {
             let step = &sp.steps[index];
             // A safe point: between steps nothing is half-done.
             if self.cancel.is_cancelled() {
-                return Err(self.interrupted(&run, index));
+                return Err(self.interrupted(run, index));
             }
             self.sink.emit(&Event::StepStarted {
                 service: sp.service.clone(),
@@ -171,7 +193,7 @@ impl<'a> Executor<'a> {
                 reason: step.reason.clone(),
             });
             let started = self.clock.now();
-            match self.step(&mut run, step).await {
+            match self.step(run, step).await {
                 Ok(done) => {
                     self.sink.emit(&Event::StepFinished {
                         service: sp.service.clone(),
@@ -182,6 +204,7 @@ impl<'a> Executor<'a> {
                         elapsed_ms: millis(self.clock.now().saturating_duration_since(started)),
                     });
                     index += 1;
+                    run.steps_done = index;
                     if let StepDone::AwaitPromotion = done {
                         let message = format!(
                             "{} {} runs as a canary and waits: `shipctl promote {}` to go on, \
@@ -199,17 +222,54 @@ impl<'a> Executor<'a> {
                         });
                     }
                 }
-                Err(StepError::Interrupted) => return Err(self.interrupted(&run, index)),
-                Err(StepError::Failed(failure)) if is_cleanup_after_flip(&run, step) => {
-                    return Err(self.cleanup_failed(&run, step, failure));
+                Err(StepError::Interrupted) => return Err(self.interrupted(run, index)),
+                Err(StepError::Failed(failure)) if is_cleanup_after_flip(run, step) => {
+                    return Err(self.cleanup_failed(run, step, failure));
                 }
                 Err(StepError::Failed(failure)) => {
                     // Ok = the user chose to retry the step.
-                    self.handle_failure(&mut run, index, step, failure).await?;
+                    self.handle_failure(run, index, step, failure).await?;
                 }
             }
         }
         Ok(ServiceResult::Done { to: sp.to.clone() })
+    }
+
+    /// Records where this service's deploy stands (best effort: the deploy goes on without).
+    async fn record(&self, run: &ServiceRun<'_>, state: RunState, message: &str) {
+        let sp = run.sp;
+        let record = ProgressRecord {
+            service: sp.service.clone(),
+            strategy: sp.strategy,
+            from: sp.from.clone(),
+            to: sp.to.clone(),
+            state,
+            steps_done: run.steps_done,
+            total_steps: sp.steps.len(),
+            next_step: sp.steps.get(run.steps_done).map(|s| summarize(&s.action)),
+            message: message.to_string(),
+            updated_at: super::record::unix_seconds(self.clock.wall()),
+        };
+        let Ok(value) = serde_json::to_string(&record) else {
+            return;
+        };
+        if let Err(e) = self.kv.put(&sp.keys.progress, &value).await {
+            self.sink.emit(&Event::Warning {
+                service: Some(sp.service.clone()),
+                message: format!("could not record the progress in {}: {e}", sp.keys.progress),
+            });
+        }
+    }
+
+    /// The deploy is over (done or rolled back): nothing is left to resume.
+    async fn clear_record(&self, run: &ServiceRun<'_>) {
+        let key = &run.sp.keys.progress;
+        if let Err(e) = self.kv.delete(key).await {
+            self.sink.emit(&Event::Warning {
+                service: Some(run.sp.service.clone()),
+                message: format!("could not clear the progress record {key}: {e}"),
+            });
+        }
     }
 
     /// Records the zones as they are before anything changes.

@@ -76,6 +76,21 @@ impl World {
         self.run_with(plan, &NonInteractive).await
     }
 
+    /// Cluster and KV operations, without the progress record's bookkeeping.
+    fn ops(&self) -> Vec<String> {
+        self.journal
+            .entries()
+            .into_iter()
+            .filter(|e| !e.contains("-progress"))
+            .collect()
+    }
+
+    fn record(&self) -> Option<ProgressRecord> {
+        self.kv
+            .value("web-progress")
+            .and_then(|v| serde_json::from_str(&v).ok())
+    }
+
     fn keys(&self) -> (Option<String>, Option<String>, Option<String>) {
         (
             self.kv.value(ZONE_KEY),
@@ -285,7 +300,7 @@ async fn blue_green_flips_once_after_green_is_healthy_then_drains_blue() {
         }
     );
     assert_eq!(
-        w.journal.entries(),
+        w.ops(),
         vec![
             "apply demo_web-green 1.4.2 x3".to_string(),
             "kv write web-active-zone=green web-active-version=1.4.2 web-traffic=blue=0,green=100"
@@ -465,9 +480,9 @@ async fn rolling_failure_reverses_the_batches_done() {
             .entries()
             .contains(&"kv write web-traffic=blue=66,green=33".to_string()),
         "batch 1 was done: {:#?}",
-        w.journal.entries()
+        w.ops()
     );
-    let entries = w.journal.entries();
+    let entries = w.ops();
     // Old capacity back first, then keys, then the new zone down.
     let pos = |e: &str| {
         entries
@@ -507,7 +522,7 @@ async fn unhealthy_green_is_rolled_back_with_the_cause_named() {
     assert_eq!(w.cluster.desired(GREEN), Some(0));
     assert_eq!(w.cluster.desired(BLUE), Some(3));
     assert_eq!(
-        w.journal.entries().last().map(String::as_str),
+        w.ops().last().map(String::as_str),
         Some("scale demo_web-green 0")
     );
     let events = w.sink.events();
@@ -618,7 +633,7 @@ async fn cancelling_while_waiting_stops_at_a_safe_point() {
     assert!(help.contains("shipctl deploy"), "{help}");
     assert!(help.contains("shipctl abort web"), "{help}");
     // Green was created and is left warm; nothing else happened.
-    assert_eq!(w.journal.entries(), vec!["apply demo_web-green 1.4.2 x3"]);
+    assert_eq!(w.ops(), vec!["apply demo_web-green 1.4.2 x3"]);
     assert_eq!(w.keys(), World::original_keys());
     assert_eq!(w.cluster.desired(BLUE), Some(3));
     assert!(w.clock.elapsed() - Duration::from_secs(3600) < Duration::from_secs(6));
@@ -871,7 +886,7 @@ async fn an_unreachable_cluster_at_the_start_changes_nothing() {
     w.cluster.set_unavailable(true);
     let err = w.run(&blue_green(None)).await.expect_err("fails");
     assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
-    assert!(w.journal.entries().is_empty());
+    assert!(w.ops().is_empty());
     assert!(matches!(
         w.sink.events().last(),
         Some(Event::DeployFinished {
@@ -911,7 +926,7 @@ async fn a_saved_plan_is_refused_when_the_cluster_moved() {
             .contains("blue: planned from 1.4.1 x3, now 1.4.1 x2"),
         "{err}"
     );
-    assert!(w.journal.entries().is_empty());
+    assert!(w.ops().is_empty());
 
     // Unchanged: accepted.
     let w = World::new(3);
@@ -993,4 +1008,49 @@ async fn a_second_service_failing_names_the_ones_already_deployed() {
     assert!(err.to_string().contains("already deployed: web"), "{err}");
     assert_eq!(w.cluster.desired(GREEN), Some(3));
     assert_eq!(w.cluster.desired("demo_api-green"), Some(0));
+}
+
+#[tokio::test]
+async fn the_progress_record_follows_the_run() {
+    // Done: no record left.
+    let w = World::new(3);
+    w.run(&blue_green(None)).await.expect("deploys");
+    assert_eq!(w.record(), None);
+    assert!(w.journal.entries()[0].starts_with("kv put web-progress="));
+
+    // Interrupted: where it stopped and what comes next.
+    let w = World::new(3);
+    w.cluster.behave(
+        "1.4.2",
+        Behaviour {
+            pending: Duration::from_secs(30),
+            ..Behaviour::default()
+        },
+    );
+    w.clock
+        .cancel_at(w.clock.elapsed() + Duration::from_secs(5), w.cancel.clone());
+    w.run(&blue_green(None)).await.expect_err("interrupted");
+    let record = w.record().expect("a record");
+    assert_eq!(record.state, RunState::Interrupted);
+    assert_eq!(record.steps_done, 1);
+    assert_eq!(
+        record.next_step.as_deref(),
+        Some("wait for 3 healthy green tasks of 1.4.2")
+    );
+
+    // A canary waiting for promotion.
+    let w = World::new(3);
+    let p = plan(
+        Strategy::Canary,
+        None,
+        vec![
+            update("green", 1),
+            wait("green", 1, "1.4.2"),
+            step(Action::Pause { duration: None }),
+        ],
+    );
+    w.run(&p).await.expect("paused");
+    let record = w.record().expect("a record");
+    assert_eq!(record.state, RunState::AwaitingPromotion);
+    assert_eq!((record.steps_done, record.total_steps), (3, 3));
 }

@@ -29,6 +29,8 @@ pub(super) struct ServiceRun<'p> {
     /// Keys written so far, with their latest values.
     pub written: IndexMap<String, String>,
     pub rules: HealthRules,
+    /// Steps completed so far.
+    pub steps_done: usize,
 }
 
 impl<'p> ServiceRun<'p> {
@@ -47,6 +49,7 @@ impl<'p> ServiceRun<'p> {
             original_keys: None,
             written: IndexMap::new(),
             rules,
+            steps_done: 0,
         }
     }
 
