@@ -26,6 +26,8 @@ pub struct ExecOptions {
     pub router_poll: Duration,
     /// How often health is checked during a timed pause.
     pub pause_check: Duration,
+    /// How often an unchanged health progress is reported again while waiting.
+    pub heartbeat: Duration,
     pub health_rules: HealthRules,
 }
 
@@ -35,6 +37,7 @@ impl Default for ExecOptions {
             poll_interval: Duration::from_millis(100),
             router_poll: Duration::from_millis(500),
             pause_check: Duration::from_secs(1),
+            heartbeat: Duration::from_secs(10),
             health_rules: HealthRules::default(),
         }
     }

@@ -572,6 +572,8 @@ struct KvState {
     revision: u64,
     unavailable: bool,
     atomic_writes: usize,
+    /// Unreachable once this many atomic writes succeeded.
+    down_after_writes: Option<usize>,
 }
 
 /// A KV store in a map: revisions, atomic writes, and a switch to make it unreachable.
@@ -603,6 +605,11 @@ impl FakeKv {
 
     pub fn set_unavailable(&self, unavailable: bool) {
         lock(&self.state).unavailable = unavailable;
+    }
+
+    /// The store goes down right after the `n`th atomic write.
+    pub fn go_down_after_writes(&self, n: usize) {
+        lock(&self.state).down_after_writes = Some(n);
     }
 
     pub fn atomic_writes(&self) -> usize {
@@ -685,6 +692,9 @@ impl Kv for FakeKv {
             .collect();
         self.journal
             .push(self.clock.elapsed(), format!("kv write {}", list.join(" ")));
+        if st.down_after_writes == Some(st.atomic_writes) {
+            st.unavailable = true;
+        }
         Ok(())
     }
 

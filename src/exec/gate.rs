@@ -9,6 +9,12 @@ use super::router::{RouterReport, router_key};
 use super::track::{ServiceRun, ZoneTrack};
 use super::{ClusterError, Event, FailureCause};
 
+/// The last health progress reported, and when.
+struct Shown {
+    state: (TaskCounts, Option<String>),
+    at: Instant,
+}
+
 impl Executor<'_> {
     /// Evaluates a zone once, against what the run expects of it.
     pub(super) async fn check_zone(
@@ -53,7 +59,7 @@ impl Executor<'_> {
         let mut best = (0u64, 0u64);
         let mut healthy_since: Option<(Instant, Vec<String>)> = None;
         let mut last_probe: Option<(Instant, Vec<String>, Result<(), String>)> = None;
-        let mut shown: Option<(TaskCounts, Option<String>)> = None;
+        let mut shown: Option<Shown> = None;
         let mut cause: Option<FailureCause>;
         let mut errors: Vec<String> = Vec::new();
         let mut warned_cluster = false;
@@ -196,14 +202,19 @@ impl Executor<'_> {
         zone: &str,
         version: Option<&str>,
         report: &HealthReport,
-        shown: &mut Option<(TaskCounts, Option<String>)>,
+        shown: &mut Option<Shown>,
     ) {
         let cause = report.cause.as_ref().map(ToString::to_string);
-        let now = (report.counts, cause.clone());
-        if shown.as_ref() == Some(&now) {
+        let now = self.clock.now();
+        let state = (report.counts, cause.clone());
+        // Unchanged: repeat only now and then, so logs show the wait is alive.
+        if let Some(last) = shown.as_ref()
+            && last.state == state
+            && now.saturating_duration_since(last.at) < self.options.heartbeat
+        {
             return;
         }
-        *shown = Some(now);
+        *shown = Some(Shown { state, at: now });
         let c = &report.counts;
         self.sink.emit(&Event::HealthProgress {
             service: run.sp.service.clone(),

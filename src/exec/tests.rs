@@ -1054,3 +1054,80 @@ async fn the_progress_record_follows_the_run() {
     assert_eq!(record.state, RunState::AwaitingPromotion);
     assert_eq!((record.steps_done, record.total_steps), (3, 3));
 }
+
+#[tokio::test]
+async fn a_rollback_that_cannot_restore_the_keys_needs_attention() {
+    let w = World::new(3);
+    // The flip goes through, the router never confirms, and the store is gone when the
+    // rollback wants to write the old keys back.
+    w.kv.go_down_after_writes(1);
+    let p = plan(
+        Strategy::BlueGreen,
+        None,
+        vec![
+            update("green", 3),
+            wait("green", 3, "1.4.2"),
+            flip(),
+            step(Action::WaitRouter {
+                timeout: Duration::from_secs(10),
+            }),
+            scale("blue", 0),
+        ],
+    );
+    let err = w.run(&p).await.expect_err("needs attention");
+    assert_eq!(err.exit_code(), 3, "{err}");
+    let text = err.to_string();
+    assert!(text.contains("rollback incomplete"), "{text}");
+    assert!(
+        text.contains("could not restore the routing keys"),
+        "{text}"
+    );
+    let help = miette::Diagnostic::help(&err)
+        .map(|h| h.to_string())
+        .unwrap_or_default();
+    assert!(
+        help.contains("routing keys now: web-active-zone=green"),
+        "{help}"
+    );
+    // Green still gets the traffic: it must keep running.
+    assert_eq!(w.cluster.desired(GREEN), Some(3));
+    assert_eq!(w.cluster.desired(BLUE), Some(3));
+    w.kv.set_unavailable(false);
+    assert_eq!(w.kv.value(ZONE_KEY).as_deref(), Some("green"));
+    assert!(
+        w.sink
+            .events()
+            .iter()
+            .any(|e| matches!(e, Event::RollbackFinished { ok: false, .. }))
+    );
+}
+
+#[tokio::test]
+async fn a_long_wait_reports_its_progress_now_and_then() {
+    let w = World::new(3);
+    w.cluster.behave(
+        "1.4.2",
+        Behaviour {
+            pending: Duration::from_secs(45),
+            ..Behaviour::default()
+        },
+    );
+    w.run(&blue_green(None)).await.expect("deploys");
+    let pending_reports = w
+        .sink
+        .events()
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::HealthProgress {
+                    healthy: 0,
+                    starting: 0,
+                    ..
+                }
+            )
+        })
+        .count();
+    // 45 s of pending tasks: reported at the start and about every 10 s.
+    assert!((4..=6).contains(&pending_reports), "{pending_reports}");
+}
