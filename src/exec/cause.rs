@@ -90,7 +90,8 @@ impl fmt::Display for FailureCause {
                 failures,
                 exit_code,
             } => {
-                write!(f, "crash loop: {failures} tasks exited")?;
+                let tasks = if *failures == 1 { "task" } else { "tasks" };
+                write!(f, "crash loop: {failures} {tasks} exited")?;
                 if let Some(code) = exit_code {
                     write!(f, " (last exit code {code})")?;
                 }
@@ -101,7 +102,7 @@ impl fmt::Display for FailureCause {
             }
             FailureCause::ProbeFailing { detail } => write!(f, "HTTP probe failing: {detail}"),
             FailureCause::Timeout { waited_ms } => {
-                write!(f, "not healthy after {}", secs(*waited_ms))
+                write!(f, "timed out after {}", secs(*waited_ms))
             }
             FailureCause::Stalled { idle_ms } => {
                 write!(f, "no progress for {}", secs(*idle_ms))

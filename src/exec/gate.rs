@@ -156,6 +156,13 @@ impl Executor<'_> {
 
             let waited = now.saturating_duration_since(start);
             if waited >= timeout {
+                let context = match cause {
+                    Some(_) => format!(
+                        "{zone} not healthy within {}",
+                        crate::spec::duration::format(timeout)
+                    ),
+                    None => context,
+                };
                 return Err(StepError::Failed(StepFailure {
                     context,
                     cause: cause.unwrap_or(FailureCause::Timeout {
@@ -166,6 +173,13 @@ impl Executor<'_> {
             }
             let idle = now.saturating_duration_since(last_progress);
             if !health.progress_deadline.is_zero() && idle >= health.progress_deadline {
+                let context = match cause {
+                    Some(_) => format!(
+                        "{zone} made no progress for {}",
+                        crate::spec::duration::format(health.progress_deadline)
+                    ),
+                    None => context,
+                };
                 return Err(StepError::Failed(StepFailure {
                     context,
                     cause: cause.unwrap_or(FailureCause::Stalled {

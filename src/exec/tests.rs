@@ -1131,3 +1131,65 @@ async fn a_long_wait_reports_its_progress_now_and_then() {
     // 45 s of pending tasks: reported at the start and about every 10 s.
     assert!((4..=6).contains(&pending_reports), "{pending_reports}");
 }
+
+#[tokio::test]
+async fn a_stall_fails_at_the_progress_deadline_with_what_holds_it() {
+    let w = World::new(3);
+    // Tasks never leave pending and nothing says why.
+    w.cluster.behave(
+        "1.4.2",
+        Behaviour {
+            pending: Duration::from_secs(100_000),
+            ..Behaviour::default()
+        },
+    );
+    let mut p = blue_green(None);
+    p.services[0].policy.health.progress_deadline = Duration::from_secs(30);
+    let err = w.run(&p).await.expect_err("stalls");
+    assert_eq!(err.exit_code(), 1);
+    assert!(
+        err.to_string()
+            .contains("green did not become healthy: no progress for 30s"),
+        "{err}"
+    );
+    let failed_at = w.at("scale demo_web-green 0");
+    assert!(failed_at >= Duration::from_secs(30) && failed_at < Duration::from_secs(31));
+
+    // Without a deadline, the timeout ends it.
+    let w = World::new(3);
+    w.cluster.behave(
+        "1.4.2",
+        Behaviour {
+            pending: Duration::from_secs(100_000),
+            ..Behaviour::default()
+        },
+    );
+    p.services[0].policy.health.progress_deadline = Duration::ZERO;
+    let err = w.run(&p).await.expect_err("times out");
+    assert!(
+        err.to_string()
+            .contains("green did not become healthy: timed out after 2m"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_gate_that_cannot_pass_in_time_times_out() {
+    let w = World::new(3);
+    let mut p = blue_green(None);
+    p.services[0].steps[1] = step(Action::WaitHealthy {
+        zone: "green".into(),
+        service: GREEN.into(),
+        replicas: 3,
+        version: "1.4.2".into(),
+        timeout: Duration::from_secs(20),
+        // Longer than the timeout: the gate cannot pass.
+        min_healthy: Duration::from_secs(60),
+    });
+    let err = w.run(&p).await.expect_err("times out");
+    assert!(
+        err.to_string()
+            .contains("green did not become healthy: timed out after 20s"),
+        "{err}"
+    );
+}
