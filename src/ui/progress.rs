@@ -9,7 +9,8 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::event_render::render_line;
-use crate::exec::{Event, EventSink};
+use super::prompt::PromptDecider;
+use crate::exec::{Event, EventSink, FailureDecider, NonInteractive};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere must not silence the progress output.
@@ -53,6 +54,27 @@ pub fn sink_for(mode: ProgressMode) -> Box<dyn EventSink> {
         ProgressMode::Tty => Box::new(TtySink::new(color_enabled())),
         ProgressMode::Plain => Box::new(PlainSink::new(std::io::stderr())),
         ProgressMode::Json => Box::new(JsonSink::new(std::io::stdout())),
+    }
+}
+
+/// The event sink and the failure decider for a run: bars and a prompt on a terminal (the
+/// prompt hides the bars while it asks), plain lines elsewhere, NDJSON for `--output json`
+/// (never prompting: a program reads stdout).
+pub fn sink_and_decider(mode: ProgressMode) -> (Box<dyn EventSink>, Box<dyn FailureDecider>) {
+    match mode {
+        ProgressMode::Tty => {
+            let sink = TtySink::new(color_enabled());
+            let decider = PromptDecider::with_progress(sink.multi());
+            (Box::new(sink), Box::new(decider))
+        }
+        ProgressMode::Plain => (
+            Box::new(PlainSink::new(std::io::stderr())),
+            Box::new(PromptDecider::new()),
+        ),
+        ProgressMode::Json => (
+            Box::new(JsonSink::new(std::io::stdout())),
+            Box::new(NonInteractive),
+        ),
     }
 }
 
@@ -158,13 +180,17 @@ impl TtySink {
         self.multi.clone()
     }
 
-    fn style(&self) -> ProgressStyle {
-        let template = if self.color {
+    fn template(color: bool) -> &'static str {
+        if color {
             "{spinner:.cyan} {prefix:.bold} {wide_msg} {elapsed:.dim}"
         } else {
             "{spinner} {prefix} {wide_msg} {elapsed}"
-        };
-        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_spinner())
+        }
+    }
+
+    fn style(&self) -> ProgressStyle {
+        ProgressStyle::with_template(Self::template(self.color))
+            .unwrap_or_else(|_| ProgressStyle::default_spinner())
     }
 
     fn paint(&self, text: &str, code: &str) -> String {
@@ -391,5 +417,12 @@ mod tests {
         assert!(line.bar.is_finished());
         assert_eq!(line.health, "green 2/3");
         assert!(!sink.paint("x", "31").contains('\x1b'));
+    }
+
+    #[test]
+    fn both_bar_templates_are_valid() {
+        for color in [true, false] {
+            assert!(ProgressStyle::with_template(TtySink::template(color)).is_ok());
+        }
     }
 }
