@@ -10,7 +10,8 @@ use super::summary::{action_kind, summarize};
 use super::track::{ServiceRun, ZoneTrack};
 use super::{
     Clock, Cluster, ClusterError, DeployResult, Event, EventSink, FailureCause, FailureDecider,
-    Outcome, Prober, ProgressRecord, RunState, ServiceOutcome, ServiceResult, ZoneTarget,
+    Outcome, Prober, ProgressRecord, RunState, ServiceOutcome, ServiceResult, TaskState,
+    ZoneTarget,
 };
 use crate::error::Error;
 use crate::kv::Kv;
@@ -290,6 +291,20 @@ impl<'a> Executor<'a> {
                 help: Some("nothing was changed; check the connection to the Swarm manager".into()),
             })?;
         self.refuse_if_moved(run, &names, &observed)?;
+        // Tasks that already ended are history for the health gates of this run.
+        for (zone, service_name) in &names {
+            if !observed.contains_key(zone) {
+                continue;
+            }
+            if let Ok(tasks) = self.cluster.tasks(service_name).await {
+                run.rules.history.extend(
+                    tasks
+                        .into_iter()
+                        .filter(|t| is_ended(t.state))
+                        .map(|t| t.id),
+                );
+            }
+        }
         for (zone, service_name) in names {
             let track = match observed.get(&zone) {
                 Some(z) => ZoneTrack {
@@ -588,6 +603,18 @@ fn is_cleanup_after_flip(run: &ServiceRun<'_>, step: &Step) -> bool {
     let flipped = run.written.get(&run.sp.keys.active_zone) == Some(&run.sp.to.zone);
     let before = run.before.get(zone).map_or(0, |z| z.desired);
     flipped && *zone != run.sp.to.zone && *replicas < before
+}
+
+fn is_ended(state: TaskState) -> bool {
+    matches!(
+        state,
+        TaskState::Complete
+            | TaskState::Shutdown
+            | TaskState::Failed
+            | TaskState::Rejected
+            | TaskState::Remove
+            | TaskState::Orphaned
+    )
 }
 
 pub(super) fn millis(d: Duration) -> u64 {

@@ -144,6 +144,8 @@ struct FakeTask {
     live: bool,
     stopped: Option<Duration>,
     ended: Option<Duration>,
+    /// A failure from before the test (error, exit code), whatever the version's behaviour.
+    past_failure: Option<(String, i64)>,
 }
 
 struct FakeService {
@@ -208,6 +210,7 @@ impl FakeCluster {
                 live: true,
                 stopped: None,
                 ended: None,
+                past_failure: None,
             });
         }
         st.services.insert(
@@ -220,6 +223,38 @@ impl FakeCluster {
                 restarts: Vec::new(),
             },
         );
+    }
+
+    /// `failures` tasks of `version` that crashed a few seconds ago in `name` (created with 0
+    /// replicas if missing): what a failed attempt leaves behind.
+    pub fn crashed_before(&self, name: &str, version: &str, failures: usize) {
+        let now = self.now();
+        let mut st = lock(&self.state);
+        let mut next_id = st.next_id;
+        let svc = st
+            .services
+            .entry(name.into())
+            .or_insert_with(|| FakeService {
+                desired: 0,
+                version: version.into(),
+                image: format!("example/web:{version}"),
+                tasks: Vec::new(),
+                restarts: Vec::new(),
+            });
+        for _ in 0..failures {
+            next_id += 1;
+            svc.tasks.push(FakeTask {
+                id: format!("{name}.{next_id}"),
+                version: version.into(),
+                image: format!("example/web:{version}"),
+                created: now - Duration::from_secs(20),
+                live: false,
+                stopped: None,
+                ended: Some(now - Duration::from_secs(5)),
+                past_failure: Some(("task: non-zero exit (1)".into(), 1)),
+            });
+        }
+        st.next_id = next_id;
     }
 
     pub fn set_unavailable(&self, unavailable: bool) {
@@ -302,6 +337,7 @@ impl FakeCluster {
                             live: true,
                             stopped: None,
                             ended: None,
+                            past_failure: None,
                         });
                     }
                     continue;
@@ -318,6 +354,7 @@ impl FakeCluster {
                             live: true,
                             stopped: None,
                             ended: None,
+                            past_failure: None,
                         });
                     }
                     changed = true;
@@ -378,6 +415,14 @@ impl FakeCluster {
             info.message = "shutdown".into();
             info.exit_code = Some(143);
             info.updated_at = Some(wall(stopped));
+            return info;
+        }
+        if let (Some(end), Some((error, code))) = (t.ended, &t.past_failure) {
+            info.state = TaskState::Failed;
+            info.message = "started".into();
+            info.error = Some(error.clone());
+            info.exit_code = Some(*code);
+            info.updated_at = Some(wall(end));
             return info;
         }
         if let Some(end) = t.ended {

@@ -1,6 +1,7 @@
 //! Health of a zone from its tasks: a pure function, so every cause is unit-tested with the
 //! messages Swarm really writes.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -22,6 +23,9 @@ pub struct HealthRules {
     /// How long a task may wait for a node before "no suitable node" is a failure (a node may
     /// be joining or freeing resources).
     pub unschedulable_grace: Duration,
+    /// Tasks that had already ended before this deploy began: history, not evidence (a
+    /// retry right after a failed attempt must not fail on the old attempt's crashes).
+    pub history: BTreeSet<String>,
 }
 
 impl Default for HealthRules {
@@ -32,6 +36,7 @@ impl Default for HealthRules {
             unhealthy_threshold: 2,
             healthcheck_period: None,
             unschedulable_grace: Duration::from_secs(15),
+            history: BTreeSet::new(),
         }
     }
 }
@@ -199,7 +204,10 @@ pub fn evaluate(
     let mut stuck_starting: Vec<&TaskInfo> = Vec::new();
 
     // Most recent first, so causes and errors name the latest evidence.
-    let mut sorted: Vec<&TaskInfo> = tasks.iter().collect();
+    let mut sorted: Vec<&TaskInfo> = tasks
+        .iter()
+        .filter(|t| !rules.history.contains(&t.id))
+        .collect();
     sorted.sort_by_key(|t| std::cmp::Reverse(t.updated_at.or(t.created_at)));
 
     for t in sorted {
@@ -650,6 +658,29 @@ mod tests {
         assert!(matches!(
             r.status,
             HealthStatus::Failing(FailureCause::HealthcheckFailing { .. })
+        ));
+    }
+
+    #[test]
+    fn tasks_that_ended_before_the_deploy_are_history() {
+        let now = SystemTime::now();
+        let crash = |id: &str| failed(id, "1.4.2", "task: non-zero exit (1)", Some(1), now);
+        let rules = HealthRules {
+            history: ["a", "b", "c"].iter().map(|s| s.to_string()).collect(),
+            ..HealthRules::default()
+        };
+        let tasks = [
+            crash("a"),
+            crash("b"),
+            crash("c"),
+            task("d", TaskState::Running, "1.4.2"),
+        ];
+        let r = evaluate(&tasks, Some("1.4.2"), 1, now, &rules);
+        assert_eq!(r.status, HealthStatus::Healthy);
+        assert_eq!(r.cause, None);
+        assert!(matches!(
+            eval(&tasks, 1, now).status,
+            HealthStatus::Failing(FailureCause::CrashLoop { .. })
         ));
     }
 

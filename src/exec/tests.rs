@@ -1193,3 +1193,12 @@ async fn a_gate_that_cannot_pass_in_time_times_out() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn crashes_of_an_earlier_attempt_do_not_fail_a_retry() {
+    let w = World::new(3);
+    // The last attempt crashed in green a few seconds ago; the cause is fixed now.
+    w.cluster.crashed_before(GREEN, "1.4.2", 3);
+    w.run(&blue_green(None)).await.expect("the retry deploys");
+    assert_eq!(w.kv.value(ZONE_KEY).as_deref(), Some("green"));
+}
