@@ -1,7 +1,41 @@
 //! Runs a [`crate::plan::Plan`] step by step against a [`Cluster`] and a [`crate::kv::Kv`].
+//!
+//! Everything outside the process is behind a trait (`Cluster`, `Kv`, `Prober`, `Clock`,
+//! `FailureDecider`, `EventSink`), so the same executor runs against Swarm and against the
+//! in-memory fakes of the unit tests.
 
+mod cause;
+mod clock;
 mod cluster;
 mod observe;
+mod decide;
+mod event;
+mod executor;
+mod failure;
+mod gate;
+pub mod health;
+mod outcome;
+mod probe;
+mod record;
+mod router;
+mod summary;
+mod track;
 
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests;
+
+pub use cause::FailureCause;
+pub use clock::{Clock, TokioClock};
 pub use cluster::{Cluster, ClusterError, TaskInfo, TaskState, ZoneTarget};
 pub use observe::{cluster_error, kv_error, observe, zone_service_name};
+pub use decide::{Decision, FailureDecider, FailureReport, NonInteractive};
+pub use event::{DeployResult, Event, EventSink, NullSink};
+pub use executor::{ExecOptions, Executor};
+pub use health::{HealthReport, HealthRules, HealthStatus, TaskCounts, evaluate};
+pub use outcome::{Outcome, ServiceOutcome, ServiceResult};
+pub use probe::{HttpProber, Prober, probe_urls};
+pub use record::{ProgressRecord, RunState};
+pub use router::{RouterReport, router_key};
+pub use summary::{action_kind, summarize};

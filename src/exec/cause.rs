@@ -1,0 +1,116 @@
+//! Why a deploy failed, named so users (and CI) can act on it.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The named cause of a failed gate or step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FailureCause {
+    /// A node could not get the image (`No such image`, `pull access denied`, ...).
+    ImageNotFound { detail: String },
+    /// The scheduler finds no node for the tasks (constraints, resources).
+    NoSuitableNode { detail: String },
+    /// Tasks of the new version keep exiting with non-zero codes.
+    CrashLoop {
+        failures: usize,
+        exit_code: Option<i64>,
+    },
+    /// Containers are killed as unhealthy, or never leave `starting`.
+    HealthcheckFailing { detail: String },
+    /// The configured HTTP probe does not answer as expected.
+    ProbeFailing { detail: String },
+    /// The zone did not become healthy within `health.timeout`.
+    Timeout { waited_ms: u64 },
+    /// No task made progress for `progress_deadline`.
+    Stalled { idle_ms: u64 },
+    /// The router did not report serving the new keys in time.
+    Router { detail: String },
+    /// The KV store failed or refused a write.
+    Kv { detail: String },
+    /// The cluster API failed.
+    Cluster { detail: String },
+    /// A safety check refused to continue (e.g. pointing traffic at an unhealthy zone).
+    Refused { detail: String },
+}
+
+impl FailureCause {
+    /// A short stable name (`image_not_found`, ...), as in the JSON `kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FailureCause::ImageNotFound { .. } => "image_not_found",
+            FailureCause::NoSuitableNode { .. } => "no_suitable_node",
+            FailureCause::CrashLoop { .. } => "crash_loop",
+            FailureCause::HealthcheckFailing { .. } => "healthcheck_failing",
+            FailureCause::ProbeFailing { .. } => "probe_failing",
+            FailureCause::Timeout { .. } => "timeout",
+            FailureCause::Stalled { .. } => "stalled",
+            FailureCause::Router { .. } => "router",
+            FailureCause::Kv { .. } => "kv",
+            FailureCause::Cluster { .. } => "cluster",
+            FailureCause::Refused { .. } => "refused",
+        }
+    }
+
+    /// What the user can do about it, when there is something specific to say.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            FailureCause::ImageNotFound { .. } => Some(
+                "check the image name and tag, and that every node can pull it \
+                 (`--with-registry-auth` for private registries)",
+            ),
+            FailureCause::NoSuitableNode { .. } => Some(
+                "check placement constraints and free resources (`docker node ls`, \
+                 `docker service ps --no-trunc`)",
+            ),
+            FailureCause::CrashLoop { .. } => {
+                Some("the containers exit right after starting: check their logs")
+            }
+            FailureCause::HealthcheckFailing { .. } => Some(
+                "the container healthcheck does not pass: check the healthcheck command \
+                 and its start_period",
+            ),
+            FailureCause::Kv { .. } => Some("check that the KV store is reachable"),
+            _ => None,
+        }
+    }
+}
+
+fn secs(ms: u64) -> String {
+    crate::spec::duration::format(std::time::Duration::from_millis(ms))
+}
+
+impl fmt::Display for FailureCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FailureCause::ImageNotFound { detail } => write!(f, "image not found: {detail}"),
+            FailureCause::NoSuitableNode { detail } => write!(f, "no suitable node: {detail}"),
+            FailureCause::CrashLoop {
+                failures,
+                exit_code,
+            } => {
+                let tasks = if *failures == 1 { "task" } else { "tasks" };
+                write!(f, "crash loop: {failures} {tasks} exited")?;
+                if let Some(code) = exit_code {
+                    write!(f, " (last exit code {code})")?;
+                }
+                Ok(())
+            }
+            FailureCause::HealthcheckFailing { detail } => {
+                write!(f, "healthcheck failing: {detail}")
+            }
+            FailureCause::ProbeFailing { detail } => write!(f, "HTTP probe failing: {detail}"),
+            FailureCause::Timeout { waited_ms } => {
+                write!(f, "timed out after {}", secs(*waited_ms))
+            }
+            FailureCause::Stalled { idle_ms } => {
+                write!(f, "no progress for {}", secs(*idle_ms))
+            }
+            FailureCause::Router { detail } => write!(f, "router: {detail}"),
+            FailureCause::Kv { detail } => write!(f, "KV store: {detail}"),
+            FailureCause::Cluster { detail } => write!(f, "cluster: {detail}"),
+            FailureCause::Refused { detail } => f.write_str(detail),
+        }
+    }
+}

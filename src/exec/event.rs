@@ -1,0 +1,121 @@
+//! What the executor reports while it runs. The UI renders these; core code never prints.
+
+use serde::{Deserialize, Serialize};
+
+use super::FailureCause;
+use crate::plan::ZoneVersion;
+use crate::spec::model::Strategy;
+
+/// One thing that happened during a run, serialised as one NDJSON object
+/// (`{"event":"step_started",...}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A service's plan begins.
+    PlanStarted {
+        service: String,
+        strategy: Strategy,
+        from: Option<ZoneVersion>,
+        to: ZoneVersion,
+        steps: usize,
+    },
+    /// A step begins. `index` counts from 1.
+    StepStarted {
+        service: String,
+        index: usize,
+        total: usize,
+        /// The step's kind (`update_zone`, `wait_healthy`, ...).
+        action: String,
+        /// What it does, in words (`update green to 1.4.2 (3 replicas)`).
+        summary: String,
+        reason: String,
+    },
+    /// A step completed.
+    StepFinished {
+        service: String,
+        index: usize,
+        total: usize,
+        action: String,
+        summary: String,
+        elapsed_ms: u64,
+    },
+    /// The tasks of a zone being waited on changed.
+    HealthProgress {
+        service: String,
+        zone: String,
+        version: String,
+        healthy: u64,
+        desired: u64,
+        running: u64,
+        starting: u64,
+        failing: u64,
+        /// What currently holds the zone back, if known.
+        cause: Option<String>,
+    },
+    /// Something the user should know; the run goes on.
+    Warning {
+        service: Option<String>,
+        message: String,
+    },
+    /// A gate or step failed.
+    Failure {
+        service: String,
+        cause: FailureCause,
+        message: String,
+        /// Errors of the tasks involved (`task 1a2b3c: No such image: ...`).
+        task_errors: Vec<String>,
+    },
+    RollbackStarted {
+        service: String,
+        reason: String,
+    },
+    RollbackFinished {
+        service: String,
+        ok: bool,
+        message: String,
+    },
+    /// The run stopped on purpose and waits for the user (`promote`, `abort`, `resume`).
+    Paused {
+        service: String,
+        message: String,
+    },
+    /// Ctrl-C / SIGTERM: stopped at a safe point.
+    Interrupted {
+        service: Option<String>,
+        message: String,
+    },
+    /// The whole run ended.
+    DeployFinished {
+        result: DeployResult,
+        duration_ms: u64,
+    },
+}
+
+/// How a run ended, as reported in [`Event::DeployFinished`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeployResult {
+    /// Every service reached its target.
+    Done,
+    /// Stopped at a pause until `shipctl promote` (canary).
+    AwaitingPromotion,
+    /// Failed, rolled back: the old version serves.
+    RolledBack,
+    /// Failed and left as is, or the rollback failed.
+    NeedsAttention,
+    Interrupted,
+    /// Refused before changing anything (stale plan, cluster unreachable).
+    NotStarted,
+}
+
+/// Where events go. Implemented by the UI (progress bars, plain lines, NDJSON).
+pub trait EventSink: Send + Sync {
+    fn emit(&self, event: &Event);
+}
+
+/// A sink that drops everything (for callers that do not care).
+pub struct NullSink;
+
+impl EventSink for NullSink {
+    fn emit(&self, _event: &Event) {}
+}

@@ -1,0 +1,1204 @@
+//! The executor against the in-memory fakes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use tokio_util::sync::CancellationToken;
+
+use super::fake::{
+    Behaviour, FakeCluster, FakeKv, FakeProber, Fate, Journal, ManualClock, RecordingSink,
+    ScriptedDecider,
+};
+use super::*;
+use crate::compose::model::Service;
+use crate::error::Error;
+use crate::plan::{
+    Action, KeyWrite, ObservedState, Plan, ServicePlan, ServiceState, Step, ZoneState, ZoneVersion,
+};
+use crate::spec::model::{
+    Canary, Drain, Health, KeyTemplates, OnFailure, Policy, Rolling, Strategy,
+};
+
+const BLUE: &str = "demo_web-blue";
+const GREEN: &str = "demo_web-green";
+const ZONE_KEY: &str = "web-active-zone";
+const VERSION_KEY: &str = "web-active-version";
+const TRAFFIC_KEY: &str = "web-traffic";
+
+struct World {
+    clock: Arc<ManualClock>,
+    journal: Journal,
+    cluster: FakeCluster,
+    kv: FakeKv,
+    prober: FakeProber,
+    sink: RecordingSink,
+    cancel: CancellationToken,
+}
+
+impl World {
+    /// blue serves 1.4.1 with `replicas` tasks; green does not exist.
+    fn new(replicas: u64) -> World {
+        let clock = ManualClock::new();
+        let journal = Journal::default();
+        let cluster = FakeCluster::new(clock.clone(), journal.clone());
+        cluster.existing(BLUE, "1.4.1", replicas);
+        let kv = FakeKv::new(clock.clone(), journal.clone());
+        kv.set(ZONE_KEY, "blue");
+        kv.set(VERSION_KEY, "1.4.1");
+        kv.set(TRAFFIC_KEY, "blue=100,green=0");
+        World {
+            clock,
+            journal,
+            cluster,
+            kv,
+            prober: FakeProber::default(),
+            sink: RecordingSink::default(),
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    async fn run_with(&self, plan: &Plan, decider: &dyn FailureDecider) -> Result<Outcome, Error> {
+        Executor::new(
+            &self.cluster,
+            &self.kv,
+            &self.prober,
+            &*self.clock,
+            &self.sink,
+            self.cancel.clone(),
+            decider,
+        )
+        .run(plan)
+        .await
+    }
+
+    async fn run(&self, plan: &Plan) -> Result<Outcome, Error> {
+        self.run_with(plan, &NonInteractive).await
+    }
+
+    /// Cluster and KV operations, without the progress record's bookkeeping.
+    fn ops(&self) -> Vec<String> {
+        self.journal
+            .entries()
+            .into_iter()
+            .filter(|e| !e.contains("-progress"))
+            .collect()
+    }
+
+    fn record(&self) -> Option<ProgressRecord> {
+        self.kv
+            .value("web-progress")
+            .and_then(|v| serde_json::from_str(&v).ok())
+    }
+
+    fn keys(&self) -> (Option<String>, Option<String>, Option<String>) {
+        (
+            self.kv.value(ZONE_KEY),
+            self.kv.value(VERSION_KEY),
+            self.kv.value(TRAFFIC_KEY),
+        )
+    }
+
+    fn original_keys() -> (Option<String>, Option<String>, Option<String>) {
+        (
+            Some("blue".into()),
+            Some("1.4.1".into()),
+            Some("blue=100,green=0".into()),
+        )
+    }
+
+    /// The virtual time a journal entry happened, relative to the first `apply`.
+    fn at(&self, prefix: &str) -> Duration {
+        let start = self.journal.time_of("apply").unwrap_or_default();
+        self.journal
+            .time_of(prefix)
+            .unwrap_or_else(|| panic!("no {prefix:?} in {:?}", self.journal.entries()))
+            - start
+    }
+
+    fn step_elapsed(&self, kind: &str) -> Vec<u64> {
+        self.sink
+            .events()
+            .iter()
+            .filter_map(|e| match e {
+                Event::StepFinished {
+                    action, elapsed_ms, ..
+                } if action == kind => Some(*elapsed_ms),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn policy(strategy: Strategy, on_failure: Option<OnFailure>) -> Policy {
+    Policy {
+        strategy,
+        replicas: Some(3),
+        canary: Canary {
+            new: 1,
+            old: None,
+            steps: Vec::new(),
+        },
+        rolling: Rolling { step: 1 },
+        health: Health {
+            timeout: Duration::from_secs(120),
+            min_healthy: Duration::from_secs(2),
+            progress_deadline: Duration::from_secs(60),
+            probe: None,
+        },
+        drain: Drain {
+            time: Duration::from_secs(5),
+            wait_for_router: false,
+            router_timeout: Duration::from_secs(10),
+        },
+        on_failure,
+        promote: false,
+    }
+}
+
+fn step(action: Action) -> Step {
+    Step {
+        action,
+        reason: "because".into(),
+    }
+}
+
+fn update(zone: &str, replicas: u64) -> Step {
+    step(Action::UpdateZone {
+        zone: zone.into(),
+        service: format!("demo_web-{zone}"),
+        image: "example/web:1.4.2".into(),
+        version: "1.4.2".into(),
+        replicas,
+    })
+}
+
+fn scale(zone: &str, replicas: u64) -> Step {
+    step(Action::Scale {
+        zone: zone.into(),
+        service: format!("demo_web-{zone}"),
+        replicas,
+    })
+}
+
+fn wait(zone: &str, replicas: u64, version: &str) -> Step {
+    step(Action::WaitHealthy {
+        zone: zone.into(),
+        service: format!("demo_web-{zone}"),
+        replicas,
+        version: version.into(),
+        timeout: Duration::from_secs(120),
+        min_healthy: Duration::from_secs(2),
+    })
+}
+
+fn keys(pairs: &[(&str, &str)]) -> Step {
+    step(Action::WriteKeys {
+        writes: pairs
+            .iter()
+            .map(|(k, v)| KeyWrite {
+                key: (*k).into(),
+                value: (*v).into(),
+            })
+            .collect(),
+    })
+}
+
+fn flip() -> Step {
+    keys(&[
+        (ZONE_KEY, "green"),
+        (VERSION_KEY, "1.4.2"),
+        (TRAFFIC_KEY, "blue=0,green=100"),
+    ])
+}
+
+fn plan(strategy: Strategy, on_failure: Option<OnFailure>, steps: Vec<Step>) -> Plan {
+    let mut zones = IndexMap::new();
+    zones.insert(
+        "blue".to_string(),
+        ZoneState {
+            service_name: BLUE.into(),
+            desired: 3,
+            running: 3,
+            healthy: 3,
+            version: Some("1.4.1".into()),
+            image: Some("example/web:1.4.1".into()),
+            spec_index: None,
+        },
+    );
+    let mut services = IndexMap::new();
+    services.insert(
+        "web".to_string(),
+        ServiceState {
+            zones,
+            ..ServiceState::default()
+        },
+    );
+    Plan {
+        project: "demo".into(),
+        services: vec![ServicePlan {
+            service: "web".into(),
+            strategy,
+            from: Some(ZoneVersion {
+                zone: "blue".into(),
+                version: "1.4.1".into(),
+            }),
+            to: ZoneVersion {
+                zone: "green".into(),
+                version: "1.4.2".into(),
+            },
+            keys: KeyTemplates::default().for_service("demo", "web"),
+            policy: policy(strategy, on_failure),
+            definition: Service {
+                name: "web".into(),
+                image: "example/web:1.4.2".into(),
+                ..Service::default()
+            },
+            steps,
+            warnings: Vec::new(),
+            up_to_date: false,
+        }],
+        networks: IndexMap::new(),
+        secrets: IndexMap::new(),
+        configs: IndexMap::new(),
+        observed: ObservedState {
+            services,
+            ..ObservedState::default()
+        },
+        warnings: Vec::new(),
+    }
+}
+
+fn blue_green(on_failure: Option<OnFailure>) -> Plan {
+    plan(
+        Strategy::BlueGreen,
+        on_failure,
+        vec![
+            update("green", 3),
+            wait("green", 3, "1.4.2"),
+            flip(),
+            step(Action::WaitDrain {
+                duration: Duration::from_secs(5),
+            }),
+            scale("blue", 0),
+        ],
+    )
+}
+
+#[tokio::test]
+async fn blue_green_flips_once_after_green_is_healthy_then_drains_blue() {
+    let w = World::new(3);
+    let outcome = w.run(&blue_green(None)).await.expect("deploy succeeds");
+
+    assert_eq!(
+        outcome.services[0].result,
+        ServiceResult::Done {
+            to: ZoneVersion {
+                zone: "green".into(),
+                version: "1.4.2".into()
+            }
+        }
+    );
+    assert_eq!(
+        w.ops(),
+        vec![
+            "apply demo_web-green 1.4.2 x3".to_string(),
+            "kv write web-active-zone=green web-active-version=1.4.2 web-traffic=blue=0,green=100"
+                .to_string(),
+            "scale demo_web-blue 0".to_string(),
+        ]
+    );
+    assert_eq!(w.kv.atomic_writes(), 1);
+    assert_eq!(
+        w.keys(),
+        (
+            Some("green".into()),
+            Some("1.4.2".into()),
+            Some("blue=0,green=100".into())
+        )
+    );
+    // Tasks run 3 s after the update; 2 s of stability; noticed within 250 ms.
+    let flip_at = w.at("kv write");
+    assert!(
+        flip_at >= Duration::from_secs(5) && flip_at <= Duration::from_millis(5250),
+        "{flip_at:?}"
+    );
+    assert!(w.at("scale demo_web-blue 0") - flip_at >= Duration::from_secs(5));
+    assert_eq!(w.cluster.desired(BLUE), Some(0));
+    assert_eq!(w.cluster.desired(GREEN), Some(3));
+
+    let events = w.sink.events();
+    assert!(matches!(
+        events.first(),
+        Some(Event::PlanStarted { steps: 5, .. })
+    ));
+    assert!(matches!(
+        events.last(),
+        Some(Event::DeployFinished {
+            result: DeployResult::Done,
+            ..
+        })
+    ));
+    let healthy = events.iter().any(|e| {
+        matches!(e, Event::HealthProgress { zone, healthy: 3, desired: 3, .. } if zone == "green")
+    });
+    assert!(healthy, "{events:#?}");
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::StepFinished { .. }))
+            .count(),
+        5
+    );
+}
+
+#[tokio::test]
+async fn canary_runs_its_steps_and_stops_until_promoted() {
+    let w = World::new(4);
+    let p = plan(
+        Strategy::Canary,
+        None,
+        vec![
+            update("green", 1),
+            wait("green", 1, "1.4.2"),
+            scale("blue", 3),
+            keys(&[(TRAFFIC_KEY, "blue=75,green=25")]),
+            step(Action::Pause {
+                duration: Some(Duration::from_secs(30)),
+            }),
+            scale("green", 2),
+            wait("green", 2, "1.4.2"),
+            scale("blue", 2),
+            keys(&[(TRAFFIC_KEY, "blue=50,green=50")]),
+            step(Action::Pause { duration: None }),
+        ],
+    );
+    let outcome = w.run(&p).await.expect("canary runs");
+    assert!(outcome.awaiting_promotion());
+    match &outcome.services[0].result {
+        ServiceResult::AwaitingPromotion {
+            steps_done,
+            message,
+            ..
+        } => {
+            assert_eq!(*steps_done, 10);
+            assert!(message.contains("shipctl promote web"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(w.cluster.desired(GREEN), Some(2));
+    assert_eq!(w.cluster.desired(BLUE), Some(2));
+    // Traffic follows the canary; the active zone stays blue until promotion.
+    assert_eq!(
+        w.keys(),
+        (
+            Some("blue".into()),
+            Some("1.4.1".into()),
+            Some("blue=50,green=50".into())
+        )
+    );
+    let pause = w.at("scale demo_web-green 2") - w.at("kv write web-traffic=blue=75");
+    assert!(pause >= Duration::from_secs(30), "{pause:?}");
+    let events = w.sink.events();
+    assert!(events.iter().any(|e| matches!(e, Event::Paused { .. })));
+    assert!(matches!(
+        events.last(),
+        Some(Event::DeployFinished {
+            result: DeployResult::AwaitingPromotion,
+            ..
+        })
+    ));
+}
+
+fn rolling_steps(fail_version: bool) -> Vec<Step> {
+    let version = if fail_version { "1.4.3" } else { "1.4.2" };
+    let mut steps = Vec::new();
+    for i in 1..=3u64 {
+        if i == 1 {
+            steps.push(step(Action::UpdateZone {
+                zone: "green".into(),
+                service: GREEN.into(),
+                image: format!("example/web:{version}"),
+                version: version.into(),
+                replicas: 1,
+            }));
+        } else {
+            steps.push(scale("green", i));
+        }
+        steps.push(wait("green", i, version));
+        let split = format!("blue={},green={}", (3 - i) * 100 / 3, i * 100 / 3);
+        steps.push(step(Action::WriteKeys {
+            writes: vec![KeyWrite {
+                key: TRAFFIC_KEY.into(),
+                value: split,
+            }],
+        }));
+        steps.push(scale("blue", 3 - i));
+    }
+    steps.push(keys(&[(ZONE_KEY, "green"), (VERSION_KEY, version)]));
+    steps
+}
+
+#[tokio::test]
+async fn rolling_keeps_full_capacity_at_every_moment() {
+    let w = World::new(3);
+    w.run(&plan(Strategy::Rolling, None, rolling_steps(false)))
+        .await
+        .expect("rolling succeeds");
+    let samples = w.cluster.samples();
+    assert!(samples.len() > 50, "{}", samples.len());
+    for (at, counts) in &samples {
+        let total: u64 = counts.values().sum();
+        assert!(total >= 3, "only {total} running at {at:?}: {counts:?}");
+    }
+    assert_eq!(w.cluster.desired(BLUE), Some(0));
+    assert_eq!(w.cluster.desired(GREEN), Some(3));
+    assert_eq!(w.kv.value(ZONE_KEY).as_deref(), Some("green"));
+    assert_eq!(w.kv.atomic_writes(), 4);
+}
+
+#[tokio::test]
+async fn rolling_failure_reverses_the_batches_done() {
+    let w = World::new(3);
+    // New tasks crash 4 s after starting: batch 1 passes its gate, batch 2 cannot.
+    let p = plan(Strategy::Rolling, None, rolling_steps(true));
+    w.cluster.behave(
+        "1.4.3",
+        Behaviour {
+            fate: Fate::Crash {
+                after: Duration::from_secs(4),
+                code: 1,
+            },
+            ..Behaviour::default()
+        },
+    );
+    let err = w.run(&p).await.expect_err("rolled back");
+    assert_eq!(err.exit_code(), 1, "{err}");
+    assert!(err.to_string().contains("crash loop"), "{err}");
+    assert!(
+        w.journal
+            .entries()
+            .contains(&"kv write web-traffic=blue=66,green=33".to_string()),
+        "batch 1 was done: {:#?}",
+        w.ops()
+    );
+    let entries = w.ops();
+    // Old capacity back first, then keys, then the new zone down.
+    let pos = |e: &str| {
+        entries
+            .iter()
+            .rposition(|x| x == e)
+            .unwrap_or_else(|| panic!("{e} not in {entries:#?}"))
+    };
+    let restore = pos("kv write web-traffic=blue=100,green=0");
+    assert!(pos("scale demo_web-blue 3") < restore, "{entries:#?}");
+    assert!(restore < pos("scale demo_web-green 0"), "{entries:#?}");
+    assert_eq!(w.keys(), World::original_keys());
+    assert_eq!(w.cluster.desired(BLUE), Some(3));
+    assert_eq!(w.cluster.desired(GREEN), Some(0));
+}
+
+#[tokio::test]
+async fn unhealthy_green_is_rolled_back_with_the_cause_named() {
+    let w = World::new(3);
+    w.cluster.behave(
+        "1.4.2",
+        Behaviour {
+            fate: Fate::Crash {
+                after: Duration::from_secs(1),
+                code: 1,
+            },
+            ..Behaviour::default()
+        },
+    );
+    let err = w.run(&blue_green(None)).await.expect_err("fails");
+    assert_eq!(err.exit_code(), 1);
+    assert!(matches!(err, Error::RolledBack { .. }));
+    let text = err.to_string();
+    assert!(text.contains("crash loop"), "{text}");
+    assert!(text.contains("task: non-zero exit (1)"), "{text}");
+    assert_eq!(w.keys(), World::original_keys());
+    assert_eq!(w.kv.atomic_writes(), 0);
+    assert_eq!(w.cluster.desired(GREEN), Some(0));
+    assert_eq!(w.cluster.desired(BLUE), Some(3));
+    assert_eq!(
+        w.ops().last().map(String::as_str),
+        Some("scale demo_web-green 0")
+    );
+    let events = w.sink.events();
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Failure {
+            cause: FailureCause::CrashLoop { .. },
+            ..
+        }
+    )));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::RollbackFinished { ok: true, .. }))
+    );
+}
+
+#[tokio::test]
+async fn a_failing_healthcheck_is_named() {
+    let w = World::new(3);
+    w.cluster.behave(
+        "1.4.2",
+        Behaviour {
+            starting: Duration::from_secs(10),
+            fate: Fate::Unhealthy,
+            ..Behaviour::default()
+        },
+    );
+    let err = w.run(&blue_green(None)).await.expect_err("fails");
+    assert_eq!(err.exit_code(), 1);
+    assert!(err.to_string().contains("healthcheck failing"), "{err}");
+    assert!(err.to_string().contains("unhealthy container"), "{err}");
+}
+
+#[tokio::test]
+async fn a_missing_image_fails_fast_with_the_image_error() {
+    let w = World::new(3);
+    w.cluster.behave(
+        "1.4.2",
+        Behaviour {
+            fate: Fate::MissingImage,
+            ..Behaviour::default()
+        },
+    );
+    let err = w.run(&blue_green(None)).await.expect_err("fails");
+    assert_eq!(err.exit_code(), 1);
+    let text = err.to_string();
+    assert!(text.contains("image not found"), "{text}");
+    assert!(text.contains("No such image: example/web:1.4.2"), "{text}");
+    // The timeout is 2 minutes; the rejection is seen right away.
+    let waited = w.step_elapsed("wait_healthy");
+    assert!(waited.is_empty(), "the wait never finished: {waited:?}");
+    let failed_at = w.at("scale demo_web-green 0");
+    assert!(failed_at < Duration::from_secs(3), "{failed_at:?}");
+    assert_eq!(w.keys(), World::original_keys());
+}
+
+#[tokio::test]
+async fn no_suitable_node_fails_after_a_grace_not_the_timeout() {
+    let w = World::new(3);
+    w.cluster.behave(
+        "1.4.2",
+        Behaviour {
+            fate: Fate::Unschedulable,
+            ..Behaviour::default()
+        },
+    );
+    let err = w.run(&blue_green(None)).await.expect_err("fails");
+    assert!(err.to_string().contains("no suitable node"), "{err}");
+    assert!(w.at("scale demo_web-green 0") < Duration::from_secs(20));
+}
+
+#[tokio::test]
+async fn kv_unavailable_before_the_flip_rolls_green_back() {
+    let w = World::new(3);
+    w.kv.set_unavailable(true);
+    let err = w.run(&blue_green(None)).await.expect_err("fails");
+    assert_eq!(err.exit_code(), 1, "{err}");
+    let text = err.to_string();
+    assert!(text.contains("writing the routing keys"), "{text}");
+    assert!(text.contains("unreachable"), "{text}");
+    assert_eq!(w.cluster.desired(GREEN), Some(0));
+    assert_eq!(w.cluster.desired(BLUE), Some(3));
+    w.kv.set_unavailable(false);
+    assert_eq!(w.keys(), World::original_keys());
+    assert_eq!(w.kv.atomic_writes(), 0);
+}
+
+#[tokio::test]
+async fn cancelling_while_waiting_stops_at_a_safe_point() {
+    let w = World::new(3);
+    w.cluster.behave(
+        "1.4.2",
+        Behaviour {
+            pending: Duration::from_secs(30),
+            ..Behaviour::default()
+        },
+    );
+    w.clock
+        .cancel_at(w.clock.elapsed() + Duration::from_secs(5), w.cancel.clone());
+    let err = w.run(&blue_green(None)).await.expect_err("interrupted");
+    assert_eq!(err.exit_code(), 130);
+    assert!(matches!(err, Error::Interrupted { .. }));
+    assert!(err.to_string().contains("step 2/5"), "{err}");
+    let help = miette::Diagnostic::help(&err)
+        .map(|h| h.to_string())
+        .unwrap_or_default();
+    assert!(help.contains("shipctl deploy"), "{help}");
+    assert!(help.contains("shipctl abort web"), "{help}");
+    // Green was created and is left warm; nothing else happened.
+    assert_eq!(w.ops(), vec!["apply demo_web-green 1.4.2 x3"]);
+    assert_eq!(w.keys(), World::original_keys());
+    assert_eq!(w.cluster.desired(BLUE), Some(3));
+    assert!(w.clock.elapsed() - Duration::from_secs(3600) < Duration::from_secs(6));
+    assert!(matches!(
+        w.sink.events().last(),
+        Some(Event::DeployFinished {
+            result: DeployResult::Interrupted,
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn cancelling_during_the_drain_leaves_the_flip_done() {
+    let w = World::new(3);
+    w.clock
+        .cancel_at(w.clock.elapsed() + Duration::from_secs(7), w.cancel.clone());
+    let err = w.run(&blue_green(None)).await.expect_err("interrupted");
+    assert_eq!(err.exit_code(), 130);
+    assert!(err.to_string().contains("routing keys now"), "{err}");
+    assert_eq!(w.kv.value(ZONE_KEY).as_deref(), Some("green"));
+    assert_eq!(w.cluster.desired(BLUE), Some(3));
+}
+
+#[tokio::test]
+async fn pause_policy_leaves_everything_and_needs_attention() {
+    let w = World::new(3);
+    w.cluster.behave(
+        "1.4.2",
+        Behaviour {
+            fate: Fate::MissingImage,
+            ..Behaviour::default()
+        },
+    );
+    let err = w
+        .run(&blue_green(Some(OnFailure::Pause)))
+        .await
+        .expect_err("paused");
+    assert_eq!(err.exit_code(), 3);
+    let help = miette::Diagnostic::help(&err)
+        .map(|h| h.to_string())
+        .unwrap_or_default();
+    assert!(help.contains("shipctl abort web"), "{help}");
+    assert_eq!(w.cluster.desired(GREEN), Some(3));
+    assert_eq!(w.keys(), World::original_keys());
+}
+
+#[tokio::test]
+async fn a_prompt_can_keep_waiting_then_roll_back() {
+    let w = World::new(3);
+    w.cluster.behave(
+        "1.4.2",
+        Behaviour {
+            fate: Fate::MissingImage,
+            ..Behaviour::default()
+        },
+    );
+    let decider = ScriptedDecider::new(true, &[Decision::KeepWaiting, Decision::Rollback]);
+    let err = w
+        .run_with(&blue_green(None), &decider)
+        .await
+        .expect_err("rolled back");
+    assert_eq!(err.exit_code(), 1);
+    let asked = decider.asked.lock().map(|a| a.len()).unwrap_or_default();
+    assert_eq!(asked, 2);
+    assert_eq!(w.cluster.desired(GREEN), Some(0));
+}
+
+#[tokio::test]
+async fn without_a_terminal_the_default_is_rollback() {
+    let w = World::new(3);
+    w.cluster.behave(
+        "1.4.2",
+        Behaviour {
+            fate: Fate::MissingImage,
+            ..Behaviour::default()
+        },
+    );
+    let decider = ScriptedDecider::new(false, &[Decision::Leave]);
+    let err = w
+        .run_with(&blue_green(Some(OnFailure::Prompt)), &decider)
+        .await
+        .expect_err("rolled back");
+    assert_eq!(err.exit_code(), 1);
+    assert!(decider.asked.lock().map(|a| a.is_empty()).unwrap_or(false));
+}
+
+#[tokio::test]
+async fn keys_are_never_written_to_an_unhealthy_zone() {
+    let w = World::new(3);
+    // A plan without a health gate before the flip.
+    let p = plan(
+        Strategy::BlueGreen,
+        None,
+        vec![update("green", 3), flip(), scale("blue", 0)],
+    );
+    let err = w.run(&p).await.expect_err("refused");
+    assert_eq!(err.exit_code(), 1);
+    assert!(
+        err.to_string()
+            .contains("refusing to send traffic to green"),
+        "{err}"
+    );
+    assert_eq!(w.kv.atomic_writes(), 0);
+    assert_eq!(w.cluster.desired(BLUE), Some(3));
+    assert_eq!(w.cluster.desired(GREEN), Some(0));
+}
+
+#[tokio::test]
+async fn a_router_that_never_confirms_rolls_the_flip_back() {
+    let w = World::new(3);
+    let p = plan(
+        Strategy::BlueGreen,
+        None,
+        vec![
+            update("green", 3),
+            wait("green", 3, "1.4.2"),
+            flip(),
+            step(Action::WaitRouter {
+                timeout: Duration::from_secs(10),
+            }),
+            scale("blue", 0),
+        ],
+    );
+    let err = w.run(&p).await.expect_err("rolled back");
+    assert_eq!(err.exit_code(), 1, "{err}");
+    assert!(err.to_string().contains("shipctl route"), "{err}");
+    assert_eq!(w.keys(), World::original_keys());
+    assert_eq!(w.kv.atomic_writes(), 2);
+    assert_eq!(w.cluster.desired(GREEN), Some(0));
+    assert_eq!(w.cluster.desired(BLUE), Some(3));
+}
+
+#[tokio::test]
+async fn a_router_that_confirms_lets_the_deploy_go_on() {
+    let w = World::new(3);
+    let served = RouterReport {
+        keys: [
+            (ZONE_KEY, "green"),
+            (VERSION_KEY, "1.4.2"),
+            (TRAFFIC_KEY, "blue=0,green=100"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+        reloaded_at: None,
+    };
+    w.kv.set(
+        &router_key("web"),
+        &serde_json::to_string(&served).unwrap_or_default(),
+    );
+    let p = plan(
+        Strategy::BlueGreen,
+        None,
+        vec![
+            update("green", 3),
+            wait("green", 3, "1.4.2"),
+            flip(),
+            step(Action::WaitRouter {
+                timeout: Duration::from_secs(10),
+            }),
+            scale("blue", 0),
+        ],
+    );
+    w.run(&p).await.expect("deploys");
+    assert_eq!(w.cluster.desired(BLUE), Some(0));
+}
+
+#[tokio::test]
+async fn a_failing_probe_keeps_the_gate_closed() {
+    let w = World::new(3);
+    *w.prober.failure.lock().unwrap_or_else(|e| e.into_inner()) =
+        Some("GET http://10.0.1.5:8080/up answered 503, expected 200".into());
+    let mut p = blue_green(None);
+    p.services[0].policy.health.timeout = Duration::from_secs(120);
+    p.services[0].policy.health.probe = Some(crate::spec::model::HttpProbe {
+        path: "/up".into(),
+        port: 8080,
+        expect_status: 200,
+        expect_body: None,
+        interval: Duration::from_secs(1),
+        timeout: Duration::from_secs(1),
+    });
+    let err = w.run(&p).await.expect_err("fails");
+    assert!(err.to_string().contains("HTTP probe failing"), "{err}");
+    assert!(err.to_string().contains("503"), "{err}");
+    assert_eq!(w.keys(), World::original_keys());
+}
+
+#[tokio::test]
+async fn a_first_deploy_that_fails_leaves_nothing_running() {
+    let w = World::new(0);
+    w.kv.set_unavailable(false);
+    let mut p = blue_green(None);
+    let sp = &mut p.services[0];
+    sp.from = None;
+    sp.steps = vec![
+        step(Action::CreateZone {
+            zone: "green".into(),
+            service: GREEN.into(),
+            image: "example/web:1.4.2".into(),
+            version: "1.4.2".into(),
+            replicas: 3,
+        }),
+        wait("green", 3, "1.4.2"),
+        flip(),
+    ];
+    w.cluster.behave(
+        "1.4.2",
+        Behaviour {
+            fate: Fate::MissingImage,
+            ..Behaviour::default()
+        },
+    );
+    let err = w.run(&p).await.expect_err("fails");
+    assert_eq!(err.exit_code(), 1);
+    let help = miette::Diagnostic::help(&err)
+        .map(|h| h.to_string())
+        .unwrap_or_default();
+    assert!(help.contains("nothing served web"), "{help}");
+    assert_eq!(w.cluster.desired(GREEN), Some(0));
+}
+
+#[tokio::test]
+async fn a_manager_hiccup_is_retried() {
+    let w = World::new(3);
+    w.cluster.fail_next_applies(2);
+    w.run(&blue_green(None))
+        .await
+        .expect("deploys after retries");
+    let warnings = w
+        .sink
+        .events()
+        .iter()
+        .filter(|e| matches!(e, Event::Warning { message, .. } if message.contains("retrying")))
+        .count();
+    assert_eq!(warnings, 2);
+    assert_eq!(w.cluster.desired(GREEN), Some(3));
+
+    let w = World::new(3);
+    w.cluster.fail_next_applies(3);
+    let err = w.run(&blue_green(None)).await.expect_err("gives up");
+    assert_eq!(err.exit_code(), 1, "{err}");
+    assert!(err.to_string().contains("applying demo_web-green"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unreachable_cluster_at_the_start_changes_nothing() {
+    let w = World::new(3);
+    w.cluster.set_unavailable(true);
+    let err = w.run(&blue_green(None)).await.expect_err("fails");
+    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+    assert!(w.ops().is_empty());
+    assert!(matches!(
+        w.sink.events().last(),
+        Some(Event::DeployFinished {
+            result: DeployResult::NotStarted,
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn failing_to_scale_the_old_zone_down_does_not_undo_the_deploy() {
+    let w = World::new(3);
+    w.cluster.break_scale_of(BLUE);
+    let err = w.run(&blue_green(None)).await.expect_err("needs attention");
+    assert_eq!(err.exit_code(), 3, "{err}");
+    assert!(err.to_string().contains("is deployed and serves"), "{err}");
+    let help = miette::Diagnostic::help(&err)
+        .map(|h| h.to_string())
+        .unwrap_or_default();
+    assert!(
+        help.contains("docker service scale demo_web-blue=0"),
+        "{help}"
+    );
+    assert_eq!(w.kv.value(ZONE_KEY).as_deref(), Some("green"));
+    assert_eq!(w.cluster.desired(GREEN), Some(3));
+}
+
+#[tokio::test]
+async fn a_saved_plan_is_refused_when_the_cluster_moved() {
+    let w = World::new(2);
+    let mut p = blue_green(None);
+    p.observed.source = crate::plan::StateSource::Cluster;
+    let err = w.run(&p).await.expect_err("refused");
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(
+        err.to_string()
+            .contains("blue: planned from 1.4.1 x3, now 1.4.1 x2"),
+        "{err}"
+    );
+    assert!(w.ops().is_empty());
+
+    // Unchanged: accepted.
+    let w = World::new(3);
+    w.run(&p).await.expect("deploys");
+}
+
+#[tokio::test]
+async fn health_is_watched_during_a_timed_pause() {
+    let w = World::new(4);
+    w.cluster.behave(
+        "1.4.2",
+        Behaviour {
+            fate: Fate::Crash {
+                after: Duration::from_secs(5),
+                code: 2,
+            },
+            ..Behaviour::default()
+        },
+    );
+    let p = plan(
+        Strategy::Canary,
+        None,
+        vec![
+            update("green", 1),
+            wait("green", 1, "1.4.2"),
+            scale("blue", 3),
+            keys(&[(TRAFFIC_KEY, "blue=75,green=25")]),
+            step(Action::Pause {
+                duration: Some(Duration::from_secs(300)),
+            }),
+            scale("green", 4),
+        ],
+    );
+    let err = w.run(&p).await.expect_err("rolled back");
+    assert_eq!(err.exit_code(), 1, "{err}");
+    assert!(err.to_string().contains("during the pause"), "{err}");
+    assert!(err.to_string().contains("crash loop"), "{err}");
+    assert!(w.clock.elapsed() < Duration::from_secs(3600 + 120));
+    assert_eq!(w.keys(), World::original_keys());
+    assert_eq!(w.cluster.desired(BLUE), Some(4));
+    assert_eq!(w.cluster.desired(GREEN), Some(0));
+}
+
+#[tokio::test]
+async fn a_second_service_failing_names_the_ones_already_deployed() {
+    let w = World::new(3);
+    w.cluster.existing("demo_api-blue", "2.0.0", 1);
+    let mut p = blue_green(None);
+    let mut api = p.services[0].clone();
+    api.service = "api".into();
+    api.keys = KeyTemplates::default().for_service("demo", "api");
+    api.steps = vec![
+        step(Action::UpdateZone {
+            zone: "green".into(),
+            service: "demo_api-green".into(),
+            image: "example/api:2.1.0".into(),
+            version: "2.1.0".into(),
+            replicas: 1,
+        }),
+        step(Action::WaitHealthy {
+            zone: "green".into(),
+            service: "demo_api-green".into(),
+            replicas: 1,
+            version: "2.1.0".into(),
+            timeout: Duration::from_secs(60),
+            min_healthy: Duration::ZERO,
+        }),
+    ];
+    p.services.push(api);
+    w.cluster.behave(
+        "2.1.0",
+        Behaviour {
+            fate: Fate::MissingImage,
+            ..Behaviour::default()
+        },
+    );
+    let err = w.run(&p).await.expect_err("api fails");
+    assert_eq!(err.exit_code(), 1);
+    assert!(err.to_string().contains("already deployed: web"), "{err}");
+    assert_eq!(w.cluster.desired(GREEN), Some(3));
+    assert_eq!(w.cluster.desired("demo_api-green"), Some(0));
+}
+
+#[tokio::test]
+async fn the_progress_record_follows_the_run() {
+    // Done: no record left.
+    let w = World::new(3);
+    w.run(&blue_green(None)).await.expect("deploys");
+    assert_eq!(w.record(), None);
+    assert!(w.journal.entries()[0].starts_with("kv put web-progress="));
+
+    // Interrupted: where it stopped and what comes next.
+    let w = World::new(3);
+    w.cluster.behave(
+        "1.4.2",
+        Behaviour {
+            pending: Duration::from_secs(30),
+            ..Behaviour::default()
+        },
+    );
+    w.clock
+        .cancel_at(w.clock.elapsed() + Duration::from_secs(5), w.cancel.clone());
+    w.run(&blue_green(None)).await.expect_err("interrupted");
+    let record = w.record().expect("a record");
+    assert_eq!(record.state, RunState::Interrupted);
+    assert_eq!(record.steps_done, 1);
+    assert_eq!(
+        record.next_step.as_deref(),
+        Some("wait for 3 healthy green tasks of 1.4.2")
+    );
+
+    // A canary waiting for promotion.
+    let w = World::new(3);
+    let p = plan(
+        Strategy::Canary,
+        None,
+        vec![
+            update("green", 1),
+            wait("green", 1, "1.4.2"),
+            step(Action::Pause { duration: None }),
+        ],
+    );
+    w.run(&p).await.expect("paused");
+    let record = w.record().expect("a record");
+    assert_eq!(record.state, RunState::AwaitingPromotion);
+    assert_eq!((record.steps_done, record.total_steps), (3, 3));
+}
+
+#[tokio::test]
+async fn a_rollback_that_cannot_restore_the_keys_needs_attention() {
+    let w = World::new(3);
+    // The flip goes through, the router never confirms, and the store is gone when the
+    // rollback wants to write the old keys back.
+    w.kv.go_down_after_writes(1);
+    let p = plan(
+        Strategy::BlueGreen,
+        None,
+        vec![
+            update("green", 3),
+            wait("green", 3, "1.4.2"),
+            flip(),
+            step(Action::WaitRouter {
+                timeout: Duration::from_secs(10),
+            }),
+            scale("blue", 0),
+        ],
+    );
+    let err = w.run(&p).await.expect_err("needs attention");
+    assert_eq!(err.exit_code(), 3, "{err}");
+    let text = err.to_string();
+    assert!(text.contains("rollback incomplete"), "{text}");
+    assert!(
+        text.contains("could not restore the routing keys"),
+        "{text}"
+    );
+    let help = miette::Diagnostic::help(&err)
+        .map(|h| h.to_string())
+        .unwrap_or_default();
+    assert!(
+        help.contains("routing keys now: web-active-zone=green"),
+        "{help}"
+    );
+    // Green still gets the traffic: it must keep running.
+    assert_eq!(w.cluster.desired(GREEN), Some(3));
+    assert_eq!(w.cluster.desired(BLUE), Some(3));
+    w.kv.set_unavailable(false);
+    assert_eq!(w.kv.value(ZONE_KEY).as_deref(), Some("green"));
+    assert!(
+        w.sink
+            .events()
+            .iter()
+            .any(|e| matches!(e, Event::RollbackFinished { ok: false, .. }))
+    );
+}
+
+#[tokio::test]
+async fn a_long_wait_reports_its_progress_now_and_then() {
+    let w = World::new(3);
+    w.cluster.behave(
+        "1.4.2",
+        Behaviour {
+            pending: Duration::from_secs(45),
+            ..Behaviour::default()
+        },
+    );
+    w.run(&blue_green(None)).await.expect("deploys");
+    let pending_reports = w
+        .sink
+        .events()
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::HealthProgress {
+                    healthy: 0,
+                    starting: 0,
+                    ..
+                }
+            )
+        })
+        .count();
+    // 45 s of pending tasks: reported at the start and about every 10 s.
+    assert!((4..=6).contains(&pending_reports), "{pending_reports}");
+}
+
+#[tokio::test]
+async fn a_stall_fails_at_the_progress_deadline_with_what_holds_it() {
+    let w = World::new(3);
+    // Tasks never leave pending and nothing says why.
+    w.cluster.behave(
+        "1.4.2",
+        Behaviour {
+            pending: Duration::from_secs(100_000),
+            ..Behaviour::default()
+        },
+    );
+    let mut p = blue_green(None);
+    p.services[0].policy.health.progress_deadline = Duration::from_secs(30);
+    let err = w.run(&p).await.expect_err("stalls");
+    assert_eq!(err.exit_code(), 1);
+    assert!(
+        err.to_string()
+            .contains("green did not become healthy: no progress for 30s"),
+        "{err}"
+    );
+    let failed_at = w.at("scale demo_web-green 0");
+    assert!(failed_at >= Duration::from_secs(30) && failed_at < Duration::from_secs(31));
+
+    // Without a deadline, the timeout ends it.
+    let w = World::new(3);
+    w.cluster.behave(
+        "1.4.2",
+        Behaviour {
+            pending: Duration::from_secs(100_000),
+            ..Behaviour::default()
+        },
+    );
+    p.services[0].policy.health.progress_deadline = Duration::ZERO;
+    let err = w.run(&p).await.expect_err("times out");
+    assert!(
+        err.to_string()
+            .contains("green did not become healthy: timed out after 2m"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_gate_that_cannot_pass_in_time_times_out() {
+    let w = World::new(3);
+    let mut p = blue_green(None);
+    p.services[0].steps[1] = step(Action::WaitHealthy {
+        zone: "green".into(),
+        service: GREEN.into(),
+        replicas: 3,
+        version: "1.4.2".into(),
+        timeout: Duration::from_secs(20),
+        // Longer than the timeout: the gate cannot pass.
+        min_healthy: Duration::from_secs(60),
+    });
+    let err = w.run(&p).await.expect_err("times out");
+    assert!(
+        err.to_string()
+            .contains("green did not become healthy: timed out after 20s"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn crashes_of_an_earlier_attempt_do_not_fail_a_retry() {
+    let w = World::new(3);
+    // The last attempt crashed in green a few seconds ago; the cause is fixed now.
+    w.cluster.crashed_before(GREEN, "1.4.2", 3);
+    w.run(&blue_green(None)).await.expect("the retry deploys");
+    assert_eq!(w.kv.value(ZONE_KEY).as_deref(), Some("green"));
+}

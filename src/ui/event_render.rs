@@ -1,0 +1,134 @@
+//! Events as one line of plain text each: for CI logs, and for the messages printed above
+//! the progress bars on a terminal.
+
+use std::time::Duration;
+
+use crate::exec::{DeployResult, Event};
+
+/// A duration in ms as `1.2s`, `250ms` or `2m5s` (tenths of a second above one second).
+pub fn format_ms(ms: u64) -> String {
+    let d = if ms >= 1000 {
+        Duration::from_millis(ms / 100 * 100)
+    } else {
+        Duration::from_millis(ms)
+    };
+    crate::spec::duration::format(d)
+}
+
+fn strategy_name(s: crate::spec::model::Strategy) -> &'static str {
+    match s {
+        crate::spec::model::Strategy::BlueGreen => "blue-green",
+        crate::spec::model::Strategy::Canary => "canary",
+        crate::spec::model::Strategy::Rolling => "rolling",
+    }
+}
+
+/// One line, no colour, no trailing newline.
+pub fn render_line(event: &Event) -> String {
+    match event {
+        Event::PlanStarted {
+            service,
+            strategy,
+            from,
+            to,
+            steps,
+        } => {
+            let from = from.as_ref().map_or_else(
+                || "first deploy".to_string(),
+                |f| format!("{} {}", f.zone, f.version),
+            );
+            format!(
+                "{service}: {} {from} -> {} {} ({steps} steps)",
+                strategy_name(*strategy),
+                to.zone,
+                to.version
+            )
+        }
+        Event::StepStarted {
+            service,
+            index,
+            total,
+            summary,
+            reason,
+            ..
+        } => {
+            if reason.is_empty() {
+                format!("{service}: [{index}/{total}] {summary}")
+            } else {
+                format!("{service}: [{index}/{total}] {summary} ({reason})")
+            }
+        }
+        Event::StepFinished {
+            service,
+            index,
+            total,
+            elapsed_ms,
+            ..
+        } => format!(
+            "{service}: [{index}/{total}] done in {}",
+            format_ms(*elapsed_ms)
+        ),
+        Event::HealthProgress {
+            service,
+            zone,
+            version,
+            healthy,
+            desired,
+            running,
+            starting,
+            failing,
+            cause,
+        } => {
+            let mut line = format!(
+                "{service}: {zone} {version} {healthy}/{desired} healthy \
+                 (running {running}, starting {starting}, failing {failing})"
+            );
+            if let Some(cause) = cause {
+                line.push_str(": ");
+                line.push_str(cause);
+            }
+            line
+        }
+        Event::Warning { service, message } => match service {
+            Some(s) => format!("warning: {s}: {message}"),
+            None => format!("warning: {message}"),
+        },
+        Event::Failure {
+            service,
+            message,
+            task_errors,
+            ..
+        } => {
+            let mut line = format!("{service}: failed: {message}");
+            if !task_errors.is_empty() {
+                line.push_str(" [");
+                line.push_str(&task_errors.join("; "));
+                line.push(']');
+            }
+            line
+        }
+        Event::RollbackStarted { service, reason } => {
+            format!("{service}: rolling back ({reason})")
+        }
+        Event::RollbackFinished {
+            service, message, ..
+        } => format!("{service}: {message}"),
+        Event::Paused { service, message } => format!("{service}: paused: {message}"),
+        // The message already names the service.
+        Event::Interrupted { message, .. } => format!("interrupted: {message}"),
+        Event::DeployFinished {
+            result,
+            duration_ms,
+        } => {
+            let what = match result {
+                DeployResult::Done => "deploy done",
+                DeployResult::AwaitingPromotion => "deploy paused until promoted",
+                DeployResult::RolledBack => "deploy failed and was rolled back",
+                DeployResult::NeedsAttention => "deploy failed and needs attention",
+                DeployResult::Interrupted => "deploy interrupted",
+                DeployResult::NotStarted => "deploy refused, nothing changed",
+            };
+            format!("{what} after {}", format_ms(*duration_ms))
+        }
+    }
+}
