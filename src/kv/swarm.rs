@@ -26,8 +26,10 @@ use crate::plan::KeyWrite;
 
 /// Label prefix of every key.
 pub const LABEL_PREFIX: &str = "io.shipctl.kv.";
-/// The revision of the last delete, so watchers notice keys that vanished.
+/// Recently deleted keys and the revision of their delete, so watchers notice keys that
+/// vanished: `{"keys":{"<key>":<rev>},"pruned":<rev>}`, bounded to [`DELETED_KEEP`] keys.
 const DELETED_LABEL: &str = "io.shipctl.kv-deleted";
+const DELETED_KEEP: usize = 64;
 const MAX_ATTEMPTS: u32 = 200;
 const POLL: Duration = Duration::from_millis(150);
 
@@ -88,6 +90,52 @@ fn encode(value: &str, rev: u64) -> String {
 
 fn label(key: &str) -> String {
     format!("{LABEL_PREFIX}{key}")
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct Deleted {
+    keys: HashMap<String, u64>,
+    /// The newest revision forgotten to keep the label small.
+    pruned: u64,
+}
+
+impl Deleted {
+    fn read(labels: &HashMap<String, String>) -> Deleted {
+        labels
+            .get(DELETED_LABEL)
+            .and_then(|raw| serde_json::from_str(raw).ok())
+            .unwrap_or_default()
+    }
+
+    /// Removes `key` and records the delete at `index`.
+    fn remove(labels: &mut HashMap<String, String>, key: &str, index: u64) {
+        labels.remove(&label(key));
+        let mut d = Deleted::read(labels);
+        d.keys.insert(key.to_string(), index);
+        while d.keys.len() > DELETED_KEEP {
+            let Some((oldest, rev)) = d
+                .keys
+                .iter()
+                .min_by_key(|(_, r)| **r)
+                .map(|(k, r)| (k.clone(), *r))
+            else {
+                break;
+            };
+            d.keys.remove(&oldest);
+            d.pruned = d.pruned.max(rev);
+        }
+        if let Ok(raw) = serde_json::to_string(&d) {
+            labels.insert(DELETED_LABEL.to_string(), raw);
+        }
+    }
+
+    /// Whether one of `keys` may have been deleted at or after `since`.
+    fn since(&self, keys: &[String], since: u64) -> bool {
+        self.pruned >= since
+            || keys
+                .iter()
+                .any(|k| self.keys.get(k).is_some_and(|r| *r >= since))
+    }
 }
 
 impl SwarmKv {
@@ -187,6 +235,26 @@ impl SwarmKv {
         )))
     }
 
+    /// Forgets the deletes of keys under `prefix` (kept so that watchers notice them): for
+    /// tests and tools that remove a whole namespace and leave nothing behind.
+    pub async fn forget_deletes(&self, prefix: &str) -> Result<(), KvError> {
+        self.update(|labels, _| {
+            let mut d = Deleted::read(labels);
+            let before = d.keys.len();
+            d.keys.retain(|k, _| !k.starts_with(prefix));
+            if d.keys.len() == before {
+                return Ok(Step::Skip(()));
+            }
+            if d.keys.is_empty() && d.pruned == 0 {
+                labels.remove(DELETED_LABEL);
+            } else if let Ok(raw) = serde_json::to_string(&d) {
+                labels.insert(DELETED_LABEL.to_string(), raw);
+            }
+            Ok(Step::Write(()))
+        })
+        .await
+    }
+
     async fn lock_entry(&self, key: &str) -> Result<Option<(KvEntry, StoredLock)>, KvError> {
         let Some(e) = self.get(key).await? else {
             return Ok(None);
@@ -255,10 +323,10 @@ impl Kv for SwarmKv {
 
     async fn delete(&self, key: &str) -> Result<(), KvError> {
         self.update(|labels, index| {
-            if labels.remove(&label(key)).is_none() {
+            if !labels.contains_key(&label(key)) {
                 return Ok(Step::Skip(()));
             }
-            labels.insert(DELETED_LABEL.to_string(), index.to_string());
+            Deleted::remove(labels, key, index);
             Ok(Step::Write(()))
         })
         .await
@@ -362,8 +430,7 @@ impl Kv for SwarmKv {
                     if !ours {
                         return Ok(Step::Skip(()));
                     }
-                    labels.remove(&label(&release_key));
-                    labels.insert(DELETED_LABEL.to_string(), index.to_string());
+                    Deleted::remove(labels, &release_key, index);
                     Ok(Step::Write(()))
                 })
                 .await
@@ -399,10 +466,7 @@ impl Kv for SwarmKv {
                     .get(&label(k))
                     .and_then(|raw| decode(k, raw))
                     .is_some_and(|e| e.revision >= since)
-            }) || labels
-                .get(DELETED_LABEL)
-                .and_then(|r| r.parse::<u64>().ok())
-                .is_some_and(|r| r >= since);
+            }) || Deleted::read(&labels).since(keys, since);
             if changed || index < since {
                 return Ok(index.max(1));
             }

@@ -1,0 +1,1 @@
+//! The Consul double pinned against the documented semantics.

@@ -1,0 +1,1 @@
+//! Consul-only behaviour of the backend: TLS, ACL tokens, secrets kept out of messages.

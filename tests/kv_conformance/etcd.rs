@@ -1,0 +1,1 @@
+//! etcd-only behaviour of the backend: authentication, secrets kept out of messages.

@@ -1,0 +1,1 @@
+//! Swarm-only behaviour of the backend: labels readable with `docker swarm inspect`.
