@@ -246,12 +246,15 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
+        let hex = if b[i] == b'%' && i + 2 < b.len() {
+            u8::from_str_radix(&s[i + 1..i + 3], 16).ok()
+        } else {
+            None
+        };
+        if let Some(v) = hex {
+            out.push(v);
+            i += 3;
+            continue;
         }
         out.push(if b[i] == b'+' { b' ' } else { b[i] });
         i += 1;
@@ -576,7 +579,10 @@ fn render_get(s: &State, key: &str, q: &HashMap<String, Option<String>>) -> Resp
     }
 }
 
-fn parse_u64_param(q: &HashMap<String, Option<String>>, name: &str) -> Result<Option<u64>, Resp> {
+fn parse_u64_param(
+    q: &HashMap<String, Option<String>>,
+    name: &str,
+) -> Result<Option<u64>, Box<Resp>> {
     match q.get(name) {
         None => Ok(None),
         Some(v) => v
@@ -586,10 +592,10 @@ fn parse_u64_param(q: &HashMap<String, Option<String>>, name: &str) -> Result<Op
             .map(Some)
             // Consul's own quirk: a bad number is a server error.
             .map_err(|e| {
-                text(
+                Box::new(text(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     &format!("strconv.ParseUint: {e}"),
-                )
+                ))
             }),
     }
 }
@@ -624,15 +630,17 @@ fn kv_put(
     }
     let flags = match parse_u64_param(q, "flags") {
         Ok(f) => f.unwrap_or(0),
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let cas = match parse_u64_param(q, "cas") {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut s = shared.state.lock().expect("state");
     expire_sessions(&mut s);
     let value = body.to_vec();
+    // The index this write gets if it succeeds.
+    let idx = s.index + 1;
     let ok = if let Some(session) = q.get("acquire") {
         let session = session.clone().unwrap_or_default();
         if !s.sessions.contains_key(&session) {
@@ -641,10 +649,10 @@ fn kv_put(
                 &format!("invalid session \"{session}\""),
             );
         }
-        apply_acquire(&mut s, key, &session, value, flags)
+        apply_acquire(&mut s, key, &session, value, flags, idx)
     } else if let Some(session) = q.get("release") {
         let session = session.clone().unwrap_or_default();
-        apply_release(&mut s, key, &session, value, flags)
+        apply_release(&mut s, key, &session, value, flags, idx)
     } else if let Some(cas) = cas {
         let matches = match (cas, s.kv.get(key)) {
             (0, None) => true,
@@ -653,19 +661,16 @@ fn kv_put(
             (_, None) => false,
         };
         if matches {
-            s.index += 1;
-            let idx = s.index;
             apply_set(&mut s, key, value, flags, idx);
         }
         matches
     } else {
-        s.index += 1;
-        let idx = s.index;
         apply_set(&mut s, key, value, flags, idx);
         true
     };
     if ok {
-        let _ = shared.changed.send(s.index);
+        s.index = idx;
+        let _ = shared.changed.send(idx);
     }
     bool_reply(ok)
 }
@@ -695,7 +700,15 @@ fn apply_set(s: &mut State, key: &str, value: Vec<u8>, flags: u64, idx: u64) {
     }
 }
 
-fn apply_acquire(s: &mut State, key: &str, session: &str, value: Vec<u8>, flags: u64) -> bool {
+/// Acquires `key` for `session` at index `idx` (the caller commits the index on success).
+fn apply_acquire(
+    s: &mut State,
+    key: &str,
+    session: &str,
+    value: Vec<u8>,
+    flags: u64,
+    idx: u64,
+) -> bool {
     if s.lock_delays
         .get(key)
         .is_some_and(|until| *until > Instant::now())
@@ -706,15 +719,11 @@ fn apply_acquire(s: &mut State, key: &str, session: &str, value: Vec<u8>, flags:
         Some(holder) if holder != session => return false,
         Some(_) => {
             // Re-acquire by the holder: update the value, keep LockIndex.
-            s.index += 1;
-            let idx = s.index;
             apply_set(s, key, value, flags, idx);
             return true;
         }
         None => {}
     }
-    s.index += 1;
-    let idx = s.index;
     apply_set(s, key, value, flags, idx);
     if let Some(e) = s.kv.get_mut(key) {
         e.lock_index += 1;
@@ -723,13 +732,18 @@ fn apply_acquire(s: &mut State, key: &str, session: &str, value: Vec<u8>, flags:
     true
 }
 
-fn apply_release(s: &mut State, key: &str, session: &str, value: Vec<u8>, flags: u64) -> bool {
+fn apply_release(
+    s: &mut State,
+    key: &str,
+    session: &str,
+    value: Vec<u8>,
+    flags: u64,
+    idx: u64,
+) -> bool {
     let holder = s.kv.get(key).and_then(|e| e.session.clone());
     if holder.as_deref() != Some(session) {
         return false;
     }
-    s.index += 1;
-    let idx = s.index;
     apply_set(s, key, value, flags, idx);
     if let Some(e) = s.kv.get_mut(key) {
         e.session = None;
@@ -754,7 +768,7 @@ fn kv_delete(shared: &Arc<Shared>, key: &str, q: &HashMap<String, Option<String>
     }
     let cas = match parse_u64_param(q, "cas") {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut s = shared.state.lock().expect("state");
     if let Some(cas) = cas {
@@ -857,17 +871,10 @@ fn txn(shared: &Arc<Shared>, body: &Bytes) -> Resp {
             "lock" | "unlock" => {
                 let ok = if verb == "lock" {
                     s.sessions.contains_key(&session)
-                        && apply_acquire(&mut s, &key, &session, value, flags)
+                        && apply_acquire(&mut s, &key, &session, value, flags, idx)
                 } else {
-                    apply_release(&mut s, &key, &session, value, flags)
+                    apply_release(&mut s, &key, &session, value, flags, idx)
                 };
-                // apply_* bumped the index; a transaction is one write.
-                s.index = idx;
-                if let Some(e) = s.kv.get_mut(&key) {
-                    if ok {
-                        e.modify_index = idx;
-                    }
-                }
                 if ok {
                     results.push(json!({"KV": entry_json(&key, &s.kv[&key], false)}));
                 } else {
