@@ -3,3 +3,4 @@
 pub mod consul_double;
 pub mod etcd;
 pub mod prereq;
+pub mod tls;
