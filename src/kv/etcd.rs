@@ -279,8 +279,9 @@ impl Inner {
                 KvError::Other(format!("{} sent unreadable JSON: {e}", self.describe))
             });
         }
-        let message = serde_json::from_slice::<Value>(&bytes)
-            .ok()
+        let body = serde_json::from_slice::<Value>(&bytes).ok();
+        let message = body
+            .as_ref()
             .and_then(|v| {
                 v.get("message")
                     .or_else(|| v.get("error"))
@@ -288,7 +289,25 @@ impl Inner {
                     .map(str::to_string)
             })
             .unwrap_or_else(|| text(&bytes));
+        // gRPC codes 7 (permission denied) and 16 (unauthenticated); etcd also answers some
+        // auth failures (no user, wrong password) as invalid arguments.
+        let code = body.as_ref().map(|v| int(v, "code")).unwrap_or(0);
+        let auth = code == 7
+            || code == 16
+            || [
+                "user name is empty",
+                "authentication failed",
+                "permission denied",
+                "invalid auth token",
+                "user name not found",
+            ]
+            .iter()
+            .any(|m| message.contains(m));
         Err(match status {
+            _ if auth => KvError::Denied {
+                url: self.describe.clone(),
+                reason: message,
+            },
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => KvError::Denied {
                 url: self.describe.clone(),
                 reason: message,
