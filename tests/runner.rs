@@ -2,6 +2,8 @@
 
 mod cli;
 mod compose;
+mod consul_double;
+mod kv_conformance;
 mod planner;
 mod spec_errors;
 mod support;

@@ -2,4 +2,8 @@
 #![allow(dead_code)]
 
 pub mod cli_env;
+pub mod consul_double;
 pub mod docker;
+pub mod etcd;
+pub mod prereq;
+pub mod tls;

@@ -1,0 +1,810 @@
+//! Consul KV over its HTTP API: CAS on ModifyIndex, `/v1/txn`, session locks, blocking queries.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::guard::RenewingGuard;
+use super::store::{Kv, KvEntry, KvError, LockInfo, LockOutcome};
+use crate::plan::KeyWrite;
+
+/// Consul answers at most 64 operations per transaction before 1.14.
+const TXN_MAX_OPS: usize = 64;
+/// Consul refuses session TTLs below 10 s.
+const MIN_SESSION_TTL: Duration = Duration::from_secs(10);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How to reach Consul; built from a `consul://` URL and the `CONSUL_*` environment.
+#[derive(Clone, Default)]
+pub struct ConsulConfig {
+    /// `host:port`.
+    pub address: String,
+    pub https: bool,
+    pub token: Option<String>,
+    /// PEM bundle that replaces the system roots.
+    pub ca_cert_pem: Option<Vec<u8>>,
+    /// PEM certificate + key for mutual TLS.
+    pub client_identity_pem: Option<Vec<u8>>,
+    pub verify: bool,
+    /// Name to verify the server certificate against instead of the host.
+    pub tls_server_name: Option<String>,
+    /// How long a released-by-expiry lock stays unavailable (Consul's LockDelay).
+    pub lock_delay: Duration,
+}
+
+impl fmt::Debug for ConsulConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConsulConfig")
+            .field("address", &self.address)
+            .field("https", &self.https)
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("ca_cert", &self.ca_cert_pem.is_some())
+            .field("client_identity", &self.client_identity_pem.is_some())
+            .field("verify", &self.verify)
+            .field("tls_server_name", &self.tls_server_name)
+            .finish()
+    }
+}
+
+impl ConsulConfig {
+    /// Reads a `consul://[host:port]` or `consul+https://...` URL and the Consul CLI's
+    /// environment (`CONSUL_HTTP_ADDR`, `CONSUL_HTTP_TOKEN[_FILE]`, `CONSUL_HTTP_SSL[_VERIFY]`,
+    /// `CONSUL_CACERT`, `CONSUL_CLIENT_CERT`/`_KEY`, `CONSUL_TLS_SERVER_NAME`).
+    pub fn from_url(url: &str, env: &HashMap<String, String>) -> Result<ConsulConfig, KvError> {
+        let get = |k: &str| env.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let bad = |m: String| KvError::Other(m);
+        let (mut https, rest) = if let Some(r) = url.strip_prefix("consul+https://") {
+            (true, r)
+        } else if let Some(r) = url.strip_prefix("consul://") {
+            (false, r)
+        } else {
+            return Err(bad(format!("not a consul URL: {url}")));
+        };
+        let rest = rest.trim_end_matches('/');
+        if rest.contains('@') {
+            return Err(bad(
+                "a consul URL takes no credentials: set CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE"
+                    .into(),
+            ));
+        }
+        let mut address = rest.to_string();
+        if address.is_empty() {
+            let from_env = get("CONSUL_HTTP_ADDR").unwrap_or("127.0.0.1:8500");
+            if let Some(a) = from_env.strip_prefix("https://") {
+                https = true;
+                address = a.to_string();
+            } else if let Some(a) = from_env.strip_prefix("http://") {
+                address = a.to_string();
+            } else if from_env.starts_with("unix://") {
+                return Err(bad(
+                    "CONSUL_HTTP_ADDR with unix:// is not supported: use host:port".into(),
+                ));
+            } else {
+                address = from_env.to_string();
+            }
+            address = address.trim_end_matches('/').to_string();
+        }
+        if !address.contains(':') {
+            address.push_str(":8500");
+        }
+        if let Some(ssl) = get("CONSUL_HTTP_SSL") {
+            https |= parse_bool(ssl)
+                .ok_or_else(|| bad(format!("CONSUL_HTTP_SSL={ssl} is not a boolean")))?;
+        }
+        let verify = match get("CONSUL_HTTP_SSL_VERIFY") {
+            Some(v) => parse_bool(v)
+                .ok_or_else(|| bad(format!("CONSUL_HTTP_SSL_VERIFY={v} is not a boolean")))?,
+            None => true,
+        };
+        let token = match (get("CONSUL_HTTP_TOKEN"), get("CONSUL_HTTP_TOKEN_FILE")) {
+            (Some(t), _) => Some(t.to_string()),
+            (None, Some(file)) => {
+                let t = std::fs::read_to_string(file)
+                    .map_err(|e| bad(format!("cannot read CONSUL_HTTP_TOKEN_FILE {file}: {e}")))?;
+                Some(t.trim().to_string()).filter(|t| !t.is_empty())
+            }
+            (None, None) => None,
+        };
+        let read = |var: &str| -> Result<Option<Vec<u8>>, KvError> {
+            match get(var) {
+                Some(path) => std::fs::read(path)
+                    .map(Some)
+                    .map_err(|e| bad(format!("cannot read {var} {path}: {e}"))),
+                None => Ok(None),
+            }
+        };
+        let ca_cert_pem = read("CONSUL_CACERT")?;
+        let client_identity_pem = match (read("CONSUL_CLIENT_CERT")?, read("CONSUL_CLIENT_KEY")?) {
+            (Some(mut cert), Some(key)) => {
+                cert.push(b'\n');
+                cert.extend_from_slice(&key);
+                Some(cert)
+            }
+            (None, None) => None,
+            _ => {
+                return Err(bad(
+                    "CONSUL_CLIENT_CERT and CONSUL_CLIENT_KEY must be set together".into(),
+                ));
+            }
+        };
+        Ok(ConsulConfig {
+            address,
+            https,
+            token,
+            ca_cert_pem,
+            client_identity_pem,
+            verify,
+            tls_server_name: get("CONSUL_TLS_SERVER_NAME").map(str::to_string),
+            lock_delay: Duration::from_secs(1),
+        })
+    }
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "1" | "t" | "true" | "yes" => Some(true),
+        "0" | "f" | "false" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+/// The Consul backend.
+#[derive(Clone)]
+pub struct ConsulKv {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    /// `http(s)://host:port`, the host replaced by the TLS server name where one is set.
+    base: String,
+    describe: String,
+    token: Option<String>,
+    lock_delay: Duration,
+}
+
+impl fmt::Debug for ConsulKv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConsulKv")
+            .field("url", &self.inner.describe)
+            .field("token", &self.inner.token.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawEntry {
+    key: String,
+    #[serde(default)]
+    value: Option<String>,
+    #[serde(default)]
+    session: Option<String>,
+    modify_index: u64,
+}
+
+impl ConsulKv {
+    pub async fn new(config: ConsulConfig) -> Result<ConsulKv, KvError> {
+        let scheme = if config.https { "https" } else { "http" };
+        let describe = format!("consul {scheme}://{}", config.address);
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(30));
+        let mut base = format!("{scheme}://{}", config.address);
+        if config.https {
+            if let Some(pem) = &config.ca_cert_pem {
+                let certs = reqwest::Certificate::from_pem_bundle(pem)
+                    .map_err(|e| KvError::Other(format!("CONSUL_CACERT is not PEM: {e}")))?;
+                builder = builder.tls_certs_only(certs);
+            }
+            if let Some(pem) = &config.client_identity_pem {
+                let id = reqwest::Identity::from_pem(pem).map_err(|e| {
+                    KvError::Other(format!("CONSUL_CLIENT_CERT/KEY are not usable PEM: {e}"))
+                })?;
+                builder = builder.identity(id);
+            }
+            if !config.verify {
+                builder = builder.tls_danger_accept_invalid_certs(true);
+            }
+            if let Some(name) = &config.tls_server_name {
+                // Connect to the configured address but verify (and send SNI for) `name`:
+                // reqwest takes both from the URL host, so pin that name to the address.
+                let addr = resolve(&config.address).await?;
+                builder = builder.resolve(name, addr);
+                base = format!("https://{name}:{}", addr.port());
+            }
+        }
+        let http = builder
+            .build()
+            .map_err(|e| KvError::Other(format!("cannot set up HTTP client: {e}")))?;
+        Ok(ConsulKv {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                describe,
+                token: config.token,
+                lock_delay: config.lock_delay,
+            }),
+        })
+    }
+}
+
+async fn resolve(address: &str) -> Result<SocketAddr, KvError> {
+    tokio::net::lookup_host(address)
+        .await
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| KvError::Unavailable {
+            url: address.to_string(),
+            reason: "cannot resolve the address".into(),
+        })
+}
+
+/// Keys go into the URL path as they are: keep them to what Consul accepts unescaped.
+fn check_key(key: &str) -> Result<(), KvError> {
+    let ok = !key.is_empty()
+        && !key.starts_with('/')
+        && !key.contains("../")
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./,".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(KvError::Other(format!(
+            "invalid key {key:?}: use letters, digits, '-', '_', '.' and '/'"
+        )))
+    }
+}
+
+struct Reply {
+    status: StatusCode,
+    index: Option<u64>,
+    body: Vec<u8>,
+}
+
+impl Inner {
+    fn unavailable(&self, e: &reqwest::Error) -> KvError {
+        let e_clean = format!("{}", StrippedError(e));
+        KvError::Unavailable {
+            url: self.describe.clone(),
+            reason: e_clean,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<Reply, KvError> {
+        let url = format!("{}{}", self.base, path_and_query);
+        let mut req = self.http.request(method, url).timeout(timeout);
+        if let Some(t) = &self.token {
+            req = req.header("X-Consul-Token", t);
+        }
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        let resp = req.send().await.map_err(|e| self.unavailable(&e))?;
+        let status = resp.status();
+        let index = resp
+            .headers()
+            .get("X-Consul-Index")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| self.unavailable(&e))?
+            .to_vec();
+        let reply = Reply {
+            status,
+            index,
+            body,
+        };
+        match status {
+            StatusCode::FORBIDDEN => Err(KvError::Denied {
+                url: self.describe.clone(),
+                reason: text(&reply.body),
+            }),
+            StatusCode::UNAUTHORIZED => Err(KvError::Denied {
+                url: self.describe.clone(),
+                reason: text(&reply.body),
+            }),
+            s if s.is_server_error() && text(&reply.body).contains("No cluster leader") => {
+                Err(KvError::Unavailable {
+                    url: self.describe.clone(),
+                    reason: text(&reply.body),
+                })
+            }
+            _ => Ok(reply),
+        }
+    }
+
+    fn unexpected(&self, what: &str, r: &Reply) -> KvError {
+        KvError::Other(format!(
+            "{} answered {} to {what}: {}",
+            self.describe,
+            r.status,
+            text(&r.body)
+        ))
+    }
+
+    async fn get_entry(
+        &self,
+        key: &str,
+    ) -> Result<(Option<KvEntry>, Option<String>, u64), KvError> {
+        check_key(key)?;
+        let r = self
+            .call(Method::GET, &format!("/v1/kv/{key}"), None, REQUEST_TIMEOUT)
+            .await?;
+        let index = r.index.unwrap_or(1);
+        match r.status {
+            StatusCode::NOT_FOUND => Ok((None, None, index)),
+            StatusCode::OK => {
+                let mut list = self.entries(&r)?;
+                match list.pop() {
+                    Some((entry, session)) => Ok((Some(entry), session, index)),
+                    None => Ok((None, None, index)),
+                }
+            }
+            _ => Err(self.unexpected(&format!("GET {key}"), &r)),
+        }
+    }
+
+    fn entries(&self, r: &Reply) -> Result<Vec<(KvEntry, Option<String>)>, KvError> {
+        let raw: Vec<RawEntry> = serde_json::from_slice(&r.body)
+            .map_err(|e| KvError::Other(format!("{} sent unreadable JSON: {e}", self.describe)))?;
+        raw.into_iter()
+            .map(|e| {
+                let bytes = match &e.value {
+                    Some(v) => B64.decode(v).map_err(|err| {
+                        KvError::Other(format!("key {} holds invalid base64: {err}", e.key))
+                    })?,
+                    None => Vec::new(),
+                };
+                let value = String::from_utf8(bytes)
+                    .map_err(|_| KvError::Other(format!("key {} holds no UTF-8 text", e.key)))?;
+                Ok((
+                    KvEntry {
+                        key: e.key,
+                        value,
+                        revision: e.modify_index,
+                    },
+                    e.session,
+                ))
+            })
+            .collect()
+    }
+
+    async fn put_bool(
+        &self,
+        what: &str,
+        path_and_query: &str,
+        body: Vec<u8>,
+    ) -> Result<bool, KvError> {
+        let r = self
+            .call(Method::PUT, path_and_query, Some(body), REQUEST_TIMEOUT)
+            .await?;
+        if r.status != StatusCode::OK {
+            return Err(self.unexpected(what, &r));
+        }
+        match text(&r.body).trim() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(self.unexpected(what, &r)),
+        }
+    }
+
+    async fn destroy_session(&self, id: &str) -> Result<(), KvError> {
+        let r = self
+            .call(
+                Method::PUT,
+                &format!("/v1/session/destroy/{id}"),
+                None,
+                REQUEST_TIMEOUT,
+            )
+            .await?;
+        if r.status.is_success() {
+            Ok(())
+        } else {
+            Err(self.unexpected("session destroy", &r))
+        }
+    }
+
+    /// One blocking query on `key`; returns the new X-Consul-Index.
+    async fn block_on(&self, key: &str, since: u64, wait: Duration) -> Result<u64, KvError> {
+        let wait_ms = wait.as_millis().max(1);
+        let path = format!("/v1/kv/{key}?index={since}&wait={wait_ms}ms");
+        // The server may add up to wait/16 of jitter.
+        let timeout = wait + wait / 16 + Duration::from_secs(5);
+        let r = self.call(Method::GET, &path, None, timeout).await?;
+        match r.status {
+            StatusCode::OK | StatusCode::NOT_FOUND => Ok(r.index.unwrap_or(1)),
+            _ => Err(self.unexpected(&format!("watch {key}"), &r)),
+        }
+    }
+}
+
+/// Display of a reqwest error without the URL (which never holds secrets here, but keep
+/// messages short and uniform).
+struct StrippedError<'a>(&'a reqwest::Error);
+
+impl fmt::Display for StrippedError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = self.0;
+        let kind = if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "connection failed"
+        } else {
+            "request failed"
+        };
+        let mut msg = kind.to_string();
+        let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+        while let Some(s) = src {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+            src = s.source();
+        }
+        f.write_str(&msg)
+    }
+}
+
+pub(crate) fn text(body: &[u8]) -> String {
+    String::from_utf8_lossy(body).trim().to_string()
+}
+
+#[async_trait]
+impl Kv for ConsulKv {
+    fn describe(&self) -> String {
+        self.inner.describe.clone()
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<KvEntry>, KvError> {
+        Ok(self.inner.get_entry(key).await?.0)
+    }
+
+    async fn put(&self, key: &str, value: &str) -> Result<(), KvError> {
+        check_key(key)?;
+        if self
+            .inner
+            .put_bool(
+                &format!("PUT {key}"),
+                &format!("/v1/kv/{key}"),
+                value.into(),
+            )
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(KvError::Other(format!("Consul refused to write {key}")))
+        }
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<u64>,
+        value: &str,
+    ) -> Result<bool, KvError> {
+        check_key(key)?;
+        // cas=0 means create-only; a real ModifyIndex is never 0.
+        let cas = expected.unwrap_or(0);
+        self.inner
+            .put_bool(
+                &format!("CAS {key}"),
+                &format!("/v1/kv/{key}?cas={cas}"),
+                value.into(),
+            )
+            .await
+    }
+
+    async fn write_atomic(&self, writes: &[KeyWrite]) -> Result<(), KvError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        if writes.len() > TXN_MAX_OPS {
+            return Err(KvError::Other(format!(
+                "{} keys in one atomic write; Consul takes at most {TXN_MAX_OPS}",
+                writes.len()
+            )));
+        }
+        let mut ops = Vec::with_capacity(writes.len());
+        for w in writes {
+            check_key(&w.key)?;
+            ops.push(json!({"KV": {"Verb": "set", "Key": w.key, "Value": B64.encode(&w.value)}}));
+        }
+        let body = serde_json::to_vec(&ops)
+            .map_err(|e| KvError::Other(format!("cannot encode transaction: {e}")))?;
+        let r = self
+            .inner
+            .call(Method::PUT, "/v1/txn", Some(body), REQUEST_TIMEOUT)
+            .await?;
+        match r.status {
+            StatusCode::OK => Ok(()),
+            StatusCode::CONFLICT => {
+                let errors = serde_json::from_slice::<serde_json::Value>(&r.body)
+                    .ok()
+                    .and_then(|v| v.get("Errors").cloned())
+                    .and_then(|e| e.as_array().cloned())
+                    .unwrap_or_default();
+                let what: Vec<String> = errors
+                    .iter()
+                    .filter_map(|e| e.get("What").and_then(|w| w.as_str()).map(str::to_string))
+                    .collect();
+                let keys: Vec<&str> = writes.iter().map(|w| w.key.as_str()).collect();
+                let mut key = keys.join(", ");
+                if !what.is_empty() {
+                    key = format!("{key} ({})", what.join("; "));
+                }
+                Err(KvError::Conflict { key })
+            }
+            _ => Err(self.inner.unexpected("transaction", &r)),
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), KvError> {
+        check_key(key)?;
+        let r = self
+            .inner
+            .call(
+                Method::DELETE,
+                &format!("/v1/kv/{key}"),
+                None,
+                REQUEST_TIMEOUT,
+            )
+            .await?;
+        if r.status.is_success() {
+            Ok(())
+        } else {
+            Err(self.inner.unexpected(&format!("DELETE {key}"), &r))
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<KvEntry>, KvError> {
+        if !prefix.is_empty() {
+            check_key(prefix)?;
+        }
+        let r = self
+            .inner
+            .call(
+                Method::GET,
+                &format!("/v1/kv/{prefix}?recurse"),
+                None,
+                REQUEST_TIMEOUT,
+            )
+            .await?;
+        match r.status {
+            StatusCode::NOT_FOUND => Ok(Vec::new()),
+            StatusCode::OK => Ok(self
+                .inner
+                .entries(&r)?
+                .into_iter()
+                .map(|(e, _)| e)
+                .collect()),
+            _ => Err(self.inner.unexpected(&format!("list {prefix}"), &r)),
+        }
+    }
+
+    async fn lock(
+        &self,
+        key: &str,
+        info: &LockInfo,
+        ttl: Duration,
+    ) -> Result<LockOutcome, KvError> {
+        check_key(key)?;
+        let ttl = ttl.max(MIN_SESSION_TTL);
+        let inner = &self.inner;
+        let session_req = json!({
+            "Name": format!("shipctl lock {key}"),
+            "TTL": format!("{}s", ttl.as_secs()),
+            "Behavior": "release",
+            "LockDelay": format!("{}ms", inner.lock_delay.as_millis()),
+        });
+        let r = inner
+            .call(
+                Method::PUT,
+                "/v1/session/create",
+                Some(session_req.to_string().into_bytes()),
+                REQUEST_TIMEOUT,
+            )
+            .await?;
+        if r.status != StatusCode::OK {
+            return Err(inner.unexpected("session create", &r));
+        }
+        let session = serde_json::from_slice::<serde_json::Value>(&r.body)
+            .ok()
+            .and_then(|v| v.get("ID").and_then(|i| i.as_str()).map(str::to_string))
+            .ok_or_else(|| inner.unexpected("session create", &r))?;
+        let value = serde_json::to_vec(info)
+            .map_err(|e| KvError::Other(format!("cannot encode lock info: {e}")))?;
+        let acquired = inner
+            .put_bool(
+                &format!("acquire {key}"),
+                &format!("/v1/kv/{key}?acquire={session}"),
+                value,
+            )
+            .await;
+        let acquired = match acquired {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = inner.destroy_session(&session).await;
+                return Err(e);
+            }
+        };
+        if !acquired {
+            let _ = inner.destroy_session(&session).await;
+            let (entry, _, _) = inner.get_entry(key).await?;
+            // Acquire also fails during the lock delay after a holder vanished: report the
+            // last holder then.
+            let holder = entry
+                .map(|e| parse_info(&e.value))
+                .unwrap_or_else(|| unknown_holder("lock delay after the previous holder ended"));
+            return Ok(LockOutcome::Held(holder));
+        }
+        let renew_inner = self.inner.clone();
+        let renew_session = session.clone();
+        let renew = Box::new(move || {
+            let inner = renew_inner.clone();
+            let id = renew_session.clone();
+            Box::pin(async move {
+                let r = inner
+                    .call(
+                        Method::PUT,
+                        &format!("/v1/session/renew/{id}"),
+                        None,
+                        REQUEST_TIMEOUT,
+                    )
+                    .await?;
+                match r.status {
+                    StatusCode::OK => Ok(true),
+                    StatusCode::NOT_FOUND => Ok(false),
+                    _ => Err(inner.unexpected("session renew", &r)),
+                }
+            }) as super::guard::BoxFut<Result<bool, KvError>>
+        });
+        let release_inner = self.inner.clone();
+        let release_key = key.to_string();
+        let release = Box::new(move || {
+            Box::pin(async move {
+                let inner = release_inner;
+                let released = inner
+                    .put_bool(
+                        &format!("release {release_key}"),
+                        &format!("/v1/kv/{release_key}?release={session}"),
+                        Vec::new(),
+                    )
+                    .await;
+                // Destroying the session releases the key too, so try it even if the
+                // release call failed.
+                let destroyed = inner.destroy_session(&session).await;
+                released.and(destroyed)
+            }) as super::guard::BoxFut<Result<(), KvError>>
+        });
+        Ok(LockOutcome::Acquired(Box::new(RenewingGuard::spawn(
+            ttl, renew, release,
+        ))))
+    }
+
+    async fn lock_holder(&self, key: &str) -> Result<Option<LockInfo>, KvError> {
+        let (entry, session, _) = self.inner.get_entry(key).await?;
+        Ok(match (entry, session) {
+            (Some(e), Some(_)) => Some(parse_info(&e.value)),
+            _ => None,
+        })
+    }
+
+    async fn break_lock(&self, key: &str) -> Result<(), KvError> {
+        let (_, session, _) = self.inner.get_entry(key).await?;
+        // Delete first: a session destroyed while it still holds the key would block the
+        // key for the lock delay.
+        self.delete(key).await?;
+        if let Some(s) = session {
+            self.inner.destroy_session(&s).await?;
+        }
+        Ok(())
+    }
+
+    async fn watch(&self, keys: &[String], since: u64, timeout: Duration) -> Result<u64, KvError> {
+        for k in keys {
+            check_key(k)?;
+        }
+        let current = || async {
+            let mut max = 1;
+            for k in keys {
+                let (_, _, idx) = self.inner.get_entry(k).await?;
+                max = max.max(idx);
+            }
+            Ok::<u64, KvError>(max)
+        };
+        if since == 0 || keys.is_empty() {
+            return current().await;
+        }
+        let waits = keys.iter().map(|k| {
+            let inner = self.inner.clone();
+            Box::pin(async move { inner.block_on(k, since, timeout).await })
+        });
+        let blocked = async {
+            let (first, _, _) = futures_util::future::select_all(waits).await;
+            first
+        };
+        match tokio::time::timeout(timeout, blocked).await {
+            Err(_) => Ok(since),
+            Ok(Err(e)) => Err(e),
+            // A wait that expired answers an unchanged index.
+            Ok(Ok(idx)) if idx == since => Ok(since),
+            // Changed, or the index went backwards (a reset): report the current index.
+            Ok(Ok(_)) => current().await,
+        }
+    }
+}
+
+fn parse_info(value: &str) -> LockInfo {
+    serde_json::from_str(value).unwrap_or_else(|_| unknown_holder(value))
+}
+
+pub(crate) fn unknown_holder(message: &str) -> LockInfo {
+    LockInfo {
+        owner: "unknown".into(),
+        host: "unknown".into(),
+        pid: 0,
+        since: String::new(),
+        message: Some(message.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn address_from_url_and_env() {
+        let c = ConsulConfig::from_url("consul://", &env(&[])).unwrap();
+        assert_eq!(c.address, "127.0.0.1:8500");
+        assert!(!c.https);
+        let c = ConsulConfig::from_url(
+            "consul://",
+            &env(&[("CONSUL_HTTP_ADDR", "https://c.example:8501")]),
+        )
+        .unwrap();
+        assert_eq!(c.address, "c.example:8501");
+        assert!(c.https);
+        let c = ConsulConfig::from_url(
+            "consul://h:1",
+            &env(&[("CONSUL_HTTP_SSL", "true"), ("CONSUL_HTTP_TOKEN", "t0k")]),
+        )
+        .unwrap();
+        assert!(c.https);
+        assert_eq!(c.token.as_deref(), Some("t0k"));
+        assert!(!format!("{c:?}").contains("t0k"));
+        assert!(ConsulConfig::from_url("consul://u:p@h:1", &env(&[])).is_err());
+    }
+
+    #[test]
+    fn keys_are_checked() {
+        assert!(check_key("web-active-zone").is_ok());
+        assert!(check_key("a/b_c.d").is_ok());
+        assert!(check_key("/abs").is_err());
+        assert!(check_key("a b").is_err());
+        assert!(check_key("a?b").is_err());
+    }
+}

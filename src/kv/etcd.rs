@@ -1,0 +1,659 @@
+//! etcd v3 through its JSON gateway: CAS via txn on mod_revision, locks via leases.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::sync::RwLock;
+
+use super::consul::{text, unknown_holder};
+use super::guard::{BoxFut, RenewingGuard};
+use super::redact::redact_url;
+use super::store::{Kv, KvEntry, KvError, LockInfo, LockOutcome};
+use crate::plan::KeyWrite;
+
+const TXN_MAX_OPS: usize = 128;
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How to reach etcd.
+///
+/// Credentials come from the URL (`etcd://user:pass@host:port`) or, as for `etcdctl`, from
+/// `ETCDCTL_USER=user:pass` (or `ETCDCTL_USER=user` + `ETCDCTL_PASSWORD`). `etcd+https://`
+/// uses TLS, verified against `ETCDCTL_CACERT` when set, else the system roots.
+#[derive(Clone, Default)]
+pub struct EtcdConfig {
+    /// `host:port`.
+    pub address: String,
+    pub https: bool,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub ca_cert_pem: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for EtcdConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EtcdConfig")
+            .field("address", &self.address)
+            .field("https", &self.https)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl EtcdConfig {
+    pub fn from_url(url: &str, env: &HashMap<String, String>) -> Result<EtcdConfig, KvError> {
+        let get = |k: &str| env.get(k).filter(|v| !v.is_empty());
+        let (https, rest) = if let Some(r) = url.strip_prefix("etcd+https://") {
+            (true, r)
+        } else if let Some(r) = url.strip_prefix("etcd://") {
+            (false, r)
+        } else {
+            return Err(KvError::Other(format!(
+                "not an etcd URL: {}",
+                redact_url(url)
+            )));
+        };
+        let rest = rest.trim_end_matches('/');
+        let (userinfo, host) = match rest.rfind('@') {
+            Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+            None => (None, rest),
+        };
+        let mut address = if host.is_empty() {
+            "127.0.0.1:2379".to_string()
+        } else {
+            host.to_string()
+        };
+        if address.contains('/') {
+            return Err(KvError::Other(format!(
+                "an etcd URL has no path: {}",
+                redact_url(url)
+            )));
+        }
+        if !address.contains(':') {
+            address.push_str(":2379");
+        }
+        let split = |s: &str| match s.split_once(':') {
+            Some((u, p)) => (Some(u.to_string()), Some(p.to_string())),
+            None => (Some(s.to_string()), None),
+        };
+        let (user, mut password) = match (userinfo, get("ETCDCTL_USER")) {
+            (Some(ui), _) => split(ui),
+            (None, Some(u)) => split(u),
+            (None, None) => (None, None),
+        };
+        if password.is_none() && user.is_some() {
+            password = get("ETCDCTL_PASSWORD").cloned();
+        }
+        if user.is_some() && password.is_none() {
+            return Err(KvError::Other(format!(
+                "etcd user {} has no password: use etcd://user:pass@host:port or ETCDCTL_USER=user:pass",
+                user.unwrap_or_default()
+            )));
+        }
+        let ca_cert_pem =
+            match get("ETCDCTL_CACERT") {
+                Some(path) => Some(std::fs::read(path).map_err(|e| {
+                    KvError::Other(format!("cannot read ETCDCTL_CACERT {path}: {e}"))
+                })?),
+                None => None,
+            };
+        Ok(EtcdConfig {
+            address,
+            https,
+            user,
+            password,
+            ca_cert_pem,
+        })
+    }
+}
+
+/// The etcd backend.
+#[derive(Clone)]
+pub struct EtcdKv {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base: String,
+    describe: String,
+    credentials: Option<(String, String)>,
+    token: RwLock<Option<String>>,
+}
+
+impl fmt::Debug for EtcdKv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EtcdKv")
+            .field("url", &self.inner.describe)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EtcdKv {
+    /// Connects, and authenticates when credentials are configured.
+    pub async fn new(config: EtcdConfig) -> Result<EtcdKv, KvError> {
+        let scheme = if config.https { "https" } else { "http" };
+        let describe = match &config.user {
+            Some(u) => format!("etcd {scheme}://{u}:***@{}", config.address),
+            None => format!("etcd {scheme}://{}", config.address),
+        };
+        let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(5));
+        if let Some(pem) = &config.ca_cert_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| KvError::Other(format!("ETCDCTL_CACERT is not PEM: {e}")))?;
+            builder = builder.tls_certs_only(certs);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| KvError::Other(format!("cannot set up HTTP client: {e}")))?;
+        let credentials = match (config.user, config.password) {
+            (Some(u), Some(p)) => Some((u, p)),
+            _ => None,
+        };
+        let kv = EtcdKv {
+            inner: Arc::new(Inner {
+                http,
+                base: format!("{scheme}://{}", config.address),
+                describe,
+                credentials,
+                token: RwLock::new(None),
+            }),
+        };
+        if kv.inner.credentials.is_some() {
+            kv.inner.authenticate().await?;
+        }
+        Ok(kv)
+    }
+}
+
+fn b64(s: &str) -> String {
+    B64.encode(s.as_bytes())
+}
+
+fn unb64(v: Option<&Value>) -> Result<String, KvError> {
+    let Some(s) = v.and_then(Value::as_str) else {
+        return Ok(String::new());
+    };
+    let bytes = B64
+        .decode(s)
+        .map_err(|e| KvError::Other(format!("etcd sent invalid base64: {e}")))?;
+    String::from_utf8(bytes).map_err(|_| KvError::Other("etcd key holds no UTF-8 text".into()))
+}
+
+/// int64 fields come as strings and are omitted when zero.
+fn int(v: &Value, field: &str) -> u64 {
+    match v.get(field) {
+        Some(Value::String(s)) => s.parse().unwrap_or(0),
+        Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// The first key after every key starting with `prefix` (etcd's range_end for a prefix).
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    // All 0xff (or empty): to the end of the keyspace.
+    vec![0]
+}
+
+fn entry(kv: &Value) -> Result<KvEntry, KvError> {
+    Ok(KvEntry {
+        key: unb64(kv.get("key"))?,
+        value: unb64(kv.get("value"))?,
+        revision: int(kv, "mod_revision"),
+    })
+}
+
+impl Inner {
+    fn unavailable(&self, e: &reqwest::Error) -> KvError {
+        let kind = if e.is_timeout() {
+            "timed out"
+        } else {
+            "connection failed"
+        };
+        let mut reason = kind.to_string();
+        let mut src = std::error::Error::source(e);
+        while let Some(s) = src {
+            reason.push_str(": ");
+            reason.push_str(&s.to_string());
+            src = s.source();
+        }
+        KvError::Unavailable {
+            url: self.describe.clone(),
+            reason,
+        }
+    }
+
+    async fn authenticate(&self) -> Result<(), KvError> {
+        let Some((user, password)) = &self.credentials else {
+            return Ok(());
+        };
+        let body = json!({"name": user, "password": password});
+        let v = self
+            .send("/v3/auth/authenticate", &body, None, REQUEST_TIMEOUT)
+            .await?;
+        let token = v
+            .get("token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| KvError::Denied {
+                url: self.describe.clone(),
+                reason: "authentication answered no token".into(),
+            })?;
+        *self.token.write().await = Some(token.to_string());
+        Ok(())
+    }
+
+    async fn send(
+        &self,
+        path: &str,
+        body: &Value,
+        token: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Value, KvError> {
+        let mut req = self
+            .http
+            .post(format!("{}{}", self.base, path))
+            .timeout(timeout)
+            .json(body);
+        if let Some(t) = token {
+            req = req.header("Authorization", t);
+        }
+        let resp = req.send().await.map_err(|e| self.unavailable(&e))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| self.unavailable(&e))?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|e| {
+                KvError::Other(format!("{} sent unreadable JSON: {e}", self.describe))
+            });
+        }
+        let body = serde_json::from_slice::<Value>(&bytes).ok();
+        let message = body
+            .as_ref()
+            .and_then(|v| {
+                v.get("message")
+                    .or_else(|| v.get("error"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| text(&bytes));
+        // gRPC codes 7 (permission denied) and 16 (unauthenticated); etcd also answers some
+        // auth failures (no user, wrong password) as invalid arguments.
+        let code = body.as_ref().map(|v| int(v, "code")).unwrap_or(0);
+        let auth = code == 7
+            || code == 16
+            || [
+                "user name is empty",
+                "authentication failed",
+                "permission denied",
+                "invalid auth token",
+                "user name not found",
+            ]
+            .iter()
+            .any(|m| message.contains(m));
+        Err(match status {
+            _ if auth => KvError::Denied {
+                url: self.describe.clone(),
+                reason: message,
+            },
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => KvError::Denied {
+                url: self.describe.clone(),
+                reason: message,
+            },
+            StatusCode::SERVICE_UNAVAILABLE => KvError::Unavailable {
+                url: self.describe.clone(),
+                reason: message,
+            },
+            _ => KvError::Other(format!("{} answered {status}: {message}", self.describe)),
+        })
+    }
+
+    /// A call with the auth token; an expired token is renewed once.
+    async fn post(&self, path: &str, body: &Value) -> Result<Value, KvError> {
+        self.post_with_timeout(path, body, REQUEST_TIMEOUT).await
+    }
+
+    async fn post_with_timeout(
+        &self,
+        path: &str,
+        body: &Value,
+        timeout: Duration,
+    ) -> Result<Value, KvError> {
+        let token = self.token.read().await.clone();
+        match self.send(path, body, token.as_deref(), timeout).await {
+            Err(KvError::Denied { reason, .. })
+                if self.credentials.is_some() && reason.contains("invalid auth token") =>
+            {
+                self.authenticate().await?;
+                let token = self.token.read().await.clone();
+                self.send(path, body, token.as_deref(), timeout).await
+            }
+            other => other,
+        }
+    }
+
+    async fn range(&self, key: &str) -> Result<(Option<KvEntry>, i64, u64), KvError> {
+        let v = self.post("/v3/kv/range", &json!({"key": b64(key)})).await?;
+        let revision = v.get("header").map(|h| int(h, "revision")).unwrap_or(0);
+        let first = v
+            .get("kvs")
+            .and_then(Value::as_array)
+            .and_then(|a| a.first());
+        match first {
+            Some(kv) => Ok((Some(entry(kv)?), int(kv, "lease") as i64, revision)),
+            None => Ok((None, 0, revision)),
+        }
+    }
+
+    async fn revoke(&self, lease: &str) -> Result<(), KvError> {
+        match self.post("/v3/lease/revoke", &json!({"ID": lease})).await {
+            Ok(_) => Ok(()),
+            // Already gone.
+            Err(KvError::Other(m)) if m.contains("lease not found") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Waits for an event on `key` after `since`; returns the revision it saw.
+    async fn watch_key(&self, key: &str, since: u64) -> Result<u64, KvError> {
+        let body =
+            json!({"create_request": {"key": b64(key), "start_revision": (since + 1).to_string()}});
+        let mut req = self
+            .http
+            .post(format!("{}/v3/watch", self.base))
+            .json(&body);
+        if let Some(t) = self.token.read().await.clone() {
+            req = req.header("Authorization", t);
+        }
+        let mut resp = req.send().await.map_err(|e| self.unavailable(&e))?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            return Err(match status {
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => KvError::Denied {
+                    url: self.describe.clone(),
+                    reason: format!("watch answered {status}"),
+                },
+                _ => KvError::Other(format!("{} answered {status} to watch", self.describe)),
+            });
+        }
+        let mut buf: Vec<u8> = Vec::new();
+        loop {
+            let chunk = resp.chunk().await.map_err(|e| self.unavailable(&e))?;
+            let Some(chunk) = chunk else {
+                return Err(KvError::Unavailable {
+                    url: self.describe.clone(),
+                    reason: "watch stream ended".into(),
+                });
+            };
+            buf.extend_from_slice(&chunk);
+            // The gateway streams one JSON object per message.
+            let mut stream = serde_json::Deserializer::from_slice(&buf).into_iter::<Value>();
+            let mut consumed = 0;
+            while let Some(Ok(msg)) = stream.next() {
+                consumed = stream.byte_offset();
+                if let Some(err) = msg.get("error") {
+                    return Err(KvError::Other(format!(
+                        "{} watch failed: {err}",
+                        self.describe
+                    )));
+                }
+                let Some(result) = msg.get("result") else {
+                    continue;
+                };
+                let header_rev = result
+                    .get("header")
+                    .map(|h| int(h, "revision"))
+                    .unwrap_or(0);
+                if int(result, "compact_revision") > 0 {
+                    // Our start revision was compacted away: something changed meanwhile.
+                    return Ok(header_rev);
+                }
+                let events = result.get("events").and_then(Value::as_array);
+                if let Some(events) = events.filter(|e| !e.is_empty()) {
+                    let max = events
+                        .iter()
+                        .filter_map(|e| e.get("kv"))
+                        .map(|kv| int(kv, "mod_revision"))
+                        .max()
+                        .unwrap_or(header_rev);
+                    return Ok(max.max(since + 1));
+                }
+            }
+            buf.drain(..consumed);
+        }
+    }
+}
+
+#[async_trait]
+impl Kv for EtcdKv {
+    fn describe(&self) -> String {
+        self.inner.describe.clone()
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<KvEntry>, KvError> {
+        Ok(self.inner.range(key).await?.0)
+    }
+
+    async fn put(&self, key: &str, value: &str) -> Result<(), KvError> {
+        self.inner
+            .post("/v3/kv/put", &json!({"key": b64(key), "value": b64(value)}))
+            .await
+            .map(|_| ())
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<u64>,
+        value: &str,
+    ) -> Result<bool, KvError> {
+        let compare = match expected {
+            Some(rev) => {
+                json!({"target": "MOD", "key": b64(key), "mod_revision": rev.to_string(), "result": "EQUAL"})
+            }
+            None => {
+                json!({"target": "CREATE", "key": b64(key), "create_revision": "0", "result": "EQUAL"})
+            }
+        };
+        let txn = json!({
+            "compare": [compare],
+            "success": [{"request_put": {"key": b64(key), "value": b64(value)}}],
+        });
+        let v = self.inner.post("/v3/kv/txn", &txn).await?;
+        Ok(v.get("succeeded").and_then(Value::as_bool).unwrap_or(false))
+    }
+
+    async fn write_atomic(&self, writes: &[KeyWrite]) -> Result<(), KvError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        if writes.len() > TXN_MAX_OPS {
+            return Err(KvError::Other(format!(
+                "{} keys in one atomic write; etcd takes at most {TXN_MAX_OPS}",
+                writes.len()
+            )));
+        }
+        let success: Vec<Value> = writes
+            .iter()
+            .map(|w| json!({"request_put": {"key": b64(&w.key), "value": b64(&w.value)}}))
+            .collect();
+        let v = self
+            .inner
+            .post("/v3/kv/txn", &json!({"success": success}))
+            .await?;
+        // No compare: an empty compare list always succeeds.
+        if v.get("succeeded").and_then(Value::as_bool).unwrap_or(false) {
+            Ok(())
+        } else {
+            Err(KvError::Conflict {
+                key: writes
+                    .iter()
+                    .map(|w| w.key.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), KvError> {
+        self.inner
+            .post("/v3/kv/deleterange", &json!({"key": b64(key)}))
+            .await
+            .map(|_| ())
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<KvEntry>, KvError> {
+        let (key, end) = if prefix.is_empty() {
+            (vec![0u8], vec![0u8])
+        } else {
+            (prefix.as_bytes().to_vec(), prefix_end(prefix.as_bytes()))
+        };
+        let v = self
+            .inner
+            .post(
+                "/v3/kv/range",
+                &json!({"key": B64.encode(key), "range_end": B64.encode(end)}),
+            )
+            .await?;
+        v.get("kvs")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(entry).collect())
+            .unwrap_or_else(|| Ok(Vec::new()))
+    }
+
+    async fn lock(
+        &self,
+        key: &str,
+        info: &LockInfo,
+        ttl: Duration,
+    ) -> Result<LockOutcome, KvError> {
+        let secs = ttl.as_secs().max(2);
+        let grant = self
+            .inner
+            .post("/v3/lease/grant", &json!({"TTL": secs.to_string()}))
+            .await?;
+        let lease = match grant.get("ID") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => return Err(KvError::Other("etcd granted a lease without an ID".into())),
+        };
+        let value = serde_json::to_string(info)
+            .map_err(|e| KvError::Other(format!("cannot encode lock info: {e}")))?;
+        let txn = json!({
+            "compare": [{"target": "CREATE", "key": b64(key), "create_revision": "0", "result": "EQUAL"}],
+            "success": [{"request_put": {"key": b64(key), "value": b64(&value), "lease": lease}}],
+            "failure": [{"request_range": {"key": b64(key)}}],
+        });
+        let v = match self.inner.post("/v3/kv/txn", &txn).await {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = self.inner.revoke(&lease).await;
+                return Err(e);
+            }
+        };
+        if !v.get("succeeded").and_then(Value::as_bool).unwrap_or(false) {
+            let _ = self.inner.revoke(&lease).await;
+            let holder = v
+                .pointer("/responses/0/response_range/kvs/0")
+                .map(entry)
+                .transpose()?
+                .map(|e| parse_info(&e.value))
+                .unwrap_or_else(|| unknown_holder("the lock was taken and released meanwhile"));
+            return Ok(LockOutcome::Held(holder));
+        }
+        let renew_inner = self.inner.clone();
+        let renew_lease = lease.clone();
+        let renew = Box::new(move || {
+            let inner = renew_inner.clone();
+            let lease = renew_lease.clone();
+            Box::pin(async move {
+                let v = inner
+                    .post("/v3/lease/keepalive", &json!({"ID": lease}))
+                    .await?;
+                // TTL absent (zero) = the lease has expired.
+                let ttl = v.get("result").map(|r| int(r, "TTL")).unwrap_or(0);
+                Ok(ttl > 0)
+            }) as BoxFut<Result<bool, KvError>>
+        });
+        let release_inner = self.inner.clone();
+        let release = Box::new(move || {
+            // Revoking the lease deletes the key attached to it.
+            Box::pin(async move { release_inner.revoke(&lease).await })
+                as BoxFut<Result<(), KvError>>
+        });
+        Ok(LockOutcome::Acquired(Box::new(RenewingGuard::spawn(
+            Duration::from_secs(secs),
+            renew,
+            release,
+        ))))
+    }
+
+    async fn lock_holder(&self, key: &str) -> Result<Option<LockInfo>, KvError> {
+        Ok(self.inner.range(key).await?.0.map(|e| parse_info(&e.value)))
+    }
+
+    async fn break_lock(&self, key: &str) -> Result<(), KvError> {
+        let (_, lease, _) = self.inner.range(key).await?;
+        // Revoke so the holder's keepalives fail and it learns that it lost the lock.
+        if lease != 0 {
+            self.inner.revoke(&lease.to_string()).await?;
+        }
+        self.delete(key).await
+    }
+
+    async fn watch(&self, keys: &[String], since: u64, timeout: Duration) -> Result<u64, KvError> {
+        if since == 0 || keys.is_empty() {
+            let key = keys.first().map(String::as_str).unwrap_or("\0");
+            return Ok(self.inner.range(key).await?.2);
+        }
+        let waits = keys
+            .iter()
+            .map(|k| Box::pin(self.inner.watch_key(k, since)));
+        match tokio::time::timeout(timeout, futures_util::future::select_all(waits)).await {
+            Err(_) => Ok(since),
+            Ok((result, _, _)) => result,
+        }
+    }
+}
+
+fn parse_info(value: &str) -> LockInfo {
+    serde_json::from_str(value).unwrap_or_else(|_| unknown_holder(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_ends() {
+        assert_eq!(prefix_end(b"abc"), b"abd");
+        assert_eq!(prefix_end(b"a\xff"), b"b");
+        assert_eq!(prefix_end(b"\xff"), vec![0]);
+    }
+
+    #[test]
+    fn credentials_from_url_or_env() {
+        let env = HashMap::new();
+        let c = EtcdConfig::from_url("etcd://root:pw@h:1", &env).unwrap();
+        assert_eq!(c.user.as_deref(), Some("root"));
+        assert_eq!(c.password.as_deref(), Some("pw"));
+        assert!(!format!("{c:?}").contains("pw\""));
+        let env: HashMap<String, String> = [("ETCDCTL_USER".to_string(), "u:p".to_string())].into();
+        let c = EtcdConfig::from_url("etcd://h", &env).unwrap();
+        assert_eq!(c.address, "h:2379");
+        assert_eq!(c.user.as_deref(), Some("u"));
+        assert!(EtcdConfig::from_url("etcd://u@h:1", &HashMap::new()).is_err());
+    }
+}

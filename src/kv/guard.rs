@@ -1,0 +1,99 @@
+//! A held lock kept alive by a background renewal task; shared by every backend.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio::task::JoinHandle;
+
+use super::store::{KvError, LockGuard};
+
+pub(crate) type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// One renewal: `Ok(true)` = still ours, `Ok(false)` = lost for good, `Err` = try again.
+pub(crate) type RenewFn = Box<dyn Fn() -> BoxFut<Result<bool, KvError>> + Send + Sync>;
+pub(crate) type ReleaseFn = Box<dyn FnOnce() -> BoxFut<Result<(), KvError>> + Send + Sync>;
+
+/// Renews every `ttl / 3` until released or dropped.
+///
+/// Dropping the guard stops the renewals without releasing: the lock then expires after its
+/// TTL, exactly as if the process had been killed. Call `release` for a clean end.
+pub(crate) struct RenewingGuard {
+    held: Arc<AtomicBool>,
+    task: JoinHandle<()>,
+    release: Option<ReleaseFn>,
+}
+
+impl RenewingGuard {
+    pub(crate) fn spawn(ttl: Duration, renew: RenewFn, release: ReleaseFn) -> RenewingGuard {
+        let held = Arc::new(AtomicBool::new(true));
+        let flag = held.clone();
+        let period = (ttl / 3).max(Duration::from_millis(100));
+        let task = tokio::spawn(async move {
+            let mut last_ok = Instant::now();
+            loop {
+                tokio::time::sleep(period).await;
+                match renew().await {
+                    Ok(true) => last_ok = Instant::now(),
+                    Ok(false) => break,
+                    // A transient failure: the store may still hold the lock for us until
+                    // the TTL runs out, so keep trying until then.
+                    Err(e) => {
+                        tracing::warn!("lock renewal failed: {e}");
+                        if last_ok.elapsed() >= ttl {
+                            break;
+                        }
+                    }
+                }
+            }
+            flag.store(false, Ordering::SeqCst);
+        });
+        RenewingGuard {
+            held,
+            task,
+            release: Some(release),
+        }
+    }
+}
+
+#[async_trait]
+impl LockGuard for RenewingGuard {
+    async fn release(mut self: Box<Self>) -> Result<(), KvError> {
+        self.task.abort();
+        self.held.store(false, Ordering::SeqCst);
+        match self.release.take() {
+            Some(release) => release().await,
+            None => Ok(()),
+        }
+    }
+
+    fn is_held(&self) -> bool {
+        self.held.load(Ordering::SeqCst) && !self.task.is_finished()
+    }
+}
+
+impl Drop for RenewingGuard {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A token that names one lock holder (not a secret; only has to be unique).
+pub(crate) fn unique_token() -> String {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::AtomicU64;
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u32(std::process::id());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    h.write_u128(nanos);
+    format!("{:016x}{:08x}", h.finish(), std::process::id())
+}

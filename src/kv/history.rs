@@ -1,0 +1,153 @@
+//! The deploy history kept under one key as a JSON array (last N records).
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use super::lock::{current_host, format_rfc3339};
+use super::store::{Kv, KvError, LockInfo};
+
+/// One deploy, promote, abort or rollback, as `shipctl history` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryRecord {
+    /// RFC 3339, UTC.
+    pub time: String,
+    pub user: String,
+    pub host: String,
+    /// The CI job that ran it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci_job: Option<String>,
+    pub service: String,
+    pub strategy: String,
+    /// `deploy`, `promote`, `abort` or `rollback`.
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_version: Option<String>,
+    /// e.g. `success`, `rolled_back`, `failed`.
+    pub result: String,
+    /// Seconds the action took.
+    pub duration_secs: f64,
+}
+
+impl HistoryRecord {
+    /// A record stamped with now, this user and host, and the CI job from `env`.
+    pub fn now(
+        env: &HashMap<String, String>,
+        service: &str,
+        strategy: &str,
+        action: &str,
+        result: &str,
+    ) -> HistoryRecord {
+        let me = LockInfo::current(None);
+        HistoryRecord {
+            time: format_rfc3339(SystemTime::now()),
+            user: me.owner,
+            host: current_host(),
+            ci_job: ci_job_url(env),
+            service: service.to_string(),
+            strategy: strategy.to_string(),
+            action: action.to_string(),
+            from_zone: None,
+            to_zone: None,
+            from_version: None,
+            to_version: None,
+            result: result.to_string(),
+            duration_secs: 0.0,
+        }
+    }
+}
+
+/// The URL of the CI job running us: GitHub Actions, GitLab CI or Jenkins.
+pub fn ci_job_url(env: &HashMap<String, String>) -> Option<String> {
+    let get = |k: &str| env.get(k).filter(|v| !v.is_empty());
+    if let (Some(server), Some(repo), Some(run)) = (
+        get("GITHUB_SERVER_URL"),
+        get("GITHUB_REPOSITORY"),
+        get("GITHUB_RUN_ID"),
+    ) {
+        return Some(format!(
+            "{}/{}/actions/runs/{}",
+            server.trim_end_matches('/'),
+            repo,
+            run
+        ));
+    }
+    get("CI_JOB_URL").or_else(|| get("BUILD_URL")).cloned()
+}
+
+/// The records under `key`, oldest first (none when the key is missing).
+pub async fn read_history(kv: &dyn Kv, key: &str) -> Result<Vec<HistoryRecord>, KvError> {
+    match kv.get(key).await? {
+        Some(e) => parse(key, &e.value),
+        None => Ok(Vec::new()),
+    }
+}
+
+fn parse(key: &str, value: &str) -> Result<Vec<HistoryRecord>, KvError> {
+    serde_json::from_str(value)
+        .map_err(|e| KvError::Other(format!("history key {key} holds no valid history: {e}")))
+}
+
+/// Appends `record` and keeps the last `limit`, with compare-and-swap so concurrent deploys
+/// of other services sharing the key lose nothing.
+pub async fn append_history(
+    kv: &dyn Kv,
+    key: &str,
+    record: &HistoryRecord,
+    limit: usize,
+) -> Result<(), KvError> {
+    const ATTEMPTS: usize = 50;
+    for attempt in 0..ATTEMPTS {
+        let current = kv.get(key).await?;
+        let mut records = match &current {
+            Some(e) => parse(key, &e.value)?,
+            None => Vec::new(),
+        };
+        records.push(record.clone());
+        let excess = records.len().saturating_sub(limit.max(1));
+        records.drain(..excess);
+        let value = serde_json::to_string(&records)
+            .map_err(|e| KvError::Other(format!("cannot encode history: {e}")))?;
+        if kv
+            .compare_and_swap(key, current.map(|e| e.revision), &value)
+            .await?
+        {
+            return Ok(());
+        }
+        // Spread the retries of racing writers.
+        let pause = 10 + (attempt as u64 * 7) % 50;
+        tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+    }
+    Err(KvError::Conflict {
+        key: key.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ci_job_urls() {
+        let mut env = HashMap::new();
+        assert_eq!(ci_job_url(&env), None);
+        env.insert("BUILD_URL".into(), "https://jenkins/job/1/".into());
+        assert_eq!(ci_job_url(&env).as_deref(), Some("https://jenkins/job/1/"));
+        env.insert("CI_JOB_URL".into(), "https://gitlab/j/2".into());
+        assert_eq!(ci_job_url(&env).as_deref(), Some("https://gitlab/j/2"));
+        env.insert("GITHUB_SERVER_URL".into(), "https://github.com".into());
+        env.insert("GITHUB_REPOSITORY".into(), "o/r".into());
+        env.insert("GITHUB_RUN_ID".into(), "42".into());
+        assert_eq!(
+            ci_job_url(&env).as_deref(),
+            Some("https://github.com/o/r/actions/runs/42")
+        );
+    }
+}

@@ -1,0 +1,89 @@
+//! Who takes the deploy lock, and waiting for it.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use super::store::{Kv, KvError, LockInfo, LockOutcome};
+
+impl LockInfo {
+    /// The current user, host and process, taken now.
+    pub fn current(message: Option<String>) -> LockInfo {
+        LockInfo {
+            owner: current_user(),
+            host: current_host(),
+            pid: std::process::id(),
+            since: format_rfc3339(SystemTime::now()),
+            message,
+        }
+    }
+}
+
+/// RFC 3339 in UTC with seconds, e.g. `2026-11-21T21:52:01Z`.
+pub fn format_rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+fn current_user() -> String {
+    ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|v| !v.is_empty())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+pub(crate) fn current_host() -> String {
+    let from_kernel = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty());
+    from_kernel
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// Takes `key`, retrying until `wait` has passed (`None` = one attempt). Returns the last
+/// holder seen when it stays taken.
+pub async fn acquire_lock(
+    kv: &dyn Kv,
+    key: &str,
+    info: &LockInfo,
+    ttl: Duration,
+    wait: Option<Duration>,
+) -> Result<LockOutcome, KvError> {
+    let deadline = wait.map(|w| Instant::now() + w);
+    loop {
+        match kv.lock(key, info, ttl).await? {
+            LockOutcome::Acquired(g) => return Ok(LockOutcome::Acquired(g)),
+            LockOutcome::Held(holder) => {
+                let now = Instant::now();
+                match deadline {
+                    Some(d) if now < d => {
+                        let pause = (d - now).min(Duration::from_millis(500));
+                        tokio::time::sleep(pause).await;
+                    }
+                    _ => return Ok(LockOutcome::Held(holder)),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_utc_seconds() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(format_rfc3339(t), "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn current_fills_every_field() {
+        let info = LockInfo::current(Some("deploy web".into()));
+        assert!(!info.owner.is_empty());
+        assert!(!info.host.is_empty());
+        assert_eq!(info.pid, std::process::id());
+        assert!(info.since.ends_with('Z'));
+    }
+}

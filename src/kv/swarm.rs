@@ -1,0 +1,480 @@
+//! The default store: keys kept as labels on the Swarm object itself.
+//!
+//! Each key `k` is the label `io.shipctl.kv.k` whose value is `{"v":"<value>","r":<rev>}`,
+//! `rev` being the Swarm version index that the write was made against. Writes go through
+//! `POST /swarm/update?version=<index>`, which Swarm refuses ("update out of sequence") when
+//! anything changed the Swarm object since it was read: every write is an
+//! inspect-check-modify-update loop, so compare-and-swap and multi-key writes are atomic. A
+//! version index is used by at most one successful update, so per-key revisions are unique
+//! and grow with every write.
+//!
+//! Any manager can read the keys: `docker swarm inspect` or `docker info`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bollard::Docker;
+use bollard::query_parameters::UpdateSwarmOptions;
+use serde::{Deserialize, Serialize};
+
+use super::consul::unknown_holder;
+use super::guard::{BoxFut, RenewingGuard, unique_token};
+use super::store::{Kv, KvEntry, KvError, LockInfo, LockOutcome};
+use crate::plan::KeyWrite;
+
+/// Label prefix of every key.
+pub const LABEL_PREFIX: &str = "io.shipctl.kv.";
+/// Recently deleted keys and the revision of their delete, so watchers notice keys that
+/// vanished: `{"keys":{"<key>":<rev>},"pruned":<rev>}`, bounded to [`DELETED_KEEP`] keys.
+const DELETED_LABEL: &str = "io.shipctl.kv-deleted";
+const DELETED_KEEP: usize = 64;
+const MAX_ATTEMPTS: u32 = 200;
+const POLL: Duration = Duration::from_millis(150);
+
+/// The Swarm backend.
+#[derive(Clone)]
+pub struct SwarmKv {
+    docker: Docker,
+}
+
+impl fmt::Debug for SwarmKv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SwarmKv")
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    v: String,
+    r: u64,
+}
+
+/// What a lock key holds on Swarm: who, until when, and a token naming this holding.
+#[derive(Serialize, Deserialize)]
+struct StoredLock {
+    #[serde(flatten)]
+    info: LockInfo,
+    expires_unix_ms: u64,
+    token: String,
+}
+
+/// What an update step decided.
+enum Step<T> {
+    /// Send the modified labels, then answer T.
+    Write(T),
+    /// Change nothing and answer T.
+    Skip(T),
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn decode(key: &str, raw: &str) -> Option<KvEntry> {
+    let s: Stored = serde_json::from_str(raw).ok()?;
+    Some(KvEntry {
+        key: key.to_string(),
+        value: s.v,
+        revision: s.r,
+    })
+}
+
+fn encode(value: &str, rev: u64) -> String {
+    serde_json::json!({"v": value, "r": rev}).to_string()
+}
+
+fn label(key: &str) -> String {
+    format!("{LABEL_PREFIX}{key}")
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct Deleted {
+    keys: HashMap<String, u64>,
+    /// The newest revision forgotten to keep the label small.
+    pruned: u64,
+}
+
+impl Deleted {
+    fn read(labels: &HashMap<String, String>) -> Deleted {
+        labels
+            .get(DELETED_LABEL)
+            .and_then(|raw| serde_json::from_str(raw).ok())
+            .unwrap_or_default()
+    }
+
+    /// Removes `key` and records the delete at `index`.
+    fn remove(labels: &mut HashMap<String, String>, key: &str, index: u64) {
+        labels.remove(&label(key));
+        let mut d = Deleted::read(labels);
+        d.keys.insert(key.to_string(), index);
+        while d.keys.len() > DELETED_KEEP {
+            let Some((oldest, rev)) = d
+                .keys
+                .iter()
+                .min_by_key(|(_, r)| **r)
+                .map(|(k, r)| (k.clone(), *r))
+            else {
+                break;
+            };
+            d.keys.remove(&oldest);
+            d.pruned = d.pruned.max(rev);
+        }
+        if let Ok(raw) = serde_json::to_string(&d) {
+            labels.insert(DELETED_LABEL.to_string(), raw);
+        }
+    }
+
+    /// Whether one of `keys` may have been deleted at or after `since`.
+    fn since(&self, keys: &[String], since: u64) -> bool {
+        self.pruned >= since
+            || keys
+                .iter()
+                .any(|k| self.keys.get(k).is_some_and(|r| *r >= since))
+    }
+}
+
+impl SwarmKv {
+    pub fn new(docker: Docker) -> SwarmKv {
+        SwarmKv { docker }
+    }
+
+    fn error(&self, e: bollard::errors::Error) -> KvError {
+        use bollard::errors::Error as E;
+        match e {
+            E::DockerResponseServerError {
+                status_code,
+                message,
+            } => {
+                if status_code == 503 || message.contains("not a swarm manager") {
+                    KvError::Unavailable {
+                        url: self.describe(),
+                        reason: format!(
+                            "{message} (the swarm:// store needs a Swarm manager: run `docker swarm init` or point DOCKER_HOST at a manager)"
+                        ),
+                    }
+                } else if status_code == 401 || status_code == 403 {
+                    KvError::Denied {
+                        url: self.describe(),
+                        reason: message,
+                    }
+                } else {
+                    KvError::Other(format!("Docker answered {status_code}: {message}"))
+                }
+            }
+            E::JsonDataError { .. } | E::JsonSerdeError { .. } => {
+                KvError::Other(format!("unreadable answer from Docker: {e}"))
+            }
+            other => KvError::Unavailable {
+                url: self.describe(),
+                reason: other.to_string(),
+            },
+        }
+    }
+
+    /// The Swarm labels and version index.
+    async fn read(&self) -> Result<(HashMap<String, String>, u64), KvError> {
+        let swarm = self
+            .docker
+            .inspect_swarm()
+            .await
+            .map_err(|e| self.error(e))?;
+        let index = swarm.version.and_then(|v| v.index).unwrap_or(0);
+        let labels = swarm.spec.and_then(|s| s.labels).unwrap_or_default();
+        Ok((labels, index))
+    }
+
+    /// Reads, lets `step` change the labels (given the version index the write will carry)
+    /// and writes them back, again from the start whenever someone else updated the Swarm
+    /// object in between.
+    async fn update<T>(
+        &self,
+        mut step: impl FnMut(&mut HashMap<String, String>, u64) -> Result<Step<T>, KvError>,
+    ) -> Result<T, KvError> {
+        for attempt in 0..MAX_ATTEMPTS {
+            let swarm = self
+                .docker
+                .inspect_swarm()
+                .await
+                .map_err(|e| self.error(e))?;
+            let index = swarm.version.as_ref().and_then(|v| v.index).unwrap_or(0);
+            let mut spec = swarm.spec.unwrap_or_default();
+            let mut labels = spec.labels.take().unwrap_or_default();
+            let answer = match step(&mut labels, index)? {
+                Step::Skip(t) => return Ok(t),
+                Step::Write(t) => t,
+            };
+            spec.labels = Some(labels);
+            let version = i64::try_from(index)
+                .map_err(|_| KvError::Other(format!("Swarm version index {index} too large")))?;
+            let options = UpdateSwarmOptions {
+                version,
+                rotate_worker_token: false,
+                rotate_manager_token: false,
+                rotate_manager_unlock_key: false,
+            };
+            match self.docker.update_swarm(spec, options).await {
+                Ok(()) => return Ok(answer),
+                Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+                    if message.contains("update out of sequence") =>
+                {
+                    // Lost a race: back off a little (spread by a cheap jitter) and redo.
+                    let jitter = (unique_token().as_bytes()[0] as u64) % 20;
+                    let pause = 2 + jitter + u64::from(attempt.min(20));
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                Err(e) => return Err(self.error(e)),
+            }
+        }
+        Err(KvError::Other(format!(
+            "the Swarm object kept changing: gave up after {MAX_ATTEMPTS} attempts"
+        )))
+    }
+
+    /// Forgets the deletes of keys under `prefix` (kept so that watchers notice them): for
+    /// tests and tools that remove a whole namespace and leave nothing behind.
+    pub async fn forget_deletes(&self, prefix: &str) -> Result<(), KvError> {
+        self.update(|labels, _| {
+            let mut d = Deleted::read(labels);
+            let before = d.keys.len();
+            d.keys.retain(|k, _| !k.starts_with(prefix));
+            if d.keys.len() == before {
+                return Ok(Step::Skip(()));
+            }
+            if d.keys.is_empty() && d.pruned == 0 {
+                labels.remove(DELETED_LABEL);
+            } else if let Ok(raw) = serde_json::to_string(&d) {
+                labels.insert(DELETED_LABEL.to_string(), raw);
+            }
+            Ok(Step::Write(()))
+        })
+        .await
+    }
+
+    async fn lock_entry(&self, key: &str) -> Result<Option<(KvEntry, StoredLock)>, KvError> {
+        let Some(e) = self.get(key).await? else {
+            return Ok(None);
+        };
+        let lock = match serde_json::from_str::<StoredLock>(&e.value) {
+            Ok(l) => l,
+            // Not written by a lock: treat it as held for good so that nothing overwrites it.
+            Err(_) => StoredLock {
+                info: unknown_holder(&e.value),
+                expires_unix_ms: u64::MAX,
+                token: String::new(),
+            },
+        };
+        Ok(Some((e, lock)))
+    }
+}
+
+#[async_trait]
+impl Kv for SwarmKv {
+    fn describe(&self) -> String {
+        "swarm:// (labels on the Swarm object)".to_string()
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<KvEntry>, KvError> {
+        let (labels, _) = self.read().await?;
+        Ok(labels.get(&label(key)).and_then(|raw| decode(key, raw)))
+    }
+
+    async fn put(&self, key: &str, value: &str) -> Result<(), KvError> {
+        self.update(|labels, index| {
+            labels.insert(label(key), encode(value, index));
+            Ok(Step::Write(()))
+        })
+        .await
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<u64>,
+        value: &str,
+    ) -> Result<bool, KvError> {
+        self.update(|labels, index| {
+            let current = labels.get(&label(key)).and_then(|raw| decode(key, raw));
+            if current.map(|e| e.revision) != expected {
+                return Ok(Step::Skip(false));
+            }
+            labels.insert(label(key), encode(value, index));
+            Ok(Step::Write(true))
+        })
+        .await
+    }
+
+    async fn write_atomic(&self, writes: &[KeyWrite]) -> Result<(), KvError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.update(|labels, index| {
+            for w in writes {
+                labels.insert(label(&w.key), encode(&w.value, index));
+            }
+            Ok(Step::Write(()))
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), KvError> {
+        self.update(|labels, index| {
+            if !labels.contains_key(&label(key)) {
+                return Ok(Step::Skip(()));
+            }
+            Deleted::remove(labels, key, index);
+            Ok(Step::Write(()))
+        })
+        .await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<KvEntry>, KvError> {
+        let (labels, _) = self.read().await?;
+        let mut out: Vec<KvEntry> = labels
+            .iter()
+            .filter_map(|(l, raw)| {
+                let key = l.strip_prefix(LABEL_PREFIX)?;
+                if !key.starts_with(prefix) {
+                    return None;
+                }
+                decode(key, raw)
+            })
+            .collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    async fn lock(
+        &self,
+        key: &str,
+        info: &LockInfo,
+        ttl: Duration,
+    ) -> Result<LockOutcome, KvError> {
+        let ttl = ttl.max(Duration::from_secs(1));
+        let token = unique_token();
+        let value = |expires: u64| {
+            serde_json::to_string(&StoredLock {
+                info: info.clone(),
+                expires_unix_ms: expires,
+                token: token.clone(),
+            })
+            .map_err(|e| KvError::Other(format!("cannot encode lock info: {e}")))
+        };
+        let taken = self
+            .update(|labels, index| {
+                if let Some(raw) = labels.get(&label(key)) {
+                    let held = decode(key, raw).map(|e| {
+                        serde_json::from_str::<StoredLock>(&e.value).unwrap_or(StoredLock {
+                            info: unknown_holder(&e.value),
+                            expires_unix_ms: u64::MAX,
+                            token: String::new(),
+                        })
+                    });
+                    if let Some(l) = held.filter(|l| l.expires_unix_ms > now_ms()) {
+                        return Ok(Step::Skip(Some(l.info)));
+                    }
+                }
+                let expires = now_ms() + ttl.as_millis() as u64;
+                labels.insert(label(key), encode(&value(expires)?, index));
+                Ok(Step::Write(None))
+            })
+            .await?;
+        if let Some(holder) = taken {
+            return Ok(LockOutcome::Held(holder));
+        }
+        let kv = self.clone();
+        let renew_key = key.to_string();
+        let renew_token = token.clone();
+        let renew_info = info.clone();
+        let renew = Box::new(move || {
+            let kv = kv.clone();
+            let key = renew_key.clone();
+            let token = renew_token.clone();
+            let info = renew_info.clone();
+            Box::pin(async move {
+                kv.update(|labels, index| {
+                    let ours = labels
+                        .get(&label(&key))
+                        .and_then(|raw| decode(&key, raw))
+                        .and_then(|e| serde_json::from_str::<StoredLock>(&e.value).ok())
+                        .is_some_and(|l| l.token == token);
+                    if !ours {
+                        return Ok(Step::Skip(false));
+                    }
+                    let value = serde_json::to_string(&StoredLock {
+                        info: info.clone(),
+                        expires_unix_ms: now_ms() + ttl.as_millis() as u64,
+                        token: token.clone(),
+                    })
+                    .map_err(|e| KvError::Other(format!("cannot encode lock info: {e}")))?;
+                    labels.insert(label(&key), encode(&value, index));
+                    Ok(Step::Write(true))
+                })
+                .await
+            }) as BoxFut<Result<bool, KvError>>
+        });
+        let kv = self.clone();
+        let release_key = key.to_string();
+        let release = Box::new(move || {
+            Box::pin(async move {
+                kv.update(|labels, index| {
+                    let ours = labels
+                        .get(&label(&release_key))
+                        .and_then(|raw| decode(&release_key, raw))
+                        .and_then(|e| serde_json::from_str::<StoredLock>(&e.value).ok())
+                        .is_some_and(|l| l.token == token);
+                    if !ours {
+                        return Ok(Step::Skip(()));
+                    }
+                    Deleted::remove(labels, &release_key, index);
+                    Ok(Step::Write(()))
+                })
+                .await
+            }) as BoxFut<Result<(), KvError>>
+        });
+        Ok(LockOutcome::Acquired(Box::new(RenewingGuard::spawn(
+            ttl, renew, release,
+        ))))
+    }
+
+    async fn lock_holder(&self, key: &str) -> Result<Option<LockInfo>, KvError> {
+        Ok(self
+            .lock_entry(key)
+            .await?
+            .filter(|(_, l)| l.expires_unix_ms > now_ms())
+            .map(|(_, l)| l.info))
+    }
+
+    async fn break_lock(&self, key: &str) -> Result<(), KvError> {
+        self.delete(key).await
+    }
+
+    async fn watch(&self, keys: &[String], since: u64, timeout: Duration) -> Result<u64, KvError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let (labels, index) = self.read().await?;
+            if since == 0 {
+                return Ok(index.max(1));
+            }
+            // A write made after we answered `index` carries a revision >= index.
+            let changed = keys.iter().any(|k| {
+                labels
+                    .get(&label(k))
+                    .and_then(|raw| decode(k, raw))
+                    .is_some_and(|e| e.revision >= since)
+            }) || Deleted::read(&labels).since(keys, since);
+            if changed || index < since {
+                return Ok(index.max(1));
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(since);
+            }
+            tokio::time::sleep(POLL.min(deadline - now)).await;
+        }
+    }
+}

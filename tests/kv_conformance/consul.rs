@@ -1,0 +1,249 @@
+//! Consul-only behaviour of the backend: TLS, ACL tokens, secrets kept out of messages, a
+//! store that goes away.
+
+use std::collections::HashMap;
+
+use shipctl::kv::{self, Kv, KvError};
+
+use crate::support::consul_double::{ConsulDouble, Options};
+use crate::support::tls::{TestCa, install_provider};
+
+const SECRET: &str = "b1946ac9-2f4e-4d5a-9c3e-0e8f-s3cret-token";
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn write_temp(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).expect("write temp file");
+    path.to_string_lossy().into_owned()
+}
+
+async fn tls_double(ca: &TestCa, names: &[&str]) -> ConsulDouble {
+    install_provider();
+    ConsulDouble::start(Options {
+        token: None,
+        tls: Some(ca.server_cert(names)),
+    })
+    .await
+}
+
+async fn roundtrip(kv: &dyn Kv) -> Result<(), KvError> {
+    kv.put("tls-check", "ok").await?;
+    assert_eq!(
+        kv.get("tls-check").await?.map(|e| e.value).as_deref(),
+        Some("ok")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn https_verified_against_the_given_ca() {
+    let ca = TestCa::new("shipctl test CA");
+    let double = tls_double(&ca, &["localhost", "127.0.0.1"]).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cacert = write_temp(&dir, "ca.pem", &ca.pem);
+    let url = format!("consul+https://{}", double.address());
+    let store = kv::connect(&url, &env(&[("CONSUL_CACERT", &cacert)]))
+        .await
+        .expect("connect");
+    roundtrip(store.as_ref()).await.expect("HTTPS round trip");
+    assert!(store.describe().starts_with("consul https://"));
+    // consul:// + CONSUL_HTTP_ADDR=https://... + CONSUL_HTTP_SSL pick the same.
+    let addr = format!("https://{}", double.address());
+    let e = env(&[("CONSUL_HTTP_ADDR", &addr), ("CONSUL_CACERT", &cacert)]);
+    let store = kv::connect("consul://", &e).await.expect("connect");
+    roundtrip(store.as_ref())
+        .await
+        .expect("HTTPS from CONSUL_HTTP_ADDR");
+    let e = env(&[("CONSUL_HTTP_SSL", "true"), ("CONSUL_CACERT", &cacert)]);
+    let store = kv::connect(&format!("consul://{}", double.address()), &e)
+        .await
+        .expect("connect");
+    roundtrip(store.as_ref())
+        .await
+        .expect("HTTPS from CONSUL_HTTP_SSL");
+}
+
+#[tokio::test]
+async fn a_wrong_ca_is_refused() {
+    let ca = TestCa::new("the server's CA");
+    let other = TestCa::new("some other CA");
+    let double = tls_double(&ca, &["127.0.0.1"]).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let wrong = write_temp(&dir, "other.pem", &other.pem);
+    let url = format!("consul+https://{}", double.address());
+    let store = kv::connect(&url, &env(&[("CONSUL_CACERT", &wrong)]))
+        .await
+        .expect("connect is lazy");
+    let err = store
+        .put("k", "v")
+        .await
+        .expect_err("must not trust the server");
+    assert!(matches!(err, KvError::Unavailable { .. }), "{err}");
+    // Without CONSUL_CACERT the system roots do not know the test CA either.
+    let store = kv::connect(&url, &HashMap::new()).await.expect("connect");
+    assert!(store.get("k").await.is_err());
+    // Verification off (CONSUL_HTTP_SSL_VERIFY=false) accepts it.
+    let e = env(&[
+        ("CONSUL_CACERT", &wrong),
+        ("CONSUL_HTTP_SSL_VERIFY", "false"),
+    ]);
+    let store = kv::connect(&url, &e).await.expect("connect");
+    roundtrip(store.as_ref())
+        .await
+        .expect("unverified round trip");
+}
+
+#[tokio::test]
+async fn tls_server_name_overrides_the_host() {
+    let ca = TestCa::new("shipctl test CA");
+    // The certificate names only the service name, not the address we dial.
+    let double = tls_double(&ca, &["consul.service.test"]).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cacert = write_temp(&dir, "ca.pem", &ca.pem);
+    let url = format!("consul+https://{}", double.address());
+    let store = kv::connect(&url, &env(&[("CONSUL_CACERT", &cacert)]))
+        .await
+        .expect("connect");
+    assert!(
+        store.get("k").await.is_err(),
+        "the address is not in the certificate"
+    );
+    let e = env(&[
+        ("CONSUL_CACERT", &cacert),
+        ("CONSUL_TLS_SERVER_NAME", "consul.service.test"),
+    ]);
+    let store = kv::connect(&url, &e).await.expect("connect");
+    roundtrip(store.as_ref())
+        .await
+        .expect("verified as consul.service.test");
+}
+
+#[tokio::test]
+async fn acl_token_from_env_or_file_and_denied_without() {
+    let double = ConsulDouble::start(Options {
+        token: Some(SECRET.into()),
+        tls: None,
+    })
+    .await;
+    let url = double.url();
+    let store = kv::connect(&url, &env(&[("CONSUL_HTTP_TOKEN", SECRET)]))
+        .await
+        .expect("connect");
+    roundtrip(store.as_ref()).await.expect("with the token");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = write_temp(&dir, "token", &format!("{SECRET}\n"));
+    let store = kv::connect(&url, &env(&[("CONSUL_HTTP_TOKEN_FILE", &file)]))
+        .await
+        .expect("connect");
+    roundtrip(store.as_ref())
+        .await
+        .expect("with the token file");
+    let anonymous = kv::connect(&url, &HashMap::new()).await.expect("connect");
+    let err = anonymous.get("k").await.expect_err("denied");
+    assert!(matches!(err, KvError::Denied { .. }), "{err}");
+    assert!(err.to_string().contains("Permission denied"), "{err}");
+}
+
+/// The token must not leak through describe(), Debug or any error, whatever goes wrong.
+#[tokio::test]
+async fn the_token_never_appears_in_messages() {
+    let double = ConsulDouble::start(Options {
+        token: Some("the-right-token".into()),
+        tls: None,
+    })
+    .await;
+    // A wrong token: the one we hold is the secret here.
+    let e = env(&[("CONSUL_HTTP_TOKEN", SECRET)]);
+    let store = kv::connect(&double.url(), &e).await.expect("connect");
+    let concrete =
+        kv::ConsulKv::new(kv::ConsulConfig::from_url(&double.url(), &e).expect("config"))
+            .await
+            .expect("backend");
+    let config = kv::ConsulConfig::from_url(&double.url(), &e).expect("config");
+    let mut messages = vec![
+        store.describe(),
+        format!("{concrete:?}"),
+        format!("{config:?}"),
+    ];
+    let info = shipctl::kv::LockInfo::current(None);
+    let keys = vec!["k".to_string()];
+    let mut errors = vec![
+        store.get("k").await.err(),
+        store.put("k", "v").await.err(),
+        store.compare_and_swap("k", None, "v").await.err(),
+        store.delete("k").await.err(),
+        store.list("p/").await.err(),
+        store
+            .lock("l", &info, std::time::Duration::from_secs(10))
+            .await
+            .err(),
+        store
+            .watch(&keys, 5, std::time::Duration::from_millis(100))
+            .await
+            .err(),
+    ];
+    assert!(
+        errors.iter().all(Option::is_some),
+        "every call must be denied"
+    );
+    double.stop();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let gone = store.get("k").await.err();
+    assert!(
+        matches!(gone, Some(KvError::Unavailable { .. })),
+        "{gone:?}"
+    );
+    errors.push(gone);
+    for e in errors.into_iter().flatten() {
+        messages.push(e.to_string());
+        messages.push(format!("{e:?}"));
+    }
+    for m in &messages {
+        assert!(!m.contains(SECRET), "secret leaked in: {m}");
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_went_away_is_unavailable() {
+    let double = ConsulDouble::start(Options::default()).await;
+    let store = kv::connect(&double.url(), &HashMap::new())
+        .await
+        .expect("connect");
+    store.put("k", "v").await.expect("put");
+    double.stop();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    for err in [
+        store.get("k").await.err(),
+        store.put("k", "v").await.err(),
+        store
+            .write_atomic(&[shipctl::plan::KeyWrite {
+                key: "k".into(),
+                value: "v".into(),
+            }])
+            .await
+            .err(),
+    ] {
+        assert!(matches!(err, Some(KvError::Unavailable { .. })), "{err:?}");
+    }
+}
+
+#[tokio::test]
+async fn bad_urls_name_the_accepted_schemes() {
+    let err = kv::connect("zookeeper://h:1", &HashMap::new())
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("consul://"), "{err}");
+    assert!(err.to_string().contains("etcd://"), "{err}");
+    assert!(
+        kv::connect("consul://user:pw@h:1", &HashMap::new())
+            .await
+            .is_err()
+    );
+}

@@ -1,0 +1,53 @@
+//! Swarm-only behaviour of the backend: keys are labels any manager can read, and writes
+//! keep every other part of the Swarm spec.
+
+use std::collections::HashMap;
+
+use shipctl::kv::{self, SwarmKv};
+
+use crate::support::prereq::{swarm_manager, unique};
+
+#[tokio::test]
+async fn keys_are_labels_on_the_swarm_and_other_labels_survive() {
+    let Some(docker) = swarm_manager("keys_are_labels_on_the_swarm_and_other_labels_survive").await
+    else {
+        return;
+    };
+    let store = kv::connect_with_docker("swarm://", &HashMap::new(), Some(docker.clone()))
+        .await
+        .expect("swarm backend");
+    let key = format!("{}/web-active-zone", unique("swarm-labels"));
+    let before = docker.inspect_swarm().await.expect("inspect");
+    store.put(&key, "green").await.expect("put");
+    let after = docker.inspect_swarm().await.expect("inspect");
+    let labels = after
+        .spec
+        .clone()
+        .and_then(|s| s.labels)
+        .unwrap_or_default();
+    let raw = labels
+        .get(&format!("io.shipctl.kv.{key}"))
+        .expect("the key is a Swarm label");
+    assert!(raw.contains("\"v\":\"green\""), "{raw}");
+    // The rest of the spec is untouched.
+    let strip = |s: Option<bollard::models::SwarmSpec>| {
+        s.map(|mut s| {
+            s.labels = None;
+            s
+        })
+    };
+    assert_eq!(strip(before.spec), strip(after.spec));
+    store.delete(&key).await.expect("delete");
+    let labels = docker
+        .inspect_swarm()
+        .await
+        .expect("inspect")
+        .spec
+        .and_then(|s| s.labels)
+        .unwrap_or_default();
+    assert!(!labels.contains_key(&format!("io.shipctl.kv.{key}")));
+    SwarmKv::new(docker)
+        .forget_deletes(&key)
+        .await
+        .expect("forget deletes");
+}
