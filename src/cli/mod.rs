@@ -1,9 +1,18 @@
 //! Command-line definitions and one file per subcommand. Each subcommand only gathers its
 //! inputs and calls into the engine; nothing here decides how a deploy works.
 
+mod apply;
 mod args;
+mod canary;
 mod completions;
+mod deploy;
 pub mod generate;
+mod history;
+mod inputs;
+mod runtime;
+mod saved_plan;
+mod unlock;
+mod world;
 
 use std::collections::HashMap;
 
@@ -16,6 +25,7 @@ pub use args::{
 
 use crate::error::{Error, exit};
 use crate::ui::{Terminal, report_error};
+use canary::CanaryAction;
 
 /// Parses the command line, runs the command and returns the process exit code.
 pub fn main() -> u8 {
@@ -45,18 +55,16 @@ pub fn main() -> u8 {
 
 /// Dispatches to the subcommand.
 pub fn run(cli: Cli, env: &HashMap<String, String>, terminal: &Terminal) -> Result<(), Error> {
-    let _ = (env, terminal);
-    match cli.command {
-        Command::Completions(args) => completions::run(&args),
-        Command::Plan(_)
-        | Command::Deploy(_)
-        | Command::Status(_)
-        | Command::Promote(_)
-        | Command::Abort(_)
-        | Command::Rollback(_)
-        | Command::History(_)
-        | Command::Route(_)
-        | Command::Unlock(_) => Err(not_yet_available()),
+    let global = &cli.global;
+    match &cli.command {
+        Command::Plan(args) => deploy::run(global, args, true, env, terminal),
+        Command::Deploy(args) => deploy::run(global, args, false, env, terminal),
+        Command::Promote(args) => canary::run(CanaryAction::Promote, global, args, env, terminal),
+        Command::Abort(args) => canary::run(CanaryAction::Abort, global, args, env, terminal),
+        Command::History(args) => history::run(global, args, env, terminal),
+        Command::Unlock(args) => unlock::run(global, args, env, terminal),
+        Command::Completions(args) => completions::run(args),
+        Command::Status(_) | Command::Rollback(_) | Command::Route(_) => Err(not_yet_available()),
     }
 }
 

@@ -73,3 +73,15 @@ impl FailureDecider for PromptDecider {
         answer.unwrap_or(Decision::Leave)
     }
 }
+
+/// Asks a yes/no question on the terminal (default no).
+pub fn confirm(question: &str) -> std::io::Result<bool> {
+    dialoguer::Confirm::new()
+        .with_prompt(question)
+        .default(false)
+        .interact_opt()
+        .map(|answer| answer.unwrap_or(false))
+        .map_err(|e| match e {
+            dialoguer::Error::IO(io) => io,
+        })
+}

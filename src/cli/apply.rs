@@ -1,0 +1,246 @@
+//! Carrying out a plan: take the deploy locks, run the executor with progress for this
+//! terminal, record the history, release the locks. Shared by deploy, promote and abort.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::world::World;
+use super::{DeployArgs, GlobalArgs, OutputFormat};
+use crate::error::Error;
+use crate::exec::{
+    DeployResult, Event, EventSink, Executor, FailureDecider, HttpProber, NonInteractive, Outcome,
+    TokioClock, kv_error,
+};
+use crate::kv::{self, HistoryRecord, LockGuard, LockInfo, LockOutcome};
+use crate::plan::Plan;
+use crate::spec::Spec;
+use crate::ui::Terminal;
+use crate::ui::progress::{ProgressMode, sink_and_decider};
+use crate::ui::prompt::PromptDecider;
+
+/// What the user asked for, for the lock message and the history.
+pub struct Request<'a> {
+    /// `deploy`, `promote`, `abort` or `rollback`.
+    pub action: &'a str,
+    pub message: Option<String>,
+    pub lock_wait: Option<Duration>,
+}
+
+impl<'a> Request<'a> {
+    pub fn from_deploy(action: &'a str, args: &DeployArgs) -> Result<Request<'a>, Error> {
+        let lock_wait = args
+            .lock_wait
+            .as_deref()
+            .map(|text| {
+                crate::spec::duration::parse(text).map_err(|e| {
+                    Error::usage(
+                        format!("invalid --lock-wait `{text}`: {e}"),
+                        "write a duration like `30s` or `2m`",
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(Request {
+            action,
+            message: args.message.clone(),
+            lock_wait,
+        })
+    }
+}
+
+/// Runs `plan` against the world. Returns the executor's outcome after writing history.
+pub async fn apply(
+    world: &World,
+    plan: &Plan,
+    spec: &Spec,
+    request: &Request<'_>,
+    global: &GlobalArgs,
+    env: &HashMap<String, String>,
+    terminal: &Terminal,
+) -> Result<Outcome, Error> {
+    let mode = match terminal.format {
+        OutputFormat::Json => ProgressMode::Json,
+        OutputFormat::Text if terminal.progress => ProgressMode::Tty,
+        OutputFormat::Text => ProgressMode::Plain,
+    };
+    let (sink, tty_decider) = sink_and_decider(mode);
+    // Prompts only where someone can answer: a terminal, not CI, not --non-interactive.
+    let decider: Box<dyn FailureDecider> = if terminal.interactive && mode == ProgressMode::Tty {
+        tty_decider
+    } else if terminal.interactive {
+        Box::new(PromptDecider::new())
+    } else {
+        Box::new(NonInteractive)
+    };
+
+    let guards = take_locks(world, plan, spec, request).await?;
+    let cancel = super::runtime::cancel_on_signals();
+    let prober = HttpProber::new();
+    let clock = TokioClock;
+    let executor = Executor::new(
+        &world.cluster,
+        world.kv.as_ref(),
+        &prober,
+        &clock,
+        sink.as_ref(),
+        cancel,
+        decider.as_ref(),
+    );
+    let started = std::time::Instant::now();
+    let result = executor.run(plan).await;
+    record_history(
+        world,
+        plan,
+        spec,
+        request,
+        env,
+        &result,
+        started.elapsed(),
+        sink.as_ref(),
+    )
+    .await;
+    for guard in guards {
+        if let Err(e) = guard.release().await {
+            sink.emit(&Event::Warning {
+                service: None,
+                message: format!("could not release the deploy lock ({e}); it expires by itself"),
+            });
+        }
+    }
+    let _ = global;
+    result
+}
+
+/// One lock per service that will change; all or nothing.
+async fn take_locks(
+    world: &World,
+    plan: &Plan,
+    spec: &Spec,
+    request: &Request<'_>,
+) -> Result<Vec<Box<dyn LockGuard>>, Error> {
+    let mut guards: Vec<Box<dyn LockGuard>> = Vec::new();
+    let info = LockInfo::current(
+        request
+            .message
+            .clone()
+            .or_else(|| Some(format!("shipctl {}", request.action))),
+    );
+    for service in plan.services.iter().filter(|s| !s.up_to_date) {
+        let outcome = kv::acquire_lock(
+            world.kv.as_ref(),
+            &service.keys.lock,
+            &info,
+            spec.kv.lock_ttl,
+            request.lock_wait,
+        )
+        .await;
+        match outcome {
+            Ok(LockOutcome::Acquired(guard)) => guards.push(guard),
+            Ok(LockOutcome::Held(holder)) => {
+                for guard in guards {
+                    let _ = guard.release().await;
+                }
+                return Err(locked(
+                    &service.service,
+                    &holder,
+                    request.lock_wait.is_some(),
+                ));
+            }
+            Err(e) => {
+                for guard in guards {
+                    let _ = guard.release().await;
+                }
+                return Err(kv_error(e));
+            }
+        }
+    }
+    Ok(guards)
+}
+
+fn locked(service: &str, holder: &LockInfo, waited: bool) -> Error {
+    let note = holder
+        .message
+        .as_deref()
+        .map(|m| format!(": \"{m}\""))
+        .unwrap_or_default();
+    Error::Locked {
+        message: format!(
+            "{service} is locked by {}@{} (pid {}) since {}{note}",
+            holder.owner, holder.host, holder.pid, holder.since
+        ),
+        help: Some(if waited {
+            format!(
+                "the lock was still held when --lock-wait ran out; if its holder is gone, `shipctl unlock {service}`"
+            )
+        } else {
+            format!(
+                "wait for it with --lock-wait 2m; if its holder is gone, the lock expires by itself, or run `shipctl unlock {service}`"
+            )
+        }),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn record_history(
+    world: &World,
+    plan: &Plan,
+    spec: &Spec,
+    request: &Request<'_>,
+    env: &HashMap<String, String>,
+    result: &Result<Outcome, Error>,
+    elapsed: Duration,
+    sink: &dyn EventSink,
+) {
+    let outcome = match result {
+        Ok(o) if o.awaiting_promotion() => "awaiting_promotion",
+        Ok(_) => "success",
+        Err(Error::RolledBack { .. }) => "rolled_back",
+        Err(Error::Interrupted { .. }) => "interrupted",
+        Err(Error::NeedsAttention { .. }) => "needs_attention",
+        Err(_) => "failed",
+    };
+    for service in plan.services.iter().filter(|s| !s.up_to_date) {
+        let mut record = HistoryRecord::now(
+            env,
+            &service.service,
+            &strategy_name(service.strategy),
+            request.action,
+            outcome,
+        );
+        record.from_zone = service.from.as_ref().map(|z| z.zone.clone());
+        record.from_version = service.from.as_ref().map(|z| z.version.clone());
+        record.to_zone = Some(service.to.zone.clone());
+        record.to_version = Some(service.to.version.clone());
+        record.duration_secs = (elapsed.as_secs_f64() * 10.0).round() / 10.0;
+        if let Err(e) = kv::append_history(
+            world.kv.as_ref(),
+            &service.keys.history,
+            &record,
+            spec.kv.history_limit,
+        )
+        .await
+        {
+            sink.emit(&Event::Warning {
+                service: Some(service.service.clone()),
+                message: format!("could not record the history: {e}"),
+            });
+        }
+    }
+}
+
+pub fn strategy_name(strategy: crate::spec::Strategy) -> String {
+    serde_json::to_value(strategy)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// The last line(s) of a successful run, for people; JSON mode prints the summary object.
+pub fn print_outcome(outcome: &Outcome, terminal: &Terminal) {
+    let result = if outcome.awaiting_promotion() {
+        DeployResult::AwaitingPromotion
+    } else {
+        DeployResult::Done
+    };
+    crate::ui::summary::print_outcome(outcome, result, terminal);
+}

@@ -1,0 +1,57 @@
+//! The closing lines of a run and the printed plan.
+
+use std::io::Write;
+
+use super::Terminal;
+use crate::cli::OutputFormat;
+use crate::exec::{DeployResult, Outcome, ServiceResult};
+use crate::plan::Plan;
+
+/// Prints a plan: text for people, one JSON document with `--output json`.
+pub fn print_plan(plan: &Plan, terminal: &Terminal) {
+    let text = match terminal.format {
+        OutputFormat::Text => super::plan_text::render_plan(plan),
+        OutputFormat::Json => match serde_json::to_string_pretty(plan) {
+            Ok(json) => json + "\n",
+            Err(e) => format!("{{\"error\": \"cannot encode the plan: {e}\"}}\n"),
+        },
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+/// Prints how a run ended: one line per service, or a summary object in JSON.
+pub fn print_outcome(outcome: &Outcome, result: DeployResult, terminal: &Terminal) {
+    let mut out = std::io::stdout().lock();
+    if terminal.format == OutputFormat::Json {
+        let summary = serde_json::json!({
+            "event": "summary",
+            "result": result,
+            "services": outcome.services,
+            "duration": crate::spec::duration::format(outcome.duration),
+        });
+        let _ = writeln!(out, "{summary}");
+        return;
+    }
+    for service in &outcome.services {
+        let line = match &service.result {
+            ServiceResult::Done { to } => {
+                format!("{}: {}@{} is live", service.service, to.zone, to.version)
+            }
+            ServiceResult::UpToDate => format!("{}: up to date, nothing to do", service.service),
+            ServiceResult::AwaitingPromotion { to, message, .. } => format!(
+                "{}: canary {}@{} is running; {message}",
+                service.service, to.zone, to.version
+            ),
+        };
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = writeln!(
+        out,
+        "done in {}",
+        crate::spec::duration::format(round_tenths(outcome.duration))
+    );
+}
+
+fn round_tenths(d: std::time::Duration) -> std::time::Duration {
+    std::time::Duration::from_millis((d.as_millis() as u64 / 100) * 100)
+}
