@@ -1,0 +1,320 @@
+//! `shipctl plan` through the real binary, offline (`--assume-state`): the text a user reads,
+//! the JSON a program reads, and the exit codes of bad input.
+
+use crate::support::cli_env::{CliEnv, stderr, stdout};
+
+/// The demo project copied into a clean directory (compose.yaml + shipctl.yaml).
+fn demo() -> CliEnv {
+    let env = CliEnv::new();
+    env.copy_fixture("demo/compose.yaml", "compose.yaml");
+    env.copy_fixture("demo/shipctl.yaml", "shipctl.yaml");
+    env
+}
+
+#[test]
+fn blue_green_plan_from_an_assumed_state() {
+    let env = demo();
+    let output = env
+        .shipctl()
+        .args(["plan", "--assume-state", "blue@1.0.0", "--version", "1.1.0"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    insta::assert_snapshot!(stdout(&output), @r"
+    Plan for project demo, from an assumed state (--assume-state)
+
+    web: blue-green  blue@1.0.0 -> green@1.1.0
+      1. ensure network demo_front
+           web is attached to the network `front`: created if missing, as `docker stack deploy` does
+      2. update demo_web-green: shipctl-test-app:1.1.0, 2 replicas
+           start 2 replica(s) of 1.1.0 in the inactive zone green while blue keeps serving
+      3. wait until demo_web-green runs 2 replicas of 1.1.0, healthy
+           before any traffic moves: 2 task(s) of 1.1.0 in green must run healthy for 2s (timeout 1m)
+      4. write keys (atomically)
+             web-active-zone = green
+             web-active-version = 1.1.0
+             web-traffic = blue=0,green=100
+           switch: active zone green, version 1.1.0 and all traffic, in one atomic write
+      5. drain for 5s
+           let requests in flight on blue finish before its tasks stop (5s)
+      6. scale demo_web-blue to 0
+           scale blue down to 0; the service is kept, so a rollback is a key flip and a scale-up away
+
+    1 service to change (6 steps), 0 up to date, 0 warnings.
+    ");
+}
+
+#[test]
+fn plan_json_is_one_document_with_typed_steps() {
+    let env = demo();
+    let output = env
+        .shipctl()
+        .args([
+            "plan",
+            "--assume-state",
+            "none",
+            "--version",
+            "2.0.0",
+            "--output",
+            "json",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
+    assert_eq!(plan["project"], "demo");
+    assert_eq!(plan["observed"]["source"], "assumed");
+    let service = &plan["services"][0];
+    assert_eq!(service["service"], "web");
+    assert_eq!(
+        service["to"],
+        serde_json::json!({"zone": "blue", "version": "2.0.0"})
+    );
+    let actions: Vec<&str> = service["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["action"].as_str().expect("action"))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "ensure_network",
+            "create_zone",
+            "wait_healthy",
+            "write_keys"
+        ]
+    );
+    assert_eq!(service["definition"]["image"], "shipctl-test-app:2.0.0");
+}
+
+#[test]
+fn canary_flags_override_the_spec() {
+    let env = demo();
+    let output = env
+        .shipctl()
+        .args([
+            "plan",
+            "--assume-state",
+            "blue@1.0.0:4",
+            "--version",
+            "1.1.0",
+            "--strategy",
+            "canary",
+            "--new",
+            "1",
+            "--old",
+            "3",
+            "--replicas",
+            "4",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("web: canary  blue@1.0.0 -> green@1.1.0"),
+        "{text}"
+    );
+    assert!(text.contains("web-traffic = blue=75,green=25"), "{text}");
+}
+
+#[test]
+fn saved_plan_file_holds_the_same_plan() {
+    let env = demo();
+    let output = env
+        .shipctl()
+        .args([
+            "plan",
+            "--assume-state",
+            "green@1.0.0",
+            "--version",
+            "1.1.0",
+            "--output",
+            "json",
+            "--out",
+            "plan.json",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let saved = std::fs::read_to_string(env.dir().join("plan.json")).expect("plan.json written");
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let saved: serde_json::Value = serde_json::from_str(&saved).expect("saved JSON");
+    assert_eq!(printed, saved);
+    assert_eq!(saved["services"][0]["to"]["zone"], "blue");
+}
+
+#[test]
+fn project_flag_and_compose_file_variable_are_honoured() {
+    let env = CliEnv::new();
+    env.copy_fixture("demo/compose.yaml", "deploy/stack.yaml");
+    let mut env = env;
+    env.set("COMPOSE_FILE", "deploy/stack.yaml");
+    let output = env
+        .shipctl()
+        .args(["plan", "-p", "Shop", "--assume-state", "none"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("create shop_web-blue: shipctl-test-app:1.0.0"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn no_compose_file_is_a_usage_error() {
+    let env = CliEnv::new();
+    let output = env
+        .shipctl()
+        .args(["plan", "--assume-state", "none"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(err.contains("no compose file found"), "{err}");
+    assert!(err.contains("-f/--file"), "says what to do: {err}");
+}
+
+#[test]
+fn compose_error_names_file_line_and_column() {
+    let env = CliEnv::new();
+    env.write(
+        "compose.yaml",
+        "services:\n  web:\n    image: app:1\n    deploy:\n      replicas: three\n",
+    );
+    let output = env
+        .shipctl()
+        .args(["plan", "--assume-state", "none"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("compose.yaml:5:17"),
+        "file:line:column in {err}"
+    );
+    assert!(err.contains("replicas"), "{err}");
+}
+
+#[test]
+fn spec_error_names_file_line_and_column() {
+    let env = demo();
+    env.write(
+        "shipctl.yaml",
+        "services:\n  web:\n    strategy: big-bang\n",
+    );
+    let output = env
+        .shipctl()
+        .args(["plan", "--assume-state", "none"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("shipctl.yaml:3:15"),
+        "file:line:column in {err}"
+    );
+    assert!(
+        err.contains("blue-green"),
+        "lists the valid strategies: {err}"
+    );
+}
+
+#[test]
+fn missing_required_variable_is_reported_with_its_message() {
+    let env = CliEnv::new();
+    env.write(
+        "compose.yaml",
+        "services:\n  web:\n    image: app:${TAG:?set TAG to the release}\n",
+    );
+    let output = env
+        .shipctl()
+        .args(["plan", "--assume-state", "none"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(err.contains("set TAG to the release"), "{err}");
+    assert!(err.contains("compose.yaml:3"), "{err}");
+}
+
+#[test]
+fn canary_larger_than_the_service_is_refused() {
+    let env = demo();
+    let output = env
+        .shipctl()
+        .args([
+            "plan",
+            "--assume-state",
+            "blue@1.0.0",
+            "--strategy",
+            "canary",
+            "--new",
+            "5",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("--new"), "{}", stderr(&output));
+}
+
+#[test]
+fn unknown_service_is_refused() {
+    let env = demo();
+    let output = env
+        .shipctl()
+        .args(["plan", "api", "--assume-state", "none"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("api"), "{}", stderr(&output));
+}
+
+#[test]
+fn assumed_state_cannot_deploy() {
+    let env = demo();
+    let output = env
+        .shipctl()
+        .args(["deploy", "--assume-state", "none", "--yes"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("shipctl plan"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn unreachable_engine_fails_without_changing_anything() {
+    let env = demo();
+    let output = env
+        .shipctl()
+        .args(["plan", "-H", "unix:///nonexistent/docker.sock"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("/nonexistent/docker.sock"),
+        "names the address: {err}"
+    );
+}
+
+#[test]
+fn json_errors_are_machine_readable_on_stdout() {
+    let env = CliEnv::new();
+    let output = env
+        .shipctl()
+        .args(["plan", "--assume-state", "none", "--output", "json"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let line: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    assert_eq!(line["event"], "error");
+    assert_eq!(line["exit_code"], 2);
+}
