@@ -43,7 +43,7 @@ impl ProgressMode {
     }
 }
 
-/// True unless `NO_COLOR` is set to something (https://no-color.org).
+/// True unless `NO_COLOR` is set to something (<https://no-color.org>).
 pub fn color_enabled() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
