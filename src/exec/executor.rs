@@ -14,7 +14,7 @@ use super::{
     ZoneTarget,
 };
 use crate::error::Error;
-use crate::kv::Kv;
+use crate::kv::{Kv, LockGuard};
 use crate::plan::{Action, Plan, ServicePlan, Step};
 
 /// Tuning of the executor; the defaults are what the CLI uses.
@@ -61,6 +61,8 @@ pub struct Executor<'a> {
     pub(super) cancel: CancellationToken,
     pub(super) decider: &'a dyn FailureDecider,
     pub(super) options: ExecOptions,
+    /// The deploy lock, checked before every step that changes something.
+    pub(super) lock: Option<&'a dyn LockGuard>,
 }
 
 impl<'a> Executor<'a> {
@@ -82,7 +84,15 @@ impl<'a> Executor<'a> {
             cancel,
             decider,
             options: ExecOptions::default(),
+            lock: None,
         }
+    }
+
+    /// Stops before any further change once `lock` is no longer ours (its renewal failed:
+    /// another deploy may be running).
+    pub fn with_lock(mut self, lock: &'a dyn LockGuard) -> Self {
+        self.lock = Some(lock);
+        self
     }
 
     pub fn with_options(mut self, options: ExecOptions) -> Self {
@@ -187,6 +197,9 @@ impl<'a> Executor<'a> {
             // A safe point: between steps nothing is half-done.
             if self.cancel.is_cancelled() {
                 return Err(self.interrupted(run, index));
+            }
+            if changes_something(&step.action) && self.lock.is_some_and(|l| !l.is_held()) {
+                return Err(self.lock_lost(run, index));
             }
             self.sink.emit(&Event::StepStarted {
                 service: sp.service.clone(),
@@ -603,6 +616,17 @@ fn is_cleanup_after_flip(run: &ServiceRun<'_>, step: &Step) -> bool {
     let flipped = run.written.get(&run.sp.keys.active_zone) == Some(&run.sp.to.zone);
     let before = run.before.get(zone).map_or(0, |z| z.desired);
     flipped && *zone != run.sp.to.zone && *replicas < before
+}
+
+fn changes_something(action: &Action) -> bool {
+    matches!(
+        action,
+        Action::EnsureNetwork { .. }
+            | Action::CreateZone { .. }
+            | Action::UpdateZone { .. }
+            | Action::Scale { .. }
+            | Action::WriteKeys { .. }
+    )
 }
 
 fn is_ended(state: TaskState) -> bool {

@@ -184,6 +184,29 @@ impl Executor<'_> {
         }
     }
 
+    /// The deploy lock was lost: stop without touching anything more.
+    pub(super) fn lock_lost(&self, run: &ServiceRun<'_>, index: usize) -> Error {
+        let service = &run.sp.service;
+        let message = format!(
+            "{service}: lost the deploy lock ({}) before step {}/{}; stopped without further changes",
+            run.sp.keys.lock,
+            index + 1,
+            run.sp.steps.len()
+        );
+        self.sink.emit(&Event::Paused {
+            service: service.clone(),
+            message: message.clone(),
+        });
+        Error::NeedsAttention {
+            message,
+            help: Some(format!(
+                "another deploy may be running (`shipctl lock status`); now: {}; {}",
+                run.zones_state(),
+                run.keys_state()
+            )),
+        }
+    }
+
     /// The error for a cancelled run, saying where it stopped and how to go on or back.
     pub(super) fn interrupted(&self, run: &ServiceRun<'_>, index: usize) -> Error {
         let service = &run.sp.service;

@@ -673,7 +673,11 @@ impl FakeKv {
     }
 }
 
-struct FakeLock;
+/// A lock whose loss a test decides (cancel `lost`, e.g. with [`ManualClock::cancel_at`]).
+#[derive(Default)]
+pub struct FakeLock {
+    pub lost: CancellationToken,
+}
 
 #[async_trait]
 impl LockGuard for FakeLock {
@@ -682,7 +686,7 @@ impl LockGuard for FakeLock {
     }
 
     fn is_held(&self) -> bool {
-        true
+        !self.lost.is_cancelled()
     }
 }
 
@@ -771,7 +775,7 @@ impl Kv for FakeKv {
         _ttl: Duration,
     ) -> Result<LockOutcome, KvError> {
         drop(self.check()?);
-        Ok(LockOutcome::Acquired(Box::new(FakeLock)))
+        Ok(LockOutcome::Acquired(Box::<FakeLock>::default()))
     }
 
     async fn lock_holder(&self, _key: &str) -> Result<Option<LockInfo>, KvError> {

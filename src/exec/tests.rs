@@ -7,8 +7,8 @@ use indexmap::IndexMap;
 use tokio_util::sync::CancellationToken;
 
 use super::fake::{
-    Behaviour, FakeCluster, FakeKv, FakeProber, Fate, Journal, ManualClock, RecordingSink,
-    ScriptedDecider,
+    Behaviour, FakeCluster, FakeKv, FakeLock, FakeProber, Fate, Journal, ManualClock,
+    RecordingSink, ScriptedDecider,
 };
 use super::*;
 use crate::compose::model::Service;
@@ -1201,4 +1201,35 @@ async fn crashes_of_an_earlier_attempt_do_not_fail_a_retry() {
     w.cluster.crashed_before(GREEN, "1.4.2", 3);
     w.run(&blue_green(None)).await.expect("the retry deploys");
     assert_eq!(w.kv.value(ZONE_KEY).as_deref(), Some("green"));
+}
+
+#[tokio::test]
+async fn losing_the_lock_stops_before_the_next_change() {
+    let w = World::new(3);
+    let lock = FakeLock::default();
+    let p = blue_green(None);
+    let executor = Executor::new(
+        &w.cluster,
+        &w.kv,
+        &w.prober,
+        &*w.clock,
+        &w.sink,
+        w.cancel.clone(),
+        &NonInteractive,
+    )
+    .with_lock(&lock);
+    // Lost while green becomes healthy: the flip must not happen.
+    w.clock.cancel_at(
+        w.clock.elapsed() + Duration::from_secs(2),
+        lock.lost.clone(),
+    );
+    let err = executor.run(&p).await.expect_err("stops");
+    assert_eq!(err.exit_code(), 3, "{err}");
+    assert!(
+        err.to_string()
+            .contains("lost the deploy lock (web-lock) before step 3/5"),
+        "{err}"
+    );
+    assert_eq!(w.ops(), vec!["apply demo_web-green 1.4.2 x3"]);
+    assert_eq!(w.keys(), World::original_keys());
 }
