@@ -1233,3 +1233,42 @@ async fn losing_the_lock_stops_before_the_next_change() {
     assert_eq!(w.ops(), vec!["apply demo_web-green 1.4.2 x3"]);
     assert_eq!(w.keys(), World::original_keys());
 }
+
+#[tokio::test]
+async fn the_real_clock_abandons_a_wait_when_cancelled() {
+    let w = World::new(1);
+    let executor = Executor::new(
+        &w.cluster,
+        &w.kv,
+        &w.prober,
+        &TokioClock,
+        &w.sink,
+        w.cancel.clone(),
+        &NonInteractive,
+    );
+    let cancel = w.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        cancel.cancel();
+    });
+    let started = std::time::Instant::now();
+    let result = executor.sleep(Duration::from_secs(30)).await;
+    assert!(matches!(
+        result,
+        Err(super::failure::StepError::Interrupted)
+    ));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Not cancelled: it sleeps.
+    let executor = Executor::new(
+        &w.cluster,
+        &w.kv,
+        &w.prober,
+        &TokioClock,
+        &w.sink,
+        CancellationToken::new(),
+        &NonInteractive,
+    );
+    let started = std::time::Instant::now();
+    assert!(executor.sleep(Duration::from_millis(30)).await.is_ok());
+    assert!(started.elapsed() >= Duration::from_millis(30));
+}
