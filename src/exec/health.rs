@@ -251,9 +251,12 @@ pub fn evaluate(
                     None => {}
                 }
             }
+            // A service's container that completes stopped by itself: it crashed, even with
+            // exit code 0 (Swarm restarts it).
+            TaskState::Complete if recent => crashes.push(t),
             // A shutdown task only counts when Swarm recorded an error with it: tasks we
             // stop ourselves exit non-zero too (143) but carry no error.
-            TaskState::Shutdown | TaskState::Complete
+            TaskState::Shutdown
                 if recent && t.error.is_some() && t.exit_code.is_some_and(|c| c != 0) =>
             {
                 if classify(task_text(t)) == Some(Trouble::Unhealthy) {
@@ -566,6 +569,32 @@ mod tests {
             r.task_errors
                 .iter()
                 .all(|e| e.contains("non-zero exit (1)"))
+        );
+    }
+
+    #[test]
+    fn containers_that_keep_completing_are_a_crash_loop_too() {
+        let now = SystemTime::now();
+        let done = |id: &str| TaskInfo {
+            state: TaskState::Complete,
+            desired_state: TaskState::Shutdown,
+            message: "finished".into(),
+            exit_code: Some(0),
+            updated_at: at(3, now),
+            ..task(id, TaskState::Complete, "1.4.2")
+        };
+        let r = eval(&[done("a"), done("b"), done("c")], 1, now);
+        assert_eq!(
+            r.status,
+            HealthStatus::Failing(FailureCause::CrashLoop {
+                failures: 3,
+                exit_code: Some(0)
+            })
+        );
+        assert!(
+            r.task_errors[0].contains("complete: finished"),
+            "{:?}",
+            r.task_errors
         );
     }
 
