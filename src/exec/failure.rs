@@ -98,6 +98,7 @@ impl Executor<'_> {
                     step: super::summary::summarize(&step.action),
                     cause: failure.cause.clone(),
                     task_errors: failure.task_errors.clone(),
+                    situation: format!("now: {}; {}", run.zones_state(), run.keys_state()),
                 };
                 tokio::select! {
                     biased;

@@ -697,8 +697,15 @@ async fn a_prompt_can_keep_waiting_then_roll_back() {
         .await
         .expect_err("rolled back");
     assert_eq!(err.exit_code(), 1);
-    let asked = decider.asked.lock().map(|a| a.len()).unwrap_or_default();
-    assert_eq!(asked, 2);
+    let asked = decider.asked.lock().map(|a| a.clone()).unwrap_or_default();
+    assert_eq!(asked.len(), 2);
+    assert!(
+        asked[0]
+            .situation
+            .contains("routing keys unchanged: blue 1.4.1 serves"),
+        "{}",
+        asked[0].situation
+    );
     assert_eq!(w.cluster.desired(GREEN), Some(0));
 }
 
