@@ -398,10 +398,9 @@ impl Executor<'_> {
         });
         let headline = Self::headline(run, failure);
         if ok {
-            let mut help = format!(
-                "{serving}; {} back to its previous replicas",
-                run.sp.to.zone
-            );
+            let to = &run.sp.to.zone;
+            let replicas = run.before.get(to).map_or(0, |z| z.desired);
+            let mut help = format!("{serving}; {to} is back to {replicas} replicas");
             if let Some(hint) = failure.cause.hint() {
                 help.push_str(". ");
                 help.push_str(hint);

@@ -138,6 +138,14 @@ fn task_text(t: &TaskInfo) -> &str {
         .unwrap_or(&t.message)
 }
 
+fn tasks_word(n: usize) -> String {
+    if n == 1 {
+        "1 task".to_string()
+    } else {
+        format!("{n} tasks")
+    }
+}
+
 fn short_id(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
 }
@@ -306,16 +314,16 @@ pub fn evaluate(
         let c = if let Some(t) = unhealthy.first() {
             FailureCause::HealthcheckFailing {
                 detail: format!(
-                    "{} task(s) killed as unhealthy ({})",
-                    unhealthy.len(),
+                    "{} killed as unhealthy ({})",
+                    tasks_word(unhealthy.len()),
                     task_text(t)
                 ),
             }
         } else {
             FailureCause::HealthcheckFailing {
                 detail: format!(
-                    "{} task(s) still starting after the healthcheck period",
-                    stuck_starting.len()
+                    "{} still starting after the healthcheck period",
+                    tasks_word(stuck_starting.len())
                 ),
             }
         };
@@ -663,7 +671,7 @@ mod tests {
         );
         match r.status {
             HealthStatus::Failing(FailureCause::HealthcheckFailing { detail }) => {
-                assert!(detail.contains("2 task(s) killed as unhealthy"), "{detail}");
+                assert!(detail.contains("2 tasks killed as unhealthy"), "{detail}");
                 assert!(detail.contains("unhealthy container"), "{detail}");
             }
             other => panic!("{other:?}"),
