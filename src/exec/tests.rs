@@ -1279,3 +1279,20 @@ async fn the_real_clock_abandons_a_wait_when_cancelled() {
     assert!(executor.sleep(Duration::from_millis(30)).await.is_ok());
     assert!(started.elapsed() >= Duration::from_millis(30));
 }
+
+#[test]
+fn a_run_can_be_driven_from_any_runtime_thread() {
+    fn assert_send<T: Send>(_: &T) {}
+    let w = World::new(1);
+    let p = blue_green(None);
+    let executor = Executor::new(
+        &w.cluster,
+        &w.kv,
+        &w.prober,
+        &TokioClock,
+        &w.sink,
+        w.cancel.clone(),
+        &NonInteractive,
+    );
+    assert_send(&executor.run(&p));
+}
