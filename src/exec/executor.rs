@@ -5,6 +5,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::failure::{StepError, StepFailure};
+use super::gate::Gate;
 use super::health::HealthRules;
 use super::summary::{action_kind, summarize};
 use super::track::{ServiceRun, ZoneTrack};
@@ -466,16 +467,15 @@ impl<'a> Executor<'a> {
                 min_healthy,
                 ..
             } => {
-                self.wait_healthy(
-                    run,
+                let gate = Gate {
                     zone,
-                    Some(version),
-                    *replicas,
-                    *timeout,
-                    *min_healthy,
-                    true,
-                )
-                .await?;
+                    version: Some(version),
+                    replicas: *replicas,
+                    timeout: *timeout,
+                    min_healthy: *min_healthy,
+                    cancellable: true,
+                };
+                self.wait_healthy(run, &gate).await?;
             }
             Action::WriteKeys { writes } => self.write_keys(run, writes).await?,
             Action::WaitRouter { timeout } => self.wait_router(run, *timeout).await?,
@@ -539,7 +539,7 @@ impl<'a> Executor<'a> {
                 .await?;
             let zone = &run.sp.to.zone;
             if let Some(track) = run.zones.get(zone).filter(|t| t.desired > 0) {
-                let report = self.check_zone(run, zone, track).await;
+                let report = self.check_zone(run, track).await;
                 if let Ok(report) = report
                     && let super::HealthStatus::Failing(cause) = report.status
                 {
@@ -571,7 +571,7 @@ impl<'a> Executor<'a> {
                 }));
             };
             let report = self
-                .check_zone(run, &zone, &track)
+                .check_zone(run, &track)
                 .await
                 .map_err(|e| StepFailure::cluster(format!("checking {zone}"), e))?;
             if track.desired == 0 || !report.is_healthy() {

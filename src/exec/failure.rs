@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::executor::Executor;
+use super::gate::Gate;
 use super::track::ServiceRun;
 use super::{ClusterError, Decision, Event, FailureCause, FailureReport};
 use crate::error::Error;
@@ -279,18 +280,16 @@ impl Executor<'_> {
             let Some(before) = run.before.get(zone).cloned() else {
                 continue;
             };
-            if let Err(super::failure::StepError::Failed(f)) = self
-                .wait_healthy(
-                    run,
-                    zone,
-                    before.version.as_deref(),
-                    before.desired,
-                    timeout,
-                    Duration::ZERO,
-                    false,
-                )
-                .await
-            {
+            // Not cancellable: a rollback that stops halfway helps nobody.
+            let gate = Gate {
+                zone,
+                version: before.version.as_deref(),
+                replicas: before.desired,
+                timeout,
+                min_healthy: Duration::ZERO,
+                cancellable: false,
+            };
+            if let Err(StepError::Failed(f)) = self.wait_healthy(run, &gate).await {
                 problems.push(format!("{zone} did not become healthy again: {}", f.cause));
             }
         }
@@ -313,7 +312,7 @@ impl Executor<'_> {
             for zone in run.traffic_targets(&restore) {
                 let healthy = match run.zones.get(&zone).cloned() {
                     Some(track) if track.desired > 0 => self
-                        .check_zone(run, &zone, &track)
+                        .check_zone(run, &track)
                         .await
                         .is_ok_and(|r| r.is_healthy()),
                     _ => false,
