@@ -325,7 +325,13 @@ impl Executor<'_> {
                 }
             }
             if safe {
-                match self.kv.write_atomic(&restore).await {
+                // Nothing to write back when every key is new (a first deploy).
+                let written = if restore.is_empty() {
+                    Ok(())
+                } else {
+                    self.kv.write_atomic(&restore).await
+                };
+                match written {
                     Ok(()) => {
                         keys_restored = true;
                         // Keys that did not exist before the plan are removed again.

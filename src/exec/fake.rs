@@ -644,6 +644,11 @@ impl FakeKv {
         st.entries.insert(key.into(), (value.into(), rev));
     }
 
+    /// Removes a key without recording an operation (test setup).
+    pub fn unset(&self, key: &str) {
+        lock(&self.state).entries.remove(key);
+    }
+
     pub fn value(&self, key: &str) -> Option<String> {
         lock(&self.state).entries.get(key).map(|(v, _)| v.clone())
     }

@@ -1296,3 +1296,43 @@ fn a_run_can_be_driven_from_any_runtime_thread() {
     );
     assert_send(&executor.run(&p));
 }
+
+#[tokio::test]
+async fn undoing_a_first_deploy_removes_the_keys_it_created() {
+    let w = World::new(0);
+    for key in [ZONE_KEY, VERSION_KEY, TRAFFIC_KEY] {
+        w.kv.unset(key);
+    }
+    let mut p = blue_green(None);
+    let sp = &mut p.services[0];
+    sp.from = None;
+    sp.steps = vec![
+        step(Action::CreateZone {
+            zone: "green".into(),
+            service: GREEN.into(),
+            image: "example/web:1.4.2".into(),
+            version: "1.4.2".into(),
+            replicas: 2,
+        }),
+        wait("green", 2, "1.4.2"),
+        flip(),
+        step(Action::WaitRouter {
+            timeout: Duration::from_secs(5),
+        }),
+    ];
+    let err = w.run(&p).await.expect_err("the router never confirms");
+    assert_eq!(err.exit_code(), 1, "{err}");
+    assert_eq!(w.keys(), (None, None, None));
+    assert_eq!(w.cluster.desired(GREEN), Some(0));
+    assert_eq!(
+        w.ops(),
+        vec![
+            "apply demo_web-green 1.4.2 x2",
+            "kv write web-active-zone=green web-active-version=1.4.2 web-traffic=blue=0,green=100",
+            "kv delete web-active-zone",
+            "kv delete web-active-version",
+            "kv delete web-traffic",
+            "scale demo_web-green 0",
+        ]
+    );
+}
