@@ -306,19 +306,12 @@ impl<'a> Executor<'a> {
             })?;
         self.refuse_if_moved(run, &names, &observed)?;
         // Tasks that already ended are history for the health gates of this run.
-        for (zone, service_name) in &names {
-            if !observed.contains_key(zone) {
-                continue;
-            }
-            if let Ok(tasks) = self.cluster.tasks(service_name).await {
-                run.rules.history.extend(
-                    tasks
-                        .into_iter()
-                        .filter(|t| is_ended(t.state))
-                        .map(|t| t.id),
-                );
-            }
-        }
+        let existing: Vec<String> = names
+            .iter()
+            .filter(|(zone, _)| observed.contains_key(zone))
+            .map(|(_, name)| name.clone())
+            .collect();
+        self.forget_ended_tasks(run, &existing).await;
         for (zone, service_name) in names {
             let track = match observed.get(&zone) {
                 Some(z) => ZoneTrack {
@@ -338,6 +331,21 @@ impl<'a> Executor<'a> {
             run.zones.insert(zone, track);
         }
         Ok(())
+    }
+
+    /// Adds the tasks of `services` that have ended to the history the health gates ignore
+    /// (best effort: without it, old failures may only end a gate sooner).
+    pub(super) async fn forget_ended_tasks(&self, run: &mut ServiceRun<'_>, services: &[String]) {
+        for name in services {
+            if let Ok(tasks) = self.cluster.tasks(name).await {
+                run.rules.history.extend(
+                    tasks
+                        .into_iter()
+                        .filter(|t| is_ended(t.state))
+                        .map(|t| t.id),
+                );
+            }
+        }
     }
 
     /// A plan made from the live cluster is only valid while the zones are as it saw them

@@ -114,6 +114,14 @@ impl Executor<'_> {
                     service: Some(service),
                     message: format!("retrying: {}", super::summary::summarize(&step.action)),
                 });
+                // The failures seen so far were answered; only new ones count from here.
+                let services: Vec<String> = run
+                    .zones
+                    .values()
+                    .filter(|z| z.exists)
+                    .map(|z| z.service_name.clone())
+                    .collect();
+                self.forget_ended_tasks(run, &services).await;
                 Ok(())
             }
             Decision::Leave => Err(self.left_as_is(run, &failure, policy)),

@@ -1336,3 +1336,49 @@ async fn undoing_a_first_deploy_removes_the_keys_it_created() {
         ]
     );
 }
+
+/// Fixes the new version when asked, then says to keep waiting.
+struct FixingDecider<'w> {
+    cluster: &'w FakeCluster,
+}
+
+#[async_trait::async_trait]
+impl FailureDecider for FixingDecider<'_> {
+    fn interactive(&self) -> bool {
+        true
+    }
+
+    async fn decide(&self, _failure: &FailureReport) -> Decision {
+        self.cluster.behave("1.4.2", Behaviour::default());
+        Decision::KeepWaiting
+    }
+}
+
+#[tokio::test]
+async fn keep_waiting_judges_only_what_happens_after_the_answer() {
+    let w = World::new(3);
+    w.cluster.behave(
+        "1.4.2",
+        Behaviour {
+            fate: Fate::Crash {
+                after: Duration::from_secs(1),
+                code: 1,
+            },
+            ..Behaviour::default()
+        },
+    );
+    let decider = FixingDecider {
+        cluster: &w.cluster,
+    };
+    w.run_with(&blue_green(None), &decider)
+        .await
+        .expect("deploys once fixed");
+    assert_eq!(w.kv.value(ZONE_KEY).as_deref(), Some("green"));
+    let failures = w
+        .sink
+        .events()
+        .iter()
+        .filter(|e| matches!(e, Event::Failure { .. }))
+        .count();
+    assert_eq!(failures, 1);
+}
