@@ -568,6 +568,9 @@ impl<'a> Executor<'a> {
         run: &mut ServiceRun<'_>,
         writes: &[crate::plan::KeyWrite],
     ) -> Result<(), StepError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
         for zone in run.traffic_targets(writes) {
             let Some(track) = run.zones.get(&zone).cloned() else {
                 return Err(StepError::Failed(StepFailure {
