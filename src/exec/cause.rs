@@ -57,21 +57,21 @@ impl FailureCause {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
             FailureCause::ImageNotFound { .. } => Some(
-                "check the image name and tag, and that every node can pull it \
+                "Check the image name and tag, and that every node can pull it \
                  (`--with-registry-auth` for private registries)",
             ),
             FailureCause::NoSuitableNode { .. } => Some(
-                "check placement constraints and free resources (`docker node ls`, \
+                "Check placement constraints and free resources (`docker node ls`, \
                  `docker service ps --no-trunc`)",
             ),
             FailureCause::CrashLoop { .. } => {
-                Some("the containers exit right after starting: check their logs")
+                Some("The containers exit right after starting: check their logs")
             }
             FailureCause::HealthcheckFailing { .. } => Some(
-                "the container healthcheck does not pass: check the healthcheck command \
+                "The container healthcheck does not pass: check the healthcheck command \
                  and its start_period",
             ),
-            FailureCause::Kv { .. } => Some("check that the KV store is reachable"),
+            FailureCause::Kv { .. } => Some("Check that the KV store is reachable"),
             _ => None,
         }
     }
@@ -85,6 +85,10 @@ impl fmt::Display for FailureCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FailureCause::ImageNotFound { detail } => write!(f, "image not found: {detail}"),
+            // Swarm's text usually starts with the name of the cause already.
+            FailureCause::NoSuitableNode { detail } if detail.starts_with("no suitable node") => {
+                f.write_str(detail)
+            }
             FailureCause::NoSuitableNode { detail } => write!(f, "no suitable node: {detail}"),
             FailureCause::CrashLoop {
                 failures,

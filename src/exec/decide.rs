@@ -12,6 +12,8 @@ pub struct FailureReport {
     pub step: String,
     pub cause: FailureCause,
     pub task_errors: Vec<String>,
+    /// Where things stand (zones and routing keys), in words.
+    pub situation: String,
 }
 
 /// The user's answer.

@@ -5,6 +5,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::failure::{StepError, StepFailure};
+use super::gate::Gate;
 use super::health::HealthRules;
 use super::summary::{action_kind, summarize};
 use super::track::{ServiceRun, ZoneTrack};
@@ -14,7 +15,7 @@ use super::{
     ZoneTarget,
 };
 use crate::error::Error;
-use crate::kv::Kv;
+use crate::kv::{Kv, LockGuard};
 use crate::plan::{Action, Plan, ServicePlan, Step};
 
 /// Tuning of the executor; the defaults are what the CLI uses.
@@ -61,6 +62,8 @@ pub struct Executor<'a> {
     pub(super) cancel: CancellationToken,
     pub(super) decider: &'a dyn FailureDecider,
     pub(super) options: ExecOptions,
+    /// The deploy lock, checked before every step that changes something.
+    pub(super) lock: Option<&'a dyn LockGuard>,
 }
 
 impl<'a> Executor<'a> {
@@ -82,7 +85,15 @@ impl<'a> Executor<'a> {
             cancel,
             decider,
             options: ExecOptions::default(),
+            lock: None,
         }
+    }
+
+    /// Stops before any further change once `lock` is no longer ours (its renewal failed:
+    /// another deploy may be running).
+    pub fn with_lock(mut self, lock: &'a dyn LockGuard) -> Self {
+        self.lock = Some(lock);
+        self
     }
 
     pub fn with_options(mut self, options: ExecOptions) -> Self {
@@ -188,6 +199,9 @@ impl<'a> Executor<'a> {
             if self.cancel.is_cancelled() {
                 return Err(self.interrupted(run, index));
             }
+            if changes_something(&step.action) && self.lock.is_some_and(|l| !l.is_held()) {
+                return Err(self.lock_lost(run, index));
+            }
             self.sink.emit(&Event::StepStarted {
                 service: sp.service.clone(),
                 index: index + 1,
@@ -292,19 +306,12 @@ impl<'a> Executor<'a> {
             })?;
         self.refuse_if_moved(run, &names, &observed)?;
         // Tasks that already ended are history for the health gates of this run.
-        for (zone, service_name) in &names {
-            if !observed.contains_key(zone) {
-                continue;
-            }
-            if let Ok(tasks) = self.cluster.tasks(service_name).await {
-                run.rules.history.extend(
-                    tasks
-                        .into_iter()
-                        .filter(|t| is_ended(t.state))
-                        .map(|t| t.id),
-                );
-            }
-        }
+        let existing: Vec<String> = names
+            .iter()
+            .filter(|(zone, _)| observed.contains_key(zone))
+            .map(|(_, name)| name.clone())
+            .collect();
+        self.forget_ended_tasks(run, &existing).await;
         for (zone, service_name) in names {
             let track = match observed.get(&zone) {
                 Some(z) => ZoneTrack {
@@ -324,6 +331,21 @@ impl<'a> Executor<'a> {
             run.zones.insert(zone, track);
         }
         Ok(())
+    }
+
+    /// Adds the tasks of `services` that have ended to the history the health gates ignore
+    /// (best effort: without it, old failures may only end a gate sooner).
+    pub(super) async fn forget_ended_tasks(&self, run: &mut ServiceRun<'_>, services: &[String]) {
+        for name in services {
+            if let Ok(tasks) = self.cluster.tasks(name).await {
+                run.rules.history.extend(
+                    tasks
+                        .into_iter()
+                        .filter(|t| is_ended(t.state))
+                        .map(|t| t.id),
+                );
+            }
+        }
     }
 
     /// A plan made from the live cluster is only valid while the zones are as it saw them
@@ -453,16 +475,15 @@ impl<'a> Executor<'a> {
                 min_healthy,
                 ..
             } => {
-                self.wait_healthy(
-                    run,
+                let gate = Gate {
                     zone,
-                    Some(version),
-                    *replicas,
-                    *timeout,
-                    *min_healthy,
-                    true,
-                )
-                .await?;
+                    version: Some(version),
+                    replicas: *replicas,
+                    timeout: *timeout,
+                    min_healthy: *min_healthy,
+                    cancellable: true,
+                };
+                self.wait_healthy(run, &gate).await?;
             }
             Action::WriteKeys { writes } => self.write_keys(run, writes).await?,
             Action::WaitRouter { timeout } => self.wait_router(run, *timeout).await?,
@@ -526,7 +547,7 @@ impl<'a> Executor<'a> {
                 .await?;
             let zone = &run.sp.to.zone;
             if let Some(track) = run.zones.get(zone).filter(|t| t.desired > 0) {
-                let report = self.check_zone(run, zone, track).await;
+                let report = self.check_zone(run, track).await;
                 if let Ok(report) = report
                     && let super::HealthStatus::Failing(cause) = report.status
                 {
@@ -547,6 +568,9 @@ impl<'a> Executor<'a> {
         run: &mut ServiceRun<'_>,
         writes: &[crate::plan::KeyWrite],
     ) -> Result<(), StepError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
         for zone in run.traffic_targets(writes) {
             let Some(track) = run.zones.get(&zone).cloned() else {
                 return Err(StepError::Failed(StepFailure {
@@ -558,7 +582,7 @@ impl<'a> Executor<'a> {
                 }));
             };
             let report = self
-                .check_zone(run, &zone, &track)
+                .check_zone(run, &track)
                 .await
                 .map_err(|e| StepFailure::cluster(format!("checking {zone}"), e))?;
             if track.desired == 0 || !report.is_healthy() {
@@ -603,6 +627,17 @@ fn is_cleanup_after_flip(run: &ServiceRun<'_>, step: &Step) -> bool {
     let flipped = run.written.get(&run.sp.keys.active_zone) == Some(&run.sp.to.zone);
     let before = run.before.get(zone).map_or(0, |z| z.desired);
     flipped && *zone != run.sp.to.zone && *replicas < before
+}
+
+fn changes_something(action: &Action) -> bool {
+    matches!(
+        action,
+        Action::EnsureNetwork { .. }
+            | Action::CreateZone { .. }
+            | Action::UpdateZone { .. }
+            | Action::Scale { .. }
+            | Action::WriteKeys { .. }
+    )
 }
 
 fn is_ended(state: TaskState) -> bool {

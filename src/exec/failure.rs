@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::executor::Executor;
+use super::gate::Gate;
 use super::track::ServiceRun;
 use super::{ClusterError, Decision, Event, FailureCause, FailureReport};
 use crate::error::Error;
@@ -98,6 +99,7 @@ impl Executor<'_> {
                     step: super::summary::summarize(&step.action),
                     cause: failure.cause.clone(),
                     task_errors: failure.task_errors.clone(),
+                    situation: format!("now: {}; {}", run.zones_state(), run.keys_state()),
                 };
                 tokio::select! {
                     biased;
@@ -112,6 +114,14 @@ impl Executor<'_> {
                     service: Some(service),
                     message: format!("retrying: {}", super::summary::summarize(&step.action)),
                 });
+                // The failures seen so far were answered; only new ones count from here.
+                let services: Vec<String> = run
+                    .zones
+                    .values()
+                    .filter(|z| z.exists)
+                    .map(|z| z.service_name.clone())
+                    .collect();
+                self.forget_ended_tasks(run, &services).await;
                 Ok(())
             }
             Decision::Leave => Err(self.left_as_is(run, &failure, policy)),
@@ -178,6 +188,29 @@ impl Executor<'_> {
             help: Some(format!(
                 "now: {}; {}. Once fixed, run the same `shipctl deploy` again to resume, or \
                  `shipctl abort {service}` to go back",
+                run.zones_state(),
+                run.keys_state()
+            )),
+        }
+    }
+
+    /// The deploy lock was lost: stop without touching anything more.
+    pub(super) fn lock_lost(&self, run: &ServiceRun<'_>, index: usize) -> Error {
+        let service = &run.sp.service;
+        let message = format!(
+            "{service}: lost the deploy lock ({}) before step {}/{}; stopped without further changes",
+            run.sp.keys.lock,
+            index + 1,
+            run.sp.steps.len()
+        );
+        self.sink.emit(&Event::Paused {
+            service: service.clone(),
+            message: message.clone(),
+        });
+        Error::NeedsAttention {
+            message,
+            help: Some(format!(
+                "another deploy may be running (`shipctl lock status`); now: {}; {}",
                 run.zones_state(),
                 run.keys_state()
             )),
@@ -255,18 +288,16 @@ impl Executor<'_> {
             let Some(before) = run.before.get(zone).cloned() else {
                 continue;
             };
-            if let Err(super::failure::StepError::Failed(f)) = self
-                .wait_healthy(
-                    run,
-                    zone,
-                    before.version.as_deref(),
-                    before.desired,
-                    timeout,
-                    Duration::ZERO,
-                    false,
-                )
-                .await
-            {
+            // Not cancellable: a rollback that stops halfway helps nobody.
+            let gate = Gate {
+                zone,
+                version: before.version.as_deref(),
+                replicas: before.desired,
+                timeout,
+                min_healthy: Duration::ZERO,
+                cancellable: false,
+            };
+            if let Err(StepError::Failed(f)) = self.wait_healthy(run, &gate).await {
                 problems.push(format!("{zone} did not become healthy again: {}", f.cause));
             }
         }
@@ -289,7 +320,7 @@ impl Executor<'_> {
             for zone in run.traffic_targets(&restore) {
                 let healthy = match run.zones.get(&zone).cloned() {
                     Some(track) if track.desired > 0 => self
-                        .check_zone(run, &zone, &track)
+                        .check_zone(run, &track)
                         .await
                         .is_ok_and(|r| r.is_healthy()),
                     _ => false,
@@ -302,7 +333,13 @@ impl Executor<'_> {
                 }
             }
             if safe {
-                match self.kv.write_atomic(&restore).await {
+                // Nothing to write back when every key is new (a first deploy).
+                let written = if restore.is_empty() {
+                    Ok(())
+                } else {
+                    self.kv.write_atomic(&restore).await
+                };
+                match written {
                     Ok(()) => {
                         keys_restored = true;
                         // Keys that did not exist before the plan are removed again.
@@ -374,10 +411,9 @@ impl Executor<'_> {
         });
         let headline = Self::headline(run, failure);
         if ok {
-            let mut help = format!(
-                "{serving}; {} back to its previous replicas",
-                run.sp.to.zone
-            );
+            let to = &run.sp.to.zone;
+            let replicas = run.before.get(to).map_or(0, |z| z.desired);
+            let mut help = format!("{serving}; {to} is back to {replicas} replicas");
             if let Some(hint) = failure.cause.hint() {
                 help.push_str(". ");
                 help.push_str(hint);

@@ -146,6 +146,8 @@ struct FakeTask {
     ended: Option<Duration>,
     /// A failure from before the test (error, exit code), whatever the version's behaviour.
     past_failure: Option<(String, i64)>,
+    /// How it ended: what the version's behaviour was then (it may change since).
+    ended_as: Option<Fate>,
 }
 
 struct FakeService {
@@ -211,6 +213,7 @@ impl FakeCluster {
                 stopped: None,
                 ended: None,
                 past_failure: None,
+                ended_as: None,
             });
         }
         st.services.insert(
@@ -252,6 +255,7 @@ impl FakeCluster {
                 stopped: None,
                 ended: Some(now - Duration::from_secs(5)),
                 past_failure: Some(("task: non-zero exit (1)".into(), 1)),
+                ended_as: None,
             });
         }
         st.next_id = next_id;
@@ -319,6 +323,7 @@ impl FakeCluster {
                     if let Some(end) = Self::end_of(&b, t).filter(|end| *end <= now) {
                         t.live = false;
                         t.ended = Some(end);
+                        t.ended_as = Some(b.fate);
                         svc.restarts.push(end + restart_delay);
                         changed = true;
                     }
@@ -338,6 +343,7 @@ impl FakeCluster {
                             stopped: None,
                             ended: None,
                             past_failure: None,
+                            ended_as: None,
                         });
                     }
                     continue;
@@ -355,6 +361,7 @@ impl FakeCluster {
                             stopped: None,
                             ended: None,
                             past_failure: None,
+                            ended_as: None,
                         });
                     }
                     changed = true;
@@ -427,7 +434,7 @@ impl FakeCluster {
         }
         if let Some(end) = t.ended {
             info.updated_at = Some(wall(end));
-            match b.fate {
+            match t.ended_as.unwrap_or(b.fate) {
                 Fate::MissingImage => {
                     info.state = TaskState::Rejected;
                     info.message = "preparing".into();
@@ -644,6 +651,11 @@ impl FakeKv {
         st.entries.insert(key.into(), (value.into(), rev));
     }
 
+    /// Removes a key without recording an operation (test setup).
+    pub fn unset(&self, key: &str) {
+        lock(&self.state).entries.remove(key);
+    }
+
     pub fn value(&self, key: &str) -> Option<String> {
         lock(&self.state).entries.get(key).map(|(v, _)| v.clone())
     }
@@ -673,7 +685,11 @@ impl FakeKv {
     }
 }
 
-struct FakeLock;
+/// A lock whose loss a test decides (cancel `lost`, e.g. with [`ManualClock::cancel_at`]).
+#[derive(Default)]
+pub struct FakeLock {
+    pub lost: CancellationToken,
+}
 
 #[async_trait]
 impl LockGuard for FakeLock {
@@ -682,7 +698,7 @@ impl LockGuard for FakeLock {
     }
 
     fn is_held(&self) -> bool {
-        true
+        !self.lost.is_cancelled()
     }
 }
 
@@ -771,7 +787,7 @@ impl Kv for FakeKv {
         _ttl: Duration,
     ) -> Result<LockOutcome, KvError> {
         drop(self.check()?);
-        Ok(LockOutcome::Acquired(Box::new(FakeLock)))
+        Ok(LockOutcome::Acquired(Box::<FakeLock>::default()))
     }
 
     async fn lock_holder(&self, _key: &str) -> Result<Option<LockInfo>, KvError> {

@@ -9,6 +9,19 @@ use super::router::{RouterReport, router_key};
 use super::track::{ServiceRun, ZoneTrack};
 use super::{ClusterError, Event, FailureCause};
 
+/// What a health gate waits for.
+pub(super) struct Gate<'g> {
+    pub zone: &'g str,
+    /// `None` = any version (a zone whose version label is unknown).
+    pub version: Option<&'g str>,
+    pub replicas: u64,
+    pub timeout: Duration,
+    /// How long the zone must stay healthy before the gate passes.
+    pub min_healthy: Duration,
+    /// False during a rollback, which must finish.
+    pub cancellable: bool,
+}
+
 /// The last health progress reported, and when.
 struct Shown {
     state: (TaskCounts, Option<String>),
@@ -20,7 +33,6 @@ impl Executor<'_> {
     pub(super) async fn check_zone(
         &self,
         run: &ServiceRun<'_>,
-        _zone: &str,
         track: &ZoneTrack,
     ) -> Result<HealthReport, ClusterError> {
         let tasks = self.cluster.tasks(&track.service_name).await?;
@@ -35,18 +47,20 @@ impl Executor<'_> {
 
     /// Polls the zone until `replicas` tasks of `version` run healthy (and pass the probe)
     /// for `min_healthy`; fails on a fatal cause, on `timeout`, or when nothing progresses for
-    /// the policy's `progress_deadline`. Not cancellable when `cancellable` is false (rollback).
-    #[allow(clippy::too_many_arguments)]
+    /// the policy's `progress_deadline`.
     pub(super) async fn wait_healthy(
         &self,
         run: &ServiceRun<'_>,
-        zone: &str,
-        version: Option<&str>,
-        replicas: u64,
-        timeout: Duration,
-        min_healthy: Duration,
-        cancellable: bool,
+        gate: &Gate<'_>,
     ) -> Result<(), StepError> {
+        let Gate {
+            zone,
+            version,
+            replicas,
+            timeout,
+            min_healthy,
+            cancellable,
+        } = *gate;
         let service_name = run
             .zones
             .get(zone)

@@ -138,6 +138,14 @@ fn task_text(t: &TaskInfo) -> &str {
         .unwrap_or(&t.message)
 }
 
+fn tasks_word(n: usize) -> String {
+    if n == 1 {
+        "1 task".to_string()
+    } else {
+        format!("{n} tasks")
+    }
+}
+
 fn short_id(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
 }
@@ -251,9 +259,12 @@ pub fn evaluate(
                     None => {}
                 }
             }
+            // A service's container that completes stopped by itself: it crashed, even with
+            // exit code 0 (Swarm restarts it).
+            TaskState::Complete if recent => crashes.push(t),
             // A shutdown task only counts when Swarm recorded an error with it: tasks we
             // stop ourselves exit non-zero too (143) but carry no error.
-            TaskState::Shutdown | TaskState::Complete
+            TaskState::Shutdown
                 if recent && t.error.is_some() && t.exit_code.is_some_and(|c| c != 0) =>
             {
                 if classify(task_text(t)) == Some(Trouble::Unhealthy) {
@@ -303,16 +314,16 @@ pub fn evaluate(
         let c = if let Some(t) = unhealthy.first() {
             FailureCause::HealthcheckFailing {
                 detail: format!(
-                    "{} task(s) killed as unhealthy ({})",
-                    unhealthy.len(),
+                    "{} killed as unhealthy ({})",
+                    tasks_word(unhealthy.len()),
                     task_text(t)
                 ),
             }
         } else {
             FailureCause::HealthcheckFailing {
                 detail: format!(
-                    "{} task(s) still starting after the healthcheck period",
-                    stuck_starting.len()
+                    "{} still starting after the healthcheck period",
+                    tasks_word(stuck_starting.len())
                 ),
             }
         };
@@ -570,6 +581,32 @@ mod tests {
     }
 
     #[test]
+    fn containers_that_keep_completing_are_a_crash_loop_too() {
+        let now = SystemTime::now();
+        let done = |id: &str| TaskInfo {
+            state: TaskState::Complete,
+            desired_state: TaskState::Shutdown,
+            message: "finished".into(),
+            exit_code: Some(0),
+            updated_at: at(3, now),
+            ..task(id, TaskState::Complete, "1.4.2")
+        };
+        let r = eval(&[done("a"), done("b"), done("c")], 1, now);
+        assert_eq!(
+            r.status,
+            HealthStatus::Failing(FailureCause::CrashLoop {
+                failures: 3,
+                exit_code: Some(0)
+            })
+        );
+        assert!(
+            r.task_errors[0].contains("complete: finished"),
+            "{:?}",
+            r.task_errors
+        );
+    }
+
+    #[test]
     fn old_crashes_and_other_versions_do_not_count() {
         let now = SystemTime::now();
         let old = |id: &str| TaskInfo {
@@ -634,7 +671,7 @@ mod tests {
         );
         match r.status {
             HealthStatus::Failing(FailureCause::HealthcheckFailing { detail }) => {
-                assert!(detail.contains("2 task(s) killed as unhealthy"), "{detail}");
+                assert!(detail.contains("2 tasks killed as unhealthy"), "{detail}");
                 assert!(detail.contains("unhealthy container"), "{detail}");
             }
             other => panic!("{other:?}"),

@@ -3,6 +3,24 @@
 //! Everything outside the process is behind a trait (`Cluster`, `Kv`, `Prober`, `Clock`,
 //! `FailureDecider`, `EventSink`), so the same executor runs against Swarm and against the
 //! in-memory fakes of the unit tests.
+//!
+//! How a command runs a plan:
+//!
+//! ```ignore
+//! let mode = ui::progress::ProgressMode::detect(json_output);
+//! let (sink, decider) = ui::progress::sink_and_decider(mode);
+//! let prober = exec::HttpProber::new();
+//! let outcome = exec::Executor::new(
+//!     &cluster, &*kv, &prober, &exec::TokioClock, &*sink, cancel.clone(), &*decider,
+//! )
+//! .with_lock(&*lock_guard)
+//! .run(&plan)
+//! .await?; // Err(Error) carries the exit code: 1 rolled back, 3 needs attention, 130 interrupted
+//! ```
+//!
+//! Steps run in order; waits poll every 100 ms and end early on a named cause; keys are
+//! written in one atomic write after re-checking the zones they point at; cancellation stops
+//! at the next safe point; failures follow the service's `on_failure` policy.
 
 mod cause;
 mod clock;

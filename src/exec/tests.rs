@@ -7,8 +7,8 @@ use indexmap::IndexMap;
 use tokio_util::sync::CancellationToken;
 
 use super::fake::{
-    Behaviour, FakeCluster, FakeKv, FakeProber, Fate, Journal, ManualClock, RecordingSink,
-    ScriptedDecider,
+    Behaviour, FakeCluster, FakeKv, FakeLock, FakeProber, Fate, Journal, ManualClock,
+    RecordingSink, ScriptedDecider,
 };
 use super::*;
 use crate::compose::model::Service;
@@ -697,8 +697,15 @@ async fn a_prompt_can_keep_waiting_then_roll_back() {
         .await
         .expect_err("rolled back");
     assert_eq!(err.exit_code(), 1);
-    let asked = decider.asked.lock().map(|a| a.len()).unwrap_or_default();
-    assert_eq!(asked, 2);
+    let asked = decider.asked.lock().map(|a| a.clone()).unwrap_or_default();
+    assert_eq!(asked.len(), 2);
+    assert!(
+        asked[0]
+            .situation
+            .contains("routing keys unchanged: blue 1.4.1 serves"),
+        "{}",
+        asked[0].situation
+    );
     assert_eq!(w.cluster.desired(GREEN), Some(0));
 }
 
@@ -1201,4 +1208,177 @@ async fn crashes_of_an_earlier_attempt_do_not_fail_a_retry() {
     w.cluster.crashed_before(GREEN, "1.4.2", 3);
     w.run(&blue_green(None)).await.expect("the retry deploys");
     assert_eq!(w.kv.value(ZONE_KEY).as_deref(), Some("green"));
+}
+
+#[tokio::test]
+async fn losing_the_lock_stops_before_the_next_change() {
+    let w = World::new(3);
+    let lock = FakeLock::default();
+    let p = blue_green(None);
+    let executor = Executor::new(
+        &w.cluster,
+        &w.kv,
+        &w.prober,
+        &*w.clock,
+        &w.sink,
+        w.cancel.clone(),
+        &NonInteractive,
+    )
+    .with_lock(&lock);
+    // Lost while green becomes healthy: the flip must not happen.
+    w.clock.cancel_at(
+        w.clock.elapsed() + Duration::from_secs(2),
+        lock.lost.clone(),
+    );
+    let err = executor.run(&p).await.expect_err("stops");
+    assert_eq!(err.exit_code(), 3, "{err}");
+    assert!(
+        err.to_string()
+            .contains("lost the deploy lock (web-lock) before step 3/5"),
+        "{err}"
+    );
+    assert_eq!(w.ops(), vec!["apply demo_web-green 1.4.2 x3"]);
+    assert_eq!(w.keys(), World::original_keys());
+}
+
+#[tokio::test]
+async fn the_real_clock_abandons_a_wait_when_cancelled() {
+    let w = World::new(1);
+    let executor = Executor::new(
+        &w.cluster,
+        &w.kv,
+        &w.prober,
+        &TokioClock,
+        &w.sink,
+        w.cancel.clone(),
+        &NonInteractive,
+    );
+    let cancel = w.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        cancel.cancel();
+    });
+    let started = std::time::Instant::now();
+    let result = executor.sleep(Duration::from_secs(30)).await;
+    assert!(matches!(
+        result,
+        Err(super::failure::StepError::Interrupted)
+    ));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Not cancelled: it sleeps.
+    let executor = Executor::new(
+        &w.cluster,
+        &w.kv,
+        &w.prober,
+        &TokioClock,
+        &w.sink,
+        CancellationToken::new(),
+        &NonInteractive,
+    );
+    let started = std::time::Instant::now();
+    assert!(executor.sleep(Duration::from_millis(30)).await.is_ok());
+    assert!(started.elapsed() >= Duration::from_millis(30));
+}
+
+#[test]
+fn a_run_can_be_driven_from_any_runtime_thread() {
+    fn assert_send<T: Send>(_: &T) {}
+    let w = World::new(1);
+    let p = blue_green(None);
+    let executor = Executor::new(
+        &w.cluster,
+        &w.kv,
+        &w.prober,
+        &TokioClock,
+        &w.sink,
+        w.cancel.clone(),
+        &NonInteractive,
+    );
+    assert_send(&executor.run(&p));
+}
+
+#[tokio::test]
+async fn undoing_a_first_deploy_removes_the_keys_it_created() {
+    let w = World::new(0);
+    for key in [ZONE_KEY, VERSION_KEY, TRAFFIC_KEY] {
+        w.kv.unset(key);
+    }
+    let mut p = blue_green(None);
+    let sp = &mut p.services[0];
+    sp.from = None;
+    sp.steps = vec![
+        step(Action::CreateZone {
+            zone: "green".into(),
+            service: GREEN.into(),
+            image: "example/web:1.4.2".into(),
+            version: "1.4.2".into(),
+            replicas: 2,
+        }),
+        wait("green", 2, "1.4.2"),
+        flip(),
+        step(Action::WaitRouter {
+            timeout: Duration::from_secs(5),
+        }),
+    ];
+    let err = w.run(&p).await.expect_err("the router never confirms");
+    assert_eq!(err.exit_code(), 1, "{err}");
+    assert_eq!(w.keys(), (None, None, None));
+    assert_eq!(w.cluster.desired(GREEN), Some(0));
+    assert_eq!(
+        w.ops(),
+        vec![
+            "apply demo_web-green 1.4.2 x2",
+            "kv write web-active-zone=green web-active-version=1.4.2 web-traffic=blue=0,green=100",
+            "kv delete web-active-zone",
+            "kv delete web-active-version",
+            "kv delete web-traffic",
+            "scale demo_web-green 0",
+        ]
+    );
+}
+
+/// Fixes the new version when asked, then says to keep waiting.
+struct FixingDecider<'w> {
+    cluster: &'w FakeCluster,
+}
+
+#[async_trait::async_trait]
+impl FailureDecider for FixingDecider<'_> {
+    fn interactive(&self) -> bool {
+        true
+    }
+
+    async fn decide(&self, _failure: &FailureReport) -> Decision {
+        self.cluster.behave("1.4.2", Behaviour::default());
+        Decision::KeepWaiting
+    }
+}
+
+#[tokio::test]
+async fn keep_waiting_judges_only_what_happens_after_the_answer() {
+    let w = World::new(3);
+    w.cluster.behave(
+        "1.4.2",
+        Behaviour {
+            fate: Fate::Crash {
+                after: Duration::from_secs(1),
+                code: 1,
+            },
+            ..Behaviour::default()
+        },
+    );
+    let decider = FixingDecider {
+        cluster: &w.cluster,
+    };
+    w.run_with(&blue_green(None), &decider)
+        .await
+        .expect("deploys once fixed");
+    assert_eq!(w.kv.value(ZONE_KEY).as_deref(), Some("green"));
+    let failures = w
+        .sink
+        .events()
+        .iter()
+        .filter(|e| matches!(e, Event::Failure { .. }))
+        .count();
+    assert_eq!(failures, 1);
 }

@@ -158,3 +158,17 @@ pub(super) fn traffic_zones(value: &str) -> Vec<String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::traffic_zones;
+
+    #[test]
+    fn traffic_targets_are_the_zones_with_weight() {
+        assert_eq!(traffic_zones("blue=75,green=25"), vec!["blue", "green"]);
+        assert_eq!(traffic_zones("blue=0,green=100"), vec!["green"]);
+        assert_eq!(traffic_zones(" blue = 100% , green=0%"), vec!["blue"]);
+        assert!(traffic_zones("").is_empty());
+        assert!(traffic_zones("blue").is_empty());
+    }
+}

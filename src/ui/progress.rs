@@ -43,7 +43,7 @@ impl ProgressMode {
     }
 }
 
-/// True unless `NO_COLOR` is set to something (https://no-color.org).
+/// True unless `NO_COLOR` is set to something (<https://no-color.org>).
 pub fn color_enabled() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
@@ -141,6 +141,8 @@ struct Line {
     bar: ProgressBar,
     step: String,
     health: String,
+    /// `green 1.4.2`, for the final line.
+    target: String,
 }
 
 impl Line {
@@ -216,6 +218,7 @@ impl TtySink {
                 bar,
                 step: String::new(),
                 health: String::new(),
+                target: String::new(),
             }
         });
         f(line);
@@ -232,8 +235,10 @@ impl TtySink {
 impl EventSink for TtySink {
     fn emit(&self, event: &Event) {
         match event {
-            Event::PlanStarted { service, .. } => {
-                self.with_line(service, |_| {});
+            Event::PlanStarted { service, to, .. } => {
+                self.with_line(service, |l| {
+                    l.target = format!("{} {}", to.zone, to.version)
+                });
                 self.println(&render_line(event));
             }
             Event::StepStarted {
@@ -282,8 +287,15 @@ impl EventSink for TtySink {
                     _ => "31",
                 };
                 for line in lock(&self.lines).values() {
-                    if !line.bar.is_finished() {
-                        line.bar.finish();
+                    if line.bar.is_finished() {
+                        continue;
+                    }
+                    if *result == crate::exec::DeployResult::Done {
+                        line.bar.finish_with_message(
+                            self.paint(&format!("{} serves", line.target), "32"),
+                        );
+                    } else {
+                        line.bar.abandon();
                     }
                 }
                 self.println(&self.paint(&render_line(event), code));

@@ -38,6 +38,7 @@ fn ask(failure: &FailureReport) -> Decision {
     for e in &failure.task_errors {
         let _ = term.write_line(&format!("  {e}"));
     }
+    let _ = term.write_line(&failure.situation);
     let answer = Select::new()
         .with_prompt("What now?")
         .items([
