@@ -77,7 +77,7 @@ pub async fn apply(
     let cancel = super::runtime::cancel_on_signals();
     let prober = HttpProber::new();
     let clock = TokioClock;
-    let executor = Executor::new(
+    let mut executor = Executor::new(
         &world.cluster,
         world.kv.as_ref(),
         &prober,
@@ -86,6 +86,11 @@ pub async fn apply(
         cancel,
         decider.as_ref(),
     );
+    // Stop before the next change if the lock is lost (its renewal failed). The executor
+    // watches one lock; with several services the first stands for the run.
+    if let Some(guard) = guards.first() {
+        executor = executor.with_lock(guard.as_ref());
+    }
     let started = std::time::Instant::now();
     let result = executor.run(plan).await;
     record_history(

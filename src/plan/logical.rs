@@ -4,7 +4,7 @@
 use indexmap::IndexMap;
 
 use crate::compose::ComposeProject;
-use crate::compose::model::Service;
+use crate::compose::model::{PublishMode, Service};
 use crate::error::Error;
 
 /// One service as deployed: a definition for each of the two zones.
@@ -26,6 +26,52 @@ impl LogicalService<'_> {
         } else {
             self.definitions[0]
         }
+    }
+
+    /// Both zones share one definition: it was derived from a single compose service.
+    pub fn is_derived(&self) -> bool {
+        std::ptr::eq(self.definitions[0], self.definitions[1])
+    }
+
+    /// Two zones cannot publish the same port: Swarm refuses a second service on an ingress
+    /// port, and host-mode ports collide on a node running tasks of both zones. An error for
+    /// ingress ports, a warning for host-mode ones.
+    pub fn check_published_ports(&self) -> Result<Option<String>, Error> {
+        if !self.is_derived() {
+            return Ok(None);
+        }
+        let published = |mode| {
+            self.definitions[0]
+                .ports
+                .iter()
+                .filter(move |p| p.mode == mode)
+                .filter_map(|p| p.published)
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+        };
+        let ingress = published(PublishMode::Ingress);
+        if !ingress.is_empty() {
+            return Err(Error::usage(
+                format!(
+                    "`{}` publishes port {} on the routing mesh, and both of its zones would need it",
+                    self.name,
+                    ingress.join(", ")
+                ),
+                format!(
+                    "put a router in front (it reaches the zones over their network: remove `ports:`), \
+                     or declare `{0}-blue` and `{0}-green` with a port each",
+                    self.name
+                ),
+            ));
+        }
+        let host = published(PublishMode::Host);
+        Ok((!host.is_empty()).then(|| {
+            format!(
+                "`{}` publishes host port {} in both zones: during a deploy, tasks of the two zones cannot share a node",
+                self.name,
+                host.join(", ")
+            )
+        }))
     }
 
     /// Global services run one task per node; they cannot be scaled into zones.

@@ -24,8 +24,11 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Error> {
     let empty = ServiceState::default();
     let mut plans = Vec::with_capacity(selected.len());
     for ls in &selected {
+        let ports_warning = ls.check_published_ports()?;
         let state = req.observed.services.get(&ls.name).unwrap_or(&empty);
-        plans.push(plan_deploy(req, ls, state)?);
+        let mut service_plan = plan_deploy(req, ls, state)?;
+        service_plan.warnings.extend(ports_warning);
+        plans.push(service_plan);
     }
     Ok(assemble(req, plans))
 }

@@ -318,3 +318,41 @@ fn json_errors_are_machine_readable_on_stdout() {
     assert_eq!(line["event"], "error");
     assert_eq!(line["exit_code"], 2);
 }
+
+#[test]
+fn a_derived_service_cannot_publish_an_ingress_port_in_both_zones() {
+    let env = CliEnv::new();
+    env.write(
+        "compose.yaml",
+        "services:\n  web:\n    image: app:1\n    ports: [\"8080:80\"]\n",
+    );
+    let output = env
+        .shipctl()
+        .args(["plan", "--assume-state", "none"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("publishes port 8080"), "{err}");
+    assert!(err.contains("web-blue"), "suggests zone services: {err}");
+}
+
+#[test]
+fn host_mode_ports_in_both_zones_are_a_warning() {
+    let env = CliEnv::new();
+    env.write(
+        "compose.yaml",
+        "services:\n  web:\n    image: app:1\n    ports:\n      - {target: 80, published: 8080, mode: host}\n",
+    );
+    let output = env
+        .shipctl()
+        .args(["plan", "--assume-state", "none"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("publishes host port 8080 in both zones"),
+        "{}",
+        stdout(&output)
+    );
+}
