@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use saphyr_parser::{Event, Parser, ScalarStyle, Span as YamlSpan};
+use saphyr_parser::{Event, Marker, Parser, ScalarStyle, Span as YamlSpan};
 
 use super::{Mapping, Node, SourceFile, Span, Value};
 use crate::error::InputError;
@@ -21,7 +21,7 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, InputError> {
     let mut documents = 0;
     for event in Parser::new_from_str(&file.text) {
         let (event, span) = event.map_err(|e| {
-            let at = positions.span(file, e.marker().index(), e.marker().index());
+            let at = positions.span(file, e.marker(), e.marker());
             InputError::new(format!("invalid YAML: {}", e.info()), at)
                 .with_label("here")
                 .with_help("fix the YAML syntax at this position (indentation, quotes, colons)")
@@ -42,7 +42,7 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, InputError> {
     }
     Ok(builder.root.unwrap_or_else(|| Node {
         value: Value::Null,
-        span: positions.span(file, 0, 0),
+        span: positions.span(file, &Marker::new(0, 1, 0), &Marker::new(0, 1, 0)),
     }))
 }
 
@@ -74,20 +74,17 @@ impl Positions {
         }
     }
 
-    fn span(&self, file: &Arc<SourceFile>, start: usize, end: usize) -> Span {
-        let offset = self.byte(start);
-        let end = self.byte(end).max(offset);
-        let before = &file.text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let column = before.rfind('\n').map_or(before.chars().count(), |nl| {
-            before[nl + 1..].chars().count()
-        }) + 1;
+    /// The span between two parser positions. Line and column come from the parser: counting
+    /// them here would rescan the text for every node.
+    fn span(&self, file: &Arc<SourceFile>, start: &Marker, end: &Marker) -> Span {
+        let offset = self.byte(start.index());
+        let end = self.byte(end.index()).max(offset);
         Span {
             file: Arc::clone(file),
             offset,
             len: end - offset,
-            line,
-            column,
+            line: start.line(),
+            column: start.col() + 1,
         }
     }
 }
@@ -116,8 +113,7 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     fn span(&self, span: YamlSpan) -> Span {
-        self.positions
-            .span(self.file, span.start.index(), span.end.index())
+        self.positions.span(self.file, &span.start, &span.end)
     }
 
     fn event(&mut self, event: Event<'_>, span: YamlSpan) -> Result<(), InputError> {
