@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bollard::query_parameters::{ListNetworksOptions, ListServicesOptions};
@@ -41,37 +41,38 @@ pub async fn require_docker() -> Option<SwarmCluster> {
     }
 }
 
-/// Builds the test images once per test run when a tag is missing.
+/// Builds the test images when a tag is missing, once per test run (tests run in parallel).
 async fn ensure_test_images(cluster: &SwarmCluster) {
-    static CHECKED: OnceLock<()> = OnceLock::new();
-    if CHECKED.get().is_some() {
-        return;
-    }
-    let mut missing = false;
-    for tag in ["1.0.0", "1.1.0", "2.0.0", "3.0.0", "unhealthy"] {
-        if cluster
-            .docker()
-            .inspect_image(&test_image(tag))
-            .await
-            .is_err()
-        {
-            missing = true;
-        }
-    }
-    if missing {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/test-image/build.sh");
-        let out = tokio::process::Command::new(script)
-            .output()
-            .await
-            .expect("running scripts/test-image/build.sh");
-        assert!(
-            out.status.success(),
-            "building the test images failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let _ = CHECKED.set(());
+    static CHECKED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    CHECKED
+        .get_or_init(|| async {
+            let mut missing = false;
+            for tag in ["1.0.0", "1.1.0", "2.0.0", "3.0.0", "unhealthy"] {
+                if cluster
+                    .docker()
+                    .inspect_image(&test_image(tag))
+                    .await
+                    .is_err()
+                {
+                    missing = true;
+                }
+            }
+            if !missing {
+                return;
+            }
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/test-image/build.sh");
+            let out = tokio::process::Command::new(script)
+                .output()
+                .await
+                .expect("running scripts/test-image/build.sh");
+            assert!(
+                out.status.success(),
+                "building the test images failed:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        })
+        .await;
 }
 
 /// `st-` and 8 random hex digits: names stay unique across runs and parallel tests, and
