@@ -4,8 +4,9 @@
 # busybox httpd can only run scripts under /cgi-bin/ or with a file suffix, so it cannot answer
 # /health with a 500 on demand; busybox nc forks this handler per connection instead.
 set -e
-export APP_VERSION="$(cat /app/VERSION)"
-export APP_HOSTNAME="${HOSTNAME:-$(hostname)}"
+APP_VERSION="$(cat /app/VERSION)"
+APP_HOSTNAME="$(hostname)"
+export APP_VERSION APP_HOSTNAME
 echo "shipctl-test-app ${APP_VERSION} on ${APP_HOSTNAME}, port ${PORT}"
 failing() { [ "$FAIL_HEALTH" = "1" ] || [ -e /tmp/fail-health ]; }
 # PID 1 ignores SIGTERM without a handler: exit at once so that Swarm stops tasks quickly.

@@ -3,10 +3,11 @@
 #   GET /health   200 "ok", or 500 when FAIL_HEALTH=1 or the file /tmp/fail-health exists
 #   GET /version  the baked version
 #   GET /         version and hostname
-read -r method path proto || exit 0
+read -r method path _ || exit 0
+cr="$(printf '\r')"
 # Drain the headers up to the blank line (lines end with CR).
 while read -r line; do
-  line="${line%$(printf '\r')}"
+  line="${line%"$cr"}"
   [ -z "$line" ] && break
 done
 status="200 OK"
