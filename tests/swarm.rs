@@ -493,3 +493,129 @@ async fn engine_outside_a_swarm_or_worker_is_a_clear_error() {
     assert!(message.contains("worker, not a manager"), "{message}");
     assert!(help.contains("manager"), "{help}");
 }
+
+#[tokio::test]
+async fn secrets_configs_networks_and_labels_reach_the_service() {
+    use base64::Engine;
+    use bollard::models::{ConfigSpec, SecretSpec};
+    use shipctl::compose::model::{FileReference, SecretOrConfig, ServiceNetwork};
+
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    let cleanup = Cleanup::new(&cluster);
+    let project = cleanup.project.clone();
+    let docker = cluster.docker();
+    let labels = std::collections::HashMap::from([(
+        "com.docker.stack.namespace".to_string(),
+        project.clone(),
+    )]);
+    let data = |text: &str| Some(base64::engine::general_purpose::STANDARD.encode(text));
+    let secret_id = docker
+        .create_secret(SecretSpec {
+            name: Some(format!("{project}_token")),
+            labels: Some(labels.clone()),
+            data: data("s3cret"),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .id;
+    // An external config with its own name.
+    let config_name = format!("{project}-settings");
+    docker
+        .create_config(ConfigSpec {
+            name: Some(config_name.clone()),
+            labels: Some(labels),
+            data: data("debug = true"),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    let mut target = zone(&project, "blue", "1.0.0", 1);
+    cleanup.service(&target.service_name);
+    let reference = |source: &str| FileReference {
+        source: source.into(),
+        target: None,
+        uid: None,
+        gid: None,
+        mode: None,
+    };
+    target.definition.secrets.push(reference("token"));
+    target.definition.configs.push(reference("settings"));
+    target
+        .secrets
+        .insert("token".into(), SecretOrConfig::default());
+    target.configs.insert(
+        "settings".into(),
+        SecretOrConfig {
+            name: Some(config_name.clone()),
+            external: true,
+            ..Default::default()
+        },
+    );
+    target.definition.networks.insert(
+        "front".into(),
+        ServiceNetwork {
+            aliases: vec!["api".into()],
+        },
+    );
+    target.networks.insert("front".into(), Network::default());
+    target
+        .definition
+        .labels
+        .insert("team".into(), "core".into());
+    target
+        .definition
+        .deploy
+        .labels
+        .insert("router.enable".into(), "true".into());
+
+    cluster.apply_zone(&target).await.unwrap();
+    wait_healthy(&cluster, &project, "blue", 1, "1.0.0").await;
+
+    let service = docker
+        .inspect_service(
+            &target.service_name,
+            None::<bollard::query_parameters::InspectServiceOptions>,
+        )
+        .await
+        .unwrap();
+    let spec = service.spec.unwrap();
+    let service_labels = spec.labels.unwrap();
+    assert_eq!(service_labels["router.enable"], "true");
+    assert_eq!(service_labels["com.docker.stack.namespace"], project);
+    assert_eq!(service_labels["io.shipctl.zone"], "blue");
+    let task = spec.task_template.unwrap();
+    let container = task.container_spec.unwrap();
+    let container_labels = container.labels.unwrap();
+    assert_eq!(container_labels["team"], "core");
+    assert_eq!(container_labels["io.shipctl.version"], "1.0.0");
+    let secret = &container.secrets.unwrap()[0];
+    assert_eq!(secret.secret_id.as_deref(), Some(secret_id.as_str()));
+    let config = &container.configs.unwrap()[0];
+    assert_eq!(config.config_name.as_deref(), Some(config_name.as_str()));
+    let networks = task.networks.unwrap();
+    assert_eq!(networks.len(), 1);
+    assert_eq!(
+        networks[0].aliases.as_deref(),
+        Some(&["web-blue".to_string(), "api".to_string()][..])
+    );
+    let front = docker
+        .inspect_network(
+            &format!("{project}_front"),
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+        .unwrap();
+    assert_eq!(networks[0].target, front.id);
+
+    // The running task has one address, on that network.
+    let tasks = cluster.tasks(&target.service_name).await.unwrap();
+    let running = tasks
+        .iter()
+        .find(|t| t.state == TaskState::Running)
+        .unwrap();
+    assert_eq!(running.addresses.len(), 1, "{running:?}");
+}

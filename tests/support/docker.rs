@@ -8,7 +8,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bollard::query_parameters::{ListNetworksOptions, ListServicesOptions};
+use bollard::query_parameters::{
+    ListConfigsOptions, ListNetworksOptions, ListSecretsOptions, ListServicesOptions,
+};
 use shipctl::swarm::{SwarmCluster, connect};
 
 /// The test app image (see scripts/test-image).
@@ -91,8 +93,9 @@ pub fn unique_name() -> String {
     format!("st-{:08x}", h.finish() as u32)
 }
 
-/// Removes, on drop (also when the test panics), every service and network it was told about
-/// and every one labelled with its project (`com.docker.stack.namespace`).
+/// Removes, on drop (also when the test panics), every service and network it was told about,
+/// and every service, network, secret and config labelled with its project
+/// (`com.docker.stack.namespace`).
 pub struct Cleanup {
     pub project: String,
     host: String,
@@ -178,6 +181,25 @@ async fn remove_all(
     services.dedup();
     for name in &services {
         let _ = docker.delete_service(name).await;
+    }
+    // Secrets and configs the test made, labelled like the rest of its project.
+    let secrets = docker
+        .list_secrets(Some(ListSecretsOptions {
+            filters: Some(by_label.clone()),
+        }))
+        .await
+        .map_err(|e| e.to_string())?;
+    for id in secrets.into_iter().filter_map(|s| s.id) {
+        let _ = docker.delete_secret(&id).await;
+    }
+    let configs = docker
+        .list_configs(Some(ListConfigsOptions {
+            filters: Some(by_label.clone()),
+        }))
+        .await
+        .map_err(|e| e.to_string())?;
+    for id in configs.into_iter().filter_map(|c| c.id) {
+        let _ = docker.delete_config(&id).await;
     }
     let labelled = docker
         .list_networks(Some(ListNetworksOptions {
