@@ -619,3 +619,197 @@ async fn secrets_configs_networks_and_labels_reach_the_service() {
         .unwrap();
     assert_eq!(running.addresses.len(), 1, "{running:?}");
 }
+
+/// Runs a command, panicking with its output when it fails.
+fn run(program: &str, args: &[&str], dir: &std::path::Path) {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("running {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA (`ca.pem`), a server certificate for localhost and a client certificate (`cert.pem`,
+/// `key.pem`): the layout of DOCKER_CERT_PATH.
+fn make_certificates(dir: &std::path::Path) {
+    let days = ["-days", "2"];
+    run(
+        "openssl",
+        &[
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "ca-key.pem",
+                "-out",
+                "ca.pem",
+                "-subj",
+                "/CN=shipctl-test-ca",
+            ][..],
+            &days,
+        ]
+        .concat(),
+        dir,
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for (name, subject, ext, key) in [
+        (
+            "server-cert.pem",
+            "/CN=localhost",
+            "server.ext",
+            "server-key.pem",
+        ),
+        ("cert.pem", "/CN=client", "client.ext", "key.pem"),
+    ] {
+        run(
+            "openssl",
+            &[
+                "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", "req.csr", "-subj",
+                subject,
+            ],
+            dir,
+        );
+        run(
+            "openssl",
+            &[
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    "req.csr",
+                    "-CA",
+                    "ca.pem",
+                    "-CAkey",
+                    "ca-key.pem",
+                    "-CAcreateserial",
+                    "-out",
+                    name,
+                    "-extfile",
+                    ext,
+                ][..],
+                &days,
+            ]
+            .concat(),
+            dir,
+        );
+    }
+}
+
+fn have(program: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[tokio::test]
+async fn tls_engine_is_reached_with_client_certificates() {
+    use shipctl::swarm::{Endpoint, connect_endpoint};
+
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    // The TLS engine is the local one behind socat, which needs its socket.
+    let Some(socket) = cluster.host().strip_prefix("unix://").map(str::to_string) else {
+        eprintln!("skipping: the engine is not a local socket");
+        return;
+    };
+    if !(have("socat") && have("openssl")) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs socat and openssl (scripts/test installs them)"
+        );
+        eprintln!("skipping: socat or openssl missing");
+        return;
+    }
+    let certs = tempfile::tempdir().unwrap();
+    make_certificates(certs.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = certs.path();
+    // rustls resumes sessions on its next connection; OpenSSL in socat (client certificates
+    // required, no session id context) answers that with a fatal alert. No tickets: no resumption.
+    std::fs::write(
+        dir.join("openssl.cnf"),
+        "openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\nsystem_default = tls\n\
+         [tls]\nNumTickets = 0\nOptions = -SessionTicket\n",
+    )
+    .unwrap();
+    let _socat = tokio::process::Command::new("socat")
+        .env("OPENSSL_CONF", dir.join("openssl.cnf"))
+        .arg(format!(
+            "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={},key={},cafile={},verify=1",
+            dir.join("server-cert.pem").display(),
+            dir.join("server-key.pem").display(),
+            dir.join("ca.pem").display()
+        ))
+        .arg(format!("UNIX-CONNECT:{socket}"))
+        // Its handshake errors (the readiness probe, the wrong-CA attempt) are expected.
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    wait_until("socat listening", Duration::from_secs(10), || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await;
+
+    let host = format!("tcp://localhost:{port}");
+    let endpoint = Endpoint::Tls {
+        addr: format!("localhost:{port}"),
+        cert_dir: dir.to_path_buf(),
+    };
+    let tls = connect_endpoint(&host, &endpoint).await.unwrap();
+
+    // Services, and tasks with their addresses (the raw path) through TLS.
+    let cleanup = Cleanup::new(&cluster);
+    let target = zone(&cleanup.project, "blue", "1.0.0", 1);
+    cleanup.service(&target.service_name);
+    tls.apply_zone(&target).await.unwrap();
+    wait_healthy(&tls, &cleanup.project, "blue", 1, "1.0.0").await;
+    let tasks = tls.tasks(&target.service_name).await.unwrap();
+    let running = tasks
+        .iter()
+        .find(|t| t.state == TaskState::Running)
+        .unwrap();
+    assert_eq!(running.addresses.len(), 1, "{running:?}");
+
+    // A server certificate from another CA is refused, clearly.
+    let other = tempfile::tempdir().unwrap();
+    make_certificates(other.path());
+    for file in ["cert.pem", "key.pem"] {
+        std::fs::copy(dir.join(file), other.path().join(file)).unwrap();
+    }
+    let err = connect_endpoint(
+        &host,
+        &Endpoint::Tls {
+            addr: format!("localhost:{port}"),
+            cert_dir: other.path().to_path_buf(),
+        },
+    )
+    .await
+    .unwrap_err();
+    let ClusterError::Unavailable { message, .. } = &err else {
+        panic!("expected Unavailable, got {err:?}");
+    };
+    assert!(message.contains(&host), "{message}");
+}

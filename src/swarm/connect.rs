@@ -115,8 +115,18 @@ pub async fn connect(host: Option<&str>) -> Result<SwarmCluster, ClusterError> {
         std::env::var("HOME").ok().as_deref(),
     )?;
 
-    let (docker, raw) = clients(&host, &endpoint)?;
-    let cluster = SwarmCluster::new(docker, raw, host);
+    connect_endpoint(&host, &endpoint).await
+}
+
+/// Connects to an already parsed endpoint (`host` is how messages name it), without reading the
+/// environment.
+pub async fn connect_endpoint(
+    host: &str,
+    endpoint: &Endpoint,
+) -> Result<SwarmCluster, ClusterError> {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let (docker, raw) = clients(host, endpoint)?;
+    let cluster = SwarmCluster::new(docker, raw, host.to_string());
     check_manager(&cluster).await?;
     Ok(cluster)
 }

@@ -23,7 +23,7 @@ use bollard::query_parameters::{
 };
 use indexmap::IndexMap;
 
-pub use connect::{DEFAULT_HOST, Endpoint, connect};
+pub use connect::{DEFAULT_HOST, Endpoint, connect, connect_endpoint};
 
 use crate::compose::model::Network;
 use crate::exec::{Cluster, ClusterError, TaskInfo, ZoneTarget};
