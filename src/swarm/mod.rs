@@ -325,10 +325,21 @@ impl Cluster for SwarmCluster {
             return Ok(out);
         }
         let ids: Vec<String> = by_name.values().filter_map(|s| s.id.clone()).collect();
-        let tasks = match self.list_tasks(ids, "zone services").await {
+        let tasks = match self.list_tasks(ids.clone(), "zone services").await {
             Ok(t) => t,
-            // A service removed between the two calls: observe again without it next time.
-            Err(ClusterError::NotFound(_)) => Vec::new(),
+            // One service was removed since it was listed, and the engine refuses the whole
+            // filter: ask service by service, without the missing one.
+            Err(ClusterError::NotFound(_)) => {
+                let mut all = Vec::new();
+                for id in ids {
+                    match self.list_tasks(vec![id.clone()], &id).await {
+                        Ok(t) => all.extend(t),
+                        Err(ClusterError::NotFound(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                all
+            }
             Err(e) => return Err(e),
         };
         for (zone, name) in zones {
