@@ -364,17 +364,25 @@ async fn network_creation_is_idempotent() {
     b.unwrap();
     cluster.ensure_network(&name, &network).await.unwrap();
 
-    let found = cluster
-        .docker()
-        .inspect_network(
-            &name,
-            None::<bollard::query_parameters::InspectNetworkOptions>,
-        )
-        .await
-        .unwrap();
-    assert_eq!(found.driver.as_deref(), Some("overlay"));
-    assert_eq!(found.attachable, Some(true));
-    assert_eq!(found.scope.as_deref(), Some("swarm"));
+    // Swarm's allocator fills in the driver shortly after the create.
+    let found = wait_until("the network allocated", Duration::from_secs(30), || async {
+        let found = cluster
+            .docker()
+            .inspect_network(
+                &name,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        if found.driver.as_deref() == Some("overlay") {
+            Ok(found)
+        } else {
+            Err(format!("{found:?}"))
+        }
+    })
+    .await;
+    assert_eq!(found.attachable, Some(true), "{found:?}");
+    assert_eq!(found.scope.as_deref(), Some("swarm"), "{found:?}");
     assert_eq!(
         found
             .labels

@@ -131,7 +131,7 @@ pub async fn connect_endpoint(
     Ok(cluster)
 }
 
-fn unreachable(host: &str, cause: impl std::fmt::Display) -> ClusterError {
+pub(crate) fn unreachable(host: &str, cause: impl std::fmt::Display) -> ClusterError {
     ClusterError::Unavailable {
         message: format!("cannot reach the Docker engine at {host}: {cause}"),
         help: "start the Docker engine (dockerd), or point -H/--host or DOCKER_HOST at a Swarm \
@@ -198,21 +198,41 @@ fn clients(host: &str, endpoint: &Endpoint) -> Result<(Docker, Raw), ClusterErro
 
 async fn check_manager(cluster: &SwarmCluster) -> Result<(), ClusterError> {
     let host = cluster.host();
-    let info = match tokio::time::timeout(PROBE_TIMEOUT, cluster.docker().info()).await {
-        Err(_) => {
-            return Err(unreachable(
-                host,
-                format!("no answer within {}s", PROBE_TIMEOUT.as_secs()),
-            ));
-        }
-        Ok(Err(e)) => return Err(unreachable(host, chain(&e))),
-        Ok(Ok(info)) => info,
+    let timed_out = || {
+        unreachable(
+            host,
+            format!("no answer within {}s", PROBE_TIMEOUT.as_secs()),
+        )
     };
-    let swarm = info.swarm.unwrap_or_default();
+    // Raw JSON where possible: only two fields matter, and a model mismatch in the rest of
+    // `/info` (engines newer or older than bollard's) must not read as "unreachable".
+    let raw = tokio::time::timeout(PROBE_TIMEOUT, cluster.raw.get(host, "/info", None, "/info"))
+        .await
+        .map_err(|_| timed_out())?
+        .map_err(|e| match e {
+            ClusterError::Unavailable { .. } => e,
+            // Something answers, but not as an engine does (a wrong port, a proxy).
+            other => unreachable(
+                host,
+                format!("it does not answer like a Docker engine: {other}"),
+            ),
+        })?;
+    let swarm = match raw {
+        Some(info) => info.get("Swarm").cloned().unwrap_or_default(),
+        None => {
+            let info = tokio::time::timeout(PROBE_TIMEOUT, cluster.docker().info())
+                .await
+                .map_err(|_| timed_out())?
+                .map_err(|e| unreachable(host, chain(&e)))?;
+            serde_json::to_value(info.swarm).unwrap_or_default()
+        }
+    };
     let state = swarm
-        .local_node_state
-        .map(|s| s.to_string())
-        .unwrap_or_default();
+        .get("LocalNodeState")
+        .and_then(|s| s.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let control_available = swarm.get("ControlAvailable").and_then(|c| c.as_bool());
     if state != "active" {
         let state = if state.is_empty() {
             "inactive"
@@ -228,7 +248,7 @@ async fn check_manager(cluster: &SwarmCluster) -> Result<(), ClusterError> {
                 .into(),
         });
     }
-    if swarm.control_available != Some(true) {
+    if control_available != Some(true) {
         return Err(ClusterError::Unavailable {
             message: format!("the Docker engine at {host} is a Swarm worker, not a manager"),
             help:

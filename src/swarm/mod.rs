@@ -95,8 +95,8 @@ impl SwarmCluster {
         }
     }
 
-    /// Sends `spec` as the new version of `service`, keeping what must not change behind the
-    /// user's back.
+    /// Sends `spec` as the next version of `service`, at the index it was read at (Swarm refuses
+    /// it if someone else wrote in between).
     async fn update(
         &self,
         name: &str,
@@ -235,7 +235,7 @@ impl SwarmCluster {
         let filters = serde_json::json!({ "service": services });
         if let Some(raw) = self
             .raw
-            .get(&self.host, "/tasks", &filters, not_found)
+            .get(&self.host, "/tasks", Some(&filters), not_found)
             .await?
         {
             let items = raw.as_array().cloned().unwrap_or_default();

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::connect::{chain, read_pem};
+use super::connect::{chain, read_pem, unreachable};
 use crate::exec::ClusterError;
 
 #[derive(Debug, Clone)]
@@ -72,29 +72,27 @@ impl Raw {
         })
     }
 
-    /// GETs `path` with `filters` (Docker's JSON filter map); `Ok(None)` when there is no HTTP
-    /// path to the engine. A 404 becomes `NotFound(not_found)`.
+    /// GETs `path`, with `filters` (Docker's JSON filter map) if any; `Ok(None)` when there is
+    /// no HTTP path to the engine. A 404 becomes `NotFound(not_found)`.
     pub async fn get(
         &self,
         host: &str,
         path: &str,
-        filters: &serde_json::Value,
+        filters: Option<&serde_json::Value>,
         not_found: &str,
     ) -> Result<Option<serde_json::Value>, ClusterError> {
         let Raw::Http { client, base } = self else {
             return Ok(None);
         };
+        let url = match filters {
+            Some(f) => format!("{base}{path}?filters={}", percent_encode(&f.to_string())),
+            None => format!("{base}{path}"),
+        };
         let response = client
-            .get(format!(
-                "{base}{path}?filters={}",
-                percent_encode(&filters.to_string())
-            ))
+            .get(url)
             .send()
             .await
-            .map_err(|e| ClusterError::Unavailable {
-                message: format!("lost the Docker engine at {host}: {}", chain(&e)),
-                help: "check that the engine still runs and answers (docker info)".into(),
-            })?;
+            .map_err(|e| unreachable(host, chain(&e)))?;
         let status = response.status();
         let body = response.text().await.map_err(|e| {
             ClusterError::Api(format!("reading GET {path} from {host}: {}", chain(&e)))
