@@ -337,6 +337,26 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn missing_tls_files_are_named() {
+        let dir = std::env::temp_dir().join("shipctl-no-such-cert-dir");
+        let endpoint = Endpoint::Tls {
+            addr: "127.0.0.1:1".into(),
+            cert_dir: dir.clone(),
+        };
+        let err = connect_endpoint("tcp://127.0.0.1:1", &endpoint)
+            .await
+            .unwrap_err();
+        let ClusterError::Unavailable { message, help } = err else {
+            panic!("expected Unavailable");
+        };
+        assert!(
+            message.contains(&dir.join("ca.pem").display().to_string()),
+            "{message}"
+        );
+        assert!(help.contains("DOCKER_CERT_PATH"), "{help}");
+    }
+
     #[test]
     fn rejects_unknown_schemes() {
         let err = Endpoint::parse("npipe:////./pipe/docker", None, None, None).unwrap_err();
