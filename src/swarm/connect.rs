@@ -1,4 +1,5 @@
-//! Reaching the Docker engine: `-H/--host`, else `DOCKER_HOST`, else the local socket.
+//! Reaching the Docker engine: `-H/--host`, else `DOCKER_HOST`, else the docker CLI context
+//! (`DOCKER_CONTEXT` or the current one), else the local socket.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -75,7 +76,7 @@ impl Endpoint {
         Err(ClusterError::Unavailable {
             message: format!("cannot use Docker host `{host}`: unsupported address"),
             help: "use unix:///path/to/docker.sock, tcp://HOST:PORT (TLS with DOCKER_TLS_VERIFY=1 \
-                   and DOCKER_CERT_PATH) or ssh://USER@HOST; shipctl does not read docker contexts"
+                   and DOCKER_CERT_PATH) or ssh://USER@HOST"
                 .into(),
         })
     }
@@ -97,25 +98,106 @@ fn with_default_port(addr: &str, tls: bool) -> String {
     }
 }
 
-/// Connects to the engine at `host` (else `DOCKER_HOST`, else the local socket) and checks that
-/// it is a Swarm manager.
+/// Connects to the engine at `host` (else `DOCKER_HOST`, else the docker CLI context, else the
+/// local socket) and checks that it is a Swarm manager.
 pub async fn connect(host: Option<&str>) -> Result<SwarmCluster, ClusterError> {
     // bollard's TLS needs a process-wide rustls provider; an error only means one is installed.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 
-    let env_host = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
-    let host = host
-        .map(str::to_string)
-        .or(env_host)
-        .unwrap_or_else(|| DEFAULT_HOST.to_string());
-    let endpoint = Endpoint::parse(
-        &host,
-        std::env::var("DOCKER_TLS_VERIFY").ok().as_deref(),
-        std::env::var("DOCKER_CERT_PATH").ok().as_deref(),
-        std::env::var("HOME").ok().as_deref(),
-    )?;
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let home = var("HOME");
+    let env_host = var("DOCKER_HOST");
+    let (host, context_tls) = match host.map(str::to_string).or(env_host) {
+        Some(h) => (h, None),
+        // Like the docker CLI, a context applies only without -H and DOCKER_HOST.
+        None => {
+            let config_dir = var("DOCKER_CONFIG").map(PathBuf::from).unwrap_or_else(|| {
+                PathBuf::from(home.as_deref().unwrap_or("/root")).join(".docker")
+            });
+            match context_host(&config_dir, var("DOCKER_CONTEXT").as_deref())? {
+                Some((h, tls)) => (h, tls),
+                None => (DEFAULT_HOST.to_string(), None),
+            }
+        }
+    };
+    let endpoint = match (context_tls, host.strip_prefix("tcp://")) {
+        // A context carries its own TLS files.
+        (Some(cert_dir), Some(addr)) => Endpoint::Tls {
+            addr: with_default_port(addr.trim_end_matches('/'), true),
+            cert_dir,
+        },
+        _ => Endpoint::parse(
+            &host,
+            var("DOCKER_TLS_VERIFY").as_deref(),
+            var("DOCKER_CERT_PATH").as_deref(),
+            home.as_deref(),
+        )?,
+    };
 
     connect_endpoint(&host, &endpoint).await
+}
+
+/// The engine address of the docker CLI context `name` (else the config's `currentContext`),
+/// and its TLS directory if it has one; `None` for the `default` context or no context at all.
+///
+/// Contexts live in `{config}/contexts/meta/<digest>/meta.json`; the TLS files of the same
+/// context in `{config}/contexts/tls/<digest>/docker/`. Matching on the `Name` inside the meta
+/// files avoids computing the digest.
+pub fn context_host(
+    config_dir: &Path,
+    name: Option<&str>,
+) -> Result<Option<(String, Option<PathBuf>)>, ClusterError> {
+    let current = || -> Option<String> {
+        let text = std::fs::read_to_string(config_dir.join("config.json")).ok()?;
+        let config: serde_json::Value = serde_json::from_str(&text).ok()?;
+        config
+            .get("currentContext")?
+            .as_str()
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+    };
+    let Some(name) = name.map(str::to_string).or_else(current) else {
+        return Ok(None);
+    };
+    if name == "default" {
+        return Ok(None);
+    }
+    let meta_root = config_dir.join("contexts").join("meta");
+    let entries = std::fs::read_dir(&meta_root)
+        .into_iter()
+        .flatten()
+        .flatten();
+    for entry in entries {
+        let Ok(text) = std::fs::read_to_string(entry.path().join("meta.json")) else {
+            continue;
+        };
+        let Ok(meta) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        if meta.get("Name").and_then(|n| n.as_str()) != Some(name.as_str()) {
+            continue;
+        }
+        let Some(host) = meta
+            .pointer("/Endpoints/docker/Host")
+            .and_then(|h| h.as_str())
+        else {
+            break;
+        };
+        let tls = config_dir
+            .join("contexts")
+            .join("tls")
+            .join(entry.file_name())
+            .join("docker");
+        let tls = tls.join("ca.pem").is_file().then_some(tls);
+        return Ok(Some((host.to_string(), tls)));
+    }
+    Err(ClusterError::Unavailable {
+        message: format!("docker context `{name}` was not found (or has no Docker endpoint)"),
+        help: format!(
+            "`docker context ls` lists the contexts; pass -H/--host or set DOCKER_HOST instead              (contexts are read from {})",
+            meta_root.display()
+        ),
+    })
 }
 
 /// Connects to an already parsed endpoint (`host` is how messages name it), without reading the
@@ -355,6 +437,37 @@ mod tests {
             "{message}"
         );
         assert!(help.contains("DOCKER_CERT_PATH"), "{help}");
+    }
+
+    #[test]
+    fn reads_docker_contexts() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path();
+        let meta = config.join("contexts/meta/0a1b");
+        std::fs::create_dir_all(&meta).unwrap();
+        std::fs::write(
+            meta.join("meta.json"),
+            r#"{"Name":"prod","Metadata":{},"Endpoints":{"docker":{"Host":"tcp://prod:2376","SkipTLSVerify":false}}}"#,
+        )
+        .unwrap();
+        let tls = config.join("contexts/tls/0a1b/docker");
+        std::fs::create_dir_all(&tls).unwrap();
+        std::fs::write(tls.join("ca.pem"), "x").unwrap();
+
+        // Named, or current in config.json.
+        assert_eq!(
+            context_host(config, Some("prod")).unwrap(),
+            Some(("tcp://prod:2376".to_string(), Some(tls.clone())))
+        );
+        assert_eq!(context_host(config, None).unwrap(), None);
+        std::fs::write(config.join("config.json"), r#"{"currentContext":"prod"}"#).unwrap();
+        assert_eq!(
+            context_host(config, None).unwrap().map(|(h, _)| h),
+            Some("tcp://prod:2376".to_string())
+        );
+        assert_eq!(context_host(config, Some("default")).unwrap(), None);
+        let err = context_host(config, Some("staging")).unwrap_err();
+        assert!(err.to_string().contains("staging"), "{err}");
     }
 
     #[test]
