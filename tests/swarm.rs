@@ -821,3 +821,30 @@ async fn tls_engine_is_reached_with_client_certificates() {
     };
     assert!(message.contains(&host), "{message}");
 }
+
+#[tokio::test]
+async fn observe_matches_service_names_exactly() {
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    let cleanup = Cleanup::new(&cluster);
+    let project = cleanup.project.clone();
+    let blue = zone(&project, "blue", "1.0.0", 0);
+    // Swarm's name filter would also match this one (a prefix).
+    let mut longer = zone(&project, "blue", "2.0.0", 1);
+    longer.service_name = format!("{}-canary", blue.service_name);
+    cleanup.service(&blue.service_name);
+    cleanup.service(&longer.service_name);
+    cluster.apply_zone(&blue).await.unwrap();
+    cluster.apply_zone(&longer).await.unwrap();
+
+    let observed = cluster
+        .observe_zones(&project, "web", &zones(&project))
+        .await
+        .unwrap();
+    assert_eq!(observed.len(), 1, "{observed:?}");
+    let state = &observed["blue"];
+    assert_eq!(state.service_name, blue.service_name);
+    assert_eq!(state.desired, 0);
+    assert_eq!(state.version.as_deref(), Some("1.0.0"));
+}
