@@ -272,8 +272,7 @@ fn clients(host: &str, endpoint: &Endpoint) -> Result<(Docker, Raw), ClusterErro
         Endpoint::Ssh(addr) => {
             let docker = Docker::connect_with_ssh(addr, REQUEST_TIMEOUT_SECS, version, None)
                 .map_err(|e| unreachable(host, chain(&e)))?;
-            // No plain HTTP path through ssh: tasks are listed without their addresses.
-            Ok((docker, Raw::None))
+            Ok((docker, Raw::ssh(addr)))
         }
     }
 }
@@ -286,9 +285,9 @@ async fn check_manager(cluster: &SwarmCluster) -> Result<(), ClusterError> {
             format!("no answer within {}s", PROBE_TIMEOUT.as_secs()),
         )
     };
-    // Raw JSON where possible: only two fields matter, and a model mismatch in the rest of
-    // `/info` (engines newer or older than bollard's) must not read as "unreachable".
-    let raw = tokio::time::timeout(PROBE_TIMEOUT, cluster.raw.get(host, "/info", None, "/info"))
+    // Raw JSON: only two fields matter, and a model mismatch in the rest of `/info` (engines
+    // newer or older than bollard's) must not read as "unreachable".
+    let info = tokio::time::timeout(PROBE_TIMEOUT, cluster.raw.get(host, "/info", None, "/info"))
         .await
         .map_err(|_| timed_out())?
         .map_err(|e| match e {
@@ -299,16 +298,7 @@ async fn check_manager(cluster: &SwarmCluster) -> Result<(), ClusterError> {
                 format!("it does not answer like a Docker engine: {other}"),
             ),
         })?;
-    let swarm = match raw {
-        Some(info) => info.get("Swarm").cloned().unwrap_or_default(),
-        None => {
-            let info = tokio::time::timeout(PROBE_TIMEOUT, cluster.docker().info())
-                .await
-                .map_err(|_| timed_out())?
-                .map_err(|e| unreachable(host, chain(&e)))?;
-            serde_json::to_value(info.swarm).unwrap_or_default()
-        }
-    };
+    let swarm = info.get("Swarm").cloned().unwrap_or_default();
     let state = swarm
         .get("LocalNodeState")
         .and_then(|s| s.as_str())

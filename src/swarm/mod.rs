@@ -19,7 +19,7 @@ use bollard::auth::DockerCredentials;
 use bollard::models::{NetworkCreateRequest, Service, ServiceSpec, Task};
 use bollard::query_parameters::{
     InspectServiceOptions, ListConfigsOptions, ListNetworksOptions, ListSecretsOptions,
-    ListServicesOptions, ListTasksOptions, UpdateServiceOptions,
+    ListServicesOptions, UpdateServiceOptions,
 };
 use indexmap::IndexMap;
 
@@ -226,37 +226,26 @@ impl SwarmCluster {
         }
     }
 
-    /// Raw task JSON when possible (for the addresses), else bollard's typed list.
+    /// Tasks as raw JSON, for their addresses (see `raw`), with bollard's model of each.
     async fn list_tasks(
         &self,
         services: Vec<String>,
         not_found: &str,
     ) -> Result<Vec<(Task, Vec<String>)>, ClusterError> {
         let filters = serde_json::json!({ "service": services });
-        if let Some(raw) = self
+        let raw = self
             .raw
             .get(&self.host, "/tasks", Some(&filters), not_found)
-            .await?
-        {
-            let items = raw.as_array().cloned().unwrap_or_default();
-            let mut tasks = Vec::with_capacity(items.len());
-            for item in items {
-                let addresses = convert::task_addresses(&item);
-                let task: Task = serde_json::from_value(item).map_err(|e| {
-                    ClusterError::Api(format!("unexpected task from the engine: {e}"))
-                })?;
-                tasks.push((task, addresses));
-            }
-            return Ok(tasks);
+            .await?;
+        let items = raw.as_array().cloned().unwrap_or_default();
+        let mut tasks = Vec::with_capacity(items.len());
+        for item in items {
+            let addresses = convert::task_addresses(&item);
+            let task: Task = serde_json::from_value(item)
+                .map_err(|e| ClusterError::Api(format!("unexpected task from the engine: {e}")))?;
+            tasks.push((task, addresses));
         }
-        let options = ListTasksOptions {
-            filters: Some(HashMap::from([("service".to_string(), services)])),
-        };
-        match self.docker.list_tasks(Some(options)).await {
-            Ok(list) => Ok(list.into_iter().map(|t| (t, Vec::new())).collect()),
-            Err(e) if status(&e) == Some(404) => Err(ClusterError::NotFound(not_found.to_string())),
-            Err(e) => Err(self.error("listing tasks", e)),
-        }
+        Ok(tasks)
     }
 }
 
