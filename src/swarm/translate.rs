@@ -1014,8 +1014,8 @@ mod tests {
     #[test]
     fn global_mode_and_bad_values() {
         let mut def = Service {
-            name: "agent".into(),
-            image: "agent".into(),
+            name: "node-exporter".into(),
+            image: "node-exporter".into(),
             ..Default::default()
         };
         def.deploy.mode = Some("global".into());
