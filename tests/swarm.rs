@@ -848,3 +848,100 @@ async fn observe_matches_service_names_exactly() {
     assert_eq!(state.desired, 0);
     assert_eq!(state.version.as_deref(), Some("1.0.0"));
 }
+
+/// Everything the translation sets is accepted by the engine, and the healthcheck override is
+/// what Swarm waits for.
+#[tokio::test]
+async fn a_fully_specified_service_runs() {
+    use shipctl::compose::model::{
+        Healthcheck, Mount, MountKind, ResourceAmounts, RestartPolicy, UpdateConfig,
+    };
+
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    let cleanup = Cleanup::new(&cluster);
+    let mut target = zone(&cleanup.project, "green", "3.0.0", 2);
+    cleanup.service(&target.service_name);
+    let def = &mut target.definition;
+    def.healthcheck = Some(Healthcheck {
+        test: vec![
+            "CMD-SHELL".into(),
+            "wget -q -O- http://127.0.0.1:8080/version | grep -q 3.0.0".into(),
+        ],
+        interval: Some(Duration::from_millis(500)),
+        timeout: Some(Duration::from_secs(2)),
+        retries: Some(3),
+        start_period: Some(Duration::from_secs(1)),
+        start_interval: None,
+    });
+    def.environment
+        .insert("START_DELAY".into(), Some("0.2".into()));
+    def.hostname = Some("{{.Service.Name}}-{{.Task.Slot}}".into());
+    def.volumes.push(Mount {
+        kind: MountKind::Tmpfs,
+        source: None,
+        target: "/scratch".into(),
+        read_only: false,
+    });
+    def.extra_hosts.push("db:10.9.9.9".into());
+    def.init = Some(false);
+    def.deploy.resources.limits = Some(ResourceAmounts {
+        nano_cpus: Some(250_000_000),
+        memory_bytes: Some(64 << 20),
+        pids: None,
+    });
+    def.deploy.resources.reservations = Some(ResourceAmounts {
+        nano_cpus: Some(10_000_000),
+        memory_bytes: Some(8 << 20),
+        pids: None,
+    });
+    def.deploy
+        .placement
+        .constraints
+        .push("node.role == manager".into());
+    def.deploy
+        .placement
+        .preferences
+        .push("node.labels.zone".into());
+    def.deploy.placement.max_replicas_per_node = Some(4);
+    def.deploy.restart_policy = Some(RestartPolicy {
+        condition: "on-failure".into(),
+        delay: Some(Duration::from_secs(1)),
+        max_attempts: Some(5),
+        window: Some(Duration::from_secs(30)),
+    });
+    def.deploy.update_config = Some(UpdateConfig {
+        parallelism: Some(2),
+        delay: Some(Duration::from_millis(100)),
+        failure_action: Some("rollback".into()),
+        monitor: Some(Duration::from_secs(2)),
+        max_failure_ratio: Some(0.5),
+        order: Some("start-first".into()),
+    });
+    def.deploy.rollback_config = Some(UpdateConfig {
+        parallelism: Some(0),
+        delay: None,
+        failure_action: Some("pause".into()),
+        monitor: None,
+        max_failure_ratio: None,
+        order: Some("stop-first".into()),
+    });
+
+    cluster.apply_zone(&target).await.unwrap();
+    wait_healthy(&cluster, &cleanup.project, "green", 2, "3.0.0").await;
+    let tasks = cluster.tasks(&target.service_name).await.unwrap();
+    let running = tasks
+        .iter()
+        .find(|t| t.state == TaskState::Running)
+        .unwrap();
+    assert_eq!(
+        http_get(host_port(running), "/version").await.unwrap(),
+        "3.0.0"
+    );
+    let root = http_get(host_port(running), "/").await.unwrap();
+    assert!(
+        root.contains(&format!("host={}-", target.service_name)),
+        "hostname template applied: {root}"
+    );
+}
