@@ -945,3 +945,32 @@ async fn a_fully_specified_service_runs() {
         "hostname template applied: {root}"
     );
 }
+
+#[tokio::test]
+async fn global_zone_reports_swarm_desired_count() {
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    let cleanup = Cleanup::new(&cluster);
+    let mut target = zone(&cleanup.project, "blue", "1.1.0", 0);
+    target.definition.deploy.mode = Some("global".into());
+    cleanup.service(&target.service_name);
+    cluster.apply_zone(&target).await.unwrap();
+
+    // One task per node: Swarm's own count, whatever `replicas` says.
+    let nodes = cluster
+        .docker()
+        .list_nodes(None::<bollard::query_parameters::ListNodesOptions>)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|n| {
+            n.status.as_ref().and_then(|s| s.state) == Some(bollard::models::NodeState::READY)
+        })
+        .count() as u64;
+    let state = wait_healthy(&cluster, &cleanup.project, "blue", nodes, "1.1.0").await;
+    assert_eq!(state.desired, nodes);
+
+    let err = cluster.scale(&target.service_name, 3).await.unwrap_err();
+    assert!(err.to_string().contains("global"), "{err}");
+}
