@@ -364,17 +364,25 @@ async fn network_creation_is_idempotent() {
     b.unwrap();
     cluster.ensure_network(&name, &network).await.unwrap();
 
-    let found = cluster
-        .docker()
-        .inspect_network(
-            &name,
-            None::<bollard::query_parameters::InspectNetworkOptions>,
-        )
-        .await
-        .unwrap();
-    assert_eq!(found.driver.as_deref(), Some("overlay"));
-    assert_eq!(found.attachable, Some(true));
-    assert_eq!(found.scope.as_deref(), Some("swarm"));
+    // Swarm's allocator fills in the driver shortly after the create.
+    let found = wait_until("the network allocated", Duration::from_secs(30), || async {
+        let found = cluster
+            .docker()
+            .inspect_network(
+                &name,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        if found.driver.as_deref() == Some("overlay") {
+            Ok(found)
+        } else {
+            Err(format!("{found:?}"))
+        }
+    })
+    .await;
+    assert_eq!(found.attachable, Some(true), "{found:?}");
+    assert_eq!(found.scope.as_deref(), Some("swarm"), "{found:?}");
     assert_eq!(
         found
             .labels
@@ -492,4 +500,477 @@ async fn engine_outside_a_swarm_or_worker_is_a_clear_error() {
     };
     assert!(message.contains("worker, not a manager"), "{message}");
     assert!(help.contains("manager"), "{help}");
+}
+
+#[tokio::test]
+async fn secrets_configs_networks_and_labels_reach_the_service() {
+    use base64::Engine;
+    use bollard::models::{ConfigSpec, SecretSpec};
+    use shipctl::compose::model::{FileReference, SecretOrConfig, ServiceNetwork};
+
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    let cleanup = Cleanup::new(&cluster);
+    let project = cleanup.project.clone();
+    let docker = cluster.docker();
+    let labels = std::collections::HashMap::from([(
+        "com.docker.stack.namespace".to_string(),
+        project.clone(),
+    )]);
+    let data = |text: &str| Some(base64::engine::general_purpose::STANDARD.encode(text));
+    let secret_id = docker
+        .create_secret(SecretSpec {
+            name: Some(format!("{project}_token")),
+            labels: Some(labels.clone()),
+            data: data("s3cret"),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .id;
+    // An external config with its own name.
+    let config_name = format!("{project}-settings");
+    docker
+        .create_config(ConfigSpec {
+            name: Some(config_name.clone()),
+            labels: Some(labels),
+            data: data("debug = true"),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    let mut target = zone(&project, "blue", "1.0.0", 1);
+    cleanup.service(&target.service_name);
+    let reference = |source: &str| FileReference {
+        source: source.into(),
+        target: None,
+        uid: None,
+        gid: None,
+        mode: None,
+    };
+    target.definition.secrets.push(reference("token"));
+    target.definition.configs.push(reference("settings"));
+    target
+        .secrets
+        .insert("token".into(), SecretOrConfig::default());
+    target.configs.insert(
+        "settings".into(),
+        SecretOrConfig {
+            name: Some(config_name.clone()),
+            external: true,
+            ..Default::default()
+        },
+    );
+    target.definition.networks.insert(
+        "front".into(),
+        ServiceNetwork {
+            aliases: vec!["api".into()],
+        },
+    );
+    target.networks.insert("front".into(), Network::default());
+    target
+        .definition
+        .labels
+        .insert("team".into(), "core".into());
+    target
+        .definition
+        .deploy
+        .labels
+        .insert("router.enable".into(), "true".into());
+
+    cluster.apply_zone(&target).await.unwrap();
+    wait_healthy(&cluster, &project, "blue", 1, "1.0.0").await;
+
+    let service = docker
+        .inspect_service(
+            &target.service_name,
+            None::<bollard::query_parameters::InspectServiceOptions>,
+        )
+        .await
+        .unwrap();
+    let spec = service.spec.unwrap();
+    let service_labels = spec.labels.unwrap();
+    assert_eq!(service_labels["router.enable"], "true");
+    assert_eq!(service_labels["com.docker.stack.namespace"], project);
+    assert_eq!(service_labels["io.shipctl.zone"], "blue");
+    let task = spec.task_template.unwrap();
+    let container = task.container_spec.unwrap();
+    let container_labels = container.labels.unwrap();
+    assert_eq!(container_labels["team"], "core");
+    assert_eq!(container_labels["io.shipctl.version"], "1.0.0");
+    let secret = &container.secrets.unwrap()[0];
+    assert_eq!(secret.secret_id.as_deref(), Some(secret_id.as_str()));
+    let config = &container.configs.unwrap()[0];
+    assert_eq!(config.config_name.as_deref(), Some(config_name.as_str()));
+    let networks = task.networks.unwrap();
+    assert_eq!(networks.len(), 1);
+    assert_eq!(
+        networks[0].aliases.as_deref(),
+        Some(&["web-blue".to_string(), "api".to_string()][..])
+    );
+    let front = docker
+        .inspect_network(
+            &format!("{project}_front"),
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+        .unwrap();
+    assert_eq!(networks[0].target, front.id);
+
+    // The running task has one address, on that network.
+    let tasks = cluster.tasks(&target.service_name).await.unwrap();
+    let running = tasks
+        .iter()
+        .find(|t| t.state == TaskState::Running)
+        .unwrap();
+    assert_eq!(running.addresses.len(), 1, "{running:?}");
+}
+
+/// Runs a command, panicking with its output when it fails.
+fn run(program: &str, args: &[&str], dir: &std::path::Path) {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("running {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA (`ca.pem`), a server certificate for localhost and a client certificate (`cert.pem`,
+/// `key.pem`): the layout of DOCKER_CERT_PATH.
+fn make_certificates(dir: &std::path::Path) {
+    let days = ["-days", "2"];
+    run(
+        "openssl",
+        &[
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "ca-key.pem",
+                "-out",
+                "ca.pem",
+                "-subj",
+                "/CN=shipctl-test-ca",
+            ][..],
+            &days,
+        ]
+        .concat(),
+        dir,
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for (name, subject, ext, key) in [
+        (
+            "server-cert.pem",
+            "/CN=localhost",
+            "server.ext",
+            "server-key.pem",
+        ),
+        ("cert.pem", "/CN=client", "client.ext", "key.pem"),
+    ] {
+        run(
+            "openssl",
+            &[
+                "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", "req.csr", "-subj",
+                subject,
+            ],
+            dir,
+        );
+        run(
+            "openssl",
+            &[
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    "req.csr",
+                    "-CA",
+                    "ca.pem",
+                    "-CAkey",
+                    "ca-key.pem",
+                    "-CAcreateserial",
+                    "-out",
+                    name,
+                    "-extfile",
+                    ext,
+                ][..],
+                &days,
+            ]
+            .concat(),
+            dir,
+        );
+    }
+}
+
+fn have(program: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[tokio::test]
+async fn tls_engine_is_reached_with_client_certificates() {
+    use shipctl::swarm::{Endpoint, connect_endpoint};
+
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    // The TLS engine is the local one behind socat, which needs its socket.
+    let Some(socket) = cluster.host().strip_prefix("unix://").map(str::to_string) else {
+        eprintln!("skipping: the engine is not a local socket");
+        return;
+    };
+    if !(have("socat") && have("openssl")) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs socat and openssl (scripts/test installs them)"
+        );
+        eprintln!("skipping: socat or openssl missing");
+        return;
+    }
+    let certs = tempfile::tempdir().unwrap();
+    make_certificates(certs.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = certs.path();
+    // rustls resumes sessions on its next connection; OpenSSL in socat (client certificates
+    // required, no session id context) answers that with a fatal alert. No tickets: no resumption.
+    std::fs::write(
+        dir.join("openssl.cnf"),
+        "openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\nsystem_default = tls\n\
+         [tls]\nNumTickets = 0\nOptions = -SessionTicket\n",
+    )
+    .unwrap();
+    let _socat = tokio::process::Command::new("socat")
+        .env("OPENSSL_CONF", dir.join("openssl.cnf"))
+        .arg(format!(
+            "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={},key={},cafile={},verify=1",
+            dir.join("server-cert.pem").display(),
+            dir.join("server-key.pem").display(),
+            dir.join("ca.pem").display()
+        ))
+        .arg(format!("UNIX-CONNECT:{socket}"))
+        // Its handshake errors (the readiness probe, the wrong-CA attempt) are expected.
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    wait_until("socat listening", Duration::from_secs(10), || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await;
+
+    let host = format!("tcp://localhost:{port}");
+    let endpoint = Endpoint::Tls {
+        addr: format!("localhost:{port}"),
+        cert_dir: dir.to_path_buf(),
+    };
+    let tls = connect_endpoint(&host, &endpoint).await.unwrap();
+
+    // Services, and tasks with their addresses (the raw path) through TLS.
+    let cleanup = Cleanup::new(&cluster);
+    let target = zone(&cleanup.project, "blue", "1.0.0", 1);
+    cleanup.service(&target.service_name);
+    tls.apply_zone(&target).await.unwrap();
+    wait_healthy(&tls, &cleanup.project, "blue", 1, "1.0.0").await;
+    let tasks = tls.tasks(&target.service_name).await.unwrap();
+    let running = tasks
+        .iter()
+        .find(|t| t.state == TaskState::Running)
+        .unwrap();
+    assert_eq!(running.addresses.len(), 1, "{running:?}");
+
+    // A server certificate from another CA is refused, clearly.
+    let other = tempfile::tempdir().unwrap();
+    make_certificates(other.path());
+    for file in ["cert.pem", "key.pem"] {
+        std::fs::copy(dir.join(file), other.path().join(file)).unwrap();
+    }
+    let err = connect_endpoint(
+        &host,
+        &Endpoint::Tls {
+            addr: format!("localhost:{port}"),
+            cert_dir: other.path().to_path_buf(),
+        },
+    )
+    .await
+    .unwrap_err();
+    let ClusterError::Unavailable { message, .. } = &err else {
+        panic!("expected Unavailable, got {err:?}");
+    };
+    assert!(message.contains(&host), "{message}");
+}
+
+#[tokio::test]
+async fn observe_matches_service_names_exactly() {
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    let cleanup = Cleanup::new(&cluster);
+    let project = cleanup.project.clone();
+    let blue = zone(&project, "blue", "1.0.0", 0);
+    // Swarm's name filter would also match this one (a prefix).
+    let mut longer = zone(&project, "blue", "2.0.0", 1);
+    longer.service_name = format!("{}-canary", blue.service_name);
+    cleanup.service(&blue.service_name);
+    cleanup.service(&longer.service_name);
+    cluster.apply_zone(&blue).await.unwrap();
+    cluster.apply_zone(&longer).await.unwrap();
+
+    let observed = cluster
+        .observe_zones(&project, "web", &zones(&project))
+        .await
+        .unwrap();
+    assert_eq!(observed.len(), 1, "{observed:?}");
+    let state = &observed["blue"];
+    assert_eq!(state.service_name, blue.service_name);
+    assert_eq!(state.desired, 0);
+    assert_eq!(state.version.as_deref(), Some("1.0.0"));
+}
+
+/// Everything the translation sets is accepted by the engine, and the healthcheck override is
+/// what Swarm waits for.
+#[tokio::test]
+async fn a_fully_specified_service_runs() {
+    use shipctl::compose::model::{
+        Healthcheck, Mount, MountKind, ResourceAmounts, RestartPolicy, UpdateConfig,
+    };
+
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    let cleanup = Cleanup::new(&cluster);
+    let mut target = zone(&cleanup.project, "green", "3.0.0", 2);
+    cleanup.service(&target.service_name);
+    let def = &mut target.definition;
+    def.healthcheck = Some(Healthcheck {
+        test: vec![
+            "CMD-SHELL".into(),
+            "wget -q -O- http://127.0.0.1:8080/version | grep -q 3.0.0".into(),
+        ],
+        interval: Some(Duration::from_millis(500)),
+        timeout: Some(Duration::from_secs(2)),
+        retries: Some(3),
+        start_period: Some(Duration::from_secs(1)),
+        start_interval: None,
+    });
+    def.environment
+        .insert("START_DELAY".into(), Some("0.2".into()));
+    def.hostname = Some("{{.Service.Name}}-{{.Task.Slot}}".into());
+    def.volumes.push(Mount {
+        kind: MountKind::Tmpfs,
+        source: None,
+        target: "/scratch".into(),
+        read_only: false,
+    });
+    def.extra_hosts.push("db:10.9.9.9".into());
+    def.init = Some(false);
+    def.deploy.resources.limits = Some(ResourceAmounts {
+        nano_cpus: Some(250_000_000),
+        memory_bytes: Some(64 << 20),
+        pids: None,
+    });
+    def.deploy.resources.reservations = Some(ResourceAmounts {
+        nano_cpus: Some(10_000_000),
+        memory_bytes: Some(8 << 20),
+        pids: None,
+    });
+    def.deploy
+        .placement
+        .constraints
+        .push("node.role == manager".into());
+    def.deploy
+        .placement
+        .preferences
+        .push("node.labels.zone".into());
+    def.deploy.placement.max_replicas_per_node = Some(4);
+    def.deploy.restart_policy = Some(RestartPolicy {
+        condition: "on-failure".into(),
+        delay: Some(Duration::from_secs(1)),
+        max_attempts: Some(5),
+        window: Some(Duration::from_secs(30)),
+    });
+    def.deploy.update_config = Some(UpdateConfig {
+        parallelism: Some(2),
+        delay: Some(Duration::from_millis(100)),
+        failure_action: Some("rollback".into()),
+        monitor: Some(Duration::from_secs(2)),
+        max_failure_ratio: Some(0.5),
+        order: Some("start-first".into()),
+    });
+    def.deploy.rollback_config = Some(UpdateConfig {
+        parallelism: Some(0),
+        delay: None,
+        failure_action: Some("pause".into()),
+        monitor: None,
+        max_failure_ratio: None,
+        order: Some("stop-first".into()),
+    });
+
+    cluster.apply_zone(&target).await.unwrap();
+    wait_healthy(&cluster, &cleanup.project, "green", 2, "3.0.0").await;
+    let tasks = cluster.tasks(&target.service_name).await.unwrap();
+    let running = tasks
+        .iter()
+        .find(|t| t.state == TaskState::Running)
+        .unwrap();
+    assert_eq!(
+        http_get(host_port(running), "/version").await.unwrap(),
+        "3.0.0"
+    );
+    let root = http_get(host_port(running), "/").await.unwrap();
+    assert!(
+        root.contains(&format!("host={}-", target.service_name)),
+        "hostname template applied: {root}"
+    );
+}
+
+#[tokio::test]
+async fn global_zone_reports_swarm_desired_count() {
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    let cleanup = Cleanup::new(&cluster);
+    let mut target = zone(&cleanup.project, "blue", "1.1.0", 0);
+    target.definition.deploy.mode = Some("global".into());
+    cleanup.service(&target.service_name);
+    cluster.apply_zone(&target).await.unwrap();
+
+    // One task per node: Swarm's own count, whatever `replicas` says.
+    let nodes = cluster
+        .docker()
+        .list_nodes(None::<bollard::query_parameters::ListNodesOptions>)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|n| {
+            n.status.as_ref().and_then(|s| s.state) == Some(bollard::models::NodeState::READY)
+        })
+        .count() as u64;
+    let state = wait_healthy(&cluster, &cleanup.project, "blue", nodes, "1.1.0").await;
+    assert_eq!(state.desired, nodes);
+
+    let err = cluster.scale(&target.service_name, 3).await.unwrap_err();
+    assert!(err.to_string().contains("global"), "{err}");
 }

@@ -3,10 +3,12 @@
 #   GET /health   200 "ok", or 500 when FAIL_HEALTH=1 or the file /tmp/fail-health exists
 #   GET /version  the baked version
 #   GET /         version and hostname
-read -r method path proto || exit 0
+#   GET /sleep/N  answers after N seconds (fractions allowed): an in-flight request for drain tests
+read -r method path _ || exit 0
+cr="$(printf '\r')"
 # Drain the headers up to the blank line (lines end with CR).
 while read -r line; do
-  line="${line%$(printf '\r')}"
+  line="${line%"$cr"}"
   [ -z "$line" ] && break
 done
 status="200 OK"
@@ -19,6 +21,12 @@ case "$path" in
     fi ;;
   /version | /version\?*) body="$APP_VERSION" ;;
   / | /\?*) body="shipctl-test-app version=$APP_VERSION host=$APP_HOSTNAME" ;;
+  /sleep/*)
+    seconds="${path#/sleep/}"
+    case "$seconds" in
+      "" | *[!0-9.]*) status="400 Bad Request"; body="usage: /sleep/SECONDS" ;;
+      *) sleep "$seconds"; body="slept $seconds on $APP_HOSTNAME" ;;
+    esac ;;
   *) status="404 Not Found"; body="not found: $path" ;;
 esac
 [ "$method" = "HEAD" ] && head_only=1

@@ -1,4 +1,5 @@
-//! Reaching the Docker engine: `-H/--host`, else `DOCKER_HOST`, else the local socket.
+//! Reaching the Docker engine: `-H/--host`, else `DOCKER_HOST`, else the docker CLI context
+//! (`DOCKER_CONTEXT` or the current one), else the local socket.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -75,7 +76,7 @@ impl Endpoint {
         Err(ClusterError::Unavailable {
             message: format!("cannot use Docker host `{host}`: unsupported address"),
             help: "use unix:///path/to/docker.sock, tcp://HOST:PORT (TLS with DOCKER_TLS_VERIFY=1 \
-                   and DOCKER_CERT_PATH) or ssh://USER@HOST; shipctl does not read docker contexts"
+                   and DOCKER_CERT_PATH) or ssh://USER@HOST"
                 .into(),
         })
     }
@@ -97,31 +98,122 @@ fn with_default_port(addr: &str, tls: bool) -> String {
     }
 }
 
-/// Connects to the engine at `host` (else `DOCKER_HOST`, else the local socket) and checks that
-/// it is a Swarm manager.
+/// Connects to the engine at `host` (else `DOCKER_HOST`, else the docker CLI context, else the
+/// local socket) and checks that it is a Swarm manager.
 pub async fn connect(host: Option<&str>) -> Result<SwarmCluster, ClusterError> {
     // bollard's TLS needs a process-wide rustls provider; an error only means one is installed.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 
-    let env_host = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
-    let host = host
-        .map(str::to_string)
-        .or(env_host)
-        .unwrap_or_else(|| DEFAULT_HOST.to_string());
-    let endpoint = Endpoint::parse(
-        &host,
-        std::env::var("DOCKER_TLS_VERIFY").ok().as_deref(),
-        std::env::var("DOCKER_CERT_PATH").ok().as_deref(),
-        std::env::var("HOME").ok().as_deref(),
-    )?;
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let home = var("HOME");
+    let env_host = var("DOCKER_HOST");
+    let (host, context_tls) = match host.map(str::to_string).or(env_host) {
+        Some(h) => (h, None),
+        // Like the docker CLI, a context applies only without -H and DOCKER_HOST.
+        None => {
+            let config_dir = var("DOCKER_CONFIG").map(PathBuf::from).unwrap_or_else(|| {
+                PathBuf::from(home.as_deref().unwrap_or("/root")).join(".docker")
+            });
+            match context_host(&config_dir, var("DOCKER_CONTEXT").as_deref())? {
+                Some((h, tls)) => (h, tls),
+                None => (DEFAULT_HOST.to_string(), None),
+            }
+        }
+    };
+    let endpoint = match (context_tls, host.strip_prefix("tcp://")) {
+        // A context carries its own TLS files.
+        (Some(cert_dir), Some(addr)) => Endpoint::Tls {
+            addr: with_default_port(addr.trim_end_matches('/'), true),
+            cert_dir,
+        },
+        _ => Endpoint::parse(
+            &host,
+            var("DOCKER_TLS_VERIFY").as_deref(),
+            var("DOCKER_CERT_PATH").as_deref(),
+            home.as_deref(),
+        )?,
+    };
 
-    let (docker, raw) = clients(&host, &endpoint)?;
-    let cluster = SwarmCluster::new(docker, raw, host);
+    connect_endpoint(&host, &endpoint).await
+}
+
+/// The engine address of the docker CLI context `name` (else the config's `currentContext`),
+/// and its TLS directory if it has one; `None` for the `default` context or no context at all.
+///
+/// Contexts live in `{config}/contexts/meta/<digest>/meta.json`; the TLS files of the same
+/// context in `{config}/contexts/tls/<digest>/docker/`. Matching on the `Name` inside the meta
+/// files avoids computing the digest.
+pub fn context_host(
+    config_dir: &Path,
+    name: Option<&str>,
+) -> Result<Option<(String, Option<PathBuf>)>, ClusterError> {
+    let current = || -> Option<String> {
+        let text = std::fs::read_to_string(config_dir.join("config.json")).ok()?;
+        let config: serde_json::Value = serde_json::from_str(&text).ok()?;
+        config
+            .get("currentContext")?
+            .as_str()
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+    };
+    let Some(name) = name.map(str::to_string).or_else(current) else {
+        return Ok(None);
+    };
+    if name == "default" {
+        return Ok(None);
+    }
+    let meta_root = config_dir.join("contexts").join("meta");
+    let entries = std::fs::read_dir(&meta_root)
+        .into_iter()
+        .flatten()
+        .flatten();
+    for entry in entries {
+        let Ok(text) = std::fs::read_to_string(entry.path().join("meta.json")) else {
+            continue;
+        };
+        let Ok(meta) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        if meta.get("Name").and_then(|n| n.as_str()) != Some(name.as_str()) {
+            continue;
+        }
+        let Some(host) = meta
+            .pointer("/Endpoints/docker/Host")
+            .and_then(|h| h.as_str())
+        else {
+            break;
+        };
+        let tls = config_dir
+            .join("contexts")
+            .join("tls")
+            .join(entry.file_name())
+            .join("docker");
+        let tls = tls.join("ca.pem").is_file().then_some(tls);
+        return Ok(Some((host.to_string(), tls)));
+    }
+    Err(ClusterError::Unavailable {
+        message: format!("docker context `{name}` was not found (or has no Docker endpoint)"),
+        help: format!(
+            "`docker context ls` lists the contexts; pass -H/--host or set DOCKER_HOST instead              (contexts are read from {})",
+            meta_root.display()
+        ),
+    })
+}
+
+/// Connects to an already parsed endpoint (`host` is how messages name it), without reading the
+/// environment.
+pub async fn connect_endpoint(
+    host: &str,
+    endpoint: &Endpoint,
+) -> Result<SwarmCluster, ClusterError> {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let (docker, raw) = clients(host, endpoint)?;
+    let cluster = SwarmCluster::new(docker, raw, host.to_string());
     check_manager(&cluster).await?;
     Ok(cluster)
 }
 
-fn unreachable(host: &str, cause: impl std::fmt::Display) -> ClusterError {
+pub(crate) fn unreachable(host: &str, cause: impl std::fmt::Display) -> ClusterError {
     ClusterError::Unavailable {
         message: format!("cannot reach the Docker engine at {host}: {cause}"),
         help: "start the Docker engine (dockerd), or point -H/--host or DOCKER_HOST at a Swarm \
@@ -180,29 +272,39 @@ fn clients(host: &str, endpoint: &Endpoint) -> Result<(Docker, Raw), ClusterErro
         Endpoint::Ssh(addr) => {
             let docker = Docker::connect_with_ssh(addr, REQUEST_TIMEOUT_SECS, version, None)
                 .map_err(|e| unreachable(host, chain(&e)))?;
-            // No plain HTTP path through ssh: tasks are listed without their addresses.
-            Ok((docker, Raw::None))
+            Ok((docker, Raw::ssh(addr)))
         }
     }
 }
 
 async fn check_manager(cluster: &SwarmCluster) -> Result<(), ClusterError> {
     let host = cluster.host();
-    let info = match tokio::time::timeout(PROBE_TIMEOUT, cluster.docker().info()).await {
-        Err(_) => {
-            return Err(unreachable(
-                host,
-                format!("no answer within {}s", PROBE_TIMEOUT.as_secs()),
-            ));
-        }
-        Ok(Err(e)) => return Err(unreachable(host, chain(&e))),
-        Ok(Ok(info)) => info,
+    let timed_out = || {
+        unreachable(
+            host,
+            format!("no answer within {}s", PROBE_TIMEOUT.as_secs()),
+        )
     };
-    let swarm = info.swarm.unwrap_or_default();
+    // Raw JSON: only two fields matter, and a model mismatch in the rest of `/info` (engines
+    // newer or older than bollard's) must not read as "unreachable".
+    let info = tokio::time::timeout(PROBE_TIMEOUT, cluster.raw.get(host, "/info", None, "/info"))
+        .await
+        .map_err(|_| timed_out())?
+        .map_err(|e| match e {
+            ClusterError::Unavailable { .. } => e,
+            // Something answers, but not as an engine does (a wrong port, a proxy).
+            other => unreachable(
+                host,
+                format!("it does not answer like a Docker engine: {other}"),
+            ),
+        })?;
+    let swarm = info.get("Swarm").cloned().unwrap_or_default();
     let state = swarm
-        .local_node_state
-        .map(|s| s.to_string())
-        .unwrap_or_default();
+        .get("LocalNodeState")
+        .and_then(|s| s.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let control_available = swarm.get("ControlAvailable").and_then(|c| c.as_bool());
     if state != "active" {
         let state = if state.is_empty() {
             "inactive"
@@ -218,7 +320,7 @@ async fn check_manager(cluster: &SwarmCluster) -> Result<(), ClusterError> {
                 .into(),
         });
     }
-    if swarm.control_available != Some(true) {
+    if control_available != Some(true) {
         return Err(ClusterError::Unavailable {
             message: format!("the Docker engine at {host} is a Swarm worker, not a manager"),
             help:
@@ -305,6 +407,57 @@ mod tests {
                 cert_dir: "/home/u/.docker".into()
             }
         );
+    }
+
+    #[tokio::test]
+    async fn missing_tls_files_are_named() {
+        let dir = std::env::temp_dir().join("shipctl-no-such-cert-dir");
+        let endpoint = Endpoint::Tls {
+            addr: "127.0.0.1:1".into(),
+            cert_dir: dir.clone(),
+        };
+        let err = connect_endpoint("tcp://127.0.0.1:1", &endpoint)
+            .await
+            .unwrap_err();
+        let ClusterError::Unavailable { message, help } = err else {
+            panic!("expected Unavailable");
+        };
+        assert!(
+            message.contains(&dir.join("ca.pem").display().to_string()),
+            "{message}"
+        );
+        assert!(help.contains("DOCKER_CERT_PATH"), "{help}");
+    }
+
+    #[test]
+    fn reads_docker_contexts() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path();
+        let meta = config.join("contexts/meta/0a1b");
+        std::fs::create_dir_all(&meta).unwrap();
+        std::fs::write(
+            meta.join("meta.json"),
+            r#"{"Name":"prod","Metadata":{},"Endpoints":{"docker":{"Host":"tcp://prod:2376","SkipTLSVerify":false}}}"#,
+        )
+        .unwrap();
+        let tls = config.join("contexts/tls/0a1b/docker");
+        std::fs::create_dir_all(&tls).unwrap();
+        std::fs::write(tls.join("ca.pem"), "x").unwrap();
+
+        // Named, or current in config.json.
+        assert_eq!(
+            context_host(config, Some("prod")).unwrap(),
+            Some(("tcp://prod:2376".to_string(), Some(tls.clone())))
+        );
+        assert_eq!(context_host(config, None).unwrap(), None);
+        std::fs::write(config.join("config.json"), r#"{"currentContext":"prod"}"#).unwrap();
+        assert_eq!(
+            context_host(config, None).unwrap().map(|(h, _)| h),
+            Some("tcp://prod:2376".to_string())
+        );
+        assert_eq!(context_host(config, Some("default")).unwrap(), None);
+        let err = context_host(config, Some("staging")).unwrap_err();
+        assert!(err.to_string().contains("staging"), "{err}");
     }
 
     #[test]

@@ -19,11 +19,11 @@ use bollard::auth::DockerCredentials;
 use bollard::models::{NetworkCreateRequest, Service, ServiceSpec, Task};
 use bollard::query_parameters::{
     InspectServiceOptions, ListConfigsOptions, ListNetworksOptions, ListSecretsOptions,
-    ListServicesOptions, ListTasksOptions, UpdateServiceOptions,
+    ListServicesOptions, UpdateServiceOptions,
 };
 use indexmap::IndexMap;
 
-pub use connect::{DEFAULT_HOST, Endpoint, connect};
+pub use connect::{DEFAULT_HOST, Endpoint, connect, connect_endpoint};
 
 use crate::compose::model::Network;
 use crate::exec::{Cluster, ClusterError, TaskInfo, ZoneTarget};
@@ -95,8 +95,8 @@ impl SwarmCluster {
         }
     }
 
-    /// Sends `spec` as the new version of `service`, keeping what must not change behind the
-    /// user's back.
+    /// Sends `spec` as the next version of `service`, at the index it was read at (Swarm refuses
+    /// it if someone else wrote in between).
     async fn update(
         &self,
         name: &str,
@@ -226,37 +226,26 @@ impl SwarmCluster {
         }
     }
 
-    /// Raw task JSON when possible (for the addresses), else bollard's typed list.
+    /// Tasks as raw JSON, for their addresses (see `raw`), with bollard's model of each.
     async fn list_tasks(
         &self,
         services: Vec<String>,
         not_found: &str,
     ) -> Result<Vec<(Task, Vec<String>)>, ClusterError> {
         let filters = serde_json::json!({ "service": services });
-        if let Some(raw) = self
+        let raw = self
             .raw
-            .get(&self.host, "/tasks", &filters, not_found)
-            .await?
-        {
-            let items = raw.as_array().cloned().unwrap_or_default();
-            let mut tasks = Vec::with_capacity(items.len());
-            for item in items {
-                let addresses = convert::task_addresses(&item);
-                let task: Task = serde_json::from_value(item).map_err(|e| {
-                    ClusterError::Api(format!("unexpected task from the engine: {e}"))
-                })?;
-                tasks.push((task, addresses));
-            }
-            return Ok(tasks);
+            .get(&self.host, "/tasks", Some(&filters), not_found)
+            .await?;
+        let items = raw.as_array().cloned().unwrap_or_default();
+        let mut tasks = Vec::with_capacity(items.len());
+        for item in items {
+            let addresses = convert::task_addresses(&item);
+            let task: Task = serde_json::from_value(item)
+                .map_err(|e| ClusterError::Api(format!("unexpected task from the engine: {e}")))?;
+            tasks.push((task, addresses));
         }
-        let options = ListTasksOptions {
-            filters: Some(HashMap::from([("service".to_string(), services)])),
-        };
-        match self.docker.list_tasks(Some(options)).await {
-            Ok(list) => Ok(list.into_iter().map(|t| (t, Vec::new())).collect()),
-            Err(e) if status(&e) == Some(404) => Err(ClusterError::NotFound(not_found.to_string())),
-            Err(e) => Err(self.error("listing tasks", e)),
-        }
+        Ok(tasks)
     }
 }
 
@@ -325,10 +314,21 @@ impl Cluster for SwarmCluster {
             return Ok(out);
         }
         let ids: Vec<String> = by_name.values().filter_map(|s| s.id.clone()).collect();
-        let tasks = match self.list_tasks(ids, "zone services").await {
+        let tasks = match self.list_tasks(ids.clone(), "zone services").await {
             Ok(t) => t,
-            // A service removed between the two calls: observe again without it next time.
-            Err(ClusterError::NotFound(_)) => Vec::new(),
+            // One service was removed since it was listed, and the engine refuses the whole
+            // filter: ask service by service, without the missing one.
+            Err(ClusterError::NotFound(_)) => {
+                let mut all = Vec::new();
+                for id in ids {
+                    match self.list_tasks(vec![id.clone()], &id).await {
+                        Ok(t) => all.extend(t),
+                        Err(ClusterError::NotFound(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                all
+            }
             Err(e) => return Err(e),
         };
         for (zone, name) in zones {

@@ -2,11 +2,14 @@
 //!
 //! bollard's `Task` has no `NetworksAttachments` (Docker's OpenAPI file never declared it), and
 //! those hold the task addresses the router needs. So tasks are listed here as raw JSON.
+//!
+//! Over ssh there is no socket to reach: like the docker CLI, each request runs
+//! `ssh HOST docker system dial-stdio` and speaks HTTP/1.0 over its stdin and stdout.
 
 use std::path::Path;
 use std::time::Duration;
 
-use super::connect::{chain, read_pem};
+use super::connect::{chain, read_pem, unreachable};
 use crate::exec::ClusterError;
 
 #[derive(Debug, Clone)]
@@ -16,8 +19,8 @@ pub enum Raw {
         client: reqwest::Client,
         base: String,
     },
-    /// The transport has no plain HTTP path (ssh): callers fall back to bollard.
-    None,
+    /// Each request runs `program args`, whose stdin and stdout are a connection to the engine.
+    Pipe { program: String, args: Vec<String> },
 }
 
 fn build_error(e: reqwest::Error) -> ClusterError {
@@ -72,37 +75,85 @@ impl Raw {
         })
     }
 
-    /// GETs `path` with `filters` (Docker's JSON filter map); `Ok(None)` when there is no HTTP
-    /// path to the engine. A 404 becomes `NotFound(not_found)`.
+    /// Through `ssh [-p PORT] [USER@]HOST docker system dial-stdio`, as the docker CLI does.
+    /// A shared master connection keeps the later requests from paying for a handshake each.
+    pub fn ssh(address: &str) -> Raw {
+        let rest = address.trim_start_matches("ssh://").trim_end_matches('/');
+        let mut args = vec![
+            "-o".to_string(),
+            "BatchMode=yes".to_string(),
+            "-o".to_string(),
+            "ControlMaster=auto".to_string(),
+            "-o".to_string(),
+            format!(
+                "ControlPath={}",
+                std::env::temp_dir().join("shipctl-ssh-%C").display()
+            ),
+            "-o".to_string(),
+            "ControlPersist=60".to_string(),
+        ];
+        // `[user@]host[:port]`; an IPv6 host comes in brackets.
+        let (destination, port) = match rest.rsplit_once(':') {
+            Some((d, p)) if !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()) => (d, Some(p)),
+            _ => (rest, None),
+        };
+        if let Some(port) = port {
+            args.push("-p".into());
+            args.push(port.into());
+        }
+        args.push(
+            destination
+                .trim_matches(|c| c == '[' || c == ']')
+                .to_string(),
+        );
+        args.extend(["docker", "system", "dial-stdio"].map(String::from));
+        Raw::Pipe {
+            program: "ssh".into(),
+            args,
+        }
+    }
+
+    /// GETs `path`, with `filters` (Docker's JSON filter map) if any. A 404 becomes
+    /// `NotFound(not_found)`.
     pub async fn get(
         &self,
         host: &str,
         path: &str,
-        filters: &serde_json::Value,
+        filters: Option<&serde_json::Value>,
         not_found: &str,
-    ) -> Result<Option<serde_json::Value>, ClusterError> {
-        let Raw::Http { client, base } = self else {
-            return Ok(None);
+    ) -> Result<serde_json::Value, ClusterError> {
+        let target = match filters {
+            Some(f) => format!("{path}?filters={}", percent_encode(&f.to_string())),
+            None => path.to_string(),
         };
-        let response = client
-            .get(format!(
-                "{base}{path}?filters={}",
-                percent_encode(&filters.to_string())
-            ))
-            .send()
-            .await
-            .map_err(|e| ClusterError::Unavailable {
-                message: format!("lost the Docker engine at {host}: {}", chain(&e)),
-                help: "check that the engine still runs and answers (docker info)".into(),
-            })?;
-        let status = response.status();
-        let body = response.text().await.map_err(|e| {
-            ClusterError::Api(format!("reading GET {path} from {host}: {}", chain(&e)))
-        })?;
-        if status == reqwest::StatusCode::NOT_FOUND {
+        let (status, body) = match self {
+            Raw::Http { client, base } => {
+                let response = client
+                    .get(format!("{base}{target}"))
+                    .send()
+                    .await
+                    .map_err(|e| unreachable(host, chain(&e)))?;
+                let status = response.status().as_u16();
+                let body = response.text().await.map_err(|e| {
+                    ClusterError::Api(format!("reading GET {path} from {host}: {}", chain(&e)))
+                })?;
+                (status, body)
+            }
+            Raw::Pipe { program, args } => {
+                let answer =
+                    tokio::time::timeout(Duration::from_secs(60), pipe_get(program, args, &target))
+                        .await
+                        .map_err(|_| {
+                            unreachable(host, format!("no answer to GET {path} within 60s"))
+                        })?
+                        .map_err(|e| unreachable(host, e))?;
+                parse_response(&answer).map_err(|e| unreachable(host, e))?
+            }
+        };
+        if status == 404 {
             return Err(ClusterError::NotFound(not_found.to_string()));
         }
-        if !status.is_success() {
+        if !(200..300).contains(&status) {
             let message = serde_json::from_str::<serde_json::Value>(&body)
                 .ok()
                 .and_then(|v| {
@@ -116,9 +167,67 @@ impl Raw {
             )));
         }
         serde_json::from_str(&body)
-            .map(Some)
             .map_err(|e| ClusterError::Api(format!("GET {path}: unexpected answer: {e}")))
     }
+}
+
+/// One HTTP/1.0 GET over a command's stdio; the whole answer, up to the engine closing.
+async fn pipe_get(program: &str, args: &[String], target: &str) -> Result<Vec<u8>, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    let (Some(mut stdin), Some(mut stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        return Err(format!("{program}: no pipes"));
+    };
+    let request = format!("GET {target} HTTP/1.0\r\nHost: docker\r\nConnection: close\r\n\r\n");
+    stdin
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| format!("writing to {program}: {e}"))?;
+    // stdin stays open until the answer is in: closing it early may end the connection first.
+    let mut answer = Vec::new();
+    stdout
+        .read_to_end(&mut answer)
+        .await
+        .map_err(|e| format!("reading from {program}: {e}"))?;
+    drop(stdin);
+    if answer.is_empty() {
+        let out = child.wait_with_output().await.ok();
+        let stderr = out
+            .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string())
+            .unwrap_or_default();
+        return Err(format!("{program} gave no answer: {stderr}"));
+    }
+    // The connection is done; the helper may wait for stdin, which is closed now.
+    let _ = child.wait().await;
+    Ok(answer)
+}
+
+/// Status and body of an HTTP/1.0 answer (a body delimited by the end of the stream).
+fn parse_response(answer: &[u8]) -> Result<(u16, String), String> {
+    let text = String::from_utf8_lossy(answer);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| "the answer is not HTTP".to_string())?;
+    let status = head
+        .lines()
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|code| code.parse::<u16>().ok())
+        .ok_or_else(|| {
+            format!(
+                "the answer is not HTTP: {}",
+                head.lines().next().unwrap_or("")
+            )
+        })?;
+    Ok((status, body.to_string()))
 }
 
 /// Percent-encodes a query value (everything but RFC 3986's unreserved characters).
@@ -136,6 +245,80 @@ fn percent_encode(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn ssh_command_like_the_docker_cli() {
+        let Raw::Pipe { program, args } = Raw::ssh("ssh://deploy@manager:2222") else {
+            panic!("not a pipe");
+        };
+        assert_eq!(program, "ssh");
+        let tail: Vec<&str> = args
+            .iter()
+            .rev()
+            .take(6)
+            .rev()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            tail,
+            [
+                "-p",
+                "2222",
+                "deploy@manager",
+                "docker",
+                "system",
+                "dial-stdio"
+            ]
+        );
+        assert!(args.contains(&"BatchMode=yes".to_string()));
+        let Raw::Pipe { args, .. } = Raw::ssh("ssh://manager") else {
+            panic!("not a pipe");
+        };
+        assert!(!args.contains(&"-p".to_string()));
+        assert!(args.contains(&"manager".to_string()));
+    }
+
+    #[test]
+    fn parses_http_answers() {
+        let answer =
+            b"HTTP/1.0 404 Not Found\r\nContent-Type: application/json\r\n\r\n{\"message\":\"no\"}";
+        assert_eq!(
+            parse_response(answer).unwrap(),
+            (404, "{\"message\":\"no\"}".to_string())
+        );
+        assert!(parse_response(b"SSH-2.0-OpenSSH").is_err());
+    }
+
+    /// The pipe transport against the local engine, with socat standing in for ssh.
+    #[tokio::test]
+    async fn pipe_transport_reaches_the_engine() {
+        let socket = "/var/run/docker.sock";
+        let have_socat = std::process::Command::new("socat")
+            .arg("-V")
+            .output()
+            .is_ok();
+        if !std::path::Path::new(socket).exists() || !have_socat {
+            eprintln!("skipping: no local engine socket or no socat");
+            return;
+        }
+        let raw = Raw::Pipe {
+            program: "socat".into(),
+            args: vec!["-".into(), format!("UNIX-CONNECT:{socket}")],
+        };
+        let info = raw.get("test", "/info", None, "/info").await.unwrap();
+        assert!(info.get("Swarm").is_some(), "{info}");
+        let filters = serde_json::json!({"service": ["shipctl-no-such-service"]});
+        let err = raw
+            .get("test", "/tasks", Some(&filters), "gone")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ClusterError::NotFound(ref n) if n == "gone"),
+            "{err:?}"
+        );
+    }
+
     #[test]
     fn encodes_filters() {
         assert_eq!(

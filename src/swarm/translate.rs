@@ -219,6 +219,9 @@ pub fn service_spec(target: &ZoneTarget, lookups: &Lookups) -> Result<ServiceSpe
     let networks = service_networks(target)
         .into_iter()
         .map(|(name, _, key)| {
+            // The zone's own name (`web-blue`), not the logical one (`web`) that
+            // `docker stack deploy` would add: `web` would resolve to both zones, including the
+            // idle one. Reaching `web` is the router's job.
             let mut aliases = vec![format!("{}-{}", target.service, target.zone)];
             if let Some(n) = def.networks.get(&key) {
                 aliases.extend(n.aliases.iter().cloned());
@@ -1011,8 +1014,8 @@ mod tests {
     #[test]
     fn global_mode_and_bad_values() {
         let mut def = Service {
-            name: "agent".into(),
-            image: "agent".into(),
+            name: "node-exporter".into(),
+            image: "node-exporter".into(),
             ..Default::default()
         };
         def.deploy.mode = Some("global".into());

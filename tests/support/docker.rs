@@ -4,11 +4,13 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use bollard::query_parameters::{ListNetworksOptions, ListServicesOptions};
+use bollard::query_parameters::{
+    ListConfigsOptions, ListNetworksOptions, ListSecretsOptions, ListServicesOptions,
+};
 use shipctl::swarm::{SwarmCluster, connect};
 
 /// The test app image (see scripts/test-image).
@@ -41,37 +43,38 @@ pub async fn require_docker() -> Option<SwarmCluster> {
     }
 }
 
-/// Builds the test images once per test run when a tag is missing.
+/// Builds the test images when a tag is missing, once per test run (tests run in parallel).
 async fn ensure_test_images(cluster: &SwarmCluster) {
-    static CHECKED: OnceLock<()> = OnceLock::new();
-    if CHECKED.get().is_some() {
-        return;
-    }
-    let mut missing = false;
-    for tag in ["1.0.0", "1.1.0", "2.0.0", "3.0.0", "unhealthy"] {
-        if cluster
-            .docker()
-            .inspect_image(&test_image(tag))
-            .await
-            .is_err()
-        {
-            missing = true;
-        }
-    }
-    if missing {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/test-image/build.sh");
-        let out = tokio::process::Command::new(script)
-            .output()
-            .await
-            .expect("running scripts/test-image/build.sh");
-        assert!(
-            out.status.success(),
-            "building the test images failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let _ = CHECKED.set(());
+    static CHECKED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    CHECKED
+        .get_or_init(|| async {
+            let mut missing = false;
+            for tag in ["1.0.0", "1.1.0", "2.0.0", "3.0.0", "unhealthy"] {
+                if cluster
+                    .docker()
+                    .inspect_image(&test_image(tag))
+                    .await
+                    .is_err()
+                {
+                    missing = true;
+                }
+            }
+            if !missing {
+                return;
+            }
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/test-image/build.sh");
+            let out = tokio::process::Command::new(script)
+                .output()
+                .await
+                .expect("running scripts/test-image/build.sh");
+            assert!(
+                out.status.success(),
+                "building the test images failed:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        })
+        .await;
 }
 
 /// `st-` and 8 random hex digits: names stay unique across runs and parallel tests, and
@@ -90,8 +93,9 @@ pub fn unique_name() -> String {
     format!("st-{:08x}", h.finish() as u32)
 }
 
-/// Removes, on drop (also when the test panics), every service and network it was told about
-/// and every one labelled with its project (`com.docker.stack.namespace`).
+/// Removes, on drop (also when the test panics), every service and network it was told about,
+/// and every service, network, secret and config labelled with its project
+/// (`com.docker.stack.namespace`).
 pub struct Cleanup {
     pub project: String,
     host: String,
@@ -177,6 +181,25 @@ async fn remove_all(
     services.dedup();
     for name in &services {
         let _ = docker.delete_service(name).await;
+    }
+    // Secrets and configs the test made, labelled like the rest of its project.
+    let secrets = docker
+        .list_secrets(Some(ListSecretsOptions {
+            filters: Some(by_label.clone()),
+        }))
+        .await
+        .map_err(|e| e.to_string())?;
+    for id in secrets.into_iter().filter_map(|s| s.id) {
+        let _ = docker.delete_secret(&id).await;
+    }
+    let configs = docker
+        .list_configs(Some(ListConfigsOptions {
+            filters: Some(by_label.clone()),
+        }))
+        .await
+        .map_err(|e| e.to_string())?;
+    for id in configs.into_iter().filter_map(|c| c.id) {
+        let _ = docker.delete_config(&id).await;
     }
     let labelled = docker
         .list_networks(Some(ListNetworksOptions {
