@@ -122,7 +122,12 @@ impl ConsulConfig {
                 None => Ok(None),
             }
         };
-        let ca_cert_pem = read("CONSUL_CACERT")?;
+        let mut ca_cert_pem = read("CONSUL_CACERT")?;
+        if let Some(dir) = get("CONSUL_CAPATH") {
+            ca_cert_pem
+                .get_or_insert_with(Vec::new)
+                .extend(read_ca_dir(dir)?);
+        }
         let client_identity_pem = match (read("CONSUL_CLIENT_CERT")?, read("CONSUL_CLIENT_KEY")?) {
             (Some(mut cert), Some(key)) => {
                 cert.push(b'\n');
@@ -147,6 +152,26 @@ impl ConsulConfig {
             lock_delay: Duration::from_secs(1),
         })
     }
+}
+
+/// Every PEM certificate file in `dir` (as `CONSUL_CAPATH` names it), concatenated.
+fn read_ca_dir(dir: &str) -> Result<Vec<u8>, KvError> {
+    let err = |e: std::io::Error| KvError::Other(format!("cannot read CONSUL_CAPATH {dir}: {e}"));
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map_err(err)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    paths.sort();
+    let mut pem = Vec::new();
+    for p in paths {
+        let text = std::fs::read(&p).map_err(err)?;
+        if text.windows(11).any(|w| w == b"-----BEGIN ") {
+            pem.extend_from_slice(&text);
+            pem.push(b'\n');
+        }
+    }
+    Ok(pem)
 }
 
 fn parse_bool(s: &str) -> Option<bool> {
@@ -646,12 +671,21 @@ impl Kv for ConsulKv {
         };
         if !acquired {
             let _ = inner.destroy_session(&session).await;
-            let (entry, _, _) = inner.get_entry(key).await?;
-            // Acquire also fails during the lock delay after a holder vanished: report the
-            // last holder then.
-            let holder = entry
-                .map(|e| parse_info(&e.value))
-                .unwrap_or_else(|| unknown_holder("lock delay after the previous holder ended"));
+            let (entry, holder_session, _) = inner.get_entry(key).await?;
+            // Acquire also fails during the lock delay after a holder's session ended: say so,
+            // with the last holder when the key still names one.
+            let holder = match (entry, holder_session) {
+                (Some(e), Some(_)) => parse_info(&e.value),
+                (Some(e), None) => {
+                    let mut last = parse_info(&e.value);
+                    last.message = Some(format!(
+                        "lock delay after this holder's session ended ({}s)",
+                        inner.lock_delay.as_secs_f64()
+                    ));
+                    last
+                }
+                (None, _) => unknown_holder("lock delay after the previous holder ended"),
+            };
             return Ok(LockOutcome::Held(holder));
         }
         let renew_inner = self.inner.clone();

@@ -485,7 +485,15 @@ impl Kv for EtcdKv {
                 writes.len()
             )));
         }
-        let success: Vec<Value> = writes
+        // etcd refuses a txn that names a key twice: the last write of a key wins.
+        let mut last: Vec<&KeyWrite> = Vec::with_capacity(writes.len());
+        for w in writes {
+            match last.iter_mut().find(|l| l.key == w.key) {
+                Some(slot) => *slot = w,
+                None => last.push(w),
+            }
+        }
+        let success: Vec<Value> = last
             .iter()
             .map(|w| json!({"request_put": {"key": b64(&w.key), "value": b64(&w.value)}}))
             .collect();
@@ -539,7 +547,8 @@ impl Kv for EtcdKv {
         info: &LockInfo,
         ttl: Duration,
     ) -> Result<LockOutcome, KvError> {
-        let secs = ttl.as_secs().max(2);
+        // Never shorter than asked; etcd itself raises TTLs below its minimum.
+        let secs = (ttl.as_secs_f64().ceil() as u64).max(2);
         let grant = self
             .inner
             .post("/v3/lease/grant", &json!({"TTL": secs.to_string()}))

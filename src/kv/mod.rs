@@ -18,7 +18,7 @@ mod redact;
 mod store;
 mod swarm;
 
-pub use connect::{SCHEMES_HELP, connect, connect_with_docker};
+pub use connect::{SCHEMES_HELP, check_url, connect, connect_with_docker};
 pub use consul::{ConsulConfig, ConsulKv};
 pub use etcd::{EtcdConfig, EtcdKv};
 pub use history::{HistoryRecord, append_history, ci_job_url, read_history};
