@@ -547,7 +547,7 @@ async fn session_ttl_expiry_releases_its_locks() {
 async fn acl_token_is_required_when_configured() {
     let d = ConsulDouble::start(Options {
         token: Some("s3cret-token".into()),
-        tls: None,
+        ..Options::default()
     })
     .await;
     let mut c = Client::new(&d);

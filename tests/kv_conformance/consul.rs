@@ -26,8 +26,8 @@ fn write_temp(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
 async fn tls_double(ca: &TestCa, names: &[&str]) -> ConsulDouble {
     install_provider();
     ConsulDouble::start(Options {
-        token: None,
         tls: Some(ca.server_cert(names)),
+        ..Options::default()
     })
     .await
 }
@@ -125,10 +125,46 @@ async fn tls_server_name_overrides_the_host() {
 }
 
 #[tokio::test]
+async fn client_certificates_for_verify_incoming() {
+    install_provider();
+    let ca = TestCa::new("shipctl test CA");
+    let double = ConsulDouble::start(Options {
+        tls: Some(ca.server_cert(&["127.0.0.1"])),
+        client_ca: Some(ca.der()),
+        ..Options::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cacert = write_temp(&dir, "ca.pem", &ca.pem);
+    let (cert, key) = ca.client_cert("shipctl");
+    let cert = write_temp(&dir, "client.pem", &cert);
+    let key = write_temp(&dir, "client-key.pem", &key);
+    let url = format!("consul+https://{}", double.address());
+    let without = kv::connect(&url, &env(&[("CONSUL_CACERT", &cacert)]))
+        .await
+        .expect("connect");
+    assert!(
+        without.get("k").await.is_err(),
+        "the server wants a client certificate"
+    );
+    let e = env(&[
+        ("CONSUL_CACERT", &cacert),
+        ("CONSUL_CLIENT_CERT", &cert),
+        ("CONSUL_CLIENT_KEY", &key),
+    ]);
+    let with = kv::connect(&url, &e).await.expect("connect");
+    roundtrip(with.as_ref())
+        .await
+        .expect("mutual TLS round trip");
+    let half = env(&[("CONSUL_CACERT", &cacert), ("CONSUL_CLIENT_CERT", &cert)]);
+    assert!(kv::connect(&url, &half).await.is_err(), "cert without key");
+}
+
+#[tokio::test]
 async fn acl_token_from_env_or_file_and_denied_without() {
     let double = ConsulDouble::start(Options {
         token: Some(SECRET.into()),
-        tls: None,
+        ..Options::default()
     })
     .await;
     let url = double.url();
@@ -155,7 +191,7 @@ async fn acl_token_from_env_or_file_and_denied_without() {
 async fn the_token_never_appears_in_messages() {
     let double = ConsulDouble::start(Options {
         token: Some("the-right-token".into()),
-        tls: None,
+        ..Options::default()
     })
     .await;
     // A wrong token: the one we hold is the secret here.

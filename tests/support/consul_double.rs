@@ -38,6 +38,8 @@ pub struct Options {
     pub token: Option<String>,
     /// Serve HTTPS with this certificate chain and key.
     pub tls: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    /// With `tls`: require client certificates signed by this CA (Consul's `verify_incoming`).
+    pub client_ca: Option<CertificateDer<'static>>,
 }
 
 /// A running double. Stops when dropped.
@@ -102,9 +104,23 @@ impl ConsulDouble {
             token: options.token,
         });
         let tasks: Arc<Mutex<Vec<AbortHandle>>> = Arc::new(Mutex::new(Vec::new()));
+        let client_ca = options.client_ca;
         let acceptor = options.tls.map(|(chain, key)| {
-            let config = tokio_rustls::rustls::ServerConfig::builder()
-                .with_no_client_auth()
+            let builder = tokio_rustls::rustls::ServerConfig::builder();
+            let builder = match client_ca {
+                Some(ca) => {
+                    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+                    roots.add(ca).expect("client CA");
+                    let verifier = tokio_rustls::rustls::server::WebPkiClientVerifier::builder(
+                        Arc::new(roots),
+                    )
+                    .build()
+                    .expect("client verifier");
+                    builder.with_client_cert_verifier(verifier)
+                }
+                None => builder.with_no_client_auth(),
+            };
+            let config = builder
                 .with_single_cert(chain, key)
                 .expect("server certificate");
             tokio_rustls::TlsAcceptor::from(Arc::new(config))
