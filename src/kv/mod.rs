@@ -40,6 +40,7 @@ mod lock;
 mod redact;
 mod store;
 mod swarm;
+mod util;
 
 pub use connect::{SCHEMES_HELP, check_url, connect, connect_with_docker};
 pub use consul::{ConsulConfig, ConsulKv};

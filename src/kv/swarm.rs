@@ -23,9 +23,9 @@ use bollard::Docker;
 use bollard::query_parameters::UpdateSwarmOptions;
 use serde::{Deserialize, Serialize};
 
-use super::consul::unknown_holder;
 use super::guard::{BoxFut, RenewingGuard, unique_token};
 use super::store::{Kv, KvEntry, KvError, LockInfo, LockOutcome};
+use super::util::unknown_holder;
 use crate::plan::KeyWrite;
 
 /// Label prefix of every key.
