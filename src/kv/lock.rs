@@ -27,7 +27,26 @@ fn current_user() -> String {
         .iter()
         .filter_map(|v| std::env::var(v).ok())
         .find(|v| !v.is_empty())
+        .or_else(user_from_uid)
         .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The login name of our uid, for environments without USER (CI runners, cron, containers).
+fn user_from_uid() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() > 2 && f[2] == uid)
+        .map(|f| f[0].to_string())
+        .or(Some(format!("uid {uid}")))
 }
 
 pub(crate) fn current_host() -> String {
@@ -76,6 +95,12 @@ mod tests {
     fn formats_utc_seconds() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         assert_eq!(format_rfc3339(t), "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn user_falls_back_to_the_uid() {
+        let user = user_from_uid().unwrap_or_default();
+        assert!(!user.is_empty());
     }
 
     #[test]
