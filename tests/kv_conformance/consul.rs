@@ -2,6 +2,7 @@
 //! store that goes away.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use shipctl::kv::{self, Kv, KvError};
 
@@ -267,6 +268,42 @@ async fn a_store_that_went_away_is_unavailable() {
     ] {
         assert!(matches!(err, Some(KvError::Unavailable { .. })), "{err:?}");
     }
+}
+
+/// After the store lost its indexes (rebuilt, snapshot restored), a watcher holding a newer
+/// index still wakes, and the next watch starts from the store's index.
+#[tokio::test]
+async fn watch_survives_an_index_reset() {
+    let double = ConsulDouble::start(Options::default()).await;
+    let store = kv::connect(&double.url(), &HashMap::new())
+        .await
+        .expect("connect");
+    for i in 0..20 {
+        store.put("filler", &i.to_string()).await.expect("put");
+    }
+    store.put("web-active-zone", "blue").await.expect("put");
+    let keys = vec!["web-active-zone".to_string()];
+    let high = store
+        .watch(&keys, 0, Duration::from_secs(1))
+        .await
+        .expect("watch");
+    let watcher = store.watch(&keys, high, Duration::from_secs(10));
+    let writer = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        double.reset();
+        store.put("web-active-zone", "green").await.expect("put");
+    };
+    let (low, ()) = tokio::join!(watcher, writer);
+    let low = low.expect("watch");
+    assert!(low < high, "the index went backwards: {low} vs {high}");
+    // From the new index on, changes wake the watch again.
+    let watcher = store.watch(&keys, low, Duration::from_secs(10));
+    let writer = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        store.put("web-active-zone", "blue").await.expect("put");
+    };
+    let (next, ()) = tokio::join!(watcher, writer);
+    assert!(next.expect("watch") > low);
 }
 
 #[tokio::test]

@@ -195,6 +195,15 @@ impl ConsulDouble {
         }
     }
 
+    /// Forgets everything, indexes included, as a cluster rebuilt from scratch would: the
+    /// indexes clients hold are then ahead of the store's.
+    pub fn reset(&self) {
+        if let Ok(mut s) = self.state.state.lock() {
+            *s = State::default();
+            let _ = self.state.changed.send(0);
+        }
+    }
+
     /// The current Raft index (for tests).
     pub fn index(&self) -> u64 {
         self.state.state.lock().map(|s| s.index).unwrap_or(0)
@@ -530,6 +539,9 @@ async fn kv_get(shared: &Arc<Shared>, key: &str, q: &HashMap<String, Option<Stri
     let prefix = recurse || keys;
     let deadline = tokio::time::Instant::now() + wait;
     let mut changes = shared.changed.subscribe();
+    // The index seen when the query started blocking: any change to it answers, even a move
+    // backwards (a restored snapshot), which clients must detect.
+    let mut blocked_at = None;
     loop {
         {
             let mut s = shared.state.lock().expect("state");
@@ -538,9 +550,11 @@ async fn kv_get(shared: &Arc<Shared>, key: &str, q: &HashMap<String, Option<Stri
             }
             let idx = read_index(&s, key, prefix);
             let timed_out = tokio::time::Instant::now() >= deadline;
-            if min_index == 0 || idx > min_index || timed_out {
+            let moved = blocked_at.is_some_and(|b| b != idx);
+            if min_index == 0 || idx > min_index || timed_out || moved {
                 return with_meta(render_get(&s, key, q), idx);
             }
+            blocked_at = Some(idx);
             changes.borrow_and_update();
         }
         tokio::select! {

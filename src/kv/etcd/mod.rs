@@ -520,9 +520,12 @@ impl Kv for EtcdKv {
     }
 
     async fn watch(&self, keys: &[String], since: u64, timeout: Duration) -> Result<u64, KvError> {
-        if since == 0 || keys.is_empty() {
-            let key = keys.first().map(String::as_str).unwrap_or("\0");
-            return Ok(self.inner.range(key).await?.2);
+        let key = keys.first().map(String::as_str).unwrap_or("\0");
+        let current = self.inner.range(key).await?.2;
+        // A revision ahead of the store's means the store was rebuilt or restored: watching
+        // from it would miss everything until the store caught up, so start over from now.
+        if since == 0 || keys.is_empty() || current < since {
+            return Ok(current);
         }
         let waits = keys
             .iter()
