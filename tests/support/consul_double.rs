@@ -450,6 +450,9 @@ async fn handle(shared: &Arc<Shared>, req: Request<Incoming>) -> Resp {
             .or(if path == "/v1/kv" { Some("") } else { None })
     {
         let key = percent_decode(key);
+        if let Err(why) = check_key(&key) {
+            return text(StatusCode::BAD_REQUEST, &why);
+        }
         return match method {
             Method::GET => kv_get(shared, &key, &q).await,
             Method::PUT => kv_put(shared, &key, &q, &body),
@@ -484,6 +487,34 @@ async fn handle(shared: &Arc<Shared>, req: Request<Incoming>) -> Resp {
         (Method::GET, "/v1/status/leader") => json_reply(&json!("127.0.0.1:8300")),
         _ => text(StatusCode::NOT_FOUND, "404 page not found"),
     }
+}
+
+/// File-like extensions newer Consul refuses at the end of a key.
+const REFUSED_EXTENSIONS: &[&str] = &[
+    ".json", ".txt", ".yaml", ".yml", ".xml", ".html", ".htm", ".js", ".css", ".csv", ".ini",
+    ".toml", ".conf", ".cfg", ".sh", ".exe", ".zip", ".tar", ".gz", ".pdf", ".png", ".jpg",
+];
+
+/// Newer Consul's key rules: no leading `/`, only `[A-Za-z0-9,-_./]`, no `../`, no file-like
+/// extension.
+pub fn check_key(key: &str) -> Result<(), String> {
+    if key.starts_with('/') {
+        return Err(format!("Invalid key name {key:?}: leading '/'"));
+    }
+    if let Some(c) = key
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || ",-_./".contains(*c)))
+    {
+        return Err(format!("Invalid key name {key:?}: character {c:?}"));
+    }
+    if key.contains("../") {
+        return Err(format!("Invalid key name {key:?}: path traversal"));
+    }
+    let lower = key.to_ascii_lowercase();
+    if REFUSED_EXTENSIONS.iter().any(|e| lower.ends_with(e)) {
+        return Err(format!("Invalid key name {key:?}: file extension"));
+    }
+    Ok(())
 }
 
 /// The index a read of `key` (or of the prefix, with `recurse`/`keys`) reports.
