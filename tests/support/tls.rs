@@ -54,6 +54,24 @@ impl TestCa {
         (cert.pem(), key.serialize_pem())
     }
 
+    /// A server certificate for `names` and its key, both PEM (for programs such as etcd).
+    pub fn server_cert_pem(&self, names: &[&str]) -> (String, String) {
+        let key = KeyPair::generate().expect("server key");
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = CertificateParams::new(names).expect("server params");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "test server");
+        // etcd's JSON gateway dials etcd itself with this certificate as a client.
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        let cert = params.signed_by(&key, &issuer).expect("server certificate");
+        (cert.pem(), key.serialize_pem())
+    }
+
     /// A server certificate for `names` (DNS names or IP addresses).
     pub fn server_cert(&self, names: &[&str]) -> ServerCert {
         let key = KeyPair::generate().expect("server key");

@@ -10,7 +10,8 @@ use crate::kv::store::KvError;
 ///
 /// Credentials come from the URL (`etcd://user:pass@host:port`) or, as for `etcdctl`, from
 /// `ETCDCTL_USER=user:pass` (or `ETCDCTL_USER=user` + `ETCDCTL_PASSWORD`). `etcd+https://`
-/// uses TLS, verified against `ETCDCTL_CACERT` when set, else the system roots.
+/// uses TLS, verified against `ETCDCTL_CACERT` when set, else the system roots, with the
+/// client certificate `ETCDCTL_CERT` + `ETCDCTL_KEY` when set.
 #[derive(Clone, Default)]
 pub struct EtcdConfig {
     /// `host:port`.
@@ -19,6 +20,8 @@ pub struct EtcdConfig {
     pub user: Option<String>,
     pub password: Option<String>,
     pub ca_cert_pem: Option<Vec<u8>>,
+    /// PEM certificate + key for mutual TLS.
+    pub client_identity_pem: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for EtcdConfig {
@@ -28,6 +31,8 @@ impl fmt::Debug for EtcdConfig {
             .field("https", &self.https)
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("ca_cert", &self.ca_cert_pem.is_some())
+            .field("client_identity", &self.client_identity_pem.is_some())
             .finish()
     }
 }
@@ -78,23 +83,40 @@ impl EtcdConfig {
         }
         if user.is_some() && password.is_none() {
             return Err(KvError::Other(format!(
-                "etcd user {} has no password: use etcd://user:pass@host:port or ETCDCTL_USER=user:pass",
+                "etcd user {} has no password: use etcd://user:pass@host:port \
+                 or ETCDCTL_USER=user:pass",
                 user.unwrap_or_default()
             )));
         }
-        let ca_cert_pem =
-            match get("ETCDCTL_CACERT") {
-                Some(path) => Some(std::fs::read(path).map_err(|e| {
-                    KvError::Other(format!("cannot read ETCDCTL_CACERT {path}: {e}"))
-                })?),
-                None => None,
-            };
+        let read = |var: &str| -> Result<Option<Vec<u8>>, KvError> {
+            match get(var) {
+                Some(path) => std::fs::read(path)
+                    .map(Some)
+                    .map_err(|e| KvError::Other(format!("cannot read {var} {path}: {e}"))),
+                None => Ok(None),
+            }
+        };
+        let ca_cert_pem = read("ETCDCTL_CACERT")?;
+        let client_identity_pem = match (read("ETCDCTL_CERT")?, read("ETCDCTL_KEY")?) {
+            (Some(mut cert), Some(key)) => {
+                cert.push(b'\n');
+                cert.extend_from_slice(&key);
+                Some(cert)
+            }
+            (None, None) => None,
+            _ => {
+                return Err(KvError::Other(
+                    "ETCDCTL_CERT and ETCDCTL_KEY must be set together".into(),
+                ));
+            }
+        };
         Ok(EtcdConfig {
             address,
             https,
             user,
             password,
             ca_cert_pem,
+            client_identity_pem,
         })
     }
 }

@@ -59,6 +59,12 @@ impl EtcdKv {
                 .map_err(|e| KvError::Other(format!("ETCDCTL_CACERT is not PEM: {e}")))?;
             builder = builder.tls_certs_only(certs);
         }
+        if let Some(pem) = &config.client_identity_pem {
+            let id = reqwest::Identity::from_pem(pem).map_err(|e| {
+                KvError::Other(format!("ETCDCTL_CERT/ETCDCTL_KEY are not usable PEM: {e}"))
+            })?;
+            builder = builder.identity(id);
+        }
         let http = builder
             .build()
             .map_err(|e| KvError::Other(format!("cannot set up HTTP client: {e}")))?;
