@@ -445,7 +445,8 @@ impl Kv for ConsulKv {
         ttl: Duration,
     ) -> Result<LockOutcome, KvError> {
         check_key(key)?;
-        let ttl = ttl.max(MIN_SESSION_TTL);
+        // Whole seconds, rounded up: never shorter than asked, nor than Consul's minimum.
+        let ttl = Duration::from_secs(ttl.as_secs_f64().ceil() as u64).max(MIN_SESSION_TTL);
         let inner = &self.inner;
         let session_req = json!({
             "Name": format!("shipctl lock {key}"),
