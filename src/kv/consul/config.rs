@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::kv::store::KvError;
 
 /// How to reach Consul; built from a `consul://` URL and the `CONSUL_*` environment.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct ConsulConfig {
     /// `host:port`.
     pub address: String,
@@ -24,6 +24,26 @@ pub struct ConsulConfig {
     /// How long a released-by-expiry lock stays unavailable (Consul's LockDelay).
     pub lock_delay: Duration,
 }
+
+/// Consul's own defaults: the local agent, plain HTTP, certificates verified.
+impl Default for ConsulConfig {
+    fn default() -> ConsulConfig {
+        ConsulConfig {
+            address: "127.0.0.1:8500".into(),
+            https: false,
+            token: None,
+            ca_cert_pem: None,
+            client_identity_pem: None,
+            verify: true,
+            tls_server_name: None,
+            lock_delay: DEFAULT_LOCK_DELAY,
+        }
+    }
+}
+
+/// Short: shipctl's holders notice a lost session at their next renewal (TTL/3), and a
+/// long delay would only hold up the next deploy after a crash.
+const DEFAULT_LOCK_DELAY: Duration = Duration::from_secs(1);
 
 impl fmt::Debug for ConsulConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -133,7 +153,7 @@ impl ConsulConfig {
             client_identity_pem,
             verify,
             tls_server_name: get("CONSUL_TLS_SERVER_NAME").map(str::to_string),
-            lock_delay: Duration::from_secs(1),
+            lock_delay: DEFAULT_LOCK_DELAY,
         })
     }
 }
@@ -198,5 +218,6 @@ mod tests {
         assert_eq!(c.token.as_deref(), Some("t0k"));
         assert!(!format!("{c:?}").contains("t0k"));
         assert!(ConsulConfig::from_url("consul://u:p@h:1", &env(&[])).is_err());
+        assert!(ConsulConfig::default().verify, "verification is on unless turned off");
     }
 }
