@@ -218,6 +218,9 @@ mod tests {
         assert_eq!(c.token.as_deref(), Some("t0k"));
         assert!(!format!("{c:?}").contains("t0k"));
         assert!(ConsulConfig::from_url("consul://u:p@h:1", &env(&[])).is_err());
-        assert!(ConsulConfig::default().verify, "verification is on unless turned off");
+        assert!(
+            ConsulConfig::default().verify,
+            "verification is on unless turned off"
+        );
     }
 }

@@ -182,19 +182,23 @@ impl Inner {
             index,
             body,
         };
+        let body = text(&reply.body);
+        // Consul versions differ in the status of ACL failures; the text is stable.
+        let acl = body.contains("Permission denied") || body.contains("ACL not found");
         match status {
-            StatusCode::FORBIDDEN => Err(KvError::Denied {
-                url: self.describe.clone(),
-                reason: text(&reply.body),
-            }),
-            StatusCode::UNAUTHORIZED => Err(KvError::Denied {
-                url: self.describe.clone(),
-                reason: text(&reply.body),
-            }),
-            s if s.is_server_error() && text(&reply.body).contains("No cluster leader") => {
+            s if s == StatusCode::FORBIDDEN
+                || s == StatusCode::UNAUTHORIZED
+                || (!s.is_success() && acl) =>
+            {
+                Err(KvError::Denied {
+                    url: self.describe.clone(),
+                    reason: body,
+                })
+            }
+            s if s.is_server_error() && body.contains("No cluster leader") => {
                 Err(KvError::Unavailable {
                     url: self.describe.clone(),
-                    reason: text(&reply.body),
+                    reason: body,
                 })
             }
             _ => Ok(reply),
