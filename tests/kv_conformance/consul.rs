@@ -320,3 +320,98 @@ async fn bad_urls_name_the_accepted_schemes() {
             .is_err()
     );
 }
+
+/// An operator destroying the holder's session (`consul lock` crashed, `consul session
+/// destroy`): the holder learns it, and the lock delay holds others off for a moment.
+#[tokio::test]
+async fn destroyed_session_and_lock_delay() {
+    let double = ConsulDouble::start(Options::default()).await;
+    let store = kv::connect(&double.url(), &HashMap::new())
+        .await
+        .expect("connect");
+    let info = kv::LockInfo::current(Some("first".into()));
+    let kv::LockOutcome::Acquired(guard) = store
+        .lock("web-lock", &info, Duration::from_secs(10))
+        .await
+        .expect("lock")
+    else {
+        panic!("free lock");
+    };
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", double.address());
+    let entry: serde_json::Value = http
+        .get(format!("{base}/v1/kv/web-lock"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let session = entry[0]["Session"]
+        .as_str()
+        .expect("held by a session")
+        .to_string();
+    http.put(format!("{base}/v1/session/destroy/{session}"))
+        .send()
+        .await
+        .expect("destroy");
+    match store
+        .lock(
+            "web-lock",
+            &kv::LockInfo::current(None),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("lock")
+    {
+        kv::LockOutcome::Held(holder) => {
+            assert_eq!(holder.owner, info.owner);
+            let msg = holder.message.unwrap_or_default();
+            assert!(msg.contains("lock delay"), "{msg}");
+        }
+        kv::LockOutcome::Acquired(_) => panic!("the lock delay must hold others off"),
+    }
+    assert_eq!(store.lock_holder("web-lock").await.expect("holder"), None);
+    // Renewals run every TTL/3; the holder notices within one period.
+    let deadline = std::time::Instant::now() + Duration::from_secs(6);
+    while guard.is_held() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!guard.is_held());
+    match store
+        .lock(
+            "web-lock",
+            &kv::LockInfo::current(None),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("lock")
+    {
+        kv::LockOutcome::Acquired(g) => g.release().await.expect("release"),
+        kv::LockOutcome::Held(h) => panic!("still held after the lock delay: {h:?}"),
+    }
+}
+
+#[tokio::test]
+async fn history_under_a_key_that_holds_something_else() {
+    let double = ConsulDouble::start(Options::default()).await;
+    let store = kv::connect(&double.url(), &HashMap::new())
+        .await
+        .expect("connect");
+    store.put("web-history", "not json").await.expect("put");
+    let record = kv::HistoryRecord::now(&HashMap::new(), "web", "canary", "abort", "success");
+    let err = kv::append_history(store.as_ref(), "web-history", &record, 10)
+        .await
+        .expect_err("refuses to overwrite");
+    assert!(err.to_string().contains("web-history"), "{err}");
+    assert_eq!(
+        store
+            .get("web-history")
+            .await
+            .expect("get")
+            .map(|e| e.value)
+            .as_deref(),
+        Some("not json"),
+        "left as it was"
+    );
+}
