@@ -62,6 +62,9 @@ pub(crate) fn current_host() -> String {
 
 /// Takes `key`, retrying until `wait` has passed (`None` = one attempt). Returns the last
 /// holder seen when it stays taken.
+///
+/// While the lock is taken it only reads the holder (cheap on every store; a Consul attempt
+/// creates a session) and tries again once the lock looks free.
 pub async fn acquire_lock(
     kv: &dyn Kv,
     key: &str,
@@ -71,21 +74,26 @@ pub async fn acquire_lock(
 ) -> Result<LockOutcome, KvError> {
     let deadline = wait.map(|w| Instant::now() + w);
     loop {
-        match kv.lock(key, info, ttl).await? {
+        let mut holder = match kv.lock(key, info, ttl).await? {
             LockOutcome::Acquired(g) => return Ok(LockOutcome::Acquired(g)),
-            LockOutcome::Held(holder) => {
-                let now = Instant::now();
-                match deadline {
-                    Some(d) if now < d => {
-                        let pause = (d - now).min(Duration::from_millis(500));
-                        tokio::time::sleep(pause).await;
-                    }
-                    _ => return Ok(LockOutcome::Held(holder)),
-                }
+            LockOutcome::Held(holder) => holder,
+        };
+        loop {
+            let now = Instant::now();
+            let Some(d) = deadline.filter(|d| now < *d) else {
+                return Ok(LockOutcome::Held(holder));
+            };
+            tokio::time::sleep((d - now).min(POLL)).await;
+            match kv.lock_holder(key).await? {
+                Some(h) => holder = h,
+                None => break,
             }
         }
     }
 }
+
+/// How often a waiting deploy looks at the lock again.
+const POLL: Duration = Duration::from_millis(500);
 
 #[cfg(test)]
 mod tests {
