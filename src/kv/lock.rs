@@ -27,7 +27,26 @@ fn current_user() -> String {
         .iter()
         .filter_map(|v| std::env::var(v).ok())
         .find(|v| !v.is_empty())
+        .or_else(user_from_uid)
         .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The login name of our uid, for environments without USER (CI runners, cron, containers).
+fn user_from_uid() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() > 2 && f[2] == uid)
+        .map(|f| f[0].to_string())
+        .or(Some(format!("uid {uid}")))
 }
 
 pub(crate) fn current_host() -> String {
@@ -43,6 +62,9 @@ pub(crate) fn current_host() -> String {
 
 /// Takes `key`, retrying until `wait` has passed (`None` = one attempt). Returns the last
 /// holder seen when it stays taken.
+///
+/// While the lock is taken it only reads the holder (cheap on every store; a Consul attempt
+/// creates a session) and tries again once the lock looks free.
 pub async fn acquire_lock(
     kv: &dyn Kv,
     key: &str,
@@ -52,21 +74,26 @@ pub async fn acquire_lock(
 ) -> Result<LockOutcome, KvError> {
     let deadline = wait.map(|w| Instant::now() + w);
     loop {
-        match kv.lock(key, info, ttl).await? {
+        let mut holder = match kv.lock(key, info, ttl).await? {
             LockOutcome::Acquired(g) => return Ok(LockOutcome::Acquired(g)),
-            LockOutcome::Held(holder) => {
-                let now = Instant::now();
-                match deadline {
-                    Some(d) if now < d => {
-                        let pause = (d - now).min(Duration::from_millis(500));
-                        tokio::time::sleep(pause).await;
-                    }
-                    _ => return Ok(LockOutcome::Held(holder)),
-                }
+            LockOutcome::Held(holder) => holder,
+        };
+        loop {
+            let now = Instant::now();
+            let Some(d) = deadline.filter(|d| now < *d) else {
+                return Ok(LockOutcome::Held(holder));
+            };
+            tokio::time::sleep((d - now).min(POLL)).await;
+            match kv.lock_holder(key).await? {
+                Some(h) => holder = h,
+                None => break,
             }
         }
     }
 }
+
+/// How often a waiting deploy looks at the lock again.
+const POLL: Duration = Duration::from_millis(500);
 
 #[cfg(test)]
 mod tests {
@@ -76,6 +103,12 @@ mod tests {
     fn formats_utc_seconds() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         assert_eq!(format_rfc3339(t), "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn user_falls_back_to_the_uid() {
+        let user = user_from_uid().unwrap_or_default();
+        assert!(!user.is_empty());
     }
 
     #[test]

@@ -1,12 +1,35 @@
 //! KV stores that hold the routing keys: Consul, etcd and the Swarm-embedded default.
 //!
-//! [`connect`] picks a backend from a URL:
+//! [`connect`] picks a backend from a URL ([`check_url`] validates one without connecting):
 //!
 //! | URL | backend |
 //! |---|---|
-//! | `swarm://` (default) | labels on the Swarm object of the engine in `DOCKER_HOST` |
-//! | `consul://host:port`, `consul+https://host:port`, `consul://` | Consul HTTP API (`CONSUL_*` env) |
-//! | `etcd://host:port`, `etcd://user:pass@host:port`, `etcd+https://...` | etcd v3 JSON gateway |
+//! | `swarm://` (default, also an empty URL) | labels on the Swarm object of the engine in `DOCKER_HOST` (else the local socket) |
+//! | `consul://host:port`, `consul+https://host:port` | Consul HTTP API |
+//! | `consul://` | Consul at `CONSUL_HTTP_ADDR` (default `127.0.0.1:8500`; `https://` there means TLS) |
+//! | `etcd://host:port`, `etcd+https://host:port` | etcd v3 JSON gateway |
+//! | `etcd://user:pass@host:port` | the same, authenticated |
+//!
+//! Consul reads the Consul CLI's environment: `CONSUL_HTTP_TOKEN` or `CONSUL_HTTP_TOKEN_FILE`
+//! (sent as `X-Consul-Token`, never in the URL), `CONSUL_HTTP_SSL`, `CONSUL_HTTP_SSL_VERIFY`,
+//! `CONSUL_CACERT`, `CONSUL_CAPATH`, `CONSUL_CLIENT_CERT` + `CONSUL_CLIENT_KEY`,
+//! `CONSUL_TLS_SERVER_NAME`. A URL with credentials is refused for Consul.
+//!
+//! etcd takes credentials from the URL or, like `etcdctl`, from `ETCDCTL_USER=user:pass` (or
+//! `ETCDCTL_USER=user` + `ETCDCTL_PASSWORD`); it authenticates with `/v3/auth/authenticate`
+//! and sends the token in `Authorization`, renewing it once when etcd calls it invalid.
+//! `etcd+https://` trusts `ETCDCTL_CACERT` when set.
+//!
+//! Secrets never appear in [`Kv::describe`], `Debug` output or errors (`etcd://user:***@host`).
+//!
+//! Locks: Consul sessions (TTL at least 10 s, `Behavior: release`, 1 s lock delay), etcd
+//! leases, Swarm labels holding the holder and an expiry time. All are renewed every TTL/3
+//! by a background task; dropping a guard stops renewing without releasing (as a killed
+//! process would), so the lock expires after its TTL; `release` frees it at once.
+//!
+//! Revisions ([`KvEntry::revision`], [`Kv::watch`]) are Consul's ModifyIndex /
+//! X-Consul-Index, etcd's mod_revision / header revision, and for Swarm the Swarm version
+//! index a write was made against (see [`SwarmKv`]).
 
 mod connect;
 mod consul;
@@ -17,8 +40,9 @@ mod lock;
 mod redact;
 mod store;
 mod swarm;
+mod util;
 
-pub use connect::{SCHEMES_HELP, connect, connect_with_docker};
+pub use connect::{SCHEMES_HELP, check_url, connect, connect_with_docker};
 pub use consul::{ConsulConfig, ConsulKv};
 pub use etcd::{EtcdConfig, EtcdKv};
 pub use history::{HistoryRecord, append_history, ci_job_url, read_history};

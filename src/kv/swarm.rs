@@ -9,6 +9,10 @@
 //! and grow with every write.
 //!
 //! Any manager can read the keys: `docker swarm inspect` or `docker info`.
+//!
+//! Locks are keys holding the holder, a random token and an expiry time (Unix ms), taken by
+//! compare-and-swap; an expired lock counts as free. Expiry compares wall clocks, so the
+//! managers' clocks must agree to well within the lock TTL (NTP does this).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -19,9 +23,9 @@ use bollard::Docker;
 use bollard::query_parameters::UpdateSwarmOptions;
 use serde::{Deserialize, Serialize};
 
-use super::consul::unknown_holder;
 use super::guard::{BoxFut, RenewingGuard, unique_token};
 use super::store::{Kv, KvEntry, KvError, LockInfo, LockOutcome};
+use super::util::unknown_holder;
 use crate::plan::KeyWrite;
 
 /// Label prefix of every key.
@@ -476,5 +480,55 @@ impl Kv for SwarmKv {
             }
             tokio::time::sleep(POLL.min(deadline - now)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watched(keys: &[&str]) -> Vec<String> {
+        keys.iter().map(|k| k.to_string()).collect()
+    }
+
+    #[test]
+    fn deletes_are_remembered_for_watchers() {
+        let mut labels = HashMap::new();
+        labels.insert(label("a"), encode("1", 5));
+        Deleted::remove(&mut labels, "a", 7);
+        assert!(!labels.contains_key(&label("a")));
+        let d = Deleted::read(&labels);
+        assert!(d.since(&watched(&["a"]), 7));
+        assert!(d.since(&watched(&["b", "a"]), 3));
+        assert!(!d.since(&watched(&["a"]), 8), "older than the watch");
+        assert!(!d.since(&watched(&["b"]), 1), "another key");
+    }
+
+    #[test]
+    fn forgotten_deletes_still_wake_watchers() {
+        let mut labels = HashMap::new();
+        for i in 0..(DELETED_KEEP as u64 + 3) {
+            Deleted::remove(&mut labels, &format!("k{i}"), 10 + i);
+        }
+        let d = Deleted::read(&labels);
+        assert_eq!(d.keys.len(), DELETED_KEEP);
+        assert_eq!(d.pruned, 12, "the three oldest were pruned");
+        // A watch that started before the pruned deletes cannot tell: it wakes.
+        assert!(d.since(&watched(&["unrelated"]), 12));
+        assert!(!d.since(&watched(&["unrelated"]), 13));
+    }
+
+    #[test]
+    fn stored_values_round_trip() {
+        let raw = encode("{\"json\": true}", 42);
+        assert_eq!(
+            decode("k", &raw),
+            Some(KvEntry {
+                key: "k".into(),
+                value: "{\"json\": true}".into(),
+                revision: 42
+            })
+        );
+        assert_eq!(decode("k", "not json"), None);
     }
 }

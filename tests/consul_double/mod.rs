@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::consul_double::{ConsulDouble, MAX_VALUE_SIZE, Options, parse_go_duration};
+use crate::support::consul_double::{
+    ConsulDouble, MAX_VALUE_SIZE, Options, check_key, parse_go_duration,
+};
 
 struct Client {
     http: reqwest::Client,
@@ -229,6 +231,33 @@ async fn bad_parameters_answer_like_consul() {
     );
     let a = c.delete("/v1/kv/k?recurse&cas=1").await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn keys_outside_consuls_rules_are_400() {
+    let (_d, c) = start().await;
+    // HTTP clients normalise `../` away before sending, so check that rule directly.
+    assert!(check_key("a/../b").is_err());
+    for bad in [
+        "/v1/kv//lead",
+        "/v1/kv/a%20b",
+        "/v1/kv/conf.json",
+        "/v1/kv/x?y",
+    ] {
+        let path = bad.replace("x?y", "x%3Fy");
+        assert_eq!(
+            c.put(&path, "v").await.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
+    }
+    for good in ["web-active-zone", "app/web_1/v2.3", "a,b"] {
+        assert_eq!(
+            c.put(&format!("/v1/kv/{good}"), "v").await.body,
+            "true",
+            "{good}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -547,7 +576,7 @@ async fn session_ttl_expiry_releases_its_locks() {
 async fn acl_token_is_required_when_configured() {
     let d = ConsulDouble::start(Options {
         token: Some("s3cret-token".into()),
-        tls: None,
+        ..Options::default()
     })
     .await;
     let mut c = Client::new(&d);

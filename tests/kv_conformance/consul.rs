@@ -2,6 +2,7 @@
 //! store that goes away.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use shipctl::kv::{self, Kv, KvError};
 
@@ -26,8 +27,8 @@ fn write_temp(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
 async fn tls_double(ca: &TestCa, names: &[&str]) -> ConsulDouble {
     install_provider();
     ConsulDouble::start(Options {
-        token: None,
         tls: Some(ca.server_cert(names)),
+        ..Options::default()
     })
     .await
 }
@@ -125,10 +126,46 @@ async fn tls_server_name_overrides_the_host() {
 }
 
 #[tokio::test]
+async fn client_certificates_for_verify_incoming() {
+    install_provider();
+    let ca = TestCa::new("shipctl test CA");
+    let double = ConsulDouble::start(Options {
+        tls: Some(ca.server_cert(&["127.0.0.1"])),
+        client_ca: Some(ca.der()),
+        ..Options::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cacert = write_temp(&dir, "ca.pem", &ca.pem);
+    let (cert, key) = ca.client_cert("shipctl");
+    let cert = write_temp(&dir, "client.pem", &cert);
+    let key = write_temp(&dir, "client-key.pem", &key);
+    let url = format!("consul+https://{}", double.address());
+    let without = kv::connect(&url, &env(&[("CONSUL_CACERT", &cacert)]))
+        .await
+        .expect("connect");
+    assert!(
+        without.get("k").await.is_err(),
+        "the server wants a client certificate"
+    );
+    let e = env(&[
+        ("CONSUL_CACERT", &cacert),
+        ("CONSUL_CLIENT_CERT", &cert),
+        ("CONSUL_CLIENT_KEY", &key),
+    ]);
+    let with = kv::connect(&url, &e).await.expect("connect");
+    roundtrip(with.as_ref())
+        .await
+        .expect("mutual TLS round trip");
+    let half = env(&[("CONSUL_CACERT", &cacert), ("CONSUL_CLIENT_CERT", &cert)]);
+    assert!(kv::connect(&url, &half).await.is_err(), "cert without key");
+}
+
+#[tokio::test]
 async fn acl_token_from_env_or_file_and_denied_without() {
     let double = ConsulDouble::start(Options {
         token: Some(SECRET.into()),
-        tls: None,
+        ..Options::default()
     })
     .await;
     let url = double.url();
@@ -155,7 +192,7 @@ async fn acl_token_from_env_or_file_and_denied_without() {
 async fn the_token_never_appears_in_messages() {
     let double = ConsulDouble::start(Options {
         token: Some("the-right-token".into()),
-        tls: None,
+        ..Options::default()
     })
     .await;
     // A wrong token: the one we hold is the secret here.
@@ -233,6 +270,42 @@ async fn a_store_that_went_away_is_unavailable() {
     }
 }
 
+/// After the store lost its indexes (rebuilt, snapshot restored), a watcher holding a newer
+/// index still wakes, and the next watch starts from the store's index.
+#[tokio::test]
+async fn watch_survives_an_index_reset() {
+    let double = ConsulDouble::start(Options::default()).await;
+    let store = kv::connect(&double.url(), &HashMap::new())
+        .await
+        .expect("connect");
+    for i in 0..20 {
+        store.put("filler", &i.to_string()).await.expect("put");
+    }
+    store.put("web-active-zone", "blue").await.expect("put");
+    let keys = vec!["web-active-zone".to_string()];
+    let high = store
+        .watch(&keys, 0, Duration::from_secs(1))
+        .await
+        .expect("watch");
+    let watcher = store.watch(&keys, high, Duration::from_secs(10));
+    let writer = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        double.reset();
+        store.put("web-active-zone", "green").await.expect("put");
+    };
+    let (low, ()) = tokio::join!(watcher, writer);
+    let low = low.expect("watch");
+    assert!(low < high, "the index went backwards: {low} vs {high}");
+    // From the new index on, changes wake the watch again.
+    let watcher = store.watch(&keys, low, Duration::from_secs(10));
+    let writer = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        store.put("web-active-zone", "blue").await.expect("put");
+    };
+    let (next, ()) = tokio::join!(watcher, writer);
+    assert!(next.expect("watch") > low);
+}
+
 #[tokio::test]
 async fn bad_urls_name_the_accepted_schemes() {
     let err = kv::connect("zookeeper://h:1", &HashMap::new())
@@ -245,5 +318,100 @@ async fn bad_urls_name_the_accepted_schemes() {
         kv::connect("consul://user:pw@h:1", &HashMap::new())
             .await
             .is_err()
+    );
+}
+
+/// An operator destroying the holder's session (`consul lock` crashed, `consul session
+/// destroy`): the holder learns it, and the lock delay holds others off for a moment.
+#[tokio::test]
+async fn destroyed_session_and_lock_delay() {
+    let double = ConsulDouble::start(Options::default()).await;
+    let store = kv::connect(&double.url(), &HashMap::new())
+        .await
+        .expect("connect");
+    let info = kv::LockInfo::current(Some("first".into()));
+    let kv::LockOutcome::Acquired(guard) = store
+        .lock("web-lock", &info, Duration::from_secs(10))
+        .await
+        .expect("lock")
+    else {
+        panic!("free lock");
+    };
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", double.address());
+    let entry: serde_json::Value = http
+        .get(format!("{base}/v1/kv/web-lock"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let session = entry[0]["Session"]
+        .as_str()
+        .expect("held by a session")
+        .to_string();
+    http.put(format!("{base}/v1/session/destroy/{session}"))
+        .send()
+        .await
+        .expect("destroy");
+    match store
+        .lock(
+            "web-lock",
+            &kv::LockInfo::current(None),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("lock")
+    {
+        kv::LockOutcome::Held(holder) => {
+            assert_eq!(holder.owner, info.owner);
+            let msg = holder.message.unwrap_or_default();
+            assert!(msg.contains("lock delay"), "{msg}");
+        }
+        kv::LockOutcome::Acquired(_) => panic!("the lock delay must hold others off"),
+    }
+    assert_eq!(store.lock_holder("web-lock").await.expect("holder"), None);
+    // Renewals run every TTL/3; the holder notices within one period.
+    let deadline = std::time::Instant::now() + Duration::from_secs(6);
+    while guard.is_held() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!guard.is_held());
+    match store
+        .lock(
+            "web-lock",
+            &kv::LockInfo::current(None),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("lock")
+    {
+        kv::LockOutcome::Acquired(g) => g.release().await.expect("release"),
+        kv::LockOutcome::Held(h) => panic!("still held after the lock delay: {h:?}"),
+    }
+}
+
+#[tokio::test]
+async fn history_under_a_key_that_holds_something_else() {
+    let double = ConsulDouble::start(Options::default()).await;
+    let store = kv::connect(&double.url(), &HashMap::new())
+        .await
+        .expect("connect");
+    store.put("web-history", "not json").await.expect("put");
+    let record = kv::HistoryRecord::now(&HashMap::new(), "web", "canary", "abort", "success");
+    let err = kv::append_history(store.as_ref(), "web-history", &record, 10)
+        .await
+        .expect_err("refuses to overwrite");
+    assert!(err.to_string().contains("web-history"), "{err}");
+    assert_eq!(
+        store
+            .get("web-history")
+            .await
+            .expect("get")
+            .map(|e| e.value)
+            .as_deref(),
+        Some("not json"),
+        "left as it was"
     );
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use shipctl::kv::{self, KvError};
 
-use crate::support::etcd::Etcd;
+use crate::support::etcd::{Etcd, EtcdTls};
+use crate::support::tls::TestCa;
 
 const PASSWORD: &str = "pa55-8d1f-s3cret-word";
 
@@ -163,4 +164,75 @@ async fn lock_survives_lease_renewals_and_release_revokes() {
         None,
         "revoking deletes the key"
     );
+}
+
+fn write_temp(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).expect("write temp file");
+    path.to_string_lossy().into_owned()
+}
+
+#[tokio::test]
+async fn https_with_the_etcdctl_ca_and_client_certificate() {
+    let ca = TestCa::new("etcd test CA");
+    let tls = EtcdTls {
+        ca: &ca,
+        client_cert_auth: true,
+    };
+    let Some(etcd) = Etcd::start_with(
+        "https_with_the_etcdctl_ca_and_client_certificate",
+        Some(tls),
+    )
+    .await
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cacert = write_temp(&dir, "ca.pem", &ca.pem);
+    let (cert, key) = ca.client_cert("shipctl");
+    let cert = write_temp(&dir, "client.pem", &cert);
+    let key = write_temp(&dir, "client-key.pem", &key);
+    let env = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let full = env(&[
+        ("ETCDCTL_CACERT", &cacert),
+        ("ETCDCTL_CERT", &cert),
+        ("ETCDCTL_KEY", &key),
+    ]);
+    let store = kv::connect(&etcd.url(), &full).await.expect("connect");
+    store
+        .put("tls-check", "ok")
+        .await
+        .expect("put over mutual TLS");
+    assert_eq!(
+        store
+            .get("tls-check")
+            .await
+            .expect("get")
+            .map(|e| e.value)
+            .as_deref(),
+        Some("ok")
+    );
+    assert!(store.describe().starts_with("etcd https://"));
+    let no_client_cert = kv::connect(&etcd.url(), &env(&[("ETCDCTL_CACERT", &cacert)]))
+        .await
+        .expect("connect");
+    assert!(
+        no_client_cert.get("tls-check").await.is_err(),
+        "etcd wants a client certificate"
+    );
+    let other = TestCa::new("another CA");
+    let wrong = write_temp(&dir, "wrong.pem", &other.pem);
+    let wrong_ca = env(&[
+        ("ETCDCTL_CACERT", &wrong),
+        ("ETCDCTL_CERT", &cert),
+        ("ETCDCTL_KEY", &key),
+    ]);
+    let store = kv::connect(&etcd.url(), &wrong_ca).await.expect("connect");
+    let err = store.get("tls-check").await.expect_err("untrusted server");
+    assert!(matches!(err, KvError::Unavailable { .. }), "{err}");
 }

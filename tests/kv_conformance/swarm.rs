@@ -51,3 +51,22 @@ async fn keys_are_labels_on_the_swarm_and_other_labels_survive() {
         .await
         .expect("forget deletes");
 }
+
+#[tokio::test]
+async fn an_unreachable_engine_is_unavailable() {
+    let env: HashMap<String, String> =
+        [("DOCKER_HOST".to_string(), "tcp://127.0.0.1:9".to_string())].into();
+    let store = kv::connect("swarm://", &env)
+        .await
+        .expect("connect is lazy");
+    let err = store
+        .get("web-active-zone")
+        .await
+        .expect_err("nothing listens there");
+    assert!(matches!(err, kv::KvError::Unavailable { .. }), "{err}");
+    let err = kv::connect("swarm://somehost", &env)
+        .await
+        .err()
+        .expect("no host in swarm://");
+    assert!(err.to_string().contains("DOCKER_HOST"), "{err}");
+}

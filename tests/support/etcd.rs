@@ -1,16 +1,26 @@
 //! A real etcd on free loopback ports with a throw-away data directory, killed on drop.
 
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::prereq::missing;
+use super::tls::{TestCa, install_provider};
 
 pub struct Etcd {
     child: Child,
     pub client_port: u16,
+    https: bool,
     /// Kept so the data directory lives as long as the process.
     _dir: tempfile::TempDir,
+}
+
+/// Serve the client URL over TLS.
+pub struct EtcdTls<'a> {
+    pub ca: &'a TestCa,
+    /// Require client certificates signed by `ca` (`--client-cert-auth`).
+    pub client_cert_auth: bool,
 }
 
 fn free_port() -> u16 {
@@ -20,9 +30,20 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).expect("write temp file");
+    path
+}
+
 impl Etcd {
     /// Starts etcd, or returns None (after a notice; a panic in CI) when it is not installed.
     pub async fn start(test: &str) -> Option<Etcd> {
+        Etcd::start_with(test, None).await
+    }
+
+    /// As [`Etcd::start`], with TLS on the client URL when `tls` is given.
+    pub async fn start_with(test: &str, tls: Option<EtcdTls<'_>>) -> Option<Etcd> {
         let bin = std::env::var("ETCD_BIN").unwrap_or_else(|_| "etcd".to_string());
         if Command::new(&bin)
             .arg("--version")
@@ -34,16 +55,19 @@ impl Etcd {
             missing(test, "etcd is not on PATH (Debian package etcd-server)");
             return None;
         }
+        install_provider();
         // A port can be taken between the probe and etcd's bind: try a few times.
-        for _ in 0..5 {
+        let mut last_log = String::new();
+        for _ in 0..3 {
             let dir = tempfile::tempdir().expect("temp dir");
             let client = free_port();
             let peer = free_port();
-            let client_url = format!("http://127.0.0.1:{client}");
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let client_url = format!("{scheme}://127.0.0.1:{client}");
             let peer_url = format!("http://127.0.0.1:{peer}");
             let log = std::fs::File::create(dir.path().join("etcd.log")).expect("log file");
-            let child = Command::new(&bin)
-                .arg("--name")
+            let mut cmd = Command::new(&bin);
+            cmd.arg("--name")
                 .arg("test")
                 .arg("--data-dir")
                 .arg(dir.path().join("data"))
@@ -56,7 +80,27 @@ impl Etcd {
                 .arg("--initial-advertise-peer-urls")
                 .arg(&peer_url)
                 .arg("--initial-cluster")
-                .arg(format!("test={peer_url}"))
+                .arg(format!("test={peer_url}"));
+            let mut probe = reqwest::Client::builder();
+            if let Some(tls) = &tls {
+                let (cert, key) = tls.ca.server_cert_pem(&["127.0.0.1", "localhost"]);
+                cmd.arg("--cert-file")
+                    .arg(write(&dir, "server.pem", &cert))
+                    .arg("--key-file")
+                    .arg(write(&dir, "server-key.pem", &key));
+                let ca = reqwest::Certificate::from_pem(tls.ca.pem.as_bytes()).expect("CA");
+                probe = probe.tls_certs_only([ca]);
+                if tls.client_cert_auth {
+                    cmd.arg("--client-cert-auth")
+                        .arg("--trusted-ca-file")
+                        .arg(write(&dir, "ca.pem", &tls.ca.pem));
+                    let (cert, key) = tls.ca.client_cert("etcd-probe");
+                    let id = reqwest::Identity::from_pem(format!("{cert}\n{key}").as_bytes())
+                        .expect("client identity");
+                    probe = probe.identity(id);
+                }
+            }
+            let child = cmd
                 .stdout(Stdio::null())
                 .stderr(log)
                 .spawn()
@@ -64,17 +108,24 @@ impl Etcd {
             let mut etcd = Etcd {
                 child,
                 client_port: client,
+                https: tls.is_some(),
                 _dir: dir,
             };
-            if etcd.wait_ready().await {
+            if etcd.wait_ready(probe.build().expect("probe client")).await {
                 return Some(etcd);
             }
+            last_log =
+                std::fs::read_to_string(etcd._dir.path().join("etcd.log")).unwrap_or_default();
         }
-        panic!("{test}: etcd did not start");
+        let tail: Vec<&str> = last_log.lines().rev().take(15).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        panic!(
+            "{test}: etcd did not start; its log ends with:\n{}",
+            tail.join("\n")
+        );
     }
 
-    async fn wait_ready(&mut self) -> bool {
-        let http = reqwest::Client::new();
+    async fn wait_ready(&mut self, http: reqwest::Client) -> bool {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -94,13 +145,16 @@ impl Etcd {
         false
     }
 
+    /// The client URL (`http://` or `https://`).
     pub fn http_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
     }
 
-    /// The `etcd://` URL of this etcd.
+    /// The `etcd://` (or `etcd+https://`) URL of this etcd.
     pub fn url(&self) -> String {
-        format!("etcd://127.0.0.1:{}", self.client_port)
+        let scheme = if self.https { "etcd+https" } else { "etcd" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
     }
 }
 

@@ -14,6 +14,7 @@ pub fn install_provider() {
 pub struct TestCa {
     /// The CA certificate, PEM, as `CONSUL_CACERT` takes it.
     pub pem: String,
+    der: CertificateDer<'static>,
     params: CertificateParams,
     key: KeyPair,
 }
@@ -31,9 +32,44 @@ impl TestCa {
         let cert = params.self_signed(&key).expect("CA certificate");
         TestCa {
             pem: cert.pem(),
+            der: cert.der().clone(),
             params,
             key,
         }
+    }
+
+    /// The CA certificate itself, to trust it on the other side.
+    pub fn der(&self) -> CertificateDer<'static> {
+        self.der.clone()
+    }
+
+    /// A client certificate and its key, both PEM (`CONSUL_CLIENT_CERT`, `CONSUL_CLIENT_KEY`).
+    pub fn client_cert(&self, name: &str) -> (String, String) {
+        let key = KeyPair::generate().expect("client key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("client params");
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        let cert = params.signed_by(&key, &issuer).expect("client certificate");
+        (cert.pem(), key.serialize_pem())
+    }
+
+    /// A server certificate for `names` and its key, both PEM (for programs such as etcd).
+    pub fn server_cert_pem(&self, names: &[&str]) -> (String, String) {
+        let key = KeyPair::generate().expect("server key");
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = CertificateParams::new(names).expect("server params");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "test server");
+        // etcd's JSON gateway dials etcd itself with this certificate as a client.
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        let cert = params.signed_by(&key, &issuer).expect("server certificate");
+        (cert.pem(), key.serialize_pem())
     }
 
     /// A server certificate for `names` (DNS names or IP addresses).

@@ -1,6 +1,5 @@
 //! Consul KV over its HTTP API: CAS on ModifyIndex, `/v1/txn`, session locks, blocking queries.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,8 +12,13 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
+mod config;
+
+pub use config::ConsulConfig;
+
 use super::guard::RenewingGuard;
 use super::store::{Kv, KvEntry, KvError, LockInfo, LockOutcome};
+use super::util::{parse_info, request_failure, text, unknown_holder};
 use crate::plan::KeyWrite;
 
 /// Consul answers at most 64 operations per transaction before 1.14.
@@ -22,140 +26,6 @@ const TXN_MAX_OPS: usize = 64;
 /// Consul refuses session TTLs below 10 s.
 const MIN_SESSION_TTL: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// How to reach Consul; built from a `consul://` URL and the `CONSUL_*` environment.
-#[derive(Clone, Default)]
-pub struct ConsulConfig {
-    /// `host:port`.
-    pub address: String,
-    pub https: bool,
-    pub token: Option<String>,
-    /// PEM bundle that replaces the system roots.
-    pub ca_cert_pem: Option<Vec<u8>>,
-    /// PEM certificate + key for mutual TLS.
-    pub client_identity_pem: Option<Vec<u8>>,
-    pub verify: bool,
-    /// Name to verify the server certificate against instead of the host.
-    pub tls_server_name: Option<String>,
-    /// How long a released-by-expiry lock stays unavailable (Consul's LockDelay).
-    pub lock_delay: Duration,
-}
-
-impl fmt::Debug for ConsulConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConsulConfig")
-            .field("address", &self.address)
-            .field("https", &self.https)
-            .field("token", &self.token.as_ref().map(|_| "***"))
-            .field("ca_cert", &self.ca_cert_pem.is_some())
-            .field("client_identity", &self.client_identity_pem.is_some())
-            .field("verify", &self.verify)
-            .field("tls_server_name", &self.tls_server_name)
-            .finish()
-    }
-}
-
-impl ConsulConfig {
-    /// Reads a `consul://[host:port]` or `consul+https://...` URL and the Consul CLI's
-    /// environment (`CONSUL_HTTP_ADDR`, `CONSUL_HTTP_TOKEN[_FILE]`, `CONSUL_HTTP_SSL[_VERIFY]`,
-    /// `CONSUL_CACERT`, `CONSUL_CLIENT_CERT`/`_KEY`, `CONSUL_TLS_SERVER_NAME`).
-    pub fn from_url(url: &str, env: &HashMap<String, String>) -> Result<ConsulConfig, KvError> {
-        let get = |k: &str| env.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
-        let bad = |m: String| KvError::Other(m);
-        let (mut https, rest) = if let Some(r) = url.strip_prefix("consul+https://") {
-            (true, r)
-        } else if let Some(r) = url.strip_prefix("consul://") {
-            (false, r)
-        } else {
-            return Err(bad(format!("not a consul URL: {url}")));
-        };
-        let rest = rest.trim_end_matches('/');
-        if rest.contains('@') {
-            return Err(bad(
-                "a consul URL takes no credentials: set CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE"
-                    .into(),
-            ));
-        }
-        let mut address = rest.to_string();
-        if address.is_empty() {
-            let from_env = get("CONSUL_HTTP_ADDR").unwrap_or("127.0.0.1:8500");
-            if let Some(a) = from_env.strip_prefix("https://") {
-                https = true;
-                address = a.to_string();
-            } else if let Some(a) = from_env.strip_prefix("http://") {
-                address = a.to_string();
-            } else if from_env.starts_with("unix://") {
-                return Err(bad(
-                    "CONSUL_HTTP_ADDR with unix:// is not supported: use host:port".into(),
-                ));
-            } else {
-                address = from_env.to_string();
-            }
-            address = address.trim_end_matches('/').to_string();
-        }
-        if !address.contains(':') {
-            address.push_str(":8500");
-        }
-        if let Some(ssl) = get("CONSUL_HTTP_SSL") {
-            https |= parse_bool(ssl)
-                .ok_or_else(|| bad(format!("CONSUL_HTTP_SSL={ssl} is not a boolean")))?;
-        }
-        let verify = match get("CONSUL_HTTP_SSL_VERIFY") {
-            Some(v) => parse_bool(v)
-                .ok_or_else(|| bad(format!("CONSUL_HTTP_SSL_VERIFY={v} is not a boolean")))?,
-            None => true,
-        };
-        let token = match (get("CONSUL_HTTP_TOKEN"), get("CONSUL_HTTP_TOKEN_FILE")) {
-            (Some(t), _) => Some(t.to_string()),
-            (None, Some(file)) => {
-                let t = std::fs::read_to_string(file)
-                    .map_err(|e| bad(format!("cannot read CONSUL_HTTP_TOKEN_FILE {file}: {e}")))?;
-                Some(t.trim().to_string()).filter(|t| !t.is_empty())
-            }
-            (None, None) => None,
-        };
-        let read = |var: &str| -> Result<Option<Vec<u8>>, KvError> {
-            match get(var) {
-                Some(path) => std::fs::read(path)
-                    .map(Some)
-                    .map_err(|e| bad(format!("cannot read {var} {path}: {e}"))),
-                None => Ok(None),
-            }
-        };
-        let ca_cert_pem = read("CONSUL_CACERT")?;
-        let client_identity_pem = match (read("CONSUL_CLIENT_CERT")?, read("CONSUL_CLIENT_KEY")?) {
-            (Some(mut cert), Some(key)) => {
-                cert.push(b'\n');
-                cert.extend_from_slice(&key);
-                Some(cert)
-            }
-            (None, None) => None,
-            _ => {
-                return Err(bad(
-                    "CONSUL_CLIENT_CERT and CONSUL_CLIENT_KEY must be set together".into(),
-                ));
-            }
-        };
-        Ok(ConsulConfig {
-            address,
-            https,
-            token,
-            ca_cert_pem,
-            client_identity_pem,
-            verify,
-            tls_server_name: get("CONSUL_TLS_SERVER_NAME").map(str::to_string),
-            lock_delay: Duration::from_secs(1),
-        })
-    }
-}
-
-fn parse_bool(s: &str) -> Option<bool> {
-    match s.to_ascii_lowercase().as_str() {
-        "1" | "t" | "true" | "yes" => Some(true),
-        "0" | "f" | "false" | "no" => Some(false),
-        _ => None,
-    }
-}
 
 /// The Consul backend.
 #[derive(Clone)]
@@ -274,10 +144,9 @@ struct Reply {
 
 impl Inner {
     fn unavailable(&self, e: &reqwest::Error) -> KvError {
-        let e_clean = format!("{}", StrippedError(e));
         KvError::Unavailable {
             url: self.describe.clone(),
-            reason: e_clean,
+            reason: request_failure(e),
         }
     }
 
@@ -313,19 +182,23 @@ impl Inner {
             index,
             body,
         };
+        let body = text(&reply.body);
+        // Consul versions differ in the status of ACL failures; the text is stable.
+        let acl = body.contains("Permission denied") || body.contains("ACL not found");
         match status {
-            StatusCode::FORBIDDEN => Err(KvError::Denied {
-                url: self.describe.clone(),
-                reason: text(&reply.body),
-            }),
-            StatusCode::UNAUTHORIZED => Err(KvError::Denied {
-                url: self.describe.clone(),
-                reason: text(&reply.body),
-            }),
-            s if s.is_server_error() && text(&reply.body).contains("No cluster leader") => {
+            s if s == StatusCode::FORBIDDEN
+                || s == StatusCode::UNAUTHORIZED
+                || (!s.is_success() && acl) =>
+            {
+                Err(KvError::Denied {
+                    url: self.describe.clone(),
+                    reason: body,
+                })
+            }
+            s if s.is_server_error() && body.contains("No cluster leader") => {
                 Err(KvError::Unavailable {
                     url: self.describe.clone(),
-                    reason: text(&reply.body),
+                    reason: body,
                 })
             }
             _ => Ok(reply),
@@ -435,35 +308,6 @@ impl Inner {
             _ => Err(self.unexpected(&format!("watch {key}"), &r)),
         }
     }
-}
-
-/// Display of a reqwest error without the URL (which never holds secrets here, but keep
-/// messages short and uniform).
-struct StrippedError<'a>(&'a reqwest::Error);
-
-impl fmt::Display for StrippedError<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let e = self.0;
-        let kind = if e.is_timeout() {
-            "timed out"
-        } else if e.is_connect() {
-            "connection failed"
-        } else {
-            "request failed"
-        };
-        let mut msg = kind.to_string();
-        let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
-        while let Some(s) = src {
-            msg.push_str(": ");
-            msg.push_str(&s.to_string());
-            src = s.source();
-        }
-        f.write_str(&msg)
-    }
-}
-
-pub(crate) fn text(body: &[u8]) -> String {
-    String::from_utf8_lossy(body).trim().to_string()
 }
 
 #[async_trait]
@@ -605,7 +449,8 @@ impl Kv for ConsulKv {
         ttl: Duration,
     ) -> Result<LockOutcome, KvError> {
         check_key(key)?;
-        let ttl = ttl.max(MIN_SESSION_TTL);
+        // Whole seconds, rounded up: never shorter than asked, nor than Consul's minimum.
+        let ttl = Duration::from_secs(ttl.as_secs_f64().ceil() as u64).max(MIN_SESSION_TTL);
         let inner = &self.inner;
         let session_req = json!({
             "Name": format!("shipctl lock {key}"),
@@ -646,12 +491,21 @@ impl Kv for ConsulKv {
         };
         if !acquired {
             let _ = inner.destroy_session(&session).await;
-            let (entry, _, _) = inner.get_entry(key).await?;
-            // Acquire also fails during the lock delay after a holder vanished: report the
-            // last holder then.
-            let holder = entry
-                .map(|e| parse_info(&e.value))
-                .unwrap_or_else(|| unknown_holder("lock delay after the previous holder ended"));
+            let (entry, holder_session, _) = inner.get_entry(key).await?;
+            // Acquire also fails during the lock delay after a holder's session ended: say so,
+            // with the last holder when the key still names one.
+            let holder = match (entry, holder_session) {
+                (Some(e), Some(_)) => parse_info(&e.value),
+                (Some(e), None) => {
+                    let mut last = parse_info(&e.value);
+                    last.message = Some(format!(
+                        "lock delay after this holder's session ended ({}s)",
+                        inner.lock_delay.as_secs_f64()
+                    ));
+                    last
+                }
+                (None, _) => unknown_holder("lock delay after the previous holder ended"),
+            };
             return Ok(LockOutcome::Held(holder));
         }
         let renew_inner = self.inner.clone();
@@ -751,53 +605,9 @@ impl Kv for ConsulKv {
     }
 }
 
-fn parse_info(value: &str) -> LockInfo {
-    serde_json::from_str(value).unwrap_or_else(|_| unknown_holder(value))
-}
-
-pub(crate) fn unknown_holder(message: &str) -> LockInfo {
-    LockInfo {
-        owner: "unknown".into(),
-        host: "unknown".into(),
-        pid: 0,
-        since: String::new(),
-        message: Some(message.to_string()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn address_from_url_and_env() {
-        let c = ConsulConfig::from_url("consul://", &env(&[])).unwrap();
-        assert_eq!(c.address, "127.0.0.1:8500");
-        assert!(!c.https);
-        let c = ConsulConfig::from_url(
-            "consul://",
-            &env(&[("CONSUL_HTTP_ADDR", "https://c.example:8501")]),
-        )
-        .unwrap();
-        assert_eq!(c.address, "c.example:8501");
-        assert!(c.https);
-        let c = ConsulConfig::from_url(
-            "consul://h:1",
-            &env(&[("CONSUL_HTTP_SSL", "true"), ("CONSUL_HTTP_TOKEN", "t0k")]),
-        )
-        .unwrap();
-        assert!(c.https);
-        assert_eq!(c.token.as_deref(), Some("t0k"));
-        assert!(!format!("{c:?}").contains("t0k"));
-        assert!(ConsulConfig::from_url("consul://u:p@h:1", &env(&[])).is_err());
-    }
 
     #[test]
     fn keys_are_checked() {

@@ -1,6 +1,5 @@
 //! etcd v3 through its JSON gateway: CAS via txn on mod_revision, locks via leases.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,107 +11,17 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
-use super::consul::{text, unknown_holder};
+mod config;
+
+pub use config::EtcdConfig;
+
 use super::guard::{BoxFut, RenewingGuard};
-use super::redact::redact_url;
 use super::store::{Kv, KvEntry, KvError, LockInfo, LockOutcome};
+use super::util::{parse_info, request_failure, text, unknown_holder};
 use crate::plan::KeyWrite;
 
 const TXN_MAX_OPS: usize = 128;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// How to reach etcd.
-///
-/// Credentials come from the URL (`etcd://user:pass@host:port`) or, as for `etcdctl`, from
-/// `ETCDCTL_USER=user:pass` (or `ETCDCTL_USER=user` + `ETCDCTL_PASSWORD`). `etcd+https://`
-/// uses TLS, verified against `ETCDCTL_CACERT` when set, else the system roots.
-#[derive(Clone, Default)]
-pub struct EtcdConfig {
-    /// `host:port`.
-    pub address: String,
-    pub https: bool,
-    pub user: Option<String>,
-    pub password: Option<String>,
-    pub ca_cert_pem: Option<Vec<u8>>,
-}
-
-impl fmt::Debug for EtcdConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EtcdConfig")
-            .field("address", &self.address)
-            .field("https", &self.https)
-            .field("user", &self.user)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .finish()
-    }
-}
-
-impl EtcdConfig {
-    pub fn from_url(url: &str, env: &HashMap<String, String>) -> Result<EtcdConfig, KvError> {
-        let get = |k: &str| env.get(k).filter(|v| !v.is_empty());
-        let (https, rest) = if let Some(r) = url.strip_prefix("etcd+https://") {
-            (true, r)
-        } else if let Some(r) = url.strip_prefix("etcd://") {
-            (false, r)
-        } else {
-            return Err(KvError::Other(format!(
-                "not an etcd URL: {}",
-                redact_url(url)
-            )));
-        };
-        let rest = rest.trim_end_matches('/');
-        let (userinfo, host) = match rest.rfind('@') {
-            Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
-            None => (None, rest),
-        };
-        let mut address = if host.is_empty() {
-            "127.0.0.1:2379".to_string()
-        } else {
-            host.to_string()
-        };
-        if address.contains('/') {
-            return Err(KvError::Other(format!(
-                "an etcd URL has no path: {}",
-                redact_url(url)
-            )));
-        }
-        if !address.contains(':') {
-            address.push_str(":2379");
-        }
-        let split = |s: &str| match s.split_once(':') {
-            Some((u, p)) => (Some(u.to_string()), Some(p.to_string())),
-            None => (Some(s.to_string()), None),
-        };
-        let (user, mut password) = match (userinfo, get("ETCDCTL_USER")) {
-            (Some(ui), _) => split(ui),
-            (None, Some(u)) => split(u),
-            (None, None) => (None, None),
-        };
-        if password.is_none() && user.is_some() {
-            password = get("ETCDCTL_PASSWORD").cloned();
-        }
-        if user.is_some() && password.is_none() {
-            return Err(KvError::Other(format!(
-                "etcd user {} has no password: use etcd://user:pass@host:port or ETCDCTL_USER=user:pass",
-                user.unwrap_or_default()
-            )));
-        }
-        let ca_cert_pem =
-            match get("ETCDCTL_CACERT") {
-                Some(path) => Some(std::fs::read(path).map_err(|e| {
-                    KvError::Other(format!("cannot read ETCDCTL_CACERT {path}: {e}"))
-                })?),
-                None => None,
-            };
-        Ok(EtcdConfig {
-            address,
-            https,
-            user,
-            password,
-            ca_cert_pem,
-        })
-    }
-}
 
 /// The etcd backend.
 #[derive(Clone)]
@@ -149,6 +58,12 @@ impl EtcdKv {
             let certs = reqwest::Certificate::from_pem_bundle(pem)
                 .map_err(|e| KvError::Other(format!("ETCDCTL_CACERT is not PEM: {e}")))?;
             builder = builder.tls_certs_only(certs);
+        }
+        if let Some(pem) = &config.client_identity_pem {
+            let id = reqwest::Identity::from_pem(pem).map_err(|e| {
+                KvError::Other(format!("ETCDCTL_CERT/ETCDCTL_KEY are not usable PEM: {e}"))
+            })?;
+            builder = builder.identity(id);
         }
         let http = builder
             .build()
@@ -219,21 +134,9 @@ fn entry(kv: &Value) -> Result<KvEntry, KvError> {
 
 impl Inner {
     fn unavailable(&self, e: &reqwest::Error) -> KvError {
-        let kind = if e.is_timeout() {
-            "timed out"
-        } else {
-            "connection failed"
-        };
-        let mut reason = kind.to_string();
-        let mut src = std::error::Error::source(e);
-        while let Some(s) = src {
-            reason.push_str(": ");
-            reason.push_str(&s.to_string());
-            src = s.source();
-        }
         KvError::Unavailable {
             url: self.describe.clone(),
-            reason,
+            reason: request_failure(e),
         }
     }
 
@@ -485,7 +388,15 @@ impl Kv for EtcdKv {
                 writes.len()
             )));
         }
-        let success: Vec<Value> = writes
+        // etcd refuses a txn that names a key twice: the last write of a key wins.
+        let mut last: Vec<&KeyWrite> = Vec::with_capacity(writes.len());
+        for w in writes {
+            match last.iter_mut().find(|l| l.key == w.key) {
+                Some(slot) => *slot = w,
+                None => last.push(w),
+            }
+        }
+        let success: Vec<Value> = last
             .iter()
             .map(|w| json!({"request_put": {"key": b64(&w.key), "value": b64(&w.value)}}))
             .collect();
@@ -539,7 +450,8 @@ impl Kv for EtcdKv {
         info: &LockInfo,
         ttl: Duration,
     ) -> Result<LockOutcome, KvError> {
-        let secs = ttl.as_secs().max(2);
+        // Never shorter than asked; etcd itself raises TTLs below its minimum.
+        let secs = (ttl.as_secs_f64().ceil() as u64).max(2);
         let grant = self
             .inner
             .post("/v3/lease/grant", &json!({"TTL": secs.to_string()}))
@@ -614,9 +526,12 @@ impl Kv for EtcdKv {
     }
 
     async fn watch(&self, keys: &[String], since: u64, timeout: Duration) -> Result<u64, KvError> {
-        if since == 0 || keys.is_empty() {
-            let key = keys.first().map(String::as_str).unwrap_or("\0");
-            return Ok(self.inner.range(key).await?.2);
+        let key = keys.first().map(String::as_str).unwrap_or("\0");
+        let current = self.inner.range(key).await?.2;
+        // A revision ahead of the store's means the store was rebuilt or restored: watching
+        // from it would miss everything until the store caught up, so start over from now.
+        if since == 0 || keys.is_empty() || current < since {
+            return Ok(current);
         }
         let waits = keys
             .iter()
@@ -628,10 +543,6 @@ impl Kv for EtcdKv {
     }
 }
 
-fn parse_info(value: &str) -> LockInfo {
-    serde_json::from_str(value).unwrap_or_else(|_| unknown_holder(value))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -641,19 +552,5 @@ mod tests {
         assert_eq!(prefix_end(b"abc"), b"abd");
         assert_eq!(prefix_end(b"a\xff"), b"b");
         assert_eq!(prefix_end(b"\xff"), vec![0]);
-    }
-
-    #[test]
-    fn credentials_from_url_or_env() {
-        let env = HashMap::new();
-        let c = EtcdConfig::from_url("etcd://root:pw@h:1", &env).unwrap();
-        assert_eq!(c.user.as_deref(), Some("root"));
-        assert_eq!(c.password.as_deref(), Some("pw"));
-        assert!(!format!("{c:?}").contains("pw\""));
-        let env: HashMap<String, String> = [("ETCDCTL_USER".to_string(), "u:p".to_string())].into();
-        let c = EtcdConfig::from_url("etcd://h", &env).unwrap();
-        assert_eq!(c.address, "h:2379");
-        assert_eq!(c.user.as_deref(), Some("u"));
-        assert!(EtcdConfig::from_url("etcd://u@h:1", &HashMap::new()).is_err());
     }
 }
