@@ -3,6 +3,7 @@
 mod cli;
 mod compose;
 mod consul_double;
+mod deploy;
 mod kv_conformance;
 mod planner;
 mod spec_errors;

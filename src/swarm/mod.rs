@@ -16,7 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bollard::Docker;
 use bollard::auth::DockerCredentials;
-use bollard::models::{NetworkCreateRequest, Service, ServiceSpec, Task};
+use bollard::models::{HealthConfig, NetworkCreateRequest, Service, ServiceSpec, Task};
 use bollard::query_parameters::{
     InspectServiceOptions, ListConfigsOptions, ListNetworksOptions, ListSecretsOptions,
     ListServicesOptions, UpdateServiceOptions,
@@ -226,6 +226,19 @@ impl SwarmCluster {
         }
     }
 
+    /// The container healthcheck the engine stores for a service. bollard's model calls the
+    /// field `HealthCheck` but the engine answers `Healthcheck`, so an inspected spec comes back
+    /// without it: sent back as is (to scale), it would drop the healthcheck and, the task
+    /// template having changed, make Swarm replace every task.
+    async fn stored_healthcheck(&self, name: &str) -> Result<Option<HealthConfig>, ClusterError> {
+        let path = format!("/services/{name}");
+        let raw = self.raw.get(&self.host, &path, None, name).await?;
+        Ok(raw
+            .pointer("/Spec/TaskTemplate/ContainerSpec/Healthcheck")
+            .cloned()
+            .and_then(|v| serde_json::from_value(v).ok()))
+    }
+
     /// Tasks as raw JSON, for their addresses (see `raw`), with bollard's model of each.
     async fn list_tasks(
         &self,
@@ -419,6 +432,14 @@ impl Cluster for SwarmCluster {
                 return Err(ClusterError::NotFound(service_name.to_string()));
             };
             let mut spec = service.spec.clone().unwrap_or_default();
+            if let Some(container) = spec
+                .task_template
+                .as_mut()
+                .and_then(|t| t.container_spec.as_mut())
+                && container.health_check.is_none()
+            {
+                container.health_check = self.stored_healthcheck(service_name).await?;
+            }
             let Some(replicated) = spec.mode.as_mut().and_then(|m| m.replicated.as_mut()) else {
                 return Err(ClusterError::Api(format!(
                     "service {service_name} is not replicated (global mode): it cannot be scaled"

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# shipctl's overhead over Swarm itself: the wall time of a blue-green deploy of 2 replicas of the
+# test app (blue 1.0.0 -> green 1.1.0, min_healthy 0s and drain 0s so that only the mechanism
+# counts) against the time Swarm alone takes to bring 2 tasks of the same image, with the same
+# healthcheck (the image's own), to `running` (bench/swarm-baseline.sh).
+#
+#   bench/deploy-overhead.sh [runs]        (default 5; needs the Swarm of scripts/test)
+#
+# Each run deploys a fresh project: blue 1.0.0 first (not timed), then the timed switch to green
+# 1.1.0, then everything is removed. Prints both medians, the difference, and the steps of the
+# last timed deploy (from its NDJSON events) to show where the time goes.
+set -euo pipefail
+
+runs="${1:-5}"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+
+docker image inspect shipctl-test-app:1.0.0 shipctl-test-app:1.1.0 >/dev/null 2>&1 ||
+  scripts/test-image/build.sh >/dev/null
+cargo build --release --quiet
+bin="$here/target/release/shipctl"
+
+work="$(mktemp -d)"
+project=""
+remove_project() {
+  [[ -n "$project" ]] || return 0
+  docker service rm "${project}_web-blue" "${project}_web-green" >/dev/null 2>&1 || true
+  # The network stays busy until the removed tasks are gone.
+  for _ in $(seq 1 40); do
+    docker network rm "${project}_default" >/dev/null 2>&1 && break
+    docker network inspect "${project}_default" >/dev/null 2>&1 || break
+    sleep 0.5
+  done
+  remove_keys "$project/"
+  project=""
+}
+
+# The swarm:// keys are labels on the Swarm object, which the docker CLI cannot edit: remove
+# those under $1 (and the record of their deletes) through the API, on the local socket only.
+remove_keys() {
+  local sock="${DOCKER_HOST:-unix:///var/run/docker.sock}" swarm spec
+  if [[ "$sock" != unix://* ]]; then
+    echo "keys under $1 left on the Swarm object (DOCKER_HOST is not a unix socket)" >&2
+    return 0
+  fi
+  sock="${sock#unix://}"
+  for _ in 1 2 3 4 5; do
+    swarm="$(curl -sf --unix-socket "$sock" http://localhost/swarm)" || return 0
+    spec="$(jq --arg p "$1" '.Spec
+      | .Labels |= with_entries(select(.key | startswith("io.shipctl.kv." + $p) | not))
+      | if .Labels["io.shipctl.kv-deleted"] then .Labels["io.shipctl.kv-deleted"] |=
+          (fromjson | .keys |= with_entries(select(.key | startswith($p) | not)) | tojson)
+        else . end' <<<"$swarm")"
+    # Refused ("out of sequence") when someone else wrote in between: read again.
+    curl -sf --unix-socket "$sock" -X POST -H 'Content-Type: application/json' -d "$spec" \
+      "http://localhost/swarm/update?version=$(jq .Version.Index <<<"$swarm")" >/dev/null && return 0
+    sleep 0.2
+  done
+  echo "could not remove the keys under $1" >&2
+}
+trap 'remove_project; rm -rf "$work"' EXIT
+
+# The image's own healthcheck (1s interval), as in the baseline; no network of our own.
+cat >"$work/compose.yaml" <<'YAML'
+services:
+  web:
+    image: shipctl-test-app:${IMAGE_VERSION:-1.0.0}
+    stop_grace_period: 2s
+    deploy:
+      replicas: 2
+      endpoint_mode: dnsrr
+YAML
+cat >"$work/shipctl.yaml" <<'YAML'
+kv:
+  url: swarm://
+  keys:
+    active_zone: "{project}/{service}-active-zone"
+    active_version: "{project}/{service}-active-version"
+    traffic: "{project}/{service}-traffic"
+    lock: "{project}/{service}-lock"
+    history: "{project}/{service}-history"
+    progress: "{project}/{service}-progress"
+defaults:
+  strategy: blue-green
+  health:
+    timeout: 2m
+    min_healthy: 0s
+  drain: 0s
+YAML
+
+shipctl() {
+  "$bin" -f "$work/compose.yaml" --spec "$work/shipctl.yaml" -p "$project" --yes "$@"
+}
+now() { date +%s.%N; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+echo "== Swarm alone (bench/swarm-baseline.sh $runs)"
+baseline_out="$("$here/bench/swarm-baseline.sh" "$runs" | tee /dev/stderr)"
+baseline="$(sed -n 's/.*median \([0-9.]*\) s.*/\1/p' <<<"$baseline_out" | tail -n1)"
+[[ -n "$baseline" ]] || { echo "no median in the baseline's output" >&2; exit 1; }
+
+echo "== shipctl deploy, blue-green 1.0.0 -> 1.1.0, 2 replicas ($bin)"
+times=()
+for i in $(seq 1 "$runs"); do
+  project="bench-$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  shipctl deploy --version 1.0.0 >/dev/null 2>"$work/first.log" || {
+    cat "$work/first.log" >&2
+    exit 1
+  }
+  start="$(now)"
+  shipctl deploy --version 1.1.0 --output json >"$work/events.ndjson" 2>"$work/switch.log" || {
+    cat "$work/switch.log" "$work/events.ndjson" >&2
+    exit 1
+  }
+  end="$(now)"
+  t="$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')"
+  printf 'run %d: %.2f s\n' "$i" "$t"
+  times+=("$t")
+  remove_project
+  sleep 3
+done
+ours="$(printf '%s\n' "${times[@]}" | median)"
+
+echo "== steps of the last shipctl run"
+jq -r 'select(.event == "step_finished") | "  \(.elapsed_ms) ms  \(.summary)"' "$work/events.ndjson" 2>/dev/null ||
+  cat "$work/events.ndjson"
+
+printf '\nmedians over %d runs: swarm alone %.2f s, shipctl deploy %.2f s, overhead %+.2f s\n' \
+  "$runs" "$baseline" "$ours" "$(awk -v a="$ours" -v b="$baseline" 'BEGIN { print a - b }')"

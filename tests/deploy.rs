@@ -1,0 +1,771 @@
+//! `shipctl deploy`, `plan`, `promote` and `abort` end to end: the real binary against the live
+//! Swarm (see scripts/test), checked through the Swarm API and the `swarm://` KV store.
+//!
+//! Every test deploys its own project (`st-xxxxxxxx`) and keeps its keys under `{project}/`, so
+//! tests can run in parallel with each other and with other suites that use the same service
+//! name. Services, networks and keys are removed on drop, also when a test fails.
+
+use std::collections::HashMap;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use bollard::query_parameters::{InspectServiceOptions, ListTasksOptions};
+use serde_json::Value;
+use shipctl::exec::{Cluster, TaskInfo, TaskState};
+use shipctl::kv::{Kv, KvEntry, SwarmKv};
+use shipctl::swarm::SwarmCluster;
+
+use crate::support::cli_env::{CliEnv, stderr, stdout};
+use crate::support::docker::{Cleanup, require_docker, wait_until};
+
+/// The gate's timeout in the test spec: long enough for a loaded 2-core machine, short enough
+/// that a failing deploy does not hold the suite up.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(40);
+/// How long the tests wait for the cluster to settle after a command.
+const SETTLE: Duration = Duration::from_secs(60);
+
+const SPEC: &str = r#"
+kv:
+  url: swarm://
+  keys:
+    active_zone: "{project}/{service}-active-zone"
+    active_version: "{project}/{service}-active-version"
+    traffic: "{project}/{service}-traffic"
+    lock: "{project}/{service}-lock"
+    history: "{project}/{service}-history"
+    progress: "{project}/{service}-progress"
+defaults:
+  health:
+    timeout: 40s
+    min_healthy: 1s
+    progress_deadline: 40s
+  drain: 1s
+  on_failure: rollback
+"#;
+
+fn compose(replicas: u64) -> String {
+    format!(
+        r#"
+services:
+  web:
+    image: shipctl-test-app:${{IMAGE_VERSION:-1.0.0}}
+    networks: [front]
+    stop_grace_period: 2s
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/health"]
+      interval: 1s
+      # Generous timeout and retries: a loaded 2-core CI machine must not fail a healthy app.
+      timeout: 2s
+      retries: 3
+    deploy:
+      replicas: {replicas}
+      endpoint_mode: dnsrr
+      restart_policy:
+        condition: any
+        delay: 1s
+networks:
+  front:
+    driver: overlay
+"#
+    )
+}
+
+/// One test's project: its files, its cluster objects and its keys.
+struct Stack {
+    cluster: SwarmCluster,
+    kv: SwarmKv,
+    env: CliEnv,
+    project: String,
+    // Dropped after the fields above; both clean up also when the test panics.
+    _keys: KeyCleanup,
+    _cleanup: Cleanup,
+}
+
+impl Stack {
+    /// `None` when no engine answers outside CI (the test is skipped).
+    async fn new(replicas: u64) -> Option<Stack> {
+        let cluster = require_docker().await?;
+        let cleanup = Cleanup::new(&cluster);
+        let project = cleanup.project.clone();
+        let mut env = CliEnv::new();
+        env.with_docker_host();
+        env.write("compose.yaml", &compose(replicas));
+        env.write("shipctl.yaml", SPEC);
+        Some(Stack {
+            kv: SwarmKv::new(cluster.docker().clone()),
+            _keys: KeyCleanup {
+                host: cluster.host().to_string(),
+                prefix: format!("{project}/"),
+            },
+            cluster,
+            env,
+            project,
+            _cleanup: cleanup,
+        })
+    }
+
+    /// `shipctl ARGS` for this project, answering yes.
+    fn command(&self, args: &[&str]) -> assert_cmd::Command {
+        let mut cmd = self.env.shipctl();
+        cmd.args(args).args([
+            "-f",
+            "compose.yaml",
+            "--spec",
+            "shipctl.yaml",
+            "-p",
+            &self.project,
+            "--yes",
+        ]);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run shipctl")
+    }
+
+    /// Runs a command that must succeed.
+    fn ok(&self, args: &[&str]) -> Output {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "shipctl {args:?} failed\n{}",
+            describe(&out)
+        );
+        out
+    }
+
+    fn deploy(&self, version: &str, extra: &[&str]) -> Output {
+        let mut args = vec!["deploy", "--version", version];
+        args.extend_from_slice(extra);
+        self.ok(&args)
+    }
+
+    fn service(&self, zone: &str) -> String {
+        format!("{}_web-{zone}", self.project)
+    }
+
+    fn key_name(&self, key: &str) -> String {
+        format!("{}/web-{key}", self.project)
+    }
+
+    async fn key(&self, key: &str) -> Option<KvEntry> {
+        self.kv.get(&self.key_name(key)).await.expect("read a key")
+    }
+
+    async fn value(&self, key: &str) -> Option<String> {
+        self.key(key).await.map(|e| e.value)
+    }
+
+    /// Every key of this project, with revisions.
+    async fn keys(&self) -> Vec<KvEntry> {
+        self.kv
+            .list(&format!("{}/", self.project))
+            .await
+            .expect("list keys")
+    }
+
+    /// Asserts the routing keys point at `zone` serving `version`, written in one write.
+    async fn assert_keys(&self, zone: &str, version: &str) {
+        let active = self.key("active-zone").await;
+        let current = self.key("active-version").await;
+        assert_eq!(
+            active.as_ref().map(|e| e.value.as_str()),
+            Some(zone),
+            "active zone; keys: {:?}",
+            self.keys().await
+        );
+        assert_eq!(
+            current.as_ref().map(|e| e.value.as_str()),
+            Some(version),
+            "active version; keys: {:?}",
+            self.keys().await
+        );
+        // One atomic write gives every key it wrote the same revision.
+        assert_eq!(
+            active.map(|e| e.revision),
+            current.map(|e| e.revision),
+            "zone and version were not written together; keys: {:?}",
+            self.keys().await
+        );
+    }
+
+    /// Desired replicas and `io.shipctl.version` label of a zone's service (`None`: no service).
+    async fn service_state(&self, zone: &str) -> Option<(u64, Option<String>)> {
+        let service = match self
+            .cluster
+            .docker()
+            .inspect_service(&self.service(zone), None::<InspectServiceOptions>)
+            .await
+        {
+            Ok(s) => s,
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return None,
+            Err(e) => panic!("inspecting {}: {e}", self.service(zone)),
+        };
+        let spec = service.spec.unwrap_or_default();
+        let replicas = spec
+            .mode
+            .and_then(|m| m.replicated)
+            .and_then(|r| r.replicas)
+            .unwrap_or(0) as u64;
+        let version = spec
+            .labels
+            .and_then(|l| l.get("io.shipctl.version").cloned());
+        Some((replicas, version))
+    }
+
+    /// The task template of a zone's service as the engine stores it (the docker CLI decodes
+    /// every field, bollard's models miss some).
+    fn task_template(&self, zone: &str) -> String {
+        let out = std::process::Command::new("docker")
+            .args([
+                "service",
+                "inspect",
+                "--format",
+                "{{json .Spec.TaskTemplate}}",
+            ])
+            .arg(self.service(zone))
+            .output()
+            .expect("run docker service inspect");
+        assert!(
+            out.status.success(),
+            "docker service inspect\n{}",
+            describe(&out)
+        );
+        stdout(&out).trim().to_string()
+    }
+
+    /// The Swarm version index of a zone's service (`None`: no service).
+    async fn service_index(&self, zone: &str) -> Option<u64> {
+        self.cluster
+            .docker()
+            .inspect_service(&self.service(zone), None::<InspectServiceOptions>)
+            .await
+            .ok()
+            .and_then(|s| s.version)
+            .and_then(|v| v.index)
+    }
+
+    async fn tasks(&self, zone: &str) -> Vec<TaskInfo> {
+        match self.cluster.tasks(&self.service(zone)).await {
+            Ok(t) => t,
+            Err(shipctl::exec::ClusterError::NotFound(_)) => Vec::new(),
+            Err(e) => panic!("tasks of {}: {e}", self.service(zone)),
+        }
+    }
+
+    /// Waits until the zone's service wants `n` replicas and exactly `n` tasks are meant to
+    /// run, all of them running (= healthy: they have a healthcheck) on `version`.
+    async fn wait_zone(&self, zone: &str, n: u64, version: &str) {
+        let what = format!(
+            "{} to run exactly {n} healthy tasks of {version}",
+            self.service(zone)
+        );
+        wait_until(&what, SETTLE, || async {
+            let state = self.service_state(zone).await;
+            let tasks = self.tasks(zone).await;
+            let meant: Vec<&TaskInfo> = tasks
+                .iter()
+                .filter(|t| t.desired_state == TaskState::Running)
+                .collect();
+            let healthy = meant
+                .iter()
+                .filter(|t| t.state == TaskState::Running && t.version.as_deref() == Some(version))
+                .count() as u64;
+            let service_ok = match &state {
+                Some((replicas, label)) => {
+                    *replicas == n && (n == 0 || label.as_deref() == Some(version))
+                }
+                None => n == 0,
+            };
+            if service_ok && meant.len() as u64 == n && healthy == n {
+                Ok(())
+            } else {
+                Err(format!("service {state:?}; tasks {}", summary(&tasks)))
+            }
+        })
+        .await
+    }
+
+    /// The zone's service exists and wants 0 replicas (kept for a quick rollback).
+    async fn assert_scaled_to_zero(&self, zone: &str) {
+        assert!(
+            self.service_state(zone).await.is_some(),
+            "{} should be kept at 0 replicas, not removed",
+            self.service(zone)
+        );
+        self.wait_zone(zone, 0, "").await;
+    }
+}
+
+/// Deletes every key under `prefix` (and the record of those deletes) on drop.
+struct KeyCleanup {
+    host: String,
+    prefix: String,
+}
+
+impl Drop for KeyCleanup {
+    fn drop(&mut self) {
+        let host = self.host.clone();
+        let prefix = self.prefix.clone();
+        // Drop cannot await and may run inside the test's runtime: use a thread of its own.
+        let result = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("cleanup runtime");
+            rt.block_on(async {
+                let cluster = shipctl::swarm::connect(Some(&host))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let kv = SwarmKv::new(cluster.docker().clone());
+                for entry in kv.list(&prefix).await.map_err(|e| e.to_string())? {
+                    kv.delete(&entry.key).await.map_err(|e| e.to_string())?;
+                }
+                kv.forget_deletes(&prefix).await.map_err(|e| e.to_string())
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = result {
+            eprintln!("cleanup of keys {}*: {e}", self.prefix);
+        }
+    }
+}
+
+fn describe(out: &Output) -> String {
+    format!(
+        "exit code: {:?}\n----- stdout -----\n{}\n----- stderr -----\n{}",
+        out.status.code(),
+        stdout(out),
+        stderr(out)
+    )
+}
+
+fn summary(tasks: &[TaskInfo]) -> String {
+    let lines: Vec<String> = tasks
+        .iter()
+        .map(|t| {
+            format!(
+                "{:?}->{:?} v={} {:?} {}",
+                t.state,
+                t.desired_state,
+                t.version.as_deref().unwrap_or("?"),
+                t.message,
+                t.error.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    format!("[{}]", lines.join("; "))
+}
+
+/// Healthy tasks (running, meant to run) of both zones, from one task list of the manager so
+/// that a sample never mixes two moments.
+async fn healthy_in(stack: &Stack) -> Result<(u64, String), String> {
+    let list = |services: Vec<String>| {
+        let filters = HashMap::from([("service".to_string(), services)]);
+        stack.cluster.docker().list_tasks(Some(ListTasksOptions {
+            filters: Some(filters),
+        }))
+    };
+    let tasks = match list(vec![stack.service("blue"), stack.service("green")]).await {
+        Ok(tasks) => tasks,
+        // The engine answers 404 for the whole list until the new zone exists.
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => list(vec![stack.service("blue")])
+            .await
+            .map_err(|e| e.to_string())?,
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut healthy = 0;
+    let mut seen = Vec::new();
+    for t in &tasks {
+        let state = t
+            .status
+            .as_ref()
+            .and_then(|s| s.state)
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        let desired = t.desired_state.map(|s| s.to_string()).unwrap_or_default();
+        if state == "running" && desired == "running" {
+            healthy += 1;
+        }
+        if desired == "running" || state == "running" {
+            seen.push(format!(
+                "{}:{state}->{desired}",
+                t.service_id
+                    .as_deref()
+                    .unwrap_or("?")
+                    .get(..6)
+                    .unwrap_or("?")
+            ));
+        }
+    }
+    Ok((healthy, seen.join(" ")))
+}
+
+#[tokio::test]
+async fn blue_green_goes_to_green_and_back_to_blue() {
+    let Some(stack) = Stack::new(2).await else {
+        return;
+    };
+
+    stack.deploy("1.0.0", &[]);
+    stack.wait_zone("blue", 2, "1.0.0").await;
+    stack.assert_keys("blue", "1.0.0").await;
+    assert_eq!(
+        stack.service_state("green").await,
+        None,
+        "first deploy creates blue only"
+    );
+
+    let blue_template = stack.task_template("blue");
+    assert!(blue_template.contains("Healthcheck"), "{blue_template}");
+
+    stack.deploy("1.1.0", &[]);
+    stack.wait_zone("green", 2, "1.1.0").await;
+    stack.assert_keys("green", "1.1.0").await;
+    stack.assert_scaled_to_zero("blue").await;
+    // Scaling changes the replica count only: a different task template (e.g. one that lost
+    // its healthcheck) would make Swarm replace every task of a zone at each scale.
+    assert_eq!(stack.task_template("blue"), blue_template);
+
+    stack.deploy("2.0.0", &[]);
+    stack.wait_zone("blue", 2, "2.0.0").await;
+    stack.assert_keys("blue", "2.0.0").await;
+    stack.assert_scaled_to_zero("green").await;
+    // The zone kept at 0 still holds the previous version: a rollback is a scale-up away.
+    assert_eq!(
+        stack.service_state("green").await,
+        Some((0, Some("1.1.0".into())))
+    );
+}
+
+/// blue 1.0.0 x4, then a canary of 1.1.0 with 1 new and 3 old replicas.
+async fn start_canary(stack: &Stack) {
+    stack.deploy("1.0.0", &[]);
+    stack.wait_zone("blue", 4, "1.0.0").await;
+    let out = stack.deploy(
+        "1.1.0",
+        &["--strategy", "canary", "--new", "1", "--old", "3"],
+    );
+    stack.wait_zone("green", 1, "1.1.0").await;
+    stack.wait_zone("blue", 3, "1.0.0").await;
+    // The canary takes its share of the traffic; the routing keys still name the old zone.
+    stack.assert_keys("blue", "1.0.0").await;
+    assert_eq!(
+        stack.value("traffic").await.as_deref(),
+        Some("blue=75,green=25"),
+        "traffic during the canary\n{}",
+        describe(&out)
+    );
+}
+
+#[tokio::test]
+async fn canary_then_promote() {
+    let Some(stack) = Stack::new(4).await else {
+        return;
+    };
+    start_canary(&stack).await;
+
+    stack.ok(&["promote", "web"]);
+    stack.wait_zone("green", 4, "1.1.0").await;
+    stack.assert_keys("green", "1.1.0").await;
+    assert_eq!(
+        stack.value("traffic").await.as_deref(),
+        Some("blue=0,green=100")
+    );
+    stack.assert_scaled_to_zero("blue").await;
+}
+
+#[tokio::test]
+async fn canary_then_abort() {
+    let Some(stack) = Stack::new(4).await else {
+        return;
+    };
+    start_canary(&stack).await;
+
+    stack.ok(&["abort", "web"]);
+    stack.wait_zone("blue", 4, "1.0.0").await;
+    assert_eq!(stack.value("active-zone").await.as_deref(), Some("blue"));
+    assert_eq!(
+        stack.value("active-version").await.as_deref(),
+        Some("1.0.0")
+    );
+    assert_eq!(
+        stack.value("traffic").await.as_deref(),
+        Some("blue=100,green=0")
+    );
+    stack.assert_scaled_to_zero("green").await;
+}
+
+#[tokio::test]
+async fn rolling_keeps_full_capacity_at_every_moment() {
+    let Some(stack) = Stack::new(4).await else {
+        return;
+    };
+    stack.deploy("1.0.0", &[]);
+    stack.wait_zone("blue", 4, "1.0.0").await;
+
+    let cmd = stack.command(&[
+        "deploy",
+        "--version",
+        "1.1.0",
+        "--strategy",
+        "rolling",
+        "--step",
+        "1",
+    ]);
+    let mut child = tokio_command(&cmd)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn shipctl");
+    let started = Instant::now();
+    let mut samples = 0u32;
+    let mut low: Vec<String> = Vec::new();
+    let mut min = u64::MAX;
+    loop {
+        if child.try_wait().expect("poll shipctl").is_some() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "the rolling deploy is still running after 3 minutes"
+        );
+        match healthy_in(&stack).await {
+            Ok((healthy, seen)) => {
+                samples += 1;
+                min = min.min(healthy);
+                if healthy < 4 {
+                    low.push(format!(
+                        "{:.1}s: {healthy} healthy ({seen})",
+                        started.elapsed().as_secs_f64()
+                    ));
+                }
+            }
+            Err(e) => low.push(format!("listing tasks failed: {e}")),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = child.wait_with_output().await.expect("shipctl output");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "rolling deploy\n{}",
+        describe(&out)
+    );
+    assert!(
+        low.is_empty(),
+        "capacity fell below 4 healthy tasks (min {min}, {samples} samples):\n{}\n{}",
+        low.join("\n"),
+        describe(&out)
+    );
+    // 4 batches each wait for a healthcheck: the loop must have seen the deploy at work.
+    assert!(samples >= 20, "only {samples} samples\n{}", describe(&out));
+
+    stack.wait_zone("green", 4, "1.1.0").await;
+    stack.assert_keys("green", "1.1.0").await;
+    stack.assert_scaled_to_zero("blue").await;
+}
+
+/// A deploy of `version` that must fail and leave blue 1.0.0 serving, untouched.
+async fn failed_deploy(stack: &Stack, version: &str) -> (Output, Duration) {
+    stack.deploy("1.0.0", &[]);
+    stack.wait_zone("blue", 2, "1.0.0").await;
+    let keys_before = stack.keys().await;
+    let blue_before = stack.service_index("blue").await;
+
+    let started = Instant::now();
+    let out = stack.run(&["deploy", "--version", version]);
+    let took = started.elapsed();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failed and rolled back deploy exits 1\n{}",
+        describe(&out)
+    );
+
+    // The old zone was never touched and still serves.
+    assert_eq!(
+        stack.service_index("blue").await,
+        blue_before,
+        "blue was updated"
+    );
+    stack.wait_zone("blue", 2, "1.0.0").await;
+    let routing = |keys: &[KvEntry]| -> Vec<KvEntry> {
+        keys.iter()
+            .filter(|e| {
+                ["active-zone", "active-version", "traffic"]
+                    .iter()
+                    .any(|k| e.key.ends_with(k))
+            })
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        routing(&stack.keys().await),
+        routing(&keys_before),
+        "the routing keys changed\n{}",
+        describe(&out)
+    );
+    // Nothing of the failed version is left running.
+    stack.wait_zone("green", 0, "").await;
+    (out, took)
+}
+
+#[tokio::test]
+async fn unhealthy_version_is_rolled_back() {
+    let Some(stack) = Stack::new(2).await else {
+        return;
+    };
+    let (out, took) = failed_deploy(&stack, "unhealthy").await;
+    let err = stderr(&out);
+    assert!(
+        took < HEALTH_TIMEOUT + Duration::from_secs(20),
+        "took {took:.1?}, health timeout {HEALTH_TIMEOUT:?}\n{}",
+        describe(&out)
+    );
+    assert!(
+        err.contains("healthcheck") || err.contains("unhealthy"),
+        "stderr should name the failing healthcheck\n{}",
+        describe(&out)
+    );
+}
+
+#[tokio::test]
+async fn missing_image_fails_fast_with_the_task_error() {
+    let Some(stack) = Stack::new(2).await else {
+        return;
+    };
+    let (out, took) = failed_deploy(&stack, "does-not-exist").await;
+    let err = stderr(&out);
+    assert!(
+        took < HEALTH_TIMEOUT / 2,
+        "a missing image should fail well before the {HEALTH_TIMEOUT:?} health timeout, \
+         took {took:.1?}\n{}",
+        describe(&out)
+    );
+    assert!(
+        err.contains("shipctl-test-app:does-not-exist") || err.contains("No such image"),
+        "stderr should carry the task error\n{}",
+        describe(&out)
+    );
+}
+
+#[tokio::test]
+async fn plan_reads_the_cluster_and_dry_run_changes_nothing() {
+    let Some(stack) = Stack::new(2).await else {
+        return;
+    };
+    stack.deploy("1.0.0", &[]);
+    stack.wait_zone("blue", 2, "1.0.0").await;
+
+    let out = stack.ok(&["plan", "--version", "1.1.0"]);
+    assert!(
+        stdout(&out).contains("blue@1.0.0 -> green@1.1.0"),
+        "plan text\n{}",
+        describe(&out)
+    );
+
+    let out = stack.ok(&["plan", "--version", "1.1.0", "--output", "json"]);
+    let plan: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("plan JSON does not parse: {e}\n{}", describe(&out)));
+    assert_eq!(plan["observed"]["source"], "cluster", "{plan:#}");
+    assert_eq!(
+        plan["observed"]["services"]["web"]["zones"]["blue"]["version"], "1.0.0",
+        "{plan:#}"
+    );
+    assert_eq!(
+        plan["observed"]["services"]["web"]["keys"]["active_zone"], "blue",
+        "{plan:#}"
+    );
+
+    let before = (
+        stack.service_index("blue").await,
+        stack.service_index("green").await,
+        stack.keys().await,
+    );
+    assert!(before.0.is_some());
+    let out = stack.ok(&["deploy", "--dry-run", "--version", "1.1.0"]);
+    assert!(
+        stdout(&out).contains("blue@1.0.0 -> green@1.1.0"),
+        "dry run prints the plan\n{}",
+        describe(&out)
+    );
+    let after = (
+        stack.service_index("blue").await,
+        stack.service_index("green").await,
+        stack.keys().await,
+    );
+    assert_eq!(before, after, "a dry run changed the cluster or the keys");
+}
+
+#[tokio::test]
+async fn json_output_is_ndjson_and_ci_output_has_no_ansi() {
+    let Some(mut stack) = Stack::new(2).await else {
+        return;
+    };
+    // As in a CI job: no TTY, CI=true, a colour-capable TERM and no NO_COLOR to mask anything.
+    stack.env.set("CI", "true").set("TERM", "xterm-256color");
+    let run = |stack: &Stack, args: &[&str]| {
+        let out = stack
+            .command(args)
+            .env_remove("NO_COLOR")
+            .output()
+            .expect("run shipctl");
+        assert_eq!(out.status.code(), Some(0), "{args:?}\n{}", describe(&out));
+        assert!(
+            !out.stderr.contains(&0x1b),
+            "ANSI escape in stderr of {args:?}\n{}",
+            describe(&out)
+        );
+        out
+    };
+
+    let out = run(&stack, &["deploy", "--version", "1.0.0"]);
+    assert!(!out.stdout.contains(&0x1b), "{}", describe(&out));
+
+    let out = run(
+        &stack,
+        &["deploy", "--version", "1.1.0", "--output", "json"],
+    );
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() > 2, "too few events\n{}", describe(&out));
+    let objects: Vec<Value> = lines
+        .iter()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap_or_else(|e| {
+                panic!(
+                    "stdout line is not JSON ({e}): {line:?}\n{}",
+                    describe(&out)
+                )
+            })
+        })
+        .collect();
+    assert!(objects.iter().all(Value::is_object), "{}", describe(&out));
+    let last = objects.last().expect("at least one line");
+    assert_eq!(last["event"], "summary", "last line: {last}");
+    assert_eq!(last["result"], "done", "last line: {last}");
+    stack.assert_keys("green", "1.1.0").await;
+}
+
+/// The same command as `cmd`, as a tokio process (to run it while the test watches Swarm).
+fn tokio_command(cmd: &assert_cmd::Command) -> tokio::process::Command {
+    let mut std_cmd = std::process::Command::new(cmd.get_program());
+    std_cmd.args(cmd.get_args()).env_clear();
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(v) => std_cmd.env(key, v),
+            None => std_cmd.env_remove(key),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        std_cmd.current_dir(dir);
+    }
+    tokio::process::Command::from(std_cmd)
+}
