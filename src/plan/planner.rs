@@ -138,6 +138,7 @@ fn select<'a, 'b>(
         return Ok(logical.values().filter(|l| !l.is_global()).collect());
     }
     let mut out: Vec<&LogicalService> = Vec::with_capacity(req.services.len());
+    let mut seen = std::collections::HashSet::with_capacity(req.services.len());
     for name in req.services {
         let found = logical.get(name).or_else(|| {
             // `web-blue` names the zone of `web`: accept it for the logical service.
@@ -159,7 +160,7 @@ fn select<'a, 'b>(
                 "blue-green, canary and rolling need a replicated service; deploy global services with `docker stack deploy`",
             ));
         }
-        if !out.iter().any(|o| o.name == ls.name) {
+        if seen.insert(ls.name.as_str()) {
             out.push(ls);
         }
     }
