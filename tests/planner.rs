@@ -297,6 +297,12 @@ fn canary_with_steps_from_the_documented_spec() {
     .expect("valid example");
     let c = web(None);
     let plan = Case::new(&c, &spec, "green@1.3.0").run(plan::plan);
+    // The example also configures `worker`, which this compose file does not have.
+    assert!(
+        plan.warnings.iter().any(|w| w.contains("`worker`")),
+        "{:?}",
+        plan.warnings
+    );
     let sp = &plan.services[0];
     assert_eq!(sp.policy.replicas, Some(4));
     assert!(
@@ -515,6 +521,69 @@ fn capacity_never_drops(plan: &Plan, full: u64, old_zone: &str) -> Result<(), St
     Ok(())
 }
 
+/// Replays the plan and checks that no key write sends traffic to a zone without replicas, and
+/// that every zone is waited on (healthy) before the keys make it the active one.
+fn traffic_only_to_zones_with_replicas(plan: &Plan) -> Result<(), String> {
+    for sp in &plan.services {
+        let mut replicas: IndexMap<String, u64> = IndexMap::new();
+        if let Some(state) = plan.observed.services.get(&sp.service) {
+            for (zone, z) in &state.zones {
+                replicas.insert(zone.clone(), z.desired);
+            }
+        }
+        let mut healthy: Option<String> = None;
+        for step in &sp.steps {
+            match &step.action {
+                Action::CreateZone {
+                    zone, replicas: n, ..
+                }
+                | Action::UpdateZone {
+                    zone, replicas: n, ..
+                }
+                | Action::Scale {
+                    zone, replicas: n, ..
+                } => {
+                    replicas.insert(zone.clone(), *n);
+                }
+                Action::WaitHealthy { zone, .. } => healthy = Some(zone.clone()),
+                Action::WriteKeys { writes } => {
+                    for w in writes {
+                        if w.key == sp.keys.traffic {
+                            for part in w.value.split(',') {
+                                let (zone, share) = part.split_once('=').ok_or("bad split")?;
+                                let share: u64 = share.parse().map_err(|_| "bad share")?;
+                                let n = replicas.get(zone).copied().unwrap_or(0);
+                                if share > 0 && n == 0 {
+                                    return Err(format!(
+                                        "{}% to empty {zone} at `{}`",
+                                        share, step.reason
+                                    ));
+                                }
+                            }
+                        }
+                        if w.key == sp.keys.active_zone
+                            && replicas.get(&w.value).copied().unwrap_or(0) == 0
+                        {
+                            return Err(format!(
+                                "keys flipped to empty {} at `{}`",
+                                w.value, step.reason
+                            ));
+                        }
+                        if w.key == sp.keys.active_zone && healthy.is_none() {
+                            return Err(format!(
+                                "keys flipped with no health gate at `{}`",
+                                step.reason
+                            ));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -548,6 +617,8 @@ proptest! {
             if let Ok(plan) = case.try_run(f) {
                 let _ = render_plan(&plan);
                 let _ = serde_json::to_string(&plan);
+                prop_assert!(traffic_only_to_zones_with_replicas(&plan).is_ok(),
+                    "{:?}", traffic_only_to_zones_with_replicas(&plan));
             }
         }
     }

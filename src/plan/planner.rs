@@ -27,7 +27,16 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Error> {
         let state = req.observed.services.get(&ls.name).unwrap_or(&empty);
         plans.push(plan_deploy(req, ls, state)?);
     }
-    Ok(assemble(req, plans))
+    let mut plan = assemble(req, plans);
+    // A policy for a service the compose file lacks is most likely a typo.
+    for name in req.spec.services.keys() {
+        if !logical.contains_key(name) {
+            plan.warnings.push(format!(
+                "the strategy spec sets a policy for `{name}`, which is not a service of the compose file"
+            ));
+        }
+    }
+    Ok(plan)
 }
 
 /// Plans `shipctl promote`: the canary in progress gets the full replica count and all traffic;
