@@ -387,6 +387,18 @@ fn canary_in_progress_deploy_again() {
 }
 
 #[test]
+fn deploying_the_running_canary_again_points_at_promote() {
+    let c = web(Some(4));
+    let spec = spec_with(Strategy::Canary);
+    let mut case = Case::new(&c, &spec, "blue@1.3.0+green@1.4.0:1/3");
+    case.version = Some("1.4.0");
+    let plan = case.run(plan::plan);
+    let w = plan.all_warnings();
+    assert!(w.iter().any(|w| w.contains("shipctl promote web")), "{w:?}");
+    assert!(!plan.up_to_date());
+}
+
+#[test]
 fn promote_and_abort_need_a_canary() {
     let c = web(Some(4));
     let spec = spec_with(Strategy::Canary);

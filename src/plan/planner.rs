@@ -489,11 +489,18 @@ fn general_warnings(
         && z.desired > 0
         && active.is_some()
     {
-        let v = z.version.as_deref().unwrap_or("an unknown version");
-        b.warn(format!(
-            "{target} already runs {} replica(s) of {v} (a canary or an unfinished deploy): they are replaced by {version}",
-            z.desired
-        ));
+        if z.version.as_deref() == Some(version) {
+            b.warn(format!(
+                "{version} already runs in {target} ({} replica(s), a canary or an unfinished deploy): this starts it over; `shipctl promote {}` would finish it instead",
+                z.desired, b.service
+            ));
+        } else {
+            let v = z.version.as_deref().unwrap_or("an unknown version");
+            b.warn(format!(
+                "{target} already runs {} replica(s) of {v} (a canary or an unfinished deploy): they are replaced by {version}",
+                z.desired
+            ));
+        }
     }
 }
 
