@@ -83,6 +83,10 @@ impl<'a> Case<'a> {
 }
 
 fn snapshot(name: &str, plan: &Plan) {
+    // A saved plan is applied later: it must read back exactly.
+    let json = serde_json::to_string(plan).expect("a plan serialises");
+    let back: Plan = serde_json::from_str(&json).expect("a saved plan reads back");
+    assert_eq!(&back, plan, "{name}: JSON round trip");
     insta::assert_snapshot!(format!("{name}_text"), render_plan(plan));
     insta::assert_json_snapshot!(format!("{name}_json"), plan);
 }
