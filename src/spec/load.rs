@@ -1034,6 +1034,12 @@ mod tests {
     }
 
     #[test]
+    fn empty_sections_mean_nothing_set() {
+        let spec = ok("defaults:\nservices:\nhooks:\nkv:\n");
+        assert_eq!(spec, Spec::default());
+    }
+
+    #[test]
     fn hooks_take_a_command_or_a_list() {
         let spec = ok("hooks:\n  pre_deploy: ./a.sh\n  post_deploy: [./b.sh, ./c.sh]\n");
         assert_eq!(spec.hooks.pre_deploy, ["./a.sh"]);
