@@ -391,6 +391,22 @@ fn canary_in_progress_deploy_again() {
 }
 
 #[test]
+fn a_policy_for_a_zone_points_at_its_service() {
+    let c = web(Some(2));
+    let mut spec = Spec::default();
+    spec.services
+        .insert("web-green".into(), spec.defaults.clone());
+    let plan = Case::new(&c, &spec, "blue@1.3.0").run(plan::plan);
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("write it under `web`")),
+        "{:?}",
+        plan.warnings
+    );
+}
+
+#[test]
 fn deploying_the_running_canary_again_points_at_promote() {
     let c = web(Some(4));
     let spec = spec_with(Strategy::Canary);

@@ -30,11 +30,21 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Error> {
     let mut plan = assemble(req, plans);
     // A policy for a service the compose file lacks is most likely a typo.
     for name in req.spec.services.keys() {
-        if !logical.contains_key(name) {
-            plan.warnings.push(format!(
-                "the strategy spec sets a policy for `{name}`, which is not a service of the compose file"
-            ));
+        if logical.contains_key(name) {
+            continue;
         }
+        let zone_of = req.spec.zones.iter().find_map(|z| {
+            name.strip_suffix(&format!("-{z}"))
+                .filter(|base| logical.contains_key(*base))
+        });
+        plan.warnings.push(match zone_of {
+            Some(base) => format!(
+                "the strategy spec sets a policy for `{name}`, a zone of `{base}`: policies apply to the whole service, write it under `{base}`"
+            ),
+            None => format!(
+                "the strategy spec sets a policy for `{name}`, which is not a service of the compose file"
+            ),
+        });
     }
     Ok(plan)
 }
