@@ -318,6 +318,46 @@ fn canary_with_steps_from_the_documented_spec() {
 }
 
 #[test]
+fn canary_stops_at_the_first_gate() {
+    let c = web(Some(4));
+    let mut spec = spec_with(Strategy::Canary);
+    spec.defaults.canary.steps = vec![
+        CanaryStep::PauseUntilPromoted,
+        CanaryStep::Scale { new: 2, old: 2 },
+        CanaryStep::PauseUntilPromoted,
+    ];
+    let plan = Case::new(&c, &spec, "blue@1.3.0").run(plan::plan);
+    let sp = &plan.services[0];
+    let pauses = sp
+        .steps
+        .iter()
+        .filter(|s| matches!(s.action, Action::Pause { duration: None }))
+        .count();
+    assert_eq!(pauses, 1);
+    assert!(
+        sp.warnings
+            .iter()
+            .any(|w| w.contains("canary steps 2-3 after")),
+        "{:?}",
+        sp.warnings
+    );
+    // What follows the gate is exactly what `shipctl promote` will do.
+    let gate = sp
+        .steps
+        .iter()
+        .position(|s| matches!(s.action, Action::Pause { duration: None }))
+        .expect("a gate");
+    let tail: Vec<&Action> = sp.steps[gate + 1..].iter().map(|s| &s.action).collect();
+    let promoted = Case::new(&c, &spec, "blue@1.3.0+green@1.4.2:1/3").run(plan::promote);
+    let promote: Vec<&Action> = promoted.services[0]
+        .steps
+        .iter()
+        .map(|s| &s.action)
+        .collect();
+    assert_eq!(tail, promote);
+}
+
+#[test]
 fn canary_overrides_and_promote() {
     let c = web(Some(4));
     let spec = spec_with(Strategy::Canary);

@@ -794,6 +794,21 @@ fn canary(b: &mut Builder, m: &Move, active: &str, active_version: &str) {
                         m.target, b.service, b.service
                     ),
                 );
+                // The deploy stops here; `shipctl promote` then goes straight to 100% (as the
+                // steps below show), so later canary steps would never run.
+                let rest = policy.canary.steps.len() - (i + 1);
+                if rest > 0 {
+                    let skipped = if rest == 1 {
+                        format!("canary step {}", i + 2)
+                    } else {
+                        format!("canary steps {}-{}", i + 2, policy.canary.steps.len())
+                    };
+                    b.warn(format!(
+                        "{skipped} after the `pause: {{}}` of step {} never run: `shipctl promote` takes the canary straight to 100%",
+                        i + 1
+                    ));
+                }
+                break;
             }
         }
     }
@@ -801,10 +816,10 @@ fn canary(b: &mut Builder, m: &Move, active: &str, active_version: &str) {
         return;
     }
     if policy.promote || gated {
-        let what = if policy.promote {
-            "promote (--promote)"
+        let what = if gated {
+            "on `shipctl promote`"
         } else {
-            "promote"
+            "promote (--promote)"
         };
         canary_move(b, m, from, cur, (full, 0), false, what);
     } else {
