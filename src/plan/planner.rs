@@ -825,9 +825,18 @@ fn canary(b: &mut Builder, m: &Move, active: &str, active_version: &str) {
     } else {
         let (pn, _) = traffic::percentages(cur.0, cur.1);
         b.warn(format!(
-            "the canary never reaches 100%: the plan ends with {} at {pn}% ({} new, {} old) and nothing promotes it; run `shipctl promote {}` when satisfied, or deploy with `--promote`",
+            "the canary never reaches 100% on its own: nothing in the steps promotes it, so it waits with {} at {pn}% ({} new, {} old) for `shipctl promote {}`; add `--promote` (or `promote: true`) to switch at the end",
             m.target, cur.0, cur.1, b.service
         ));
+        // Ending on a gate makes the run report a canary waiting for promotion (and record it
+        // as such), not a finished deploy: the keys still point at the old zone.
+        b.push(
+            Action::Pause { duration: None },
+            format!(
+                "the canary keeps running with {} at {pn}% until `shipctl promote {}` (or `shipctl abort {}`)",
+                m.target, b.service, b.service
+            ),
+        );
     }
 }
 
