@@ -713,6 +713,10 @@ proptest! {
             if let Ok(plan) = case.try_run(f) {
                 let _ = render_plan(&plan);
                 let _ = serde_json::to_string(&plan);
+                for sp in &plan.services {
+                    prop_assert!(sp.steps.iter().all(|s| !s.reason.trim().is_empty()));
+                    prop_assert_eq!(sp.up_to_date, sp.steps.is_empty());
+                }
                 prop_assert!(traffic_only_to_zones_with_replicas(&plan).is_ok(),
                     "{:?}", traffic_only_to_zones_with_replicas(&plan));
             }
