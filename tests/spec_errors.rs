@@ -54,7 +54,7 @@ fn documented_example_loads() {
     let web = &spec.services["web"];
     assert_eq!(web.strategy, shipctl::spec::Strategy::Canary);
     assert_eq!(web.replicas, Some(4));
-    assert_eq!(web.canary.steps.len(), 4);
+    assert_eq!(web.canary.steps.len(), 5);
     // Settings not written for a service come from `defaults`.
     assert_eq!(web.health.probe.as_ref().map(|p| p.port), Some(8080));
     let worker = &spec.services["worker"];

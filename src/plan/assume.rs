@@ -65,6 +65,7 @@ pub fn parse(text: &str) -> Result<Assumption, Error> {
         default: None,
         services: Vec::new(),
     };
+    let mut named = std::collections::HashSet::new();
     if text.trim().is_empty() {
         return Err(bad("the value is empty"));
     }
@@ -78,7 +79,7 @@ pub fn parse(text: &str) -> Result<Assumption, Error> {
                 if service.is_empty() {
                     return Err(bad(format!("`{entry}` has no service name before `=`")));
                 }
-                if out.services.iter().any(|(s, _)| s == service) {
+                if !named.insert(service) {
                     return Err(bad(format!("`{service}` is given twice")));
                 }
                 out.services

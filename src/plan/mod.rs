@@ -14,6 +14,6 @@ pub mod traffic;
 
 pub use observed::{ObservedState, RoutingKeys, ServiceState, StateSource, ZoneState};
 pub use plan::{Plan, ServicePlan, ZoneVersion};
-pub use planner::{abort, plan, promote};
+pub use planner::{abort, plan, promote, target_zone};
 pub use request::PlanRequest;
 pub use step::{Action, KeyWrite, Step};

@@ -52,3 +52,19 @@ pub struct ZoneVersion {
     pub zone: String,
     pub version: String,
 }
+
+impl Plan {
+    /// True when no service needs a change.
+    pub fn up_to_date(&self) -> bool {
+        self.services.iter().all(|s| s.up_to_date)
+    }
+
+    /// Every warning of the plan: the plan's own, then each service's, prefixed with its name.
+    pub fn all_warnings(&self) -> Vec<String> {
+        let mut out = self.warnings.clone();
+        for s in &self.services {
+            out.extend(s.warnings.iter().map(|w| format!("{}: {w}", s.service)));
+        }
+        out
+    }
+}

@@ -30,7 +30,26 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Error> {
         service_plan.warnings.extend(ports_warning);
         plans.push(service_plan);
     }
-    Ok(assemble(req, plans))
+    let mut plan = assemble(req, plans);
+    // A policy for a service the compose file lacks is most likely a typo.
+    for name in req.spec.services.keys() {
+        if logical.contains_key(name) {
+            continue;
+        }
+        let zone_of = req.spec.zones.iter().find_map(|z| {
+            name.strip_suffix(&format!("-{z}"))
+                .filter(|base| logical.contains_key(*base))
+        });
+        plan.warnings.push(match zone_of {
+            Some(base) => format!(
+                "the strategy spec sets a policy for `{name}`, a zone of `{base}`: policies apply to the whole service, write it under `{base}`"
+            ),
+            None => format!(
+                "the strategy spec sets a policy for `{name}`, which is not a service of the compose file"
+            ),
+        });
+    }
+    Ok(plan)
 }
 
 /// Plans `shipctl promote`: the canary in progress gets the full replica count and all traffic;
@@ -43,6 +62,16 @@ pub fn promote(req: &PlanRequest) -> Result<Plan, Error> {
 /// zone scales to 0.
 pub fn abort(req: &PlanRequest) -> Result<Plan, Error> {
     plan_in_progress(req, "abort", plan_abort)
+}
+
+/// The zone a deploy of a service in `state` goes to: the inactive one, or the first zone when
+/// nothing is deployed. The CLI uses it to set `{ZONE}_IMAGE_VERSION` before loading compose.
+pub fn target_zone(zones: &[String; 2], state: &ServiceState) -> String {
+    let mut ignored = Vec::new();
+    match active_zone(zones, state, &mut ignored) {
+        Some(a) => other_zone(zones, &a).to_string(),
+        None => zones[0].clone(),
+    }
 }
 
 type InProgressPlanner =
@@ -141,6 +170,7 @@ fn select<'a, 'b>(
         return Ok(logical.values().filter(|l| !l.is_global()).collect());
     }
     let mut out: Vec<&LogicalService> = Vec::with_capacity(req.services.len());
+    let mut seen = std::collections::HashSet::with_capacity(req.services.len());
     for name in req.services {
         let found = logical.get(name).or_else(|| {
             // `web-blue` names the zone of `web`: accept it for the logical service.
@@ -162,7 +192,7 @@ fn select<'a, 'b>(
                 "blue-green, canary and rolling need a replicated service; deploy global services with `docker stack deploy`",
             ));
         }
-        if !out.iter().any(|o| o.name == ls.name) {
+        if seen.insert(ls.name.as_str()) {
             out.push(ls);
         }
     }
@@ -482,11 +512,18 @@ fn general_warnings(
         && z.desired > 0
         && active.is_some()
     {
-        let v = z.version.as_deref().unwrap_or("an unknown version");
-        b.warn(format!(
-            "{target} already runs {} replica(s) of {v} (a canary or an unfinished deploy): they are replaced by {version}",
-            z.desired
-        ));
+        if z.version.as_deref() == Some(version) {
+            b.warn(format!(
+                "{version} already runs in {target} ({} replica(s), a canary or an unfinished deploy): this starts it over; `shipctl promote {}` would finish it instead",
+                z.desired, b.service
+            ));
+        } else {
+            let v = z.version.as_deref().unwrap_or("an unknown version");
+            b.warn(format!(
+                "{target} already runs {} replica(s) of {v} (a canary or an unfinished deploy): they are replaced by {version}",
+                z.desired
+            ));
+        }
     }
 }
 
@@ -760,6 +797,21 @@ fn canary(b: &mut Builder, m: &Move, active: &str, active_version: &str) {
                         m.target, b.service, b.service
                     ),
                 );
+                // The deploy stops here; `shipctl promote` then goes straight to 100% (as the
+                // steps below show), so later canary steps would never run.
+                let rest = policy.canary.steps.len() - (i + 1);
+                if rest > 0 {
+                    let skipped = if rest == 1 {
+                        format!("canary step {}", i + 2)
+                    } else {
+                        format!("canary steps {}-{}", i + 2, policy.canary.steps.len())
+                    };
+                    b.warn(format!(
+                        "{skipped} after the `pause: {{}}` of step {} never run: `shipctl promote` takes the canary straight to 100%",
+                        i + 1
+                    ));
+                }
+                break;
             }
         }
     }
@@ -767,18 +819,27 @@ fn canary(b: &mut Builder, m: &Move, active: &str, active_version: &str) {
         return;
     }
     if policy.promote || gated {
-        let what = if policy.promote {
-            "promote (--promote)"
+        let what = if gated {
+            "on `shipctl promote`"
         } else {
-            "promote"
+            "promote (--promote)"
         };
         canary_move(b, m, from, cur, (full, 0), false, what);
     } else {
         let (pn, _) = traffic::percentages(cur.0, cur.1);
         b.warn(format!(
-            "the canary never reaches 100%: the plan ends with {} at {pn}% ({} new, {} old) and nothing promotes it; run `shipctl promote {}` when satisfied, or deploy with `--promote`",
+            "the canary never reaches 100% on its own: nothing in the steps promotes it, so it waits with {} at {pn}% ({} new, {} old) for `shipctl promote {}`; add `--promote` (or `promote: true`) to switch at the end",
             m.target, cur.0, cur.1, b.service
         ));
+        // Ending on a gate makes the run report a canary waiting for promotion (and record it
+        // as such), not a finished deploy: the keys still point at the old zone.
+        b.push(
+            Action::Pause { duration: None },
+            format!(
+                "the canary keeps running with {} at {pn}% until `shipctl promote {}` (or `shipctl abort {}`)",
+                m.target, b.service, b.service
+            ),
+        );
     }
 }
 
@@ -1106,6 +1167,17 @@ mod tests {
         let z = zones();
         assert_eq!(other_zone(&z, "blue"), "green");
         assert_eq!(other_zone(&z, "green"), "blue");
+        assert_eq!(
+            target_zone(&z, &state(Some("blue"), Some(3), Some(0))),
+            "green"
+        );
+        assert_eq!(
+            target_zone(&z, &state(Some("green"), Some(0), Some(3))),
+            "blue"
+        );
+        assert_eq!(target_zone(&z, &state(None, None, Some(2))), "blue");
+        // First deploy: the first zone.
+        assert_eq!(target_zone(&z, &ServiceState::default()), "blue");
     }
 
     #[test]

@@ -98,6 +98,8 @@ pub fn parse_file(file: &Arc<SourceFile>) -> Result<Spec, Error> {
 }
 
 fn into_error(mut errors: Vec<InputError>) -> Error {
+    // In the order of the file, as the user reads it.
+    errors.sort_by_key(|e| e.span.as_ref().map_or(0, |s| s.offset));
     if errors.len() == 1 {
         Error::Input(Box::new(errors.remove(0)))
     } else {
@@ -953,5 +955,124 @@ fn check_policy(r: &mut Reader, own: &PolicyPatch, base: &PolicyPatch, path: &st
                 "move at most {full} replicas per batch (that is a blue-green deploy)"
             )),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn ok(text: &str) -> Spec {
+        match parse_str("t.yaml", text) {
+            Ok(s) => s,
+            Err(e) => panic!("{text}: {e:?}"),
+        }
+    }
+
+    fn err(text: &str) -> Error {
+        parse_str("t.yaml", text).expect_err(text)
+    }
+
+    #[test]
+    fn services_inherit_defaults_field_by_field() {
+        let spec = ok(
+            "defaults:\n  strategy: canary\n  canary: {new: 2, steps: [{pause: 1m}]}\n  health: {timeout: 3m}\nservices:\n  web:\n    canary: {old: 1}\n    health: {min_healthy: 10s}\n  api:\n",
+        );
+        let web = &spec.services["web"];
+        assert_eq!(web.strategy, Strategy::Canary);
+        assert_eq!((web.canary.new, web.canary.old), (2, Some(1)));
+        assert_eq!(web.canary.steps.len(), 1);
+        assert_eq!(web.health.timeout, Duration::from_secs(180));
+        assert_eq!(web.health.min_healthy, Duration::from_secs(10));
+        // A service named with no settings gets the defaults.
+        assert_eq!(spec.services["api"], spec.defaults);
+    }
+
+    #[test]
+    fn drain_and_pause_have_short_and_long_forms() {
+        let spec = ok(
+            "defaults:\n  drain: 3s\n  canary:\n    steps:\n      - pause: 5m\n      - pause: {duration: 1m}\n      - pause: {}\n      - pause:\n      - {new: 2, old: 0}\nservices:\n  web:\n    drain: {wait_for_router: true, router_timeout: 1m}\n",
+        );
+        assert_eq!(spec.defaults.drain.time, Duration::from_secs(3));
+        assert_eq!(
+            spec.defaults.canary.steps,
+            vec![
+                CanaryStep::Pause {
+                    duration: Duration::from_secs(300)
+                },
+                CanaryStep::Pause {
+                    duration: Duration::from_secs(60)
+                },
+                CanaryStep::PauseUntilPromoted,
+                CanaryStep::PauseUntilPromoted,
+                CanaryStep::Scale { new: 2, old: 0 },
+            ]
+        );
+        let web = &spec.services["web"];
+        assert!(web.drain.wait_for_router);
+        // The service's drain map keeps the time from `defaults`.
+        assert_eq!(web.drain.time, Duration::from_secs(3));
+        assert_eq!(web.drain.router_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn kv_backend_picks_a_default_address() {
+        assert_eq!(ok("kv: {backend: etcd}\n").kv.url, "etcd://127.0.0.1:2379");
+        assert_eq!(
+            ok("kv: {backend: consul}\n").kv.url,
+            "consul://127.0.0.1:8500"
+        );
+        let spec = ok(
+            "kv:\n  keys: {active_zone: \"{project}/{service}/zone\"}\n  lock_ttl: 1m\n  history_limit: 5\n",
+        );
+        assert_eq!(spec.kv.keys.active_zone, "{project}/{service}/zone");
+        assert_eq!(spec.kv.keys.traffic, "{service}-traffic");
+        assert_eq!(spec.kv.lock_ttl, Duration::from_secs(60));
+        assert_eq!(spec.kv.history_limit, 5);
+    }
+
+    #[test]
+    fn empty_sections_mean_nothing_set() {
+        let spec = ok("defaults:\nservices:\nhooks:\nkv:\n");
+        assert_eq!(spec, Spec::default());
+    }
+
+    #[test]
+    fn hooks_take_a_command_or_a_list() {
+        let spec = ok("hooks:\n  pre_deploy: ./a.sh\n  post_deploy: [./b.sh, ./c.sh]\n");
+        assert_eq!(spec.hooks.pre_deploy, ["./a.sh"]);
+        assert_eq!(spec.hooks.post_deploy, ["./b.sh", "./c.sh"]);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_a_span() {
+        let e = err("zones: [blue, blue]\ndefaults:\n  replicas: 0\n  colour: red\n");
+        let Error::Inputs(list) = e else {
+            panic!("several problems expected: {e:?}");
+        };
+        assert_eq!(list.len(), 3);
+        assert!(list.iter().all(|e| e.span.is_some()));
+        let lines: Vec<usize> = list
+            .iter()
+            .filter_map(|e| e.span.as_ref().map(|s| s.line))
+            .collect();
+        assert_eq!(lines, [1, 3, 4]);
+    }
+
+    #[test]
+    fn rules_on_merged_settings_are_reported_once() {
+        // The service's replicas make the defaults' canary too big: reported on the service.
+        let e = err("defaults:\n  canary: {new: 3}\nservices:\n  web:\n    replicas: 2\n");
+        assert!(e.to_string().contains("services.web.canary.new"), "{e}");
+        assert!(matches!(e, Error::Input(_)));
+    }
+
+    #[test]
+    fn a_missing_file_is_an_input_error() {
+        let e = load(Some(Path::new("/nonexistent/shipctl.yaml"))).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("/nonexistent/shipctl.yaml"), "{e}");
     }
 }

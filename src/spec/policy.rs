@@ -31,7 +31,7 @@ impl Spec {
     /// `--replicas` fixes it; [`Spec::resolve_policy`] also checks them against the compose
     /// replica count.
     pub fn policy(&self, service: &str, overrides: &Overrides) -> Result<Policy, Error> {
-        self.resolve_policy(service, overrides, None)
+        self.apply(service, overrides, None, false)
             .map(|(policy, _)| policy)
     }
 
@@ -42,6 +42,18 @@ impl Spec {
         service: &str,
         overrides: &Overrides,
         compose_replicas: Option<u64>,
+    ) -> Result<(Policy, u64), Error> {
+        self.apply(service, overrides, compose_replicas, true)
+    }
+
+    /// `compose_known`: the compose file was consulted, so a missing `deploy.replicas` really
+    /// means 1 replica (and not "not known yet").
+    fn apply(
+        &self,
+        service: &str,
+        overrides: &Overrides,
+        compose_replicas: Option<u64>,
+        compose_known: bool,
     ) -> Result<(Policy, u64), Error> {
         let mut policy = self.services.get(service).unwrap_or(&self.defaults).clone();
         let from_spec = policy.strategy;
@@ -112,13 +124,15 @@ impl Spec {
         }
 
         let full = policy.replicas.or(compose_replicas).unwrap_or(1).max(1);
-        let known = policy.replicas.is_some() || compose_replicas.is_some();
+        let known = policy.replicas.is_some() || compose_known;
         let source = if overrides.replicas.is_some() {
             "`--replicas`"
         } else if policy.replicas.is_some() {
             "the spec's `replicas`"
-        } else {
+        } else if compose_replicas.is_some() {
             "compose `deploy.replicas`"
+        } else {
+            "the default: compose sets no `deploy.replicas`"
         };
         if !known {
             return Ok((policy, full));

@@ -47,8 +47,15 @@ impl Reader {
     pub fn map<'a>(&mut self, node: &'a Node, path: &str) -> Option<&'a Mapping> {
         match &node.value {
             Value::Map(m) => Some(m),
+            // `key:` with nothing after it means "nothing set here", as in compose files.
+            Value::Null => None,
             _ => {
-                self.wrong_type(node, path, "a mapping", &format!("{path}: {{ ... }}"));
+                self.wrong_type(
+                    node,
+                    path,
+                    "a mapping",
+                    &format!("{}: {{ ... }}", last(path)),
+                );
                 None
             }
         }
@@ -92,7 +99,12 @@ impl Reader {
         match &node.value {
             Value::Bool(b) => Some(*b),
             _ => {
-                self.wrong_type(node, path, "true or false", &format!("{path}: true"));
+                self.wrong_type(
+                    node,
+                    path,
+                    "true or false",
+                    &format!("{}: true", last(path)),
+                );
                 None
             }
         }
@@ -133,7 +145,7 @@ impl Reader {
             Value::String { text, .. } => text.clone(),
             Value::Int(i) => i.to_string(),
             _ => {
-                self.wrong_type(node, path, "a duration", &format!("{path}: 30s"));
+                self.wrong_type(node, path, "a duration", &format!("{}: 30s", last(path)));
                 return None;
             }
         };
@@ -158,7 +170,10 @@ impl Reader {
             self.push(
                 InputError::new(format!("`{path}` must be longer than 0"), node.span.clone())
                     .with_label("zero here")
-                    .with_help(format!("give a positive duration, e.g. `{path}: 30s`")),
+                    .with_help(format!(
+                        "give a positive duration, e.g. `{}: 30s`",
+                        last(path)
+                    )),
             );
             return None;
         }
@@ -188,6 +203,11 @@ impl Reader {
             }
         }
     }
+}
+
+/// The last key of a dotted path (`defaults.drain.time` -> `time`), for examples.
+fn last(path: &str) -> &str {
+    path.rsplit('.').next().unwrap_or(path)
 }
 
 /// The allowed word nearest to `word`, if it is close enough to be a typo.
