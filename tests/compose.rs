@@ -485,3 +485,88 @@ fn discover_finds_default_files_and_overrides() {
     let empty = tempfile::tempdir().unwrap();
     assert_eq!(discover(empty.path(), &HashMap::new()), None);
 }
+
+/// A generated file with 1,000 full services, as a big stack would be.
+fn big_compose(services: usize) -> String {
+    let mut out = String::from("services:\n");
+    for i in 0..services {
+        out.push_str(&format!(
+            r#"  svc{i}:
+    image: registry.example.com/team/svc{i}:${{IMAGE_VERSION:-1.0.{i}}}
+    command: ["serve", "--port", "80"]
+    environment:
+      - SERVICE_NAME=svc{i}
+      - LOG_LEVEL=${{LOG_LEVEL:-info}}
+      - DATABASE_URL=postgres://db:5432/svc{i}
+    labels:
+      com.example.service: svc{i}
+      com.example.team: platform
+    ports:
+      - "{port}:80"
+    networks: [back]
+    healthcheck:
+      test: ["CMD", "curl", "-f", "http://localhost/health"]
+      interval: 10s
+      timeout: 2s
+      retries: 3
+    deploy:
+      replicas: 2
+      resources:
+        limits: {{cpus: "0.5", memory: 256M}}
+      update_config: {{parallelism: 1, delay: 10s, order: start-first}}
+      restart_policy: {{condition: on-failure}}
+"#,
+            port = 10000 + i
+        ));
+    }
+    out.push_str("networks:\n  back:\n    driver: overlay\n");
+    out
+}
+
+/// Run with `cargo test --release --test runner -- --ignored --nocapture thousand`.
+#[test]
+#[ignore = "timing check; run in release mode"]
+fn thousand_services_load_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("compose.yaml");
+    std::fs::write(&path, big_compose(1000)).unwrap();
+    let opts = LoadOptions {
+        files: vec![path],
+        ..LoadOptions::default()
+    };
+    let p = load_ok(&opts);
+    assert_eq!(p.services.len(), 1000);
+    let runs = 10;
+    let start = std::time::Instant::now();
+    for _ in 0..runs {
+        load_ok(&opts);
+    }
+    let each = start.elapsed() / runs;
+    println!("1,000 services: {each:?} per load");
+    if !cfg!(debug_assertions) {
+        assert!(each < Duration::from_millis(20), "{each:?}");
+    }
+}
+
+#[test]
+fn many_services_load_in_linear_time() {
+    // Debug builds are slow; what matters is that doubling the input does not quadruple the
+    // time. Compare 250 and 1,000 services.
+    let dir = tempfile::tempdir().unwrap();
+    let time = |n: usize| {
+        let path = dir.path().join(format!("c{n}.yaml"));
+        std::fs::write(&path, big_compose(n)).unwrap();
+        let opts = LoadOptions {
+            files: vec![path],
+            ..LoadOptions::default()
+        };
+        load_ok(&opts);
+        let start = std::time::Instant::now();
+        let p = load_ok(&opts);
+        assert_eq!(p.services.len(), n);
+        start.elapsed()
+    };
+    let small = time(250);
+    let big = time(1000);
+    assert!(big < small * 10, "250: {small:?}, 1000: {big:?}");
+}

@@ -11,36 +11,41 @@ use crate::error::InputError;
 use crate::yaml::{Node, Value};
 
 /// Returns `doc` (a prepared file tree at `path`) with every `extends` resolved.
-pub fn resolve(
-    files: &mut Files<'_>,
-    doc: &Rc<Node>,
-    path: &Path,
-) -> Result<Node, Vec<InputError>> {
-    let mut out = (**doc).clone();
-    let Some(services) = out
+pub fn resolve(files: &mut Files<'_>, doc: Rc<Node>, path: &Path) -> Result<Node, Vec<InputError>> {
+    let mut resolved: Vec<(usize, Node)> = Vec::new();
+    let mut errors = Vec::new();
+    if let Some(services) = doc
+        .as_map()
+        .and_then(|m| m.get("services"))
+        .and_then(Node::as_map)
+    {
+        for (i, (key, service)) in services.entries.iter().enumerate() {
+            let has_extends = service.as_map().is_some_and(|m| m.get("extends").is_some());
+            let Some(name) = key.as_str().filter(|_| has_extends) else {
+                continue;
+            };
+            let mut chain = vec![(path.to_path_buf(), name.to_string())];
+            match resolve_service(files, &doc, path, service, &mut chain) {
+                Ok(node) => resolved.push((i, node)),
+                Err(e) => errors.extend(e),
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    // Without `extends` (the common case) the tree is returned as is, without a copy.
+    let mut out = Rc::try_unwrap(doc).unwrap_or_else(|shared| (*shared).clone());
+    if let Some(services) = out
         .as_map_mut()
         .and_then(|m| m.get_mut("services"))
         .and_then(Node::as_map_mut)
-    else {
-        return Ok(out);
-    };
-    let mut errors = Vec::new();
-    for (key, service) in services.entries.iter_mut() {
-        let has_extends = service.as_map().is_some_and(|m| m.get("extends").is_some());
-        let Some(name) = key.as_str().filter(|_| has_extends) else {
-            continue;
-        };
-        let mut chain = vec![(path.to_path_buf(), name.to_string())];
-        match resolve_service(files, doc, path, service, &mut chain) {
-            Ok(node) => *service = node,
-            Err(e) => errors.extend(e),
+    {
+        for (i, node) in resolved {
+            services.entries[i].1 = node;
         }
     }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(errors)
-    }
+    Ok(out)
 }
 
 fn resolve_service(

@@ -107,8 +107,8 @@ pub fn load(options: &LoadOptions) -> Result<ComposeProject, Error> {
     };
     let mut merged: Option<Node> = None;
     for path in &options.files {
-        let doc = files.load(path, None).map_err(to_error)?;
-        let resolved = extends::resolve(&mut files, &doc, &absolute(path)).map_err(to_error)?;
+        let doc = Rc::new(files.read(path, None).map_err(to_error)?);
+        let resolved = extends::resolve(&mut files, doc, &absolute(path)).map_err(to_error)?;
         merged = Some(match merged {
             None => resolved,
             Some(base) => merge::merge(base, resolved, ""),
@@ -215,6 +215,14 @@ impl Files<'_> {
         if let Some(doc) = self.cache.get(&key) {
             return Ok(Rc::clone(doc));
         }
+        let doc = Rc::new(self.read(path, from)?);
+        self.cache.insert(key, Rc::clone(&doc));
+        Ok(doc)
+    }
+
+    /// Reads and prepares `path`, without caching it.
+    pub fn read(&mut self, path: &Path, from: Option<&Span>) -> Result<Node, Vec<InputError>> {
+        let key = absolute(path);
         let name = if path.is_absolute() {
             display_path(path)
         } else {
@@ -260,9 +268,7 @@ impl Files<'_> {
             },
         );
         normalize::file(&mut root);
-        let doc = Rc::new(root);
-        self.cache.insert(key, Rc::clone(&doc));
-        Ok(doc)
+        Ok(root)
     }
 
     /// Interpolates every string value (keys are left alone), recording the variables of

@@ -50,6 +50,10 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, InputError> {
 struct Positions {
     /// Byte offset of each character; empty when the text is ASCII (index == offset).
     offsets: Vec<usize>,
+    /// Byte offset where each line starts, so that a span's line is a binary search rather
+    /// than a scan of everything before it (which made big files quadratic).
+    line_starts: Vec<usize>,
+    last_line: std::cell::Cell<usize>,
     len: usize,
 }
 
@@ -60,8 +64,13 @@ impl Positions {
         } else {
             text.char_indices().map(|(i, _)| i).collect()
         };
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         Positions {
             offsets,
+            line_starts,
+            last_line: std::cell::Cell::new(0),
             len: text.len(),
         }
     }
@@ -77,11 +86,27 @@ impl Positions {
     fn span(&self, file: &Arc<SourceFile>, start: usize, end: usize) -> Span {
         let offset = self.byte(start);
         let end = self.byte(end).max(offset);
-        let before = &file.text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let column = before.rfind('\n').map_or(before.chars().count(), |nl| {
-            before[nl + 1..].chars().count()
-        }) + 1;
+        // Events arrive mostly in file order: step forward from the last line when possible.
+        let last = self.last_line.get();
+        let line_index = if self.line_starts.get(last).is_some_and(|&s| s <= offset) {
+            let mut i = last;
+            while self.line_starts.get(i + 1).is_some_and(|&s| s <= offset) {
+                i += 1;
+            }
+            i
+        } else {
+            self.line_starts
+                .partition_point(|&start| start <= offset)
+                .saturating_sub(1)
+        };
+        self.last_line.set(line_index);
+        let line_start = self.line_starts.get(line_index).copied().unwrap_or(0);
+        let line = line_index + 1;
+        let column = if self.offsets.is_empty() {
+            offset - line_start + 1
+        } else {
+            file.text[line_start..offset].chars().count() + 1
+        };
         Span {
             file: Arc::clone(file),
             offset,
@@ -100,6 +125,9 @@ enum Frame {
     },
     Map {
         entries: Vec<(Node, Node)>,
+        /// Position of each scalar key, once the mapping is big enough for a linear duplicate
+        /// check to cost more than the index (a `services:` mapping with 1,000 entries).
+        index: Option<std::collections::HashMap<String, usize>>,
         pending_key: Option<Node>,
         span: Span,
         anchor: usize,
@@ -167,6 +195,7 @@ impl Builder<'_> {
             Event::MappingStart(anchor, _) => {
                 self.stack.push(Frame::Map {
                     entries: Vec::new(),
+                    index: None,
                     pending_key: None,
                     span: self.span(span),
                     anchor,
@@ -226,15 +255,30 @@ impl Builder<'_> {
             }
             Some(Frame::Map {
                 entries,
+                index,
                 pending_key,
                 ..
             }) => {
                 match pending_key.take() {
                     None => *pending_key = Some(node),
                     Some(key) => {
-                        if key.as_str() != Some("<<")
-                            && let Some((first, _)) = entries.iter().find(|(k, _)| *k == key)
-                        {
+                        if index.is_none() && entries.len() >= 32 {
+                            *index = Some(
+                                entries
+                                    .iter()
+                                    .enumerate()
+                                    .filter_map(|(i, (k, _))| {
+                                        k.as_str().map(|t| (t.to_string(), i))
+                                    })
+                                    .collect(),
+                            );
+                        }
+                        let earlier = match (index.as_ref(), key.as_str()) {
+                            (_, Some("<<")) => None,
+                            (Some(index), Some(text)) => index.get(text).map(|&i| &entries[i]),
+                            _ => entries.iter().find(|(k, _)| *k == key),
+                        };
+                        if let Some((first, _)) = earlier {
                             return Err(InputError::new(
                                 format!(
                                     "the key `{}` is defined twice in this mapping",
@@ -247,6 +291,9 @@ impl Builder<'_> {
                                 "keep one of the two; the first is at line {}",
                                 first.span.line
                             )));
+                        }
+                        if let (Some(index), Some(text)) = (index.as_mut(), key.as_str()) {
+                            index.insert(text.to_string(), entries.len());
                         }
                         entries.push((key, node));
                     }
@@ -418,6 +465,30 @@ mod tests {
         let err = load("a: 1\na: 2\n").unwrap_err();
         assert!(err.message.contains("defined twice"), "{}", err.message);
         assert_eq!(err.span.as_ref().map(|s| s.line), Some(2));
+    }
+
+    #[test]
+    fn duplicate_keys_are_rejected_in_big_mappings_too() {
+        let mut text: String = (0..100).map(|i| format!("k{i}: {i}\n")).collect();
+        assert_eq!(load(&text).unwrap().as_map().unwrap().len(), 100);
+        text.push_str("k42: again\n");
+        let err = load(&text).unwrap_err();
+        assert!(
+            err.message.contains("`k42` is defined twice"),
+            "{}",
+            err.message
+        );
+        assert_eq!(err.span.as_ref().map(|s| s.line), Some(101));
+    }
+
+    #[test]
+    fn columns_count_characters_on_every_line() {
+        let node = load("a: 1\nb: [x, y]\nc: é\nd: z\n").unwrap();
+        let map = node.as_map().unwrap();
+        let d = map.get("d").unwrap();
+        assert_eq!((d.span.line, d.span.column), (4, 4));
+        let c = map.get("c").unwrap();
+        assert_eq!((c.span.line, c.span.column), (3, 4));
     }
 
     #[test]
