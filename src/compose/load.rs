@@ -361,7 +361,7 @@ fn project(
     let Some(map) = root.as_map() else {
         return project;
     };
-    ctx.check_keys(map, TOP_KEYS, "the top level");
+    ctx.check_keys(map, TOP_KEYS, "");
     if let Some(name) = map.get("name") {
         project.name = ctx.string(name, "name");
         if let Some(n) = &project.name
