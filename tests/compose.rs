@@ -574,3 +574,227 @@ fn many_services_load_in_linear_time() {
     let big = time(1000);
     assert!(big < small * 12, "200: {small:?}, 1000: {big:?}");
 }
+
+fn real_world(name: &str) -> ComposeProject {
+    load_ok(&LoadOptions {
+        environment: env(&[("HOME", "/home/ops")]),
+        ..options(&[&format!("fixtures/compose/real-world/{name}")])
+    })
+}
+
+#[test]
+fn every_real_world_file_loads() {
+    let mut count = 0;
+    for entry in std::fs::read_dir("fixtures/compose/real-world").unwrap() {
+        let path = entry.unwrap().path();
+        let first_line = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            first_line.starts_with("# Origin: github.com/"),
+            "{}: the first line names where the file comes from",
+            path.display()
+        );
+        let p = real_world(&path.file_name().unwrap().to_string_lossy());
+        assert!(!p.services.is_empty(), "{}", path.display());
+        for svc in p.services.values() {
+            assert!(!svc.image.is_empty(), "{}: {}", path.display(), svc.name);
+        }
+        count += 1;
+    }
+    assert!(count >= 15, "{count} real-world files");
+}
+
+#[test]
+fn real_world_voting_app_stack() {
+    let p = real_world("voting-app-stack.yml");
+    assert_eq!(
+        p.services.keys().collect::<Vec<_>>(),
+        ["redis", "db", "vote", "result", "worker", "visualizer"]
+    );
+    assert_eq!(p.services["redis"].image, "redis:alpine");
+    assert_eq!(p.services["redis"].deploy.replicas, Some(2));
+    assert_eq!(
+        p.services["redis"].ports[0].target, 6379,
+        "a bare port publishes nothing"
+    );
+    assert_eq!(p.services["redis"].ports[0].published, None);
+    assert_eq!(p.services["vote"].ports[0].published, Some(5000));
+    assert_eq!(p.services["vote"].ports[0].target, 80);
+    let worker = &p.services["worker"];
+    assert_eq!(worker.deploy.replicas, Some(1));
+    assert_eq!(worker.deploy.labels["APP"], "VOTING");
+    let rp = worker.deploy.restart_policy.as_ref().unwrap();
+    assert_eq!(
+        (rp.max_attempts, rp.window),
+        (Some(3), Some(Duration::from_secs(120)))
+    );
+    assert_eq!(
+        p.services["db"].deploy.placement.constraints,
+        ["node.role == manager"]
+    );
+    assert_eq!(
+        p.services["visualizer"].stop_grace_period,
+        Some(Duration::from_secs(90))
+    );
+    assert_eq!(p.services["visualizer"].volumes[0].kind, MountKind::Bind);
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.contains("`depends_on` is ignored"))
+    );
+    assert_eq!(p.networks.len(), 2);
+    assert!(p.volumes.contains_key("db-data"));
+}
+
+#[test]
+fn real_world_swarmprom() {
+    let p = real_world("swarmprom.yml");
+    assert_eq!(p.services.len(), 6);
+    assert_eq!(
+        p.services["cadvisor"].command.as_deref().unwrap(),
+        ["-logtostderr", "-docker_only"]
+    );
+    assert_eq!(
+        p.services["cadvisor"].deploy.mode.as_deref(),
+        Some("global")
+    );
+    assert_eq!(p.services["grafana"].deploy.replicas, Some(1));
+    assert_eq!(
+        p.services["grafana"].environment["GF_SECURITY_ADMIN_USER"].as_deref(),
+        Some("admin")
+    );
+    // `{{.Node.ID}}` is a Swarm template, not an interpolation.
+    assert_eq!(
+        p.services["node-exporter"].environment["NODE_ID"].as_deref(),
+        Some("{{.Node.ID}}")
+    );
+    // `$$` is a literal `$`.
+    assert!(p.services["node-exporter"].command.as_ref().unwrap()[3].ends_with("($|/)"));
+    assert_eq!(
+        p.services["caddy"].configs[0].target.as_deref(),
+        Some("/etc/caddy/Caddyfile")
+    );
+    let ports: Vec<_> = p.services["caddy"]
+        .ports
+        .iter()
+        .map(|p| p.published)
+        .collect();
+    assert_eq!(ports, [Some(3000), Some(9090), Some(9093)]);
+    assert!(p.networks["net"].attachable);
+    assert!(
+        p.configs["caddy_config"]
+            .file
+            .as_deref()
+            .unwrap()
+            .ends_with("real-world/caddy/Caddyfile")
+    );
+}
+
+#[test]
+fn real_world_v2_gitlab() {
+    let p = real_world("gitlab-v2.yml");
+    let gitlab = &p.services["gitlab"];
+    assert_eq!(gitlab.image, "sameersbn/gitlab:10.6.1");
+    assert_eq!(gitlab.environment["DB_HOST"].as_deref(), Some("postgresql"));
+    assert_eq!(
+        gitlab.environment["GITLAB_ROOT_PASSWORD"].as_deref(),
+        Some("")
+    );
+    // A list item is taken verbatim: the quotes stay.
+    assert_eq!(
+        gitlab.environment["OAUTH_SAML_LABEL"].as_deref(),
+        Some("\"Our SAML Provider\"")
+    );
+    let ports: Vec<_> = gitlab
+        .ports
+        .iter()
+        .map(|p| (p.published, p.target))
+        .collect();
+    assert_eq!(ports, [(Some(10080), 80), (Some(10022), 22)]);
+    assert_eq!(
+        p.services["redis"].command.as_deref().unwrap(),
+        ["--loglevel warning"]
+    );
+    assert_eq!(
+        p.services.keys().collect::<Vec<_>>(),
+        ["redis", "postgresql", "gitlab"]
+    );
+}
+
+#[test]
+fn real_world_portainer_and_traefik_stacks() {
+    let p = real_world("portainer-agent-stack.yml");
+    assert_eq!(p.services["agent"].deploy.mode.as_deref(), Some("global"));
+    assert_eq!(
+        p.services["portainer"].command.as_deref().unwrap(),
+        ["-H", "tcp://tasks.agent:9001", "--tlsskipverify"]
+    );
+    assert_eq!(p.services["portainer"].ports.len(), 3);
+    assert_eq!(p.volumes["portainer_data"].driver_opts["type"], "nfs4");
+
+    let p = real_world("traefik-two-tiers-stack.yml");
+    let webapp = &p.services["webapp"];
+    assert_eq!(webapp.deploy.labels["traefik.backend"], "webapp");
+    assert_eq!(webapp.extra_hosts.len(), 3);
+    assert_eq!(
+        p.services["fronttier"]
+            .deploy
+            .restart_policy
+            .as_ref()
+            .unwrap()
+            .condition,
+        "any"
+    );
+    assert_eq!(p.services["fronttier"].labels["traefik.enable"], "false");
+}
+
+#[test]
+fn real_world_small_files() {
+    let p = real_world("minecraft.yaml");
+    let mc = &p.services["minecraft"];
+    assert_eq!(
+        mc.deploy.resources.limits.as_ref().unwrap().memory_bytes,
+        Some((1.5 * 1024.0 * 1024.0 * 1024.0) as i64)
+    );
+    // `~` is the home directory of the environment given to the loader.
+    assert_eq!(
+        mc.volumes[0].source.as_deref(),
+        Some("/home/ops/minecraft_data")
+    );
+    assert_eq!(mc.environment["EULA"].as_deref(), Some("TRUE"));
+
+    let p = real_world("elasticsearch-logstash-kibana.yaml");
+    let logstash = &p.services["logstash"];
+    let protocols: Vec<_> = logstash.ports.iter().take(2).map(|p| p.protocol).collect();
+    assert_eq!(protocols, [Protocol::Tcp, Protocol::Udp]);
+    assert_eq!(
+        p.services["elasticsearch"].environment["discovery.type"].as_deref(),
+        Some("single-node")
+    );
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.contains("`container_name` is ignored"))
+    );
+
+    let p = real_world("pihole-cloudflared.yaml");
+    assert_eq!(p.services["pihole"].ports.len(), 5);
+    assert_eq!(
+        p.services["pihole"].environment["PIHOLE_DNS_"].as_deref(),
+        // A YAML comment starts at ` #`, not at a `#` inside a word.
+        Some("172.20.0.2#5054;1.1.1.1")
+    );
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.contains("`TIMEZONE` is not set"))
+    );
+
+    let p = real_world("wordpress-stack.yml");
+    assert_eq!(p.services["wordpress"].image, "wordpress");
+    assert_eq!(p.services["mysql"].image, "mysql:5.7");
+}
