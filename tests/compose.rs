@@ -798,3 +798,152 @@ fn real_world_small_files() {
     assert_eq!(p.services["wordpress"].image, "wordpress");
     assert_eq!(p.services["mysql"].image, "mysql:5.7");
 }
+
+/// Writes `files` into a new temporary directory.
+fn scratch(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+fn load_in(
+    dir: &tempfile::TempDir,
+    files: &[&str],
+    vars: &[(&str, &str)],
+) -> Result<ComposeProject, Error> {
+    load(&LoadOptions {
+        files: files.iter().map(|f| dir.path().join(f)).collect(),
+        environment: env(vars),
+        ..LoadOptions::default()
+    })
+}
+
+#[test]
+fn interpolated_values_keep_their_types() {
+    let dir = scratch(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: nginx\n    read_only: ${RO:-true}\n    ports: [\"${PORT}:80\"]\n    deploy:\n      replicas: ${N}\n      resources:\n        limits: {cpus: '${CPUS}', memory: '${MEM}'}\n    healthcheck:\n      interval: ${EVERY:-15s}\n      retries: ${RETRIES:-2}\n",
+    )]);
+    let p = load_in(
+        &dir,
+        &["compose.yaml"],
+        &[
+            ("PORT", "8081"),
+            ("N", "5"),
+            ("CPUS", "1.25"),
+            ("MEM", "2g"),
+        ],
+    )
+    .unwrap();
+    let web = &p.services["web"];
+    assert_eq!(web.read_only, Some(true));
+    assert_eq!(web.ports[0].published, Some(8081));
+    assert_eq!(web.deploy.replicas, Some(5));
+    let limits = web.deploy.resources.limits.as_ref().unwrap();
+    assert_eq!(limits.nano_cpus, Some(1_250_000_000));
+    assert_eq!(limits.memory_bytes, Some(2 << 30));
+    let hc = web.healthcheck.as_ref().unwrap();
+    assert_eq!(hc.interval, Some(Duration::from_secs(15)));
+    assert_eq!(hc.retries, Some(2));
+}
+
+#[test]
+fn external_resources_in_every_syntax() {
+    let dir = scratch(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: nginx\n    networks: [proxy, default]\n    volumes: [certs:/certs]\n    secrets: [tls]\n    configs: [{source: site, target: /etc/site.conf, mode: 0444}]\nnetworks:\n  proxy:\n    external: {name: traefik_proxy}\nvolumes:\n  certs:\n    external: true\n    name: shared_certs\nsecrets:\n  tls:\n    external:\n      name: tls_v3\nconfigs:\n  site:\n    name: site_v2\n    file: ./site.conf\n",
+    )]);
+    let p = load_in(&dir, &["compose.yaml"], &[]).unwrap();
+    assert!(p.networks["proxy"].external);
+    assert_eq!(p.networks["proxy"].name.as_deref(), Some("traefik_proxy"));
+    assert!(p.volumes["certs"].external);
+    assert_eq!(p.volumes["certs"].name.as_deref(), Some("shared_certs"));
+    assert!(p.secrets["tls"].external);
+    assert_eq!(p.secrets["tls"].name.as_deref(), Some("tls_v3"));
+    assert_eq!(p.configs["site"].name.as_deref(), Some("site_v2"));
+    let site = &p.services["web"].configs[0];
+    assert_eq!(site.mode, Some(0o444));
+    // `default` needs no declaration.
+    assert!(p.services["web"].networks.contains_key("default"));
+}
+
+#[test]
+fn extends_errors_point_at_the_extends() {
+    let dir = scratch(&[
+        (
+            "compose.yaml",
+            "services:\n  web:\n    extends: {file: missing.yaml, service: base}\n  api:\n    extends: {file: other.yaml, service: one}\n",
+        ),
+        (
+            "other.yaml",
+            "services:\n  one:\n    image: x\n    extends: {file: compose.yaml, service: api}\n",
+        ),
+    ]);
+    let err = load_in(&dir, &["compose.yaml"], &[]).unwrap_err();
+    let Error::Inputs(errors) = &err else {
+        panic!("expected several errors: {}", render(&err));
+    };
+    assert_eq!(errors.len(), 2, "{}", render(&err));
+    assert!(
+        errors[0].message.contains("cannot read compose file"),
+        "{}",
+        errors[0].message
+    );
+    assert_eq!(errors[0].span.as_ref().map(|s| s.line), Some(3));
+    assert!(
+        errors[1]
+            .message
+            .contains("`extends` cycle: api -> one -> api"),
+        "{}",
+        errors[1].message
+    );
+}
+
+#[test]
+fn no_files_is_a_usage_error() {
+    let err = load(&LoadOptions::default()).unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(matches!(err, Error::Usage { .. }));
+}
+
+#[test]
+fn a_missing_file_is_an_input_error() {
+    let err = load(&options(&["fixtures/compose/nope.yaml"])).unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(render(&err).contains("cannot read compose file `fixtures/compose/nope.yaml`"));
+}
+
+#[test]
+fn empty_and_serviceless_files() {
+    let dir = scratch(&[
+        ("empty.yaml", ""),
+        ("base.yaml", "services:\n  web:\n    image: nginx\n"),
+        ("nets.yaml", "networks:\n  extra:\n"),
+    ]);
+    // An override may hold no services; a project needs some.
+    let p = load_in(&dir, &["base.yaml", "empty.yaml", "nets.yaml"], &[]).unwrap();
+    assert!(p.networks.contains_key("extra"));
+    let err = load_in(&dir, &["empty.yaml"], &[]).unwrap_err();
+    assert!(render(&err).contains("no services defined"));
+}
+
+#[test]
+fn project_model_serialises_for_plans() {
+    let p = load_ok(&LoadOptions {
+        environment: env(&[("SECRET_KEY", "s")]),
+        ..options(&["fixtures/compose/full/compose.yaml"])
+    });
+    let json = serde_json::to_value(&p).unwrap();
+    assert_eq!(
+        json["services"]["web"]["image_variables"][0],
+        "IMAGE_VERSION"
+    );
+    assert_eq!(json["services"]["web"]["stop_grace_period"], "1m");
+    assert!(json["services"]["db"].get("image_variables").is_none());
+    let back: ComposeProject = serde_json::from_value(json).unwrap();
+    assert_eq!(back, p);
+}
