@@ -947,3 +947,19 @@ fn project_model_serialises_for_plans() {
     let back: ComposeProject = serde_json::from_value(json).unwrap();
     assert_eq!(back, p);
 }
+
+#[test]
+fn discover_reads_compose_file_from_dotenv() {
+    let dir = Path::new("fixtures/compose/discover-dotenv");
+    let files = discover(dir, &HashMap::new()).unwrap();
+    assert_eq!(files, [dir.join("one.yaml"), dir.join("two.yaml")]);
+    // The environment wins over `.env`.
+    let files = discover(dir, &env(&[("COMPOSE_FILE", "one.yaml")])).unwrap();
+    assert_eq!(files, [dir.join("one.yaml")]);
+    let vars = shipctl::compose::project_env(&LoadOptions {
+        files,
+        ..LoadOptions::default()
+    })
+    .unwrap();
+    assert_eq!(vars["COMPOSE_PROJECT_NAME"], "from-dotenv");
+}

@@ -32,14 +32,20 @@ const DEFAULT_OVERRIDES: &[&str] = &[
 ];
 
 /// The compose files to use when none is given, as `docker compose` finds them: the
-/// `COMPOSE_FILE` list (split on `COMPOSE_PATH_SEPARATOR`, default `:`), else the first default
-/// file name in `dir` or its nearest parent that has one, plus its override file.
+/// `COMPOSE_FILE` list (split on `COMPOSE_PATH_SEPARATOR`, default `:`) from the environment or
+/// from `dir/.env`, else the first default file name in `dir` or its nearest parent that has
+/// one, plus its override file.
 pub fn discover(dir: &Path, environment: &HashMap<String, String>) -> Option<Vec<PathBuf>> {
-    if let Some(list) = environment.get("COMPOSE_FILE").filter(|l| !l.is_empty()) {
-        let separator = environment
-            .get("COMPOSE_PATH_SEPARATOR")
-            .filter(|s| !s.is_empty())
-            .map_or(":", String::as_str);
+    let from_dotenv = |name: &str| -> Option<String> {
+        let text = std::fs::read_to_string(dir.join(".env")).ok()?;
+        let file = SourceFile::new(".env", text);
+        let vars = dotenv::parse(&file, &|n: &str| environment.get(n).cloned()).ok()?;
+        vars.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    };
+    let variable = |name: &str| environment.get(name).cloned().or_else(|| from_dotenv(name));
+    if let Some(list) = variable("COMPOSE_FILE").filter(|l| !l.is_empty()) {
+        let separator = variable("COMPOSE_PATH_SEPARATOR").filter(|s| !s.is_empty());
+        let separator = separator.as_deref().unwrap_or(":");
         return Some(
             list.split(separator)
                 .filter(|f| !f.is_empty())
@@ -130,6 +136,23 @@ pub fn load(options: &LoadOptions) -> Result<ComposeProject, Error> {
     let mut project = project;
     project.warnings = ctx.warnings;
     Ok(project)
+}
+
+/// The variables of `--env-file`, else of `.env` in the project directory (or next to the first
+/// compose file), as the loader sees them: for callers that need e.g. `COMPOSE_PROJECT_NAME`
+/// from `.env` as `docker compose` would read it.
+pub fn project_env(options: &LoadOptions) -> Result<HashMap<String, String>, Error> {
+    let first_dir = options
+        .files
+        .first()
+        .map(|f| {
+            absolute(f)
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    read_dotenv(options, &first_dir)
 }
 
 /// Variables of `--env-file`, else of `.env` in the project directory (or next to the first

@@ -27,7 +27,7 @@ mod units;
 mod volumes;
 mod warnings;
 
-pub use load::{discover, load};
+pub use load::{discover, load, project_env};
 pub use model::ComposeProject;
 
 /// What to load and with which variables.
