@@ -155,7 +155,14 @@ impl Builder<'_> {
                     .as_ref()
                     .is_some_and(|t| t.suffix == "str" || t.suffix == "tag:yaml.org,2002:str");
                 let value = if style == ScalarStyle::Plain && !forced_string {
-                    resolve_plain(&text)
+                    match resolve_plain(&text) {
+                        // Reuse the parser's string rather than copying it again.
+                        Value::String { quoted, .. } => Value::String {
+                            text: text.into_owned(),
+                            quoted,
+                        },
+                        other => other,
+                    }
                 } else {
                     Value::String {
                         text: text.into_owned(),
@@ -355,7 +362,8 @@ fn is_merge_key(node: &Node) -> bool {
     matches!(&node.value, Value::String { text, quoted: false } if text == "<<")
 }
 
-/// YAML 1.2 core schema resolution of a plain scalar.
+/// YAML 1.2 core schema resolution of a plain scalar (a string comes back empty: the caller
+/// moves the text in).
 fn resolve_plain(text: &str) -> Value {
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
@@ -386,7 +394,7 @@ fn resolve_plain(text: &str) -> Value {
         return Value::Float(f);
     }
     Value::String {
-        text: text.to_string(),
+        text: String::new(),
         quoted: false,
     }
 }
