@@ -338,6 +338,15 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// Sets `buf` to `path.field`, reusing its allocation (conversion builds one such path per
+/// field it reads).
+pub fn child_path(buf: &mut String, path: &str, field: &str) {
+    buf.clear();
+    buf.push_str(path);
+    buf.push('.');
+    buf.push_str(field);
+}
+
 /// Fields of `deploy:` that users sometimes write directly in the service.
 const DEPLOY_ONLY: &[&str] = &[
     "replicas",

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use super::convert::{Ctx, to_json};
+use super::convert::{Ctx, child_path, to_json};
 use super::model::{FileReference, Healthcheck, Logging, Service, ServiceNetwork};
 use super::{deploy, dotenv, ports, volumes, warnings};
 use crate::error::InputError;
@@ -161,18 +161,15 @@ pub fn convert(ctx: &mut Ctx<'_>, name: &str, key: &Node, node: &Node) -> Option
     let mut image = None;
     let mut from_env_files: IndexMap<String, Option<String>> = IndexMap::new();
     let mut v2 = V2Resources::default();
+    let mut p = String::with_capacity(path.len() + 32);
     for (k, v) in map.iter() {
         let Some(field) = k.as_str() else { continue };
-        let p = format!("{path}.{field}");
+        child_path(&mut p, &path, field);
         match field {
             "image" => image = Some(v),
             "command" => svc.command = command(ctx, v, &p),
             "entrypoint" => svc.entrypoint = command(ctx, v, &p),
-            "environment" => {
-                for (key, value) in ctx.key_values(v, &p) {
-                    svc.environment.insert(key, value);
-                }
-            }
+            "environment" => svc.environment = ctx.key_values(v, &p),
             "env_file" => env_files(ctx, v, &p, &mut from_env_files),
             "labels" => svc.labels = ctx.labels(v, &p),
             "ports" => svc.ports = ports::convert(ctx, v, &p),
@@ -554,9 +551,10 @@ fn healthcheck(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<Healthcheck
         start_interval: None,
     };
     let mut disabled = false;
+    let mut p = String::with_capacity(path.len() + 32);
     for (k, v) in map.iter() {
         let Some(field) = k.as_str() else { continue };
-        let p = format!("{path}.{field}");
+        child_path(&mut p, &path, field);
         match field {
             "test" => {
                 hc.test = match &v.value {
