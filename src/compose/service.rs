@@ -554,7 +554,7 @@ fn healthcheck(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<Healthcheck
     let mut p = String::with_capacity(path.len() + 32);
     for (k, v) in map.iter() {
         let Some(field) = k.as_str() else { continue };
-        child_path(&mut p, &path, field);
+        child_path(&mut p, path, field);
         match field {
             "test" => {
                 hc.test = match &v.value {
