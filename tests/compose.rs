@@ -800,6 +800,13 @@ fn real_world_small_files() {
             .iter()
             .any(|w| w.contains("`TIMEZONE` is not set"))
     );
+    assert!(
+        p.warnings.iter().any(|w| w.contains(
+            "pihole-cloudflared.yaml:17: `services.cloudflared.networks.dns-net.ipv4_address` is not applied"
+        )),
+        "{:#?}",
+        p.warnings
+    );
 
     let p = real_world("wordpress-stack.yml");
     assert_eq!(p.services["wordpress"].image, "wordpress");

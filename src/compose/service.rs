@@ -430,6 +430,19 @@ fn networks(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> IndexMap<String, Serv
                     if let Some(a) = m.get("aliases") {
                         attach.aliases = ctx.strings(a, &format!("{p}.aliases"), false);
                     }
+                    for (field, _) in m.iter() {
+                        if let Some(f) = field
+                            .as_str()
+                            .filter(|f| *f != "aliases" && !f.starts_with("x-"))
+                        {
+                            ctx.warn(
+                                &field.span,
+                                format!(
+                                    "`{p}.{f}` is not applied to Swarm services and is ignored"
+                                ),
+                            );
+                        }
+                    }
                 }
                 out.insert(name, attach);
             }
