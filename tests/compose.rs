@@ -977,3 +977,35 @@ fn discover_reads_compose_file_from_dotenv() {
     .unwrap();
     assert_eq!(vars["COMPOSE_PROJECT_NAME"], "from-dotenv");
 }
+
+/// Every file of the invalid corpus fails with a message naming file, line and column; the
+/// rendered message is snapshotted.
+#[test]
+fn invalid_files_are_rejected_with_located_messages() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir("fixtures/invalid/compose")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 20, "{files:?}");
+    for path in files {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let result = load(&LoadOptions {
+            files: vec![path.clone()],
+            ..LoadOptions::default()
+        });
+        let err = match result {
+            Ok(_) => panic!("{} loaded but should not", path.display()),
+            Err(e) => e,
+        };
+        assert_eq!(err.exit_code(), 2, "{name}");
+        let rendered = render(&err);
+        let location = format!("{}:", path.display());
+        assert!(
+            rendered.contains(&location),
+            "{name}: no file:line:column in\n{rendered}"
+        );
+        insta::assert_snapshot!(format!("invalid_{name}"), rendered);
+    }
+}
