@@ -1009,3 +1009,15 @@ fn invalid_files_are_rejected_with_located_messages() {
         insta::assert_snapshot!(format!("invalid_{name}"), rendered);
     }
 }
+
+#[test]
+fn null_sections_mean_absent() {
+    let dir = scratch(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: nginx\n    healthcheck:\n    logging:\n    labels:\n    ports:\n    command:\n    deploy:\n      resources:\n      placement:\n      restart_policy:\n      update_config:\n",
+    )]);
+    let p = load_in(&dir, &["compose.yaml"], &[]).unwrap();
+    let web = &p.services["web"];
+    assert!(web.healthcheck.is_none() && web.logging.is_none() && web.command.is_none());
+    assert!(web.deploy.restart_policy.is_none() && web.deploy.update_config.is_none());
+}

@@ -125,6 +125,9 @@ pub fn cpus(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<i64> {
 }
 
 fn resources(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Resources {
+    if node.is_null() {
+        return Default::default();
+    }
     let mut out = Resources::default();
     let Some(map) = ctx.map(node, path) else {
         return out;
@@ -165,6 +168,9 @@ fn amounts(ctx: &mut Ctx<'_>, node: &Node, path: &str, keys: &[&str]) -> Option<
 }
 
 fn placement(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Placement {
+    if node.is_null() {
+        return Default::default();
+    }
     let mut out = Placement::default();
     let Some(map) = ctx.map(node, path) else {
         return out;
@@ -209,6 +215,9 @@ fn placement(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Placement {
 }
 
 fn restart_policy(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<RestartPolicy> {
+    if node.is_null() {
+        return None;
+    }
     let map = ctx.map(node, path)?;
     ctx.check_keys(map, RESTART_KEYS, path);
     let mut out = RestartPolicy {
@@ -236,6 +245,9 @@ fn restart_policy(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<RestartP
 }
 
 fn update_config(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<UpdateConfig> {
+    if node.is_null() {
+        return None;
+    }
     let map = ctx.map(node, path)?;
     ctx.check_keys(map, UPDATE_KEYS, path);
     let mut out = UpdateConfig {

@@ -553,6 +553,9 @@ fn file_mode(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<u32> {
 }
 
 fn healthcheck(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<Healthcheck> {
+    if node.is_null() {
+        return None;
+    }
     let map = ctx.map(node, path)?;
     ctx.check_keys(map, HEALTHCHECK_KEYS, path);
     let mut hc = Healthcheck {
@@ -646,6 +649,9 @@ fn extra_hosts(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Vec<String> {
 }
 
 fn logging(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<Logging> {
+    if node.is_null() {
+        return None;
+    }
     let map = ctx.map(node, path)?;
     ctx.check_keys(map, LOGGING_KEYS, path);
     let driver = map
