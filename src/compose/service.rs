@@ -227,10 +227,31 @@ pub fn convert(ctx: &mut Ctx<'_>, name: &str, key: &Node, node: &Node) -> Option
     apply_v2(ctx, &mut svc, v2, name);
 
     match image {
-        Some(node) => match ctx.required_string(node, &format!("{path}.image")) {
-            Some(text) => svc.image = text,
-            None => return None,
-        },
+        Some(node) => {
+            let raw = node
+                .span
+                .file
+                .text
+                .get(node.span.offset..node.span.offset + node.span.len)
+                .unwrap_or_default();
+            let vars = super::interpolate::variables(raw);
+            if node.as_str() == Some("") && !vars.is_empty() {
+                ctx.error(
+                    InputError::new(
+                        format!("the image of service `{name}` is empty once its variables are substituted"),
+                        node.span.clone(),
+                    )
+                    .with_label("empty image")
+                    .with_help(format!(
+                        "set {} (in the environment or in `.env`), or give it a default: `${{{}:-default}}`",
+                        vars.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", "),
+                        vars[0]
+                    )),
+                );
+                return None;
+            }
+            svc.image = ctx.required_string(node, &format!("{path}.image"))?;
+        }
         None => {
             let help = if map.get("build").is_some() {
                 "Swarm cannot build images: build and push the image to a registry, then set \
