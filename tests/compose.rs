@@ -1021,3 +1021,26 @@ fn null_sections_mean_absent() {
     assert!(web.healthcheck.is_none() && web.logging.is_none() && web.command.is_none());
     assert!(web.deploy.restart_policy.is_none() && web.deploy.update_config.is_none());
 }
+
+#[test]
+fn problems_of_every_file_are_reported_together() {
+    let dir = scratch(&[
+        (
+            "a.yaml",
+            "services:\n  web:\n    image: ${A:?A is needed}\n",
+        ),
+        ("b.yaml", "services:\n  web:\n    user: ${B:?B is needed}\n"),
+    ]);
+    let err = load_in(&dir, &["a.yaml", "b.yaml"], &[]).unwrap_err();
+    let Error::Inputs(errors) = &err else {
+        panic!("{}", render(&err));
+    };
+    let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "required variable `A` is missing a value: A is needed",
+            "required variable `B` is missing a value: B is needed"
+        ]
+    );
+}

@@ -112,13 +112,24 @@ pub fn load(options: &LoadOptions) -> Result<ComposeProject, Error> {
         unset: Vec::new(),
     };
     let mut merged: Option<Node> = None;
+    // Problems of every file are reported together.
+    let mut errors = Vec::new();
     for path in &options.files {
-        let doc = Rc::new(files.read(path, None).map_err(to_error)?);
-        let resolved = extends::resolve(&mut files, doc, &absolute(path)).map_err(to_error)?;
-        merged = Some(match merged {
-            None => resolved,
-            Some(base) => merge::merge(base, resolved, ""),
-        });
+        let resolved = files
+            .read(path, None)
+            .and_then(|doc| extends::resolve(&mut files, Rc::new(doc), &absolute(path)));
+        match resolved {
+            Ok(resolved) => {
+                merged = Some(match merged {
+                    None => resolved,
+                    Some(base) => merge::merge(base, resolved, ""),
+                });
+            }
+            Err(e) => errors.extend(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(to_error(errors));
     }
     let root = merged
         .unwrap_or_else(|| Node::new(Value::Map(Mapping::default()), Span::synthetic("<none>")));
@@ -129,11 +140,10 @@ pub fn load(options: &LoadOptions) -> Result<ComposeProject, Error> {
             format!("the variable `{name}` is not set, using an empty string"),
         );
     }
-    let project = project(&mut ctx, &root, &files.image_variables);
+    let mut project = project(&mut ctx, &root, &files.image_variables);
     if !ctx.errors.is_empty() {
         return Err(to_error(ctx.errors));
     }
-    let mut project = project;
     project.warnings = ctx.warnings;
     Ok(project)
 }
