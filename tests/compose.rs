@@ -1044,3 +1044,25 @@ fn problems_of_every_file_are_reported_together() {
         ]
     );
 }
+
+#[test]
+fn reset_and_override_tags_across_files_and_extends() {
+    let dir = scratch(&[
+        (
+            "compose.yaml",
+            "services:\n  base:\n    image: app:1\n    ports: ['8080:80']\n    cap_add: [NET_ADMIN]\n  web:\n    extends: base\n    cap_add: !reset []\n",
+        ),
+        (
+            "prod.yaml",
+            "services:\n  base:\n    ports: !override ['9090:80']\n  web:\n    ports: !reset []\n",
+        ),
+    ]);
+    let p = load_in(&dir, &["compose.yaml", "prod.yaml"], &[]).unwrap();
+    let base = &p.services["base"];
+    assert_eq!(base.ports.len(), 1);
+    assert_eq!(base.ports[0].published, Some(9090));
+    assert_eq!(base.cap_add, ["NET_ADMIN"]);
+    let web = &p.services["web"];
+    assert!(web.ports.is_empty());
+    assert!(web.cap_add.is_empty());
+}

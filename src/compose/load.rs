@@ -273,9 +273,6 @@ impl Files<'_> {
         })?;
         let file = SourceFile::new(name, text);
         let mut root = yaml::parse(&file).map_err(|e| vec![e])?;
-        if let Some(error) = merge_tag(&file) {
-            return Err(vec![error]);
-        }
         match &root.value {
             Value::Map(_) => {}
             Value::Null => root.value = Value::Map(Mapping::default()),
@@ -372,40 +369,6 @@ impl Files<'_> {
             _ => {}
         }
     }
-}
-
-/// Compose's `!reset` / `!override` merge tags: the YAML layer does not keep tags, and merging
-/// as if they were absent would silently keep what the user meant to remove.
-fn merge_tag(file: &Arc<SourceFile>) -> Option<InputError> {
-    let text: &str = &file.text;
-    let (offset, tag) = ["!reset", "!override"]
-        .iter()
-        .filter_map(|tag| {
-            text.match_indices(tag)
-                .find(|(i, _)| {
-                    let before = text[..*i].trim_end_matches([' ', '\t']);
-                    let after = text[i + tag.len()..].chars().next();
-                    (before.ends_with(':') || before.ends_with('-'))
-                        && after.is_none_or(|c| c.is_whitespace() || c == '[' || c == '{')
-                })
-                .map(|(i, _)| (i, *tag))
-        })
-        .min_by_key(|(i, _)| *i)?;
-    let before = &text[..offset];
-    let span = Span {
-        file: Arc::clone(file),
-        offset,
-        len: tag.len(),
-        line: before.matches('\n').count() + 1,
-        column: before.rfind('\n').map_or(before.chars().count(), |nl| {
-            before[nl + 1..].chars().count()
-        }) + 1,
-    };
-    Some(
-        InputError::new(format!("the `{tag}` merge tag is not supported yet"), span)
-            .with_label("unsupported tag")
-            .with_help("edit the base file instead, or keep the value out of it and add it in each override"),
-    )
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
