@@ -1066,3 +1066,43 @@ fn reset_and_override_tags_across_files_and_extends() {
     assert!(web.ports.is_empty());
     assert!(web.cap_add.is_empty());
 }
+
+#[test]
+fn include_adds_services_and_resources() {
+    let p = load_ok(&options(&["fixtures/compose/include/compose.yaml"]));
+    assert_eq!(p.services.keys().collect::<Vec<_>>(), ["web", "db"]);
+    assert!(p.networks.contains_key("back"));
+    assert!(p.volumes.contains_key("pgdata"));
+    // Relative to the included file.
+    assert_eq!(
+        p.services["db"].volumes[0].source.as_deref(),
+        Some(abs("fixtures/compose/include/db/init").as_str())
+    );
+}
+
+#[test]
+fn include_conflicts_and_cycles_are_errors() {
+    let dir = scratch(&[
+        (
+            "compose.yaml",
+            "include: [other.yaml]\nservices:\n  web:\n    image: a\n",
+        ),
+        (
+            "other.yaml",
+            "include: [{path: compose.yaml}]\nservices:\n  web:\n    image: b\n",
+        ),
+        (
+            "dup.yaml",
+            "include: [one.yaml]\nservices:\n  web:\n    image: a\n",
+        ),
+        ("one.yaml", "services:\n  web:\n    image: b\n"),
+    ]);
+    let err = load_in(&dir, &["compose.yaml"], &[]).unwrap_err();
+    assert!(render(&err).contains("includes itself"), "{}", render(&err));
+    let err = load_in(&dir, &["dup.yaml"], &[]).unwrap_err();
+    let text = render(&err);
+    assert!(
+        text.contains("`services.web` is defined here and in the included"),
+        "{text}"
+    );
+}

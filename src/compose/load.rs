@@ -117,7 +117,8 @@ pub fn load(options: &LoadOptions) -> Result<ComposeProject, Error> {
     for path in &options.files {
         let resolved = files
             .read(path, None)
-            .and_then(|doc| extends::resolve(&mut files, Rc::new(doc), &absolute(path)));
+            .and_then(|doc| extends::resolve(&mut files, Rc::new(doc), &absolute(path)))
+            .and_then(|doc| includes(&mut files, doc, path, &mut vec![absolute(path)]));
         match resolved {
             Ok(resolved) => {
                 merged = Some(match merged {
@@ -371,6 +372,152 @@ impl Files<'_> {
     }
 }
 
+/// `include:` — other compose files whose services and resources join the project. Unlike
+/// `-f` files they do not override anything: a name defined twice is an error. Their relative
+/// paths are relative to themselves.
+fn includes(
+    files: &mut Files<'_>,
+    mut root: Node,
+    path: &Path,
+    chain: &mut Vec<PathBuf>,
+) -> Result<Node, Vec<InputError>> {
+    let Some((_, include)) = root.as_map_mut().and_then(|m| m.remove("include")) else {
+        return Ok(root);
+    };
+    let dir = absolute(path)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let home = files.home.clone();
+    let base = Base {
+        dir: &dir,
+        home: home.as_deref(),
+    };
+    let help = "write `include: [other/compose.yaml]` or `include: [{path: other/compose.yaml}]`";
+    let items: Vec<&Node> = match &include.value {
+        Value::Seq(items) => items.iter().collect(),
+        Value::String { .. } => vec![&include],
+        _ => {
+            return Err(vec![
+                InputError::new(
+                    format!("`include` must be a list, found {}", include.kind()),
+                    include.span.clone(),
+                )
+                .with_label("expected a list")
+                .with_help(help),
+            ]);
+        }
+    };
+    let mut paths: Vec<&Node> = Vec::new();
+    let mut errors = Vec::new();
+    for item in items {
+        match &item.value {
+            Value::String { .. } => paths.push(item),
+            Value::Map(m) => match m.get("path").map(|p| &p.value) {
+                Some(Value::String { .. }) => paths.extend(m.get("path")),
+                Some(Value::Seq(list)) => paths.extend(list.iter()),
+                _ => errors.push(
+                    InputError::new("an `include` entry needs a `path`", item.span.clone())
+                        .with_label("no path")
+                        .with_help(help),
+                ),
+            },
+            _ => errors.push(
+                InputError::new(
+                    format!(
+                        "an `include` entry must be a path or a mapping, found {}",
+                        item.kind()
+                    ),
+                    item.span.clone(),
+                )
+                .with_label("not a path")
+                .with_help(help),
+            ),
+        }
+    }
+    for p in paths {
+        let Some(text) = p.as_str() else {
+            errors.push(
+                InputError::new("an included path must be a string", p.span.clone())
+                    .with_help(help),
+            );
+            continue;
+        };
+        let included = PathBuf::from(base.resolve(text));
+        if chain.contains(&included) {
+            errors.push(
+                InputError::new(
+                    format!("`{}` includes itself", display_path(&included)),
+                    p.span.clone(),
+                )
+                .with_label("include cycle")
+                .with_help("remove this include; a file cannot include itself, directly or not"),
+            );
+            continue;
+        }
+        chain.push(included.clone());
+        let doc = files
+            .read(&included, Some(&p.span))
+            .and_then(|doc| extends::resolve(files, Rc::new(doc), &included))
+            .and_then(|doc| includes(files, doc, &included, chain));
+        chain.pop();
+        match doc {
+            Ok(doc) => add_included(&mut root, doc, &included, &mut errors),
+            Err(e) => errors.extend(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(root)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Adds the services and resources of an included file; a name already defined is an error.
+fn add_included(root: &mut Node, doc: Node, from: &Path, errors: &mut Vec<InputError>) {
+    let (Some(root), Value::Map(doc)) = (root.as_map_mut(), doc.value) else {
+        return;
+    };
+    for (key, section) in doc.entries {
+        let Some(name) = key.as_str().map(str::to_string) else {
+            continue;
+        };
+        if !matches!(
+            name.as_str(),
+            "services" | "networks" | "volumes" | "secrets" | "configs"
+        ) {
+            continue;
+        }
+        let Value::Map(items) = section.value else {
+            continue;
+        };
+        if root.get(&name).is_none() {
+            root.insert(key, Node::new(Value::Map(Mapping::default()), section.span));
+        }
+        let Some(target) = root.get_mut(&name).and_then(Node::as_map_mut) else {
+            continue;
+        };
+        for (k, v) in items.entries {
+            let item = k.scalar_text().unwrap_or_default();
+            if let Some((existing, _)) = target.get_entry(&item) {
+                errors.push(
+                    InputError::new(
+                        format!(
+                            "`{name}.{item}` is defined here and in the included `{}`",
+                            display_path(from)
+                        ),
+                        existing.span.clone(),
+                    )
+                    .with_label("defined twice")
+                    .with_help("rename one of them; included files cannot override a definition"),
+                );
+                continue;
+            }
+            target.entries.push((k, v));
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Place {
     Root,
@@ -406,13 +553,6 @@ fn project(
                     .with_help("use lowercase letters, digits, `-` and `_`, starting with a letter or digit"),
             );
         }
-    }
-    if let Some(include) = map.get_entry("include").map(|(k, _)| k) {
-        ctx.error(
-            InputError::new("`include` is not supported", include.span.clone())
-                .with_label("here")
-                .with_help("pass the files with several `-f` options instead"),
-        );
     }
     if let Some(v) = map.get("networks") {
         project.networks = toplevel::networks(ctx, v);
