@@ -485,3 +485,637 @@ fn discover_finds_default_files_and_overrides() {
     let empty = tempfile::tempdir().unwrap();
     assert_eq!(discover(empty.path(), &HashMap::new()), None);
 }
+
+/// A generated file with 1,000 full services, as a big stack would be.
+fn big_compose(services: usize) -> String {
+    let mut out = String::from("services:\n");
+    for i in 0..services {
+        out.push_str(&format!(
+            r#"  svc{i}:
+    image: registry.example.com/team/svc{i}:${{IMAGE_VERSION:-1.0.{i}}}
+    command: ["serve", "--port", "80"]
+    environment:
+      - SERVICE_NAME=svc{i}
+      - LOG_LEVEL=${{LOG_LEVEL:-info}}
+      - DATABASE_URL=postgres://db:5432/svc{i}
+    labels:
+      com.example.service: svc{i}
+      com.example.team: platform
+    ports:
+      - "{port}:80"
+    networks: [back]
+    healthcheck:
+      test: ["CMD", "curl", "-f", "http://localhost/health"]
+      interval: 10s
+      timeout: 2s
+      retries: 3
+    deploy:
+      replicas: 2
+      resources:
+        limits: {{cpus: "0.5", memory: 256M}}
+      update_config: {{parallelism: 1, delay: 10s, order: start-first}}
+      restart_policy: {{condition: on-failure}}
+"#,
+            port = 10000 + i
+        ));
+    }
+    out.push_str("networks:\n  back:\n    driver: overlay\n");
+    out
+}
+
+/// Run with `cargo test --release --test runner -- --ignored --nocapture thousand`.
+///
+/// Prints the time to load 1,000 full services next to the time the YAML event parser alone
+/// takes to read the same file, and checks that everything the loader adds stays within twice
+/// the parser's own cost (absolute times depend too much on the machine to assert).
+#[test]
+#[ignore = "timing check; run in release mode"]
+fn thousand_services_load_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("compose.yaml");
+    let text = big_compose(1000);
+    std::fs::write(&path, &text).unwrap();
+    let opts = LoadOptions {
+        files: vec![path],
+        ..LoadOptions::default()
+    };
+    assert_eq!(load_ok(&opts).services.len(), 1000);
+    // The best of several runs: what the code costs, not what a busy machine adds to it.
+    let best = |f: &mut dyn FnMut()| {
+        (0..20)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                f();
+                start.elapsed()
+            })
+            .min()
+            .unwrap()
+    };
+    let events = best(&mut || {
+        for event in saphyr_parser::Parser::new_from_str(&text) {
+            event.unwrap();
+        }
+    });
+    let loading = best(&mut || {
+        load_ok(&opts);
+    });
+    println!(
+        "1,000 services ({} KiB): load {loading:?}, of which YAML events alone {events:?}",
+        text.len() / 1024
+    );
+    if !cfg!(debug_assertions) {
+        assert!(loading < events * 3, "load {loading:?}, events {events:?}");
+    }
+}
+
+#[test]
+fn many_services_load_in_linear_time() {
+    // Debug builds are slow and test machines busy; what matters is that five times the input
+    // does not take anything like 25 times as long (the best of three runs of each).
+    let dir = tempfile::tempdir().unwrap();
+    let time = |n: usize| {
+        let path = dir.path().join(format!("c{n}.yaml"));
+        std::fs::write(&path, big_compose(n)).unwrap();
+        let opts = LoadOptions {
+            files: vec![path],
+            ..LoadOptions::default()
+        };
+        (0..3)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                let p = load_ok(&opts);
+                assert_eq!(p.services.len(), n);
+                start.elapsed()
+            })
+            .min()
+            .unwrap()
+    };
+    let small = time(200);
+    let big = time(1000);
+    assert!(big < small * 12, "200: {small:?}, 1000: {big:?}");
+}
+
+fn real_world(name: &str) -> ComposeProject {
+    load_ok(&LoadOptions {
+        environment: env(&[("HOME", "/home/ops")]),
+        ..options(&[&format!("fixtures/compose/real-world/{name}")])
+    })
+}
+
+#[test]
+fn every_real_world_file_loads() {
+    let mut count = 0;
+    for entry in std::fs::read_dir("fixtures/compose/real-world").unwrap() {
+        let path = entry.unwrap().path();
+        let first_line = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            first_line.starts_with("# Origin: github.com/"),
+            "{}: the first line names where the file comes from",
+            path.display()
+        );
+        let p = real_world(&path.file_name().unwrap().to_string_lossy());
+        assert!(!p.services.is_empty(), "{}", path.display());
+        for svc in p.services.values() {
+            assert!(!svc.image.is_empty(), "{}: {}", path.display(), svc.name);
+        }
+        count += 1;
+    }
+    assert!(count >= 15, "{count} real-world files");
+}
+
+#[test]
+fn real_world_voting_app_stack() {
+    let p = real_world("voting-app-stack.yml");
+    assert_eq!(
+        p.services.keys().collect::<Vec<_>>(),
+        ["redis", "db", "vote", "result", "worker", "visualizer"]
+    );
+    assert_eq!(p.services["redis"].image, "redis:alpine");
+    assert_eq!(p.services["redis"].deploy.replicas, Some(2));
+    assert_eq!(
+        p.services["redis"].ports[0].target, 6379,
+        "a bare port publishes nothing"
+    );
+    assert_eq!(p.services["redis"].ports[0].published, None);
+    assert_eq!(p.services["vote"].ports[0].published, Some(5000));
+    assert_eq!(p.services["vote"].ports[0].target, 80);
+    let worker = &p.services["worker"];
+    assert_eq!(worker.deploy.replicas, Some(1));
+    assert_eq!(worker.deploy.labels["APP"], "VOTING");
+    let rp = worker.deploy.restart_policy.as_ref().unwrap();
+    assert_eq!(
+        (rp.max_attempts, rp.window),
+        (Some(3), Some(Duration::from_secs(120)))
+    );
+    assert_eq!(
+        p.services["db"].deploy.placement.constraints,
+        ["node.role == manager"]
+    );
+    assert_eq!(
+        p.services["visualizer"].stop_grace_period,
+        Some(Duration::from_secs(90))
+    );
+    assert_eq!(p.services["visualizer"].volumes[0].kind, MountKind::Bind);
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.contains("`depends_on` is ignored"))
+    );
+    assert_eq!(p.networks.len(), 2);
+    assert!(p.volumes.contains_key("db-data"));
+}
+
+#[test]
+fn real_world_swarmprom() {
+    let p = real_world("swarmprom.yml");
+    assert_eq!(p.services.len(), 6);
+    assert_eq!(
+        p.services["cadvisor"].command.as_deref().unwrap(),
+        ["-logtostderr", "-docker_only"]
+    );
+    assert_eq!(
+        p.services["cadvisor"].deploy.mode.as_deref(),
+        Some("global")
+    );
+    assert_eq!(p.services["grafana"].deploy.replicas, Some(1));
+    assert_eq!(
+        p.services["grafana"].environment["GF_SECURITY_ADMIN_USER"].as_deref(),
+        Some("admin")
+    );
+    // `{{.Node.ID}}` is a Swarm template, not an interpolation.
+    assert_eq!(
+        p.services["node-exporter"].environment["NODE_ID"].as_deref(),
+        Some("{{.Node.ID}}")
+    );
+    // `$$` is a literal `$`.
+    assert!(p.services["node-exporter"].command.as_ref().unwrap()[3].ends_with("($|/)"));
+    assert_eq!(
+        p.services["caddy"].configs[0].target.as_deref(),
+        Some("/etc/caddy/Caddyfile")
+    );
+    let ports: Vec<_> = p.services["caddy"]
+        .ports
+        .iter()
+        .map(|p| p.published)
+        .collect();
+    assert_eq!(ports, [Some(3000), Some(9090), Some(9093)]);
+    assert!(p.networks["net"].attachable);
+    assert!(
+        p.configs["caddy_config"]
+            .file
+            .as_deref()
+            .unwrap()
+            .ends_with("real-world/caddy/Caddyfile")
+    );
+}
+
+#[test]
+fn real_world_v2_gitlab() {
+    let p = real_world("gitlab-v2.yml");
+    let gitlab = &p.services["gitlab"];
+    assert_eq!(gitlab.image, "sameersbn/gitlab:10.6.1");
+    assert_eq!(gitlab.environment["DB_HOST"].as_deref(), Some("postgresql"));
+    assert_eq!(
+        gitlab.environment["GITLAB_ROOT_PASSWORD"].as_deref(),
+        Some("")
+    );
+    // A list item is taken verbatim: the quotes stay.
+    assert_eq!(
+        gitlab.environment["OAUTH_SAML_LABEL"].as_deref(),
+        Some("\"Our SAML Provider\"")
+    );
+    let ports: Vec<_> = gitlab
+        .ports
+        .iter()
+        .map(|p| (p.published, p.target))
+        .collect();
+    assert_eq!(ports, [(Some(10080), 80), (Some(10022), 22)]);
+    assert_eq!(
+        p.services["redis"].command.as_deref().unwrap(),
+        ["--loglevel warning"]
+    );
+    assert_eq!(
+        p.services.keys().collect::<Vec<_>>(),
+        ["redis", "postgresql", "gitlab"]
+    );
+}
+
+#[test]
+fn real_world_portainer_and_traefik_stacks() {
+    let p = real_world("portainer-agent-stack.yml");
+    assert_eq!(p.services["agent"].deploy.mode.as_deref(), Some("global"));
+    assert_eq!(
+        p.services["portainer"].command.as_deref().unwrap(),
+        ["-H", "tcp://tasks.agent:9001", "--tlsskipverify"]
+    );
+    assert_eq!(p.services["portainer"].ports.len(), 3);
+    assert_eq!(p.volumes["portainer_data"].driver_opts["type"], "nfs4");
+
+    let p = real_world("traefik-two-tiers-stack.yml");
+    let webapp = &p.services["webapp"];
+    assert_eq!(webapp.deploy.labels["traefik.backend"], "webapp");
+    assert_eq!(webapp.extra_hosts.len(), 3);
+    assert_eq!(
+        p.services["fronttier"]
+            .deploy
+            .restart_policy
+            .as_ref()
+            .unwrap()
+            .condition,
+        "any"
+    );
+    assert_eq!(p.services["fronttier"].labels["traefik.enable"], "false");
+}
+
+#[test]
+fn real_world_small_files() {
+    let p = real_world("minecraft.yaml");
+    let mc = &p.services["minecraft"];
+    assert_eq!(
+        mc.deploy.resources.limits.as_ref().unwrap().memory_bytes,
+        Some((1.5 * 1024.0 * 1024.0 * 1024.0) as i64)
+    );
+    // `~` is the home directory of the environment given to the loader.
+    assert_eq!(
+        mc.volumes[0].source.as_deref(),
+        Some("/home/ops/minecraft_data")
+    );
+    assert_eq!(mc.environment["EULA"].as_deref(), Some("TRUE"));
+
+    let p = real_world("elasticsearch-logstash-kibana.yaml");
+    let logstash = &p.services["logstash"];
+    let protocols: Vec<_> = logstash.ports.iter().take(2).map(|p| p.protocol).collect();
+    assert_eq!(protocols, [Protocol::Tcp, Protocol::Udp]);
+    assert_eq!(
+        p.services["elasticsearch"].environment["discovery.type"].as_deref(),
+        Some("single-node")
+    );
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.contains("`container_name` is ignored"))
+    );
+
+    let p = real_world("pihole-cloudflared.yaml");
+    assert_eq!(p.services["pihole"].ports.len(), 5);
+    assert_eq!(
+        p.services["pihole"].environment["PIHOLE_DNS_"].as_deref(),
+        // A YAML comment starts at ` #`, not at a `#` inside a word.
+        Some("172.20.0.2#5054;1.1.1.1")
+    );
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.contains("`TIMEZONE` is not set"))
+    );
+    assert!(
+        p.warnings.iter().any(|w| w.contains(
+            "pihole-cloudflared.yaml:17: `services.cloudflared.networks.dns-net.ipv4_address` is not applied"
+        )),
+        "{:#?}",
+        p.warnings
+    );
+
+    let p = real_world("wordpress-stack.yml");
+    assert_eq!(p.services["wordpress"].image, "wordpress");
+    assert_eq!(p.services["mysql"].image, "mysql:5.7");
+}
+
+/// Writes `files` into a new temporary directory.
+fn scratch(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+fn load_in(
+    dir: &tempfile::TempDir,
+    files: &[&str],
+    vars: &[(&str, &str)],
+) -> Result<ComposeProject, Error> {
+    load(&LoadOptions {
+        files: files.iter().map(|f| dir.path().join(f)).collect(),
+        environment: env(vars),
+        ..LoadOptions::default()
+    })
+}
+
+#[test]
+fn interpolated_values_keep_their_types() {
+    let dir = scratch(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: nginx\n    read_only: ${RO:-true}\n    ports: [\"${PORT}:80\"]\n    deploy:\n      replicas: ${N}\n      resources:\n        limits: {cpus: '${CPUS}', memory: '${MEM}'}\n    healthcheck:\n      interval: ${EVERY:-15s}\n      retries: ${RETRIES:-2}\n",
+    )]);
+    let p = load_in(
+        &dir,
+        &["compose.yaml"],
+        &[
+            ("PORT", "8081"),
+            ("N", "5"),
+            ("CPUS", "1.25"),
+            ("MEM", "2g"),
+        ],
+    )
+    .unwrap();
+    let web = &p.services["web"];
+    assert_eq!(web.read_only, Some(true));
+    assert_eq!(web.ports[0].published, Some(8081));
+    assert_eq!(web.deploy.replicas, Some(5));
+    let limits = web.deploy.resources.limits.as_ref().unwrap();
+    assert_eq!(limits.nano_cpus, Some(1_250_000_000));
+    assert_eq!(limits.memory_bytes, Some(2 << 30));
+    let hc = web.healthcheck.as_ref().unwrap();
+    assert_eq!(hc.interval, Some(Duration::from_secs(15)));
+    assert_eq!(hc.retries, Some(2));
+}
+
+#[test]
+fn external_resources_in_every_syntax() {
+    let dir = scratch(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: nginx\n    networks: [proxy, default]\n    volumes: [certs:/certs]\n    secrets: [tls]\n    configs: [{source: site, target: /etc/site.conf, mode: 0444}]\nnetworks:\n  proxy:\n    external: {name: traefik_proxy}\nvolumes:\n  certs:\n    external: true\n    name: shared_certs\nsecrets:\n  tls:\n    external:\n      name: tls_v3\nconfigs:\n  site:\n    name: site_v2\n    file: ./site.conf\n",
+    )]);
+    let p = load_in(&dir, &["compose.yaml"], &[]).unwrap();
+    assert!(p.networks["proxy"].external);
+    assert_eq!(p.networks["proxy"].name.as_deref(), Some("traefik_proxy"));
+    assert!(p.volumes["certs"].external);
+    assert_eq!(p.volumes["certs"].name.as_deref(), Some("shared_certs"));
+    assert!(p.secrets["tls"].external);
+    assert_eq!(p.secrets["tls"].name.as_deref(), Some("tls_v3"));
+    assert_eq!(p.configs["site"].name.as_deref(), Some("site_v2"));
+    let site = &p.services["web"].configs[0];
+    assert_eq!(site.mode, Some(0o444));
+    // `default` needs no declaration.
+    assert!(p.services["web"].networks.contains_key("default"));
+}
+
+#[test]
+fn extends_errors_point_at_the_extends() {
+    let dir = scratch(&[
+        (
+            "compose.yaml",
+            "services:\n  web:\n    extends: {file: missing.yaml, service: base}\n  api:\n    extends: {file: other.yaml, service: one}\n",
+        ),
+        (
+            "other.yaml",
+            "services:\n  one:\n    image: x\n    extends: {file: compose.yaml, service: api}\n",
+        ),
+    ]);
+    let err = load_in(&dir, &["compose.yaml"], &[]).unwrap_err();
+    let Error::Inputs(errors) = &err else {
+        panic!("expected several errors: {}", render(&err));
+    };
+    assert_eq!(errors.len(), 2, "{}", render(&err));
+    assert!(
+        errors[0].message.contains("cannot read compose file"),
+        "{}",
+        errors[0].message
+    );
+    assert_eq!(errors[0].span.as_ref().map(|s| s.line), Some(3));
+    assert!(
+        errors[1]
+            .message
+            .contains("`extends` cycle: api -> one -> api"),
+        "{}",
+        errors[1].message
+    );
+}
+
+#[test]
+fn no_files_is_a_usage_error() {
+    let err = load(&LoadOptions::default()).unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(matches!(err, Error::Usage { .. }));
+}
+
+#[test]
+fn a_missing_file_is_an_input_error() {
+    let err = load(&options(&["fixtures/compose/nope.yaml"])).unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(render(&err).contains("cannot read compose file `fixtures/compose/nope.yaml`"));
+}
+
+#[test]
+fn empty_and_serviceless_files() {
+    let dir = scratch(&[
+        ("empty.yaml", ""),
+        ("base.yaml", "services:\n  web:\n    image: nginx\n"),
+        ("nets.yaml", "networks:\n  extra:\n"),
+    ]);
+    // An override may hold no services; a project needs some.
+    let p = load_in(&dir, &["base.yaml", "empty.yaml", "nets.yaml"], &[]).unwrap();
+    assert!(p.networks.contains_key("extra"));
+    let err = load_in(&dir, &["empty.yaml"], &[]).unwrap_err();
+    assert!(render(&err).contains("no services defined"));
+}
+
+#[test]
+fn project_model_serialises_for_plans() {
+    let p = load_ok(&LoadOptions {
+        environment: env(&[("SECRET_KEY", "s")]),
+        ..options(&["fixtures/compose/full/compose.yaml"])
+    });
+    let json = serde_json::to_value(&p).unwrap();
+    assert_eq!(
+        json["services"]["web"]["image_variables"][0],
+        "IMAGE_VERSION"
+    );
+    assert_eq!(json["services"]["web"]["stop_grace_period"], "1m");
+    assert!(json["services"]["db"].get("image_variables").is_none());
+    let back: ComposeProject = serde_json::from_value(json).unwrap();
+    assert_eq!(back, p);
+}
+
+#[test]
+fn discover_reads_compose_file_from_dotenv() {
+    let dir = Path::new("fixtures/compose/discover-dotenv");
+    let files = discover(dir, &HashMap::new()).unwrap();
+    assert_eq!(files, [dir.join("one.yaml"), dir.join("two.yaml")]);
+    // The environment wins over `.env`.
+    let files = discover(dir, &env(&[("COMPOSE_FILE", "one.yaml")])).unwrap();
+    assert_eq!(files, [dir.join("one.yaml")]);
+    let vars = shipctl::compose::project_env(&LoadOptions {
+        files,
+        ..LoadOptions::default()
+    })
+    .unwrap();
+    assert_eq!(vars["COMPOSE_PROJECT_NAME"], "from-dotenv");
+}
+
+/// Every file of the invalid corpus fails with a message naming file, line and column; the
+/// rendered message is snapshotted.
+#[test]
+fn invalid_files_are_rejected_with_located_messages() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir("fixtures/invalid/compose")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 20, "{files:?}");
+    for path in files {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let result = load(&LoadOptions {
+            files: vec![path.clone()],
+            ..LoadOptions::default()
+        });
+        let err = match result {
+            Ok(_) => panic!("{} loaded but should not", path.display()),
+            Err(e) => e,
+        };
+        assert_eq!(err.exit_code(), 2, "{name}");
+        let rendered = render(&err);
+        let location = format!("{}:", path.display());
+        assert!(
+            rendered.contains(&location),
+            "{name}: no file:line:column in\n{rendered}"
+        );
+        insta::assert_snapshot!(format!("invalid_{name}"), rendered);
+    }
+}
+
+#[test]
+fn null_sections_mean_absent() {
+    let dir = scratch(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: nginx\n    healthcheck:\n    logging:\n    labels:\n    ports:\n    command:\n    deploy:\n      resources:\n      placement:\n      restart_policy:\n      update_config:\n",
+    )]);
+    let p = load_in(&dir, &["compose.yaml"], &[]).unwrap();
+    let web = &p.services["web"];
+    assert!(web.healthcheck.is_none() && web.logging.is_none() && web.command.is_none());
+    assert!(web.deploy.restart_policy.is_none() && web.deploy.update_config.is_none());
+}
+
+#[test]
+fn problems_of_every_file_are_reported_together() {
+    let dir = scratch(&[
+        (
+            "a.yaml",
+            "services:\n  web:\n    image: ${A:?A is needed}\n",
+        ),
+        ("b.yaml", "services:\n  web:\n    user: ${B:?B is needed}\n"),
+    ]);
+    let err = load_in(&dir, &["a.yaml", "b.yaml"], &[]).unwrap_err();
+    let Error::Inputs(errors) = &err else {
+        panic!("{}", render(&err));
+    };
+    let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "required variable `A` is missing a value: A is needed",
+            "required variable `B` is missing a value: B is needed"
+        ]
+    );
+}
+
+#[test]
+fn reset_and_override_tags_across_files_and_extends() {
+    let dir = scratch(&[
+        (
+            "compose.yaml",
+            "services:\n  base:\n    image: app:1\n    ports: ['8080:80']\n    cap_add: [NET_ADMIN]\n  web:\n    extends: base\n    cap_add: !reset []\n",
+        ),
+        (
+            "prod.yaml",
+            "services:\n  base:\n    ports: !override ['9090:80']\n  web:\n    ports: !reset []\n",
+        ),
+    ]);
+    let p = load_in(&dir, &["compose.yaml", "prod.yaml"], &[]).unwrap();
+    let base = &p.services["base"];
+    assert_eq!(base.ports.len(), 1);
+    assert_eq!(base.ports[0].published, Some(9090));
+    assert_eq!(base.cap_add, ["NET_ADMIN"]);
+    let web = &p.services["web"];
+    assert!(web.ports.is_empty());
+    assert!(web.cap_add.is_empty());
+}
+
+#[test]
+fn include_adds_services_and_resources() {
+    let p = load_ok(&options(&["fixtures/compose/include/compose.yaml"]));
+    assert_eq!(p.services.keys().collect::<Vec<_>>(), ["web", "db"]);
+    assert!(p.networks.contains_key("back"));
+    assert!(p.volumes.contains_key("pgdata"));
+    // Relative to the included file.
+    assert_eq!(
+        p.services["db"].volumes[0].source.as_deref(),
+        Some(abs("fixtures/compose/include/db/init").as_str())
+    );
+}
+
+#[test]
+fn include_conflicts_and_cycles_are_errors() {
+    let dir = scratch(&[
+        (
+            "compose.yaml",
+            "include: [other.yaml]\nservices:\n  web:\n    image: a\n",
+        ),
+        (
+            "other.yaml",
+            "include: [{path: compose.yaml}]\nservices:\n  web:\n    image: b\n",
+        ),
+        (
+            "dup.yaml",
+            "include: [one.yaml]\nservices:\n  web:\n    image: a\n",
+        ),
+        ("one.yaml", "services:\n  web:\n    image: b\n"),
+    ]);
+    let err = load_in(&dir, &["compose.yaml"], &[]).unwrap_err();
+    assert!(render(&err).contains("includes itself"), "{}", render(&err));
+    let err = load_in(&dir, &["dup.yaml"], &[]).unwrap_err();
+    let text = render(&err);
+    assert!(
+        text.contains("`services.web` is defined here and in the included"),
+        "{text}"
+    );
+}

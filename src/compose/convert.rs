@@ -84,19 +84,25 @@ impl<'a> Ctx<'a> {
             if allowed.contains(&name) || name.starts_with("x-") {
                 continue;
             }
+            let in_deploy = path.starts_with("services.")
+                && path.matches('.').count() == 1
+                && DEPLOY_ONLY.contains(&name);
             let help = match suggest(name, allowed) {
+                _ if in_deploy => format!("`{name}` belongs under `deploy:`"),
                 Some(s) => format!("did you mean `{s}`? Custom fields must start with `x-`"),
                 None => {
                     format!("remove it, or rename it `x-{name}` to keep it as an extension field")
                 }
             };
+            let message = if path.is_empty() {
+                format!("unknown top-level field `{name}`")
+            } else {
+                format!("unknown field `{name}` in `{path}`")
+            };
             self.error(
-                InputError::new(
-                    format!("unknown field `{name}` in `{path}`"),
-                    key.span.clone(),
-                )
-                .with_label("not a Compose field here")
-                .with_help(help),
+                InputError::new(message, key.span.clone())
+                    .with_label("not a Compose field here")
+                    .with_help(help),
             );
         }
     }
@@ -331,6 +337,27 @@ impl<'a> Ctx<'a> {
             .collect()
     }
 }
+
+/// Sets `buf` to `path.field`, reusing its allocation (conversion builds one such path per
+/// field it reads).
+pub fn child_path(buf: &mut String, path: &str, field: &str) {
+    buf.clear();
+    buf.push_str(path);
+    buf.push('.');
+    buf.push_str(field);
+}
+
+/// Fields of `deploy:` that users sometimes write directly in the service.
+const DEPLOY_ONLY: &[&str] = &[
+    "replicas",
+    "mode",
+    "resources",
+    "placement",
+    "restart_policy",
+    "update_config",
+    "rollback_config",
+    "endpoint_mode",
+];
 
 /// Keeps messages readable when a long scalar is quoted back.
 fn shorten(text: &str) -> String {

@@ -1,6 +1,6 @@
 //! `deploy:` -> [`Deploy`].
 
-use super::convert::Ctx;
+use super::convert::{Ctx, child_path};
 use super::model::{
     Deploy, EndpointMode, Placement, ResourceAmounts, Resources, RestartPolicy, UpdateConfig,
 };
@@ -41,9 +41,10 @@ pub fn convert(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Deploy {
         return deploy;
     };
     ctx.check_keys(map, DEPLOY_KEYS, path);
+    let mut p = String::with_capacity(path.len() + 32);
     for (k, v) in map.iter() {
         let Some(field) = k.as_str() else { continue };
-        let p = format!("{path}.{field}");
+        child_path(&mut p, path, field);
         match field {
             "mode" => {
                 deploy.mode = one_of(
@@ -124,6 +125,9 @@ pub fn cpus(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<i64> {
 }
 
 fn resources(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Resources {
+    if node.is_null() {
+        return Default::default();
+    }
     let mut out = Resources::default();
     let Some(map) = ctx.map(node, path) else {
         return out;
@@ -150,8 +154,9 @@ fn amounts(ctx: &mut Ctx<'_>, node: &Node, path: &str, keys: &[&str]) -> Option<
     let map = ctx.map(node, path)?;
     ctx.check_keys(map, keys, path);
     let mut out = ResourceAmounts::default();
+    let mut p = String::with_capacity(path.len() + 32);
     for (k, v) in map.iter() {
-        let p = format!("{path}.{}", k.as_str().unwrap_or_default());
+        child_path(&mut p, path, k.as_str().unwrap_or_default());
         match k.as_str() {
             Some("cpus") => out.nano_cpus = cpus(ctx, v, &p),
             Some("memory") => out.memory_bytes = super::service::memory(ctx, v, &p),
@@ -163,6 +168,9 @@ fn amounts(ctx: &mut Ctx<'_>, node: &Node, path: &str, keys: &[&str]) -> Option<
 }
 
 fn placement(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Placement {
+    if node.is_null() {
+        return Default::default();
+    }
     let mut out = Placement::default();
     let Some(map) = ctx.map(node, path) else {
         return out;
@@ -207,6 +215,9 @@ fn placement(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Placement {
 }
 
 fn restart_policy(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<RestartPolicy> {
+    if node.is_null() {
+        return None;
+    }
     let map = ctx.map(node, path)?;
     ctx.check_keys(map, RESTART_KEYS, path);
     let mut out = RestartPolicy {
@@ -215,8 +226,9 @@ fn restart_policy(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<RestartP
         max_attempts: None,
         window: None,
     };
+    let mut p = String::with_capacity(path.len() + 32);
     for (k, v) in map.iter() {
-        let p = format!("{path}.{}", k.as_str().unwrap_or_default());
+        child_path(&mut p, path, k.as_str().unwrap_or_default());
         match k.as_str() {
             Some("condition") => {
                 if let Some(c) = one_of(ctx, v, &p, &["none", "on-failure", "any"]) {
@@ -233,6 +245,9 @@ fn restart_policy(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<RestartP
 }
 
 fn update_config(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<UpdateConfig> {
+    if node.is_null() {
+        return None;
+    }
     let map = ctx.map(node, path)?;
     ctx.check_keys(map, UPDATE_KEYS, path);
     let mut out = UpdateConfig {
@@ -243,8 +258,9 @@ fn update_config(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<UpdateCon
         max_failure_ratio: None,
         order: None,
     };
+    let mut p = String::with_capacity(path.len() + 32);
     for (k, v) in map.iter() {
-        let p = format!("{path}.{}", k.as_str().unwrap_or_default());
+        child_path(&mut p, path, k.as_str().unwrap_or_default());
         match k.as_str() {
             Some("parallelism") => out.parallelism = ctx.uint(v, &p),
             Some("delay") => out.delay = ctx.duration(v, &p),

@@ -11,36 +11,47 @@ use crate::error::InputError;
 use crate::yaml::{Node, Value};
 
 /// Returns `doc` (a prepared file tree at `path`) with every `extends` resolved.
-pub fn resolve(
-    files: &mut Files<'_>,
-    doc: &Rc<Node>,
-    path: &Path,
-) -> Result<Node, Vec<InputError>> {
-    let mut out = (**doc).clone();
-    let Some(services) = out
+pub fn resolve(files: &mut Files<'_>, doc: Rc<Node>, path: &Path) -> Result<Node, Vec<InputError>> {
+    let mut resolved: Vec<(usize, Node)> = Vec::new();
+    let mut errors = Vec::new();
+    // Services of a cycle already reported, so that each cycle is reported once.
+    let mut in_cycles: Vec<(PathBuf, String)> = Vec::new();
+    if let Some(services) = doc
+        .as_map()
+        .and_then(|m| m.get("services"))
+        .and_then(Node::as_map)
+    {
+        for (i, (key, service)) in services.entries.iter().enumerate() {
+            let has_extends = service.as_map().is_some_and(|m| m.get("extends").is_some());
+            let Some(name) = key.as_str().filter(|_| has_extends) else {
+                continue;
+            };
+            let me = (path.to_path_buf(), name.to_string());
+            if in_cycles.contains(&me) {
+                continue;
+            }
+            let mut chain = vec![me];
+            match resolve_service(files, &doc, path, service, &mut chain, &mut in_cycles) {
+                Ok(node) => resolved.push((i, node)),
+                Err(e) => errors.extend(e),
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    // Without `extends` (the common case) the tree is returned as is, without a copy.
+    let mut out = Rc::try_unwrap(doc).unwrap_or_else(|shared| (*shared).clone());
+    if let Some(services) = out
         .as_map_mut()
         .and_then(|m| m.get_mut("services"))
         .and_then(Node::as_map_mut)
-    else {
-        return Ok(out);
-    };
-    let mut errors = Vec::new();
-    for (key, service) in services.entries.iter_mut() {
-        let has_extends = service.as_map().is_some_and(|m| m.get("extends").is_some());
-        let Some(name) = key.as_str().filter(|_| has_extends) else {
-            continue;
-        };
-        let mut chain = vec![(path.to_path_buf(), name.to_string())];
-        match resolve_service(files, doc, path, service, &mut chain) {
-            Ok(node) => *service = node,
-            Err(e) => errors.extend(e),
+    {
+        for (i, node) in resolved {
+            services.entries[i].1 = node;
         }
     }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(errors)
-    }
+    Ok(out)
 }
 
 fn resolve_service(
@@ -49,6 +60,7 @@ fn resolve_service(
     path: &Path,
     service: &Node,
     chain: &mut Vec<(PathBuf, String)>,
+    in_cycles: &mut Vec<(PathBuf, String)>,
 ) -> Result<Node, Vec<InputError>> {
     let Some(extends) = service.as_map().and_then(|m| m.get("extends")) else {
         return Ok(service.clone());
@@ -116,11 +128,12 @@ fn resolve_service(
             (loaded, file)
         }
     };
-    if chain
+    if let Some(start) = chain
         .iter()
-        .any(|(p, n)| *p == base_path && *n == base_name)
+        .position(|(p, n)| *p == base_path && *n == base_name)
     {
-        let names: Vec<&str> = chain.iter().map(|(_, n)| n.as_str()).collect();
+        in_cycles.extend(chain[start..].iter().cloned());
+        let names: Vec<&str> = chain[start..].iter().map(|(_, n)| n.as_str()).collect();
         return Err(one(InputError::new(
             format!("`extends` cycle: {} -> {base_name}", names.join(" -> ")),
             extends.span.clone(),
@@ -155,7 +168,7 @@ fn resolve_service(
         .with_help(help)));
     };
     chain.push((base_path.clone(), base_name));
-    let base = resolve_service(files, &base_doc, &base_path, base, chain)?;
+    let base = resolve_service(files, &base_doc, &base_path, base, chain, in_cycles)?;
     chain.pop();
     let mut own = service.clone();
     if let Some(m) = own.as_map_mut() {

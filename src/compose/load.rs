@@ -32,14 +32,20 @@ const DEFAULT_OVERRIDES: &[&str] = &[
 ];
 
 /// The compose files to use when none is given, as `docker compose` finds them: the
-/// `COMPOSE_FILE` list (split on `COMPOSE_PATH_SEPARATOR`, default `:`), else the first default
-/// file name in `dir` or its nearest parent that has one, plus its override file.
+/// `COMPOSE_FILE` list (split on `COMPOSE_PATH_SEPARATOR`, default `:`) from the environment or
+/// from `dir/.env`, else the first default file name in `dir` or its nearest parent that has
+/// one, plus its override file.
 pub fn discover(dir: &Path, environment: &HashMap<String, String>) -> Option<Vec<PathBuf>> {
-    if let Some(list) = environment.get("COMPOSE_FILE").filter(|l| !l.is_empty()) {
-        let separator = environment
-            .get("COMPOSE_PATH_SEPARATOR")
-            .filter(|s| !s.is_empty())
-            .map_or(":", String::as_str);
+    let from_dotenv = |name: &str| -> Option<String> {
+        let text = std::fs::read_to_string(dir.join(".env")).ok()?;
+        let file = SourceFile::new(".env", text);
+        let vars = dotenv::parse(&file, &|n: &str| environment.get(n).cloned()).ok()?;
+        vars.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    };
+    let variable = |name: &str| environment.get(name).cloned().or_else(|| from_dotenv(name));
+    if let Some(list) = variable("COMPOSE_FILE").filter(|l| !l.is_empty()) {
+        let separator = variable("COMPOSE_PATH_SEPARATOR").filter(|s| !s.is_empty());
+        let separator = separator.as_deref().unwrap_or(":");
         return Some(
             list.split(separator)
                 .filter(|f| !f.is_empty())
@@ -106,13 +112,25 @@ pub fn load(options: &LoadOptions) -> Result<ComposeProject, Error> {
         unset: Vec::new(),
     };
     let mut merged: Option<Node> = None;
+    // Problems of every file are reported together.
+    let mut errors = Vec::new();
     for path in &options.files {
-        let doc = files.load(path, None).map_err(to_error)?;
-        let resolved = extends::resolve(&mut files, &doc, &absolute(path)).map_err(to_error)?;
-        merged = Some(match merged {
-            None => resolved,
-            Some(base) => merge::merge(base, resolved, ""),
-        });
+        let resolved = files
+            .read(path, None)
+            .and_then(|doc| extends::resolve(&mut files, Rc::new(doc), &absolute(path)))
+            .and_then(|doc| includes(&mut files, doc, path, &mut vec![absolute(path)]));
+        match resolved {
+            Ok(resolved) => {
+                merged = Some(match merged {
+                    None => resolved,
+                    Some(base) => merge::merge(base, resolved, ""),
+                });
+            }
+            Err(e) => errors.extend(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(to_error(errors));
     }
     let root = merged
         .unwrap_or_else(|| Node::new(Value::Map(Mapping::default()), Span::synthetic("<none>")));
@@ -123,13 +141,29 @@ pub fn load(options: &LoadOptions) -> Result<ComposeProject, Error> {
             format!("the variable `{name}` is not set, using an empty string"),
         );
     }
-    let project = project(&mut ctx, &root, &files.image_variables);
+    let mut project = project(&mut ctx, &root, &files.image_variables);
     if !ctx.errors.is_empty() {
         return Err(to_error(ctx.errors));
     }
-    let mut project = project;
     project.warnings = ctx.warnings;
     Ok(project)
+}
+
+/// The variables of `--env-file`, else of `.env` in the project directory (or next to the first
+/// compose file), as the loader sees them: for callers that need e.g. `COMPOSE_PROJECT_NAME`
+/// from `.env` as `docker compose` would read it.
+pub fn project_env(options: &LoadOptions) -> Result<HashMap<String, String>, Error> {
+    let first_dir = options
+        .files
+        .first()
+        .map(|f| {
+            absolute(f)
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    read_dotenv(options, &first_dir)
 }
 
 /// Variables of `--env-file`, else of `.env` in the project directory (or next to the first
@@ -215,6 +249,14 @@ impl Files<'_> {
         if let Some(doc) = self.cache.get(&key) {
             return Ok(Rc::clone(doc));
         }
+        let doc = Rc::new(self.read(path, from)?);
+        self.cache.insert(key, Rc::clone(&doc));
+        Ok(doc)
+    }
+
+    /// Reads and prepares `path`, without caching it.
+    pub fn read(&mut self, path: &Path, from: Option<&Span>) -> Result<Node, Vec<InputError>> {
+        let key = absolute(path);
         let name = if path.is_absolute() {
             display_path(path)
         } else {
@@ -260,9 +302,7 @@ impl Files<'_> {
             },
         );
         normalize::file(&mut root);
-        let doc = Rc::new(root);
-        self.cache.insert(key, Rc::clone(&doc));
-        Ok(doc)
+        Ok(root)
     }
 
     /// Interpolates every string value (keys are left alone), recording the variables of
@@ -332,6 +372,152 @@ impl Files<'_> {
     }
 }
 
+/// `include:` — other compose files whose services and resources join the project. Unlike
+/// `-f` files they do not override anything: a name defined twice is an error. Their relative
+/// paths are relative to themselves.
+fn includes(
+    files: &mut Files<'_>,
+    mut root: Node,
+    path: &Path,
+    chain: &mut Vec<PathBuf>,
+) -> Result<Node, Vec<InputError>> {
+    let Some((_, include)) = root.as_map_mut().and_then(|m| m.remove("include")) else {
+        return Ok(root);
+    };
+    let dir = absolute(path)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let home = files.home.clone();
+    let base = Base {
+        dir: &dir,
+        home: home.as_deref(),
+    };
+    let help = "write `include: [other/compose.yaml]` or `include: [{path: other/compose.yaml}]`";
+    let items: Vec<&Node> = match &include.value {
+        Value::Seq(items) => items.iter().collect(),
+        Value::String { .. } => vec![&include],
+        _ => {
+            return Err(vec![
+                InputError::new(
+                    format!("`include` must be a list, found {}", include.kind()),
+                    include.span.clone(),
+                )
+                .with_label("expected a list")
+                .with_help(help),
+            ]);
+        }
+    };
+    let mut paths: Vec<&Node> = Vec::new();
+    let mut errors = Vec::new();
+    for item in items {
+        match &item.value {
+            Value::String { .. } => paths.push(item),
+            Value::Map(m) => match m.get("path").map(|p| &p.value) {
+                Some(Value::String { .. }) => paths.extend(m.get("path")),
+                Some(Value::Seq(list)) => paths.extend(list.iter()),
+                _ => errors.push(
+                    InputError::new("an `include` entry needs a `path`", item.span.clone())
+                        .with_label("no path")
+                        .with_help(help),
+                ),
+            },
+            _ => errors.push(
+                InputError::new(
+                    format!(
+                        "an `include` entry must be a path or a mapping, found {}",
+                        item.kind()
+                    ),
+                    item.span.clone(),
+                )
+                .with_label("not a path")
+                .with_help(help),
+            ),
+        }
+    }
+    for p in paths {
+        let Some(text) = p.as_str() else {
+            errors.push(
+                InputError::new("an included path must be a string", p.span.clone())
+                    .with_help(help),
+            );
+            continue;
+        };
+        let included = PathBuf::from(base.resolve(text));
+        if chain.contains(&included) {
+            errors.push(
+                InputError::new(
+                    format!("`{}` includes itself", display_path(&included)),
+                    p.span.clone(),
+                )
+                .with_label("include cycle")
+                .with_help("remove this include; a file cannot include itself, directly or not"),
+            );
+            continue;
+        }
+        chain.push(included.clone());
+        let doc = files
+            .read(&included, Some(&p.span))
+            .and_then(|doc| extends::resolve(files, Rc::new(doc), &included))
+            .and_then(|doc| includes(files, doc, &included, chain));
+        chain.pop();
+        match doc {
+            Ok(doc) => add_included(&mut root, doc, &included, &mut errors),
+            Err(e) => errors.extend(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(root)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Adds the services and resources of an included file; a name already defined is an error.
+fn add_included(root: &mut Node, doc: Node, from: &Path, errors: &mut Vec<InputError>) {
+    let (Some(root), Value::Map(doc)) = (root.as_map_mut(), doc.value) else {
+        return;
+    };
+    for (key, section) in doc.entries {
+        let Some(name) = key.as_str().map(str::to_string) else {
+            continue;
+        };
+        if !matches!(
+            name.as_str(),
+            "services" | "networks" | "volumes" | "secrets" | "configs"
+        ) {
+            continue;
+        }
+        let Value::Map(items) = section.value else {
+            continue;
+        };
+        if root.get(&name).is_none() {
+            root.insert(key, Node::new(Value::Map(Mapping::default()), section.span));
+        }
+        let Some(target) = root.get_mut(&name).and_then(Node::as_map_mut) else {
+            continue;
+        };
+        for (k, v) in items.entries {
+            let item = k.scalar_text().unwrap_or_default();
+            if let Some((existing, _)) = target.get_entry(&item) {
+                errors.push(
+                    InputError::new(
+                        format!(
+                            "`{name}.{item}` is defined here and in the included `{}`",
+                            display_path(from)
+                        ),
+                        existing.span.clone(),
+                    )
+                    .with_label("defined twice")
+                    .with_help("rename one of them; included files cannot override a definition"),
+                );
+                continue;
+            }
+            target.entries.push((k, v));
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Place {
     Root,
@@ -355,7 +541,7 @@ fn project(
     let Some(map) = root.as_map() else {
         return project;
     };
-    ctx.check_keys(map, TOP_KEYS, "the top level");
+    ctx.check_keys(map, TOP_KEYS, "");
     if let Some(name) = map.get("name") {
         project.name = ctx.string(name, "name");
         if let Some(n) = &project.name
@@ -367,13 +553,6 @@ fn project(
                     .with_help("use lowercase letters, digits, `-` and `_`, starting with a letter or digit"),
             );
         }
-    }
-    if let Some(include) = map.get_entry("include").map(|(k, _)| k) {
-        ctx.error(
-            InputError::new("`include` is not supported", include.span.clone())
-                .with_label("here")
-                .with_help("pass the files with several `-f` options instead"),
-        );
     }
     if let Some(v) = map.get("networks") {
         project.networks = toplevel::networks(ctx, v);

@@ -8,7 +8,8 @@
 //!   `networks` by name;
 //! - `ports` are appended without duplicates, `volumes` merge by target path, `secrets` and
 //!   `configs` by target (which defaults to the source name);
-//! - other lists are appended, an item already present not being repeated.
+//! - other lists are appended, an item already present not being repeated;
+//! - a value tagged `!reset` removes the key, one tagged `!override` replaces the earlier value.
 
 use std::collections::HashMap;
 
@@ -65,27 +66,62 @@ fn merge_maps(base: Mapping, over: Mapping, path: &str) -> Mapping {
         .enumerate()
         .filter_map(|(i, (k, _))| k.scalar_text().map(|t| (t, i)))
         .collect();
+    let mut reset: Vec<usize> = Vec::new();
     for (key, value) in over.entries {
         let Some(name) = key.scalar_text() else {
             entries.push((key, value));
             continue;
         };
-        match index.get(&name) {
-            Some(&i) if !name.starts_with("x-") => {
+        match (index.get(&name), tag(&value)) {
+            (Some(&i), Some(Tag::Reset)) => reset.push(i),
+            (None, Some(Tag::Reset)) => {}
+            (Some(&i), Some(Tag::Override)) => entries[i] = (key, value),
+            (Some(&i), None) if !name.starts_with("x-") => {
                 let (_, existing) = std::mem::replace(
                     &mut entries[i],
                     (key, Node::new(Value::Null, value.span.clone())),
                 );
                 entries[i].1 = merge(existing, value, &child(path, &name));
             }
-            Some(&i) => entries[i] = (key, value),
-            None => {
+            (Some(&i), None) => entries[i] = (key, value),
+            (None, _) => {
                 index.insert(name, entries.len());
                 entries.push((key, value));
             }
         }
     }
+    if !reset.is_empty() {
+        entries = entries
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !reset.contains(i))
+            .map(|(_, e)| e)
+            .collect();
+    }
     Mapping { entries }
+}
+
+/// Compose's merge tags: `!reset` removes what earlier files set, `!override` replaces it
+/// instead of merging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tag {
+    Reset,
+    Override,
+}
+
+/// The YAML layer does not keep tags, but a tagged node's span starts at its tag.
+fn tag(node: &Node) -> Option<Tag> {
+    let rest = node.span.file.text.get(node.span.offset..)?;
+    [("!reset", Tag::Reset), ("!override", Tag::Override)]
+        .into_iter()
+        .find_map(|(text, tag)| {
+            let after = rest.strip_prefix(text)?;
+            after
+                .chars()
+                .next()
+                .is_none_or(|c| c.is_whitespace() || matches!(c, '[' | '{'))
+                .then_some(tag)
+        })
 }
 
 fn merge_seqs(base: Vec<Node>, over: Vec<Node>, path: &str) -> Vec<Node> {
@@ -282,6 +318,22 @@ mod tests {
             .unwrap();
         assert_eq!(nets.len(), 2);
         assert!(nets.get("front").and_then(Node::as_map).is_some());
+    }
+
+    #[test]
+    fn reset_and_override_tags() {
+        let root = merged(
+            "services:\n  web:\n    ports: ['80:80']\n    dns: [1.1.1.1]\n    environment: {A: '1', B: '2'}\n    labels: {x: '1'}\n",
+            "services:\n  web:\n    ports: !reset []\n    dns: !override [8.8.8.8]\n    environment: !override {C: '3'}\n    labels: !reset\n    user: !reset null\n",
+        );
+        let web = service(&root, "web");
+        assert!(web.get("ports").is_none());
+        assert!(web.get("labels").is_none());
+        assert!(web.get("user").is_none());
+        assert_eq!(texts(web.get("dns").unwrap()), ["8.8.8.8"]);
+        let env = web.get("environment").and_then(Node::as_map).unwrap();
+        assert_eq!(env.len(), 1);
+        assert!(env.get("C").is_some());
     }
 
     #[test]

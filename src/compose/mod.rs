@@ -1,10 +1,10 @@
 //! Loading compose files: YAML -> model, with interpolation, `.env`, `extends` and `-f` merging.
 //!
 //! The pipeline, per file: parse (spanned YAML) -> interpolate every string value -> resolve
-//! relative paths against the file's directory -> normalise list/map forms -> resolve `extends`.
-//! Then the files are merged in order (as `docker compose -f a -f b` does), converted into the
-//! typed [`model`], validated (all errors collected, with spans) and checked for fields that
-//! Swarm ignores (warnings).
+//! relative paths against the file's directory -> normalise list/map forms -> resolve `extends`
+//! -> add `include:`d files (which may not override anything). Then the files are merged in
+//! order (as `docker compose -f a -f b` does), converted into the typed [`model`], validated
+//! (all errors collected, with spans) and checked for fields that Swarm ignores (warnings).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -27,7 +27,7 @@ mod units;
 mod volumes;
 mod warnings;
 
-pub use load::{discover, load};
+pub use load::{discover, load, project_env};
 pub use model::ComposeProject;
 
 /// What to load and with which variables.

@@ -84,3 +84,46 @@ fn string_to_list(node: &mut Node) {
         node.value = Value::Seq(vec![item]);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yaml::{SourceFile, parse};
+
+    fn service_of(text: &str) -> Mapping {
+        let mut root = parse(&SourceFile::new("t.yaml", text)).unwrap();
+        file(&mut root);
+        root.as_map()
+            .and_then(|m| m.get("services"))
+            .and_then(Node::as_map)
+            .and_then(|m| m.get("web"))
+            .and_then(Node::as_map)
+            .cloned()
+            .unwrap()
+    }
+
+    #[test]
+    fn lists_become_mappings_and_strings_lists() {
+        let web = service_of(
+            "services:\n  web:\n    environment: [A=1, B, C=x=y, A=2]\n    networks: [front]\n    dns: 1.1.1.1\n    deploy:\n      labels: [tier=web]\n",
+        );
+        let env = web.get("environment").and_then(Node::as_map).unwrap();
+        assert_eq!(env.get("A").and_then(Node::as_str), Some("2"));
+        assert!(env.get("B").unwrap().is_null());
+        assert_eq!(env.get("C").and_then(Node::as_str), Some("x=y"));
+        assert_eq!(env.len(), 3);
+        assert!(web.get("networks").and_then(Node::as_map).is_some());
+        assert_eq!(
+            web.get("dns").and_then(Node::as_seq).map(<[Node]>::len),
+            Some(1)
+        );
+        let deploy = web.get("deploy").and_then(Node::as_map).unwrap();
+        assert!(deploy.get("labels").and_then(Node::as_map).is_some());
+    }
+
+    #[test]
+    fn malformed_lists_are_left_for_validation() {
+        let web = service_of("services:\n  web:\n    environment: [A=1, {b: 2}]\n");
+        assert!(web.get("environment").and_then(Node::as_seq).is_some());
+    }
+}

@@ -1,6 +1,6 @@
 //! The short port syntax: `[ip:][published[-range]:]target[-range][/protocol]`.
 
-use super::convert::Ctx;
+use super::convert::{Ctx, child_path};
 use super::model::{Port, Protocol, PublishMode};
 use crate::error::InputError;
 use crate::yaml::{Node, Value};
@@ -94,8 +94,9 @@ fn long(ctx: &mut Ctx<'_>, map: &crate::yaml::Mapping, item: &Node, path: &str) 
         mode: PublishMode::Ingress,
         host_ip: None,
     };
+    let mut p = String::with_capacity(path.len() + 32);
     for (k, v) in map.iter() {
-        let p = format!("{path}.{}", k.as_str().unwrap_or_default());
+        child_path(&mut p, path, k.as_str().unwrap_or_default());
         match k.as_str() {
             Some("published") => {
                 port.published = match &v.value {

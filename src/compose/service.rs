@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use super::convert::{Ctx, to_json};
+use super::convert::{Ctx, child_path, to_json};
 use super::model::{FileReference, Healthcheck, Logging, Service, ServiceNetwork};
 use super::{deploy, dotenv, ports, volumes, warnings};
 use crate::error::InputError;
@@ -161,18 +161,15 @@ pub fn convert(ctx: &mut Ctx<'_>, name: &str, key: &Node, node: &Node) -> Option
     let mut image = None;
     let mut from_env_files: IndexMap<String, Option<String>> = IndexMap::new();
     let mut v2 = V2Resources::default();
+    let mut p = String::with_capacity(path.len() + 32);
     for (k, v) in map.iter() {
         let Some(field) = k.as_str() else { continue };
-        let p = format!("{path}.{field}");
+        child_path(&mut p, &path, field);
         match field {
             "image" => image = Some(v),
             "command" => svc.command = command(ctx, v, &p),
             "entrypoint" => svc.entrypoint = command(ctx, v, &p),
-            "environment" => {
-                for (key, value) in ctx.key_values(v, &p) {
-                    svc.environment.insert(key, value);
-                }
-            }
+            "environment" => svc.environment = ctx.key_values(v, &p),
             "env_file" => env_files(ctx, v, &p, &mut from_env_files),
             "labels" => svc.labels = ctx.labels(v, &p),
             "ports" => svc.ports = ports::convert(ctx, v, &p),
@@ -230,10 +227,31 @@ pub fn convert(ctx: &mut Ctx<'_>, name: &str, key: &Node, node: &Node) -> Option
     apply_v2(ctx, &mut svc, v2, name);
 
     match image {
-        Some(node) => match ctx.required_string(node, &format!("{path}.image")) {
-            Some(text) => svc.image = text,
-            None => return None,
-        },
+        Some(node) => {
+            let raw = node
+                .span
+                .file
+                .text
+                .get(node.span.offset..node.span.offset + node.span.len)
+                .unwrap_or_default();
+            let vars = super::interpolate::variables(raw);
+            if node.as_str() == Some("") && !vars.is_empty() {
+                ctx.error(
+                    InputError::new(
+                        format!("the image of service `{name}` is empty once its variables are substituted"),
+                        node.span.clone(),
+                    )
+                    .with_label("empty image")
+                    .with_help(format!(
+                        "set {} (in the environment or in `.env`), or give it a default: `${{{}:-default}}`",
+                        vars.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", "),
+                        vars[0]
+                    )),
+                );
+                return None;
+            }
+            svc.image = ctx.required_string(node, &format!("{path}.image"))?;
+        }
         None => {
             let help = if map.get("build").is_some() {
                 "Swarm cannot build images: build and push the image to a registry, then set \
@@ -433,6 +451,19 @@ fn networks(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> IndexMap<String, Serv
                     if let Some(a) = m.get("aliases") {
                         attach.aliases = ctx.strings(a, &format!("{p}.aliases"), false);
                     }
+                    for (field, _) in m.iter() {
+                        if let Some(f) = field
+                            .as_str()
+                            .filter(|f| *f != "aliases" && !f.starts_with("x-"))
+                        {
+                            ctx.warn(
+                                &field.span,
+                                format!(
+                                    "`{p}.{f}` is not applied to Swarm services and is ignored"
+                                ),
+                            );
+                        }
+                    }
                 }
                 out.insert(name, attach);
             }
@@ -543,6 +574,9 @@ fn file_mode(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<u32> {
 }
 
 fn healthcheck(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<Healthcheck> {
+    if node.is_null() {
+        return None;
+    }
     let map = ctx.map(node, path)?;
     ctx.check_keys(map, HEALTHCHECK_KEYS, path);
     let mut hc = Healthcheck {
@@ -554,9 +588,10 @@ fn healthcheck(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<Healthcheck
         start_interval: None,
     };
     let mut disabled = false;
+    let mut p = String::with_capacity(path.len() + 32);
     for (k, v) in map.iter() {
         let Some(field) = k.as_str() else { continue };
-        let p = format!("{path}.{field}");
+        child_path(&mut p, path, field);
         match field {
             "test" => {
                 hc.test = match &v.value {
@@ -635,6 +670,9 @@ fn extra_hosts(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Vec<String> {
 }
 
 fn logging(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<Logging> {
+    if node.is_null() {
+        return None;
+    }
     let map = ctx.map(node, path)?;
     ctx.check_keys(map, LOGGING_KEYS, path);
     let driver = map

@@ -2,7 +2,7 @@
 
 use indexmap::IndexMap;
 
-use super::convert::Ctx;
+use super::convert::{Ctx, child_path};
 use super::model::{Network, SecretOrConfig, Volume};
 use crate::error::InputError;
 use crate::yaml::{Mapping, Node, Value};
@@ -99,8 +99,9 @@ pub fn networks(ctx: &mut Ctx<'_>, node: &Node) -> IndexMap<String, Network> {
         let mut net = Network::default();
         if let Some(map) = map {
             ctx.check_keys(map, NETWORK_KEYS, &path);
+            let mut p = String::with_capacity(path.len() + 32);
             for (k, v) in map.iter() {
-                let p = format!("{path}.{}", k.as_str().unwrap_or_default());
+                child_path(&mut p, &path, k.as_str().unwrap_or_default());
                 match k.as_str() {
                     Some("name") => net.name = ctx.string(v, &p),
                     Some("driver") => net.driver = ctx.string(v, &p),
@@ -125,8 +126,9 @@ pub fn volumes(ctx: &mut Ctx<'_>, node: &Node) -> IndexMap<String, Volume> {
         let mut vol = Volume::default();
         if let Some(map) = map {
             ctx.check_keys(map, VOLUME_KEYS, &path);
+            let mut p = String::with_capacity(path.len() + 32);
             for (k, v) in map.iter() {
-                let p = format!("{path}.{}", k.as_str().unwrap_or_default());
+                child_path(&mut p, &path, k.as_str().unwrap_or_default());
                 match k.as_str() {
                     Some("name") => vol.name = ctx.string(v, &p),
                     Some("driver") => vol.driver = ctx.string(v, &p),
@@ -163,8 +165,9 @@ pub fn secrets(ctx: &mut Ctx<'_>, node: &Node, section: &str) -> IndexMap<String
             continue;
         };
         ctx.check_keys(map, SECRET_KEYS, &path);
+        let mut p = String::with_capacity(path.len() + 32);
         for (k, v) in map.iter() {
-            let p = format!("{path}.{}", k.as_str().unwrap_or_default());
+            child_path(&mut p, &path, k.as_str().unwrap_or_default());
             match k.as_str() {
                 Some("name") => item.name = ctx.string(v, &p),
                 Some("file") => item.file = ctx.required_string(v, &p),

@@ -93,3 +93,32 @@ pub fn ignored_service_field(key: &str) -> Option<String> {
     };
     Some(message.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ignored_service_field;
+
+    #[test]
+    fn applied_fields_give_no_warning() {
+        for key in ["image", "deploy", "environment", "healthcheck", "x-custom"] {
+            assert_eq!(ignored_service_field(key), None, "{key}");
+        }
+    }
+
+    #[test]
+    fn ignored_fields_say_what_to_do() {
+        let restart = ignored_service_field("restart").unwrap();
+        assert!(restart.contains("deploy.restart_policy"), "{restart}");
+        assert!(ignored_service_field("build").unwrap().contains("push"));
+        assert!(
+            ignored_service_field("links")
+                .unwrap()
+                .contains("service name")
+        );
+        assert!(
+            ignored_service_field("sysctls")
+                .unwrap()
+                .contains("ignored")
+        );
+    }
+}

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use saphyr_parser::{Event, Marker, Parser, ScalarStyle, Span as YamlSpan};
+use saphyr_parser::{Event, Parser, ScalarStyle, Span as YamlSpan};
 
 use super::{Mapping, Node, SourceFile, Span, Value};
 use crate::error::InputError;
@@ -21,7 +21,7 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, InputError> {
     let mut documents = 0;
     for event in Parser::new_from_str(&file.text) {
         let (event, span) = event.map_err(|e| {
-            let at = positions.span(file, e.marker(), e.marker());
+            let at = positions.span(file, e.marker().index(), e.marker().index());
             InputError::new(format!("invalid YAML: {}", e.info()), at)
                 .with_label("here")
                 .with_help("fix the YAML syntax at this position (indentation, quotes, colons)")
@@ -42,7 +42,7 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, InputError> {
     }
     Ok(builder.root.unwrap_or_else(|| Node {
         value: Value::Null,
-        span: positions.span(file, &Marker::new(0, 1, 0), &Marker::new(0, 1, 0)),
+        span: positions.span(file, 0, 0),
     }))
 }
 
@@ -50,6 +50,10 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, InputError> {
 struct Positions {
     /// Byte offset of each character; empty when the text is ASCII (index == offset).
     offsets: Vec<usize>,
+    /// Byte offset where each line starts, so that a span's line is a binary search rather
+    /// than a scan of everything before it (which made big files quadratic).
+    line_starts: Vec<usize>,
+    last_line: std::cell::Cell<usize>,
     len: usize,
 }
 
@@ -60,8 +64,13 @@ impl Positions {
         } else {
             text.char_indices().map(|(i, _)| i).collect()
         };
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         Positions {
             offsets,
+            line_starts,
+            last_line: std::cell::Cell::new(0),
             len: text.len(),
         }
     }
@@ -74,17 +83,36 @@ impl Positions {
         }
     }
 
-    /// The span between two parser positions. Line and column come from the parser: counting
-    /// them here would rescan the text for every node.
-    fn span(&self, file: &Arc<SourceFile>, start: &Marker, end: &Marker) -> Span {
-        let offset = self.byte(start.index());
-        let end = self.byte(end.index()).max(offset);
+    fn span(&self, file: &Arc<SourceFile>, start: usize, end: usize) -> Span {
+        let offset = self.byte(start);
+        let end = self.byte(end).max(offset);
+        // Events arrive mostly in file order: step forward from the last line when possible.
+        let last = self.last_line.get();
+        let line_index = if self.line_starts.get(last).is_some_and(|&s| s <= offset) {
+            let mut i = last;
+            while self.line_starts.get(i + 1).is_some_and(|&s| s <= offset) {
+                i += 1;
+            }
+            i
+        } else {
+            self.line_starts
+                .partition_point(|&start| start <= offset)
+                .saturating_sub(1)
+        };
+        self.last_line.set(line_index);
+        let line_start = self.line_starts.get(line_index).copied().unwrap_or(0);
+        let line = line_index + 1;
+        let column = if self.offsets.is_empty() {
+            offset - line_start + 1
+        } else {
+            file.text[line_start..offset].chars().count() + 1
+        };
         Span {
             file: Arc::clone(file),
             offset,
             len: end - offset,
-            line: start.line(),
-            column: start.col() + 1,
+            line,
+            column,
         }
     }
 }
@@ -97,6 +125,9 @@ enum Frame {
     },
     Map {
         entries: Vec<(Node, Node)>,
+        /// Position of each scalar key, once the mapping is big enough for a linear duplicate
+        /// check to cost more than the index (a `services:` mapping with 1,000 entries).
+        index: Option<std::collections::HashMap<String, usize>>,
         pending_key: Option<Node>,
         span: Span,
         anchor: usize,
@@ -113,7 +144,8 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     fn span(&self, span: YamlSpan) -> Span {
-        self.positions.span(self.file, &span.start, &span.end)
+        self.positions
+            .span(self.file, span.start.index(), span.end.index())
     }
 
     fn event(&mut self, event: Event<'_>, span: YamlSpan) -> Result<(), InputError> {
@@ -123,7 +155,14 @@ impl Builder<'_> {
                     .as_ref()
                     .is_some_and(|t| t.suffix == "str" || t.suffix == "tag:yaml.org,2002:str");
                 let value = if style == ScalarStyle::Plain && !forced_string {
-                    resolve_plain(&text)
+                    match resolve_plain(&text) {
+                        // Reuse the parser's string rather than copying it again.
+                        Value::String { quoted, .. } => Value::String {
+                            text: text.into_owned(),
+                            quoted,
+                        },
+                        other => other,
+                    }
                 } else {
                     Value::String {
                         text: text.into_owned(),
@@ -163,6 +202,7 @@ impl Builder<'_> {
             Event::MappingStart(anchor, _) => {
                 self.stack.push(Frame::Map {
                     entries: Vec::new(),
+                    index: None,
                     pending_key: None,
                     span: self.span(span),
                     anchor,
@@ -222,15 +262,30 @@ impl Builder<'_> {
             }
             Some(Frame::Map {
                 entries,
+                index,
                 pending_key,
                 ..
             }) => {
                 match pending_key.take() {
                     None => *pending_key = Some(node),
                     Some(key) => {
-                        if key.as_str() != Some("<<")
-                            && let Some((first, _)) = entries.iter().find(|(k, _)| *k == key)
-                        {
+                        if index.is_none() && entries.len() >= 32 {
+                            *index = Some(
+                                entries
+                                    .iter()
+                                    .enumerate()
+                                    .filter_map(|(i, (k, _))| {
+                                        k.as_str().map(|t| (t.to_string(), i))
+                                    })
+                                    .collect(),
+                            );
+                        }
+                        let earlier = match (index.as_ref(), key.as_str()) {
+                            (_, Some("<<")) => None,
+                            (Some(index), Some(text)) => index.get(text).map(|&i| &entries[i]),
+                            _ => entries.iter().find(|(k, _)| *k == key),
+                        };
+                        if let Some((first, _)) = earlier {
                             return Err(InputError::new(
                                 format!(
                                     "the key `{}` is defined twice in this mapping",
@@ -243,6 +298,9 @@ impl Builder<'_> {
                                 "keep one of the two; the first is at line {}",
                                 first.span.line
                             )));
+                        }
+                        if let (Some(index), Some(text)) = (index.as_mut(), key.as_str()) {
+                            index.insert(text.to_string(), entries.len());
                         }
                         entries.push((key, node));
                     }
@@ -304,7 +362,8 @@ fn is_merge_key(node: &Node) -> bool {
     matches!(&node.value, Value::String { text, quoted: false } if text == "<<")
 }
 
-/// YAML 1.2 core schema resolution of a plain scalar.
+/// YAML 1.2 core schema resolution of a plain scalar (a string comes back empty: the caller
+/// moves the text in).
 fn resolve_plain(text: &str) -> Value {
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
@@ -335,7 +394,7 @@ fn resolve_plain(text: &str) -> Value {
         return Value::Float(f);
     }
     Value::String {
-        text: text.to_string(),
+        text: String::new(),
         quoted: false,
     }
 }
@@ -414,6 +473,30 @@ mod tests {
         let err = load("a: 1\na: 2\n").unwrap_err();
         assert!(err.message.contains("defined twice"), "{}", err.message);
         assert_eq!(err.span.as_ref().map(|s| s.line), Some(2));
+    }
+
+    #[test]
+    fn duplicate_keys_are_rejected_in_big_mappings_too() {
+        let mut text: String = (0..100).map(|i| format!("k{i}: {i}\n")).collect();
+        assert_eq!(load(&text).unwrap().as_map().unwrap().len(), 100);
+        text.push_str("k42: again\n");
+        let err = load(&text).unwrap_err();
+        assert!(
+            err.message.contains("`k42` is defined twice"),
+            "{}",
+            err.message
+        );
+        assert_eq!(err.span.as_ref().map(|s| s.line), Some(101));
+    }
+
+    #[test]
+    fn columns_count_characters_on_every_line() {
+        let node = load("a: 1\nb: [x, y]\nc: é\nd: z\n").unwrap();
+        let map = node.as_map().unwrap();
+        let d = map.get("d").unwrap();
+        assert_eq!((d.span.line, d.span.column), (4, 4));
+        let c = map.get("c").unwrap();
+        assert_eq!((c.span.line, c.span.column), (3, 4));
     }
 
     #[test]
