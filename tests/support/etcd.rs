@@ -8,9 +8,11 @@ use super::prereq::missing;
 
 pub struct Etcd {
     child: Child,
+    bin: String,
     pub client_port: u16,
-    /// Kept so the data directory lives as long as the process.
-    _dir: tempfile::TempDir,
+    peer_port: u16,
+    /// Kept so the data directory lives as long as the process (and a restart reuses it).
+    dir: tempfile::TempDir,
 }
 
 fn free_port() -> u16 {
@@ -39,38 +41,32 @@ impl Etcd {
             let dir = tempfile::tempdir().expect("temp dir");
             let client = free_port();
             let peer = free_port();
-            let client_url = format!("http://127.0.0.1:{client}");
-            let peer_url = format!("http://127.0.0.1:{peer}");
-            let log = std::fs::File::create(dir.path().join("etcd.log")).expect("log file");
-            let child = Command::new(&bin)
-                .arg("--name")
-                .arg("test")
-                .arg("--data-dir")
-                .arg(dir.path().join("data"))
-                .arg("--listen-client-urls")
-                .arg(&client_url)
-                .arg("--advertise-client-urls")
-                .arg(&client_url)
-                .arg("--listen-peer-urls")
-                .arg(&peer_url)
-                .arg("--initial-advertise-peer-urls")
-                .arg(&peer_url)
-                .arg("--initial-cluster")
-                .arg(format!("test={peer_url}"))
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .expect("spawn etcd");
+            let child = spawn(&bin, dir.path(), client, peer);
             let mut etcd = Etcd {
                 child,
+                bin: bin.clone(),
                 client_port: client,
-                _dir: dir,
+                peer_port: peer,
+                dir,
             };
             if etcd.wait_ready().await {
                 return Some(etcd);
             }
         }
         panic!("{test}: etcd did not start");
+    }
+
+    /// Kills etcd (SIGKILL): the store is gone, as when its machine fails.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts etcd again on the same data directory and ports, after [`Etcd::kill`].
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.child = spawn(&self.bin, self.dir.path(), self.client_port, self.peer_port);
+        assert!(self.wait_ready().await, "etcd did not start again");
     }
 
     async fn wait_ready(&mut self) -> bool {
@@ -109,4 +105,33 @@ impl Drop for Etcd {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn spawn(bin: &str, dir: &std::path::Path, client: u16, peer: u16) -> Child {
+    let client_url = format!("http://127.0.0.1:{client}");
+    let peer_url = format!("http://127.0.0.1:{peer}");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("etcd.log"))
+        .expect("log file");
+    Command::new(bin)
+        .arg("--name")
+        .arg("test")
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .arg("--listen-client-urls")
+        .arg(&client_url)
+        .arg("--advertise-client-urls")
+        .arg(&client_url)
+        .arg("--listen-peer-urls")
+        .arg(&peer_url)
+        .arg("--initial-advertise-peer-urls")
+        .arg(&peer_url)
+        .arg("--initial-cluster")
+        .arg(format!("test={peer_url}"))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn etcd")
 }
