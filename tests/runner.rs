@@ -4,6 +4,7 @@ mod cli;
 mod compose;
 mod consul_double;
 mod kv_conformance;
+mod kv_deploy;
 mod locks;
 mod planner;
 mod spec_errors;
