@@ -366,6 +366,14 @@ async fn history_lists_deploys_newest_first_in_text_and_json() {
     assert_eq!(failed["result"], "rolled_back", "{json}");
     assert_eq!(failed["from_version"], "1.1.0");
     assert_eq!(failed["to_zone"], "blue");
+    assert_eq!(
+        swarm_kv(&cluster)
+            .lock_holder(&stack.key("lock"))
+            .await
+            .expect("read the lock"),
+        None,
+        "a rolled-back deploy must release its lock"
+    );
     let text = stack.run("history", &["web"]);
     let newest = text
         .stdout
