@@ -385,3 +385,37 @@ async fn history_lists_deploys_newest_first_in_text_and_json() {
         "the failed deploy comes first\n{text}"
     );
 }
+
+#[tokio::test]
+async fn an_interrupted_deploy_releases_its_lock_at_once() {
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    let mut setup = Setup::new(Store::Swarm);
+    // Long enough that a lock freed by its TTL could not pass for a released one.
+    setup.lock_ttl = "1m";
+    let stack = Stack::new(&cluster, setup);
+    let kv = swarm_kv(&cluster);
+    stack.write_compose("slow.yaml", Some("10m"));
+
+    let holder = stack.start_deploy("unhealthy", &["-f", "slow.yaml"]);
+    let pid = holder.pid();
+    assert_eq!(
+        wait_lock_held(&kv, &stack.key("lock"), Duration::from_secs(60)).await,
+        pid
+    );
+    // As CI does when it cancels a job.
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(term.success());
+    let stopped = holder.wait();
+    stopped.expect_code(130);
+    assert_eq!(
+        kv.lock_holder(&stack.key("lock")).await.expect("read"),
+        None,
+        "an interrupted deploy must release its lock\n{stopped}"
+    );
+    stack.deploy("1.0.0", &[]).expect_code(0);
+}
