@@ -350,3 +350,64 @@ async fn consul_tokens_never_reach_the_output() {
         Some("1.1.0")
     );
 }
+
+/// Three deploys at once against `stack`: one deploys, the others exit 4 naming it.
+fn one_deploy_at_a_time(stack: &Stack) {
+    let runs: Vec<_> = (0..3)
+        .map(|i| stack.start_deploy("1.0.0", &["--message", &format!("deploy #{i}")]))
+        .collect();
+    let pids: Vec<u32> = runs.iter().map(|r| r.pid()).collect();
+    let done: Vec<Finished> = runs.into_iter().map(|r| r.wait()).collect();
+    let summary: String = done
+        .iter()
+        .map(|f| format!("{:?} after {:.1?}\n", f.code(), f.elapsed))
+        .collect();
+    let winners: Vec<usize> = (0..3).filter(|i| done[*i].code() == Some(0)).collect();
+    assert_eq!(winners.len(), 1, "exactly one deploy must win:\n{summary}");
+    let winner = winners[0];
+    for (i, f) in done.iter().enumerate().filter(|(i, _)| *i != winner) {
+        f.expect_code(4);
+        assert!(
+            f.stderr.contains(&format!("(pid {})", pids[winner]))
+                && f.stderr.contains(&format!("\"deploy #{winner}\"")),
+            "deploy #{i} should name the holder #{winner}\n{f}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn etcd_lock_admits_one_deploy_at_a_time() {
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    let Some(etcd) = Etcd::start("etcd_lock_admits_one_deploy_at_a_time").await else {
+        return;
+    };
+    let stack = Stack::new(&cluster, Setup::new(Store::Url(etcd.url())));
+    one_deploy_at_a_time(&stack);
+    assert_eq!(etcd_get(&etcd.http_url(), "web-lock").await, None);
+    assert_eq!(
+        etcd_get(&etcd.http_url(), "web-active-version")
+            .await
+            .as_deref(),
+        Some("1.0.0")
+    );
+}
+
+#[tokio::test]
+async fn consul_lock_admits_one_deploy_at_a_time() {
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    let consul = ServedDouble::start(Options::default());
+    let stack = Stack::new(&cluster, Setup::new(Store::Url(consul.double.url())));
+    one_deploy_at_a_time(&stack);
+    assert_eq!(
+        consul_raw(&consul.double.address(), "web-active-version", None)
+            .await
+            .as_deref(),
+        Some("1.0.0")
+    );
+    // Released, not left to expire: a second deploy gets the lock at once.
+    stack.deploy("1.1.0", &[]).expect_code(0);
+}

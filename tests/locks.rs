@@ -1,13 +1,16 @@
 //! The deploy lock and the history, through the real `shipctl` binary on the live Swarm:
 //! concurrent deploys, `--lock-wait`, a holder killed with SIGKILL, `unlock`, `history`.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use shipctl::kv::{Kv, LockInfo, LockOutcome};
+use shipctl::kv::{self, Kv, LockInfo, LockOutcome};
 
+use crate::support::consul_double::Options;
 use crate::support::docker::require_docker;
+use crate::support::etcd::Etcd;
 use crate::support::stack::{
-    Finished, Setup, Stack, Store, USER, swarm_kv, values, wait_lock_held,
+    Finished, ServedDouble, Setup, Stack, Store, USER, swarm_kv, values, wait_lock_held,
 };
 
 const EXIT_LOCKED: i32 = 4;
@@ -167,11 +170,43 @@ async fn a_killed_holder_blocks_until_the_ttl_then_a_deploy_goes_through() {
     let Some(cluster) = require_docker().await else {
         return;
     };
-    let setup = Setup::new(Store::Swarm);
+    let stack = Stack::new(&cluster, Setup::new(Store::Swarm));
+    killed_holder(&stack, &swarm_kv(&cluster)).await;
+}
+
+#[tokio::test]
+async fn etcd_a_killed_holder_blocks_until_the_ttl() {
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    let Some(etcd) = Etcd::start("etcd_a_killed_holder_blocks_until_the_ttl").await else {
+        return;
+    };
+    let stack = Stack::new(&cluster, Setup::new(Store::Url(etcd.url())));
+    let kv = kv::connect(&etcd.url(), &HashMap::new())
+        .await
+        .expect("connect to etcd");
+    killed_holder(&stack, kv.as_ref()).await;
+}
+
+#[tokio::test]
+async fn consul_a_killed_holder_blocks_until_the_ttl() {
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    let consul = ServedDouble::start(Options::default());
+    let stack = Stack::new(&cluster, Setup::new(Store::Url(consul.double.url())));
+    let kv = kv::connect(&consul.double.url(), &HashMap::new())
+        .await
+        .expect("connect to the Consul double");
+    killed_holder(&stack, kv.as_ref()).await;
+}
+
+/// SIGKILL a deploy that holds the lock: until the TTL the lock stays taken (exit 4), then it
+/// is free again without anyone's help.
+async fn killed_holder(stack: &Stack, kv: &dyn Kv) {
     let ttl = Duration::from_secs(10);
-    assert_eq!(setup.lock_ttl, "10s");
-    let stack = Stack::new(&cluster, setup);
-    let kv = swarm_kv(&cluster);
+    assert_eq!(stack.setup.lock_ttl, "10s");
     // Failing health checks do not count during the start period: this deploy waits for its
     // gate (timeout 1m) instead of failing at once, holding the lock meanwhile.
     stack.write_compose("slow.yaml", Some("10m"));
@@ -179,7 +214,7 @@ async fn a_killed_holder_blocks_until_the_ttl_then_a_deploy_goes_through() {
     let holder = stack.start_deploy("unhealthy", &["-f", "slow.yaml", "--message", "doomed"]);
     let pid = holder.pid();
     assert_eq!(
-        wait_lock_held(&kv, &stack.key("lock"), Duration::from_secs(60)).await,
+        wait_lock_held(kv, &stack.key("lock"), Duration::from_secs(60)).await,
         pid
     );
     holder.kill9();
@@ -209,6 +244,7 @@ async fn a_killed_holder_blocks_until_the_ttl_then_a_deploy_goes_through() {
         );
         std::thread::sleep(Duration::from_millis(500));
     };
+    eprintln!("lock free again {freed_after:.1?} after the kill (TTL {ttl:?})");
     deployed.expect_code(0);
     assert!(
         freed_after <= bound,
@@ -219,7 +255,7 @@ async fn a_killed_holder_blocks_until_the_ttl_then_a_deploy_goes_through() {
         freed_after >= ttl / 2,
         "the lock came free only {freed_after:.1?} after the kill, before its TTL ({ttl:?})"
     );
-    let keys = values(&kv, &[stack.key("active-version")]).await;
+    let keys = values(kv, &[stack.key("active-version")]).await;
     assert_eq!(
         keys.get(&stack.key("active-version")).map(String::as_str),
         Some("1.0.0")
