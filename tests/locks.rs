@@ -268,8 +268,40 @@ async fn unlock_needs_yes_without_a_terminal_and_breaks_a_held_lock() {
         return;
     };
     let stack = Stack::new(&cluster, Setup::new(Store::Swarm));
-    let kv = swarm_kv(&cluster);
+    unlock(&stack, &swarm_kv(&cluster)).await;
+}
 
+#[tokio::test]
+async fn etcd_unlock_breaks_a_held_lock() {
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    let Some(etcd) = Etcd::start("etcd_unlock_breaks_a_held_lock").await else {
+        return;
+    };
+    let stack = Stack::new(&cluster, Setup::new(Store::Url(etcd.url())));
+    let kv = kv::connect(&etcd.url(), &HashMap::new())
+        .await
+        .expect("connect to etcd");
+    unlock(&stack, kv.as_ref()).await;
+}
+
+#[tokio::test]
+async fn consul_unlock_breaks_a_held_lock() {
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    let consul = ServedDouble::start(Options::default());
+    let stack = Stack::new(&cluster, Setup::new(Store::Url(consul.double.url())));
+    let kv = kv::connect(&consul.double.url(), &HashMap::new())
+        .await
+        .expect("connect to the Consul double");
+    unlock(&stack, kv.as_ref()).await;
+}
+
+/// `unlock` refuses to break a lock without --yes when nobody can be asked, and breaks it
+/// with --yes so that the next deploy goes through at once.
+async fn unlock(stack: &Stack, kv: &dyn Kv) {
     let free = stack.run("unlock", &["web"]);
     free.expect_code(0);
     assert!(free.stdout.contains("web is not locked"), "{free}");
