@@ -2,7 +2,9 @@
 //! terminal, record the history, release the locks. Shared by deploy, promote and abort.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
 
 use super::world::World;
 use super::{DeployArgs, GlobalArgs, OutputFormat};
@@ -58,12 +60,17 @@ pub async fn apply(
     env: &HashMap<String, String>,
     terminal: &Terminal,
 ) -> Result<Outcome, Error> {
-    let locks = Locks::take(world, plan, spec, request).await?;
-    apply_locked(world, plan, spec, request, global, env, terminal, locks).await
+    let cancel = super::runtime::cancel_on_signals();
+    let locks = Locks::take(world, plan, spec, request, &cancel).await?;
+    apply_locked(
+        world, plan, spec, request, global, env, terminal, locks, cancel,
+    )
+    .await
 }
 
 /// As [`apply`], with the locks already taken (by [`Locks::take`] on this plan or an
-/// earlier one of the same services); they are released at the end.
+/// earlier one of the same services) and the signals already caught by `cancel`; the locks
+/// are released at the end.
 #[allow(clippy::too_many_arguments)]
 pub async fn apply_locked(
     world: &World,
@@ -74,6 +81,7 @@ pub async fn apply_locked(
     env: &HashMap<String, String>,
     terminal: &Terminal,
     locks: Locks,
+    cancel: CancellationToken,
 ) -> Result<Outcome, Error> {
     let mode = match terminal.format {
         OutputFormat::Json => ProgressMode::Json,
@@ -90,7 +98,6 @@ pub async fn apply_locked(
         Box::new(NonInteractive)
     };
 
-    let cancel = super::runtime::cancel_on_signals();
     let prober = HttpProber::new();
     let clock = TokioClock;
     let executor = Executor::new(
@@ -140,24 +147,26 @@ impl Locks {
         plan: &Plan,
         spec: &Spec,
         request: &Request<'_>,
+        cancel: &CancellationToken,
     ) -> Result<Locks, Error> {
         let mut locks = Locks {
             held: Vec::new(),
             waited: false,
         };
-        locks.cover(world, plan, spec, request).await?;
+        locks.cover(world, plan, spec, request, cancel).await?;
         Ok(locks)
     }
 
-    /// Also takes the locks of services of `plan` that changes and are not held yet (a plan
-    /// made again after waiting may change a service the first one left alone). On failure
-    /// every lock is released.
+    /// Also takes the locks of services of `plan` that change and are not held yet (a plan
+    /// made again after waiting may change a service the first one left alone). On failure,
+    /// or a signal while waiting, every lock is released.
     pub async fn cover(
         &mut self,
         world: &World,
         plan: &Plan,
         spec: &Spec,
         request: &Request<'_>,
+        cancel: &CancellationToken,
     ) -> Result<(), Error> {
         let info = LockInfo::current(
             request
@@ -170,19 +179,38 @@ impl Locks {
             if self.held.iter().any(|(k, _)| k == key) {
                 continue;
             }
-            // One attempt first, so that a run knows whether it waited for someone.
-            let mut outcome =
-                kv::acquire_lock(world.kv.as_ref(), key, &info, spec.kv.lock_ttl, None).await;
-            if matches!(outcome, Ok(LockOutcome::Held(_))) && request.lock_wait.is_some() {
+            let attempt = || world.kv.lock(key, &info, spec.kv.lock_ttl);
+            let mut outcome = attempt().await;
+            if let (Ok(LockOutcome::Held(_)), Some(wait)) = (&outcome, request.lock_wait) {
                 self.waited = true;
-                outcome = kv::acquire_lock(
-                    world.kv.as_ref(),
-                    key,
-                    &info,
-                    spec.kv.lock_ttl,
-                    request.lock_wait,
-                )
-                .await;
+                let deadline = Instant::now() + wait;
+                loop {
+                    let pause = deadline
+                        .saturating_duration_since(Instant::now())
+                        .min(Duration::from_millis(500));
+                    if pause.is_zero() {
+                        break;
+                    }
+                    // Ctrl-C ends the wait: nothing has been changed yet.
+                    tokio::select! {
+                        _ = cancel.cancelled() => {
+                            let held = std::mem::take(&mut self.held);
+                            let _ = Locks { held, waited: false }.release().await;
+                            return Err(Error::Interrupted {
+                                message: format!(
+                                    "interrupted while waiting for the deploy lock of {}",
+                                    service.service
+                                ),
+                                help: Some("nothing was changed".into()),
+                            });
+                        }
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                    outcome = attempt().await;
+                    if !matches!(outcome, Ok(LockOutcome::Held(_))) {
+                        break;
+                    }
+                }
             }
             let failure = match outcome {
                 Ok(LockOutcome::Acquired(guard)) => {

@@ -61,7 +61,8 @@ pub fn run(
             ));
         }
         let request = Request::from_deploy("deploy", args)?;
-        let mut locks = Locks::take(&world, &plan, &inputs.spec, &request).await?;
+        let cancel = runtime::cancel_on_signals();
+        let mut locks = Locks::take(&world, &plan, &inputs.spec, &request, &cancel).await?;
         // The deploy we waited for moved the zones and keys: a plan made before it finished
         // would be refused as stale, so plan again from what it left (the lock keeps others out).
         let plan = if locks.waited {
@@ -78,7 +79,7 @@ pub fn run(
                 }
             };
             locks
-                .cover(&world, &replanned, &inputs.spec, &request)
+                .cover(&world, &replanned, &inputs.spec, &request, &cancel)
                 .await?;
             replanned
         } else {
@@ -93,6 +94,7 @@ pub fn run(
             env,
             terminal,
             locks,
+            cancel,
         )
         .await?;
         print_outcome(&outcome, terminal);
