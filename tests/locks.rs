@@ -455,7 +455,7 @@ async fn history_lists_deploys_newest_first_in_text_and_json() {
 }
 
 #[tokio::test]
-async fn an_interrupted_deploy_releases_its_lock_at_once() {
+async fn interrupted_deploys_stop_waiting_and_release_the_lock_at_once() {
     let Some(cluster) = require_docker().await else {
         return;
     };
@@ -472,12 +472,26 @@ async fn an_interrupted_deploy_releases_its_lock_at_once() {
         wait_lock_held(&kv, &stack.key("lock"), Duration::from_secs(60)).await,
         pid
     );
+    // A deploy waiting for the lock stops waiting on a signal, changing nothing.
+    let waiter = stack.start_deploy("1.1.0", &["--lock-wait", "2m"]);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        kv.lock_holder(&stack.key("lock"))
+            .await
+            .expect("read")
+            .is_some_and(|h| h.pid == pid),
+        "the first deploy should still hold the lock"
+    );
+    terminate(waiter.pid());
+    let waited = waiter.wait();
+    waited.expect_code(130);
+    assert!(
+        waited.stderr.contains("waiting for the deploy lock"),
+        "{waited}"
+    );
+
     // As CI does when it cancels a job.
-    let term = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .expect("run kill");
-    assert!(term.success());
+    terminate(pid);
     let stopped = holder.wait();
     stopped.expect_code(130);
     assert_eq!(
@@ -486,4 +500,12 @@ async fn an_interrupted_deploy_releases_its_lock_at_once() {
         "an interrupted deploy must release its lock\n{stopped}"
     );
     stack.deploy("1.0.0", &[]).expect_code(0);
+}
+
+fn terminate(pid: u32) {
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(term.success(), "kill -TERM {pid}");
 }
