@@ -91,6 +91,10 @@ impl Stack {
 
     /// A compose file with the one service `web`; `start_period` keeps failing tasks in
     /// `starting` (so a deploy of `unhealthy` waits instead of failing at once).
+    ///
+    /// A healthy task passes its first check after about a second either way; the timeout and
+    /// retries leave room for checks that run late on a loaded machine, which shipctl would
+    /// otherwise take for a task stuck in `starting`.
     pub fn write_compose(&self, name: &str, start_period: Option<&str>) -> PathBuf {
         let start_period = start_period
             .map(|p| format!("      start_period: {p}\n"))
@@ -98,8 +102,8 @@ impl Stack {
         let text = format!(
             "services:\n  web:\n    image: shipctl-test-app:${{IMAGE_VERSION:-1.0.0}}\n    \
              healthcheck:\n      test: [\"CMD\", \"wget\", \"-q\", \"-O\", \"/dev/null\", \
-             \"http://127.0.0.1:8080/health\"]\n      interval: 1s\n      timeout: 1s\n      \
-             retries: 2\n{start_period}    stop_grace_period: 2s\n    deploy:\n      \
+             \"http://127.0.0.1:8080/health\"]\n      interval: 1s\n      timeout: 2s\n      \
+             retries: 3\n{start_period}    stop_grace_period: 2s\n    deploy:\n      \
              replicas: {}\n      endpoint_mode: dnsrr\n",
             self.setup.replicas
         );
