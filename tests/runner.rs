@@ -5,6 +5,8 @@ mod compose;
 mod consul_double;
 mod deploy;
 mod kv_conformance;
+mod kv_deploy;
+mod locks;
 mod planner;
 mod spec_errors;
 mod support;

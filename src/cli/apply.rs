@@ -2,7 +2,9 @@
 //! terminal, record the history, release the locks. Shared by deploy, promote and abort.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
 
 use super::world::World;
 use super::{DeployArgs, GlobalArgs, OutputFormat};
@@ -58,6 +60,29 @@ pub async fn apply(
     env: &HashMap<String, String>,
     terminal: &Terminal,
 ) -> Result<Outcome, Error> {
+    let cancel = super::runtime::cancel_on_signals();
+    let locks = Locks::take(world, plan, spec, request, &cancel).await?;
+    apply_locked(
+        world, plan, spec, request, global, env, terminal, locks, cancel,
+    )
+    .await
+}
+
+/// As [`apply`], with the locks already taken (by [`Locks::take`] on this plan or an
+/// earlier one of the same services) and the signals already caught by `cancel`; the locks
+/// are released at the end.
+#[allow(clippy::too_many_arguments)]
+pub async fn apply_locked(
+    world: &World,
+    plan: &Plan,
+    spec: &Spec,
+    request: &Request<'_>,
+    global: &GlobalArgs,
+    env: &HashMap<String, String>,
+    terminal: &Terminal,
+    locks: Locks,
+    cancel: CancellationToken,
+) -> Result<Outcome, Error> {
     let mode = match terminal.format {
         OutputFormat::Json => ProgressMode::Json,
         OutputFormat::Text if terminal.progress => ProgressMode::Tty,
@@ -73,8 +98,6 @@ pub async fn apply(
         Box::new(NonInteractive)
     };
 
-    let guards = take_locks(world, plan, spec, request).await?;
-    let cancel = super::runtime::cancel_on_signals();
     let prober = HttpProber::new();
     let clock = TokioClock;
     let mut executor = Executor::new(
@@ -88,7 +111,7 @@ pub async fn apply(
     );
     // Stop before the next change if the lock is lost (its renewal failed). The executor
     // watches one lock; with several services the first stands for the run.
-    if let Some(guard) = guards.first() {
+    if let Some((_, guard)) = locks.held.first() {
         executor = executor.with_lock(guard.as_ref());
     }
     let started = std::time::Instant::now();
@@ -104,62 +127,128 @@ pub async fn apply(
         sink.as_ref(),
     )
     .await;
-    for guard in guards {
-        if let Err(e) = guard.release().await {
-            sink.emit(&Event::Warning {
-                service: None,
-                message: format!("could not release the deploy lock ({e}); it expires by itself"),
-            });
-        }
+    for e in locks.release().await {
+        sink.emit(&Event::Warning {
+            service: None,
+            message: format!("could not release the deploy lock ({e}); it expires by itself"),
+        });
     }
     let _ = global;
     result
 }
 
-/// One lock per service that will change; all or nothing.
-async fn take_locks(
-    world: &World,
-    plan: &Plan,
-    spec: &Spec,
-    request: &Request<'_>,
-) -> Result<Vec<Box<dyn LockGuard>>, Error> {
-    let mut guards: Vec<Box<dyn LockGuard>> = Vec::new();
-    let info = LockInfo::current(
-        request
-            .message
-            .clone()
-            .or_else(|| Some(format!("shipctl {}", request.action))),
-    );
-    for service in plan.services.iter().filter(|s| !s.up_to_date) {
-        let outcome = kv::acquire_lock(
-            world.kv.as_ref(),
-            &service.keys.lock,
-            &info,
-            spec.kv.lock_ttl,
-            request.lock_wait,
-        )
-        .await;
-        match outcome {
-            Ok(LockOutcome::Acquired(guard)) => guards.push(guard),
-            Ok(LockOutcome::Held(holder)) => {
-                for guard in guards {
-                    let _ = guard.release().await;
-                }
-                return Err(locked(
-                    &service.service,
-                    &holder,
-                    request.lock_wait.is_some(),
-                ));
+/// The deploy locks this run holds, one per service that changes.
+pub struct Locks {
+    held: Vec<(String, Box<dyn LockGuard>)>,
+    /// True when some lock was held by another deploy and this run waited for it
+    /// (`--lock-wait`): the state the plan was made from may have changed meanwhile.
+    pub waited: bool,
+}
+
+impl Locks {
+    /// One lock per service that will change; all or nothing.
+    pub async fn take(
+        world: &World,
+        plan: &Plan,
+        spec: &Spec,
+        request: &Request<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<Locks, Error> {
+        let mut locks = Locks {
+            held: Vec::new(),
+            waited: false,
+        };
+        locks.cover(world, plan, spec, request, cancel).await?;
+        Ok(locks)
+    }
+
+    /// Also takes the locks of services of `plan` that change and are not held yet (a plan
+    /// made again after waiting may change a service the first one left alone). On failure,
+    /// or a signal while waiting, every lock is released.
+    pub async fn cover(
+        &mut self,
+        world: &World,
+        plan: &Plan,
+        spec: &Spec,
+        request: &Request<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<(), Error> {
+        let info = LockInfo::current(
+            request
+                .message
+                .clone()
+                .or_else(|| Some(format!("shipctl {}", request.action))),
+        );
+        for service in plan.services.iter().filter(|s| !s.up_to_date) {
+            let key = &service.keys.lock;
+            if self.held.iter().any(|(k, _)| k == key) {
+                continue;
             }
-            Err(e) => {
-                for guard in guards {
-                    let _ = guard.release().await;
+            let attempt = || world.kv.lock(key, &info, spec.kv.lock_ttl);
+            let mut outcome = attempt().await;
+            if let (Ok(LockOutcome::Held(_)), Some(wait)) = (&outcome, request.lock_wait) {
+                self.waited = true;
+                let deadline = Instant::now() + wait;
+                loop {
+                    let pause = deadline
+                        .saturating_duration_since(Instant::now())
+                        .min(Duration::from_millis(500));
+                    if pause.is_zero() {
+                        break;
+                    }
+                    // Ctrl-C ends the wait: nothing has been changed yet.
+                    tokio::select! {
+                        _ = cancel.cancelled() => {
+                            let held = std::mem::take(&mut self.held);
+                            let _ = Locks { held, waited: false }.release().await;
+                            return Err(Error::Interrupted {
+                                message: format!(
+                                    "interrupted while waiting for the deploy lock of {}",
+                                    service.service
+                                ),
+                                help: Some("nothing was changed".into()),
+                            });
+                        }
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                    outcome = attempt().await;
+                    if !matches!(outcome, Ok(LockOutcome::Held(_))) {
+                        break;
+                    }
                 }
-                return Err(kv_error(e));
+            }
+            let failure = match outcome {
+                Ok(LockOutcome::Acquired(guard)) => {
+                    self.held.push((key.clone(), guard));
+                    continue;
+                }
+                Ok(LockOutcome::Held(holder)) => {
+                    locked(&service.service, &holder, request.lock_wait.is_some())
+                }
+                Err(e) => kv_error(e),
+            };
+            let held = std::mem::take(&mut self.held);
+            let _ = Locks {
+                held,
+                waited: false,
+            }
+            .release()
+            .await;
+            return Err(failure);
+        }
+        Ok(())
+    }
+
+    /// Releases every lock; returns the errors (each lock then expires after its TTL).
+    pub async fn release(self) -> Vec<crate::kv::KvError> {
+        let mut errors = Vec::new();
+        for (_, guard) in self.held {
+            if let Err(e) = guard.release().await {
+                errors.push(e);
             }
         }
+        errors
     }
-    Ok(guards)
 }
 
 fn locked(service: &str, holder: &LockInfo, waited: bool) -> Error {

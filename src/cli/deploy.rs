@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::apply::{Request, apply, print_outcome};
+use super::apply::{Locks, Request, apply_locked, print_outcome};
 use super::inputs::{self, Inputs};
 use super::world::World;
 use super::{DeployArgs, GlobalArgs, runtime};
@@ -61,7 +61,42 @@ pub fn run(
             ));
         }
         let request = Request::from_deploy("deploy", args)?;
-        let outcome = apply(&world, &plan, &inputs.spec, &request, global, env, terminal).await?;
+        let cancel = runtime::cancel_on_signals();
+        let mut locks = Locks::take(&world, &plan, &inputs.spec, &request, &cancel).await?;
+        // The deploy we waited for moved the zones and keys: a plan made before it finished
+        // would be refused as stale, so plan again from what it left (the lock keeps others out).
+        let plan = if locks.waited {
+            let replanned = async {
+                let observed = observe_services(&world, &inputs, &args.services).await?;
+                make_plan(&inputs, &overrides, &observed, args)
+            }
+            .await;
+            let replanned = match replanned {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = locks.release().await;
+                    return Err(e);
+                }
+            };
+            locks
+                .cover(&world, &replanned, &inputs.spec, &request, &cancel)
+                .await?;
+            replanned
+        } else {
+            plan
+        };
+        let outcome = apply_locked(
+            &world,
+            &plan,
+            &inputs.spec,
+            &request,
+            global,
+            env,
+            terminal,
+            locks,
+            cancel,
+        )
+        .await?;
         print_outcome(&outcome, terminal);
         Ok(())
     })

@@ -22,30 +22,31 @@ pub fn block_on<F: Future<Output = Result<(), Error>>>(f: F) -> Result<(), Error
 
 /// A token cancelled on Ctrl-C or SIGTERM. The executor checks it at safe points only, so a
 /// signal never splits a step in two.
+///
+/// The handlers are in place when this returns (not when a task first runs): a deploy holding
+/// its lock must never die of a signal's default action and leave the lock to its TTL.
 pub fn cancel_on_signals() -> CancellationToken {
     let token = CancellationToken::new();
     let on_signal = token.clone();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+                on_signal.cancel();
+            });
+            return token;
+        }
+    }
     tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            match signal(SignalKind::terminate()) {
-                Ok(mut term) => {
-                    tokio::select! {
-                        _ = ctrl_c => {}
-                        _ = term.recv() => {}
-                    }
-                }
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                }
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = ctrl_c.await;
-        }
+        let _ = tokio::signal::ctrl_c().await;
         on_signal.cancel();
     });
     token

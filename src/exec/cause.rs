@@ -112,9 +112,34 @@ impl fmt::Display for FailureCause {
                 write!(f, "no progress for {}", secs(*idle_ms))
             }
             FailureCause::Router { detail } => write!(f, "router: {detail}"),
+            // KvError's own messages already begin with "KV store ..." and name it.
+            FailureCause::Kv { detail } if detail.starts_with("KV store") => f.write_str(detail),
             FailureCause::Kv { detail } => write!(f, "KV store: {detail}"),
             FailureCause::Cluster { detail } => write!(f, "cluster: {detail}"),
             FailureCause::Refused { detail } => f.write_str(detail),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FailureCause;
+
+    #[test]
+    fn kv_causes_name_the_store_once() {
+        let lost = FailureCause::Kv {
+            detail: "KV store etcd http://127.0.0.1:2379 is unreachable: refused".into(),
+        };
+        assert_eq!(
+            lost.to_string(),
+            "KV store etcd http://127.0.0.1:2379 is unreachable: refused"
+        );
+        let raced = FailureCause::Kv {
+            detail: "key web-active-zone changed concurrently".into(),
+        };
+        assert_eq!(
+            raced.to_string(),
+            "KV store: key web-active-zone changed concurrently"
+        );
     }
 }

@@ -12,7 +12,10 @@ pub struct Etcd {
     child: Child,
     pub client_port: u16,
     https: bool,
-    /// Kept so the data directory lives as long as the process.
+    /// The command line it was started with, so [`Etcd::restart`] can start it again.
+    bin: String,
+    args: Vec<std::ffi::OsString>,
+    /// Kept so the data directory lives as long as the process (and a restart reuses it).
     _dir: tempfile::TempDir,
 }
 
@@ -100,6 +103,7 @@ impl Etcd {
                     probe = probe.identity(id);
                 }
             }
+            let args: Vec<std::ffi::OsString> = cmd.get_args().map(|a| a.to_owned()).collect();
             let child = cmd
                 .stdout(Stdio::null())
                 .stderr(log)
@@ -109,6 +113,8 @@ impl Etcd {
                 child,
                 client_port: client,
                 https: tls.is_some(),
+                bin: bin.clone(),
+                args,
                 _dir: dir,
             };
             if etcd.wait_ready(probe.build().expect("probe client")).await {
@@ -122,6 +128,34 @@ impl Etcd {
         panic!(
             "{test}: etcd did not start; its log ends with:\n{}",
             tail.join("\n")
+        );
+    }
+
+    /// Kills etcd (SIGKILL): the store is gone, as when its machine fails.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts etcd again on the same data directory and ports, after [`Etcd::kill`]
+    /// (plain HTTP only).
+    pub async fn restart(&mut self) {
+        assert!(!self.https, "restart supports plain-HTTP etcd only");
+        self.kill();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self._dir.path().join("etcd.log"))
+            .expect("log file");
+        self.child = Command::new(&self.bin)
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn etcd");
+        assert!(
+            self.wait_ready(reqwest::Client::new()).await,
+            "etcd did not start again"
         );
     }
 

@@ -6,4 +6,5 @@ pub mod consul_double;
 pub mod docker;
 pub mod etcd;
 pub mod prereq;
+pub mod stack;
 pub mod tls;

@@ -181,6 +181,13 @@ impl ConsulDouble {
         }
     }
 
+    /// A key's value read straight from the state, also after [`ConsulDouble::stop`].
+    pub fn value(&self, key: &str) -> Option<String> {
+        let s = self.state.state.lock().ok()?;
+        s.kv.get(key)
+            .map(|e| String::from_utf8_lossy(&e.value).into_owned())
+    }
+
     /// The current Raft index (for tests).
     pub fn index(&self) -> u64 {
         self.state.state.lock().map(|s| s.index).unwrap_or(0)
