@@ -405,7 +405,7 @@ impl Router<'_> {
         // Each retry is reported: the backoff already spaces them out.
         self.last_problem = None;
         self.problem(RouteEvent::StoreFailed {
-            message: format!("{e}; keeping the last good config"),
+            message: e.to_string(),
             retry_ms: millis(wait),
         });
     }

@@ -60,7 +60,9 @@ pub fn render_line(event: &RouteEvent) -> String {
             format!("route: {service}: reported the served keys in {key}")
         }
         RouteEvent::StoreFailed { message, retry_ms } => {
-            format!("route: error: {message} (retrying in {retry_ms} ms)")
+            format!(
+                "route: error: {message}; keeping the last good config (retrying in {retry_ms} ms)"
+            )
         }
         RouteEvent::ClusterFailed { message } => {
             format!("route: error: cannot read the tasks: {message}; using the last known ones")
