@@ -129,7 +129,8 @@ async fn host_targets(cluster: &dyn Cluster, service_name: &str) -> Vec<String> 
         .into_iter()
         .filter(|t| t.state == shipctl::exec::TaskState::Running)
         .filter(|t| t.desired_state == shipctl::exec::TaskState::Running)
-        .flat_map(|t| t.host_ports)
+        // Swarm may list a port twice (IPv4 and IPv6): one per task.
+        .filter_map(|t| t.host_ports.first().copied())
         .map(|(_, p)| format!("127.0.0.1:{p}"))
         .collect();
     targets.sort();
