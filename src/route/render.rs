@@ -257,4 +257,48 @@ mod tests {
             "shop web blue=0:10.0.1.2/None green=100:10.0.1.8/18090 "
         );
     }
+    /// The built-in templates pass the routers' own checks, when those are installed.
+    #[test]
+    fn built_in_templates_pass_nginx_and_haproxy_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(
+            Some("blue=75,green=25"),
+            vec![task("g1", "10.0.1.8", Some(18090))],
+        );
+        let empty = context(None, vec![]);
+        let cases: [(&str, TemplateSource, &[&str]); 2] = [
+            (
+                "/usr/sbin/nginx",
+                TemplateSource::Nginx,
+                &["-t", "-q", "-c"],
+            ),
+            (
+                "/usr/sbin/haproxy",
+                TemplateSource::Haproxy,
+                &["-c", "-q", "-f"],
+            ),
+        ];
+        for (binary, source, args) in cases {
+            if !std::path::Path::new(binary).exists() {
+                continue;
+            }
+            let r = Renderer::load(&source).unwrap();
+            for (i, c) in [&ctx, &empty].into_iter().enumerate() {
+                let file = dir.path().join(format!("{}-{i}.conf", r.name()));
+                std::fs::write(&file, r.render(c).unwrap()).unwrap();
+                let out = std::process::Command::new(binary)
+                    .args(args)
+                    .arg(&file)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{binary} refused {}:\n{}\n{}",
+                    file.display(),
+                    String::from_utf8_lossy(&out.stderr),
+                    std::fs::read_to_string(&file).unwrap()
+                );
+            }
+        }
+    }
 }

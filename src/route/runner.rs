@@ -76,6 +76,7 @@ pub async fn run(
         installed: std::fs::read_to_string(&options.config).ok(),
         refused: None,
         reload_pending: false,
+        report_pending: false,
         published: HashMap::new(),
         last_context: None,
         last_problem: None,
@@ -218,6 +219,8 @@ struct Router<'a> {
     /// The last output the check refused (not checked again until the output changes).
     refused: Option<String>,
     reload_pending: bool,
+    /// A report could not be written; retried with backoff.
+    report_pending: bool,
     /// The keys last reported per service.
     published: HashMap<String, BTreeMap<String, String>>,
     last_context: Option<RouteContext>,
@@ -259,7 +262,7 @@ impl Router<'_> {
 
     /// Something left to do for the current inputs: a reload or a report that failed.
     fn pending(&self) -> bool {
-        self.reload_pending || self.targets.len() != self.published.len()
+        self.reload_pending || self.report_pending
     }
 
     /// Renders, checks, installs, reloads and reports.
@@ -391,7 +394,9 @@ impl Router<'_> {
             };
             let key = router_key(&target.service);
             let text = serde_json::to_string(&report).unwrap_or_default();
+            self.report_pending = true;
             self.kv.put(&key, &text).await?;
+            self.report_pending = false;
             self.published.insert(target.service.clone(), served);
             self.sink.emit(&RouteEvent::Reported {
                 service: target.service.clone(),
