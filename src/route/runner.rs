@@ -20,6 +20,8 @@ use crate::kv::{Kv, KvError};
 
 /// How long one KV watch blocks before it is renewed.
 const WATCH_TIMEOUT: Duration = Duration::from_secs(30);
+/// The shortest time between two watches that saw no change.
+const MIN_WATCH: Duration = Duration::from_millis(100);
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
@@ -180,6 +182,7 @@ async fn watch_keys(
     let mut since = 0;
     let mut backoff = Backoff::default();
     loop {
+        let started = Instant::now();
         let result = tokio::select! {
             () = cancel.cancelled() => return,
             r = kv.watch(&keys, since, WATCH_TIMEOUT) => r,
@@ -187,6 +190,10 @@ async fn watch_keys(
         match result {
             Ok(index) => {
                 backoff.reset();
+                // A store that answers at once without a change must not make this spin.
+                if index == since && started.elapsed() < MIN_WATCH {
+                    tokio::time::sleep(MIN_WATCH).await;
+                }
                 if index != since {
                     since = index;
                     let _ = tx.send(Signal { error: None });
