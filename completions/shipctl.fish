@@ -176,6 +176,10 @@ complete -c shipctl -n "__fish_shipctl_using_subcommand route" -l template -d 'B
 complete -c shipctl -n "__fish_shipctl_using_subcommand route" -l config -d 'Where to write the rendered config' -r -F
 complete -c shipctl -n "__fish_shipctl_using_subcommand route" -l reload -d 'Command that reloads the router after a change' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand route" -l check -d 'Command that validates a rendered file first (`{file}` is replaced)' -r
+complete -c shipctl -n "__fish_shipctl_using_subcommand route" -l listen -d 'Address the router listens on (template variable `listen`)' -r
+complete -c shipctl -n "__fish_shipctl_using_subcommand route" -l port -d 'Port of the tasks that get the traffic (template variable `port`) [default: the service\'s first `ports:` target, else 80]' -r
+complete -c shipctl -n "__fish_shipctl_using_subcommand route" -l interval -d 'How often the zone tasks are read (the keys are watched)' -r
+complete -c shipctl -n "__fish_shipctl_using_subcommand route" -l var -d 'An extra template variable, available as `vars.KEY`; repeatable' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand route" -s f -l file -d 'Compose file(s); repeat to merge like `docker compose -f a -f b` [default: $COMPOSE_FILE, else compose.yaml, compose.yml, docker-compose.yaml, docker-compose.yml]' -r -F
 complete -c shipctl -n "__fish_shipctl_using_subcommand route" -s p -l project -d 'Project (stack) name [default: $COMPOSE_PROJECT_NAME, else spec `project:`, else the compose file\'s directory name]' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand route" -l spec -d 'Strategy spec [default: shipctl.yaml if present]' -r -F

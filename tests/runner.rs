@@ -8,6 +8,7 @@ mod kv_conformance;
 mod kv_deploy;
 mod locks;
 mod planner;
+mod route;
 mod spec_errors;
 mod support;
 mod swarm;

@@ -225,6 +225,10 @@ pub struct HistoryArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct RouteArgs {
+    /// Services to route [default: every service in the compose files]
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
+
     /// Built-in template or a template file
     #[arg(long, value_name = "nginx|haproxy|FILE", default_value = "nginx")]
     pub template: String,
@@ -244,6 +248,23 @@ pub struct RouteArgs {
     /// Render once and exit
     #[arg(long)]
     pub once: bool,
+
+    /// Address the router listens on (template variable `listen`)
+    #[arg(long, value_name = "ADDR", default_value = "80")]
+    pub listen: String,
+
+    /// Port of the tasks that get the traffic (template variable `port`) [default: the
+    /// service's first `ports:` target, else 80]
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+
+    /// How often the zone tasks are read (the keys are watched)
+    #[arg(long, value_name = "DURATION", default_value = "250ms")]
+    pub interval: String,
+
+    /// An extra template variable, available as `vars.KEY`; repeatable
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
 }
 
 #[derive(Debug, Args, Clone)]

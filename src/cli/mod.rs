@@ -9,6 +9,7 @@ mod deploy;
 pub mod generate;
 mod history;
 mod inputs;
+mod route;
 mod runtime;
 mod saved_plan;
 mod unlock;
@@ -63,8 +64,9 @@ pub fn run(cli: Cli, env: &HashMap<String, String>, terminal: &Terminal) -> Resu
         Command::Abort(args) => canary::run(CanaryAction::Abort, global, args, env, terminal),
         Command::History(args) => history::run(global, args, env, terminal),
         Command::Unlock(args) => unlock::run(global, args, env, terminal),
+        Command::Route(args) => route::run(global, args, env, terminal),
         Command::Completions(args) => completions::run(args),
-        Command::Status(_) | Command::Rollback(_) | Command::Route(_) => Err(not_yet_available()),
+        Command::Status(_) | Command::Rollback(_) => Err(not_yet_available()),
     }
 }
 

@@ -1,1 +1,18 @@
 //! `shipctl route`: renders a router config from the KV keys and zone tasks.
+//!
+//! [`context`] and [`render`] are pure: values in, text out. [`runner`] is the loop that reads
+//! the keys and tasks, installs the rendered file atomically after `--check`, reloads the router
+//! and reports what it serves under `{service}-router` (see [`crate::exec::RouterReport`]).
+
+pub mod context;
+pub mod event;
+pub mod install;
+pub mod render;
+pub mod runner;
+pub mod target;
+
+pub use context::{KeyValues, RouteContext, ServiceView, TaskView, ZoneTasks, ZoneView};
+pub use event::{RouteEvent, RouteSink};
+pub use render::{Renderer, TemplateError, TemplateSource};
+pub use runner::{RouteError, RouteOptions, run};
+pub use target::RouteTarget;

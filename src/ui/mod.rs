@@ -5,6 +5,7 @@ pub mod plan_text;
 pub mod progress;
 pub mod prompt;
 mod report;
+pub mod route_lines;
 pub mod summary;
 mod terminal;
 

@@ -1,0 +1,138 @@
+//! `shipctl route`: keep a router config in line with the routing keys and zone tasks.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use super::inputs::{self, Inputs};
+use super::world::World;
+use super::{GlobalArgs, RouteArgs, runtime};
+use crate::error::{Error, InputError};
+use crate::exec::zone_service_name;
+use crate::plan::logical::logical_services;
+use crate::route::{self, Renderer, RouteError, RouteOptions, RouteTarget, TemplateSource};
+use crate::ui::Terminal;
+use crate::ui::route_lines::sink_for;
+
+pub fn run(
+    global: &GlobalArgs,
+    args: &RouteArgs,
+    env: &HashMap<String, String>,
+    terminal: &Terminal,
+) -> Result<(), Error> {
+    let inputs = inputs::load(global, env, None)?;
+    let targets = targets(&inputs, args)?;
+    let renderer = Renderer::load(&TemplateSource::parse(&args.template)).map_err(|e| {
+        Error::from(InputError::plain(e.message).with_help(
+            "fix the template; its context is described in the README (`shipctl route`)",
+        ))
+    })?;
+    let options = options(&inputs, args)?;
+    let sink = sink_for(terminal);
+    runtime::block_on(async {
+        let world = World::connect(global, env, &inputs.spec).await?;
+        let cancel = runtime::cancel_on_signals();
+        let kv: Arc<dyn crate::kv::Kv> = Arc::from(world.kv);
+        route::run(
+            kv,
+            &world.cluster,
+            &targets,
+            &renderer,
+            &options,
+            sink.as_ref(),
+            cancel,
+        )
+        .await
+        .map_err(route_error)
+    })
+}
+
+fn options(inputs: &Inputs, args: &RouteArgs) -> Result<RouteOptions, Error> {
+    let interval = crate::spec::duration::parse(&args.interval).map_err(|e| {
+        Error::from(
+            InputError::plain(format!("--interval {}: {e}", args.interval))
+                .with_help("give a duration such as 250ms or 1s"),
+        )
+    })?;
+    let mut vars = BTreeMap::new();
+    for var in &args.vars {
+        let Some((k, v)) = var.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+            return Err(InputError::plain(format!("--var `{var}` is not KEY=VALUE"))
+                .with_help("e.g. --var server_name=shop.example.com")
+                .into());
+        };
+        vars.insert(k.to_string(), v.to_string());
+    }
+    let config = args.config.clone().ok_or_else(|| {
+        Error::from(
+            InputError::plain("shipctl route needs --config FILE: where to write the config")
+                .with_help("e.g. --config /etc/nginx/conf.d/shipctl.conf"),
+        )
+    })?;
+    Ok(RouteOptions {
+        project: inputs.project.clone(),
+        config,
+        check: args.check.clone(),
+        reload: args.reload.clone(),
+        once: args.once,
+        interval: interval.max(std::time::Duration::from_millis(50)),
+        listen: args.listen.clone(),
+        port: args.port.unwrap_or(80),
+        vars,
+    })
+}
+
+/// The named services (else all of the compose file) with their keys and zone services.
+fn targets(inputs: &Inputs, args: &RouteArgs) -> Result<Vec<RouteTarget>, Error> {
+    let spec = &inputs.spec;
+    let services = logical_services(&inputs.compose, &spec.zones)?;
+    for name in &args.services {
+        if !services.contains_key(name) {
+            let known: Vec<&str> = services.keys().map(String::as_str).collect();
+            return Err(Error::usage(
+                format!("no service `{name}` in the compose file"),
+                format!("services: {}", known.join(", ")),
+            ));
+        }
+    }
+    Ok(services
+        .iter()
+        .filter(|(name, _)| args.services.is_empty() || args.services.contains(name))
+        .map(|(name, logical)| {
+            let keys = spec.kv.keys.for_service(&inputs.project, name);
+            let port = args.port.unwrap_or_else(|| {
+                logical.definitions[0]
+                    .ports
+                    .first()
+                    .map_or(80, |p| p.target)
+            });
+            RouteTarget {
+                service: name.clone(),
+                active_zone_key: keys.active_zone,
+                active_version_key: keys.active_version,
+                traffic_key: keys.traffic,
+                zones: spec
+                    .zones
+                    .iter()
+                    .map(|z| (z.clone(), zone_service_name(spec, &inputs.project, name, z)))
+                    .collect(),
+                port,
+            }
+        })
+        .collect())
+}
+
+fn route_error(e: RouteError) -> Error {
+    match e {
+        RouteError::Template(t) => InputError::plain(t.message)
+            .with_help("fix the template; nothing was installed")
+            .into(),
+        RouteError::Check(_) => Error::Unavailable {
+            message: e.to_string(),
+            help: Some("the installed config was left as it was".into()),
+        },
+        other => Error::Unavailable {
+            message: other.to_string(),
+            help: Some("the installed config was left as it was, or is the last good one".into()),
+        },
+    }
+}

@@ -1,0 +1,38 @@
+//! What the router reports while it runs. The UI renders these; `route` never prints.
+
+use serde::Serialize;
+
+/// One thing that happened, serialised as one NDJSON object (`{"event":"rendered",...}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RouteEvent {
+    /// The inputs changed and the template was rendered.
+    Rendered {
+        file: String,
+        /// False when the output equals the installed file (nothing installed or reloaded).
+        changed: bool,
+        /// One line per service: `web: green 1.1.0 (green=100), 2 servers`.
+        services: Vec<String>,
+    },
+    /// The reload command succeeded.
+    Reloaded { command: String, elapsed_ms: u64 },
+    /// The check command refused the rendered file; the installed file is unchanged.
+    CheckFailed { command: String, output: String },
+    /// The reload command failed; it is retried.
+    ReloadFailed { command: String, output: String },
+    /// The template could not be rendered; the installed file is unchanged.
+    TemplateFailed { message: String },
+    /// The report that `deploy` waits for was written.
+    Reported { service: String, key: String },
+    /// The KV store failed; the last good config stays in place.
+    StoreFailed { message: String, retry_ms: u64 },
+    /// The cluster could not be read; the last known tasks are used.
+    ClusterFailed { message: String },
+    /// Something the user should know.
+    Warning { message: String },
+}
+
+/// Receives router events.
+pub trait RouteSink: Send + Sync {
+    fn emit(&self, event: &RouteEvent);
+}

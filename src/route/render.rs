@@ -1,0 +1,304 @@
+//! Renders a [`RouteContext`] with a built-in template (`nginx`, `haproxy`) or a user's
+//! Jinja template file. Pure: the file is read once, by [`Renderer::load`].
+
+use std::path::PathBuf;
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{Environment, UndefinedBehavior};
+
+use super::context::RouteContext;
+
+const NGINX: &str = include_str!("templates/nginx.conf.j2");
+const HAPROXY: &str = include_str!("templates/haproxy.cfg.j2");
+
+/// Where the template comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateSource {
+    Nginx,
+    Haproxy,
+    File(PathBuf),
+}
+
+impl TemplateSource {
+    /// `nginx`, `haproxy`, or a path.
+    pub fn parse(text: &str) -> TemplateSource {
+        match text {
+            "nginx" => TemplateSource::Nginx,
+            "haproxy" => TemplateSource::Haproxy,
+            path => TemplateSource::File(PathBuf::from(path)),
+        }
+    }
+}
+
+/// A template that failed to load or render, with its file and line when known.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TemplateError {
+    pub message: String,
+    /// The template's name (its path for a user template).
+    pub name: String,
+    pub line: Option<usize>,
+}
+
+/// A compiled template, ready to render contexts.
+pub struct Renderer {
+    env: Environment<'static>,
+    name: String,
+}
+
+impl Renderer {
+    /// Reads and compiles the template; syntax errors are reported with file and line.
+    pub fn load(source: &TemplateSource) -> Result<Renderer, TemplateError> {
+        let (name, text) = match source {
+            TemplateSource::Nginx => ("nginx".to_string(), NGINX.to_string()),
+            TemplateSource::Haproxy => ("haproxy".to_string(), HAPROXY.to_string()),
+            TemplateSource::File(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| TemplateError {
+                    message: format!("cannot read template {}: {e}", path.display()),
+                    name: path.display().to_string(),
+                    line: None,
+                })?;
+                (path.display().to_string(), text)
+            }
+        };
+        Renderer::from_text(&name, text)
+    }
+
+    /// Compiles `text` under `name` (used in error messages).
+    pub fn from_text(name: &str, text: String) -> Result<Renderer, TemplateError> {
+        let mut env = Environment::new();
+        // Config files are line-oriented: block tags must not leave blank lines behind.
+        let syntax = SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .keep_trailing_newline(true)
+            .build()
+            .map_err(|e| error(name, &e))?;
+        env.set_syntax(syntax);
+        // A misspelt variable must fail loudly rather than render an empty address.
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.add_template_owned(name.to_string(), text)
+            .map_err(|e| error(name, &e))?;
+        Ok(Renderer {
+            env,
+            name: name.to_string(),
+        })
+    }
+
+    /// The template's name: `nginx`, `haproxy` or the file's path.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn render(&self, context: &RouteContext) -> Result<String, TemplateError> {
+        let template = self
+            .env
+            .get_template(&self.name)
+            .map_err(|e| error(&self.name, &e))?;
+        template
+            .render(minijinja::Value::from(minijinja::value::Serde(context)))
+            .map_err(|e| error(&self.name, &e))
+    }
+}
+
+fn error(name: &str, e: &minijinja::Error) -> TemplateError {
+    let line = e.line();
+    let detail = e.detail().map(str::to_string).unwrap_or_default();
+    let kind = e.kind().to_string();
+    let what = if detail.is_empty() {
+        kind
+    } else {
+        format!("{kind}: {detail}")
+    };
+    let at = match line {
+        Some(l) => format!("{name}:{l}"),
+        None => name.to_string(),
+    };
+    TemplateError {
+        message: format!("template {at}: {what}"),
+        name: name.to_string(),
+        line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::exec::{TaskInfo, TaskState};
+    use crate::route::context::{KeyValues, ZoneTasks, service_view};
+
+    fn task(id: &str, addr: &str, host_port: Option<u16>) -> TaskInfo {
+        TaskInfo {
+            id: id.into(),
+            state: TaskState::Running,
+            desired_state: TaskState::Running,
+            version: Some("1.1.0".into()),
+            image: None,
+            message: String::new(),
+            error: None,
+            exit_code: None,
+            node_id: None,
+            addresses: vec![addr.into()],
+            host_ports: host_port.map(|p| (8080, p)).into_iter().collect(),
+            updated_at: None,
+            created_at: None,
+        }
+    }
+
+    fn context(traffic: Option<&str>, green: Vec<TaskInfo>) -> RouteContext {
+        let keys = KeyValues {
+            active_zone: Some("green".into()),
+            active_version: Some("1.1.0".into()),
+            traffic: traffic.map(str::to_string),
+        };
+        let zones = vec![
+            ZoneTasks {
+                zone: "blue".into(),
+                service_name: "demo_web-blue".into(),
+                tasks: vec![task("b1", "10.0.1.2", None)],
+            },
+            ZoneTasks {
+                zone: "green".into(),
+                service_name: "demo_web-green".into(),
+                tasks: green,
+            },
+        ];
+        RouteContext {
+            project: "demo".into(),
+            listen: "127.0.0.1:8088".into(),
+            port: 8080,
+            vars: BTreeMap::new(),
+            services: vec![service_view("demo", "web", &keys, &zones, 8080)],
+        }
+    }
+
+    #[test]
+    fn nginx_lists_the_weighted_servers_of_the_active_zone() {
+        let r = Renderer::load(&TemplateSource::Nginx).unwrap();
+        let out = r
+            .render(&context(
+                None,
+                vec![task("g1", "10.0.1.8", None), task("g2", "10.0.1.9", None)],
+            ))
+            .unwrap();
+        assert!(out.contains("upstream demo_web {"), "{out}");
+        assert!(
+            out.contains("server 10.0.1.8:8080 weight=50 max_fails=3 fail_timeout=10s;"),
+            "{out}"
+        );
+        assert!(out.contains("server 10.0.1.9:8080 weight=50"), "{out}");
+        assert!(!out.contains("10.0.1.2"), "{out}");
+        assert!(
+            out.contains("listen 127.0.0.1:8088 default_server;"),
+            "{out}"
+        );
+        assert!(out.contains("proxy_pass http://demo_web;"), "{out}");
+        assert!(!out.contains("\n\n\n"), "no runs of blank lines:\n{out}");
+    }
+
+    #[test]
+    fn nginx_keeps_a_valid_upstream_without_tasks() {
+        let r = Renderer::load(&TemplateSource::Nginx).unwrap();
+        let out = r.render(&context(None, vec![])).unwrap();
+        assert!(out.contains("server 127.0.0.1:9 down;"), "{out}");
+    }
+
+    #[test]
+    fn haproxy_weights_both_zones_of_a_split() {
+        let r = Renderer::load(&TemplateSource::Haproxy).unwrap();
+        let out = r
+            .render(&context(
+                Some("blue=75,green=25"),
+                vec![task("g1", "10.0.1.8", Some(18090))],
+            ))
+            .unwrap();
+        assert!(out.contains("backend demo_web"), "{out}");
+        assert!(
+            out.contains("server blue-1 10.0.1.2:8080 weight 75 check"),
+            "{out}"
+        );
+        assert!(
+            out.contains("server green-2 127.0.0.1:18090 weight 25 check"),
+            "{out}"
+        );
+        assert!(out.contains("bind 127.0.0.1:8088"), "{out}");
+    }
+
+    #[test]
+    fn template_errors_name_the_file_and_line() {
+        let e = Renderer::from_text("my.j2", "ok\n{% for s in services %}\n".into())
+            .err()
+            .unwrap();
+        assert_eq!(e.line, Some(2));
+        assert!(
+            e.message.starts_with("template my.j2:2: syntax error"),
+            "{e}"
+        );
+
+        let r = Renderer::from_text("my.j2", "a\nb {{ services[0].nope }}\n".into()).unwrap();
+        let e = r.render(&context(None, vec![])).unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(e.message.contains("my.j2:2"), "{e}");
+    }
+
+    #[test]
+    fn user_templates_see_vars_and_zones() {
+        let mut ctx = context(None, vec![task("g1", "10.0.1.8", Some(18090))]);
+        ctx.vars.insert("site".into(), "shop".into());
+        let r = Renderer::from_text(
+            "t.j2",
+            "{% for s in services %}{{ vars.site }} {{ s.name }} {% for z in s.zones %}{{ z.name }}={{ z.weight }}:{% for t in z.tasks %}{{ t.address }}/{{ t.host_port }}{% endfor %} {% endfor %}{% endfor %}".into(),
+        )
+        .unwrap();
+        assert_eq!(
+            r.render(&ctx).unwrap(),
+            "shop web blue=0:10.0.1.2/None green=100:10.0.1.8/18090 "
+        );
+    }
+    /// The built-in templates pass the routers' own checks, when those are installed.
+    #[test]
+    fn built_in_templates_pass_nginx_and_haproxy_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(
+            Some("blue=75,green=25"),
+            vec![task("g1", "10.0.1.8", Some(18090))],
+        );
+        let empty = context(None, vec![]);
+        let cases: [(&str, TemplateSource, &[&str]); 2] = [
+            (
+                "/usr/sbin/nginx",
+                TemplateSource::Nginx,
+                &["-t", "-q", "-c"],
+            ),
+            (
+                "/usr/sbin/haproxy",
+                TemplateSource::Haproxy,
+                &["-c", "-q", "-f"],
+            ),
+        ];
+        for (binary, source, args) in cases {
+            if !std::path::Path::new(binary).exists() {
+                continue;
+            }
+            let r = Renderer::load(&source).unwrap();
+            for (i, c) in [&ctx, &empty].into_iter().enumerate() {
+                let file = dir.path().join(format!("{}-{i}.conf", r.name()));
+                std::fs::write(&file, r.render(c).unwrap()).unwrap();
+                let out = std::process::Command::new(binary)
+                    .args(args)
+                    .arg(&file)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{binary} refused {}:\n{}\n{}",
+                    file.display(),
+                    String::from_utf8_lossy(&out.stderr),
+                    std::fs::read_to_string(&file).unwrap()
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,521 @@
+//! The router loop: follow the routing keys (KV watch) and the zone tasks (polled), re-render
+//! on change, install only what passes `--check`, reload only when the file changed, then
+//! report what is served under `{service}-router`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::context::{KeyValues, RouteContext, ZoneTasks, service_view};
+use super::event::{RouteEvent, RouteSink};
+use super::install::{self, CommandFailure};
+use super::render::{Renderer, TemplateError};
+use super::target::RouteTarget;
+use crate::exec::{Cluster, ClusterError, RouterReport, TaskInfo, router_key};
+use crate::kv::{Kv, KvError};
+
+/// How long one KV watch blocks before it is renewed.
+const WATCH_TIMEOUT: Duration = Duration::from_secs(30);
+/// The shortest time between two watches that saw no change.
+const MIN_WATCH: Duration = Duration::from_millis(100);
+const BACKOFF_MIN: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// How the router runs.
+#[derive(Debug, Clone)]
+pub struct RouteOptions {
+    pub project: String,
+    pub config: PathBuf,
+    pub check: Option<String>,
+    pub reload: Option<String>,
+    pub once: bool,
+    /// How often the zone tasks are read.
+    pub interval: Duration,
+    pub listen: String,
+    /// Default target port (`--port`); each target carries its own.
+    pub port: u16,
+    pub vars: BTreeMap<String, String>,
+}
+
+/// Why `--once` failed (the loop reports these as events and goes on).
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error("the rendered config failed the check, nothing was installed: {0}")]
+    Check(String),
+    #[error("the config was installed but the reload failed: {0}")]
+    Reload(String),
+    #[error("cannot write {path}: {reason}")]
+    Write { path: String, reason: String },
+    #[error(transparent)]
+    Store(#[from] KvError),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+}
+
+/// Runs the router until `cancel` (or once, with `options.once`).
+pub async fn run(
+    kv: Arc<dyn Kv>,
+    cluster: &dyn Cluster,
+    targets: &[RouteTarget],
+    renderer: &Renderer,
+    options: &RouteOptions,
+    sink: &dyn RouteSink,
+    cancel: CancellationToken,
+) -> Result<(), RouteError> {
+    let mut router = Router {
+        kv: kv.clone(),
+        targets,
+        renderer,
+        options,
+        sink,
+        // An unchanged file on disk needs no reload after a restart of the router.
+        installed: std::fs::read_to_string(&options.config).ok(),
+        refused: None,
+        reload_pending: false,
+        report_pending: false,
+        published: HashMap::new(),
+        last_context: None,
+        last_problem: None,
+    };
+    if options.once {
+        let keys = read_keys(kv.as_ref(), targets).await?;
+        let tasks = read_tasks(cluster, targets).await?;
+        let context = router.context(&keys, &tasks);
+        return router.apply(&context, &keys).await;
+    }
+
+    let all_keys: Vec<String> = targets
+        .iter()
+        .flat_map(|t| t.keys().map(str::to_string))
+        .collect();
+    let (tx, mut rx) = watch::channel(Signal::default());
+    let watcher_cancel = cancel.child_token();
+    tokio::spawn(watch_keys(kv.clone(), all_keys, tx, watcher_cancel.clone()));
+    let _stop_watcher = watcher_cancel.drop_guard();
+
+    let mut keys: Option<BTreeMap<String, KeyValues>> = None;
+    let mut keys_dirty = true;
+    let mut key_retry = Backoff::default();
+    let mut tasks: Option<BTreeMap<String, Vec<TaskInfo>>> = None;
+    let mut retry = Backoff::default();
+    let mut watching = true;
+    while !cancel.is_cancelled() {
+        if keys_dirty && key_retry.due() {
+            match read_keys(kv.as_ref(), targets).await {
+                Ok(k) => {
+                    keys = Some(k);
+                    keys_dirty = false;
+                    key_retry.reset();
+                }
+                Err(e) => {
+                    let wait = key_retry.fail();
+                    router.store_failed(&e, wait);
+                }
+            }
+        }
+        match read_tasks(cluster, targets).await {
+            Ok(t) => tasks = Some(t),
+            Err(e) => router.problem(RouteEvent::ClusterFailed {
+                message: e.to_string(),
+            }),
+        }
+        if let (Some(keys), Some(tasks)) = (&keys, &tasks) {
+            let context = router.context(keys, tasks);
+            let changed = router.last_context.as_ref() != Some(&context);
+            if changed || (router.pending() && retry.due()) {
+                match router.apply(&context, keys).await {
+                    Ok(()) => retry.reset(),
+                    Err(RouteError::Store(e)) => {
+                        let wait = retry.fail();
+                        router.store_failed(&e, wait);
+                    }
+                    // Already reported as events: wait for the next change or retry.
+                    Err(_) => {
+                        retry.fail();
+                    }
+                }
+                router.last_context = Some(context);
+            }
+        }
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            () = tokio::time::sleep(options.interval) => {}
+            changed = rx.changed(), if watching => match changed {
+                Ok(()) => {
+                    let signal = rx.borrow_and_update().clone();
+                    match signal.error {
+                        Some((message, retry_ms)) => {
+                            router.problem(RouteEvent::StoreFailed { message, retry_ms });
+                        }
+                        None => {
+                            keys_dirty = true;
+                            key_retry.reset();
+                        }
+                    }
+                }
+                // The watcher only ends when we stop; fall back to polling meanwhile.
+                Err(_) => watching = false,
+            },
+        }
+    }
+    Ok(())
+}
+
+/// What the KV watcher tells the loop: a key changed (`error` empty) or the store failed.
+#[derive(Debug, Clone, Default)]
+struct Signal {
+    error: Option<(String, u64)>,
+}
+
+async fn watch_keys(
+    kv: Arc<dyn Kv>,
+    keys: Vec<String>,
+    tx: watch::Sender<Signal>,
+    cancel: CancellationToken,
+) {
+    let mut since = 0;
+    let mut backoff = Backoff::default();
+    loop {
+        let started = Instant::now();
+        let result = tokio::select! {
+            () = cancel.cancelled() => return,
+            r = kv.watch(&keys, since, WATCH_TIMEOUT) => r,
+        };
+        match result {
+            Ok(index) => {
+                backoff.reset();
+                // A store that answers at once without a change must not make this spin.
+                if index == since && started.elapsed() < MIN_WATCH {
+                    tokio::time::sleep(MIN_WATCH).await;
+                }
+                if index != since {
+                    since = index;
+                    let _ = tx.send(Signal { error: None });
+                }
+            }
+            Err(e) => {
+                // Start over once the store is back: its index may have been reset.
+                since = 0;
+                let wait = backoff.fail();
+                let _ = tx.send(Signal {
+                    error: Some((e.to_string(), millis(wait))),
+                });
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
+}
+
+struct Router<'a> {
+    kv: Arc<dyn Kv>,
+    targets: &'a [RouteTarget],
+    renderer: &'a Renderer,
+    options: &'a RouteOptions,
+    sink: &'a dyn RouteSink,
+    /// The text of the installed config.
+    installed: Option<String>,
+    /// The last output the check refused (not checked again until the output changes).
+    refused: Option<String>,
+    reload_pending: bool,
+    /// A report could not be written; retried with backoff.
+    report_pending: bool,
+    /// The keys last reported per service.
+    published: HashMap<String, BTreeMap<String, String>>,
+    last_context: Option<RouteContext>,
+    /// The last error reported, so a persisting one is not repeated every poll.
+    last_problem: Option<RouteEvent>,
+}
+
+impl Router<'_> {
+    fn context(
+        &self,
+        keys: &BTreeMap<String, KeyValues>,
+        tasks: &BTreeMap<String, Vec<TaskInfo>>,
+    ) -> RouteContext {
+        let services = self
+            .targets
+            .iter()
+            .map(|t| {
+                let zones: Vec<ZoneTasks> = t
+                    .zones
+                    .iter()
+                    .map(|(zone, name)| ZoneTasks {
+                        zone: zone.clone(),
+                        service_name: name.clone(),
+                        tasks: tasks.get(name).cloned().unwrap_or_default(),
+                    })
+                    .collect();
+                let values = keys.get(&t.service).cloned().unwrap_or_default();
+                service_view(&self.options.project, &t.service, &values, &zones, t.port)
+            })
+            .collect();
+        RouteContext {
+            project: self.options.project.clone(),
+            listen: self.options.listen.clone(),
+            port: self.options.port,
+            vars: self.options.vars.clone(),
+            services,
+        }
+    }
+
+    /// Something left to do for the current inputs: a reload or a report that failed.
+    fn pending(&self) -> bool {
+        self.reload_pending || self.report_pending
+    }
+
+    /// Renders, checks, installs, reloads and reports.
+    async fn apply(
+        &mut self,
+        context: &RouteContext,
+        keys: &BTreeMap<String, KeyValues>,
+    ) -> Result<(), RouteError> {
+        let file = self.options.config.display().to_string();
+        let output = match self.renderer.render(context) {
+            Ok(o) => o,
+            Err(e) => {
+                self.problem(RouteEvent::TemplateFailed {
+                    message: e.to_string(),
+                });
+                return Err(e.into());
+            }
+        };
+        let summary = summarize(context);
+        for s in &context.services {
+            if s.servers.is_empty() {
+                self.problem(RouteEvent::Warning {
+                    message: format!("{}: no running task gets traffic", s.name),
+                });
+            }
+        }
+        if self.installed.as_deref() != Some(output.as_str()) {
+            if self.refused.as_deref() == Some(output.as_str()) {
+                return Err(RouteError::Check("unchanged since the last refusal".into()));
+            }
+            self.install(&output).await?;
+            self.sink.emit(&RouteEvent::Rendered {
+                file,
+                changed: true,
+                services: summary,
+            });
+            self.reload_pending = self.options.reload.is_some();
+        } else if self.last_context.as_ref() != Some(context) {
+            self.sink.emit(&RouteEvent::Rendered {
+                file,
+                changed: false,
+                services: summary,
+            });
+        }
+        if self.reload_pending
+            && let Some(command) = &self.options.reload
+        {
+            let start = Instant::now();
+            match install::run_command(command, &self.options.config).await {
+                Ok(()) => {
+                    self.reload_pending = false;
+                    self.sink.emit(&RouteEvent::Reloaded {
+                        command: command.clone(),
+                        elapsed_ms: millis(start.elapsed()),
+                    });
+                }
+                Err(CommandFailure { output }) => {
+                    self.problem(RouteEvent::ReloadFailed {
+                        command: command.clone(),
+                        output: output.clone(),
+                    });
+                    return Err(RouteError::Reload(output));
+                }
+            }
+        }
+        self.last_problem = None;
+        self.report(keys).await
+    }
+
+    /// Writes the temp file, checks it and moves it in place; the installed file is never
+    /// touched by an output that fails.
+    async fn install(&mut self, output: &str) -> Result<(), RouteError> {
+        let config = &self.options.config;
+        let write_error = |e: std::io::Error| RouteError::Write {
+            path: config.display().to_string(),
+            reason: e.to_string(),
+        };
+        let temp = match install::write_temp(config, output) {
+            Ok(t) => t,
+            Err(e) => {
+                let e = write_error(e);
+                self.problem(RouteEvent::Warning {
+                    message: e.to_string(),
+                });
+                return Err(e);
+            }
+        };
+        if let Some(check) = &self.options.check
+            && let Err(CommandFailure { output: failure }) =
+                install::run_command(check, &temp).await
+        {
+            let _ = std::fs::remove_file(&temp);
+            self.refused = Some(output.to_string());
+            self.problem(RouteEvent::CheckFailed {
+                command: check.clone(),
+                output: failure.clone(),
+            });
+            return Err(RouteError::Check(failure));
+        }
+        if let Err(e) = install::install(&temp, config) {
+            let _ = std::fs::remove_file(&temp);
+            let e = write_error(e);
+            self.problem(RouteEvent::Warning {
+                message: e.to_string(),
+            });
+            return Err(e);
+        }
+        self.refused = None;
+        self.installed = Some(output.to_string());
+        Ok(())
+    }
+
+    /// Tells `deploy` which key values the live config was rendered from.
+    async fn report(&mut self, keys: &BTreeMap<String, KeyValues>) -> Result<(), RouteError> {
+        for target in self.targets {
+            let values = keys.get(&target.service).cloned().unwrap_or_default();
+            let served: BTreeMap<String, String> = target
+                .keys()
+                .into_iter()
+                .zip([values.active_zone, values.active_version, values.traffic])
+                .filter_map(|(k, v)| Some((k.to_string(), v?)))
+                .collect();
+            if self.published.get(&target.service) == Some(&served) {
+                continue;
+            }
+            let report = RouterReport {
+                keys: served.clone(),
+                reloaded_at: Some(humantime::format_rfc3339_seconds(SystemTime::now()).to_string()),
+            };
+            let key = router_key(&target.service);
+            let text = serde_json::to_string(&report).unwrap_or_default();
+            self.report_pending = true;
+            self.kv.put(&key, &text).await?;
+            self.report_pending = false;
+            self.published.insert(target.service.clone(), served);
+            self.sink.emit(&RouteEvent::Reported {
+                service: target.service.clone(),
+                key,
+            });
+        }
+        Ok(())
+    }
+
+    fn store_failed(&mut self, e: &KvError, wait: Duration) {
+        // Each retry is reported: the backoff already spaces them out.
+        self.last_problem = None;
+        self.problem(RouteEvent::StoreFailed {
+            message: e.to_string(),
+            retry_ms: millis(wait),
+        });
+    }
+
+    /// Emits a problem unless it is the one already reported.
+    fn problem(&mut self, event: RouteEvent) {
+        if self.last_problem.as_ref() != Some(&event) {
+            self.sink.emit(&event);
+            self.last_problem = Some(event);
+        }
+    }
+}
+
+/// `web: green 1.1.0 (blue=0,green=100), 2 servers`
+fn summarize(context: &RouteContext) -> Vec<String> {
+    context
+        .services
+        .iter()
+        .map(|s| {
+            let mut line = format!("{}: {}", s.name, s.active_zone.as_deref().unwrap_or("none"));
+            if let Some(v) = &s.active_version {
+                line.push(' ');
+                line.push_str(v);
+            }
+            if let Some(t) = &s.traffic {
+                line.push_str(&format!(" ({t})"));
+            }
+            let n = s.servers.len();
+            line.push_str(&format!(", {n} server{}", if n == 1 { "" } else { "s" }));
+            line
+        })
+        .collect()
+}
+
+async fn read_keys(
+    kv: &dyn Kv,
+    targets: &[RouteTarget],
+) -> Result<BTreeMap<String, KeyValues>, KvError> {
+    let mut all = BTreeMap::new();
+    for t in targets {
+        let get = |key: &str| {
+            let key = key.to_string();
+            async move { kv.get(&key).await.map(|e| e.map(|e| e.value)) }
+        };
+        all.insert(
+            t.service.clone(),
+            KeyValues {
+                active_zone: get(&t.active_zone_key).await?,
+                active_version: get(&t.active_version_key).await?,
+                traffic: get(&t.traffic_key).await?,
+            },
+        );
+    }
+    Ok(all)
+}
+
+async fn read_tasks(
+    cluster: &dyn Cluster,
+    targets: &[RouteTarget],
+) -> Result<BTreeMap<String, Vec<TaskInfo>>, ClusterError> {
+    let mut all = BTreeMap::new();
+    for (_, name) in targets.iter().flat_map(|t| t.zones.iter()) {
+        let tasks = match cluster.tasks(name).await {
+            Ok(t) => t,
+            // A zone that was never created has no tasks.
+            Err(ClusterError::NotFound(_)) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        all.insert(name.clone(), tasks);
+    }
+    Ok(all)
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Exponential backoff between retries: 250 ms doubling to 5 s.
+#[derive(Default)]
+struct Backoff {
+    wait: Option<Duration>,
+    until: Option<Instant>,
+}
+
+impl Backoff {
+    fn due(&self) -> bool {
+        self.until.is_none_or(|u| Instant::now() >= u)
+    }
+
+    fn fail(&mut self) -> Duration {
+        let wait = self.wait.map_or(BACKOFF_MIN, |w| (w * 2).min(BACKOFF_MAX));
+        self.wait = Some(wait);
+        self.until = Some(Instant::now() + wait);
+        wait
+    }
+
+    fn reset(&mut self) {
+        self.wait = None;
+        self.until = None;
+    }
+}

@@ -1,0 +1,72 @@
+//! Renders `shipctl route` events: one line each on stderr, or NDJSON on stdout.
+
+use std::io::Write;
+
+use crate::cli::OutputFormat;
+use crate::route::{RouteEvent, RouteSink};
+use crate::ui::Terminal;
+
+/// The sink for the chosen output format.
+pub fn sink_for(terminal: &Terminal) -> Box<dyn RouteSink> {
+    Box::new(LineSink {
+        json: terminal.format == OutputFormat::Json,
+    })
+}
+
+struct LineSink {
+    json: bool,
+}
+
+impl RouteSink for LineSink {
+    fn emit(&self, event: &RouteEvent) {
+        // A closed log pipe must not stop the router.
+        if self.json {
+            if let Ok(line) = serde_json::to_string(event) {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+            }
+        } else {
+            let _ = writeln!(std::io::stderr().lock(), "{}", render_line(event));
+        }
+    }
+}
+
+/// One line of text per event.
+pub fn render_line(event: &RouteEvent) -> String {
+    match event {
+        RouteEvent::Rendered {
+            file,
+            changed,
+            services,
+        } => {
+            let what = if *changed { "installed" } else { "unchanged" };
+            format!("route: {what} {file}: {}", services.join("; "))
+        }
+        RouteEvent::Reloaded {
+            command,
+            elapsed_ms,
+        } => format!("route: reloaded ({command}, {elapsed_ms} ms)"),
+        RouteEvent::CheckFailed { command, output } => format!(
+            "route: error: check `{command}` refused the new config, keeping the installed one: {output}"
+        ),
+        RouteEvent::ReloadFailed { command, output } => {
+            format!("route: error: reload `{command}` failed, will retry: {output}")
+        }
+        RouteEvent::TemplateFailed { message } => {
+            format!("route: error: {message}; keeping the installed config")
+        }
+        RouteEvent::Reported { service, key } => {
+            format!("route: {service}: reported the served keys in {key}")
+        }
+        RouteEvent::StoreFailed { message, retry_ms } => {
+            format!(
+                "route: error: {message}; keeping the last good config (retrying in {retry_ms} ms)"
+            )
+        }
+        RouteEvent::ClusterFailed { message } => {
+            format!("route: error: cannot read the tasks: {message}; using the last known ones")
+        }
+        RouteEvent::Warning { message } => format!("route: warning: {message}"),
+    }
+}

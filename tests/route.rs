@@ -1,0 +1,513 @@
+//! `shipctl route` with the real binary: against the live Swarm and its swarm:// KV (a real
+//! deploy, a real nginx when installed), and against the Consul double for the failure cases.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use shipctl::exec::Cluster;
+use shipctl::kv::Kv;
+
+use crate::support::consul_double::{ConsulDouble, Options};
+use crate::support::docker::{Cleanup, require_docker, wait_until};
+
+/// A compose project with one service of 2 replicas, dnsrr, each task publishing 8080 in host
+/// mode on a port Swarm picks (no routing mesh here; distinct per task and zone).
+fn write_project(dir: &Path, service: &str, wait_for_router: bool) {
+    let compose = format!(
+        r#"services:
+  {service}:
+    image: shipctl-test-app:${{IMAGE_VERSION:-1.0.0}}
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/health"]
+      interval: 1s
+      timeout: 1s
+      retries: 3
+    stop_grace_period: 2s
+    ports:
+      - target: 8080
+        mode: host
+    deploy:
+      replicas: 2
+      endpoint_mode: dnsrr
+"#
+    );
+    let spec = format!(
+        "kv:\n  url: swarm://\nservices:\n  {service}:\n    health:\n      timeout: 1m\n      min_healthy: 1s\n    drain:\n      time: 0s\n      wait_for_router: {wait_for_router}\n      router_timeout: 30s\n"
+    );
+    std::fs::write(dir.join("compose.yaml"), compose).expect("write compose");
+    std::fs::write(dir.join("shipctl.yaml"), spec).expect("write spec");
+}
+
+/// The real binary in `dir`, with the Docker host passed through.
+fn shipctl(dir: &Path, project: &str) -> Command {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("shipctl"));
+    cmd.env_clear()
+        .current_dir(dir)
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("NO_COLOR", "1")
+        .args(["-p", project]);
+    if let Ok(host) = std::env::var("DOCKER_HOST") {
+        cmd.env("DOCKER_HOST", host);
+    }
+    cmd
+}
+
+fn deploy(dir: &Path, project: &str, version: &str) {
+    let out = shipctl(dir, project)
+        .args(["deploy", "--version", version, "--yes"])
+        .output()
+        .expect("run shipctl deploy");
+    assert!(
+        out.status.success(),
+        "deploy {version} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A background `shipctl route`, its stderr in a file; stopped with SIGINT on drop.
+struct Background {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Background {
+    fn start(mut cmd: Command, log: PathBuf) -> Background {
+        let file = std::fs::File::create(&log).expect("create log");
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("start shipctl route");
+        Background { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Ctrl-C; returns whether it exited 0.
+    fn interrupt(&mut self) -> bool {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn lines(path: &Path) -> usize {
+    read(path).lines().count()
+}
+
+/// `127.0.0.1:PORT` of each running task of a zone service.
+async fn host_targets(cluster: &dyn Cluster, service_name: &str) -> Vec<String> {
+    let mut targets: Vec<String> = cluster
+        .tasks(service_name)
+        .await
+        .expect("tasks")
+        .into_iter()
+        .filter(|t| t.state == shipctl::exec::TaskState::Running)
+        .filter(|t| t.desired_state == shipctl::exec::TaskState::Running)
+        // Swarm may list a port twice (IPv4 and IPv6): one per task.
+        .filter_map(|t| t.host_ports.first().copied())
+        .map(|(_, p)| format!("127.0.0.1:{p}"))
+        .collect();
+    targets.sort();
+    targets
+}
+
+/// GET `path` from `addr` with a plain HTTP/1.0 request; the body, or an error.
+fn http_get(addr: &str, path: &str) -> Result<String, String> {
+    let mut stream = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    stream
+        .read_to_string(&mut text)
+        .map_err(|e| e.to_string())?;
+    let (head, body) = text.split_once("\r\n\r\n").ok_or("no HTTP answer")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        return Err(head.lines().next().unwrap_or_default().to_string());
+    }
+    Ok(body.trim().to_string())
+}
+
+/// A free loopback port (bound and released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A process killed when the test ends, also on panic.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// nginx as a plain process on `config`, when installed.
+fn start_nginx(dir: &Path, config: &Path) -> Option<(KillOnDrop, PathBuf)> {
+    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())?;
+    let pid = dir.join("nginx.pid");
+    let child = Command::new(nginx)
+        .arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(config)
+        .arg("-g")
+        .arg(format!(
+            "daemon off; pid {}; error_log stderr;",
+            pid.display()
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    Some((KillOnDrop(child), pid))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_follows_keys_and_tasks_on_the_live_swarm() {
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    let cleanup = Cleanup::new(&cluster);
+    let project = cleanup.project.clone();
+    // The routing keys are named after the service: unique per test run.
+    let service = format!("r{}", &project[3..]);
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path();
+    let kv = shipctl::kv::connect_with_docker(
+        "swarm://",
+        &HashMap::new(),
+        Some(cluster.docker().clone()),
+    )
+    .await
+    .expect("swarm kv");
+    let _keys = KeyCleanup {
+        kv: &*kv,
+        keys: [
+            "active-zone",
+            "active-version",
+            "traffic",
+            "history",
+            "router",
+        ]
+        .iter()
+        .map(|k| format!("{service}-{k}"))
+        .collect(),
+    };
+    // No router runs yet: the first deploy does not wait for one.
+    write_project(dir, &service, false);
+    deploy(dir, &project, "1.0.0");
+    let blue = format!("{project}_{service}-blue");
+    let green = format!("{project}_{service}-green");
+    let blue_targets = host_targets(&cluster, &blue).await;
+    assert_eq!(blue_targets.len(), 2, "two running blue tasks");
+
+    // --once: the active zone's task addresses with their weights.
+    let config = dir.join("router.conf");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let out = shipctl(dir, &project)
+        .args([
+            "route",
+            "--once",
+            "--template",
+            "nginx",
+            "--listen",
+            &listen,
+        ])
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .expect("route --once");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = read(&config);
+    for target in &blue_targets {
+        assert!(
+            text.contains(&format!(
+                "server {target} weight=50 max_fails=3 fail_timeout=10s;"
+            )),
+            "{target} missing in:\n{text}"
+        );
+    }
+    assert!(
+        text.contains(&format!("listen {listen} default_server;")),
+        "{text}"
+    );
+
+    // A real nginx on the rendered file, when installed.
+    let nginx = start_nginx(dir, &config);
+    if nginx.is_some() {
+        let answer = wait_until("nginx answers", Duration::from_secs(10), || async {
+            http_get(&listen, "/version")
+        })
+        .await;
+        assert!(answer.contains("1.0.0"), "{answer}");
+    }
+    let reloads = dir.join("reloads.log");
+    let reload = match &nginx {
+        Some((_, pid)) => format!(
+            "echo x >> {} && kill -HUP $(cat {})",
+            reloads.display(),
+            pid.display()
+        ),
+        None => format!("echo x >> {}", reloads.display()),
+    };
+
+    // The loop: the file from --once is current, so no reload at start.
+    let check = if nginx.is_some() {
+        "nginx -t -q -c {file}"
+    } else {
+        "test -s {file}"
+    };
+    let mut route = shipctl(dir, &project);
+    route
+        .args(["route", "--listen", &listen, "--check", check])
+        .arg("--config")
+        .arg(&config)
+        .args(["--reload", &reload]);
+    let mut bg = Background::start(route, dir.join("route.log"));
+    wait_until("the first report", Duration::from_secs(15), || async {
+        let log = bg.log();
+        if log.contains("reported") {
+            Ok(())
+        } else {
+            Err(log)
+        }
+    })
+    .await;
+    assert_eq!(lines(&reloads), 0, "no reload for an unchanged file");
+
+    // A deploy that waits for the router: it flips to green only once the router serves it.
+    write_project(dir, &service, true);
+    deploy(dir, &project, "1.1.0");
+    let green_targets = host_targets(&cluster, &green).await;
+    let text = read(&config);
+    for target in &green_targets {
+        assert!(
+            text.contains(&format!("server {target} weight=50 ")),
+            "{text}"
+        );
+    }
+    let reloaded = lines(&reloads);
+    assert!(reloaded >= 1, "reloaded after the flip:\n{}", bg.log());
+    if nginx.is_some() {
+        wait_until("nginx serves 1.1.0", Duration::from_secs(10), || async {
+            match http_get(&listen, "/version") {
+                Ok(body) if body.contains("1.1.0") => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await;
+    }
+
+    // A key write reaches the file within 500 ms.
+    let before = read(&config);
+    let written = Instant::now();
+    kv.put(&format!("{service}-traffic"), "blue=40,green=60")
+        .await
+        .expect("write traffic");
+    let deadline = written + Duration::from_secs(5);
+    while read(&config) == before && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let took = written.elapsed();
+    let text = read(&config);
+    assert!(
+        text.contains("weight=30"),
+        "re-rendered:\n{text}\n{}",
+        bg.log()
+    );
+    assert!(
+        took < Duration::from_millis(500),
+        "re-rendered {took:?} after the key write"
+    );
+    wait_until("one more reload", Duration::from_secs(5), || async {
+        match lines(&reloads) {
+            n if n == reloaded + 1 => Ok(()),
+            n => Err(format!("{n} reloads")),
+        }
+    })
+    .await;
+    // The same value again changes nothing: no further reload.
+    kv.put(&format!("{service}-traffic"), "blue=40,green=60")
+        .await
+        .expect("write traffic");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        lines(&reloads),
+        reloaded + 1,
+        "no reload without a change:\n{}",
+        bg.log()
+    );
+
+    assert!(bg.interrupt(), "Ctrl-C exits 0:\n{}", bg.log());
+}
+
+/// Deletes the test's KV keys on drop.
+struct KeyCleanup<'a> {
+    kv: &'a dyn Kv,
+    keys: Vec<String>,
+}
+
+impl Drop for KeyCleanup<'_> {
+    fn drop(&mut self) {
+        let keys = std::mem::take(&mut self.keys);
+        let kv = self.kv;
+        // Drop cannot await: block this (multi-threaded) runtime's worker briefly.
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async {
+                for k in &keys {
+                    let _ = kv.delete(k).await;
+                }
+            })
+        });
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_config_is_never_installed_and_a_lost_store_keeps_the_last_good_one() {
+    let Some(_cluster) = require_docker().await else {
+        return;
+    };
+    let consul = ConsulDouble::start(Options::default()).await;
+    let kv = shipctl::kv::connect(&consul.url(), &HashMap::new())
+        .await
+        .expect("consul kv");
+    kv.put("web-active-zone", "blue").await.expect("put");
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path();
+    // No zone of this project exists: the template shows the keys only.
+    let project = format!("st-none-{}", std::process::id());
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  web:\n    image: shipctl-test-app:1.0.0\n",
+    )
+    .expect("compose");
+    std::fs::write(
+        dir.join("keys.j2"),
+        "{% for s in services %}{{ s.name }} {{ s.active_zone }}\n{% endfor %}",
+    )
+    .expect("template");
+    let config = dir.join("out.conf");
+    let route = |extra: &[&str]| {
+        let mut cmd = shipctl(dir, &project);
+        cmd.args(["--kv", &consul.url(), "route", "--template", "keys.j2"])
+            .arg("--config")
+            .arg(&config)
+            .args(extra);
+        cmd
+    };
+
+    // --once with a failing check: non-zero, nothing installed, the error said.
+    let out = route(&["--once", "--check", "false"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("check `false` refused"), "{stderr}");
+    assert!(!config.exists(), "a refused config is not installed");
+
+    // A template error names the file and line.
+    std::fs::write(dir.join("bad.j2"), "ok\n{{ services[0].nope }}\n").expect("bad");
+    let out = shipctl(dir, &project)
+        .args([
+            "--kv",
+            &consul.url(),
+            "route",
+            "--once",
+            "--template",
+            "bad.j2",
+        ])
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.j2:2"), "{stderr}");
+
+    // The loop: a value the check refuses leaves the good file in place.
+    let mut bg = Background::start(
+        route(&["--check", "! grep -q broken {file}"]),
+        dir.join("route.log"),
+    );
+    wait_until("the first render", Duration::from_secs(15), || async {
+        if read(&config) == "web blue\n" {
+            Ok(())
+        } else {
+            Err(bg.log())
+        }
+    })
+    .await;
+    kv.put("web-active-zone", "broken").await.expect("put");
+    wait_until("the refusal", Duration::from_secs(5), || async {
+        let log = bg.log();
+        if log.contains("refused the new config") {
+            Ok(())
+        } else {
+            Err(log)
+        }
+    })
+    .await;
+    assert_eq!(read(&config), "web blue\n");
+    kv.put("web-active-zone", "green").await.expect("put");
+    wait_until("green", Duration::from_secs(5), || async {
+        match read(&config).as_str() {
+            "web green\n" => Ok(()),
+            other => Err(other.to_string()),
+        }
+    })
+    .await;
+
+    // The store goes away: the error is reported, the file stays, the router keeps running.
+    consul.stop();
+    wait_until("the store error", Duration::from_secs(10), || async {
+        let log = bg.log();
+        if log.contains("keeping the last good config") {
+            Ok(())
+        } else {
+            Err(log)
+        }
+    })
+    .await;
+    assert_eq!(read(&config), "web green\n");
+    assert!(matches!(bg.child.try_wait(), Ok(None)), "still running");
+    assert!(bg.interrupt(), "Ctrl-C exits 0:\n{}", bg.log());
+    assert_eq!(read(&config), "web green\n");
+}
