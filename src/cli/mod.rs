@@ -11,6 +11,8 @@ mod history;
 mod inputs;
 mod runtime;
 mod saved_plan;
+mod status;
+pub mod status_report;
 mod unlock;
 mod world;
 
@@ -64,7 +66,8 @@ pub fn run(cli: Cli, env: &HashMap<String, String>, terminal: &Terminal) -> Resu
         Command::History(args) => history::run(global, args, env, terminal),
         Command::Unlock(args) => unlock::run(global, args, env, terminal),
         Command::Completions(args) => completions::run(args),
-        Command::Status(_) | Command::Rollback(_) | Command::Route(_) => Err(not_yet_available()),
+        Command::Status(args) => status::run(global, args, env, terminal),
+        Command::Rollback(_) | Command::Route(_) => Err(not_yet_available()),
     }
 }
 

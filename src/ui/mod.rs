@@ -5,6 +5,7 @@ pub mod plan_text;
 pub mod progress;
 pub mod prompt;
 mod report;
+pub mod status_text;
 pub mod summary;
 mod terminal;
 
