@@ -9,6 +9,7 @@ mod deploy;
 pub mod generate;
 mod history;
 mod inputs;
+mod rollback;
 mod runtime;
 mod saved_plan;
 mod status;
@@ -67,7 +68,8 @@ pub fn run(cli: Cli, env: &HashMap<String, String>, terminal: &Terminal) -> Resu
         Command::Unlock(args) => unlock::run(global, args, env, terminal),
         Command::Completions(args) => completions::run(args),
         Command::Status(args) => status::run(global, args, env, terminal),
-        Command::Rollback(_) | Command::Route(_) => Err(not_yet_available()),
+        Command::Rollback(args) => rollback::run(global, args, env, terminal),
+        Command::Route(_) => Err(not_yet_available()),
     }
 }
 
