@@ -4,10 +4,12 @@
 mod apply;
 mod args;
 mod canary;
+mod ci;
 mod completions;
 mod deploy;
 pub mod generate;
 mod history;
+mod hooks;
 mod inputs;
 mod rollback;
 mod runtime;
@@ -47,10 +49,17 @@ pub fn main() -> u8 {
     let env: HashMap<String, String> = std::env::vars().collect();
     let terminal = Terminal::detect(cli.global.output, cli.global.non_interactive, &env);
     init_tracing(cli.global.verbose, &env);
+    let cli_format = cli.global.output;
     match run(cli, &env, &terminal) {
         Ok(()) => exit::OK,
         Err(e) => {
             report_error(&e, &terminal);
+            // GitHub reads workflow commands from stdout only, which JSON mode keeps NDJSON.
+            if env.get("GITHUB_ACTIONS").is_some_and(|v| v == "true")
+                && cli_format == OutputFormat::Text
+            {
+                println!("{}", ci::error_annotation(&e.to_string()));
+            }
             e.exit_code()
         }
     }
