@@ -6,5 +6,6 @@ mod consul_double;
 mod kv_conformance;
 mod planner;
 mod spec_errors;
+mod status;
 mod support;
 mod swarm;

@@ -5,5 +5,6 @@ pub mod cli_env;
 pub mod consul_double;
 pub mod docker;
 pub mod etcd;
+pub mod live;
 pub mod prereq;
 pub mod tls;
