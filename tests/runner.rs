@@ -5,6 +5,7 @@ mod compose;
 mod consul_double;
 mod kv_conformance;
 mod planner;
+mod rollback;
 mod spec_errors;
 mod status;
 mod support;
