@@ -3,6 +3,7 @@
 mod cli;
 mod compose;
 mod consul_double;
+mod hooks;
 mod kv_conformance;
 mod planner;
 mod rollback;
