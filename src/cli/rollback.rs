@@ -146,7 +146,7 @@ pub fn candidates(
             out.push(Candidate {
                 version: v.clone(),
                 warm: false,
-                note: format!("deploy again, health-gated (seen {})", r.time),
+                note: format!("deploy again, health-gated; last live {}", r.time),
             });
         }
     }
