@@ -87,3 +87,23 @@ async fn post_deploy_hooks_see_the_deploy_and_ci_gets_a_summary() {
         ");
     });
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_deploy_runs_on_failure_and_annotates() {
+    let extra = "services:\n  web:\n    health:\n      timeout: 15s\nhooks:\n  on_failure:\n    - echo \"$SHIPCTL_RESULT $SHIPCTL_VERSION\" > failure.txt\n";
+    let Some(mut p) = LiveProject::new(extra).await else {
+        return;
+    };
+    p.deploy("1.0.0");
+    p.env.set("GITHUB_ACTIONS", "true");
+    let out = p.run(&["deploy", "--version", "unhealthy", "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let seen = std::fs::read_to_string(p.env.dir().join("failure.txt")).expect("on_failure ran");
+    assert_eq!(seen.trim(), "rolled_back unhealthy");
+    let annotation = stdout(&out);
+    assert!(
+        annotation.starts_with("::error title=shipctl::") && annotation.lines().count() == 1,
+        "{annotation}"
+    );
+    assert_eq!(p.key("active-version").await.as_deref(), Some("1.0.0"));
+}

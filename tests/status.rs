@@ -84,3 +84,40 @@ async fn watch_without_a_terminal_prints_only_changes() {
         "no screen control codes without a terminal"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canary_waiting_for_promote_is_shown_with_its_step() {
+    let spec = "services:\n  web:\n    strategy: canary\n    canary:\n      new: 1\n      steps:\n        - pause: {}\n";
+    let Some(p) = LiveProject::new(spec).await else {
+        return;
+    };
+    p.deploy("1.0.0");
+    p.deploy("1.1.0");
+    let out = p.run(&["status", "web"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    insta::with_settings!({filters => vec![
+        (r"st-[0-9a-f]{8}", "st-XXXXXXXX"),
+        (r"(?m)(\d{1,2}[smhd]) {1,2}│$", "AGE │"),
+    ]}, {
+        insta::assert_snapshot!(stdout(&out), @"
+        web: blue serves 1.0.0, traffic blue=50,green=50
+        ┌───────────────────────────────────────────────────────────────────────────────────────┐
+        │ zone     service                 replicas      image                    version   age │
+        ╞═══════════════════════════════════════════════════════════════════════════════════════╡
+        │ blue *   st-XXXXXXXX_web-blue    1/1 healthy   shipctl-test-app:1.0.0   1.0.0     AGE │
+        │ green    st-XXXXXXXX_web-green   1/1 healthy   shipctl-test-app:1.1.0   1.1.0     AGE │
+        └───────────────────────────────────────────────────────────────────────────────────────┘
+        deploy: canary waiting for `shipctl promote`, blue@1.0.0 -> green@1.1.0, step 7/12 done; next: scale green to 2
+          green 1.1.0 runs as a canary and waits: `shipctl promote web` to go on, `shipctl abort web` to go back
+        not settled: both zones run replicas; a deploy is in progress (awaiting_promotion)
+        ");
+    });
+    // A rollback now would fight the canary: abort is the way back.
+    let out = p.run(&["rollback", "web", "--to", "1.0.0", "--yes"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("shipctl abort web"),
+        "{}",
+        stderr(&out)
+    );
+}
