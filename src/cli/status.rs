@@ -2,7 +2,7 @@
 //! and any deploy in progress. `--wait` is a CI gate; `--watch` a live view.
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::inputs::{self, Inputs};
@@ -14,7 +14,7 @@ use crate::exec::{kv_error, observe};
 use crate::plan::logical::logical_services;
 use crate::spec::Overrides;
 use crate::ui::Terminal;
-use crate::ui::status_text::render_status;
+use crate::ui::status_text::{print_status, print_status_change, redraw_status};
 
 /// How often `--watch` and `--wait` read the cluster again.
 const POLL: Duration = Duration::from_secs(1);
@@ -42,7 +42,7 @@ pub fn run(
             watch(read, &inputs.project, terminal).await
         } else {
             let report = read().await?;
-            print_report(&inputs.project, &report, terminal);
+            print_status(&inputs.project, &report, terminal);
             Ok(())
         }
     })
@@ -116,23 +116,6 @@ async fn read_status(
     Ok(out)
 }
 
-fn report_json(project: &str, report: &[ServiceStatus]) -> String {
-    let value = serde_json::json!({
-        "project": project,
-        "settled": report.iter().all(|s| s.settled),
-        "services": report,
-    });
-    value.to_string()
-}
-
-fn print_report(project: &str, report: &[ServiceStatus], terminal: &Terminal) {
-    let text = match terminal.format {
-        OutputFormat::Json => report_json(project, report) + "\n",
-        OutputFormat::Text => render_status(report, true),
-    };
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
-}
-
 /// Compared between polls: a change in anything but the ages.
 fn fingerprint(report: &[ServiceStatus]) -> String {
     let mut without_ages = report.to_vec();
@@ -158,21 +141,11 @@ where
     loop {
         let report = read().await?;
         if redraw {
-            let text = render_status(&report, true);
-            // Clear the screen and move home: a full redraw keeps the view simple and exact.
-            let _ = write!(
-                std::io::stdout().lock(),
-                "\x1b[2J\x1b[H{text}\n(every {}s; Ctrl-C to stop)\n",
-                POLL.as_secs()
-            );
-            let _ = std::io::stdout().flush();
+            redraw_status(&report, POLL.as_secs());
         } else {
             let now = fingerprint(&report);
             if now != last {
-                print_report(project, &report, terminal);
-                if terminal.format == OutputFormat::Text {
-                    let _ = writeln!(std::io::stdout().lock());
-                }
+                print_status_change(project, &report, terminal);
                 last = now;
             }
         }
@@ -204,16 +177,16 @@ where
         if show_changes && !settled {
             let now = fingerprint(&report);
             if now != last {
-                print_report(project, &report, terminal);
+                print_status(project, &report, terminal);
                 last = now;
             }
         }
         if settled {
-            print_report(project, &report, terminal);
+            print_status(project, &report, terminal);
             return Ok(());
         }
         if Instant::now() >= deadline {
-            print_report(project, &report, terminal);
+            print_status(project, &report, terminal);
             let what: Vec<String> = report
                 .iter()
                 .filter(|s| !s.settled)

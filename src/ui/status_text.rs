@@ -5,7 +5,44 @@ use std::fmt::Write;
 
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 
+use super::Terminal;
+use crate::cli::OutputFormat;
 use crate::cli::status_report::{ServiceStatus, run_state_words};
+
+/// Prints the report on stdout: the tables, or one JSON object with `--output json`.
+pub fn print_status(project: &str, report: &[ServiceStatus], terminal: &Terminal) {
+    let text = match terminal.format {
+        OutputFormat::Json => {
+            let value = serde_json::json!({
+                "project": project,
+                "settled": report.iter().all(|s| s.settled),
+                "services": report,
+            });
+            format!("{value}\n")
+        }
+        OutputFormat::Text => render_status(report, true),
+    };
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
+}
+
+/// Redraws the whole screen with the report (`status --watch` on a terminal).
+pub fn redraw_status(report: &[ServiceStatus], every_secs: u64) {
+    let text = render_status(report, true);
+    // Clear the screen and move home: a full redraw keeps the view simple and exact.
+    let screen = format!("\x1b[2J\x1b[H{text}\n(every {every_secs}s; Ctrl-C to stop)\n");
+    let mut out = std::io::stdout().lock();
+    let _ = std::io::Write::write_all(&mut out, screen.as_bytes());
+    let _ = std::io::Write::flush(&mut out);
+}
+
+/// One more report of `status --watch` without a terminal; text reports are separated by a
+/// blank line.
+pub fn print_status_change(project: &str, report: &[ServiceStatus], terminal: &Terminal) {
+    print_status(project, report, terminal);
+    if terminal.format == OutputFormat::Text {
+        let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), b"\n");
+    }
+}
 
 /// The whole report; `with_ages` is false when comparing reports (ages move every second).
 pub fn render_status(services: &[ServiceStatus], with_ages: bool) -> String {
