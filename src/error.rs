@@ -148,6 +148,18 @@ pub enum Error {
         message: String,
         help: Option<String>,
     },
+    /// A `pre_deploy` hook failed: the deploy did not start, nothing was changed.
+    #[error("{message}")]
+    HookFailed {
+        message: String,
+        help: Option<String>,
+    },
+    /// `status --wait` ran out of time before every service settled.
+    #[error("{message}")]
+    NotSettled {
+        message: String,
+        help: Option<String>,
+    },
 }
 
 impl Error {
@@ -161,7 +173,10 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Input(_) | Error::Inputs(_) | Error::Usage { .. } => exit::USAGE,
-            Error::RolledBack { .. } | Error::Unavailable { .. } => exit::ROLLED_BACK,
+            Error::RolledBack { .. }
+            | Error::Unavailable { .. }
+            | Error::HookFailed { .. }
+            | Error::NotSettled { .. } => exit::ROLLED_BACK,
             Error::NeedsAttention { .. } => exit::NEEDS_ATTENTION,
             Error::Locked { .. } => exit::LOCKED,
             Error::Interrupted { .. } => exit::INTERRUPTED,
@@ -186,6 +201,8 @@ impl Diagnostic for Error {
             Error::NeedsAttention { .. } => "shipctl::needs_attention",
             Error::Locked { .. } => "shipctl::locked",
             Error::Interrupted { .. } => "shipctl::interrupted",
+            Error::HookFailed { .. } => "shipctl::hook_failed",
+            Error::NotSettled { .. } => "shipctl::not_settled",
         };
         Some(Box::new(code))
     }
@@ -199,7 +216,9 @@ impl Diagnostic for Error {
             | Error::Unavailable { help, .. }
             | Error::NeedsAttention { help, .. }
             | Error::Locked { help, .. }
-            | Error::Interrupted { help, .. } => {
+            | Error::Interrupted { help, .. }
+            | Error::HookFailed { help, .. }
+            | Error::NotSettled { help, .. } => {
                 help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
             }
         }

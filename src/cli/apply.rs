@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::world::World;
 use super::{DeployArgs, GlobalArgs, OutputFormat};
+use super::{ci, hooks};
 use crate::error::Error;
 use crate::exec::{
     DeployResult, Event, EventSink, Executor, FailureDecider, HttpProber, NonInteractive, Outcome,
@@ -98,6 +99,24 @@ pub async fn apply_locked(
         Box::new(NonInteractive)
     };
 
+    let hook_dir = super::inputs::spec_dir(global, env);
+    let changing: Vec<&crate::plan::ServicePlan> =
+        plan.services.iter().filter(|s| !s.up_to_date).collect();
+    // Before any change: a failing pre_deploy hook stops here (exit 1, nothing changed).
+    for service in &changing {
+        let vars = hooks::variables(service, "pending");
+        if let Err(e) = hooks::run("pre_deploy", &spec.hooks.pre_deploy, &hook_dir, &vars).await {
+            let _ = locks.release().await;
+            return Err(Error::HookFailed {
+                message: format!("{}: {e}; nothing was changed", service.service),
+                help: Some(
+                    "fix the hook (spec `hooks.pre_deploy`) or what it checks, then deploy again"
+                        .into(),
+                ),
+            });
+        }
+    }
+    let recorder = ci::Recorder::new(sink.as_ref());
     let prober = HttpProber::new();
     let clock = TokioClock;
     let mut executor = Executor::new(
@@ -105,7 +124,7 @@ pub async fn apply_locked(
         world.kv.as_ref(),
         &prober,
         &clock,
-        sink.as_ref(),
+        &recorder,
         cancel,
         decider.as_ref(),
     );
@@ -116,6 +135,20 @@ pub async fn apply_locked(
     }
     let started = std::time::Instant::now();
     let result = executor.run(plan).await;
+    run_after_hooks(spec, &changing, &result, &hook_dir, sink.as_ref()).await;
+    if let Err(e) = ci::write_step_summary(
+        env,
+        request.action,
+        plan,
+        result_word(&result),
+        started.elapsed(),
+        &recorder.lines(),
+    ) {
+        sink.emit(&Event::Warning {
+            service: None,
+            message: e,
+        });
+    }
     record_history(
         world,
         plan,
@@ -251,6 +284,58 @@ impl Locks {
     }
 }
 
+/// post_switch and post_deploy after a service went live; on_failure after a failed run.
+/// Their failures are reported but change nothing: the deploy already happened.
+async fn run_after_hooks(
+    spec: &Spec,
+    changing: &[&crate::plan::ServicePlan],
+    result: &Result<Outcome, Error>,
+    dir: &std::path::Path,
+    sink: &dyn EventSink,
+) {
+    let word = result_word(result);
+    for service in changing {
+        let live = match result {
+            Ok(outcome) => outcome.services.iter().any(|s| {
+                s.service == service.service
+                    && matches!(s.result, crate::exec::ServiceResult::Done { .. })
+            }),
+            Err(_) => false,
+        };
+        let stages: [(&str, &[String]); 2] = if live {
+            [
+                ("post_switch", &spec.hooks.post_switch),
+                ("post_deploy", &spec.hooks.post_deploy),
+            ]
+        } else if result.is_err() {
+            [("on_failure", &spec.hooks.on_failure), ("", &[])]
+        } else {
+            continue;
+        };
+        let vars = hooks::variables(service, word);
+        for (stage, commands) in stages {
+            if let Err(e) = hooks::run(stage, commands, dir, &vars).await {
+                sink.emit(&Event::Warning {
+                    service: Some(service.service.clone()),
+                    message: e,
+                });
+            }
+        }
+    }
+}
+
+/// How a run ended, in the words of the history and the hooks' `SHIPCTL_RESULT`.
+fn result_word(result: &Result<Outcome, Error>) -> &'static str {
+    match result {
+        Ok(o) if o.awaiting_promotion() => "awaiting_promotion",
+        Ok(_) => "success",
+        Err(Error::RolledBack { .. }) => "rolled_back",
+        Err(Error::Interrupted { .. }) => "interrupted",
+        Err(Error::NeedsAttention { .. }) => "needs_attention",
+        Err(_) => "failed",
+    }
+}
+
 fn locked(service: &str, holder: &LockInfo, waited: bool) -> Error {
     let note = holder
         .message
@@ -285,14 +370,7 @@ async fn record_history(
     elapsed: Duration,
     sink: &dyn EventSink,
 ) {
-    let outcome = match result {
-        Ok(o) if o.awaiting_promotion() => "awaiting_promotion",
-        Ok(_) => "success",
-        Err(Error::RolledBack { .. }) => "rolled_back",
-        Err(Error::Interrupted { .. }) => "interrupted",
-        Err(Error::NeedsAttention { .. }) => "needs_attention",
-        Err(_) => "failed",
-    };
+    let outcome = result_word(result);
     for service in plan.services.iter().filter(|s| !s.up_to_date) {
         let mut record = HistoryRecord::now(
             env,

@@ -62,6 +62,15 @@ pub fn load(
     })
 }
 
+/// The directory of the spec in use (hooks run there), else the working directory.
+pub fn spec_dir(global: &GlobalArgs, env: &HashMap<String, String>) -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let files = compose_files(global, env, &cwd).unwrap_or_default();
+    spec_path(global, &cwd, files.first().map(PathBuf::as_path))
+        .and_then(|p| p.parent().map(|d| cwd.join(d)))
+        .unwrap_or(cwd)
+}
+
 /// `-f` files, else `COMPOSE_FILE`, else the default names in the working directory.
 fn compose_files(
     global: &GlobalArgs,

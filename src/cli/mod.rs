@@ -4,14 +4,19 @@
 mod apply;
 mod args;
 mod canary;
+mod ci;
 mod completions;
 mod deploy;
 pub mod generate;
 mod history;
+mod hooks;
 mod inputs;
+mod rollback;
 mod route;
 mod runtime;
 mod saved_plan;
+mod status;
+pub mod status_report;
 mod unlock;
 mod world;
 
@@ -45,10 +50,17 @@ pub fn main() -> u8 {
     let env: HashMap<String, String> = std::env::vars().collect();
     let terminal = Terminal::detect(cli.global.output, cli.global.non_interactive, &env);
     init_tracing(cli.global.verbose, &env);
+    let cli_format = cli.global.output;
     match run(cli, &env, &terminal) {
         Ok(()) => exit::OK,
         Err(e) => {
             report_error(&e, &terminal);
+            // GitHub reads workflow commands from stdout only, which JSON mode keeps NDJSON.
+            if env.get("GITHUB_ACTIONS").is_some_and(|v| v == "true")
+                && cli_format == OutputFormat::Text
+            {
+                println!("{}", ci::error_annotation(&e.to_string()));
+            }
             e.exit_code()
         }
     }
@@ -66,15 +78,9 @@ pub fn run(cli: Cli, env: &HashMap<String, String>, terminal: &Terminal) -> Resu
         Command::Unlock(args) => unlock::run(global, args, env, terminal),
         Command::Route(args) => route::run(global, args, env, terminal),
         Command::Completions(args) => completions::run(args),
-        Command::Status(_) | Command::Rollback(_) => Err(not_yet_available()),
+        Command::Status(args) => status::run(global, args, env, terminal),
+        Command::Rollback(args) => rollback::run(global, args, env, terminal),
     }
-}
-
-fn not_yet_available() -> Error {
-    Error::usage(
-        "this command is not yet available in this version of shipctl",
-        "see CHANGELOG.md for what each version supports",
-    )
 }
 
 /// `-v` raises the log level; `RUST_LOG` wins when set. Logs go to stderr.

@@ -520,6 +520,7 @@ impl Cluster for FakeCluster {
                         version: Some(svc.version.clone()),
                         image: Some(svc.image.clone()),
                         spec_index: None,
+                        updated_at: None,
                     },
                 );
             }

@@ -224,6 +224,7 @@ fn plan(strategy: Strategy, on_failure: Option<OnFailure>, steps: Vec<Step>) -> 
             version: Some("1.4.1".into()),
             image: Some("example/web:1.4.1".into()),
             spec_index: None,
+            updated_at: None,
         },
     );
     let mut services = IndexMap::new();

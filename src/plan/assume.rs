@@ -282,6 +282,7 @@ fn service_state(
         version: version.map(str::to_string),
         image: None,
         spec_index: None,
+        updated_at: None,
     };
     let mut state = ServiceState::default();
     let other = if spec.zones[0] == active.zone {

@@ -9,6 +9,7 @@ mod observed;
 mod plan;
 mod planner;
 mod request;
+mod rollback;
 mod step;
 pub mod traffic;
 
@@ -16,4 +17,5 @@ pub use observed::{ObservedState, RoutingKeys, ServiceState, StateSource, ZoneSt
 pub use plan::{Plan, ServicePlan, ZoneVersion};
 pub use planner::{abort, plan, promote, target_zone};
 pub use request::PlanRequest;
+pub use rollback::rollback;
 pub use step::{Action, KeyWrite, Step};

@@ -62,4 +62,8 @@ pub struct ZoneState {
     /// Swarm's version index of the service object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec_index: Option<u64>,
+    /// When the service object last changed (RFC 3339, as Swarm reports it); `status` shows
+    /// the zone's age from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
 }

@@ -162,7 +162,7 @@ fn check_version_flag(v: &str) -> Result<(), Error> {
 }
 
 /// The services to plan, in compose order, each once.
-fn select<'a, 'b>(
+pub(super) fn select<'a, 'b>(
     req: &PlanRequest,
     logical: &'b IndexMap<String, LogicalService<'a>>,
 ) -> Result<Vec<&'b LogicalService<'a>>, Error> {
@@ -199,7 +199,7 @@ fn select<'a, 'b>(
     Ok(out)
 }
 
-fn other_zone<'z>(zones: &'z [String; 2], zone: &str) -> &'z str {
+pub(super) fn other_zone<'z>(zones: &'z [String; 2], zone: &str) -> &'z str {
     if zones[0] == zone {
         &zones[1]
     } else {
@@ -208,7 +208,7 @@ fn other_zone<'z>(zones: &'z [String; 2], zone: &str) -> &'z str {
 }
 
 /// The zone serving traffic: the active-zone key, else the zone with replicas.
-fn active_zone(
+pub(super) fn active_zone(
     zones: &[String; 2],
     state: &ServiceState,
     warnings: &mut Vec<String>,
@@ -243,7 +243,7 @@ fn active_zone(
 }
 
 /// The version a zone runs: its label, else the active-version key, else its image tag.
-fn zone_version(state: &ServiceState, zone: &str) -> String {
+pub(super) fn zone_version(state: &ServiceState, zone: &str) -> String {
     let z = state.zones.get(zone);
     z.and_then(|z| z.version.clone())
         .or_else(|| {
@@ -283,7 +283,7 @@ fn network_name(req: &PlanRequest, key: &str) -> Option<String> {
     }
 }
 
-fn new_builder<'a>(
+pub(super) fn new_builder<'a>(
     req: &PlanRequest<'a>,
     name: &'a str,
     keys: &'a crate::spec::model::ServiceKeys,
@@ -1042,14 +1042,14 @@ fn plan_abort(
 
 /// The policy as the plan records it: with the replica count it was planned for, so that a
 /// saved plan does not depend on the compose file any more.
-fn resolved(policy: &Policy, full: u64) -> Policy {
+pub(super) fn resolved(policy: &Policy, full: u64) -> Policy {
     let mut p = policy.clone();
     p.replicas = Some(full);
     p
 }
 
 /// The plan around the service plans: the networks, secrets and configs they use.
-fn assemble(req: &PlanRequest, services: Vec<ServicePlan>) -> Plan {
+pub(super) fn assemble(req: &PlanRequest, services: Vec<ServicePlan>) -> Plan {
     let mut networks = IndexMap::new();
     let mut secrets = IndexMap::new();
     let mut configs = IndexMap::new();

@@ -221,6 +221,7 @@ pub fn zone_state(service: &Service, tasks: &[Task]) -> ZoneState {
             .map(str::to_string),
         image: service_image(service).map(str::to_string),
         spec_index: service.version.as_ref().and_then(|v| v.index),
+        updated_at: service.updated_at.clone(),
     }
 }
 

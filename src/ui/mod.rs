@@ -6,6 +6,7 @@ pub mod progress;
 pub mod prompt;
 mod report;
 pub mod route_lines;
+pub mod status_text;
 pub mod summary;
 mod terminal;
 

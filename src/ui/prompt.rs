@@ -86,3 +86,15 @@ pub fn confirm(question: &str) -> std::io::Result<bool> {
             dialoguer::Error::IO(io) => io,
         })
 }
+
+/// Asks to pick one of `items` on stderr (first one preselected); `None` on Escape.
+pub fn select(question: &str, items: &[String]) -> std::io::Result<Option<usize>> {
+    Select::new()
+        .with_prompt(question)
+        .items(items)
+        .default(0)
+        .interact_on_opt(&Term::stderr())
+        .map_err(|e| match e {
+            dialoguer::Error::IO(io) => io,
+        })
+}

@@ -5,6 +5,7 @@ pub mod cli_env;
 pub mod consul_double;
 pub mod docker;
 pub mod etcd;
+pub mod live;
 pub mod prereq;
 pub mod stack;
 pub mod tls;

@@ -1,0 +1,58 @@
+//! The spec's hooks (`pre_deploy`, `post_switch`, `post_deploy`, `on_failure`): shell commands
+//! run around a deploy, with variables describing it, as Kamal's hooks are.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use crate::plan::ServicePlan;
+
+/// The variables a hook sees for one service.
+pub fn variables(service: &ServicePlan, result: &str) -> Vec<(String, String)> {
+    vec![
+        ("SHIPCTL_SERVICE".into(), service.service.clone()),
+        ("SHIPCTL_VERSION".into(), service.to.version.clone()),
+        (
+            "SHIPCTL_PREVIOUS_VERSION".into(),
+            service
+                .from
+                .as_ref()
+                .map(|z| z.version.clone())
+                .unwrap_or_default(),
+        ),
+        ("SHIPCTL_ZONE".into(), service.to.zone.clone()),
+        (
+            "SHIPCTL_STRATEGY".into(),
+            super::apply::strategy_name(service.strategy),
+        ),
+        ("SHIPCTL_RESULT".into(), result.to_string()),
+    ]
+}
+
+/// Runs `commands` in order with `sh -c` in `dir`; stops at the first that fails. Their output
+/// goes to stderr, so stdout stays the command's own (NDJSON with `--output json`).
+pub async fn run(
+    stage: &str,
+    commands: &[String],
+    dir: &Path,
+    vars: &[(String, String)],
+) -> Result<(), String> {
+    for command in commands {
+        let status = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .current_dir(dir)
+            .envs(vars.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(std::io::stderr()))
+            .status()
+            .await
+            .map_err(|e| format!("{stage} hook `{command}` could not start: {e}"))?;
+        if !status.success() {
+            let how = status
+                .code()
+                .map_or_else(|| "was killed".to_string(), |c| format!("exited {c}"));
+            return Err(format!("{stage} hook `{command}` {how}"));
+        }
+    }
+    Ok(())
+}

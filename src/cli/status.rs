@@ -1,0 +1,208 @@
+//! `shipctl status [SERVICE...]`: what serves, in which zone, how healthy, who holds the lock,
+//! and any deploy in progress. `--wait` is a CI gate; `--watch` a live view.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::inputs::{self, Inputs};
+use super::status_report::{ServiceStatus, service_status};
+use super::world::World;
+use super::{GlobalArgs, OutputFormat, StatusArgs, runtime};
+use crate::error::Error;
+use crate::exec::{kv_error, observe};
+use crate::plan::logical::logical_services;
+use crate::spec::Overrides;
+use crate::ui::Terminal;
+use crate::ui::status_text::{print_status, print_status_change, redraw_status};
+
+/// How often `--watch` and `--wait` read the cluster again.
+const POLL: Duration = Duration::from_secs(1);
+
+pub fn run(
+    global: &GlobalArgs,
+    args: &StatusArgs,
+    env: &HashMap<String, String>,
+    terminal: &Terminal,
+) -> Result<(), Error> {
+    let inputs = inputs::load(global, env, None)?;
+    let selected = select(&inputs, &args.services)?;
+    let timeout = crate::spec::duration::parse(&args.timeout).map_err(|e| {
+        Error::usage(
+            format!("invalid --timeout `{}`: {e}", args.timeout),
+            "write a duration like `30s` or `2m`",
+        )
+    })?;
+    runtime::block_on(async {
+        let world = World::connect(global, env, &inputs.spec).await?;
+        let read = || read_status(&world, &inputs, &selected);
+        if args.wait {
+            wait(read, &inputs.project, timeout, args.watch, terminal).await
+        } else if args.watch {
+            watch(read, &inputs.project, terminal).await
+        } else {
+            let report = read().await?;
+            print_status(&inputs.project, &report, terminal);
+            Ok(())
+        }
+    })
+}
+
+/// The named services (validated), else every replicated one, with the full replica count of
+/// each.
+fn select(inputs: &Inputs, named: &[String]) -> Result<Vec<(String, u64)>, Error> {
+    let zones = &inputs.spec.zones;
+    let logical = logical_services(&inputs.compose, zones)?;
+    let names: Vec<String> = if named.is_empty() {
+        logical
+            .values()
+            .filter(|l| !l.is_global())
+            .map(|l| l.name.clone())
+            .collect()
+    } else {
+        for name in named {
+            if !logical.contains_key(name) {
+                let known: Vec<&str> = logical.keys().map(String::as_str).collect();
+                return Err(Error::usage(
+                    format!("no service `{name}` in the compose file"),
+                    format!("services: {}", known.join(", ")),
+                ));
+            }
+        }
+        named.to_vec()
+    };
+    names
+        .into_iter()
+        .filter_map(|name| logical.get(&name).map(|l| (name, l)))
+        .map(|(name, l)| {
+            let replicas = l.definition(zones, &zones[0]).deploy.replicas;
+            let (_, full) = inputs
+                .spec
+                .resolve_policy(&name, &Overrides::default(), replicas)?;
+            Ok((name, full))
+        })
+        .collect()
+}
+
+async fn read_status(
+    world: &World,
+    inputs: &Inputs,
+    selected: &[(String, u64)],
+) -> Result<Vec<ServiceStatus>, Error> {
+    let names: Vec<String> = selected.iter().map(|(n, _)| n.clone()).collect();
+    let observed = observe(
+        &world.cluster,
+        world.kv.as_ref(),
+        &inputs.project,
+        &inputs.spec,
+        &names,
+    )
+    .await?;
+    let now = SystemTime::now();
+    let mut out = Vec::with_capacity(selected.len());
+    for (name, full) in selected {
+        let keys = inputs.spec.keys(&inputs.project, name);
+        let lock = world.kv.lock_holder(&keys.lock).await.map_err(kv_error)?;
+        let state = observed.services.get(name).cloned().unwrap_or_default();
+        out.push(service_status(
+            name,
+            &inputs.spec.zones,
+            *full,
+            &state,
+            lock,
+            now,
+        ));
+    }
+    Ok(out)
+}
+
+/// Compared between polls: a change in anything but the ages.
+fn fingerprint(report: &[ServiceStatus]) -> String {
+    let mut without_ages = report.to_vec();
+    for s in &mut without_ages {
+        for z in &mut s.zones {
+            z.age_secs = None;
+        }
+    }
+    serde_json::to_string(&without_ages).unwrap_or_default()
+}
+
+/// Redraws every second on a terminal; elsewhere prints the report again when it changed.
+/// Ctrl-C ends it (exit 0: watching has no outcome to report).
+async fn watch<F, Fut>(read: F, project: &str, terminal: &Terminal) -> Result<(), Error>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<ServiceStatus>, Error>>,
+{
+    let redraw = std::io::stdout().is_terminal() && terminal.format == OutputFormat::Text;
+    let mut last = String::new();
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        let report = read().await?;
+        if redraw {
+            redraw_status(&report, POLL.as_secs());
+        } else {
+            let now = fingerprint(&report);
+            if now != last {
+                print_status_change(project, &report, terminal);
+                last = now;
+            }
+        }
+        tokio::select! {
+            _ = &mut ctrl_c => return Ok(()),
+            () = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+/// Polls until every service is settled (exit 0) or `timeout` passes (exit 1, saying what
+/// is not settled).
+async fn wait<F, Fut>(
+    read: F,
+    project: &str,
+    timeout: Duration,
+    show_changes: bool,
+    terminal: &Terminal,
+) -> Result<(), Error>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<ServiceStatus>, Error>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut last = String::new();
+    loop {
+        let report = read().await?;
+        let settled = report.iter().all(|s| s.settled);
+        if show_changes && !settled {
+            let now = fingerprint(&report);
+            if now != last {
+                print_status(project, &report, terminal);
+                last = now;
+            }
+        }
+        if settled {
+            print_status(project, &report, terminal);
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            print_status(project, &report, terminal);
+            let what: Vec<String> = report
+                .iter()
+                .filter(|s| !s.settled)
+                .map(|s| format!("{}: {}", s.service, s.problems.join("; ")))
+                .collect();
+            return Err(Error::NotSettled {
+                message: format!(
+                    "not settled after {}: {}",
+                    crate::spec::duration::format(timeout),
+                    what.join(" | ")
+                ),
+                help: Some(
+                    "`shipctl status` shows each zone; a canary waits for `shipctl promote`, a stale lock for `shipctl unlock`".into(),
+                ),
+            });
+        }
+        tokio::time::sleep(POLL.min(deadline.saturating_duration_since(Instant::now()))).await;
+    }
+}

@@ -1,0 +1,168 @@
+//! `shipctl status` as text: per service a headline, a table of its zones, the lock and any
+//! deploy in progress.
+
+use std::fmt::Write;
+
+use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+
+use super::Terminal;
+use crate::cli::OutputFormat;
+use crate::cli::status_report::{ServiceStatus, run_state_words};
+
+/// Prints the report on stdout: the tables, or one JSON object with `--output json`.
+pub fn print_status(project: &str, report: &[ServiceStatus], terminal: &Terminal) {
+    let text = match terminal.format {
+        OutputFormat::Json => {
+            let value = serde_json::json!({
+                "project": project,
+                "settled": report.iter().all(|s| s.settled),
+                "services": report,
+            });
+            format!("{value}\n")
+        }
+        OutputFormat::Text => render_status(report, true),
+    };
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
+}
+
+/// Redraws the whole screen with the report (`status --watch` on a terminal).
+pub fn redraw_status(report: &[ServiceStatus], every_secs: u64) {
+    let text = render_status(report, true);
+    // Clear the screen and move home: a full redraw keeps the view simple and exact.
+    let screen = format!("\x1b[2J\x1b[H{text}\n(every {every_secs}s; Ctrl-C to stop)\n");
+    let mut out = std::io::stdout().lock();
+    let _ = std::io::Write::write_all(&mut out, screen.as_bytes());
+    let _ = std::io::Write::flush(&mut out);
+}
+
+/// One more report of `status --watch` without a terminal; text reports are separated by a
+/// blank line.
+pub fn print_status_change(project: &str, report: &[ServiceStatus], terminal: &Terminal) {
+    print_status(project, report, terminal);
+    if terminal.format == OutputFormat::Text {
+        let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), b"\n");
+    }
+}
+
+/// The whole report; `with_ages` is false when comparing reports (ages move every second).
+pub fn render_status(services: &[ServiceStatus], with_ages: bool) -> String {
+    let mut out = String::new();
+    for (i, s) in services.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&render_service(s, with_ages));
+    }
+    out
+}
+
+fn render_service(s: &ServiceStatus, with_ages: bool) -> String {
+    let mut out = String::new();
+    let active = match (&s.active_zone, &s.active_version) {
+        (Some(z), Some(v)) => format!("{z} serves {v}"),
+        (Some(z), None) => format!("{z} serves (no active-version key)"),
+        _ => "no active zone (never deployed?)".to_string(),
+    };
+    let traffic = s
+        .traffic
+        .as_deref()
+        .map(|t| format!(", traffic {t}"))
+        .unwrap_or_default();
+    let _ = writeln!(out, "{}: {active}{traffic}", s.service);
+
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_BORDERS_ONLY)
+        .set_header(["zone", "service", "replicas", "image", "version", "age"]);
+    for z in &s.zones {
+        let marker = if s.active_zone.as_deref() == Some(z.zone.as_str()) {
+            " *"
+        } else {
+            ""
+        };
+        if !z.exists {
+            table.add_row([
+                format!("{}{marker}", z.zone),
+                "-".into(),
+                "not created".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+            ]);
+            continue;
+        }
+        let age = match (with_ages, z.age_secs) {
+            (true, Some(secs)) => compact_age(secs),
+            _ => "-".into(),
+        };
+        table.add_row([
+            format!("{}{marker}", z.zone),
+            z.service_name.clone(),
+            format!("{}/{} healthy", z.healthy, z.desired),
+            z.image.clone().unwrap_or_else(|| "-".into()),
+            z.version.clone().unwrap_or_else(|| "-".into()),
+            age,
+        ]);
+    }
+    let _ = writeln!(out, "{table}");
+
+    if let Some(lock) = &s.lock {
+        let note = lock
+            .message
+            .as_deref()
+            .map(|m| format!(": \"{m}\""))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "lock: held by {}@{} (pid {}) since {}{note}",
+            lock.owner, lock.host, lock.pid, lock.since
+        );
+    }
+    if let Some(d) = &s.deploy {
+        let mut line = format!("deploy: {}", run_state_words(&d.state));
+        if let (Some(from), Some(to)) = (&d.from, &d.to) {
+            let _ = write!(line, ", {from} -> {to}");
+        } else if let Some(to) = &d.to {
+            let _ = write!(line, ", -> {to}");
+        }
+        if let (Some(done), Some(total)) = (d.steps_done, d.total_steps) {
+            let _ = write!(line, ", step {done}/{total} done");
+        }
+        if let Some(next) = &d.next_step {
+            let _ = write!(line, "; next: {next}");
+        }
+        let _ = writeln!(out, "{line}");
+        if !d.message.is_empty() && d.state != "split" {
+            let _ = writeln!(out, "  {}", d.message);
+        }
+    }
+    if s.settled {
+        let _ = writeln!(out, "settled");
+    } else {
+        let _ = writeln!(out, "not settled: {}", s.problems.join("; "));
+    }
+    out
+}
+
+/// `42s`, `5m`, `3h`, `2d`: the largest unit, as `docker service ls` users expect.
+pub fn compact_age(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86400 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_use_the_largest_unit() {
+        assert_eq!(compact_age(5), "5s");
+        assert_eq!(compact_age(125), "2m");
+        assert_eq!(compact_age(7300), "2h");
+        assert_eq!(compact_age(200_000), "2d");
+    }
+}

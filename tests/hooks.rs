@@ -1,0 +1,109 @@
+//! Hooks and CI output against the live Swarm: a failing pre_deploy hook changes nothing, a
+//! post_deploy hook sees the deploy's variables, GitHub Actions gets a job summary and
+//! `::error` annotations (not in JSON mode, whose stdout stays NDJSON).
+
+use crate::support::cli_env::{stderr, stdout};
+use crate::support::live::LiveProject;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_pre_deploy_hook_changes_nothing() {
+    let hooks = "hooks:\n  pre_deploy:\n    - echo checking migrations\n    - exit 3\n";
+    let Some(mut p) = LiveProject::new(hooks).await else {
+        return;
+    };
+    p.env.set("GITHUB_ACTIONS", "true");
+    let out = p.run(&["deploy", "--version", "1.0.0", "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("checking migrations"),
+        "hook output on stderr"
+    );
+    assert_eq!(
+        stdout(&out).trim(),
+        "::error title=shipctl::web: pre_deploy hook `exit 3` exited 3; nothing was changed"
+    );
+
+    let out = p.run(&["deploy", "--version", "1.0.0", "--yes", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    for line in stdout(&out).lines() {
+        let event: serde_json::Value = serde_json::from_str(line).expect("stdout is NDJSON");
+        assert!(event.get("event").is_some(), "{line}");
+    }
+    assert!(!stdout(&out).contains("::error"));
+
+    let out = p.run(&["status", "--output", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("status JSON");
+    let zones = &json["services"][0]["zones"];
+    assert_eq!(zones[0]["exists"], false, "no service was created");
+    assert_eq!(zones[1]["exists"], false, "no service was created");
+    assert_eq!(p.key("active-zone").await, None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn post_deploy_hooks_see_the_deploy_and_ci_gets_a_summary() {
+    let hooks = "hooks:\n  post_deploy:\n    - env | grep '^SHIPCTL_' | sort > hook-env.txt\n";
+    let Some(mut p) = LiveProject::new(hooks).await else {
+        return;
+    };
+    p.deploy("1.0.0");
+    let summary = p.env.dir().join("summary.md");
+    p.env
+        .set("GITHUB_STEP_SUMMARY", &summary.display().to_string())
+        .set("GITHUB_ACTIONS", "true");
+    p.deploy("1.1.0");
+
+    let seen = std::fs::read_to_string(p.env.dir().join("hook-env.txt")).expect("hook ran");
+    insta::assert_snapshot!(seen, @"
+    SHIPCTL_PREVIOUS_VERSION=1.0.0
+    SHIPCTL_RESULT=success
+    SHIPCTL_SERVICE=web
+    SHIPCTL_STRATEGY=blue-green
+    SHIPCTL_VERSION=1.1.0
+    SHIPCTL_ZONE=green
+    ");
+
+    let md = std::fs::read_to_string(&summary).expect("summary written");
+    insta::with_settings!({filters => vec![
+        (r"st-[0-9a-f]{8}", "st-XXXXXXXX"),
+        (r"\d+(\.\d+)?m?s\b", "[T]"),
+    ]}, {
+        insta::assert_snapshot!(md, @"
+        ### shipctl deploy: success
+
+        | service | from | to | result | duration |
+        |---|---|---|---|---|
+        | web | blue@1.0.0 | green@1.1.0 | success | [T] |
+
+        <details><summary>Steps of web</summary>
+
+        - 1/6 ensure network st-XXXXXXXX_front ([T])
+        - 2/6 create green with 1.1.0 (2 replicas) ([T])
+        - 3/6 wait for 2 healthy green tasks of 1.1.0 ([T])
+        - 4/6 write st-XXXXXXXX-web-active-zone=green, st-XXXXXXXX-web-active-version=1.1.0, st-XXXXXXXX-web-traffic=blue=0,green=100 ([T])
+        - 5/6 drain for [T] ([T])
+        - 6/6 scale blue to 0 ([T])
+
+        </details>
+        ");
+    });
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_deploy_runs_on_failure_and_annotates() {
+    let extra = "services:\n  web:\n    health:\n      timeout: 15s\nhooks:\n  on_failure:\n    - echo \"$SHIPCTL_RESULT $SHIPCTL_VERSION\" > failure.txt\n";
+    let Some(mut p) = LiveProject::new(extra).await else {
+        return;
+    };
+    p.deploy("1.0.0");
+    p.env.set("GITHUB_ACTIONS", "true");
+    let out = p.run(&["deploy", "--version", "unhealthy", "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let seen = std::fs::read_to_string(p.env.dir().join("failure.txt")).expect("on_failure ran");
+    assert_eq!(seen.trim(), "rolled_back unhealthy");
+    let annotation = stdout(&out);
+    assert!(
+        annotation.starts_with("::error title=shipctl::") && annotation.lines().count() == 1,
+        "{annotation}"
+    );
+    assert_eq!(p.key("active-version").await.as_deref(), Some("1.0.0"));
+}
