@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::world::World;
-use super::{DeployArgs, GlobalArgs, OutputFormat};
+use super::{DeployArgs, GlobalArgs};
 use super::{ci, hooks};
 use crate::error::Error;
 use crate::exec::{
@@ -84,12 +84,8 @@ pub async fn apply_locked(
     locks: Locks,
     cancel: CancellationToken,
 ) -> Result<Outcome, Error> {
-    let mode = match terminal.format {
-        OutputFormat::Json => ProgressMode::Json,
-        OutputFormat::Text if terminal.progress => ProgressMode::Tty,
-        OutputFormat::Text => ProgressMode::Plain,
-    };
-    let (sink, tty_decider) = sink_and_decider(mode);
+    let mode = ProgressMode::for_terminal(terminal);
+    let (sink, tty_decider) = sink_and_decider(mode, terminal);
     // Prompts only where someone can answer: a terminal, not CI, not --non-interactive.
     let decider: Box<dyn FailureDecider> = if terminal.interactive && mode == ProgressMode::Tty {
         tty_decider

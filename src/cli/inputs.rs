@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use super::GlobalArgs;
 use crate::compose::{self, ComposeProject, LoadOptions};
 use crate::error::{Error, InputError};
+use crate::plan::image::zone_env_name;
 use crate::spec::{self, Spec};
 
 /// The loaded inputs of one command.
@@ -42,7 +43,7 @@ pub fn load(
         overrides.insert("IMAGE_VERSION".to_string(), version.to_string());
         for zone in &spec.zones {
             overrides.insert(
-                format!("{}_IMAGE_VERSION", env_name(zone)),
+                format!("{}_IMAGE_VERSION", zone_env_name(zone)),
                 version.to_string(),
             );
         }
@@ -166,19 +167,6 @@ pub fn normalise_project(raw: &str) -> String {
         .to_string()
 }
 
-/// `blue` -> `BLUE`, `eu-west` -> `EU_WEST`.
-pub fn env_name(zone: &str) -> String {
-    zone.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,11 +176,5 @@ mod tests {
         assert_eq!(normalise_project("My App"), "myapp");
         assert_eq!(normalise_project("_demo-1"), "demo-1");
         assert_eq!(normalise_project("..."), "");
-    }
-
-    #[test]
-    fn zone_names_become_variable_prefixes() {
-        assert_eq!(env_name("green"), "GREEN");
-        assert_eq!(env_name("eu-west"), "EU_WEST");
     }
 }

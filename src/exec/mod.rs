@@ -7,8 +7,8 @@
 //! How a command runs a plan:
 //!
 //! ```ignore
-//! let mode = ui::progress::ProgressMode::detect(json_output);
-//! let (sink, decider) = ui::progress::sink_and_decider(mode);
+//! let mode = ui::progress::ProgressMode::for_terminal(&terminal);
+//! let (sink, decider) = ui::progress::sink_and_decider(mode, &terminal);
 //! let prober = exec::HttpProber::new();
 //! let outcome = exec::Executor::new(
 //!     &cluster, &*kv, &prober, &exec::TokioClock, &*sink, cancel.clone(), &*decider,

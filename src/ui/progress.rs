@@ -2,14 +2,16 @@
 //! programs.
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::Terminal;
 use super::event_render::render_line;
 use super::prompt::PromptDecider;
+use crate::cli::OutputFormat;
 use crate::exec::{Event, EventSink, FailureDecider, NonInteractive};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -29,41 +31,26 @@ pub enum ProgressMode {
 }
 
 impl ProgressMode {
-    /// `--output json` wins; else bars on a terminal, plain lines elsewhere.
-    pub fn detect(json: bool) -> ProgressMode {
-        if json {
-            ProgressMode::Json
-        } else if std::io::stderr().is_terminal()
-            && std::env::var("TERM").map_or(true, |t| t != "dumb")
-        {
-            ProgressMode::Tty
-        } else {
-            ProgressMode::Plain
+    /// `--output json` wins; else bars where the terminal can draw them, plain lines elsewhere.
+    pub fn for_terminal(terminal: &Terminal) -> ProgressMode {
+        match terminal.format {
+            OutputFormat::Json => ProgressMode::Json,
+            OutputFormat::Text if terminal.progress => ProgressMode::Tty,
+            OutputFormat::Text => ProgressMode::Plain,
         }
-    }
-}
-
-/// True unless `NO_COLOR` is set to something (<https://no-color.org>).
-pub fn color_enabled() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-}
-
-/// The sink for a mode, writing where that mode writes.
-pub fn sink_for(mode: ProgressMode) -> Box<dyn EventSink> {
-    match mode {
-        ProgressMode::Tty => Box::new(TtySink::new(color_enabled())),
-        ProgressMode::Plain => Box::new(PlainSink::new(std::io::stderr())),
-        ProgressMode::Json => Box::new(JsonSink::new(std::io::stdout())),
     }
 }
 
 /// The event sink and the failure decider for a run: bars and a prompt on a terminal (the
 /// prompt hides the bars while it asks), plain lines elsewhere, NDJSON for `--output json`
 /// (never prompting: a program reads stdout).
-pub fn sink_and_decider(mode: ProgressMode) -> (Box<dyn EventSink>, Box<dyn FailureDecider>) {
+pub fn sink_and_decider(
+    mode: ProgressMode,
+    terminal: &Terminal,
+) -> (Box<dyn EventSink>, Box<dyn FailureDecider>) {
     match mode {
         ProgressMode::Tty => {
-            let sink = TtySink::new(color_enabled());
+            let sink = TtySink::new(terminal.color);
             let decider = PromptDecider::with_progress(sink.multi());
             (Box::new(sink), Box::new(decider))
         }
