@@ -15,13 +15,20 @@ pub fn render_plain(error: &Error) -> String {
 }
 
 fn render(error: &Error, color: bool, width: usize) -> String {
+    render_with(error, color, width, true)
+}
+
+fn render_with(error: &Error, color: bool, width: usize, wrap: bool) -> String {
     let theme = if color {
         GraphicalTheme::unicode()
     } else {
         GraphicalTheme::unicode_nocolor()
     };
     let mut out = String::new();
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(width);
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(width)
+        .with_wrap_lines(wrap)
+        .with_break_words(false);
     if handler.render_report(&mut out, error).is_err() {
         out = format!("error: {error}\n");
     }
@@ -30,8 +37,9 @@ fn render(error: &Error, color: bool, width: usize) -> String {
 
 /// Writes the error for the user; never fails (there is nowhere left to report to).
 pub fn report_error(error: &Error, terminal: &Terminal) {
-    let width = if terminal.color { 100 } else { 80 };
-    let text = render(error, terminal.color, width);
+    // Logs and pipes keep each message on one line, so that it can be searched for whole
+    // (a name or version split over two lines is not found by grep).
+    let text = render_with(error, terminal.color, 100, terminal.progress);
     let _ = std::io::stderr().write_all(text.as_bytes());
     if terminal.format == OutputFormat::Json {
         let summary = serde_json::json!({
