@@ -769,3 +769,41 @@ fn tokio_command(cmd: &assert_cmd::Command) -> tokio::process::Command {
     }
     tokio::process::Command::from(std_cmd)
 }
+
+/// A CI job (CI=true, no TTY, `--output json`) whose deploy fails: stdout carries only JSON
+/// lines a program can parse one by one, ending with the error, and the exit code is 1.
+#[tokio::test]
+async fn ci_failure_is_ndjson_only_and_exits_1() {
+    let Some(mut stack) = Stack::new(2).await else {
+        return;
+    };
+    stack.deploy("1.0.0", &[]);
+    stack.wait_zone("blue", 2, "1.0.0").await;
+    stack.env.set("CI", "true");
+    let out = stack.run(&["deploy", "--version", "does-not-exist", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let text = stdout(&out);
+    let objects: Vec<Value> = text
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap_or_else(|e| {
+                panic!(
+                    "stdout line is not JSON ({e}): {line:?}\n{}",
+                    describe(&out)
+                )
+            })
+        })
+        .collect();
+    let events: Vec<&str> = objects.iter().filter_map(|o| o["event"].as_str()).collect();
+    assert_eq!(
+        events.len(),
+        objects.len(),
+        "every line is an event\n{text}"
+    );
+    assert!(events.contains(&"failure"), "{events:?}");
+    assert!(events.contains(&"rollback_finished"), "{events:?}");
+    let last = objects.last().expect("some output");
+    assert_eq!(last["event"], "error", "{last}");
+    assert_eq!(last["exit_code"], 1, "{last}");
+    stack.assert_keys("blue", "1.0.0").await;
+}
