@@ -807,3 +807,57 @@ async fn ci_failure_is_ndjson_only_and_exits_1() {
     assert_eq!(last["exit_code"], 1, "{last}");
     stack.assert_keys("blue", "1.0.0").await;
 }
+
+/// A deploy killed (`kill -9`, as a cancelled CI job) after its switch, while it drains:
+/// the keys already point at the healthy new zone, and running the same deploy again
+/// finishes it (old zone to 0) without deploying anything again.
+#[tokio::test]
+async fn deploy_killed_after_the_switch_is_finished_by_the_next_one() {
+    let Some(stack) = Stack::new(2).await else {
+        return;
+    };
+    stack.deploy("1.0.0", &[]);
+    stack.wait_zone("blue", 2, "1.0.0").await;
+
+    // A long drain to kill the deploy in, and a short lock TTL so the next run gets in soon.
+    let slow = SPEC.replace("  drain: 1s", "  drain: 60s");
+    stack.env.write("shipctl.yaml", &kv_with_ttl(&slow));
+    let mut child = tokio_command(&stack.command(&["deploy", "--version", "1.1.0"]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the deploy");
+    wait_until("the switch to green", Duration::from_secs(60), || async {
+        match stack.value("active-zone").await {
+            Some(zone) if zone == "green" => Ok(()),
+            other => Err(format!("active zone is {other:?}")),
+        }
+    })
+    .await;
+    child.start_kill().expect("kill -9 the deploy");
+    let _ = child.wait().await;
+
+    // Killed mid-drain: green serves, blue still runs (it was never scaled down).
+    stack.assert_keys("green", "1.1.0").await;
+    assert_eq!(stack.service_state("blue").await.map(|s| s.0), Some(2));
+
+    stack.env.write("shipctl.yaml", &kv_with_ttl(SPEC));
+    let out = stack.deploy("1.1.0", &["--lock-wait", "30s"]);
+    let err = stderr(&out);
+    assert!(
+        !err.contains("create green")
+            && !err.contains("update green")
+            && !err.contains("with 1.1.0"),
+        "nothing is deployed again\n{}",
+        describe(&out)
+    );
+    stack.assert_keys("green", "1.1.0").await;
+    stack.assert_scaled_to_zero("blue").await;
+    stack.wait_zone("green", 2, "1.1.0").await;
+}
+
+/// The test spec with a 10 s lock TTL (under `kv:`).
+fn kv_with_ttl(spec: &str) -> String {
+    spec.replacen("kv:\n", "kv:\n  lock_ttl: 10s\n", 1)
+}

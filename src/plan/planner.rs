@@ -370,6 +370,50 @@ fn plan_deploy(
         });
     }
 
+    // An earlier deploy of this version stopped after its switch (interrupted, a lost
+    // connection, a killed CI job): the keys already point at the zone serving it. Finish that
+    // deploy (traffic, drain, old zone to 0) instead of starting over in the other zone.
+    if let Some(a) = &active
+        && switched_but_unfinished(state, a, &target, &version, &image, full)
+    {
+        let all_traffic = state
+            .keys
+            .traffic
+            .as_deref()
+            .is_none_or(|t| traffic::share_of(t, a) == Some(100));
+        if !all_traffic {
+            b.flip(
+                a,
+                &version,
+                format!(
+                    "{a} already serves {version}: give it all the traffic to finish the switch"
+                ),
+            );
+        }
+        let old = b.desired(&target);
+        b.retire(&target, old);
+        let mut definition = ls.definition(zones, a).clone();
+        definition.image = image;
+        return Ok(ServicePlan {
+            service: name.to_string(),
+            strategy: policy.strategy,
+            from: Some(ZoneVersion {
+                zone: target.clone(),
+                version: zone_version(state, &target),
+            }),
+            to: ZoneVersion {
+                zone: a.clone(),
+                version,
+            },
+            keys: keys.clone(),
+            policy: resolved(&policy, full),
+            definition,
+            steps: b.steps,
+            warnings: b.warnings,
+            up_to_date: false,
+        });
+    }
+
     general_warnings(&mut b, state, active.as_deref(), &target, &version, full);
     for key in networks_of(def) {
         if let Some(net) = network_name(req, &key) {
@@ -429,6 +473,35 @@ fn plan_deploy(
         warnings: b.warnings,
         up_to_date: false,
     })
+}
+
+/// The keys point at `active`, which runs `version` at full strength and healthy, but the other
+/// zone still has replicas or traffic: a deploy that stopped between its switch and its end.
+fn switched_but_unfinished(
+    state: &ServiceState,
+    active: &str,
+    other: &str,
+    version: &str,
+    image: &str,
+    full: u64,
+) -> bool {
+    let Some(za) = state.zones.get(active) else {
+        return false;
+    };
+    let other_busy = state.zones.get(other).is_some_and(|z| z.desired > 0);
+    let traffic_elsewhere = state
+        .keys
+        .traffic
+        .as_deref()
+        .is_some_and(|t| traffic::share_of(t, active) != Some(100));
+    version != "latest"
+        && zone_version(state, active) == version
+        && za.image.as_deref().is_none_or(|i| same_image(i, image))
+        && state.keys.active_zone.as_deref() == Some(active)
+        && state.keys.active_version.as_deref() == Some(version)
+        && za.desired == full
+        && za.healthy >= full
+        && (other_busy || traffic_elsewhere)
 }
 
 fn is_up_to_date(
