@@ -861,3 +861,112 @@ async fn deploy_killed_after_the_switch_is_finished_by_the_next_one() {
 fn kv_with_ttl(spec: &str) -> String {
     spec.replacen("kv:\n", "kv:\n  lock_ttl: 10s\n", 1)
 }
+
+/// Kills (`kill -9`) a deploy right after each of its steps, in turn. After every kill the
+/// active key points at a zone with healthy tasks of the active version; then the same deploy,
+/// run again, reaches the same end state as an uninterrupted one.
+async fn killed_at_every_step(strategy_args: &[&str]) {
+    let Some(stack) = Stack::new(2).await else {
+        return;
+    };
+    stack.deploy("1.0.0", &[]);
+    stack.wait_zone("blue", 2, "1.0.0").await;
+    let mut args = vec!["deploy", "--version", "1.1.0"];
+    args.extend_from_slice(strategy_args);
+
+    let mut kill_after = 1;
+    loop {
+        // Run until step `kill_after` is finished, then kill the process at once.
+        let mut json = args.clone();
+        json.extend(["--output", "json"]);
+        let mut child = tokio_command(&stack.command(&json))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the deploy");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+        let mut total = None;
+        let mut killed = false;
+        while let Ok(Some(line)) = lines.next_line().await {
+            let event: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+            if event["event"] == "plan_started" {
+                total = event["steps"].as_u64();
+            }
+            if event["event"] == "step_finished" && event["index"].as_u64() == Some(kill_after) {
+                child.start_kill().expect("kill -9");
+                killed = true;
+                break;
+            }
+        }
+        let status = child.wait().await.expect("wait for the deploy");
+        let total = total.expect("the plan_started event gives the step count");
+        if !killed {
+            // The last step: the run ended by itself.
+            assert!(status.success(), "the uninterrupted run failed: {status:?}");
+            break;
+        }
+
+        // Whatever the step, traffic goes to a zone with healthy tasks of the active version.
+        let zone = stack.value("active-zone").await.expect("an active zone");
+        let version = stack
+            .value("active-version")
+            .await
+            .expect("an active version");
+        let healthy = stack
+            .tasks(&zone)
+            .await
+            .iter()
+            .filter(|t| {
+                t.state == TaskState::Running
+                    && t.desired_state == TaskState::Running
+                    && t.version.as_deref() == Some(version.as_str())
+            })
+            .count();
+        assert!(
+            healthy >= 1,
+            "killed after step {kill_after}/{total}: the keys point at {zone}@{version}, which has no healthy task"
+        );
+
+        // The dead deploy's lock is broken on purpose, then the same deploy runs again.
+        stack.ok(&["unlock", "web"]);
+        stack.ok(&args);
+        stack.assert_keys("green", "1.1.0").await;
+        stack.wait_zone("green", 2, "1.1.0").await;
+        stack.assert_scaled_to_zero("blue").await;
+
+        // Back to the starting point for the next step boundary.
+        stack.deploy("1.0.0", &[]);
+        stack.wait_zone("blue", 2, "1.0.0").await;
+        stack.assert_scaled_to_zero("green").await;
+        kill_after += 1;
+        if kill_after >= total {
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn blue_green_killed_at_every_step_resumes() {
+    killed_at_every_step(&[]).await;
+}
+
+#[tokio::test]
+async fn canary_killed_at_every_step_resumes() {
+    killed_at_every_step(&[
+        "--strategy",
+        "canary",
+        "--new",
+        "1",
+        "--old",
+        "1",
+        "--promote",
+    ])
+    .await;
+}
+
+#[tokio::test]
+async fn rolling_killed_at_every_step_resumes() {
+    killed_at_every_step(&["--strategy", "rolling", "--step", "1"]).await;
+}
