@@ -8,6 +8,7 @@ mod hooks;
 mod kv_conformance;
 mod kv_deploy;
 mod locks;
+mod operator;
 mod planner;
 mod rollback;
 mod route;
