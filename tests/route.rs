@@ -2,203 +2,26 @@
 //! deploy, a real nginx when installed), and against the Consul double for the failure cases.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-use shipctl::exec::Cluster;
-use shipctl::kv::Kv;
 
 use crate::support::consul_double::{ConsulDouble, Options};
 use crate::support::docker::{Cleanup, require_docker, wait_until};
+use crate::support::router::{
+    Background, KeyCleanup, ProjectOptions, deploy, free_port, host_targets, http_get, lines, read,
+    shipctl, start_nginx,
+};
 
-/// A compose project with one service of 2 replicas, dnsrr, each task publishing 8080 in host
-/// mode on a port Swarm picks (no routing mesh here; distinct per task and zone).
-fn write_project(dir: &Path, service: &str, wait_for_router: bool) {
-    let compose = format!(
-        r#"services:
-  {service}:
-    image: shipctl-test-app:${{IMAGE_VERSION:-1.0.0}}
-    healthcheck:
-      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/health"]
-      interval: 1s
-      timeout: 1s
-      retries: 3
-    stop_grace_period: 2s
-    ports:
-      - target: 8080
-        mode: host
-    deploy:
-      replicas: 2
-      endpoint_mode: dnsrr
-"#
+/// route.rs's project: a 1s healthcheck timeout and no drain time.
+fn write_project(dir: &std::path::Path, service: &str, wait_for_router: bool) {
+    crate::support::router::write_project(
+        dir,
+        service,
+        &ProjectOptions {
+            health_timeout: "1s",
+            drain_time: "0s",
+            wait_for_router,
+        },
     );
-    let spec = format!(
-        "kv:\n  url: swarm://\nservices:\n  {service}:\n    health:\n      timeout: 1m\n      min_healthy: 1s\n    drain:\n      time: 0s\n      wait_for_router: {wait_for_router}\n      router_timeout: 30s\n"
-    );
-    std::fs::write(dir.join("compose.yaml"), compose).expect("write compose");
-    std::fs::write(dir.join("shipctl.yaml"), spec).expect("write spec");
-}
-
-/// The real binary in `dir`, with the Docker host passed through.
-fn shipctl(dir: &Path, project: &str) -> Command {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("shipctl"));
-    cmd.env_clear()
-        .current_dir(dir)
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("NO_COLOR", "1")
-        .args(["-p", project]);
-    if let Ok(host) = std::env::var("DOCKER_HOST") {
-        cmd.env("DOCKER_HOST", host);
-    }
-    cmd
-}
-
-fn deploy(dir: &Path, project: &str, version: &str) {
-    let out = shipctl(dir, project)
-        .args(["deploy", "--version", version, "--yes"])
-        .output()
-        .expect("run shipctl deploy");
-    assert!(
-        out.status.success(),
-        "deploy {version} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A background `shipctl route`, its stderr in a file; stopped with SIGINT on drop.
-struct Background {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Background {
-    fn start(mut cmd: Command, log: PathBuf) -> Background {
-        let file = std::fs::File::create(&log).expect("create log");
-        let child = cmd
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("start shipctl route");
-        Background { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Ctrl-C; returns whether it exited 0.
-    fn interrupt(&mut self) -> bool {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
-
-fn lines(path: &Path) -> usize {
-    read(path).lines().count()
-}
-
-/// `127.0.0.1:PORT` of each running task of a zone service.
-async fn host_targets(cluster: &dyn Cluster, service_name: &str) -> Vec<String> {
-    let mut targets: Vec<String> = cluster
-        .tasks(service_name)
-        .await
-        .expect("tasks")
-        .into_iter()
-        .filter(|t| t.state == shipctl::exec::TaskState::Running)
-        .filter(|t| t.desired_state == shipctl::exec::TaskState::Running)
-        // Swarm may list a port twice (IPv4 and IPv6): one per task.
-        .filter_map(|t| t.host_ports.first().copied())
-        .map(|(_, p)| format!("127.0.0.1:{p}"))
-        .collect();
-    targets.sort();
-    targets
-}
-
-/// GET `path` from `addr` with a plain HTTP/1.0 request; the body, or an error.
-fn http_get(addr: &str, path: &str) -> Result<String, String> {
-    let mut stream = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(|e| e.to_string())?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").map_err(|e| e.to_string())?;
-    let mut text = String::new();
-    stream
-        .read_to_string(&mut text)
-        .map_err(|e| e.to_string())?;
-    let (head, body) = text.split_once("\r\n\r\n").ok_or("no HTTP answer")?;
-    if !head.starts_with("HTTP/1.1 200") {
-        return Err(head.lines().next().unwrap_or_default().to_string());
-    }
-    Ok(body.trim().to_string())
-}
-
-/// A free loopback port (bound and released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// A process killed when the test ends, also on panic.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// nginx as a plain process on `config`. Without nginx the test goes on without it, except in
-/// CI, which must provide it (scripts/test installs it).
-fn start_nginx(dir: &Path, config: &Path) -> Option<(KillOnDrop, PathBuf)> {
-    let Some(nginx) = ["/usr/sbin/nginx", "/usr/bin/nginx"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-    else {
-        crate::support::prereq::missing("route test", "nginx is not installed");
-        return None;
-    };
-    let pid = dir.join("nginx.pid");
-    let child = Command::new(nginx)
-        .arg("-p")
-        .arg(dir)
-        .arg("-c")
-        .arg(config)
-        .arg("-g")
-        .arg(format!(
-            "daemon off; pid {}; error_log stderr;",
-            pid.display()
-        ))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    Some((KillOnDrop(child), pid))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -276,7 +99,7 @@ async fn route_follows_keys_and_tasks_on_the_live_swarm() {
     );
 
     // A real nginx on the rendered file, when installed.
-    let nginx = start_nginx(dir, &config);
+    let nginx = start_nginx("route test", dir, &config);
     if nginx.is_some() {
         let answer = wait_until("nginx answers", Duration::from_secs(10), || async {
             http_get(&listen, "/version")
@@ -382,27 +205,6 @@ async fn route_follows_keys_and_tasks_on_the_live_swarm() {
     );
 
     assert!(bg.interrupt(), "Ctrl-C exits 0:\n{}", bg.log());
-}
-
-/// Deletes the test's KV keys on drop.
-struct KeyCleanup<'a> {
-    kv: &'a dyn Kv,
-    keys: Vec<String>,
-}
-
-impl Drop for KeyCleanup<'_> {
-    fn drop(&mut self) {
-        let keys = std::mem::take(&mut self.keys);
-        let kv = self.kv;
-        // Drop cannot await: block this (multi-threaded) runtime's worker briefly.
-        tokio::task::block_in_place(|| {
-            tokio::runtime::Handle::current().block_on(async {
-                for k in &keys {
-                    let _ = kv.delete(k).await;
-                }
-            })
-        });
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

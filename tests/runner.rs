@@ -16,3 +16,4 @@ mod spec_errors;
 mod status;
 mod support;
 mod swarm;
+mod zero_downtime;

@@ -7,5 +7,6 @@ pub mod docker;
 pub mod etcd;
 pub mod live;
 pub mod prereq;
+pub mod router;
 pub mod stack;
 pub mod tls;

@@ -1,0 +1,253 @@
+//! The router tests' shared pieces: a 2-replica project with host-mode ports, the real binary,
+//! a background `shipctl route`, a real nginx, plain HTTP requests and cleanup of keys.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use shipctl::exec::Cluster;
+use shipctl::kv::Kv;
+
+/// What differs between the projects of the router tests.
+pub struct ProjectOptions {
+    /// The container healthcheck's timeout (its interval is 1s).
+    pub health_timeout: &'static str,
+    /// `drain.time` in the spec.
+    pub drain_time: &'static str,
+    /// `drain.wait_for_router` in the spec.
+    pub wait_for_router: bool,
+}
+
+/// A compose project with one service of 2 replicas, dnsrr, each task publishing 8080 in host
+/// mode on a port Swarm picks (no routing mesh here; distinct per task and zone).
+pub fn write_project(dir: &Path, service: &str, options: &ProjectOptions) {
+    let ProjectOptions {
+        health_timeout,
+        drain_time,
+        wait_for_router,
+    } = options;
+    let compose = format!(
+        r#"services:
+  {service}:
+    image: shipctl-test-app:${{IMAGE_VERSION:-1.0.0}}
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/health"]
+      interval: 1s
+      timeout: {health_timeout}
+      retries: 3
+    stop_grace_period: 2s
+    ports:
+      - target: 8080
+        mode: host
+    deploy:
+      replicas: 2
+      endpoint_mode: dnsrr
+"#
+    );
+    let spec = format!(
+        "kv:\n  url: swarm://\nservices:\n  {service}:\n    health:\n      timeout: 1m\n      min_healthy: 1s\n    drain:\n      time: {drain_time}\n      wait_for_router: {wait_for_router}\n      router_timeout: 30s\n"
+    );
+    std::fs::write(dir.join("compose.yaml"), compose).expect("write compose");
+    std::fs::write(dir.join("shipctl.yaml"), spec).expect("write spec");
+}
+
+/// The real binary in `dir`, with the Docker host passed through.
+pub fn shipctl(dir: &Path, project: &str) -> Command {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("shipctl"));
+    cmd.env_clear()
+        .current_dir(dir)
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("NO_COLOR", "1")
+        .args(["-p", project]);
+    if let Ok(host) = std::env::var("DOCKER_HOST") {
+        cmd.env("DOCKER_HOST", host);
+    }
+    cmd
+}
+
+pub fn deploy(dir: &Path, project: &str, version: &str) {
+    let out = shipctl(dir, project)
+        .args(["deploy", "--version", version, "--yes"])
+        .output()
+        .expect("run shipctl deploy");
+    assert!(
+        out.status.success(),
+        "deploy {version} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A background `shipctl route`, its stderr in a file; stopped with SIGINT on drop.
+pub struct Background {
+    pub child: Child,
+    log: PathBuf,
+}
+
+impl Background {
+    pub fn start(mut cmd: Command, log: PathBuf) -> Background {
+        let file = std::fs::File::create(&log).expect("create log");
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("start shipctl route");
+        Background { child, log }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Ctrl-C; returns whether it exited 0.
+    pub fn interrupt(&mut self) -> bool {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+pub fn lines(path: &Path) -> usize {
+    read(path).lines().count()
+}
+
+/// `127.0.0.1:PORT` of each running task of a zone service.
+pub async fn host_targets(cluster: &dyn Cluster, service_name: &str) -> Vec<String> {
+    let mut targets: Vec<String> = cluster
+        .tasks(service_name)
+        .await
+        .expect("tasks")
+        .into_iter()
+        .filter(|t| t.state == shipctl::exec::TaskState::Running)
+        .filter(|t| t.desired_state == shipctl::exec::TaskState::Running)
+        // Swarm may list a port twice (IPv4 and IPv6): one per task.
+        .filter_map(|t| t.host_ports.first().copied())
+        .map(|(_, p)| format!("127.0.0.1:{p}"))
+        .collect();
+    targets.sort();
+    targets
+}
+
+/// GET `path` from `addr` with a plain HTTP/1.0 request; the body, or an error.
+pub fn http_get(addr: &str, path: &str) -> Result<String, String> {
+    match http_request(addr, path).map_err(|e| e.to_string())? {
+        (200, body) => Ok(body),
+        (status, _) => Err(format!("HTTP status {status}")),
+    }
+}
+
+/// GET `path` from `addr` with a plain HTTP/1.0 request (a new connection each time): the
+/// status and the trimmed body; an error only when no complete HTTP answer came.
+pub fn http_request(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n")?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text)?;
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "no HTTP answer");
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(bad)?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(bad)?;
+    Ok((status, body.trim().to_string()))
+}
+
+/// A free loopback port (bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A process stopped when the test ends, also on panic: SIGTERM first, so that a master such
+/// as nginx stops its workers too (SIGKILL would leave them running), then SIGKILL.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// nginx as a plain process on `config`. Without nginx the test goes on without it, except in
+/// CI, which must provide it (scripts/test installs it).
+pub fn start_nginx(test: &str, dir: &Path, config: &Path) -> Option<(KillOnDrop, PathBuf)> {
+    let Some(nginx) = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        crate::support::prereq::missing(test, "nginx is not installed");
+        return None;
+    };
+    let pid = dir.join("nginx.pid");
+    let child = Command::new(nginx)
+        .arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(config)
+        .arg("-g")
+        .arg(format!(
+            "daemon off; pid {}; error_log stderr;",
+            pid.display()
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    Some((KillOnDrop(child), pid))
+}
+
+/// Deletes the test's KV keys on drop.
+pub struct KeyCleanup<'a> {
+    pub kv: &'a dyn Kv,
+    pub keys: Vec<String>,
+}
+
+impl Drop for KeyCleanup<'_> {
+    fn drop(&mut self) {
+        let keys = std::mem::take(&mut self.keys);
+        let kv = self.kv;
+        // Drop cannot await: block this (multi-threaded) runtime's worker briefly.
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async {
+                for k in &keys {
+                    let _ = kv.delete(k).await;
+                }
+            })
+        });
+    }
+}

@@ -1,0 +1,215 @@
+//! Zero downtime through the router: requests go to a real nginx that `shipctl route` keeps
+//! rendered and reloaded while a blue-green deploy that waits for the router flips the keys.
+//! Not one request may fail.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::support::docker::{Cleanup, require_docker, wait_until};
+use crate::support::router::{
+    Background, KeyCleanup, ProjectOptions, deploy, free_port, http_get, http_request, shipctl,
+    start_nginx, write_project,
+};
+
+/// The pace of the load: one request every 6 ms (about 160/s, one connection each).
+const REQUEST_EVERY: Duration = Duration::from_millis(6);
+/// The load stops by itself after this many requests or this long, whichever comes first.
+const MAX_REQUESTS: usize = 20_000;
+const MAX_LOAD_TIME: Duration = Duration::from_secs(120);
+
+/// What the load saw: the answers in order and the failures.
+#[derive(Default)]
+struct Load {
+    requests: usize,
+    /// The body of each 2xx answer of `/version`, in order.
+    versions: Vec<String>,
+    non_2xx: Vec<String>,
+    connection_errors: Vec<String>,
+}
+
+/// GET /version on `addr` at a steady pace until `stop` is set or a bound is reached.
+fn run_load(addr: &str, stop: &AtomicBool) -> Load {
+    let mut load = Load::default();
+    let start = Instant::now();
+    let mut next = start;
+    while !stop.load(Ordering::Relaxed)
+        && load.requests < MAX_REQUESTS
+        && start.elapsed() < MAX_LOAD_TIME
+    {
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        }
+        next += REQUEST_EVERY;
+        load.requests += 1;
+        let at = start.elapsed().as_secs_f32();
+        match http_request(addr, "/version") {
+            Ok((status, body)) if (200..300).contains(&status) => load.versions.push(body),
+            Ok((status, body)) => load.non_2xx.push(format!("{at:.2}s: {status} {body}")),
+            Err(e) => load.connection_errors.push(format!("{at:.2}s: {e}")),
+        }
+    }
+    load
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blue_green_deploy_through_the_router_fails_no_request() {
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    let cleanup = Cleanup::new(&cluster);
+    let project = cleanup.project.clone();
+    // The routing keys are named after the service: unique per test run.
+    let service = format!("z{}", &project[3..]);
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path();
+    let kv = shipctl::kv::connect_with_docker(
+        "swarm://",
+        &HashMap::new(),
+        Some(cluster.docker().clone()),
+    )
+    .await
+    .expect("swarm kv");
+    let _keys = KeyCleanup {
+        kv: &*kv,
+        keys: [
+            "active-zone",
+            "active-version",
+            "traffic",
+            "history",
+            "router",
+            "lock",
+            "progress",
+        ]
+        .iter()
+        .map(|k| format!("{service}-{k}"))
+        .collect(),
+    };
+    let options = |wait_for_router| ProjectOptions {
+        health_timeout: "2s",
+        drain_time: "2s",
+        wait_for_router,
+    };
+
+    // 1.0.0 before any router runs: this deploy does not wait for one.
+    write_project(dir, &service, &options(false));
+    deploy(dir, &project, "1.0.0");
+
+    let config = dir.join("router.conf");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let out = shipctl(dir, &project)
+        .args([
+            "route",
+            "--once",
+            "--template",
+            "nginx",
+            "--listen",
+            &listen,
+        ])
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .expect("route --once");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let Some((_nginx, pid)) = start_nginx("zero downtime test", dir, &config) else {
+        return;
+    };
+    let answer = wait_until("nginx answers", Duration::from_secs(10), || async {
+        http_get(&listen, "/version")
+    })
+    .await;
+    assert_eq!(answer, "1.0.0");
+
+    let reload = format!("kill -HUP $(cat {})", pid.display());
+    let mut route = shipctl(dir, &project);
+    route
+        .args([
+            "route",
+            "--listen",
+            &listen,
+            "--check",
+            "nginx -t -q -c {file}",
+        ])
+        .arg("--config")
+        .arg(&config)
+        .args(["--reload", &reload]);
+    let bg = Background::start(route, dir.join("route.log"));
+    wait_until("the first report", Duration::from_secs(15), || async {
+        let log = bg.log();
+        if log.contains("reported") {
+            Ok(())
+        } else {
+            Err(log)
+        }
+    })
+    .await;
+
+    // The load runs on a thread of its own; it stops by itself at its bounds.
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = std::thread::spawn({
+        let stop = stop.clone();
+        let listen = listen.clone();
+        move || run_load(&listen, &stop)
+    });
+    /// Stops the load also when the test panics, so the thread never outlives it for long.
+    struct StopOnDrop(Arc<AtomicBool>);
+    impl Drop for StopOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let stopper = StopOnDrop(stop);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // The flip waits for the router; the old zone drains 2s before it goes.
+    write_project(dir, &service, &options(true));
+    let deployed = Instant::now();
+    deploy(dir, &project, "1.1.0");
+    let deploy_took = deployed.elapsed();
+    // Some load after the deploy: the old zone is gone, the new one serves alone.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    drop(stopper);
+    let load = load.join().expect("the load thread");
+
+    let ok = load.versions.len();
+    let first_new = load.versions.iter().position(|v| v == "1.1.0");
+    let last_old = load.versions.iter().rposition(|v| v == "1.0.0");
+    println!(
+        "zero downtime: {} requests in a deploy of {deploy_took:?}: {ok} 2xx, {} non-2xx, {} \
+         connection errors; 1.0.0 answers {}, 1.1.0 answers {}, first 1.1.0 #{first_new:?}, \
+         last 1.0.0 #{last_old:?}",
+        load.requests,
+        load.non_2xx.len(),
+        load.connection_errors.len(),
+        load.versions.iter().filter(|v| *v == "1.0.0").count(),
+        load.versions.iter().filter(|v| *v == "1.1.0").count(),
+    );
+    let failures = || {
+        format!(
+            "non-2xx: {:?}\nconnection errors: {:?}\nroute log:\n{}",
+            load.non_2xx.iter().take(20).collect::<Vec<_>>(),
+            load.connection_errors.iter().take(20).collect::<Vec<_>>(),
+            bg.log()
+        )
+    };
+    assert!(load.requests >= 300, "only {} requests", load.requests);
+    assert!(
+        load.non_2xx.is_empty() && load.connection_errors.is_empty(),
+        "failed requests during the deploy:\n{}",
+        failures()
+    );
+    assert_eq!(load.versions.first().map(String::as_str), Some("1.0.0"));
+    assert_eq!(load.versions.last().map(String::as_str), Some("1.1.0"));
+    let others: Vec<&String> = load
+        .versions
+        .iter()
+        .filter(|v| *v != "1.0.0" && *v != "1.1.0")
+        .collect();
+    assert!(others.is_empty(), "unexpected answers: {others:?}");
+}
