@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::support::consul_double::{ConsulDouble, Options};
-use crate::support::docker::{Cleanup, require_docker, wait_until};
+use crate::support::docker::{require_docker, wait_until};
 use crate::support::router::{
-    Background, KeyCleanup, ProjectOptions, deploy, free_port, host_targets, http_get, lines, read,
-    shipctl, start_nginx,
+    Background, LiveRouterProject, ProjectOptions, deploy, free_port, host_targets, http_get,
+    lines, read, shipctl, start_nginx,
 };
 
 /// route.rs's project: a 1s healthcheck timeout and no drain time.
@@ -26,47 +26,28 @@ fn write_project(dir: &std::path::Path, service: &str, wait_for_router: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn route_follows_keys_and_tasks_on_the_live_swarm() {
-    let Some(cluster) = require_docker().await else {
+    let Some(live) = LiveRouterProject::new("r").await else {
         return;
     };
-    let cleanup = Cleanup::new(&cluster);
-    let project = cleanup.project.clone();
-    // The routing keys are named after the service: unique per test run.
-    let service = format!("r{}", &project[3..]);
-    let work = tempfile::tempdir().expect("tempdir");
-    let dir = work.path();
-    let kv = shipctl::kv::connect_with_docker(
-        "swarm://",
-        &HashMap::new(),
-        Some(cluster.docker().clone()),
-    )
-    .await
-    .expect("swarm kv");
-    let _keys = KeyCleanup {
-        kv: &*kv,
-        keys: [
-            "active-zone",
-            "active-version",
-            "traffic",
-            "history",
-            "router",
-        ]
-        .iter()
-        .map(|k| format!("{service}-{k}"))
-        .collect(),
-    };
+    let (cluster, project, service, kv, dir) = (
+        &live.cluster,
+        &live.project,
+        &live.service,
+        &live.kv,
+        live.dir(),
+    );
     // No router runs yet: the first deploy does not wait for one.
-    write_project(dir, &service, false);
-    deploy(dir, &project, "1.0.0");
+    write_project(dir, service, false);
+    deploy(dir, project, "1.0.0");
     let blue = format!("{project}_{service}-blue");
     let green = format!("{project}_{service}-green");
-    let blue_targets = host_targets(&cluster, &blue).await;
+    let blue_targets = host_targets(cluster, &blue).await;
     assert_eq!(blue_targets.len(), 2, "two running blue tasks");
 
     // --once: the active zone's task addresses with their weights.
     let config = dir.join("router.conf");
     let listen = format!("127.0.0.1:{}", free_port());
-    let out = shipctl(dir, &project)
+    let out = shipctl(dir, project)
         .args([
             "route",
             "--once",
@@ -123,7 +104,7 @@ async fn route_follows_keys_and_tasks_on_the_live_swarm() {
     } else {
         "test -s {file}"
     };
-    let mut route = shipctl(dir, &project);
+    let mut route = shipctl(dir, project);
     route
         .args(["route", "--listen", &listen, "--check", check])
         .arg("--config")
@@ -142,9 +123,9 @@ async fn route_follows_keys_and_tasks_on_the_live_swarm() {
     assert_eq!(lines(&reloads), 0, "no reload for an unchanged file");
 
     // A deploy that waits for the router: it flips to green only once the router serves it.
-    write_project(dir, &service, true);
-    deploy(dir, &project, "1.1.0");
-    let green_targets = host_targets(&cluster, &green).await;
+    write_project(dir, service, true);
+    deploy(dir, project, "1.1.0");
+    let green_targets = host_targets(cluster, &green).await;
     let text = read(&config);
     for target in &green_targets {
         assert!(

@@ -2,15 +2,14 @@
 //! rendered and reloaded while a blue-green deploy that waits for the router flips the keys.
 //! Not one request may fail.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::docker::{Cleanup, require_docker, wait_until};
+use crate::support::docker::wait_until;
 use crate::support::router::{
-    Background, KeyCleanup, ProjectOptions, deploy, free_port, http_get, http_request, shipctl,
-    start_nginx, write_project,
+    Background, LiveRouterProject, ProjectOptions, deploy, free_port, http_get, http_request,
+    shipctl, start_nginx, write_project,
 };
 
 /// The pace of the load: one request every 6 ms (about 160/s, one connection each).
@@ -56,37 +55,10 @@ fn run_load(addr: &str, stop: &AtomicBool) -> Load {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blue_green_deploy_through_the_router_fails_no_request() {
-    let Some(cluster) = require_docker().await else {
+    let Some(live) = LiveRouterProject::new("z").await else {
         return;
     };
-    let cleanup = Cleanup::new(&cluster);
-    let project = cleanup.project.clone();
-    // The routing keys are named after the service: unique per test run.
-    let service = format!("z{}", &project[3..]);
-    let work = tempfile::tempdir().expect("tempdir");
-    let dir = work.path();
-    let kv = shipctl::kv::connect_with_docker(
-        "swarm://",
-        &HashMap::new(),
-        Some(cluster.docker().clone()),
-    )
-    .await
-    .expect("swarm kv");
-    let _keys = KeyCleanup {
-        kv: &*kv,
-        keys: [
-            "active-zone",
-            "active-version",
-            "traffic",
-            "history",
-            "router",
-            "lock",
-            "progress",
-        ]
-        .iter()
-        .map(|k| format!("{service}-{k}"))
-        .collect(),
-    };
+    let (project, service, dir) = (&live.project, &live.service, live.dir());
     let options = |wait_for_router| ProjectOptions {
         health_timeout: "2s",
         drain_time: "2s",
@@ -94,12 +66,12 @@ async fn a_blue_green_deploy_through_the_router_fails_no_request() {
     };
 
     // 1.0.0 before any router runs: this deploy does not wait for one.
-    write_project(dir, &service, &options(false));
-    deploy(dir, &project, "1.0.0");
+    write_project(dir, service, &options(false));
+    deploy(dir, project, "1.0.0");
 
     let config = dir.join("router.conf");
     let listen = format!("127.0.0.1:{}", free_port());
-    let out = shipctl(dir, &project)
+    let out = shipctl(dir, project)
         .args([
             "route",
             "--once",
@@ -127,7 +99,7 @@ async fn a_blue_green_deploy_through_the_router_fails_no_request() {
     assert_eq!(answer, "1.0.0");
 
     let reload = format!("kill -HUP $(cat {})", pid.display());
-    let mut route = shipctl(dir, &project);
+    let mut route = shipctl(dir, project);
     route
         .args([
             "route",
@@ -168,9 +140,9 @@ async fn a_blue_green_deploy_through_the_router_fails_no_request() {
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     // The flip waits for the router; the old zone drains 2s before it goes.
-    write_project(dir, &service, &options(true));
+    write_project(dir, service, &options(true));
     let deployed = Instant::now();
-    deploy(dir, &project, "1.1.0");
+    deploy(dir, project, "1.1.0");
     let deploy_took = deployed.elapsed();
     // Some load after the deploy: the old zone is gone, the new one serves alone.
     tokio::time::sleep(Duration::from_secs(2)).await;

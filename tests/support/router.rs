@@ -6,8 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+
 use shipctl::exec::Cluster;
 use shipctl::kv::Kv;
+use shipctl::swarm::SwarmCluster;
+
+use super::docker::{Cleanup, require_docker};
 
 /// What differs between the projects of the router tests.
 pub struct ProjectOptions {
@@ -231,16 +236,63 @@ pub fn start_nginx(test: &str, dir: &Path, config: &Path) -> Option<(KillOnDrop,
     Some((KillOnDrop(child), pid))
 }
 
-/// Deletes the test's KV keys on drop.
-pub struct KeyCleanup<'a> {
-    pub kv: &'a dyn Kv,
-    pub keys: Vec<String>,
+/// One router test's live project: the Swarm, a unique project and service name, a work
+/// directory and the swarm:// KV store. On drop it deletes the service's keys, then (through
+/// `Cleanup`) its Swarm services and networks.
+pub struct LiveRouterProject {
+    pub cluster: SwarmCluster,
+    pub project: String,
+    /// Unique per test run: the routing keys are named after the service.
+    pub service: String,
+    pub kv: Box<dyn Kv>,
+    work: tempfile::TempDir,
+    _cleanup: Cleanup,
 }
 
-impl Drop for KeyCleanup<'_> {
+impl LiveRouterProject {
+    /// `None` (test skipped) without a Swarm outside CI. `prefix` starts the service name.
+    pub async fn new(prefix: &str) -> Option<LiveRouterProject> {
+        let cluster = require_docker().await?;
+        let cleanup = Cleanup::new(&cluster);
+        let project = cleanup.project.clone();
+        let service = format!("{prefix}{}", &project[3..]);
+        let kv = shipctl::kv::connect_with_docker(
+            "swarm://",
+            &HashMap::new(),
+            Some(cluster.docker().clone()),
+        )
+        .await
+        .expect("swarm kv");
+        Some(LiveRouterProject {
+            cluster,
+            project,
+            service,
+            kv,
+            work: tempfile::tempdir().expect("tempdir"),
+            _cleanup: cleanup,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.work.path()
+    }
+}
+
+impl Drop for LiveRouterProject {
     fn drop(&mut self) {
-        let keys = std::mem::take(&mut self.keys);
-        let kv = self.kv;
+        let keys: Vec<String> = [
+            "active-zone",
+            "active-version",
+            "traffic",
+            "history",
+            "router",
+            "lock",
+            "progress",
+        ]
+        .iter()
+        .map(|k| format!("{}-{k}", self.service))
+        .collect();
+        let kv = &*self.kv;
         // Drop cannot await: block this (multi-threaded) runtime's worker briefly.
         tokio::task::block_in_place(|| {
             tokio::runtime::Handle::current().block_on(async {
