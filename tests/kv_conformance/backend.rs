@@ -7,8 +7,9 @@ use std::time::Duration;
 use shipctl::kv::{self, Kv, SwarmKv};
 
 use crate::support::consul_double::{ConsulDouble, Options};
+use crate::support::docker::require_docker;
 use crate::support::etcd::Etcd;
-use crate::support::prereq::{swarm_manager, unique};
+use crate::support::prereq::unique;
 
 pub struct Backend {
     pub kv: Box<dyn Kv>,
@@ -74,8 +75,9 @@ pub async fn etcd(test: &str) -> Option<Backend> {
     })
 }
 
-pub async fn swarm(test: &str) -> Option<Backend> {
-    let docker = swarm_manager(test).await?;
+/// The Swarm backend (`test` is not needed: a missing engine is reported by `require_docker`).
+pub async fn swarm(_test: &str) -> Option<Backend> {
+    let docker = require_docker().await?.docker().clone();
     let kv = kv::connect_with_docker("swarm://", &HashMap::new(), Some(docker.clone()))
         .await
         .expect("swarm backend");

@@ -5,14 +5,15 @@ use std::collections::HashMap;
 
 use shipctl::kv::{self, SwarmKv};
 
-use crate::support::prereq::{swarm_manager, unique};
+use crate::support::docker::require_docker;
+use crate::support::prereq::unique;
 
 #[tokio::test]
 async fn keys_are_labels_on_the_swarm_and_other_labels_survive() {
-    let Some(docker) = swarm_manager("keys_are_labels_on_the_swarm_and_other_labels_survive").await
-    else {
+    let Some(cluster) = require_docker().await else {
         return;
     };
+    let docker = cluster.docker().clone();
     let store = kv::connect_with_docker("swarm://", &HashMap::new(), Some(docker.clone()))
         .await
         .expect("swarm backend");

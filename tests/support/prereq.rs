@@ -9,27 +9,6 @@ pub fn missing(test: &str, what: &str) {
     eprintln!("SKIPPED {test}: {what}");
 }
 
-/// A Docker engine that is a Swarm manager, or None after reporting why not.
-pub async fn swarm_manager(test: &str) -> Option<bollard::Docker> {
-    let docker = match bollard::Docker::connect_with_defaults() {
-        Ok(d) => d,
-        Err(e) => {
-            missing(test, &format!("no Docker engine: {e}"));
-            return None;
-        }
-    };
-    match docker.inspect_swarm().await {
-        Ok(_) => Some(docker),
-        Err(e) => {
-            missing(
-                test,
-                &format!("the Docker engine is not a Swarm manager: {e}"),
-            );
-            None
-        }
-    }
-}
-
 /// A name unique to this test run, for keys and prefixes.
 pub fn unique(tag: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
