@@ -86,9 +86,9 @@ async fn canary_then_promote_then_abort_and_the_history_of_it_all() {
 
         │ time action strategy from to result took by │
 
-        │ TIME abort blue-green blue@2.0.0 green@1.1.0 success D.Ds USER@HOST │
+        │ TIME abort canary blue@2.0.0 green@1.1.0 success D.Ds USER@HOST │
         │ TIME deploy canary green@1.1.0 blue@2.0.0 awaiting_promotion D.Ds USER@HOST │
-        │ TIME promote blue-green blue@1.0.0 green@1.1.0 success D.Ds USER@HOST │
+        │ TIME promote canary blue@1.0.0 green@1.1.0 success D.Ds USER@HOST │
         │ TIME deploy canary blue@1.0.0 green@1.1.0 awaiting_promotion D.Ds USER@HOST │
         │ TIME deploy blue-green - blue@1.0.0 success D.Ds USER@HOST │
         ");

@@ -419,6 +419,18 @@ fn canary_in_progress_promote() {
     snapshot("canary_in_progress_promote", &plan);
 }
 
+/// A canary started with `--strategy canary` under a blue-green spec is still a canary when
+/// `promote` or `abort` (which take no strategy flag) finish it: their plans and history say so.
+#[test]
+fn promote_and_abort_are_canary_plans_whatever_the_spec_says() {
+    let c = web(Some(4));
+    let spec = spec_with(Strategy::BlueGreen);
+    for operation in [plan::promote, plan::abort] {
+        let plan = Case::new(&c, &spec, "blue@1.3.0+green@1.4.0:1/3").run(operation);
+        assert_eq!(plan.services[0].strategy, Strategy::Canary);
+    }
+}
+
 #[test]
 fn canary_in_progress_abort() {
     let c = web(Some(4));

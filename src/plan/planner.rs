@@ -1033,7 +1033,8 @@ fn plan_promote(
     definition.image = image;
     Ok(ServicePlan {
         service: name.to_string(),
-        strategy: policy.strategy,
+        // Promote and abort only ever finish a canary, whatever the spec's strategy now says.
+        strategy: Strategy::Canary,
         from: Some(ZoneVersion {
             zone: p.active.clone(),
             version: p.active_version.clone(),
@@ -1094,7 +1095,8 @@ fn plan_abort(
     definition.image = image;
     Ok(ServicePlan {
         service: name.to_string(),
-        strategy: policy.strategy,
+        // Promote and abort only ever finish a canary, whatever the spec's strategy now says.
+        strategy: Strategy::Canary,
         // For an abort, traffic moves from the canary back to the active zone.
         from: Some(ZoneVersion {
             zone: p.canary.clone(),
