@@ -124,10 +124,9 @@ pub async fn apply_locked(
         cancel,
         decider.as_ref(),
     );
-    // Stop before the next change if the lock is lost (its renewal failed). The executor
-    // watches one lock; with several services the first stands for the run.
-    if let Some((_, guard)) = locks.held.first() {
-        executor = executor.with_lock(guard.as_ref());
+    // Stop before the next change to a service whose lock is lost (its renewal failed).
+    for (service, guard) in &locks.held {
+        executor = executor.with_lock(service, guard.as_ref());
     }
     let started = std::time::Instant::now();
     let result = executor.run(plan).await;

@@ -62,8 +62,9 @@ pub struct Executor<'a> {
     pub(super) cancel: CancellationToken,
     pub(super) decider: &'a dyn FailureDecider,
     pub(super) options: ExecOptions,
-    /// The deploy lock, checked before every step that changes something.
-    pub(super) lock: Option<&'a dyn LockGuard>,
+    /// Each service's deploy lock, checked before every step of that service that changes
+    /// something.
+    pub(super) locks: Vec<(String, &'a dyn LockGuard)>,
 }
 
 impl<'a> Executor<'a> {
@@ -85,15 +86,21 @@ impl<'a> Executor<'a> {
             cancel,
             decider,
             options: ExecOptions::default(),
-            lock: None,
+            locks: Vec::new(),
         }
     }
 
-    /// Stops before any further change once `lock` is no longer ours (its renewal failed:
-    /// another deploy may be running).
-    pub fn with_lock(mut self, lock: &'a dyn LockGuard) -> Self {
-        self.lock = Some(lock);
+    /// Stops before any further change to `service` once `lock` is no longer ours (its renewal
+    /// failed: another deploy of it may be running). Once per service of the plan.
+    pub fn with_lock(mut self, service: &str, lock: &'a dyn LockGuard) -> Self {
+        self.locks.push((service.to_string(), lock));
         self
+    }
+
+    fn lock_lost_for(&self, service: &str) -> bool {
+        self.locks
+            .iter()
+            .any(|(s, lock)| s == service && !lock.is_held())
     }
 
     pub fn with_options(mut self, options: ExecOptions) -> Self {
@@ -199,7 +206,7 @@ impl<'a> Executor<'a> {
             if self.cancel.is_cancelled() {
                 return Err(self.interrupted(run, index));
             }
-            if changes_something(&step.action) && self.lock.is_some_and(|l| !l.is_held()) {
+            if changes_something(&step.action) && self.lock_lost_for(&sp.service) {
                 return Err(self.lock_lost(run, index));
             }
             self.sink.emit(&Event::StepStarted {

@@ -210,7 +210,7 @@ impl Executor<'_> {
         Error::NeedsAttention {
             message,
             help: Some(format!(
-                "another deploy may be running (`shipctl lock status`); now: {}; {}",
+                "another deploy may be running (`shipctl status {service}` shows the lock holder); now: {}; {}",
                 run.zones_state(),
                 run.keys_state()
             )),

@@ -13,7 +13,7 @@
 //! let outcome = exec::Executor::new(
 //!     &cluster, &*kv, &prober, &exec::TokioClock, &*sink, cancel.clone(), &*decider,
 //! )
-//! .with_lock(&*lock_guard)
+//! .with_lock("web", &*lock_guard)
 //! .run(&plan)
 //! .await?; // Err(Error) carries the exit code: 1 rolled back, 3 needs attention, 130 interrupted
 //! ```

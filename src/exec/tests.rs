@@ -1225,7 +1225,7 @@ async fn losing_the_lock_stops_before_the_next_change() {
         w.cancel.clone(),
         &NonInteractive,
     )
-    .with_lock(&lock);
+    .with_lock("web", &lock);
     // Lost while green becomes healthy: the flip must not happen.
     w.clock.cancel_at(
         w.clock.elapsed() + Duration::from_secs(2),
@@ -1240,6 +1240,47 @@ async fn losing_the_lock_stops_before_the_next_change() {
     );
     assert_eq!(w.ops(), vec!["apply demo_web-green 1.4.2 x3"]);
     assert_eq!(w.keys(), World::original_keys());
+}
+
+#[tokio::test]
+async fn losing_the_lock_of_a_second_service_stops_before_its_next_change() {
+    let w = World::new(3);
+    w.cluster.existing("demo_api-blue", "2.0.0", 1);
+    let mut p = blue_green(None);
+    let mut api = p.services[0].clone();
+    api.service = "api".into();
+    api.keys = KeyTemplates::default().for_service("demo", "api");
+    api.steps = vec![step(Action::UpdateZone {
+        zone: "green".into(),
+        service: "demo_api-green".into(),
+        image: "example/api:2.1.0".into(),
+        version: "2.1.0".into(),
+        replicas: 1,
+    })];
+    p.services.push(api);
+    let (web_lock, api_lock) = (FakeLock::default(), FakeLock::default());
+    api_lock.lost.cancel();
+    let executor = Executor::new(
+        &w.cluster,
+        &w.kv,
+        &w.prober,
+        &*w.clock,
+        &w.sink,
+        w.cancel.clone(),
+        &NonInteractive,
+    )
+    .with_lock("web", &web_lock)
+    .with_lock("api", &api_lock);
+    let err = executor.run(&p).await.expect_err("stops at api");
+    assert_eq!(err.exit_code(), 3, "{err}");
+    assert!(
+        err.to_string()
+            .contains("lost the deploy lock (api-lock) before step 1/1"),
+        "{err}"
+    );
+    // web, whose lock holds, went through; api was not touched.
+    assert_eq!(w.kv.value(ZONE_KEY).as_deref(), Some("green"));
+    assert_eq!(w.cluster.desired("demo_api-green"), None);
 }
 
 #[tokio::test]
