@@ -7,7 +7,7 @@ use proptest::prelude::*;
 
 use shipctl::compose::ComposeProject;
 use shipctl::compose::model::{FileReference, Network, SecretOrConfig, Service, ServiceNetwork};
-use shipctl::plan::{self, Action, ObservedState, Plan, PlanRequest, assume};
+use shipctl::plan::{self, Action, Plan, PlanRequest, assume};
 use shipctl::spec::model::CanaryStep;
 use shipctl::spec::{Overrides, Spec, Strategy};
 use shipctl::ui::plan_text::render_plan;
@@ -531,83 +531,6 @@ fn override_errors_name_the_flag() {
     case.version = Some("1.4 beta");
     let err = case.try_run(plan::plan).unwrap_err();
     assert!(err.to_string().contains("--version"), "{err}");
-}
-
-/// `n` services, all selected by name, each with an assumed state.
-struct Many {
-    compose: ComposeProject,
-    observed: ObservedState,
-    names: Vec<String>,
-}
-
-impl Many {
-    fn new(n: usize, spec: &Spec) -> Many {
-        let mut compose = ComposeProject::default();
-        let mut state = String::new();
-        let mut names = Vec::with_capacity(n);
-        for i in 0..n {
-            let name = format!("svc{i}");
-            compose
-                .services
-                .insert(name.clone(), service(&name, "shop/app:1.0", Some(3)));
-            if i > 0 {
-                state.push(',');
-            }
-            state.push_str(&format!("{name}=blue@1.0"));
-            names.push(name);
-        }
-        let observed =
-            assume::observed_state(&state, "demo", &compose, spec, &names).expect("valid");
-        Many {
-            compose,
-            observed,
-            names,
-        }
-    }
-
-    /// One run of the planner over all of them.
-    fn time(&self, spec: &Spec) -> std::time::Duration {
-        let overrides = Overrides::default();
-        let req = PlanRequest {
-            project: "demo".into(),
-            compose: &self.compose,
-            spec,
-            overrides: &overrides,
-            observed: &self.observed,
-            services: &self.names,
-            version: Some("1.4.2".into()),
-        };
-        let start = std::time::Instant::now();
-        let plan = plan::plan(&req).expect("plannable");
-        let took = start.elapsed();
-        assert_eq!(plan.services.len(), self.names.len());
-        took
-    }
-}
-
-#[test]
-fn planning_a_thousand_services_is_fast_and_linear() {
-    let spec = Spec::default();
-    let (small, large) = (Many::new(250, &spec), Many::new(1000, &spec));
-    // The best of interleaved runs, so that load from tests running alongside hits both sizes;
-    // a few attempts, because a machine busy with other tests can still skew one of them. A
-    // quadratic planner fails every attempt (16x for 4x the services).
-    let mut attempts = Vec::new();
-    for _ in 0..3 {
-        let (mut t_small, mut t_large) = (std::time::Duration::MAX, std::time::Duration::MAX);
-        for _ in 0..7 {
-            t_small = t_small.min(small.time(&spec));
-            t_large = t_large.min(large.time(&spec));
-        }
-        eprintln!("planned 250 services in {t_small:?}, 1,000 in {t_large:?}");
-        // Generous for debug builds on a busy machine; a release build takes a few ms.
-        assert!(t_large.as_millis() < 2_000, "planning took {t_large:?}");
-        if t_large.as_nanos() < t_small.as_nanos().max(1) * 10 {
-            return;
-        }
-        attempts.push((t_small, t_large));
-    }
-    panic!("planning time grows faster than the number of services (250 vs 1,000): {attempts:?}");
 }
 
 /// Replays a plan's scale steps and checks that the two zones together never drop below the
