@@ -1,9 +1,10 @@
 //! Hooks and CI output against the live Swarm: a failing pre_deploy hook changes nothing, a
-//! post_deploy hook sees the deploy's variables, GitHub Actions gets a job summary and
+//! post_switch hook runs at the switch, before the old zone drains, a post_deploy hook sees the
+//! deploy's variables, GitHub Actions gets a job summary and
 //! `::error` annotations (not in JSON mode, whose stdout stays NDJSON).
 
 use crate::support::cli_env::{stderr, stdout};
-use crate::support::live::LiveProject;
+use crate::support::live::{LiveProject, lean_spec};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_pre_deploy_hook_changes_nothing() {
@@ -86,6 +87,36 @@ async fn post_deploy_hooks_see_the_deploy_and_ci_gets_a_summary() {
         </details>
         ");
     });
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn post_switch_hooks_run_at_the_switch_before_the_old_zone_drains() {
+    let Some(p) = LiveProject::new("").await else {
+        return;
+    };
+    // The hook records what it sees of the old zone: still at full strength at the switch.
+    let hooks = format!(
+        "hooks:\n  post_switch:\n    - >-\n      echo \"$SHIPCTL_RESULT $SHIPCTL_ZONE $SHIPCTL_VERSION \
+         blue=$(docker service inspect --format '{{{{.Spec.Mode.Replicated.Replicas}}}}' \
+         {}_web-blue)\" >> switch.txt\n",
+        p.project()
+    );
+    p.env.write("shipctl.yaml", &lean_spec(&hooks));
+    p.deploy("1.0.0");
+    p.deploy("1.1.0");
+
+    let seen = std::fs::read_to_string(p.env.dir().join("switch.txt")).expect("hook ran");
+    let lines: Vec<&str> = seen.lines().collect();
+    // The first deploy switched to blue (which it had just started); the second to green while
+    // blue still ran its 2 replicas, which the drain then took to 0.
+    assert_eq!(
+        lines,
+        ["switched blue 1.0.0 blue=2", "switched green 1.1.0 blue=2"],
+        "{seen}"
+    );
+    let out = p.run(&["status", "--output", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("status JSON");
+    assert_eq!(json["services"][0]["zones"][0]["desired"], 0, "{json}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -128,6 +128,12 @@ pub async fn apply_locked(
     for (service, guard) in &locks.held {
         executor = executor.with_lock(service, guard.as_ref());
     }
+    let post_switch = hooks::PostSwitch {
+        commands: &spec.hooks.post_switch,
+        dir: &hook_dir,
+        sink: sink.as_ref(),
+    };
+    executor = executor.with_on_switch(&post_switch);
     let started = std::time::Instant::now();
     let result = executor.run(plan).await;
     run_after_hooks(spec, &changing, &result, &hook_dir, sink.as_ref()).await;
@@ -297,24 +303,20 @@ async fn run_after_hooks(
             }),
             Err(_) => false,
         };
-        let stages: [(&str, &[String]); 2] = if live {
-            [
-                ("post_switch", &spec.hooks.post_switch),
-                ("post_deploy", &spec.hooks.post_deploy),
-            ]
+        // post_switch hooks ran at the switch itself (hooks::PostSwitch).
+        let (stage, commands) = if live {
+            ("post_deploy", &spec.hooks.post_deploy)
         } else if result.is_err() {
-            [("on_failure", &spec.hooks.on_failure), ("", &[])]
+            ("on_failure", &spec.hooks.on_failure)
         } else {
             continue;
         };
         let vars = hooks::variables(service, word);
-        for (stage, commands) in stages {
-            if let Err(e) = hooks::run(stage, commands, dir, &vars).await {
-                sink.emit(&Event::Warning {
-                    service: Some(service.service.clone()),
-                    message: e,
-                });
-            }
+        if let Err(e) = hooks::run(stage, commands, dir, &vars).await {
+            sink.emit(&Event::Warning {
+                service: Some(service.service.clone()),
+                message: e,
+            });
         }
     }
 }

@@ -4,7 +4,34 @@
 use std::path::Path;
 use std::process::Stdio;
 
+use async_trait::async_trait;
+
+use crate::exec::{Event, EventSink, OnSwitch};
 use crate::plan::ServicePlan;
+
+/// The spec's `post_switch` hooks, run as each service's keys switch to its new zone (before
+/// the old zone drains) with `SHIPCTL_RESULT=switched`. A failure is a warning.
+pub struct PostSwitch<'a> {
+    pub commands: &'a [String],
+    pub dir: &'a Path,
+    pub sink: &'a dyn EventSink,
+}
+
+#[async_trait]
+impl OnSwitch for PostSwitch<'_> {
+    async fn switched(&self, service: &ServicePlan) {
+        if self.commands.is_empty() {
+            return;
+        }
+        let vars = variables(service, "switched");
+        if let Err(message) = run("post_switch", self.commands, self.dir, &vars).await {
+            self.sink.emit(&Event::Warning {
+                service: Some(service.service.clone()),
+                message,
+            });
+        }
+    }
+}
 
 /// The variables a hook sees for one service.
 pub fn variables(service: &ServicePlan, result: &str) -> Vec<(String, String)> {

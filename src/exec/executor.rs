@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 use super::failure::{StepError, StepFailure};
 use super::gate::Gate;
 use super::health::HealthRules;
+use super::on_switch::OnSwitch;
 use super::summary::{action_kind, summarize};
 use super::track::{ServiceRun, ZoneTrack};
 use super::{
@@ -65,6 +66,8 @@ pub struct Executor<'a> {
     /// Each service's deploy lock, checked before every step of that service that changes
     /// something.
     pub(super) locks: Vec<(String, &'a dyn LockGuard)>,
+    /// Told when a service's keys switch to its new zone.
+    pub(super) on_switch: Option<&'a dyn OnSwitch>,
 }
 
 impl<'a> Executor<'a> {
@@ -87,6 +90,7 @@ impl<'a> Executor<'a> {
             decider,
             options: ExecOptions::default(),
             locks: Vec::new(),
+            on_switch: None,
         }
     }
 
@@ -94,6 +98,13 @@ impl<'a> Executor<'a> {
     /// failed: another deploy of it may be running). Once per service of the plan.
     pub fn with_lock(mut self, service: &str, lock: &'a dyn LockGuard) -> Self {
         self.locks.push((service.to_string(), lock));
+        self
+    }
+
+    /// Calls `on_switch` right after each service's keys point at its new zone, before the
+    /// old zone drains.
+    pub fn with_on_switch(mut self, on_switch: &'a dyn OnSwitch) -> Self {
+        self.on_switch = Some(on_switch);
         self
     }
 
@@ -230,6 +241,11 @@ impl<'a> Executor<'a> {
                     });
                     index += 1;
                     run.steps_done = index;
+                    if let Some(on_switch) = self.on_switch
+                        && switches_to_target(sp, &step.action)
+                    {
+                        on_switch.switched(sp).await;
+                    }
                     if let StepDone::AwaitPromotion = done {
                         let message = format!(
                             "{} {} runs as a canary and waits: `shipctl promote {}` to go on, \
@@ -685,4 +701,10 @@ fn with_done_services(e: Error, done: &[ServiceOutcome]) -> Error {
         },
         other => other,
     }
+}
+
+/// True for the key write that makes the plan's target zone the active one.
+fn switches_to_target(sp: &ServicePlan, action: &Action) -> bool {
+    matches!(action, Action::WriteKeys { writes }
+        if writes.iter().any(|w| w.key == sp.keys.active_zone && w.value == sp.to.zone))
 }
