@@ -161,9 +161,9 @@ pub fn render(records: &[Record], scenarios: &[Scenario]) -> String {
     }
     let _ = writeln!(
         out,
-        "\nWhich version answered, one character per second of each scenario: `·` only the old \
-         version, `▁`…`▇` a growing share of the new one, `█` only the new one, `✗` a second with \
-         a failed request. The line below marks the deploy (`├`…`┤`).\n"
+        "\nWhich version answered, one character per second of each scenario: `·` only the old\n\
+         version, `▁`…`▇` a growing share of the new one, `█` only the new one, `✗` a second\n\
+         with a failed request. The line below marks the deploy (`├`…`┤`).\n"
     );
     let _ = writeln!(out, "```");
     let width = scenarios
