@@ -55,13 +55,17 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Error> {
 /// Plans `shipctl promote`: the canary in progress gets the full replica count and all traffic;
 /// the old zone drains and scales to 0.
 pub fn promote(req: &PlanRequest) -> Result<Plan, Error> {
-    plan_in_progress(req, "promote", plan_promote)
+    plan_in_progress(req, "promote", |req, ls, state, p| {
+        plan_canary_end(req, ls, state, p, CanaryEnd::Promote)
+    })
 }
 
 /// Plans `shipctl abort`: the old zone goes back to full, takes all traffic, and the canary
 /// zone scales to 0.
 pub fn abort(req: &PlanRequest) -> Result<Plan, Error> {
-    plan_in_progress(req, "abort", plan_abort)
+    plan_in_progress(req, "abort", |req, ls, state, p| {
+        plan_canary_end(req, ls, state, p, CanaryEnd::Abort)
+    })
 }
 
 /// The zone a deploy of a service in `state` goes to: the inactive one, or the first zone when
@@ -989,78 +993,29 @@ fn policy_for(req: &PlanRequest, name: &str, def: &Service) -> Result<(Policy, u
         .resolve_policy(name, &overrides, def.deploy.replicas)
 }
 
-fn plan_promote(
-    req: &PlanRequest,
-    ls: &LogicalService,
-    state: &ServiceState,
-    p: InProgress,
-) -> Result<ServicePlan, Error> {
-    let zones = &req.spec.zones;
-    let name = ls.name.as_str();
-    let def = ls.definition(zones, &p.canary);
-    let (policy, full) = policy_for(req, name, def)?;
-    let keys = req.spec.keys(&req.project, name);
-    let mut b = new_builder(req, name, &keys, &policy, full, state);
-    for w in &p.warnings {
-        b.warn(w.clone());
-    }
-    let image = state
-        .zones
-        .get(&p.canary)
-        .and_then(|z| z.image.clone())
-        .unwrap_or_else(|| with_version(&def.image, &p.canary_version));
-    let (cn, co) = (b.desired(&p.canary), b.desired(&p.active));
-    let t = p.canary.as_str();
-    let v = p.canary_version.as_str();
-    if cn < full {
-        b.scale(
-            t,
-            full,
-            format!("promote: scale {t} ({v}) up to the full {full} replica(s)"),
-        );
-    }
-    let gate = b.gate_reason(t, full, v, "before it takes all traffic");
-    b.wait_healthy(t, full, v, gate);
-    b.flip(
-        t,
-        v,
-        format!(
-            "promote: switch active zone {t}, version {v} and all traffic, in one atomic write"
-        ),
-    );
-    b.retire(&p.active, co);
-    let mut definition = def.clone();
-    definition.image = image;
-    Ok(ServicePlan {
-        service: name.to_string(),
-        // Promote and abort only ever finish a canary, whatever the spec's strategy now says.
-        strategy: Strategy::Canary,
-        from: Some(ZoneVersion {
-            zone: p.active.clone(),
-            version: p.active_version.clone(),
-        }),
-        to: ZoneVersion {
-            zone: p.canary.clone(),
-            version: p.canary_version.clone(),
-        },
-        keys: keys.clone(),
-        policy: resolved(&policy, full),
-        definition,
-        steps: b.steps,
-        warnings: b.warnings,
-        up_to_date: false,
-    })
+/// How a canary ends: all traffic to the canary zone, or back to the old one.
+#[derive(Clone, Copy)]
+enum CanaryEnd {
+    Promote,
+    Abort,
 }
 
-fn plan_abort(
+/// Both ends of a canary are the same moves toward a different zone: bring the zone that keeps
+/// the service up to full strength, gate it, give it all traffic, retire the other.
+fn plan_canary_end(
     req: &PlanRequest,
     ls: &LogicalService,
     state: &ServiceState,
     p: InProgress,
+    end: CanaryEnd,
 ) -> Result<ServicePlan, Error> {
+    let (keep, keep_version, leave, leave_version) = match end {
+        CanaryEnd::Promote => (&p.canary, &p.canary_version, &p.active, &p.active_version),
+        CanaryEnd::Abort => (&p.active, &p.active_version, &p.canary, &p.canary_version),
+    };
     let zones = &req.spec.zones;
     let name = ls.name.as_str();
-    let def = ls.definition(zones, &p.active);
+    let def = ls.definition(zones, keep);
     let (policy, full) = policy_for(req, name, def)?;
     let keys = req.spec.keys(&req.project, name);
     let mut b = new_builder(req, name, &keys, &policy, full, state);
@@ -1069,42 +1024,47 @@ fn plan_abort(
     }
     let image = state
         .zones
-        .get(&p.active)
+        .get(keep)
         .and_then(|z| z.image.clone())
-        .unwrap_or_else(|| with_version(&def.image, &p.active_version));
-    let a = p.active.as_str();
-    let v = p.active_version.as_str();
-    let t = p.canary.as_str();
-    if b.desired(a) < full {
-        b.scale(
-            a,
-            full,
-            format!("abort: scale {a} ({v}) back up to the full {full} replica(s)"),
-        );
+        .unwrap_or_else(|| with_version(&def.image, keep_version));
+    let (k, v) = (keep.as_str(), keep_version.as_str());
+    let (scale_up, gate_why, switch) = match end {
+        CanaryEnd::Promote => (
+            format!("promote: scale {k} ({v}) up to the full {full} replica(s)"),
+            "before it takes all traffic",
+            format!(
+                "promote: switch active zone {k}, version {v} and all traffic, in one atomic write"
+            ),
+        ),
+        CanaryEnd::Abort => (
+            format!("abort: scale {k} ({v}) back up to the full {full} replica(s)"),
+            "before it takes all traffic back",
+            format!(
+                "abort: all traffic back to {k} ({v}); the keys are rewritten in one atomic write"
+            ),
+        ),
+    };
+    let leaving = b.desired(leave);
+    if b.desired(k) < full {
+        b.scale(k, full, scale_up);
     }
-    let gate = b.gate_reason(a, full, v, "before it takes all traffic back");
-    b.wait_healthy(a, full, v, gate);
-    b.flip(
-        a,
-        v,
-        format!("abort: all traffic back to {a} ({v}); the keys are rewritten in one atomic write"),
-    );
-    let canary_replicas = b.desired(t);
-    b.retire(t, canary_replicas);
+    let gate = b.gate_reason(k, full, v, gate_why);
+    b.wait_healthy(k, full, v, gate);
+    b.flip(k, v, switch);
+    b.retire(leave, leaving);
     let mut definition = def.clone();
     definition.image = image;
     Ok(ServicePlan {
         service: name.to_string(),
         // Promote and abort only ever finish a canary, whatever the spec's strategy now says.
         strategy: Strategy::Canary,
-        // For an abort, traffic moves from the canary back to the active zone.
         from: Some(ZoneVersion {
-            zone: p.canary.clone(),
-            version: p.canary_version.clone(),
+            zone: leave.clone(),
+            version: leave_version.clone(),
         }),
         to: ZoneVersion {
-            zone: p.active.clone(),
-            version: p.active_version.clone(),
+            zone: keep.clone(),
+            version: keep_version.clone(),
         },
         keys: keys.clone(),
         policy: resolved(&policy, full),
