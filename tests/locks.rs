@@ -176,30 +176,39 @@ async fn a_killed_holder_blocks_until_the_ttl_then_a_deploy_goes_through() {
 
 #[tokio::test]
 async fn etcd_a_killed_holder_blocks_until_the_ttl() {
-    let Some(cluster) = require_docker().await else {
-        return;
-    };
-    let Some(etcd) = Etcd::start("etcd_a_killed_holder_blocks_until_the_ttl").await else {
-        return;
-    };
-    let stack = Stack::new(&cluster, Setup::new(Store::Url(etcd.url())));
-    let kv = kv::connect(&etcd.url(), &HashMap::new())
-        .await
-        .expect("connect to etcd");
-    killed_holder(&stack, kv.as_ref()).await;
+    if let Some((_etcd, stack, kv)) = on_etcd("etcd_a_killed_holder_blocks_until_the_ttl").await {
+        killed_holder(&stack, kv.as_ref()).await;
+    }
 }
 
 #[tokio::test]
 async fn consul_a_killed_holder_blocks_until_the_ttl() {
-    let Some(cluster) = require_docker().await else {
-        return;
-    };
+    if let Some((_consul, stack, kv)) = on_consul().await {
+        killed_holder(&stack, kv.as_ref()).await;
+    }
+}
+
+/// A stack whose keys live on a fresh etcd, and a client of it; `None` (skipped) without
+/// Docker or etcd outside CI.
+async fn on_etcd(test: &str) -> Option<(Etcd, Stack, Box<dyn Kv>)> {
+    let cluster = require_docker().await?;
+    let etcd = Etcd::start(test).await?;
+    let stack = Stack::new(&cluster, Setup::new(Store::Url(etcd.url())));
+    let kv = kv::connect(&etcd.url(), &HashMap::new())
+        .await
+        .expect("connect to etcd");
+    Some((etcd, stack, kv))
+}
+
+/// The same on the Consul double.
+async fn on_consul() -> Option<(ServedDouble, Stack, Box<dyn Kv>)> {
+    let cluster = require_docker().await?;
     let consul = ServedDouble::start(Options::default());
     let stack = Stack::new(&cluster, Setup::new(Store::Url(consul.double.url())));
     let kv = kv::connect(&consul.double.url(), &HashMap::new())
         .await
         .expect("connect to the Consul double");
-    killed_holder(&stack, kv.as_ref()).await;
+    Some((consul, stack, kv))
 }
 
 /// SIGKILL a deploy that holds the lock: until the TTL the lock stays taken (exit 4), then it
@@ -273,30 +282,16 @@ async fn unlock_needs_yes_without_a_terminal_and_breaks_a_held_lock() {
 
 #[tokio::test]
 async fn etcd_unlock_breaks_a_held_lock() {
-    let Some(cluster) = require_docker().await else {
-        return;
-    };
-    let Some(etcd) = Etcd::start("etcd_unlock_breaks_a_held_lock").await else {
-        return;
-    };
-    let stack = Stack::new(&cluster, Setup::new(Store::Url(etcd.url())));
-    let kv = kv::connect(&etcd.url(), &HashMap::new())
-        .await
-        .expect("connect to etcd");
-    unlock(&stack, kv.as_ref()).await;
+    if let Some((_etcd, stack, kv)) = on_etcd("etcd_unlock_breaks_a_held_lock").await {
+        unlock(&stack, kv.as_ref()).await;
+    }
 }
 
 #[tokio::test]
 async fn consul_unlock_breaks_a_held_lock() {
-    let Some(cluster) = require_docker().await else {
-        return;
-    };
-    let consul = ServedDouble::start(Options::default());
-    let stack = Stack::new(&cluster, Setup::new(Store::Url(consul.double.url())));
-    let kv = kv::connect(&consul.double.url(), &HashMap::new())
-        .await
-        .expect("connect to the Consul double");
-    unlock(&stack, kv.as_ref()).await;
+    if let Some((_consul, stack, kv)) = on_consul().await {
+        unlock(&stack, kv.as_ref()).await;
+    }
 }
 
 /// `unlock` refuses to break a lock without --yes when nobody can be asked, and breaks it
