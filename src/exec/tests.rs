@@ -59,6 +59,11 @@ impl World {
     }
 
     async fn run_with(&self, plan: &Plan, decider: &dyn FailureDecider) -> Result<Outcome, Error> {
+        self.executor(decider).run(plan).await
+    }
+
+    /// An executor on this world's fakes and manual clock.
+    fn executor<'a>(&'a self, decider: &'a dyn FailureDecider) -> Executor<'a> {
         Executor::new(
             &self.cluster,
             &self.kv,
@@ -68,8 +73,6 @@ impl World {
             self.cancel.clone(),
             decider,
         )
-        .run(plan)
-        .await
     }
 
     async fn run(&self, plan: &Plan) -> Result<Outcome, Error> {
@@ -978,32 +981,45 @@ async fn health_is_watched_during_a_timed_pause() {
     assert_eq!(w.cluster.desired(GREEN), Some(0));
 }
 
+/// Adds a second service, `api`, with these steps, after web.
+fn add_api(p: &mut Plan, steps: Vec<Step>) {
+    let mut api = p.services[0].clone();
+    api.service = "api".into();
+    api.keys = KeyTemplates::default().for_service("demo", "api");
+    api.steps = steps;
+    p.services.push(api);
+}
+
+/// api's first step: 1 replica of 2.1.0 in green.
+fn update_api() -> Step {
+    step(Action::UpdateZone {
+        zone: "green".into(),
+        service: "demo_api-green".into(),
+        image: "example/api:2.1.0".into(),
+        version: "2.1.0".into(),
+        replicas: 1,
+    })
+}
+
 #[tokio::test]
 async fn a_second_service_failing_names_the_ones_already_deployed() {
     let w = World::new(3);
     w.cluster.existing("demo_api-blue", "2.0.0", 1);
     let mut p = blue_green(None);
-    let mut api = p.services[0].clone();
-    api.service = "api".into();
-    api.keys = KeyTemplates::default().for_service("demo", "api");
-    api.steps = vec![
-        step(Action::UpdateZone {
-            zone: "green".into(),
-            service: "demo_api-green".into(),
-            image: "example/api:2.1.0".into(),
-            version: "2.1.0".into(),
-            replicas: 1,
-        }),
-        step(Action::WaitHealthy {
-            zone: "green".into(),
-            service: "demo_api-green".into(),
-            replicas: 1,
-            version: "2.1.0".into(),
-            timeout: Duration::from_secs(60),
-            min_healthy: Duration::ZERO,
-        }),
-    ];
-    p.services.push(api);
+    add_api(
+        &mut p,
+        vec![
+            update_api(),
+            step(Action::WaitHealthy {
+                zone: "green".into(),
+                service: "demo_api-green".into(),
+                replicas: 1,
+                version: "2.1.0".into(),
+                timeout: Duration::from_secs(60),
+                min_healthy: Duration::ZERO,
+            }),
+        ],
+    );
     w.cluster.behave(
         "2.1.0",
         Behaviour {
@@ -1216,16 +1232,7 @@ async fn losing_the_lock_stops_before_the_next_change() {
     let w = World::new(3);
     let lock = FakeLock::default();
     let p = blue_green(None);
-    let executor = Executor::new(
-        &w.cluster,
-        &w.kv,
-        &w.prober,
-        &*w.clock,
-        &w.sink,
-        w.cancel.clone(),
-        &NonInteractive,
-    )
-    .with_lock("web", &lock);
+    let executor = w.executor(&NonInteractive).with_lock("web", &lock);
     // Lost while green becomes healthy: the flip must not happen.
     w.clock.cancel_at(
         w.clock.elapsed() + Duration::from_secs(2),
@@ -1247,30 +1254,13 @@ async fn losing_the_lock_of_a_second_service_stops_before_its_next_change() {
     let w = World::new(3);
     w.cluster.existing("demo_api-blue", "2.0.0", 1);
     let mut p = blue_green(None);
-    let mut api = p.services[0].clone();
-    api.service = "api".into();
-    api.keys = KeyTemplates::default().for_service("demo", "api");
-    api.steps = vec![step(Action::UpdateZone {
-        zone: "green".into(),
-        service: "demo_api-green".into(),
-        image: "example/api:2.1.0".into(),
-        version: "2.1.0".into(),
-        replicas: 1,
-    })];
-    p.services.push(api);
+    add_api(&mut p, vec![update_api()]);
     let (web_lock, api_lock) = (FakeLock::default(), FakeLock::default());
     api_lock.lost.cancel();
-    let executor = Executor::new(
-        &w.cluster,
-        &w.kv,
-        &w.prober,
-        &*w.clock,
-        &w.sink,
-        w.cancel.clone(),
-        &NonInteractive,
-    )
-    .with_lock("web", &web_lock)
-    .with_lock("api", &api_lock);
+    let executor = w
+        .executor(&NonInteractive)
+        .with_lock("web", &web_lock)
+        .with_lock("api", &api_lock);
     let err = executor.run(&p).await.expect_err("stops at api");
     assert_eq!(err.exit_code(), 3, "{err}");
     assert!(
