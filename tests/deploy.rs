@@ -17,6 +17,7 @@ use shipctl::swarm::SwarmCluster;
 
 use crate::support::cli_env::{CliEnv, stderr, stdout};
 use crate::support::docker::{Cleanup, require_docker, wait_until};
+use crate::support::stack::SwarmKeys;
 
 /// The gate's timeout in the test spec: long enough for a loaded 2-core machine, short enough
 /// that a failing deploy does not hold the suite up.
@@ -77,7 +78,7 @@ struct Stack {
     env: CliEnv,
     project: String,
     // Dropped after the fields above; both clean up also when the test panics.
-    _keys: KeyCleanup,
+    _keys: SwarmKeys,
     _cleanup: Cleanup,
 }
 
@@ -93,8 +94,8 @@ impl Stack {
         env.write("shipctl.yaml", SPEC);
         Some(Stack {
             kv: SwarmKv::new(cluster.docker().clone()),
-            _keys: KeyCleanup {
-                host: cluster.host().to_string(),
+            _keys: SwarmKeys {
+                docker_host: cluster.host().to_string(),
                 prefix: format!("{project}/"),
             },
             cluster,
@@ -297,40 +298,6 @@ impl Stack {
             self.service(zone)
         );
         self.wait_zone(zone, 0, "").await;
-    }
-}
-
-/// Deletes every key under `prefix` (and the record of those deletes) on drop.
-struct KeyCleanup {
-    host: String,
-    prefix: String,
-}
-
-impl Drop for KeyCleanup {
-    fn drop(&mut self) {
-        let host = self.host.clone();
-        let prefix = self.prefix.clone();
-        // Drop cannot await and may run inside the test's runtime: use a thread of its own.
-        let result = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("cleanup runtime");
-            rt.block_on(async {
-                let cluster = shipctl::swarm::connect(Some(&host))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let kv = SwarmKv::new(cluster.docker().clone());
-                for entry in kv.list(&prefix).await.map_err(|e| e.to_string())? {
-                    kv.delete(&entry.key).await.map_err(|e| e.to_string())?;
-                }
-                kv.forget_deletes(&prefix).await.map_err(|e| e.to_string())
-            })
-        })
-        .join();
-        if let Ok(Err(e)) = result {
-            eprintln!("cleanup of keys {}*: {e}", self.prefix);
-        }
     }
 }
 

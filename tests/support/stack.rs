@@ -345,10 +345,11 @@ impl std::fmt::Display for Finished {
     }
 }
 
-/// Removes the stack's keys from the Swarm labels on drop (also when the test panics).
-struct SwarmKeys {
-    docker_host: String,
-    prefix: String,
+/// Removes the keys under `prefix` (and the record of their deletes) from the Swarm labels on
+/// drop, also when the test panics.
+pub struct SwarmKeys {
+    pub docker_host: String,
+    pub prefix: String,
 }
 
 impl Drop for SwarmKeys {
