@@ -8,7 +8,7 @@ use crate::support::consul_double::{ConsulDouble, Options};
 use crate::support::docker::{require_docker, wait_until};
 use crate::support::router::{
     Background, LiveRouterProject, ProjectOptions, deploy, free_port, host_targets, http_get,
-    lines, read, shipctl, start_nginx,
+    lines, read, route_once, shipctl, start_nginx,
 };
 
 /// route.rs's project: a 1s healthcheck timeout and no drain time.
@@ -47,24 +47,7 @@ async fn route_follows_keys_and_tasks_on_the_live_swarm() {
     // --once: the active zone's task addresses with their weights.
     let config = dir.join("router.conf");
     let listen = format!("127.0.0.1:{}", free_port());
-    let out = shipctl(dir, project)
-        .args([
-            "route",
-            "--once",
-            "--template",
-            "nginx",
-            "--listen",
-            &listen,
-        ])
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .expect("route --once");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    route_once(dir, project, &listen, &config);
     let text = read(&config);
     for target in &blue_targets {
         assert!(

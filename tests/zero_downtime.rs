@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::support::docker::wait_until;
 use crate::support::router::{
     Background, LiveRouterProject, ProjectOptions, deploy, free_port, http_get, http_request,
-    shipctl, start_nginx, write_project,
+    route_once, shipctl, start_nginx, write_project,
 };
 
 /// The pace of the load: one request every 6 ms (about 160/s, one connection each).
@@ -71,24 +71,7 @@ async fn a_blue_green_deploy_through_the_router_fails_no_request() {
 
     let config = dir.join("router.conf");
     let listen = format!("127.0.0.1:{}", free_port());
-    let out = shipctl(dir, project)
-        .args([
-            "route",
-            "--once",
-            "--template",
-            "nginx",
-            "--listen",
-            &listen,
-        ])
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .expect("route --once");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    route_once(dir, project, &listen, &config);
     let Some((_nginx, pid)) = start_nginx("zero downtime test", dir, &config) else {
         return;
     };

@@ -84,6 +84,22 @@ pub fn deploy(dir: &Path, project: &str, version: &str) {
     );
 }
 
+/// `shipctl route --once` with the built-in nginx template listening on `listen`, into
+/// `config`; insists that it worked.
+pub fn route_once(dir: &Path, project: &str, listen: &str, config: &Path) {
+    let out = shipctl(dir, project)
+        .args(["route", "--once", "--template", "nginx", "--listen", listen])
+        .arg("--config")
+        .arg(config)
+        .output()
+        .expect("route --once");
+    assert!(
+        out.status.success(),
+        "route --once failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A background `shipctl route`, its stderr in a file; stopped with SIGINT on drop.
 pub struct Background {
     pub child: Child,
