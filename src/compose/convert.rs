@@ -64,6 +64,20 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The items of a list; a null means none, anything else is reported with `help` (how to
+    /// write the items) and gives none.
+    pub fn list<'n>(&mut self, node: &'n Node, path: &str, help: &str) -> &'n [Node] {
+        match node.as_seq() {
+            Some(items) => items,
+            None => {
+                if !node.is_null() {
+                    self.type_error(node, path, "a list", help);
+                }
+                &[]
+            }
+        }
+    }
+
     /// Reports keys that are neither in `allowed` nor `x-*` extensions.
     pub fn check_keys(&mut self, map: &Mapping, allowed: &[&str], path: &str) {
         for (key, _) in map.iter() {

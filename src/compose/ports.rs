@@ -17,17 +17,11 @@ const PORT_KEYS: &[&str] = &[
 
 /// `ports:` (short and long syntax) -> ports.
 pub fn convert(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Vec<Port> {
-    let Some(items) = node.as_seq() else {
-        if !node.is_null() {
-            ctx.type_error(
-                node,
-                path,
-                "a list",
-                "write `- \"8080:80\"` items, or `- target: 80` mappings",
-            );
-        }
-        return Vec::new();
-    };
+    let items = ctx.list(
+        node,
+        path,
+        "write `- \"8080:80\"` items, or `- target: 80` mappings",
+    );
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let p = format!("{path}[{i}]");

@@ -480,17 +480,11 @@ fn networks(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> IndexMap<String, Serv
 
 /// Secret and config references, short (`- db_password`) or long syntax.
 fn file_refs(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Vec<FileReference> {
-    let Some(items) = node.as_seq() else {
-        if !node.is_null() {
-            ctx.type_error(
-                node,
-                path,
-                "a list",
-                "write `- name` items or `- source: name` mappings",
-            );
-        }
-        return Vec::new();
-    };
+    let items = ctx.list(
+        node,
+        path,
+        "write `- name` items or `- source: name` mappings",
+    );
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let p = format!("{path}[{i}]");

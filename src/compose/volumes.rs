@@ -20,17 +20,11 @@ const MOUNT_KEYS: &[&str] = &[
 /// `volumes:` of a service (short and long syntax) -> mounts. Relative bind sources were made
 /// absolute earlier, against the directory of the file that wrote them.
 pub fn convert(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Vec<Mount> {
-    let Some(items) = node.as_seq() else {
-        if !node.is_null() {
-            ctx.type_error(
-                node,
-                path,
-                "a list",
-                "write `- name:/path` or `- ./dir:/path:ro` items",
-            );
-        }
-        return Vec::new();
-    };
+    let items = ctx.list(
+        node,
+        path,
+        "write `- name:/path` or `- ./dir:/path:ro` items",
+    );
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let p = format!("{path}[{i}]");
