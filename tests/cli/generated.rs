@@ -28,11 +28,7 @@ fn completions_and_man_page_are_up_to_date() {
 #[test]
 fn completions_command_prints_the_same_script() {
     let env = crate::support::cli_env::CliEnv::new();
-    let output = env
-        .shipctl()
-        .args(["completions", "bash"])
-        .output()
-        .expect("run");
+    let output = env.run(&["completions", "bash"]);
     assert!(output.status.success());
     let expected =
         std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("completions/shipctl.bash"))

@@ -14,11 +14,7 @@ fn demo() -> CliEnv {
 #[test]
 fn blue_green_plan_from_an_assumed_state() {
     let env = demo();
-    let output = env
-        .shipctl()
-        .args(["plan", "--assume-state", "blue@1.0.0", "--version", "1.1.0"])
-        .output()
-        .expect("run");
+    let output = env.run(&["plan", "--assume-state", "blue@1.0.0", "--version", "1.1.0"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     insta::assert_snapshot!(stdout(&output), @r"
     Plan for project demo, from an assumed state (--assume-state)
@@ -47,19 +43,15 @@ fn blue_green_plan_from_an_assumed_state() {
 #[test]
 fn plan_json_is_one_document_with_typed_steps() {
     let env = demo();
-    let output = env
-        .shipctl()
-        .args([
-            "plan",
-            "--assume-state",
-            "none",
-            "--version",
-            "2.0.0",
-            "--output",
-            "json",
-        ])
-        .output()
-        .expect("run");
+    let output = env.run(&[
+        "plan",
+        "--assume-state",
+        "none",
+        "--version",
+        "2.0.0",
+        "--output",
+        "json",
+    ]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
     assert_eq!(plan["project"], "demo");
@@ -91,25 +83,21 @@ fn plan_json_is_one_document_with_typed_steps() {
 #[test]
 fn canary_flags_override_the_spec() {
     let env = demo();
-    let output = env
-        .shipctl()
-        .args([
-            "plan",
-            "--assume-state",
-            "blue@1.0.0:4",
-            "--version",
-            "1.1.0",
-            "--strategy",
-            "canary",
-            "--new",
-            "1",
-            "--old",
-            "3",
-            "--replicas",
-            "4",
-        ])
-        .output()
-        .expect("run");
+    let output = env.run(&[
+        "plan",
+        "--assume-state",
+        "blue@1.0.0:4",
+        "--version",
+        "1.1.0",
+        "--strategy",
+        "canary",
+        "--new",
+        "1",
+        "--old",
+        "3",
+        "--replicas",
+        "4",
+    ]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = stdout(&output);
     assert!(
@@ -122,21 +110,17 @@ fn canary_flags_override_the_spec() {
 #[test]
 fn saved_plan_file_holds_the_same_plan() {
     let env = demo();
-    let output = env
-        .shipctl()
-        .args([
-            "plan",
-            "--assume-state",
-            "green@1.0.0",
-            "--version",
-            "1.1.0",
-            "--output",
-            "json",
-            "--out",
-            "plan.json",
-        ])
-        .output()
-        .expect("run");
+    let output = env.run(&[
+        "plan",
+        "--assume-state",
+        "green@1.0.0",
+        "--version",
+        "1.1.0",
+        "--output",
+        "json",
+        "--out",
+        "plan.json",
+    ]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let saved = std::fs::read_to_string(env.dir().join("plan.json")).expect("plan.json written");
     let printed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
@@ -151,11 +135,7 @@ fn project_flag_and_compose_file_variable_are_honoured() {
     env.copy_fixture("demo/compose.yaml", "deploy/stack.yaml");
     let mut env = env;
     env.set("COMPOSE_FILE", "deploy/stack.yaml");
-    let output = env
-        .shipctl()
-        .args(["plan", "-p", "Shop", "--assume-state", "none"])
-        .output()
-        .expect("run");
+    let output = env.run(&["plan", "-p", "Shop", "--assume-state", "none"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(
         stdout(&output).contains("create shop_web-blue: shipctl-test-app:1.0.0"),
@@ -167,11 +147,7 @@ fn project_flag_and_compose_file_variable_are_honoured() {
 #[test]
 fn no_compose_file_is_a_usage_error() {
     let env = CliEnv::new();
-    let output = env
-        .shipctl()
-        .args(["plan", "--assume-state", "none"])
-        .output()
-        .expect("run");
+    let output = env.run(&["plan", "--assume-state", "none"]);
     assert_eq!(output.status.code(), Some(2));
     let err = stderr(&output);
     assert!(err.contains("no compose file found"), "{err}");
@@ -185,11 +161,7 @@ fn compose_error_names_file_line_and_column() {
         "compose.yaml",
         "services:\n  web:\n    image: app:1\n    deploy:\n      replicas: three\n",
     );
-    let output = env
-        .shipctl()
-        .args(["plan", "--assume-state", "none"])
-        .output()
-        .expect("run");
+    let output = env.run(&["plan", "--assume-state", "none"]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     let err = stderr(&output);
     assert!(
@@ -206,11 +178,7 @@ fn spec_error_names_file_line_and_column() {
         "shipctl.yaml",
         "services:\n  web:\n    strategy: big-bang\n",
     );
-    let output = env
-        .shipctl()
-        .args(["plan", "--assume-state", "none"])
-        .output()
-        .expect("run");
+    let output = env.run(&["plan", "--assume-state", "none"]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     let err = stderr(&output);
     assert!(
@@ -230,11 +198,7 @@ fn missing_required_variable_is_reported_with_its_message() {
         "compose.yaml",
         "services:\n  web:\n    image: app:${TAG:?set TAG to the release}\n",
     );
-    let output = env
-        .shipctl()
-        .args(["plan", "--assume-state", "none"])
-        .output()
-        .expect("run");
+    let output = env.run(&["plan", "--assume-state", "none"]);
     assert_eq!(output.status.code(), Some(2));
     let err = stderr(&output);
     assert!(err.contains("set TAG to the release"), "{err}");
@@ -244,19 +208,15 @@ fn missing_required_variable_is_reported_with_its_message() {
 #[test]
 fn canary_larger_than_the_service_is_refused() {
     let env = demo();
-    let output = env
-        .shipctl()
-        .args([
-            "plan",
-            "--assume-state",
-            "blue@1.0.0",
-            "--strategy",
-            "canary",
-            "--new",
-            "5",
-        ])
-        .output()
-        .expect("run");
+    let output = env.run(&[
+        "plan",
+        "--assume-state",
+        "blue@1.0.0",
+        "--strategy",
+        "canary",
+        "--new",
+        "5",
+    ]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("--new"), "{}", stderr(&output));
 }
@@ -264,11 +224,7 @@ fn canary_larger_than_the_service_is_refused() {
 #[test]
 fn unknown_service_is_refused() {
     let env = demo();
-    let output = env
-        .shipctl()
-        .args(["plan", "api", "--assume-state", "none"])
-        .output()
-        .expect("run");
+    let output = env.run(&["plan", "api", "--assume-state", "none"]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("api"), "{}", stderr(&output));
 }
@@ -276,11 +232,7 @@ fn unknown_service_is_refused() {
 #[test]
 fn assumed_state_cannot_deploy() {
     let env = demo();
-    let output = env
-        .shipctl()
-        .args(["deploy", "--assume-state", "none", "--yes"])
-        .output()
-        .expect("run");
+    let output = env.run(&["deploy", "--assume-state", "none", "--yes"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
         stderr(&output).contains("shipctl plan"),
@@ -292,11 +244,7 @@ fn assumed_state_cannot_deploy() {
 #[test]
 fn unreachable_engine_fails_without_changing_anything() {
     let env = demo();
-    let output = env
-        .shipctl()
-        .args(["plan", "-H", "unix:///nonexistent/docker.sock"])
-        .output()
-        .expect("run");
+    let output = env.run(&["plan", "-H", "unix:///nonexistent/docker.sock"]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let err = stderr(&output);
     assert!(
@@ -308,11 +256,7 @@ fn unreachable_engine_fails_without_changing_anything() {
 #[test]
 fn json_errors_are_machine_readable_on_stdout() {
     let env = CliEnv::new();
-    let output = env
-        .shipctl()
-        .args(["plan", "--assume-state", "none", "--output", "json"])
-        .output()
-        .expect("run");
+    let output = env.run(&["plan", "--assume-state", "none", "--output", "json"]);
     assert_eq!(output.status.code(), Some(2));
     let line: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
     assert_eq!(line["event"], "error");
@@ -326,11 +270,7 @@ fn a_derived_service_cannot_publish_an_ingress_port_in_both_zones() {
         "compose.yaml",
         "services:\n  web:\n    image: app:1\n    ports: [\"8080:80\"]\n",
     );
-    let output = env
-        .shipctl()
-        .args(["plan", "--assume-state", "none"])
-        .output()
-        .expect("run");
+    let output = env.run(&["plan", "--assume-state", "none"]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     let err = stderr(&output);
     assert!(err.contains("publishes port 8080"), "{err}");
@@ -344,11 +284,7 @@ fn host_mode_ports_in_both_zones_are_a_warning() {
         "compose.yaml",
         "services:\n  web:\n    image: app:1\n    ports:\n      - {target: 80, published: 8080, mode: host}\n",
     );
-    let output = env
-        .shipctl()
-        .args(["plan", "--assume-state", "none"])
-        .output()
-        .expect("run");
+    let output = env.run(&["plan", "--assume-state", "none"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(
         stdout(&output).contains("publishes host port 8080 in both zones"),

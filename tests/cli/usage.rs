@@ -36,11 +36,7 @@ fn help_lists_every_command_and_exits_zero() {
 #[test]
 fn unknown_flag_exits_2_with_a_hint() {
     let env = CliEnv::new();
-    let output = env
-        .shipctl()
-        .args(["deploy", "--stratgy", "canary"])
-        .output()
-        .expect("run");
+    let output = env.run(&["deploy", "--stratgy", "canary"]);
     assert_eq!(output.status.code(), Some(2));
     let err = stderr(&output);
     assert!(err.contains("--stratgy"), "{err}");
@@ -50,11 +46,7 @@ fn unknown_flag_exits_2_with_a_hint() {
 #[test]
 fn invalid_strategy_value_exits_2() {
     let env = CliEnv::new();
-    let output = env
-        .shipctl()
-        .args(["plan", "--strategy", "big-bang"])
-        .output()
-        .expect("run");
+    let output = env.run(&["plan", "--strategy", "big-bang"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("blue-green, canary, rolling"));
 }
@@ -62,11 +54,7 @@ fn invalid_strategy_value_exits_2() {
 #[test]
 fn saved_plan_conflicts_with_version() {
     let env = CliEnv::new();
-    let output = env
-        .shipctl()
-        .args(["deploy", "--plan", "p.json", "--version", "1.0"])
-        .output()
-        .expect("run");
+    let output = env.run(&["deploy", "--plan", "p.json", "--version", "1.0"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("cannot be used with"));
 }

@@ -75,6 +75,11 @@ impl CliEnv {
         }
         cmd
     }
+
+    /// Runs `shipctl ARGS` to the end with this environment.
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        self.shipctl().args(args).output().expect("run shipctl")
+    }
 }
 
 /// The repository's `fixtures/` folder.
