@@ -20,9 +20,6 @@ pub struct PostSwitch<'a> {
 #[async_trait]
 impl OnSwitch for PostSwitch<'_> {
     async fn switched(&self, service: &ServicePlan) {
-        if self.commands.is_empty() {
-            return;
-        }
         let vars = variables(service, "switched");
         if let Err(message) = run("post_switch", self.commands, self.dir, &vars).await {
             self.sink.emit(&Event::Warning {
