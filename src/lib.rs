@@ -6,6 +6,7 @@ pub mod error;
 pub mod exec;
 pub mod kv;
 pub mod plan;
+pub mod ports;
 pub mod route;
 pub mod spec;
 pub mod swarm;

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use bollard::query_parameters::{InspectServiceOptions, ListTasksOptions};
 use serde_json::Value;
-use shipctl::exec::{Cluster, TaskInfo, TaskState};
-use shipctl::kv::{Kv, KvEntry, SwarmKv};
+use shipctl::kv::SwarmKv;
+use shipctl::ports::{Cluster, TaskInfo, TaskState};
+use shipctl::ports::{Kv, KvEntry};
 use shipctl::swarm::SwarmCluster;
 
 use crate::support::cli_env::{CliEnv, stderr, stdout};
@@ -252,7 +253,7 @@ impl Stack {
     async fn tasks(&self, zone: &str) -> Vec<TaskInfo> {
         match self.cluster.tasks(&self.service(zone)).await {
             Ok(t) => t,
-            Err(shipctl::exec::ClusterError::NotFound(_)) => Vec::new(),
+            Err(shipctl::ports::ClusterError::NotFound(_)) => Vec::new(),
             Err(e) => panic!("tasks of {}: {e}", self.service(zone)),
         }
     }

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use shipctl::kv::{self, Kv, LockInfo, LockOutcome};
+use shipctl::kv;
+use shipctl::ports::{Kv, LockInfo, LockOutcome};
 
 use crate::support::consul_double::Options;
 use crate::support::docker::require_docker;

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 use shipctl::compose::model::{EndpointMode, Network, Port, Protocol, PublishMode, Service};
-use shipctl::exec::{Cluster, ClusterError, TaskInfo, TaskState, ZoneTarget};
-use shipctl::plan::ZoneState;
+use shipctl::ports::ZoneState;
+use shipctl::ports::{Cluster, ClusterError, TaskInfo, TaskState, ZoneTarget};
 use shipctl::swarm::{SwarmCluster, connect};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

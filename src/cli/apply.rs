@@ -14,8 +14,9 @@ use crate::exec::{
     DeployResult, Event, EventSink, Executor, FailureDecider, HttpProber, NonInteractive, Outcome,
     TokioClock, kv_error,
 };
-use crate::kv::{self, HistoryRecord, LockGuard, LockInfo, LockOutcome};
+use crate::kv::{self, HistoryRecord};
 use crate::plan::Plan;
+use crate::ports::{LockGuard, LockInfo, LockOutcome};
 use crate::spec::Spec;
 use crate::ui::Terminal;
 use crate::ui::progress::{ProgressMode, sink_and_decider};
@@ -274,7 +275,7 @@ impl Locks {
     }
 
     /// Releases every lock; returns the errors (each lock then expires after its TTL).
-    pub async fn release(self) -> Vec<crate::kv::KvError> {
+    pub async fn release(self) -> Vec<crate::ports::KvError> {
         let mut errors = Vec::new();
         for (_, guard) in self.held {
             if let Err(e) = guard.release().await {

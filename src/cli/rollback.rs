@@ -212,7 +212,8 @@ fn choose(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{RoutingKeys, ZoneState};
+    use crate::plan::RoutingKeys;
+    use crate::ports::ZoneState;
 
     fn record(from: Option<&str>, to: &str, result: &str) -> HistoryRecord {
         let mut r = HistoryRecord::now(&HashMap::new(), "web", "blue-green", "deploy", result);

@@ -31,7 +31,7 @@ pub fn run(
     runtime::block_on(async {
         let world = World::connect(global, env, &inputs.spec).await?;
         let cancel = runtime::cancel_on_signals();
-        let kv: Arc<dyn crate::kv::Kv> = Arc::from(world.kv);
+        let kv: Arc<dyn crate::ports::Kv> = Arc::from(world.kv);
         route::run(
             kv,
             &world.cluster,

@@ -6,8 +6,8 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::exec::ProgressRecord;
-use crate::kv::LockInfo;
 use crate::plan::{ServiceState, traffic};
+use crate::ports::LockInfo;
 
 /// One service as `status` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -236,7 +236,8 @@ pub fn run_state_words(state: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{RoutingKeys, ZoneState};
+    use crate::plan::RoutingKeys;
+    use crate::ports::ZoneState;
 
     fn zones() -> [String; 2] {
         ["blue".into(), "green".into()]

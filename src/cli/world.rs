@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use super::GlobalArgs;
 use crate::error::Error;
 use crate::exec::{cluster_error, kv_error};
-use crate::kv::{self, Kv};
+use crate::kv;
+use crate::ports::{Kv, KvError};
 use crate::spec::Spec;
 use crate::swarm::{self, SwarmCluster};
 
@@ -33,7 +34,7 @@ impl World {
         let kv = kv::connect_with_docker(&url, env, Some(cluster.docker().clone()))
             .await
             .map_err(|e| match e {
-                kv::KvError::Other(message) => Error::usage(message, kv::SCHEMES_HELP),
+                KvError::Other(message) => Error::usage(message, kv::SCHEMES_HELP),
                 other => kv_error(other),
             })?;
         Ok(World { cluster, kv })

@@ -11,13 +11,13 @@ use super::on_switch::OnSwitch;
 use super::summary::{action_kind, summarize};
 use super::track::{ServiceRun, ZoneTrack};
 use super::{
-    Clock, Cluster, ClusterError, DeployResult, Event, EventSink, FailureCause, FailureDecider,
-    Outcome, Prober, ProgressRecord, RunState, ServiceOutcome, ServiceResult, TaskState,
-    ZoneTarget,
+    Clock, DeployResult, Event, EventSink, FailureCause, FailureDecider, Outcome, Prober,
+    ProgressRecord, RunState, ServiceOutcome, ServiceResult,
 };
 use crate::error::Error;
-use crate::kv::{Kv, LockGuard};
 use crate::plan::{Action, Plan, ServicePlan, Step};
+use crate::ports::{Cluster, ClusterError, TaskState, ZoneTarget};
+use crate::ports::{Kv, LockGuard};
 
 /// Tuning of the executor; the defaults are what the CLI uses.
 #[derive(Debug, Clone)]
@@ -377,7 +377,7 @@ impl<'a> Executor<'a> {
         &self,
         run: &ServiceRun<'_>,
         names: &[(String, String)],
-        live: &indexmap::IndexMap<String, crate::plan::ZoneState>,
+        live: &indexmap::IndexMap<String, crate::ports::ZoneState>,
     ) -> Result<(), Error> {
         if run.plan.observed.source != crate::plan::StateSource::Cluster {
             return Ok(());
@@ -589,7 +589,7 @@ impl<'a> Executor<'a> {
     async fn write_keys(
         &self,
         run: &mut ServiceRun<'_>,
-        writes: &[crate::plan::KeyWrite],
+        writes: &[crate::ports::KeyWrite],
     ) -> Result<(), StepError> {
         if writes.is_empty() {
             return Ok(());

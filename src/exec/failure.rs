@@ -6,10 +6,11 @@ use std::time::Duration;
 use super::executor::Executor;
 use super::gate::Gate;
 use super::track::ServiceRun;
-use super::{ClusterError, Decision, Event, FailureCause, FailureReport};
+use super::{Decision, Event, FailureCause, FailureReport};
 use crate::error::Error;
-use crate::kv::KvError;
-use crate::plan::{KeyWrite, Step};
+use crate::plan::Step;
+use crate::ports::KvError;
+use crate::ports::{ClusterError, KeyWrite};
 use crate::spec::model::OnFailure;
 
 /// Why a step did not complete.

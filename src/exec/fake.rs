@@ -9,13 +9,12 @@ use async_trait::async_trait;
 use indexmap::IndexMap;
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    Clock, Cluster, ClusterError, Decision, Event, EventSink, FailureDecider, FailureReport,
-    Prober, TaskInfo, TaskState, ZoneTarget,
-};
+use super::{Clock, Decision, Event, EventSink, FailureDecider, FailureReport, Prober};
 use crate::compose::model::Network;
-use crate::kv::{Kv, KvEntry, KvError, LockGuard, LockInfo, LockOutcome};
-use crate::plan::{KeyWrite, ZoneState};
+use crate::ports::{
+    Cluster, ClusterError, KeyWrite, Kv, KvEntry, KvError, LockGuard, LockInfo, LockOutcome,
+    TaskInfo, TaskState, ZoneState, ZoneTarget,
+};
 use crate::spec::model::HttpProbe;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 use super::executor::Executor;
 use super::failure::{StepError, StepFailure};
 use super::health::{HealthReport, HealthStatus, TaskCounts, evaluate};
-use super::router::{RouterReport, router_key};
 use super::track::{ServiceRun, ZoneTrack};
-use super::{ClusterError, Event, FailureCause};
+use super::{Event, FailureCause};
+use crate::ports::{ClusterError, RouterReport, TaskInfo, router_key};
 
 /// What a health gate waits for.
 pub(super) struct Gate<'g> {
@@ -213,7 +213,7 @@ impl Executor<'_> {
     /// Probes every running task of the wanted version; the first error wins.
     async fn probe_all(
         &self,
-        tasks: &[super::TaskInfo],
+        tasks: &[TaskInfo],
         running_ids: &[String],
         probe: &crate::spec::model::HttpProbe,
     ) -> Result<(), String> {

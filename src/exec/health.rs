@@ -6,7 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::{FailureCause, TaskInfo, TaskState};
+use super::FailureCause;
+use crate::ports::{TaskInfo, TaskState};
 
 /// Thresholds of the health evaluation.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,7 +24,6 @@
 
 mod cause;
 mod clock;
-mod cluster;
 mod decide;
 mod event;
 mod executor;
@@ -36,7 +35,6 @@ mod on_switch;
 mod outcome;
 mod probe;
 mod record;
-mod router;
 mod summary;
 mod track;
 
@@ -47,7 +45,6 @@ mod tests;
 
 pub use cause::FailureCause;
 pub use clock::{Clock, TokioClock};
-pub use cluster::{Cluster, ClusterError, TaskInfo, TaskState, ZoneTarget};
 pub use decide::{Decision, FailureDecider, FailureReport, NonInteractive};
 pub use event::{DeployResult, Event, EventSink, NullSink};
 pub use executor::{ExecOptions, Executor};
@@ -57,5 +54,4 @@ pub use on_switch::OnSwitch;
 pub use outcome::{Outcome, ServiceOutcome, ServiceResult};
 pub use probe::{HttpProber, Prober, probe_urls};
 pub use record::{ProgressRecord, RunState};
-pub use router::{RouterReport, router_key};
 pub use summary::{action_kind, summarize};

@@ -1,10 +1,10 @@
 //! Reads the observed state the planner starts from: zone services from the cluster, routing
 //! keys and any unfinished deploy from the KV store.
 
-use super::{Cluster, ClusterError};
 use crate::error::Error;
-use crate::kv::{Kv, KvError};
 use crate::plan::{ObservedState, RoutingKeys, ServiceState, StateSource};
+use crate::ports::{Cluster, ClusterError};
+use crate::ports::{Kv, KvError};
 use crate::spec::Spec;
 
 /// The state of `services` (logical names) in `project`.

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::TaskInfo;
+use crate::ports::TaskInfo;
 use crate::spec::model::HttpProbe;
 
 /// Checks one task with an HTTP request. `Err` carries what was wrong, for the user.
@@ -122,7 +122,7 @@ mod tests {
     use tokio::net::TcpListener;
 
     use super::*;
-    use crate::exec::TaskState;
+    use crate::ports::TaskState;
 
     fn task(addresses: &[&str], host_ports: &[(u16, u16)]) -> TaskInfo {
         TaskInfo {

@@ -13,9 +13,8 @@ use super::fake::{
 use super::*;
 use crate::compose::model::Service;
 use crate::error::Error;
-use crate::plan::{
-    Action, KeyWrite, ObservedState, Plan, ServicePlan, ServiceState, Step, ZoneState, ZoneVersion,
-};
+use crate::plan::{Action, ObservedState, Plan, ServicePlan, ServiceState, Step, ZoneVersion};
+use crate::ports::{KeyWrite, RouterReport, ZoneState, router_key};
 use crate::spec::model::{
     Canary, Drain, Health, KeyTemplates, OnFailure, Policy, Rolling, Strategy,
 };

@@ -4,7 +4,8 @@
 use indexmap::IndexMap;
 
 use super::health::HealthRules;
-use crate::plan::{Action, KeyWrite, Plan, ServicePlan};
+use crate::plan::{Action, Plan, ServicePlan};
+use crate::ports::KeyWrite;
 
 /// One zone's service as the run sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]

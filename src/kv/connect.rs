@@ -7,8 +7,8 @@ use bollard::Docker;
 use super::consul::{ConsulConfig, ConsulKv};
 use super::etcd::{EtcdConfig, EtcdKv};
 use super::redact::redact_url;
-use super::store::{Kv, KvError};
 use super::swarm::SwarmKv;
+use crate::ports::{Kv, KvError};
 
 /// The accepted store URLs, for help texts and errors.
 pub const SCHEMES_HELP: &str = "KV store URLs: swarm:// (default: labels on the Swarm object), \

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio::task::JoinHandle;
 
-use super::store::{KvError, LockGuard};
+use crate::ports::{KvError, LockGuard};
 
 pub(crate) type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use super::lock::{current_host, format_rfc3339};
-use super::store::{Kv, KvError, LockInfo};
+use crate::ports::{Kv, KvError, LockInfo};
 
 /// One deploy, promote, abort or rollback, as `shipctl history` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use super::store::{Kv, KvError, LockInfo, LockOutcome};
+use crate::ports::{Kv, KvError, LockInfo, LockOutcome};
 
 impl LockInfo {
     /// The current user, host and process, taken now.

@@ -38,7 +38,6 @@ mod guard;
 mod history;
 mod lock;
 mod redact;
-mod store;
 mod swarm;
 mod util;
 
@@ -48,5 +47,4 @@ pub use etcd::{EtcdConfig, EtcdKv};
 pub use history::{HistoryRecord, append_history, ci_job_url, read_history};
 pub use lock::{acquire_lock, format_rfc3339};
 pub use redact::redact_url;
-pub use store::{Kv, KvEntry, KvError, LockGuard, LockInfo, LockOutcome};
 pub use swarm::SwarmKv;

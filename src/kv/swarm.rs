@@ -24,9 +24,9 @@ use bollard::query_parameters::UpdateSwarmOptions;
 use serde::{Deserialize, Serialize};
 
 use super::guard::{BoxFut, RenewingGuard, unique_token};
-use super::store::{Kv, KvEntry, KvError, LockInfo, LockOutcome};
 use super::util::unknown_holder;
-use crate::plan::KeyWrite;
+use crate::ports::KeyWrite;
+use crate::ports::{Kv, KvEntry, KvError, LockInfo, LockOutcome};
 
 /// Label prefix of every key.
 pub const LABEL_PREFIX: &str = "io.shipctl.kv.";

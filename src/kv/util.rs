@@ -1,6 +1,6 @@
 //! Small helpers the HTTP backends share.
 
-use super::store::LockInfo;
+use crate::ports::LockInfo;
 
 /// Why a request failed, from the error's causes but without its URL: short, uniform, and
 /// sure to hold no credentials.

@@ -23,7 +23,8 @@ use crate::spec::Spec;
 
 use super::logical::logical_services;
 use super::traffic;
-use super::{ObservedState, RoutingKeys, ServiceState, StateSource, ZoneState};
+use super::{ObservedState, RoutingKeys, ServiceState, StateSource};
+use crate::ports::ZoneState;
 
 /// The parsed `--assume-state` value.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,9 +13,9 @@ mod rollback;
 mod step;
 pub mod traffic;
 
-pub use observed::{ObservedState, RoutingKeys, ServiceState, StateSource, ZoneState};
+pub use observed::{ObservedState, RoutingKeys, ServiceState, StateSource};
 pub use plan::{Plan, ServicePlan, ZoneVersion};
 pub use planner::{abort, plan, promote, target_zone};
 pub use request::PlanRequest;
 pub use rollback::rollback;
-pub use step::{Action, KeyWrite, Step};
+pub use step::{Action, Step};

@@ -3,6 +3,8 @@
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+use crate::ports::ZoneState;
+
 /// The observed state of every service the plan may touch.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ObservedState {
@@ -41,29 +43,4 @@ pub struct RoutingKeys {
     pub active_zone: Option<String>,
     pub active_version: Option<String>,
     pub traffic: Option<String>,
-}
-
-/// One zone's Swarm service as observed.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ZoneState {
-    /// The Swarm service name (`demo_web-blue`).
-    pub service_name: String,
-    /// Desired replicas in the service spec.
-    pub desired: u64,
-    /// Tasks in state `running` on the current spec.
-    pub running: u64,
-    /// Running tasks that pass their healthcheck (equal to running without one).
-    pub healthy: u64,
-    /// From the `io.shipctl.version` label.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image: Option<String>,
-    /// Swarm's version index of the service object.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub spec_index: Option<u64>,
-    /// When the service object last changed (RFC 3339, as Swarm reports it); `status` shows
-    /// the zone's age from it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<String>,
 }

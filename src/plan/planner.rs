@@ -1120,7 +1120,8 @@ pub(super) fn assemble(req: &PlanRequest, services: Vec<ServicePlan>) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{RoutingKeys, ZoneState};
+    use crate::plan::RoutingKeys;
+    use crate::ports::ZoneState;
 
     fn zones() -> [String; 2] {
         ["blue".into(), "green".into()]

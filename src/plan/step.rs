@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ports::KeyWrite;
+
 /// One step and why it is in the plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {
@@ -69,11 +71,4 @@ pub enum Action {
         #[serde(default, with = "crate::compose::model::opt_duration")]
         duration: Option<Duration>,
     },
-}
-
-/// One key and the value it gets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeyWrite {
-    pub key: String,
-    pub value: String,
 }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::exec::{TaskInfo, TaskState};
 use crate::plan::traffic;
+use crate::ports::{TaskInfo, TaskState};
 
 /// The whole template context.
 #[derive(Debug, Clone, PartialEq, Serialize)]

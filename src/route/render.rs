@@ -126,7 +126,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::exec::{TaskInfo, TaskState};
+    use crate::ports::{TaskInfo, TaskState};
     use crate::route::context::{KeyValues, ZoneTasks, service_view};
 
     fn task(id: &str, addr: &str, host_port: Option<u16>) -> TaskInfo {

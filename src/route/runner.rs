@@ -15,8 +15,8 @@ use super::event::{RouteEvent, RouteSink};
 use super::install::{self, CommandFailure};
 use super::render::{Renderer, TemplateError};
 use super::target::RouteTarget;
-use crate::exec::{Cluster, ClusterError, RouterReport, TaskInfo, router_key};
-use crate::kv::{Kv, KvError};
+use crate::ports::{Cluster, ClusterError, RouterReport, TaskInfo, router_key};
+use crate::ports::{Kv, KvError};
 
 /// How long one KV watch blocks before it is renewed.
 const WATCH_TIMEOUT: Duration = Duration::from_secs(30);

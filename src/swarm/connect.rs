@@ -8,7 +8,7 @@ use bollard::{API_DEFAULT_VERSION, Docker};
 
 use super::SwarmCluster;
 use super::raw::Raw;
-use crate::exec::ClusterError;
+use crate::ports::ClusterError;
 
 /// The engine's socket when neither `-H` nor `DOCKER_HOST` is given.
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";

@@ -5,8 +5,8 @@ use std::time::SystemTime;
 use bollard::models::{EndpointPortConfigPublishModeEnum, Service, Task};
 
 use super::translate::{LABEL_IMAGE, LABEL_SPEC, LABEL_VERSION};
-use crate::exec::{TaskInfo, TaskState};
-use crate::plan::ZoneState;
+use crate::ports::ZoneState;
+use crate::ports::{TaskInfo, TaskState};
 
 /// `repo:tag@sha256:...` -> `repo:tag`: the engine pins digests it could resolve, users compare
 /// what they wrote.

@@ -26,8 +26,8 @@ use indexmap::IndexMap;
 pub use connect::{DEFAULT_HOST, Endpoint, connect, connect_endpoint};
 
 use crate::compose::model::Network;
-use crate::exec::{Cluster, ClusterError, TaskInfo, ZoneTarget};
-use crate::plan::ZoneState;
+use crate::ports::ZoneState;
+use crate::ports::{Cluster, ClusterError, TaskInfo, ZoneTarget};
 use connect::chain;
 use raw::Raw;
 use translate::{LABEL_NAMESPACE, Lookups};

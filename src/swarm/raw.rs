@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::connect::{chain, read_pem, unreachable};
-use crate::exec::ClusterError;
+use crate::ports::ClusterError;
 
 #[derive(Debug, Clone)]
 pub enum Raw {

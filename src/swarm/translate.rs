@@ -24,7 +24,7 @@ use crate::compose::model::{
     EndpointMode, FileReference, Healthcheck, MountKind, Network, Protocol, PublishMode,
     ResourceAmounts, SecretOrConfig, UpdateConfig,
 };
-use crate::exec::ZoneTarget;
+use crate::ports::ZoneTarget;
 
 /// `docker stack deploy`'s namespace label: `docker stack ps/services` then list our services.
 pub const LABEL_NAMESPACE: &str = "com.docker.stack.namespace";

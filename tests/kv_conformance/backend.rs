@@ -4,7 +4,8 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use shipctl::kv::{self, Kv, SwarmKv};
+use shipctl::kv::{self, SwarmKv};
+use shipctl::ports::Kv;
 
 use crate::support::consul_double::{ConsulDouble, Options};
 use crate::support::docker::require_docker;

@@ -4,10 +4,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use shipctl::kv::{
-    HistoryRecord, Kv, LockInfo, LockOutcome, acquire_lock, append_history, read_history,
-};
-use shipctl::plan::KeyWrite;
+use shipctl::kv::{HistoryRecord, acquire_lock, append_history, read_history};
+use shipctl::ports::KeyWrite;
+use shipctl::ports::{Kv, LockInfo, LockOutcome};
 
 use super::backend::Backend;
 
@@ -191,8 +190,9 @@ pub async fn delete_and_list_prefix(b: &Backend) {
     b.kv.put(&b.key("lis"), "not under the prefix")
         .await
         .expect("put");
-    let keys =
-        |l: Vec<shipctl::kv::KvEntry>| l.into_iter().map(|e| (e.key, e.value)).collect::<Vec<_>>();
+    let keys = |l: Vec<shipctl::ports::KvEntry>| {
+        l.into_iter().map(|e| (e.key, e.value)).collect::<Vec<_>>()
+    };
     assert_eq!(
         keys(b.kv.list(&p).await.expect("list")),
         vec![

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use shipctl::kv::{self, Kv, KvError};
+use shipctl::kv;
+use shipctl::ports::{Kv, KvError};
 
 use crate::support::consul_double::{ConsulDouble, Options};
 use crate::support::tls::{TestCa, install_provider};
@@ -208,7 +209,7 @@ async fn the_token_never_appears_in_messages() {
         format!("{concrete:?}"),
         format!("{config:?}"),
     ];
-    let info = shipctl::kv::LockInfo::current(None);
+    let info = shipctl::ports::LockInfo::current(None);
     let keys = vec!["k".to_string()];
     let mut errors = vec![
         store.get("k").await.err(),
@@ -259,7 +260,7 @@ async fn a_store_that_went_away_is_unavailable() {
         store.get("k").await.err(),
         store.put("k", "v").await.err(),
         store
-            .write_atomic(&[shipctl::plan::KeyWrite {
+            .write_atomic(&[shipctl::ports::KeyWrite {
                 key: "k".into(),
                 value: "v".into(),
             }])
@@ -329,8 +330,8 @@ async fn destroyed_session_and_lock_delay() {
     let store = kv::connect(&double.url(), &HashMap::new())
         .await
         .expect("connect");
-    let info = kv::LockInfo::current(Some("first".into()));
-    let kv::LockOutcome::Acquired(guard) = store
+    let info = shipctl::ports::LockInfo::current(Some("first".into()));
+    let shipctl::ports::LockOutcome::Acquired(guard) = store
         .lock("web-lock", &info, Duration::from_secs(10))
         .await
         .expect("lock")
@@ -358,18 +359,18 @@ async fn destroyed_session_and_lock_delay() {
     match store
         .lock(
             "web-lock",
-            &kv::LockInfo::current(None),
+            &shipctl::ports::LockInfo::current(None),
             Duration::from_secs(10),
         )
         .await
         .expect("lock")
     {
-        kv::LockOutcome::Held(holder) => {
+        shipctl::ports::LockOutcome::Held(holder) => {
             assert_eq!(holder.owner, info.owner);
             let msg = holder.message.unwrap_or_default();
             assert!(msg.contains("lock delay"), "{msg}");
         }
-        kv::LockOutcome::Acquired(_) => panic!("the lock delay must hold others off"),
+        shipctl::ports::LockOutcome::Acquired(_) => panic!("the lock delay must hold others off"),
     }
     assert_eq!(store.lock_holder("web-lock").await.expect("holder"), None);
     // Renewals run every TTL/3; the holder notices within one period.
@@ -381,14 +382,14 @@ async fn destroyed_session_and_lock_delay() {
     match store
         .lock(
             "web-lock",
-            &kv::LockInfo::current(None),
+            &shipctl::ports::LockInfo::current(None),
             Duration::from_secs(10),
         )
         .await
         .expect("lock")
     {
-        kv::LockOutcome::Acquired(g) => g.release().await.expect("release"),
-        kv::LockOutcome::Held(h) => panic!("still held after the lock delay: {h:?}"),
+        shipctl::ports::LockOutcome::Acquired(g) => g.release().await.expect("release"),
+        shipctl::ports::LockOutcome::Held(h) => panic!("still held after the lock delay: {h:?}"),
     }
 }
 

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use shipctl::kv::{self, KvError};
+use shipctl::kv;
+use shipctl::ports::KvError;
 
 use crate::support::etcd::{Etcd, EtcdTls};
 use crate::support::tls::TestCa;
@@ -144,8 +145,8 @@ async fn lock_survives_lease_renewals_and_release_revokes() {
     let store = kv::connect(&etcd.url(), &HashMap::new())
         .await
         .expect("connect");
-    let info = kv::LockInfo::current(Some("etcd lease".into()));
-    let kv::LockOutcome::Acquired(guard) = store
+    let info = shipctl::ports::LockInfo::current(Some("etcd lease".into()));
+    let shipctl::ports::LockOutcome::Acquired(guard) = store
         .lock("deploy-lock", &info, Duration::from_secs(2))
         .await
         .expect("lock")

@@ -64,7 +64,10 @@ async fn an_unreachable_engine_is_unavailable() {
         .get("web-active-zone")
         .await
         .expect_err("nothing listens there");
-    assert!(matches!(err, kv::KvError::Unavailable { .. }), "{err}");
+    assert!(
+        matches!(err, shipctl::ports::KvError::Unavailable { .. }),
+        "{err}"
+    );
     let err = kv::connect("swarm://somehost", &env)
         .await
         .err()

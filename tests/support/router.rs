@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use std::collections::HashMap;
 
-use shipctl::exec::Cluster;
-use shipctl::kv::Kv;
+use shipctl::ports::Cluster;
+use shipctl::ports::Kv;
 use shipctl::swarm::SwarmCluster;
 
 use super::docker::{Cleanup, require_docker};
@@ -159,8 +159,8 @@ pub async fn host_targets(cluster: &dyn Cluster, service_name: &str) -> Vec<Stri
         .await
         .expect("tasks")
         .into_iter()
-        .filter(|t| t.state == shipctl::exec::TaskState::Running)
-        .filter(|t| t.desired_state == shipctl::exec::TaskState::Running)
+        .filter(|t| t.state == shipctl::ports::TaskState::Running)
+        .filter(|t| t.desired_state == shipctl::ports::TaskState::Running)
         // Swarm may list a port twice (IPv4 and IPv6): one per task.
         .filter_map(|t| t.host_ports.first().copied())
         .map(|(_, p)| format!("127.0.0.1:{p}"))

@@ -9,9 +9,10 @@ use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
-use shipctl::exec::{Cluster, TaskState};
-use shipctl::kv::{Kv, SwarmKv};
-use shipctl::plan::ZoneState;
+use shipctl::kv::SwarmKv;
+use shipctl::ports::Kv;
+use shipctl::ports::ZoneState;
+use shipctl::ports::{Cluster, TaskState};
 use shipctl::swarm::SwarmCluster;
 
 use super::cli_env::CliEnv;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
-use crate::kv::store::KvError;
+use crate::ports::KvError;
 
 /// How to reach Consul; built from a `consul://` URL and the `CONSUL_*` environment.
 #[derive(Clone)]

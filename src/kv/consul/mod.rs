@@ -17,9 +17,9 @@ mod config;
 pub use config::ConsulConfig;
 
 use super::guard::RenewingGuard;
-use super::store::{Kv, KvEntry, KvError, LockInfo, LockOutcome};
 use super::util::{parse_info, request_failure, text, unknown_holder};
-use crate::plan::KeyWrite;
+use crate::ports::KeyWrite;
+use crate::ports::{Kv, KvEntry, KvError, LockInfo, LockOutcome};
 
 /// Consul answers at most 64 operations per transaction before 1.14.
 const TXN_MAX_OPS: usize = 64;

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use crate::kv::redact::redact_url;
-use crate::kv::store::KvError;
+use crate::ports::KvError;
 
 /// How to reach etcd.
 ///

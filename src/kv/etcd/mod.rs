@@ -16,9 +16,9 @@ mod config;
 pub use config::EtcdConfig;
 
 use super::guard::{BoxFut, RenewingGuard};
-use super::store::{Kv, KvEntry, KvError, LockInfo, LockOutcome};
 use super::util::{parse_info, request_failure, text, unknown_holder};
-use crate::plan::KeyWrite;
+use crate::ports::KeyWrite;
+use crate::ports::{Kv, KvEntry, KvError, LockInfo, LockOutcome};
 
 const TXN_MAX_OPS: usize = 128;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);

@@ -5,8 +5,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::plan::KeyWrite;
-
 /// A key, its value and the revision that last changed it (Consul ModifyIndex, etcd
 /// mod_revision, Swarm version index).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,4 +97,11 @@ pub trait Kv: Send + Sync {
     /// Waits until any of `keys` changes after `since` (a revision from an earlier call or
     /// 0), or `timeout` passes. Returns the revision to pass next time.
     async fn watch(&self, keys: &[String], since: u64, timeout: Duration) -> Result<u64, KvError>;
+}
+
+/// One key and the value it gets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyWrite {
+    pub key: String,
+    pub value: String,
 }

@@ -1,4 +1,4 @@
-//! What the executor needs from a cluster. Implemented over Docker Swarm in `crate::swarm`,
+//! What the engine needs from a cluster. Implemented over Docker Swarm in `crate::swarm`,
 //! and in memory in the executor's unit tests.
 
 use std::time::SystemTime;
@@ -8,7 +8,6 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use crate::compose::model::{Network, SecretOrConfig, Service};
-use crate::plan::ZoneState;
 
 /// Everything needed to create or update one zone's Swarm service.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,4 +133,29 @@ pub trait Cluster: Send + Sync {
 
     /// The tasks of a service (all states Swarm still remembers).
     async fn tasks(&self, service_name: &str) -> Result<Vec<TaskInfo>, ClusterError>;
+}
+
+/// One zone's Swarm service as observed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ZoneState {
+    /// The Swarm service name (`demo_web-blue`).
+    pub service_name: String,
+    /// Desired replicas in the service spec.
+    pub desired: u64,
+    /// Tasks in state `running` on the current spec.
+    pub running: u64,
+    /// Running tasks that pass their healthcheck (equal to running without one).
+    pub healthy: u64,
+    /// From the `io.shipctl.version` label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Swarm's version index of the service object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_index: Option<u64>,
+    /// When the service object last changed (RFC 3339, as Swarm reports it); `status` shows
+    /// the zone's age from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
 }

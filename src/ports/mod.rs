@@ -1,0 +1,11 @@
+//! The contracts between the engine and the world: the cluster, the KV store and the router's
+//! report, with the plain data they exchange. `plan` and `exec` use them; `swarm`, `kv` and
+//! `route` implement or feed them. This module imports nothing above it.
+
+mod cluster;
+mod kv;
+mod router;
+
+pub use cluster::{Cluster, ClusterError, TaskInfo, TaskState, ZoneState, ZoneTarget};
+pub use kv::{KeyWrite, Kv, KvEntry, KvError, LockGuard, LockInfo, LockOutcome};
+pub use router::{RouterReport, router_key};
