@@ -14,6 +14,7 @@ mod rollback;
 mod route;
 mod spec_errors;
 mod status;
+mod structure;
 mod support;
 mod swarm;
 mod zero_downtime;

@@ -6,8 +6,9 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::exec::ProgressRecord;
-use crate::plan::{ServiceState, traffic};
+use crate::plan::ServiceState;
 use crate::ports::LockInfo;
+use crate::ports::traffic;
 
 /// One service as `status` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -22,9 +22,9 @@ use crate::error::Error;
 use crate::spec::Spec;
 
 use super::logical::logical_services;
-use super::traffic;
 use super::{ObservedState, RoutingKeys, ServiceState, StateSource};
 use crate::ports::ZoneState;
+use crate::ports::traffic;
 
 /// The parsed `--assume-state` value.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,9 +3,9 @@
 use crate::spec::duration::format as fmt_duration;
 use crate::spec::model::{Policy, ServiceKeys};
 
-use super::traffic;
 use super::{Action, ServiceState, Step};
 use crate::ports::KeyWrite;
+use crate::ports::traffic;
 
 /// The steps and warnings of one service, and what it needs to name things.
 pub(crate) struct Builder<'a> {

@@ -11,7 +11,6 @@ mod planner;
 mod request;
 mod rollback;
 mod step;
-pub mod traffic;
 
 pub use observed::{ObservedState, RoutingKeys, ServiceState, StateSource};
 pub use plan::{Plan, ServicePlan, ZoneVersion};

@@ -11,8 +11,8 @@ use super::builder::Builder;
 use super::image::{uses_version_variable, version_of, with_version};
 use super::logical::{LogicalService, logical_services};
 use super::request::PlanRequest;
-use super::traffic;
 use super::{Action, Plan, ServicePlan, ServiceState, ZoneVersion};
+use crate::ports::traffic;
 
 /// Plans a deploy of the selected services (all deployable ones when none are named).
 pub fn plan(req: &PlanRequest) -> Result<Plan, Error> {

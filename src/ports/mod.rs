@@ -5,6 +5,7 @@
 mod cluster;
 mod kv;
 mod router;
+pub mod traffic;
 
 pub use cluster::{Cluster, ClusterError, TaskInfo, TaskState, ZoneState, ZoneTarget};
 pub use kv::{KeyWrite, Kv, KvEntry, KvError, LockGuard, LockInfo, LockOutcome};

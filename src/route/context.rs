@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::plan::traffic;
+use crate::ports::traffic;
 use crate::ports::{TaskInfo, TaskState};
 
 /// The whole template context.
