@@ -18,6 +18,12 @@ pub mod exit {
     pub const NEEDS_ATTENTION: u8 = 3;
     /// Another deploy holds the lock.
     pub const LOCKED: u8 = 4;
+    /// The Swarm manager or the KV store could not be reached: nothing was changed.
+    pub const UNAVAILABLE: u8 = 5;
+    /// A `pre_deploy` hook failed: the deploy did not start, nothing was changed.
+    pub const HOOK_FAILED: u8 = 6;
+    /// `status --wait` ran out of time before every service settled.
+    pub const NOT_SETTLED: u8 = 7;
     /// Interrupted at a safe point; resumable.
     pub const INTERRUPTED: u8 = 130;
 }
@@ -173,10 +179,10 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Input(_) | Error::Inputs(_) | Error::Usage { .. } => exit::USAGE,
-            Error::RolledBack { .. }
-            | Error::Unavailable { .. }
-            | Error::HookFailed { .. }
-            | Error::NotSettled { .. } => exit::ROLLED_BACK,
+            Error::RolledBack { .. } => exit::ROLLED_BACK,
+            Error::Unavailable { .. } => exit::UNAVAILABLE,
+            Error::HookFailed { .. } => exit::HOOK_FAILED,
+            Error::NotSettled { .. } => exit::NOT_SETTLED,
             Error::NeedsAttention { .. } => exit::NEEDS_ATTENTION,
             Error::Locked { .. } => exit::LOCKED,
             Error::Interrupted { .. } => exit::INTERRUPTED,

@@ -1,14 +1,18 @@
 //! shipctl: zero-downtime blue-green, canary and rolling deploys on Docker Swarm.
+//!
+//! The binary calls [`cli::main`]. The integration tests reach the pure parts (compose loader,
+//! spec, planner, plan text) and the adapters (Swarm, KV stores) through the modules below.
 
 pub mod cli;
 pub mod compose;
 pub mod error;
-pub mod exec;
+mod exec;
 pub mod kv;
 pub mod plan;
 pub mod ports;
-pub mod route;
+mod route;
+mod session;
 pub mod spec;
 pub mod swarm;
 pub mod ui;
-pub mod yaml;
+mod yaml;

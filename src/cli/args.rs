@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 use crate::spec::Strategy;
+use crate::ui::OutputFormat;
 
 /// Zero-downtime blue-green, canary and rolling deploys on Docker Swarm.
 ///
@@ -67,14 +68,6 @@ pub struct GlobalArgs {
     /// More detail (-v, -vv); RUST_LOG works too
     #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    /// Readable text; progress bars on a terminal
-    Text,
-    /// JSON (NDJSON events while running, then a summary object)
-    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,17 +1,12 @@
 //! `shipctl promote` and `shipctl abort`: finish or undo a canary in progress.
 
-use std::collections::HashMap;
-
-use super::apply::{Request, apply, print_outcome};
-use super::deploy::{confirm, observe_services};
-use super::inputs::{self, Inputs};
-use super::world::World;
-use super::{GlobalArgs, ServiceArgs, runtime};
+use super::ServiceArgs;
 use crate::error::Error;
-use crate::plan::{self, PlanRequest, logical::logical_services};
+use crate::plan::{self, ObservedState, PlanRequest, logical::logical_services};
+use crate::ports::Action;
+use crate::session::{self, Inputs, Job, RunRequest, Session, Settings};
 use crate::spec::Overrides;
-use crate::ui::Terminal;
-use crate::ui::summary::print_plan;
+use crate::ui::Printer;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CanaryAction {
@@ -20,83 +15,79 @@ pub enum CanaryAction {
 }
 
 impl CanaryAction {
-    fn name(self) -> &'static str {
+    fn action(self) -> Action {
         match self {
-            CanaryAction::Promote => "promote",
-            CanaryAction::Abort => "abort",
+            CanaryAction::Promote => Action::Promote,
+            CanaryAction::Abort => Action::Abort,
         }
     }
 }
 
 pub fn run(
-    action: CanaryAction,
-    global: &GlobalArgs,
+    which: CanaryAction,
+    settings: &Settings,
     args: &ServiceArgs,
-    env: &HashMap<String, String>,
-    terminal: &Terminal,
+    printer: &Printer,
 ) -> Result<(), Error> {
-    let inputs = inputs::load(global, env, None)?;
-    let service = the_service(&inputs, args.service.as_deref(), action.name())?;
-    runtime::block_on(async {
-        let world = World::connect(global, env, &inputs.spec).await?;
-        let selected = vec![service.clone()];
-        let observed = observe_services(&world, &inputs, &selected).await?;
-        let overrides = Overrides::default();
+    let inputs = session::load_inputs(settings, None)?;
+    let action = which.action();
+    let service = the_service(&inputs, args.service.as_deref(), action)?;
+    let selected = vec![service];
+    let overrides = Overrides::default();
+    let make_plan = |observed: &ObservedState| {
         let request = PlanRequest {
             project: inputs.project.clone(),
             compose: &inputs.compose,
             spec: &inputs.spec,
             overrides: &overrides,
-            observed: &observed,
+            observed,
             services: &selected,
             version: None,
         };
-        let plan = match action {
-            CanaryAction::Promote => plan::promote(&request)?,
-            CanaryAction::Abort => plan::abort(&request)?,
-        };
-        if args.dry_run {
-            print_plan(&plan, terminal);
-            return Ok(());
+        match which {
+            CanaryAction::Promote => plan::promote(&request),
+            CanaryAction::Abort => plan::abort(&request),
         }
-        if !confirm(&plan, global, terminal)? {
-            return Err(Error::usage(
-                format!("{} cancelled; nothing was changed", action.name()),
-                "run it again and answer yes, or add --yes",
-            ));
-        }
-        let request = Request {
-            action: action.name(),
+    };
+    let job = Job {
+        request: RunRequest {
             message: args.message.clone(),
             lock_wait: None,
-        };
-        let outcome = apply(&world, &plan, &inputs.spec, &request, global, env, terminal).await?;
-        print_outcome(&outcome, terminal);
+        },
+        dry_run: args.dry_run,
+        ..Job::new(action, &inputs, selected.clone())
+    };
+    session::block_on(async {
+        let session = Session::open(settings, &inputs.spec.kv.url).await?;
+        session.carry_out(job, printer, make_plan).await?;
         Ok(())
     })
 }
 
 /// The named service, or the only one when the compose file has exactly one.
-pub fn the_service(inputs: &Inputs, named: Option<&str>, command: &str) -> Result<String, Error> {
+pub fn the_service(inputs: &Inputs, named: Option<&str>, command: Action) -> Result<String, Error> {
     let services = logical_services(&inputs.compose, &inputs.spec.zones)?;
+    let known = || {
+        services
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     if let Some(name) = named {
         if services.contains_key(name) {
             return Ok(name.to_string());
         }
-        let known: Vec<&str> = services.keys().map(String::as_str).collect();
         return Err(Error::usage(
             format!("no service `{name}` in the compose file"),
-            format!("services: {}", known.join(", ")),
+            format!("services: {}", known()),
         ));
     }
-    match services.len() {
-        1 => Ok(services.keys().next().cloned().unwrap_or_default()),
-        _ => {
-            let known: Vec<&str> = services.keys().map(String::as_str).collect();
-            Err(Error::usage(
-                format!("which service? the compose file has {}", known.join(", ")),
-                format!("name it: `shipctl {command} SERVICE`"),
-            ))
-        }
+    match services.keys().next() {
+        Some(only) if services.len() == 1 => Ok(only.clone()),
+        _ => Err(Error::usage(
+            format!("which service? the compose file has {}", known()),
+            format!("name it: `shipctl {command} SERVICE`"),
+        )),
     }
 }

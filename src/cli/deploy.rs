@@ -1,25 +1,21 @@
-//! `shipctl deploy` and `shipctl plan`.
+//! `shipctl deploy` and `shipctl plan` (= `deploy --dry-run`), also of a saved plan.
 
-use std::collections::HashMap;
+use std::path::Path;
 
-use super::apply::{Locks, Request, apply_locked, print_outcome};
-use super::inputs::{self, Inputs};
-use super::world::World;
-use super::{DeployArgs, GlobalArgs, runtime};
+use super::DeployArgs;
+use super::settings::duration_flag;
 use crate::error::Error;
-use crate::exec::observe;
-use crate::plan::{self, ObservedState, Plan, PlanRequest, logical::logical_services};
+use crate::plan::{self, ObservedState, Plan, PlanRequest};
+use crate::ports::Action;
+use crate::session::{self, Inputs, Job, RunRequest, Session, Settings};
 use crate::spec::Overrides;
-use crate::ui::Terminal;
-use crate::ui::summary::print_plan;
+use crate::ui::Printer;
 
-/// `plan` is `deploy --dry-run`.
 pub fn run(
-    global: &GlobalArgs,
+    settings: &Settings,
     args: &DeployArgs,
     dry_run: bool,
-    env: &HashMap<String, String>,
-    terminal: &Terminal,
+    printer: &Printer,
 ) -> Result<(), Error> {
     let dry_run = dry_run || args.dry_run;
     if args.assume_state.is_some() && !dry_run {
@@ -28,11 +24,30 @@ pub fn run(
             "use it with `shipctl plan` or `deploy --dry-run`, or drop it to deploy for real",
         ));
     }
+    let request = RunRequest {
+        message: args.message.clone(),
+        lock_wait: args
+            .lock_wait
+            .as_deref()
+            .map(|text| duration_flag("--lock-wait", text))
+            .transpose()?,
+    };
     if let Some(path) = &args.plan {
-        return super::saved_plan::run(global, path, dry_run, args, env, terminal);
+        return saved_plan(settings, path, dry_run, request, printer);
     }
-    let inputs = inputs::load(global, env, args.version.as_deref())?;
+    let inputs = session::load_inputs(settings, args.version.as_deref())?;
     let overrides = overrides(args);
+    let make_plan = |observed: &ObservedState| {
+        plan::plan(&PlanRequest {
+            project: inputs.project.clone(),
+            compose: &inputs.compose,
+            spec: &inputs.spec,
+            overrides: &overrides,
+            observed,
+            services: &args.services,
+            version: args.version.clone(),
+        })
+    };
 
     // Offline plans need no runtime at all.
     if let Some(assumed) = &args.assume_state {
@@ -43,66 +58,31 @@ pub fn run(
             &inputs.spec,
             &args.services,
         )?;
-        let plan = make_plan(&inputs, &overrides, &observed, args)?;
-        return finish_dry_run(&plan, args, terminal);
-    }
-
-    runtime::block_on(async {
-        let world = World::connect(global, env, &inputs.spec).await?;
-        let observed = observe_services(&world, &inputs, &args.services).await?;
-        let plan = make_plan(&inputs, &overrides, &observed, args)?;
-        if dry_run {
-            return finish_dry_run(&plan, args, terminal);
-        }
-        if !confirm(&plan, global, terminal)? {
-            return Err(Error::usage(
-                "deploy cancelled; nothing was changed",
-                "run it again and answer yes, or add --yes",
-            ));
-        }
-        let request = Request::from_deploy("deploy", args)?;
-        let cancel = runtime::cancel_on_signals();
-        let mut locks = Locks::take(&world, &plan, &inputs.spec, &request, &cancel).await?;
-        // The deploy we waited for moved the zones and keys: a plan made before it finished
-        // would be refused as stale, so plan again from what it left (the lock keeps others out).
-        let plan = if locks.waited {
-            let replanned = async {
-                let observed = observe_services(&world, &inputs, &args.services).await?;
-                make_plan(&inputs, &overrides, &observed, args)
-            }
-            .await;
-            let replanned = match replanned {
-                Ok(p) => p,
-                Err(e) => {
-                    let _ = locks.release().await;
-                    return Err(e);
-                }
-            };
-            locks
-                .cover(&world, &replanned, &inputs.spec, &request, &cancel)
-                .await?;
-            replanned
-        } else {
-            plan
+        let plan = make_plan(&observed)?;
+        crate::ui::summary::print_plan(&plan, printer);
+        return match &args.out {
+            Some(path) => session::save_plan(&plan, path),
+            None => Ok(()),
         };
-        let outcome = apply_locked(
-            &world,
-            &plan,
-            &inputs.spec,
-            &request,
-            global,
-            env,
-            terminal,
-            locks,
-            cancel,
+    }
+    let job = Job {
+        request,
+        dry_run,
+        save_to: args.out.as_deref(),
+        ..Job::new(
+            Action::Deploy,
+            &inputs,
+            selected_or_all(&inputs, &args.services)?,
         )
-        .await?;
-        print_outcome(&outcome, terminal);
+    };
+    session::block_on(async {
+        let session = Session::open(settings, &inputs.spec.kv.url).await?;
+        session.carry_out(job, printer, make_plan).await?;
         Ok(())
     })
 }
 
-pub fn overrides(args: &DeployArgs) -> Overrides {
+fn overrides(args: &DeployArgs) -> Overrides {
     Overrides {
         strategy: args.strategy,
         new: args.new,
@@ -113,64 +93,48 @@ pub fn overrides(args: &DeployArgs) -> Overrides {
     }
 }
 
-/// Reads the state of the selected services (every service when none is named).
-pub async fn observe_services(
-    world: &World,
-    inputs: &Inputs,
-    selected: &[String],
-) -> Result<ObservedState, Error> {
-    let services: Vec<String> = if selected.is_empty() {
-        logical_services(&inputs.compose, &inputs.spec.zones)?
-            .keys()
-            .cloned()
-            .collect()
-    } else {
-        selected.to_vec()
+/// The named services, else every service of the compose files.
+fn selected_or_all(inputs: &Inputs, selected: &[String]) -> Result<Vec<String>, Error> {
+    if !selected.is_empty() {
+        return Ok(selected.to_vec());
+    }
+    let all = plan::logical::logical_services(&inputs.compose, &inputs.spec.zones)?;
+    Ok(all.keys().cloned().collect())
+}
+
+/// `deploy --plan FILE` applies exactly the saved plan, and refuses when the cluster moved
+/// since it was made.
+fn saved_plan(
+    settings: &Settings,
+    path: &Path,
+    dry_run: bool,
+    request: RunRequest,
+    printer: &Printer,
+) -> Result<(), Error> {
+    let saved = session::read_plan(path)?;
+    let spec = session::load_spec(settings)?;
+    let job = Job {
+        action: Action::Deploy,
+        request,
+        project: &saved.project,
+        spec: &spec,
+        spec_dir: &settings.cwd,
+        services: saved.services.iter().map(|s| s.service.clone()).collect(),
+        dry_run,
+        save_to: None,
     };
-    observe(
-        &world.cluster,
-        world.kv.as_ref(),
-        &inputs.project,
-        &inputs.spec,
-        &services,
-    )
-    .await
-}
-
-fn make_plan(
-    inputs: &Inputs,
-    overrides: &Overrides,
-    observed: &ObservedState,
-    args: &DeployArgs,
-) -> Result<Plan, Error> {
-    plan::plan(&PlanRequest {
-        project: inputs.project.clone(),
-        compose: &inputs.compose,
-        spec: &inputs.spec,
-        overrides,
-        observed,
-        services: &args.services,
-        version: args.version.clone(),
-    })
-}
-
-fn finish_dry_run(plan: &Plan, args: &DeployArgs, terminal: &Terminal) -> Result<(), Error> {
-    print_plan(plan, terminal);
-    if let Some(path) = &args.out {
-        super::saved_plan::save(plan, path)?;
-    }
-    Ok(())
-}
-
-/// On a terminal, shows the plan and asks; `--yes` and non-interactive runs go ahead (the
-/// command itself is the intent, as with `docker stack deploy`).
-pub fn confirm(plan: &Plan, global: &GlobalArgs, terminal: &Terminal) -> Result<bool, Error> {
-    if global.yes || !terminal.interactive || plan.services.iter().all(|s| s.up_to_date) {
-        return Ok(true);
-    }
-    print_plan(plan, terminal);
-    crate::ui::prompt::confirm("Apply this plan?").map_err(|e| Error::Usage {
-        message: format!("cannot ask for confirmation: {e}"),
-        help: Some("add --yes to go ahead without asking".into()),
+    let still_valid = |now: &ObservedState| -> Result<Plan, Error> {
+        match session::first_change(&saved.observed, now) {
+            Some(change) => Err(Error::usage(
+                format!("the cluster changed since the plan was made: {change}"),
+                "make a new plan with `shipctl plan --out FILE` and review it",
+            )),
+            None => Ok(saved.clone()),
+        }
+    };
+    session::block_on(async {
+        let session = Session::open(settings, &spec.kv.url).await?;
+        session.carry_out(job, printer, still_valid).await?;
+        Ok(())
     })
 }

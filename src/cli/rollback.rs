@@ -1,21 +1,15 @@
 //! `shipctl rollback [SERVICE]`: back to an earlier version. The warm zone (kept at 0 replicas
 //! with the previous version) is instant; older versions are deployed again, health-gated.
 
-use std::collections::HashMap;
-
-use super::apply::{Request, apply, print_outcome};
+use super::RollbackArgs;
 use super::canary::the_service;
-use super::deploy::{confirm, observe_services};
-use super::inputs;
-use super::world::World;
-use super::{GlobalArgs, RollbackArgs, runtime};
 use crate::error::Error;
-use crate::exec::kv_error;
-use crate::kv::{self, HistoryRecord};
-use crate::plan::{self, PlanRequest, ServiceState};
+use crate::kv;
+use crate::plan::{self, ObservedState, PlanRequest, ServiceState};
+use crate::ports::{Action, HistoryRecord, RunResult};
+use crate::session::{self, Job, Session, Settings, kv_error};
 use crate::spec::Overrides;
-use crate::ui::Terminal;
-use crate::ui::summary::print_plan;
+use crate::ui::Printer;
 
 /// A version one can go back to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,69 +21,54 @@ pub struct Candidate {
     pub note: String,
 }
 
-pub fn run(
-    global: &GlobalArgs,
-    args: &RollbackArgs,
-    env: &HashMap<String, String>,
-    terminal: &Terminal,
-) -> Result<(), Error> {
-    let inputs = inputs::load(global, env, None)?;
-    let service = the_service(&inputs, args.service.as_deref(), "rollback")?;
-    runtime::block_on(async {
-        let world = World::connect(global, env, &inputs.spec).await?;
-        let selected = vec![service.clone()];
-        let observed = observe_services(&world, &inputs, &selected).await?;
+pub fn run(settings: &Settings, args: &RollbackArgs, printer: &Printer) -> Result<(), Error> {
+    let inputs = session::load_inputs(settings, None)?;
+    let service = the_service(&inputs, args.service.as_deref(), Action::Rollback)?;
+    let selected = vec![service.clone()];
+    session::block_on(async {
+        let session = Session::open(settings, &inputs.spec.kv.url).await?;
+        let observed = session
+            .observe(&inputs.project, &inputs.spec, &selected)
+            .await?;
         let state = observed.services.get(&service).cloned().unwrap_or_default();
         let keys = inputs.spec.keys(&inputs.project, &service);
-        let history = kv::read_history(world.kv.as_ref(), &keys.history)
+        let history = kv::read_history(session.kv.as_ref(), &keys.history)
             .await
             .map_err(kv_error)?;
         let list = candidates(&inputs.spec.zones, &state, &history);
-        let to = choose(&service, args.to.as_deref(), &list, global, terminal)?;
+        let to = choose(&service, args.to.as_deref(), &list, printer)?;
         let warm = list.iter().any(|c| c.warm && c.version == to);
         // A version that is not warm is deployed again: its image comes from the compose
         // file with that version, as `deploy --version` would.
         let inputs = if warm {
             inputs
         } else {
-            inputs::load(global, env, Some(&to))?
+            session::load_inputs(settings, Some(&to))?
         };
-        let overrides = Overrides::default();
-        let plan = plan::rollback(
-            &PlanRequest {
-                project: inputs.project.clone(),
-                compose: &inputs.compose,
-                spec: &inputs.spec,
-                overrides: &overrides,
-                observed: &observed,
-                services: &selected,
-                version: Some(to.clone()),
-            },
-            &to,
-        )?;
-        if args.dry_run {
-            print_plan(&plan, terminal);
-            return Ok(());
-        }
-        if !global.yes && !terminal.interactive {
+        if !args.dry_run && !settings.yes && !printer.terminal.interactive {
             return Err(Error::usage(
                 format!("rolling {service} back to {to} needs confirmation; nothing was changed"),
                 "add --yes to go ahead without asking",
             ));
         }
-        if !confirm(&plan, global, terminal)? {
-            return Err(Error::usage(
-                "rollback cancelled; nothing was changed",
-                "run it again and answer yes, or add --yes",
-            ));
-        }
-        let request = Request {
-            action: "rollback",
-            message: None,
-            lock_wait: None,
+        let overrides = Overrides::default();
+        let make_plan = |observed: &ObservedState| {
+            let request = PlanRequest {
+                project: inputs.project.clone(),
+                compose: &inputs.compose,
+                spec: &inputs.spec,
+                overrides: &overrides,
+                observed,
+                services: &selected,
+                version: Some(to.clone()),
+            };
+            plan::rollback(&request, &to)
         };
-        let outcome = apply(&world, &plan, &inputs.spec, &request, global, env, terminal).await?;
-        print_outcome(&outcome, terminal);
+        let job = Job {
+            dry_run: args.dry_run,
+            ..Job::new(Action::Rollback, &inputs, selected.clone())
+        };
+        session.carry_out(job, printer, make_plan).await?;
         Ok(())
     })
 }
@@ -133,7 +112,7 @@ pub fn candidates(
     }
     for r in history.iter().rev() {
         let live = [
-            (r.result == "success")
+            (r.result == RunResult::Done)
                 .then_some(r.to_version.as_ref())
                 .flatten(),
             r.from_version.as_ref(),
@@ -158,8 +137,7 @@ fn choose(
     service: &str,
     to: Option<&str>,
     list: &[Candidate],
-    global: &GlobalArgs,
-    terminal: &Terminal,
+    printer: &Printer,
 ) -> Result<String, Error> {
     if let Some(v) = to {
         return Ok(v.to_string());
@@ -176,7 +154,7 @@ fn choose(
             "name one with --to VERSION",
         ));
     }
-    if !terminal.interactive {
+    if !printer.terminal.interactive {
         if list.len() == 1 {
             return Ok(list[0].version.clone());
         }
@@ -191,7 +169,6 @@ fn choose(
             ),
         ));
     }
-    let _ = global;
     let items: Vec<String> = list
         .iter()
         .map(|c| format!("{:<12} {}", c.version, c.note))
@@ -211,12 +188,21 @@ fn choose(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
     use crate::plan::RoutingKeys;
     use crate::ports::ZoneState;
+    use crate::spec::Strategy;
 
-    fn record(from: Option<&str>, to: &str, result: &str) -> HistoryRecord {
-        let mut r = HistoryRecord::now(&HashMap::new(), "web", "blue-green", "deploy", result);
+    fn record(from: Option<&str>, to: &str, result: RunResult) -> HistoryRecord {
+        let mut r = HistoryRecord::now(
+            &HashMap::new(),
+            "web",
+            Strategy::BlueGreen,
+            Action::Deploy,
+            result,
+        );
         r.from_version = from.map(str::to_string);
         r.to_version = Some(to.to_string());
         r
@@ -244,10 +230,10 @@ mod tests {
             );
         }
         let history = [
-            record(None, "1.0.0", "success"),
-            record(Some("1.0.0"), "2.0.0", "success"),
-            record(Some("2.0.0"), "9.9.9", "rolled_back"),
-            record(Some("2.0.0"), "3.0.0", "success"),
+            record(None, "1.0.0", RunResult::Done),
+            record(Some("1.0.0"), "2.0.0", RunResult::Done),
+            record(Some("2.0.0"), "9.9.9", RunResult::RolledBack),
+            record(Some("2.0.0"), "3.0.0", RunResult::Done),
         ];
         let list = candidates(&zones, &state, &history);
         let versions: Vec<(&str, bool)> =

@@ -1,25 +1,19 @@
 //! `shipctl route`: keep a router config in line with the routing keys and zone tasks.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::inputs::{self, Inputs};
-use super::world::World;
-use super::{GlobalArgs, RouteArgs, runtime};
+use super::RouteArgs;
 use crate::error::{Error, InputError};
-use crate::exec::zone_service_name;
 use crate::plan::logical::logical_services;
+use crate::ports::Kv;
 use crate::route::{self, Renderer, RouteError, RouteOptions, RouteTarget, TemplateSource};
-use crate::ui::Terminal;
+use crate::session::{self, Inputs, Session, Settings};
+use crate::ui::Printer;
 use crate::ui::route_lines::sink_for;
 
-pub fn run(
-    global: &GlobalArgs,
-    args: &RouteArgs,
-    env: &HashMap<String, String>,
-    terminal: &Terminal,
-) -> Result<(), Error> {
-    let inputs = inputs::load(global, env, None)?;
+pub fn run(settings: &Settings, args: &RouteArgs, printer: &Printer) -> Result<(), Error> {
+    let inputs = session::load_inputs(settings, None)?;
     let targets = targets(&inputs, args)?;
     let renderer = Renderer::load(&TemplateSource::parse(&args.template)).map_err(|e| {
         Error::from(InputError::plain(e.message).with_help(
@@ -27,14 +21,14 @@ pub fn run(
         ))
     })?;
     let options = options(&inputs, args)?;
-    let sink = sink_for(terminal);
-    runtime::block_on(async {
-        let world = World::connect(global, env, &inputs.spec).await?;
-        let cancel = runtime::cancel_on_signals();
-        let kv: Arc<dyn crate::ports::Kv> = Arc::from(world.kv);
+    let sink = sink_for(printer);
+    session::block_on(async {
+        let Session { cluster, kv, .. } = Session::open(settings, &inputs.spec.kv.url).await?;
+        let cancel = session::cancel_on_signals();
+        let kv: Arc<dyn Kv> = Arc::from(kv);
         route::run(
             kv,
-            &world.cluster,
+            &cluster,
             &targets,
             &renderer,
             &options,
@@ -113,7 +107,7 @@ fn targets(inputs: &Inputs, args: &RouteArgs) -> Result<Vec<RouteTarget>, Error>
                 zones: spec
                     .zones
                     .iter()
-                    .map(|z| (z.clone(), zone_service_name(spec, &inputs.project, name, z)))
+                    .map(|z| (z.clone(), spec.zone_service_name(&inputs.project, name, z)))
                     .collect(),
                 port,
             }

@@ -1,48 +1,35 @@
 //! `shipctl status [SERVICE...]`: what serves, in which zone, how healthy, who holds the lock,
 //! and any deploy in progress. `--wait` is a CI gate; `--watch` a live view.
 
-use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::inputs::{self, Inputs};
-use super::status_report::{ServiceStatus, service_status};
-use super::world::World;
-use super::{GlobalArgs, OutputFormat, StatusArgs, runtime};
+use super::StatusArgs;
+use super::settings::duration_flag;
 use crate::error::Error;
-use crate::exec::{kv_error, observe};
+use crate::exec::status::{ServiceStatus, service_status};
 use crate::plan::logical::logical_services;
+use crate::session::{self, Inputs, Session, Settings, kv_error};
 use crate::spec::Overrides;
-use crate::ui::Terminal;
 use crate::ui::status_text::{print_status, print_status_change, redraw_status};
+use crate::ui::{OutputFormat, Printer};
 
 /// How often `--watch` and `--wait` read the cluster again.
 const POLL: Duration = Duration::from_secs(1);
 
-pub fn run(
-    global: &GlobalArgs,
-    args: &StatusArgs,
-    env: &HashMap<String, String>,
-    terminal: &Terminal,
-) -> Result<(), Error> {
-    let inputs = inputs::load(global, env, None)?;
+pub fn run(settings: &Settings, args: &StatusArgs, printer: &Printer) -> Result<(), Error> {
+    let inputs = session::load_inputs(settings, None)?;
     let selected = select(&inputs, &args.services)?;
-    let timeout = crate::spec::duration::parse(&args.timeout).map_err(|e| {
-        Error::usage(
-            format!("invalid --timeout `{}`: {e}", args.timeout),
-            "write a duration like `30s` or `2m`",
-        )
-    })?;
-    runtime::block_on(async {
-        let world = World::connect(global, env, &inputs.spec).await?;
-        let read = || read_status(&world, &inputs, &selected);
+    let timeout = duration_flag("--timeout", &args.timeout)?;
+    session::block_on(async {
+        let session = Session::open(settings, &inputs.spec.kv.url).await?;
+        let read = || read_status(&session, &inputs, &selected);
         if args.wait {
-            wait(read, &inputs.project, timeout, args.watch, terminal).await
+            wait(read, &inputs.project, timeout, args.watch, printer).await
         } else if args.watch {
-            watch(read, &inputs.project, terminal).await
+            watch(read, &inputs.project, printer).await
         } else {
             let report = read().await?;
-            print_status(&inputs.project, &report, terminal);
+            print_status(&inputs.project, &report, printer);
             Ok(())
         }
     })
@@ -85,24 +72,19 @@ fn select(inputs: &Inputs, named: &[String]) -> Result<Vec<(String, u64)>, Error
 }
 
 async fn read_status(
-    world: &World,
+    session: &Session<'_>,
     inputs: &Inputs,
     selected: &[(String, u64)],
 ) -> Result<Vec<ServiceStatus>, Error> {
     let names: Vec<String> = selected.iter().map(|(n, _)| n.clone()).collect();
-    let observed = observe(
-        &world.cluster,
-        world.kv.as_ref(),
-        &inputs.project,
-        &inputs.spec,
-        &names,
-    )
-    .await?;
+    let observed = session
+        .observe(&inputs.project, &inputs.spec, &names)
+        .await?;
     let now = SystemTime::now();
     let mut out = Vec::with_capacity(selected.len());
     for (name, full) in selected {
         let keys = inputs.spec.keys(&inputs.project, name);
-        let lock = world.kv.lock_holder(&keys.lock).await.map_err(kv_error)?;
+        let lock = session.kv.lock_holder(&keys.lock).await.map_err(kv_error)?;
         let state = observed.services.get(name).cloned().unwrap_or_default();
         out.push(service_status(
             name,
@@ -129,23 +111,23 @@ fn fingerprint(report: &[ServiceStatus]) -> String {
 
 /// Redraws every second on a terminal; elsewhere prints the report again when it changed.
 /// Ctrl-C ends it (exit 0: watching has no outcome to report).
-async fn watch<F, Fut>(read: F, project: &str, terminal: &Terminal) -> Result<(), Error>
+async fn watch<F, Fut>(read: F, project: &str, printer: &Printer) -> Result<(), Error>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<Vec<ServiceStatus>, Error>>,
 {
-    let redraw = std::io::stdout().is_terminal() && terminal.format == OutputFormat::Text;
+    let redraw = printer.terminal.stdout_tty && printer.format() == OutputFormat::Text;
     let mut last = String::new();
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
         let report = read().await?;
         if redraw {
-            redraw_status(&report, POLL.as_secs());
+            redraw_status(&report, POLL.as_secs(), printer);
         } else {
             let now = fingerprint(&report);
             if now != last {
-                print_status_change(project, &report, terminal);
+                print_status_change(project, &report, printer);
                 last = now;
             }
         }
@@ -156,14 +138,14 @@ where
     }
 }
 
-/// Polls until every service is settled (exit 0) or `timeout` passes (exit 1, saying what
+/// Polls until every service is settled (exit 0) or `timeout` passes (exit 7, saying what
 /// is not settled).
 async fn wait<F, Fut>(
     read: F,
     project: &str,
     timeout: Duration,
     show_changes: bool,
-    terminal: &Terminal,
+    printer: &Printer,
 ) -> Result<(), Error>
 where
     F: Fn() -> Fut,
@@ -177,16 +159,16 @@ where
         if show_changes && !settled {
             let now = fingerprint(&report);
             if now != last {
-                print_status(project, &report, terminal);
+                print_status(project, &report, printer);
                 last = now;
             }
         }
         if settled {
-            print_status(project, &report, terminal);
+            print_status(project, &report, printer);
             return Ok(());
         }
         if Instant::now() >= deadline {
-            print_status(project, &report, terminal);
+            print_status(project, &report, printer);
             let what: Vec<String> = report
                 .iter()
                 .filter(|s| !s.settled)

@@ -1,33 +1,18 @@
 //! `shipctl unlock SERVICE`: breaks a deploy lock on purpose.
 
-use std::collections::HashMap;
-use std::io::Write;
-
-use super::inputs;
-use super::world::World;
-use super::{GlobalArgs, UnlockArgs, runtime};
+use super::UnlockArgs;
 use crate::error::Error;
-use crate::exec::kv_error;
-use crate::ui::Terminal;
+use crate::session::{self, Session, Settings, kv_error};
+use crate::ui::Printer;
 
-pub fn run(
-    global: &GlobalArgs,
-    args: &UnlockArgs,
-    env: &HashMap<String, String>,
-    terminal: &Terminal,
-) -> Result<(), Error> {
-    let inputs = inputs::load(global, env, None)?;
-    let key = inputs
-        .spec
-        .kv
-        .keys
-        .for_service(&inputs.project, &args.service)
-        .lock;
-    runtime::block_on(async {
-        let world = World::connect(global, env, &inputs.spec).await?;
-        let holder = world.kv.lock_holder(&key).await.map_err(kv_error)?;
+pub fn run(settings: &Settings, args: &UnlockArgs, printer: &Printer) -> Result<(), Error> {
+    let inputs = session::load_inputs(settings, None)?;
+    let key = inputs.spec.keys(&inputs.project, &args.service).lock;
+    session::block_on(async {
+        let session = Session::open(settings, &inputs.spec.kv.url).await?;
+        let holder = session.kv.lock_holder(&key).await.map_err(kv_error)?;
         let Some(holder) = holder else {
-            let _ = writeln!(std::io::stdout(), "{} is not locked", args.service);
+            printer.out(&format!("{} is not locked\n", args.service));
             return Ok(());
         };
         let who = format!(
@@ -42,8 +27,8 @@ pub fn run(
                 .map(|m| format!(": \"{m}\""))
                 .unwrap_or_default()
         );
-        if !global.yes {
-            if !terminal.interactive {
+        if !settings.yes {
+            if !printer.terminal.interactive {
                 return Err(Error::usage(
                     format!(
                         "{} is locked by {who}; breaking it needs confirmation",
@@ -60,8 +45,8 @@ pub fn run(
                 return Err(Error::usage("lock kept", "nothing was changed"));
             }
         }
-        world.kv.break_lock(&key).await.map_err(kv_error)?;
-        let _ = writeln!(std::io::stdout(), "{}: lock of {who} broken", args.service);
+        session.kv.break_lock(&key).await.map_err(kv_error)?;
+        printer.out(&format!("{}: lock of {who} broken\n", args.service));
         Ok(())
     })
 }

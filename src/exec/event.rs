@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::FailureCause;
 use crate::plan::ZoneVersion;
+use crate::ports::RunResult;
 use crate::spec::model::Strategy;
 
 /// One thing that happened during a run, serialised as one NDJSON object
@@ -86,36 +87,12 @@ pub enum Event {
     },
     /// The whole run ended.
     DeployFinished {
-        result: DeployResult,
+        result: RunResult,
         duration_ms: u64,
     },
-}
-
-/// How a run ended, as reported in [`Event::DeployFinished`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeployResult {
-    /// Every service reached its target.
-    Done,
-    /// Stopped at a pause until `shipctl promote` (canary).
-    AwaitingPromotion,
-    /// Failed, rolled back: the old version serves.
-    RolledBack,
-    /// Failed and left as is, or the rollback failed.
-    NeedsAttention,
-    Interrupted,
-    /// Refused before changing anything (stale plan, cluster unreachable).
-    NotStarted,
 }
 
 /// Where events go. Implemented by the UI (progress bars, plain lines, NDJSON).
 pub trait EventSink: Send + Sync {
     fn emit(&self, event: &Event);
-}
-
-/// A sink that drops everything (for callers that do not care).
-pub struct NullSink;
-
-impl EventSink for NullSink {
-    fn emit(&self, _event: &Event) {}
 }

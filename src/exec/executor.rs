@@ -11,8 +11,8 @@ use super::on_switch::OnSwitch;
 use super::summary::{action_kind, summarize};
 use super::track::{ServiceRun, ZoneTrack};
 use super::{
-    Clock, DeployResult, Event, EventSink, FailureCause, FailureDecider, Outcome, Prober,
-    ProgressRecord, RunState, ServiceOutcome, ServiceResult,
+    Clock, Event, EventSink, FailureCause, FailureDecider, Outcome, Prober, ProgressRecord,
+    RunState, ServiceOutcome, ServiceResult, run_result,
 };
 use crate::error::Error;
 use crate::plan::{Action, Plan, ServicePlan, Step};
@@ -53,6 +53,18 @@ pub(super) enum StepDone {
     AwaitPromotion,
 }
 
+/// Everything outside the process the executor talks to.
+#[derive(Clone, Copy)]
+pub struct Ports<'a> {
+    pub cluster: &'a dyn Cluster,
+    pub kv: &'a dyn Kv,
+    pub prober: &'a dyn Prober,
+    pub clock: &'a dyn Clock,
+    pub sink: &'a dyn EventSink,
+    /// Asked what to do when a gate fails and the policy says "prompt".
+    pub decider: &'a dyn FailureDecider,
+}
+
 /// Runs plans. Talks to the world only through the traits it is given.
 pub struct Executor<'a> {
     pub(super) cluster: &'a dyn Cluster,
@@ -71,15 +83,15 @@ pub struct Executor<'a> {
 }
 
 impl<'a> Executor<'a> {
-    pub fn new(
-        cluster: &'a dyn Cluster,
-        kv: &'a dyn Kv,
-        prober: &'a dyn Prober,
-        clock: &'a dyn Clock,
-        sink: &'a dyn EventSink,
-        cancel: CancellationToken,
-        decider: &'a dyn FailureDecider,
-    ) -> Self {
+    pub fn new(ports: Ports<'a>, cancel: CancellationToken) -> Self {
+        let Ports {
+            cluster,
+            kv,
+            prober,
+            clock,
+            sink,
+            decider,
+        } = ports;
         Executor {
             cluster,
             kv,
@@ -114,11 +126,6 @@ impl<'a> Executor<'a> {
             .any(|(s, lock)| s == service && !lock.is_held())
     }
 
-    pub fn with_options(mut self, options: ExecOptions) -> Self {
-        self.options = options;
-        self
-    }
-
     /// Runs every service plan in order. Stops at the first service that fails (after its
     /// failure handling); services already done stay done.
     pub async fn run(&self, plan: &Plan) -> Result<Outcome, Error> {
@@ -144,27 +151,15 @@ impl<'a> Executor<'a> {
             }
         }
         let duration = self.clock.now().saturating_duration_since(start);
-        let result = match &failed {
-            None if services
-                .iter()
-                .any(|s| matches!(s.result, ServiceResult::AwaitingPromotion { .. })) =>
-            {
-                DeployResult::AwaitingPromotion
-            }
-            None => DeployResult::Done,
-            Some(Error::RolledBack { .. }) => DeployResult::RolledBack,
-            Some(Error::Interrupted { .. }) => DeployResult::Interrupted,
-            Some(Error::NeedsAttention { .. }) => DeployResult::NeedsAttention,
-            Some(_) => DeployResult::NotStarted,
-        };
-        self.sink.emit(&Event::DeployFinished {
-            result,
-            duration_ms: millis(duration),
-        });
-        match failed {
+        let result = match failed {
             Some(e) => Err(e),
             None => Ok(Outcome { services, duration }),
-        }
+        };
+        self.sink.emit(&Event::DeployFinished {
+            result: run_result(&result),
+            duration_ms: millis(duration),
+        });
+        result
     }
 
     async fn run_service(&self, plan: &Plan, sp: &ServicePlan) -> Result<ServiceResult, Error> {

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::Error;
 use crate::plan::ZoneVersion;
+use crate::ports::RunResult;
 
 /// The result of [`super::Executor::run`] when no error stopped it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,6 +22,27 @@ impl Outcome {
         self.services
             .iter()
             .any(|s| matches!(s.result, ServiceResult::AwaitingPromotion { .. }))
+    }
+
+    /// True when `service` reached its target in this run.
+    pub fn is_live(&self, service: &str) -> bool {
+        self.services
+            .iter()
+            .any(|s| s.service == service && matches!(s.result, ServiceResult::Done { .. }))
+    }
+}
+
+/// How a run ended: the one mapping from what [`super::Executor::run`] returned to the result
+/// of events, history and hooks. The exit code follows the error's kind
+/// ([`Error::exit_code`]).
+pub fn run_result(result: &Result<Outcome, Error>) -> RunResult {
+    match result {
+        Ok(o) if o.awaiting_promotion() => RunResult::AwaitingPromotion,
+        Ok(_) => RunResult::Done,
+        Err(Error::RolledBack { .. }) => RunResult::RolledBack,
+        Err(Error::Interrupted { .. }) => RunResult::Interrupted,
+        Err(Error::NeedsAttention { .. }) => RunResult::NeedsAttention,
+        Err(_) => RunResult::NotStarted,
     }
 }
 

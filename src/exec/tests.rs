@@ -14,7 +14,7 @@ use super::*;
 use crate::compose::model::Service;
 use crate::error::Error;
 use crate::plan::{Action, ObservedState, Plan, ServicePlan, ServiceState, Step, ZoneVersion};
-use crate::ports::{KeyWrite, RouterReport, ZoneState, router_key};
+use crate::ports::{KeyWrite, RouterReport, RunResult, ZoneState, router_key};
 use crate::spec::model::{
     Canary, Drain, Health, KeyTemplates, OnFailure, Policy, Rolling, Strategy,
 };
@@ -64,13 +64,15 @@ impl World {
     /// An executor on this world's fakes and manual clock.
     fn executor<'a>(&'a self, decider: &'a dyn FailureDecider) -> Executor<'a> {
         Executor::new(
-            &self.cluster,
-            &self.kv,
-            &self.prober,
-            &*self.clock,
-            &self.sink,
+            Ports {
+                cluster: &self.cluster,
+                kv: &self.kv,
+                prober: &self.prober,
+                clock: &*self.clock,
+                sink: &self.sink,
+                decider: decider,
+            },
             self.cancel.clone(),
-            decider,
         )
     }
 
@@ -338,7 +340,7 @@ async fn blue_green_flips_once_after_green_is_healthy_then_drains_blue() {
     assert!(matches!(
         events.last(),
         Some(Event::DeployFinished {
-            result: DeployResult::Done,
+            result: RunResult::Done,
             ..
         })
     ));
@@ -407,7 +409,7 @@ async fn canary_runs_its_steps_and_stops_until_promoted() {
     assert!(matches!(
         events.last(),
         Some(Event::DeployFinished {
-            result: DeployResult::AwaitingPromotion,
+            result: RunResult::AwaitingPromotion,
             ..
         })
     ));
@@ -643,7 +645,7 @@ async fn cancelling_while_waiting_stops_at_a_safe_point() {
     assert!(matches!(
         w.sink.events().last(),
         Some(Event::DeployFinished {
-            result: DeployResult::Interrupted,
+            result: RunResult::Interrupted,
             ..
         })
     ));
@@ -900,7 +902,7 @@ async fn an_unreachable_cluster_at_the_start_changes_nothing() {
     assert!(matches!(
         w.sink.events().last(),
         Some(Event::DeployFinished {
-            result: DeployResult::NotStarted,
+            result: RunResult::NotStarted,
             ..
         })
     ));
@@ -1276,13 +1278,15 @@ async fn losing_the_lock_of_a_second_service_stops_before_its_next_change() {
 async fn the_real_clock_abandons_a_wait_when_cancelled() {
     let w = World::new(1);
     let executor = Executor::new(
-        &w.cluster,
-        &w.kv,
-        &w.prober,
-        &TokioClock,
-        &w.sink,
+        Ports {
+            cluster: &w.cluster,
+            kv: &w.kv,
+            prober: &w.prober,
+            clock: &TokioClock,
+            sink: &w.sink,
+            decider: &NonInteractive,
+        },
         w.cancel.clone(),
-        &NonInteractive,
     );
     let cancel = w.cancel.clone();
     tokio::spawn(async move {
@@ -1298,13 +1302,15 @@ async fn the_real_clock_abandons_a_wait_when_cancelled() {
     assert!(started.elapsed() < Duration::from_secs(5));
     // Not cancelled: it sleeps.
     let executor = Executor::new(
-        &w.cluster,
-        &w.kv,
-        &w.prober,
-        &TokioClock,
-        &w.sink,
+        Ports {
+            cluster: &w.cluster,
+            kv: &w.kv,
+            prober: &w.prober,
+            clock: &TokioClock,
+            sink: &w.sink,
+            decider: &NonInteractive,
+        },
         CancellationToken::new(),
-        &NonInteractive,
     );
     let started = std::time::Instant::now();
     assert!(executor.sleep(Duration::from_millis(30)).await.is_ok());
@@ -1317,13 +1323,15 @@ fn a_run_can_be_driven_from_any_runtime_thread() {
     let w = World::new(1);
     let p = blue_green(None);
     let executor = Executor::new(
-        &w.cluster,
-        &w.kv,
-        &w.prober,
-        &TokioClock,
-        &w.sink,
+        Ports {
+            cluster: &w.cluster,
+            kv: &w.kv,
+            prober: &w.prober,
+            clock: &TokioClock,
+            sink: &w.sink,
+            decider: &NonInteractive,
+        },
         w.cancel.clone(),
-        &NonInteractive,
     );
     assert_send(&executor.run(&p));
 }

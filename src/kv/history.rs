@@ -3,47 +3,18 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
-use serde::{Deserialize, Serialize};
-
 use super::lock::{current_host, format_rfc3339};
-use crate::ports::{Kv, KvError, LockInfo};
-
-/// One deploy, promote, abort or rollback, as `shipctl history` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HistoryRecord {
-    /// RFC 3339, UTC.
-    pub time: String,
-    pub user: String,
-    pub host: String,
-    /// The CI job that ran it, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ci_job: Option<String>,
-    pub service: String,
-    pub strategy: String,
-    /// `deploy`, `promote`, `abort` or `rollback`.
-    pub action: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from_zone: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to_zone: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from_version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to_version: Option<String>,
-    /// e.g. `success`, `rolled_back`, `failed`.
-    pub result: String,
-    /// Seconds the action took.
-    pub duration_secs: f64,
-}
+use crate::ports::{Action, HistoryRecord, Kv, KvError, LockInfo, RunResult};
+use crate::spec::Strategy;
 
 impl HistoryRecord {
     /// A record stamped with now, this user and host, and the CI job from `env`.
     pub fn now(
         env: &HashMap<String, String>,
         service: &str,
-        strategy: &str,
-        action: &str,
-        result: &str,
+        strategy: Strategy,
+        action: Action,
+        result: RunResult,
     ) -> HistoryRecord {
         let me = LockInfo::current(None);
         HistoryRecord {
@@ -52,13 +23,13 @@ impl HistoryRecord {
             host: current_host(),
             ci_job: ci_job_url(env),
             service: service.to_string(),
-            strategy: strategy.to_string(),
-            action: action.to_string(),
+            strategy,
+            action,
             from_zone: None,
             to_zone: None,
             from_version: None,
             to_version: None,
-            result: result.to_string(),
+            result,
             duration_secs: 0.0,
         }
     }

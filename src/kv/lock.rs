@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use tokio_util::sync::CancellationToken;
+
 use crate::ports::{Kv, KvError, LockInfo, LockOutcome};
 
 impl LockInfo {
@@ -61,7 +63,8 @@ pub(crate) fn current_host() -> String {
 }
 
 /// Takes `key`, retrying until `wait` has passed (`None` = one attempt). Returns the last
-/// holder seen when it stays taken.
+/// holder seen when it stays taken, or at once when `cancel` fires while waiting (the caller
+/// tells the two apart by the token).
 ///
 /// While the lock is taken it only reads the holder (cheap on every store; a Consul attempt
 /// creates a session) and tries again once the lock looks free.
@@ -71,6 +74,7 @@ pub async fn acquire_lock(
     info: &LockInfo,
     ttl: Duration,
     wait: Option<Duration>,
+    cancel: Option<&CancellationToken>,
 ) -> Result<LockOutcome, KvError> {
     let deadline = wait.map(|w| Instant::now() + w);
     loop {
@@ -83,7 +87,14 @@ pub async fn acquire_lock(
             let Some(d) = deadline.filter(|d| now < *d) else {
                 return Ok(LockOutcome::Held(holder));
             };
-            tokio::time::sleep((d - now).min(POLL)).await;
+            let pause = tokio::time::sleep((d - now).min(POLL));
+            match cancel {
+                Some(token) => tokio::select! {
+                    () = token.cancelled() => return Ok(LockOutcome::Held(holder)),
+                    () = pause => {}
+                },
+                None => pause.await,
+            }
             match kv.lock_holder(key).await? {
                 Some(h) => holder = h,
                 None => break,

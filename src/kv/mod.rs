@@ -44,7 +44,7 @@ mod util;
 pub use connect::{SCHEMES_HELP, check_url, connect, connect_with_docker};
 pub use consul::{ConsulConfig, ConsulKv};
 pub use etcd::{EtcdConfig, EtcdKv};
-pub use history::{HistoryRecord, append_history, ci_job_url, read_history};
+pub use history::{append_history, ci_job_url, read_history};
 pub use lock::{acquire_lock, format_rfc3339};
 pub use redact::redact_url;
 pub use swarm::SwarmKv;

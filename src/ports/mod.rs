@@ -3,10 +3,12 @@
 //! `route` implement or feed them. This module imports nothing above it.
 
 mod cluster;
+mod history;
 mod kv;
 mod router;
 pub mod traffic;
 
 pub use cluster::{Cluster, ClusterError, TaskInfo, TaskState, ZoneState, ZoneTarget};
+pub use history::{Action, HistoryRecord, RunResult};
 pub use kv::{KeyWrite, Kv, KvEntry, KvError, LockGuard, LockInfo, LockOutcome};
 pub use router::{RouterReport, router_key};

@@ -11,8 +11,7 @@ pub mod render;
 pub mod runner;
 pub mod target;
 
-pub use context::{KeyValues, RouteContext, ServiceView, TaskView, ZoneTasks, ZoneView};
 pub use event::{RouteEvent, RouteSink};
-pub use render::{Renderer, TemplateError, TemplateSource};
+pub use render::{Renderer, TemplateSource};
 pub use runner::{RouteError, RouteOptions, run};
 pub use target::RouteTarget;

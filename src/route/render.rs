@@ -85,11 +85,6 @@ impl Renderer {
         })
     }
 
-    /// The template's name: `nginx`, `haproxy` or the file's path.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     pub fn render(&self, context: &RouteContext) -> Result<String, TemplateError> {
         let template = self
             .env
@@ -290,7 +285,7 @@ mod tests {
             }
             let r = Renderer::load(&source).unwrap();
             for (i, c) in [&ctx, &empty].into_iter().enumerate() {
-                let file = dir.path().join(format!("{}-{i}.conf", r.name()));
+                let file = dir.path().join(format!("{}-{i}.conf", r.name));
                 std::fs::write(&file, r.render(c).unwrap()).unwrap();
                 let out = std::process::Command::new(binary)
                     .args(args)

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use crate::exec::{DeployResult, Event};
+use crate::exec::Event;
+use crate::ports::RunResult;
 
 /// A duration in ms as `1.2s`, `250ms` or `2m5s` (tenths of a second above one second).
 pub fn format_ms(ms: u64) -> String {
@@ -121,12 +122,12 @@ pub fn render_line(event: &Event) -> String {
             duration_ms,
         } => {
             let what = match result {
-                DeployResult::Done => "deploy done",
-                DeployResult::AwaitingPromotion => "deploy paused until promoted",
-                DeployResult::RolledBack => "deploy failed and was rolled back",
-                DeployResult::NeedsAttention => "deploy failed and needs attention",
-                DeployResult::Interrupted => "deploy interrupted",
-                DeployResult::NotStarted => "deploy refused, nothing changed",
+                RunResult::Done => "deploy done",
+                RunResult::AwaitingPromotion => "deploy paused until promoted",
+                RunResult::RolledBack => "deploy failed and was rolled back",
+                RunResult::NeedsAttention => "deploy failed and needs attention",
+                RunResult::Interrupted => "deploy interrupted",
+                RunResult::NotStarted => "deploy refused, nothing changed",
             };
             format!("{what} after {}", format_ms(*duration_ms))
         }

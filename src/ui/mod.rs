@@ -1,7 +1,10 @@
 //! The only place that writes to the terminal: progress, prompts, text and JSON output.
 
+pub mod ci;
 pub mod event_render;
+pub mod history_text;
 pub mod plan_text;
+mod printer;
 pub mod progress;
 pub mod prompt;
 mod report;
@@ -10,5 +13,6 @@ pub mod status_text;
 pub mod summary;
 mod terminal;
 
-pub use report::{render_plain, report_error};
+pub use printer::{OutputFormat, Printer, SharedWriter};
+pub use report::report_error;
 pub use terminal::Terminal;

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::Terminal;
 use super::event_render::render_line;
 use super::prompt::PromptDecider;
-use crate::cli::OutputFormat;
+use super::{Printer, Terminal};
 use crate::exec::{Event, EventSink, FailureDecider, NonInteractive};
+use crate::ui::OutputFormat;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere must not silence the progress output.
@@ -32,7 +32,7 @@ pub enum ProgressMode {
 
 impl ProgressMode {
     /// `--output json` wins; else bars where the terminal can draw them, plain lines elsewhere.
-    pub fn for_terminal(terminal: &Terminal) -> ProgressMode {
+    fn for_terminal(terminal: &Terminal) -> ProgressMode {
         match terminal.format {
             OutputFormat::Json => ProgressMode::Json,
             OutputFormat::Text if terminal.progress => ProgressMode::Tty,
@@ -41,25 +41,35 @@ impl ProgressMode {
     }
 }
 
-/// The event sink and the failure decider for a run: bars and a prompt on a terminal (the
-/// prompt hides the bars while it asks), plain lines elsewhere, NDJSON for `--output json`
-/// (never prompting: a program reads stdout).
-pub fn sink_and_decider(
-    mode: ProgressMode,
-    terminal: &Terminal,
-) -> (Box<dyn EventSink>, Box<dyn FailureDecider>) {
+/// The event sink and the failure decider for a run; the one place that decides whether a
+/// failure may be asked about. Bars and a prompt on a terminal (the prompt hides the bars while
+/// it asks), plain lines elsewhere, NDJSON for `--output json`. Only someone at an interactive
+/// terminal is asked: never with `--output json` (a program reads stdout), in CI or with
+/// `--non-interactive`.
+pub fn sink_and_decider(printer: &Printer) -> (Box<dyn EventSink>, Box<dyn FailureDecider>) {
+    let terminal = &printer.terminal;
+    let mode = ProgressMode::for_terminal(terminal);
+    let ask = terminal.interactive && mode != ProgressMode::Json;
     match mode {
         ProgressMode::Tty => {
             let sink = TtySink::new(terminal.color);
-            let decider = PromptDecider::with_progress(sink.multi());
-            (Box::new(sink), Box::new(decider))
+            let decider: Box<dyn FailureDecider> = if ask {
+                Box::new(PromptDecider::with_progress(sink.multi()))
+            } else {
+                Box::new(NonInteractive)
+            };
+            (Box::new(sink), decider)
         }
-        ProgressMode::Plain => (
-            Box::new(PlainSink::new(std::io::stderr())),
-            Box::new(PromptDecider::new()),
-        ),
+        ProgressMode::Plain => {
+            let decider: Box<dyn FailureDecider> = if ask {
+                Box::new(PromptDecider::new())
+            } else {
+                Box::new(NonInteractive)
+            };
+            (Box::new(PlainSink::new(printer.stderr_writer())), decider)
+        }
         ProgressMode::Json => (
-            Box::new(JsonSink::new(std::io::stdout())),
+            Box::new(JsonSink::new(printer.stdout_writer())),
             Box::new(NonInteractive),
         ),
     }
@@ -269,15 +279,15 @@ impl EventSink for TtySink {
             }
             Event::DeployFinished { result, .. } => {
                 let code = match result {
-                    crate::exec::DeployResult::Done => "32",
-                    crate::exec::DeployResult::AwaitingPromotion => "33",
+                    crate::ports::RunResult::Done => "32",
+                    crate::ports::RunResult::AwaitingPromotion => "33",
                     _ => "31",
                 };
                 for line in lock(&self.lines).values() {
                     if line.bar.is_finished() {
                         continue;
                     }
-                    if *result == crate::exec::DeployResult::Done {
+                    if *result == crate::ports::RunResult::Done {
                         line.bar.finish_with_message(
                             self.paint(&format!("{} serves", line.target), "32"),
                         );
@@ -294,8 +304,9 @@ impl EventSink for TtySink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exec::{DeployResult, FailureCause};
+    use crate::exec::FailureCause;
     use crate::plan::ZoneVersion;
+    use crate::ports::RunResult;
     use crate::spec::model::Strategy;
 
     fn events() -> Vec<Event> {
@@ -353,7 +364,7 @@ mod tests {
                 message: "ports of web are ignored".into(),
             },
             Event::DeployFinished {
-                result: DeployResult::RolledBack,
+                result: RunResult::RolledBack,
                 duration_ms: 61_234,
             },
         ]

@@ -1,22 +1,10 @@
 //! How an error reaches the user: a miette report on stderr, plus a JSON object on stdout with
 //! `--output json` so that CI can parse the outcome.
 
-use std::io::Write;
-
 use miette::{GraphicalReportHandler, GraphicalTheme};
 
-use super::Terminal;
-use crate::cli::OutputFormat;
+use super::{OutputFormat, Printer};
 use crate::error::Error;
-
-/// Renders an error as the user sees it (no colours: used for snapshots and non-TTY output).
-pub fn render_plain(error: &Error) -> String {
-    render(error, false, 100)
-}
-
-fn render(error: &Error, color: bool, width: usize) -> String {
-    render_with(error, color, width, true)
-}
 
 fn render_with(error: &Error, color: bool, width: usize, wrap: bool) -> String {
     let theme = if color {
@@ -36,11 +24,20 @@ fn render_with(error: &Error, color: bool, width: usize, wrap: bool) -> String {
 }
 
 /// Writes the error for the user; never fails (there is nowhere left to report to).
-pub fn report_error(error: &Error, terminal: &Terminal) {
+///
+/// On GitHub Actions the error also becomes an `::error` annotation on stdout (GitHub reads
+/// workflow commands from stdout only, which JSON mode keeps NDJSON).
+pub fn report_error(error: &Error, printer: &Printer, github_actions: bool) {
+    let terminal = &printer.terminal;
     // Logs and pipes keep each message on one line, so that it can be searched for whole
     // (a name or version split over two lines is not found by grep).
-    let text = render_with(error, terminal.color, 100, terminal.progress);
-    let _ = std::io::stderr().write_all(text.as_bytes());
+    printer.err(&render_with(error, terminal.color, 100, terminal.progress));
+    if github_actions && terminal.format == OutputFormat::Text {
+        printer.out(&format!(
+            "{}\n",
+            super::ci::error_annotation(&error.to_string())
+        ));
+    }
     if terminal.format == OutputFormat::Json {
         let summary = serde_json::json!({
             "event": "error",
@@ -49,7 +46,6 @@ pub fn report_error(error: &Error, terminal: &Terminal) {
             "message": error.to_string(),
             "help": miette::Diagnostic::help(error).map(|h| h.to_string()),
         });
-        let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{summary}");
+        printer.out(&format!("{summary}\n"));
     }
 }

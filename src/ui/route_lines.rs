@@ -1,33 +1,28 @@
 //! Renders `shipctl route` events: one line each on stderr, or NDJSON on stdout.
 
-use std::io::Write;
-
-use crate::cli::OutputFormat;
+use super::Printer;
 use crate::route::{RouteEvent, RouteSink};
-use crate::ui::Terminal;
 
 /// The sink for the chosen output format.
-pub fn sink_for(terminal: &Terminal) -> Box<dyn RouteSink> {
+pub fn sink_for(printer: &Printer) -> Box<dyn RouteSink> {
     Box::new(LineSink {
-        json: terminal.format == OutputFormat::Json,
+        printer: printer.clone(),
     })
 }
 
 struct LineSink {
-    json: bool,
+    printer: Printer,
 }
 
 impl RouteSink for LineSink {
     fn emit(&self, event: &RouteEvent) {
         // A closed log pipe must not stop the router.
-        if self.json {
+        if self.printer.is_json() {
             if let Ok(line) = serde_json::to_string(event) {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{line}");
-                let _ = out.flush();
+                self.printer.out(&format!("{line}\n"));
             }
         } else {
-            let _ = writeln!(std::io::stderr().lock(), "{}", render_line(event));
+            self.printer.err(&format!("{}\n", render_line(event)));
         }
     }
 }

@@ -5,13 +5,12 @@ use std::fmt::Write;
 
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 
-use super::Terminal;
-use crate::cli::OutputFormat;
-use crate::cli::status_report::{ServiceStatus, run_state_words};
+use super::{OutputFormat, Printer};
+use crate::exec::status::{ServiceStatus, run_state_words};
 
 /// Prints the report on stdout: the tables, or one JSON object with `--output json`.
-pub fn print_status(project: &str, report: &[ServiceStatus], terminal: &Terminal) {
-    let text = match terminal.format {
+pub fn print_status(project: &str, report: &[ServiceStatus], printer: &Printer) {
+    let text = match printer.format() {
         OutputFormat::Json => {
             let value = serde_json::json!({
                 "project": project,
@@ -22,25 +21,23 @@ pub fn print_status(project: &str, report: &[ServiceStatus], terminal: &Terminal
         }
         OutputFormat::Text => render_status(report, true),
     };
-    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
+    printer.out(&text);
 }
 
 /// Redraws the whole screen with the report (`status --watch` on a terminal).
-pub fn redraw_status(report: &[ServiceStatus], every_secs: u64) {
+pub fn redraw_status(report: &[ServiceStatus], every_secs: u64, printer: &Printer) {
     let text = render_status(report, true);
     // Clear the screen and move home: a full redraw keeps the view simple and exact.
     let screen = format!("\x1b[2J\x1b[H{text}\n(every {every_secs}s; Ctrl-C to stop)\n");
-    let mut out = std::io::stdout().lock();
-    let _ = std::io::Write::write_all(&mut out, screen.as_bytes());
-    let _ = std::io::Write::flush(&mut out);
+    printer.out(&screen);
 }
 
 /// One more report of `status --watch` without a terminal; text reports are separated by a
 /// blank line.
-pub fn print_status_change(project: &str, report: &[ServiceStatus], terminal: &Terminal) {
-    print_status(project, report, terminal);
-    if terminal.format == OutputFormat::Text {
-        let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), b"\n");
+pub fn print_status_change(project: &str, report: &[ServiceStatus], printer: &Printer) {
+    print_status(project, report, printer);
+    if printer.format() == OutputFormat::Text {
+        printer.out("\n");
     }
 }
 

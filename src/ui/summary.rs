@@ -1,28 +1,33 @@
 //! The closing lines of a run and the printed plan.
 
-use std::io::Write;
+use std::fmt::Write;
 
-use super::Terminal;
-use crate::cli::OutputFormat;
-use crate::exec::{DeployResult, Outcome, ServiceResult};
+use super::{OutputFormat, Printer};
+use crate::exec::{Outcome, ServiceResult};
 use crate::plan::Plan;
+use crate::ports::RunResult;
 
 /// Prints a plan: text for people, one JSON document with `--output json`.
-pub fn print_plan(plan: &Plan, terminal: &Terminal) {
-    let text = match terminal.format {
+pub fn print_plan(plan: &Plan, printer: &Printer) {
+    let text = match printer.format() {
         OutputFormat::Text => super::plan_text::render_plan(plan),
         OutputFormat::Json => match serde_json::to_string_pretty(plan) {
             Ok(json) => json + "\n",
             Err(e) => format!("{{\"error\": \"cannot encode the plan: {e}\"}}\n"),
         },
     };
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    printer.out(&text);
 }
 
 /// Prints how a run ended: one line per service, or a summary object in JSON.
-pub fn print_outcome(outcome: &Outcome, result: DeployResult, terminal: &Terminal) {
-    let mut out = std::io::stdout().lock();
-    if terminal.format == OutputFormat::Json {
+pub fn print_outcome(outcome: &Outcome, printer: &Printer) {
+    let result = if outcome.awaiting_promotion() {
+        RunResult::AwaitingPromotion
+    } else {
+        RunResult::Done
+    };
+    let mut out = String::new();
+    if printer.is_json() {
         let summary = serde_json::json!({
             "event": "summary",
             "result": result,
@@ -30,6 +35,7 @@ pub fn print_outcome(outcome: &Outcome, result: DeployResult, terminal: &Termina
             "duration": crate::spec::duration::format(outcome.duration),
         });
         let _ = writeln!(out, "{summary}");
+        printer.out(&out);
         return;
     }
     for service in &outcome.services {
@@ -50,6 +56,7 @@ pub fn print_outcome(outcome: &Outcome, result: DeployResult, terminal: &Termina
         "done in {}",
         crate::spec::duration::format(round_tenths(outcome.duration))
     );
+    printer.out(&out);
 }
 
 fn round_tenths(d: std::time::Duration) -> std::time::Duration {

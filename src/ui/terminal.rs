@@ -3,7 +3,15 @@
 use std::collections::HashMap;
 use std::io::IsTerminal;
 
-use crate::cli::OutputFormat;
+
+/// How results are written: `--output text|json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Readable text; progress bars on a terminal
+    Text,
+    /// JSON (NDJSON events while running, then a summary object)
+    Json,
+}
 
 /// How output should look and whether we may ask questions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +23,8 @@ pub struct Terminal {
     pub progress: bool,
     /// We may prompt: stdin and stderr are terminals, not CI, not `--non-interactive`.
     pub interactive: bool,
+    /// stdout is a terminal: a live view may redraw the screen.
+    pub stdout_tty: bool,
 }
 
 impl Terminal {
@@ -33,6 +43,20 @@ impl Terminal {
             color: stderr_tty && !no_color && !dumb,
             progress: stderr_tty && !dumb && format == OutputFormat::Text,
             interactive: stdin_tty && stderr_tty && !ci && !non_interactive,
+            stdout_tty: std::io::stdout().is_terminal(),
+        }
+    }
+}
+
+impl Terminal {
+    /// No colours, no bars, no questions: for errors met before the terminal was looked at.
+    pub fn plain(format: OutputFormat) -> Terminal {
+        Terminal {
+            format,
+            color: false,
+            progress: false,
+            interactive: false,
+            stdout_tty: false,
         }
     }
 }

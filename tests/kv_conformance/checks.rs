@@ -4,9 +4,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use shipctl::kv::{HistoryRecord, acquire_lock, append_history, read_history};
+use shipctl::kv::{acquire_lock, append_history, read_history};
 use shipctl::ports::KeyWrite;
+use shipctl::ports::{Action, HistoryRecord, RunResult};
 use shipctl::ports::{Kv, LockInfo, LockOutcome};
+use shipctl::spec::Strategy;
 
 use super::backend::Backend;
 
@@ -421,7 +423,13 @@ pub async fn history_keeps_last_n(b: &Backend) {
         let key = &key;
         let env = &env;
         async move {
-            let mut r = HistoryRecord::now(env, "web", "blue-green", "deploy", "success");
+            let mut r = HistoryRecord::now(
+                env,
+                "web",
+                Strategy::BlueGreen,
+                Action::Deploy,
+                RunResult::Done,
+            );
             r.to_version = Some(format!("1.0.{i}"));
             append_history(kv, key, &r, 4).await.expect("append");
         }
@@ -429,7 +437,13 @@ pub async fn history_keeps_last_n(b: &Backend) {
     futures_util::future::join_all(appends).await;
     let records = read_history(kv, &key).await.expect("read");
     assert_eq!(records.len(), 4, "{records:?}");
-    let mut r = HistoryRecord::now(&env, "web", "canary", "promote", "success");
+    let mut r = HistoryRecord::now(
+        &env,
+        "web",
+        Strategy::Canary,
+        Action::Promote,
+        RunResult::Done,
+    );
     r.to_version = Some("2.0.0".into());
     append_history(kv, &key, &r, 4).await.expect("append");
     let records = read_history(kv, &key).await.expect("read");
@@ -440,7 +454,7 @@ pub async fn history_keeps_last_n(b: &Backend) {
 pub async fn lock_helper_waits(b: &Backend) {
     let key = b.key("lock-wait");
     let kv: &dyn Kv = b.kv.as_ref();
-    let LockOutcome::Acquired(first) = acquire_lock(kv, &key, &info("a"), b.lock_ttl, None)
+    let LockOutcome::Acquired(first) = acquire_lock(kv, &key, &info("a"), b.lock_ttl, None, None)
         .await
         .expect("lock")
     else {
@@ -453,6 +467,7 @@ pub async fn lock_helper_waits(b: &Backend) {
         &info("b"),
         b.lock_ttl,
         Some(Duration::from_millis(700)),
+        None,
     )
     .await
     .expect("lock");
@@ -463,7 +478,14 @@ pub async fn lock_helper_waits(b: &Backend) {
         first.release().await.expect("release");
     };
     let b_info = info("b");
-    let waiter = acquire_lock(kv, &key, &b_info, b.lock_ttl, Some(Duration::from_secs(10)));
+    let waiter = acquire_lock(
+        kv,
+        &key,
+        &b_info,
+        b.lock_ttl,
+        Some(Duration::from_secs(10)),
+        None,
+    );
     let ((), outcome) = tokio::join!(releaser, waiter);
     match outcome.expect("lock") {
         LockOutcome::Acquired(g) => g.release().await.expect("release"),

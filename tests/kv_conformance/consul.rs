@@ -400,7 +400,13 @@ async fn history_under_a_key_that_holds_something_else() {
         .await
         .expect("connect");
     store.put("web-history", "not json").await.expect("put");
-    let record = kv::HistoryRecord::now(&HashMap::new(), "web", "canary", "abort", "success");
+    let record = shipctl::ports::HistoryRecord::now(
+        &HashMap::new(),
+        "web",
+        shipctl::spec::Strategy::Canary,
+        shipctl::ports::Action::Abort,
+        shipctl::ports::RunResult::Done,
+    );
     let err = kv::append_history(store.as_ref(), "web-history", &record, 10)
         .await
         .expect_err("refuses to overwrite");

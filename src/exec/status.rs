@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::exec::ProgressRecord;
+use super::ProgressRecord;
 use crate::plan::ServiceState;
 use crate::ports::LockInfo;
 use crate::ports::traffic;

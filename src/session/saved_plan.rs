@@ -1,20 +1,13 @@
 //! Saved plans: `plan --out plan.json`, then `deploy --plan plan.json` applies exactly that
 //! plan, and refuses when the cluster moved since it was made.
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use super::apply::{Request, apply, print_outcome};
-use super::deploy::confirm;
-use super::world::World;
-use super::{DeployArgs, GlobalArgs, runtime};
 use crate::error::Error;
-use crate::exec::observe;
 use crate::plan::{ObservedState, Plan};
-use crate::ui::Terminal;
-use crate::ui::summary::print_plan;
 
-pub fn save(plan: &Plan, path: &Path) -> Result<(), Error> {
+/// `plan --out FILE`: the plan as JSON, for `deploy --plan FILE`.
+pub fn save_plan(plan: &Plan, path: &Path) -> Result<(), Error> {
     let json = serde_json::to_string_pretty(plan).map_err(|e| Error::Usage {
         message: format!("cannot encode the plan: {e}"),
         help: None,
@@ -27,7 +20,8 @@ pub fn save(plan: &Plan, path: &Path) -> Result<(), Error> {
     })
 }
 
-fn load(path: &Path) -> Result<Plan, Error> {
+/// Reads a plan written by `plan --out FILE`.
+pub fn read_plan(path: &Path) -> Result<Plan, Error> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Error::usage(
             format!("cannot read the saved plan {}: {e}", path.display()),
@@ -44,50 +38,6 @@ fn load(path: &Path) -> Result<Plan, Error> {
             ),
             "make it again with `shipctl plan --out FILE`",
         )
-    })
-}
-
-pub fn run(
-    global: &GlobalArgs,
-    path: &Path,
-    dry_run: bool,
-    args: &DeployArgs,
-    env: &HashMap<String, String>,
-    terminal: &Terminal,
-) -> Result<(), Error> {
-    let plan = load(path)?;
-    let spec = crate::spec::load(global.spec.as_deref())?;
-    runtime::block_on(async {
-        let world = World::connect(global, env, &spec).await?;
-        let services: Vec<String> = plan.services.iter().map(|s| s.service.clone()).collect();
-        let now = observe(
-            &world.cluster,
-            world.kv.as_ref(),
-            &plan.project,
-            &spec,
-            &services,
-        )
-        .await?;
-        if let Some(change) = first_change(&plan.observed, &now) {
-            return Err(Error::usage(
-                format!("the cluster changed since the plan was made: {change}"),
-                "make a new plan with `shipctl plan --out FILE` and review it",
-            ));
-        }
-        if dry_run {
-            print_plan(&plan, terminal);
-            return Ok(());
-        }
-        if !confirm(&plan, global, terminal)? {
-            return Err(Error::usage(
-                "deploy cancelled; nothing was changed",
-                "run it again and answer yes, or add --yes",
-            ));
-        }
-        let request = Request::from_deploy("deploy", args)?;
-        let outcome = apply(&world, &plan, &spec, &request, global, env, terminal).await?;
-        print_outcome(&outcome, terminal);
-        Ok(())
     })
 }
 

@@ -23,12 +23,7 @@ pub async fn observe(
         let zones: Vec<(String, String)> = spec
             .zones
             .iter()
-            .map(|zone| {
-                (
-                    zone.clone(),
-                    zone_service_name(spec, project, service, zone),
-                )
-            })
+            .map(|zone| (zone.clone(), spec.zone_service_name(project, service, zone)))
             .collect();
         let observed_zones = cluster
             .observe_zones(project, service, &zones)
@@ -60,14 +55,6 @@ pub async fn observe(
         );
     }
     Ok(state)
-}
-
-/// `{project}_{service}-{zone}` by default; the spec may change the template.
-pub fn zone_service_name(spec: &Spec, project: &str, service: &str, zone: &str) -> String {
-    spec.service_name
-        .replace("{project}", project)
-        .replace("{service}", service)
-        .replace("{zone}", zone)
 }
 
 /// A cluster that cannot be read before anything changed: nothing was changed.

@@ -46,7 +46,7 @@ pub fn variables(service: &ServicePlan, result: &str) -> Vec<(String, String)> {
         ("SHIPCTL_ZONE".into(), service.to.zone.clone()),
         (
             "SHIPCTL_STRATEGY".into(),
-            super::apply::strategy_name(service.strategy),
+            service.strategy.as_str().to_string(),
         ),
         ("SHIPCTL_RESULT".into(), result.to_string()),
     ]

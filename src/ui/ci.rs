@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::exec::{Event, EventSink};
 use crate::plan::Plan;
+use crate::ports::{Action, RunResult};
 
 /// One finished (or failed) step, as the summary lists it.
 #[derive(Debug, Clone)]
@@ -82,16 +83,16 @@ impl EventSink for Recorder<'_> {
 /// deploy's own result matters more than its report.
 pub fn write_step_summary(
     env: &HashMap<String, String>,
-    action: &str,
+    action: Action,
     plan: &Plan,
-    result: &str,
+    result: RunResult,
     elapsed: Duration,
     steps: &[StepLine],
 ) -> Result<(), String> {
     let Some(path) = env.get("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
         return Ok(());
     };
-    let text = step_summary(action, plan, result, elapsed, steps);
+    let text = step_summary(action.as_str(), plan, result.word(), elapsed, steps);
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::GlobalArgs;
+use super::Settings;
 use crate::compose::{self, ComposeProject, LoadOptions};
 use crate::error::{Error, InputError};
 use crate::plan::image::zone_env_name;
@@ -16,6 +16,8 @@ pub struct Inputs {
     pub project: String,
     pub compose: ComposeProject,
     pub spec: Spec,
+    /// The directory of the spec in use (hooks run there), else the working directory.
+    pub spec_dir: PathBuf,
 }
 
 /// Loads the spec, then the compose files with the version variables set.
@@ -23,20 +25,15 @@ pub struct Inputs {
 /// `--version V` sets `IMAGE_VERSION` and `{ZONE}_IMAGE_VERSION` for every zone: only the
 /// target zone's definition is applied, so setting all of them is the same as setting the one
 /// being deployed.
-pub fn load(
-    global: &GlobalArgs,
-    env: &HashMap<String, String>,
-    version: Option<&str>,
-) -> Result<Inputs, Error> {
-    let cwd = std::env::current_dir().map_err(|e| {
-        Error::usage(
-            format!("cannot read the working directory: {e}"),
-            "cd into your project",
-        )
-    })?;
-    let files = compose_files(global, env, &cwd)?;
-    let spec_path = spec_path(global, &cwd, files.first().map(PathBuf::as_path));
+pub fn load(settings: &Settings, version: Option<&str>) -> Result<Inputs, Error> {
+    let cwd = &settings.cwd;
+    let files = compose_files(settings)?;
+    let spec_path = spec_path(settings, files.first().map(PathBuf::as_path));
     let spec = spec::load(spec_path.as_deref())?;
+    let spec_dir = spec_path
+        .as_deref()
+        .and_then(Path::parent)
+        .map_or_else(|| cwd.clone(), |d| cwd.join(d));
 
     let mut overrides = HashMap::new();
     if let Some(version) = version {
@@ -50,36 +47,30 @@ pub fn load(
     }
     let compose = compose::load(&LoadOptions {
         files: files.clone(),
-        env_file: global.env_file.clone(),
-        environment: env.clone(),
+        env_file: settings.env_file.clone(),
+        environment: settings.env.clone(),
         overrides,
         project_dir: None,
     })?;
-    let project = project_name(global, env, &spec, &compose, &files, &cwd)?;
+    let project = project_name(settings, &spec, &compose, &files)?;
     Ok(Inputs {
         project,
         compose,
         spec,
+        spec_dir,
     })
 }
 
-/// The directory of the spec in use (hooks run there), else the working directory.
-pub fn spec_dir(global: &GlobalArgs, env: &HashMap<String, String>) -> PathBuf {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let files = compose_files(global, env, &cwd).unwrap_or_default();
-    spec_path(global, &cwd, files.first().map(PathBuf::as_path))
-        .and_then(|p| p.parent().map(|d| cwd.join(d)))
-        .unwrap_or(cwd)
+/// Only the spec, for commands that need no compose file (a saved plan names its services).
+pub fn load_spec(settings: &Settings) -> Result<Spec, Error> {
+    spec::load(settings.spec.as_deref())
 }
 
 /// `-f` files, else `COMPOSE_FILE`, else the default names in the working directory.
-fn compose_files(
-    global: &GlobalArgs,
-    env: &HashMap<String, String>,
-    cwd: &Path,
-) -> Result<Vec<PathBuf>, Error> {
-    if !global.files.is_empty() {
-        for file in &global.files {
+fn compose_files(settings: &Settings) -> Result<Vec<PathBuf>, Error> {
+    let cwd = &settings.cwd;
+    if !settings.compose_files.is_empty() {
+        for file in &settings.compose_files {
             if !file.is_file() {
                 return Err(InputError::plain(format!(
                     "compose file {} does not exist",
@@ -89,9 +80,9 @@ fn compose_files(
                 .into());
             }
         }
-        return Ok(global.files.clone());
+        return Ok(settings.compose_files.clone());
     }
-    compose::discover(cwd, env).ok_or_else(|| {
+    compose::discover(cwd, &settings.env).ok_or_else(|| {
         InputError::plain(format!("no compose file found in {}", cwd.display()))
             .with_help(
                 "name one with -f/--file, set COMPOSE_FILE, or create compose.yaml \
@@ -102,8 +93,9 @@ fn compose_files(
 }
 
 /// `--spec`, else `shipctl.yaml` in the working directory, else next to the first compose file.
-fn spec_path(global: &GlobalArgs, cwd: &Path, first_compose: Option<&Path>) -> Option<PathBuf> {
-    if let Some(path) = &global.spec {
+fn spec_path(settings: &Settings, first_compose: Option<&Path>) -> Option<PathBuf> {
+    let cwd = &settings.cwd;
+    if let Some(path) = &settings.spec {
         return Some(path.clone());
     }
     let mut candidates = vec![cwd.join("shipctl.yaml"), cwd.join("shipctl.yml")];
@@ -117,17 +109,15 @@ fn spec_path(global: &GlobalArgs, cwd: &Path, first_compose: Option<&Path>) -> O
 /// `-p`, else `COMPOSE_PROJECT_NAME`, else spec `project:`, else compose `name:`, else the
 /// directory of the first compose file; normalised like Compose does.
 fn project_name(
-    global: &GlobalArgs,
-    env: &HashMap<String, String>,
+    settings: &Settings,
     spec: &Spec,
     compose: &ComposeProject,
     files: &[PathBuf],
-    cwd: &Path,
 ) -> Result<String, Error> {
-    let (raw, source) = if let Some(p) = &global.project {
+    let (raw, source) = if let Some(p) = &settings.project {
         (p.clone(), "-p/--project")
-    } else if let Some(p) = env.get("COMPOSE_PROJECT_NAME").filter(|p| !p.is_empty()) {
-        (p.clone(), "COMPOSE_PROJECT_NAME")
+    } else if let Some(p) = settings.var("COMPOSE_PROJECT_NAME") {
+        (p.to_string(), "COMPOSE_PROJECT_NAME")
     } else if let Some(p) = &spec.project {
         (p.clone(), "the spec's `project:`")
     } else if let Some(p) = &compose.name {
@@ -137,7 +127,7 @@ fn project_name(
             .first()
             .and_then(|f| f.canonicalize().ok())
             .and_then(|f| f.parent().map(Path::to_path_buf))
-            .unwrap_or_else(|| cwd.to_path_buf());
+            .unwrap_or_else(|| settings.cwd.clone());
         let name = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

@@ -1,0 +1,144 @@
+//! How a run ended and the history record kept for it under the `-history` key.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::spec::Strategy;
+
+/// What the user asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Deploy,
+    Promote,
+    Abort,
+    Rollback,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Deploy => "deploy",
+            Action::Promote => "promote",
+            Action::Abort => "abort",
+            Action::Rollback => "rollback",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a run ended. Events and summaries spell it as serde does (`done`, `not_started`); the
+/// history, hooks (`SHIPCTL_RESULT`) and CI summaries use [`RunResult::word`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunResult {
+    /// Every service reached its target.
+    Done,
+    /// Stopped at a pause until `shipctl promote` (canary).
+    AwaitingPromotion,
+    /// Failed, rolled back: the old version serves.
+    RolledBack,
+    /// Failed and left as is, or the rollback failed.
+    NeedsAttention,
+    Interrupted,
+    /// Refused or failed before changing anything (stale plan, cluster unreachable, hook).
+    NotStarted,
+}
+
+impl RunResult {
+    /// The word of the history and of `SHIPCTL_RESULT`.
+    pub fn word(self) -> &'static str {
+        match self {
+            RunResult::Done => "success",
+            RunResult::AwaitingPromotion => "awaiting_promotion",
+            RunResult::RolledBack => "rolled_back",
+            RunResult::NeedsAttention => "needs_attention",
+            RunResult::Interrupted => "interrupted",
+            RunResult::NotStarted => "failed",
+        }
+    }
+
+    fn from_word(word: &str) -> Option<RunResult> {
+        [
+            RunResult::Done,
+            RunResult::AwaitingPromotion,
+            RunResult::RolledBack,
+            RunResult::NeedsAttention,
+            RunResult::Interrupted,
+            RunResult::NotStarted,
+        ]
+        .into_iter()
+        .find(|r| r.word() == word)
+    }
+}
+
+/// One deploy, promote, abort or rollback, as `shipctl history` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryRecord {
+    /// RFC 3339, UTC.
+    pub time: String,
+    pub user: String,
+    pub host: String,
+    /// The CI job that ran it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci_job: Option<String>,
+    pub service: String,
+    pub strategy: Strategy,
+    pub action: Action,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_version: Option<String>,
+    #[serde(with = "history_word")]
+    pub result: RunResult,
+    /// Seconds the action took.
+    pub duration_secs: f64,
+}
+
+/// The history stores [`RunResult::word`].
+mod history_word {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::RunResult;
+
+    pub fn serialize<S: Serializer>(result: &RunResult, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(result.word())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<RunResult, D::Error> {
+        let word = String::deserialize(d)?;
+        RunResult::from_word(&word)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown result `{word}`")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_keep_their_history_words() {
+        for result in [
+            RunResult::Done,
+            RunResult::AwaitingPromotion,
+            RunResult::RolledBack,
+            RunResult::NeedsAttention,
+            RunResult::Interrupted,
+            RunResult::NotStarted,
+        ] {
+            assert_eq!(RunResult::from_word(result.word()), Some(result));
+        }
+        assert_eq!(RunResult::Done.word(), "success");
+        assert_eq!(RunResult::NotStarted.word(), "failed");
+    }
+}

@@ -1,0 +1,226 @@
+//! Carrying out a plan: plan from the live state, confirm, take the deploy locks, run the
+//! hooks and the executor, record the history and the CI summary, release the locks. Deploy,
+//! promote, abort, rollback and saved plans all come through here.
+
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::locks::Locks;
+use super::{Job, Session, hooks, runtime};
+use crate::error::Error;
+use crate::exec::{Event, EventSink, Executor, HttpProber, Outcome, Ports, TokioClock, run_result};
+use crate::kv;
+use crate::plan::{ObservedState, Plan, ServicePlan};
+use crate::ports::{HistoryRecord, RunResult};
+use crate::ui::{self, Printer};
+
+pub(super) async fn carry_out<F>(
+    session: &Session<'_>,
+    job: Job<'_>,
+    printer: &Printer,
+    make_plan: F,
+) -> Result<(), Error>
+where
+    F: Fn(&ObservedState) -> Result<Plan, Error>,
+{
+    let plan_now = || async {
+        let observed = session
+            .observe(job.project, job.spec, &job.services)
+            .await?;
+        make_plan(&observed)
+    };
+    let plan = plan_now().await?;
+    if job.dry_run {
+        ui::summary::print_plan(&plan, printer);
+        if let Some(path) = job.save_to {
+            super::save_plan(&plan, path)?;
+        }
+        return Ok(());
+    }
+    if !confirm(&plan, session.settings.yes, printer)? {
+        return Err(Error::usage(
+            format!("{} cancelled; nothing was changed", job.action),
+            "run it again and answer yes, or add --yes",
+        ));
+    }
+    let cancel = runtime::cancel_on_signals();
+    let kv = session.kv.as_ref();
+    let mut locks = Locks::none();
+    locks
+        .cover(kv, &plan, job.spec, job.action, &job.request, &cancel)
+        .await?;
+    // The deploy we waited for moved the zones and keys: a plan made before it finished would
+    // be refused as stale, so plan again from what it left (the lock keeps others out).
+    let plan = if locks.waited {
+        let replanned = match plan_now().await {
+            Ok(p) => p,
+            Err(e) => {
+                locks.release().await;
+                return Err(e);
+            }
+        };
+        locks
+            .cover(kv, &replanned, job.spec, job.action, &job.request, &cancel)
+            .await?;
+        replanned
+    } else {
+        plan
+    };
+    let outcome = apply(session, &plan, &job, printer, locks, cancel).await?;
+    ui::summary::print_outcome(&outcome, printer);
+    Ok(())
+}
+
+/// Runs `plan` under `locks` (released at the end): pre_deploy hooks, the executor with its
+/// post_switch hooks, then post_deploy or on_failure hooks, the CI summary and the history.
+async fn apply(
+    session: &Session<'_>,
+    plan: &Plan,
+    job: &Job<'_>,
+    printer: &Printer,
+    locks: Locks,
+    cancel: CancellationToken,
+) -> Result<Outcome, Error> {
+    let (sink, decider) = ui::progress::sink_and_decider(printer);
+    let spec = job.spec;
+    let changing: Vec<&ServicePlan> = plan.services.iter().filter(|s| !s.up_to_date).collect();
+    // Before any change: a failing pre_deploy hook stops here, nothing changed.
+    for service in &changing {
+        let vars = hooks::variables(service, "pending");
+        if let Err(e) = hooks::run("pre_deploy", &spec.hooks.pre_deploy, job.spec_dir, &vars).await
+        {
+            locks.release().await;
+            return Err(Error::HookFailed {
+                message: format!("{}: {e}; nothing was changed", service.service),
+                help: Some(
+                    "fix the hook (spec `hooks.pre_deploy`) or what it checks, then deploy again"
+                        .into(),
+                ),
+            });
+        }
+    }
+    let recorder = ui::ci::Recorder::new(sink.as_ref());
+    let post_switch = hooks::PostSwitch {
+        commands: &spec.hooks.post_switch,
+        dir: job.spec_dir,
+        sink: sink.as_ref(),
+    };
+    let ports = Ports {
+        cluster: &session.cluster,
+        kv: session.kv.as_ref(),
+        prober: &HttpProber::new(),
+        clock: &TokioClock,
+        sink: &recorder,
+        decider: decider.as_ref(),
+    };
+    let mut executor = Executor::new(ports, cancel).with_on_switch(&post_switch);
+    // Stop before the next change to a service whose lock is lost (its renewal failed).
+    for (service, guard) in &locks.held {
+        executor = executor.with_lock(service, guard.as_ref());
+    }
+    let started = Instant::now();
+    let result = executor.run(plan).await;
+    let ended = run_result(&result);
+    let elapsed = started.elapsed();
+    run_after_hooks(job, &changing, &result, ended, sink.as_ref()).await;
+    let env = &session.settings.env;
+    if let Err(e) =
+        ui::ci::write_step_summary(env, job.action, plan, ended, elapsed, &recorder.lines())
+    {
+        sink.emit(&Event::Warning {
+            service: None,
+            message: e,
+        });
+    }
+    record_history(session, plan, job, ended, elapsed, sink.as_ref()).await;
+    for e in locks.release().await {
+        sink.emit(&Event::Warning {
+            service: None,
+            message: format!("could not release the deploy lock ({e}); it expires by itself"),
+        });
+    }
+    result
+}
+
+/// On a terminal, shows the plan and asks; `--yes` and non-interactive runs go ahead (the
+/// command itself is the intent, as with `docker stack deploy`).
+fn confirm(plan: &Plan, yes: bool, printer: &Printer) -> Result<bool, Error> {
+    if yes || !printer.terminal.interactive || plan.services.iter().all(|s| s.up_to_date) {
+        return Ok(true);
+    }
+    ui::summary::print_plan(plan, printer);
+    ui::prompt::confirm("Apply this plan?").map_err(|e| Error::Usage {
+        message: format!("cannot ask for confirmation: {e}"),
+        help: Some("add --yes to go ahead without asking".into()),
+    })
+}
+
+/// post_deploy after a service went live; on_failure after a failed run. Their failures are
+/// reported but change nothing: the deploy already happened. (post_switch hooks ran at the
+/// switch itself.)
+async fn run_after_hooks(
+    job: &Job<'_>,
+    changing: &[&ServicePlan],
+    result: &Result<Outcome, Error>,
+    ended: RunResult,
+    sink: &dyn EventSink,
+) {
+    let hooks_of = &job.spec.hooks;
+    for service in changing {
+        let live = result
+            .as_ref()
+            .is_ok_and(|outcome| outcome.is_live(&service.service));
+        let (stage, commands) = if live {
+            ("post_deploy", &hooks_of.post_deploy)
+        } else if result.is_err() {
+            ("on_failure", &hooks_of.on_failure)
+        } else {
+            continue;
+        };
+        let vars = hooks::variables(service, ended.word());
+        if let Err(e) = hooks::run(stage, commands, job.spec_dir, &vars).await {
+            sink.emit(&Event::Warning {
+                service: Some(service.service.clone()),
+                message: e,
+            });
+        }
+    }
+}
+
+async fn record_history(
+    session: &Session<'_>,
+    plan: &Plan,
+    job: &Job<'_>,
+    ended: RunResult,
+    elapsed: Duration,
+    sink: &dyn EventSink,
+) {
+    for service in plan.services.iter().filter(|s| !s.up_to_date) {
+        let mut record = HistoryRecord::now(
+            &session.settings.env,
+            &service.service,
+            service.strategy,
+            job.action,
+            ended,
+        );
+        record.from_zone = service.from.as_ref().map(|z| z.zone.clone());
+        record.from_version = service.from.as_ref().map(|z| z.version.clone());
+        record.to_zone = Some(service.to.zone.clone());
+        record.to_version = Some(service.to.version.clone());
+        record.duration_secs = (elapsed.as_secs_f64() * 10.0).round() / 10.0;
+        if let Err(e) = kv::append_history(
+            session.kv.as_ref(),
+            &service.keys.history,
+            &record,
+            job.spec.kv.history_limit,
+        )
+        .await
+        {
+            sink.emit(&Event::Warning {
+                service: Some(service.service.clone()),
+                message: format!("could not record the history: {e}"),
+            });
+        }
+    }
+}
