@@ -241,7 +241,7 @@ impl<'a> Ctx<'a> {
                 return None;
             }
         };
-        match crate::spec::duration::parse(&text) {
+        match crate::yaml::duration::parse(&text) {
             Ok(d) => Some(d),
             Err(e) => {
                 self.error(

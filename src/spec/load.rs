@@ -879,8 +879,8 @@ fn check_policy(r: &mut Reader, own: &PolicyPatch, base: &PolicyPatch, path: &st
             )
             .with_label(format!(
                 "{} >= timeout {}",
-                super::duration::format(min.value),
-                super::duration::format(timeout.value)
+                crate::yaml::duration::format(min.value),
+                crate::yaml::duration::format(timeout.value)
             ))
             .with_help("the gate could never pass: make `min_healthy` shorter than `timeout`"),
         );

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::error::InputError;
-use crate::spec::duration;
+use crate::yaml::duration;
 use crate::yaml::{Mapping, Node, Span, Value};
 
 /// A value and where it was written, so that checks made after merging can still point at it.

@@ -4,6 +4,7 @@
 //! interpolation, `extends` and `-f` merging all work on the tree, and every later error can
 //! still point at the file, line and column the user wrote.
 
+pub mod duration;
 mod node;
 mod parse;
 mod source;
