@@ -1,11 +1,11 @@
 //! `deploy:` -> [`Deploy`].
 
-use super::convert::{Ctx, child_path};
+use super::convert::Ctx;
 use super::model::{
     Deploy, EndpointMode, Placement, ResourceAmounts, Resources, RestartPolicy, UpdateConfig,
 };
 use crate::error::InputError;
-use crate::yaml::{Node, Value};
+use crate::yaml::{Node, Value, child_path};
 
 const DEPLOY_KEYS: &[&str] = &[
     "mode",

@@ -135,10 +135,10 @@ pub fn load(options: &LoadOptions) -> Result<ComposeProject, Error> {
         );
     }
     let mut project = project(&mut ctx, &root, &files.image_variables);
-    if !ctx.errors.is_empty() {
-        return Err(to_error(ctx.errors));
+    if !ctx.read.errors.is_empty() {
+        return Err(to_error(ctx.read.errors));
     }
-    project.warnings = ctx.warnings;
+    project.warnings = ctx.read.warnings;
     Ok(project)
 }
 

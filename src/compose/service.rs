@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use super::convert::{Ctx, child_path, to_json};
+use super::convert::{Ctx, to_json};
 use super::model::{FileReference, Healthcheck, Logging, Service, ServiceNetwork};
 use super::{deploy, dotenv, ports, units, volumes, warnings};
 use crate::error::InputError;
-use crate::yaml::{Node, SourceFile, Span, Value};
+use crate::yaml::{Node, SourceFile, Span, Value, child_path};
 
 /// Every field the Compose Specification (and the v2/v3 formats) allows in a service.
 pub const SERVICE_KEYS: &[&str] = &[

@@ -7,8 +7,10 @@
 pub mod duration;
 mod node;
 mod parse;
+mod read;
 mod source;
 
 pub use node::{Mapping, Node, Value};
 pub use parse::parse;
+pub use read::{Reader, Spanned, child_path, suggest};
 pub use source::{SourceFile, Span};
