@@ -1,11 +1,11 @@
 //! `deploy:` -> [`Deploy`].
 
-use super::convert::{Ctx, child_path};
+use super::convert::Ctx;
 use super::model::{
     Deploy, EndpointMode, Placement, ResourceAmounts, Resources, RestartPolicy, UpdateConfig,
 };
 use crate::error::InputError;
-use crate::yaml::{Node, Value};
+use crate::yaml::{Node, Value, child_path};
 
 const DEPLOY_KEYS: &[&str] = &[
     "mode",
@@ -159,7 +159,7 @@ fn amounts(ctx: &mut Ctx<'_>, node: &Node, path: &str, keys: &[&str]) -> Option<
         child_path(&mut p, path, k.as_str().unwrap_or_default());
         match k.as_str() {
             Some("cpus") => out.nano_cpus = cpus(ctx, v, &p),
-            Some("memory") => out.memory_bytes = super::service::memory(ctx, v, &p),
+            Some("memory") => out.memory_bytes = super::units::memory(ctx, v, &p),
             Some("pids") => out.pids = ctx.uint(v, &p).and_then(|n| i64::try_from(n).ok()),
             _ => {}
         }

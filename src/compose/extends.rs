@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use super::load::Files;
+use super::files::Files;
 use super::merge;
+use super::paths::display_path;
 use crate::error::InputError;
 use crate::yaml::{Node, Value};
 
@@ -152,7 +153,7 @@ fn resolve_service(
             .map(|s| s.iter().filter_map(|(k, _)| k.scalar_text()).collect())
             .unwrap_or_default();
         let place = match file_node {
-            Some(_) => format!(" in `{}`", super::load::display_path(&base_path)),
+            Some(_) => format!(" in `{}`", display_path(&base_path)),
             None => String::new(),
         };
         let help = if known.is_empty() {

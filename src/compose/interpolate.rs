@@ -479,12 +479,12 @@ mod tests {
 
         #[test]
         fn duration_parsing_never_panics(text in "\\PC{0,30}") {
-            let _ = crate::spec::duration::parse(&text);
+            let _ = crate::yaml::duration::parse(&text);
         }
 
         #[test]
         fn duration_soup_never_panics(text in "[0-9\\.\\-\\+hmsuµn]{0,24}") {
-            let _ = crate::spec::duration::parse(&text);
+            let _ = crate::yaml::duration::parse(&text);
         }
     }
 }

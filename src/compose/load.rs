@@ -3,15 +3,14 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::Arc;
 
 use super::convert::Ctx;
-use super::interpolate::{self, InterpolateError};
+use super::files::{Files, span_key};
 use super::model::{ComposeProject, MountKind};
-use super::paths::{self, Base};
-use super::{LoadOptions, dotenv, extends, merge, normalize, service, toplevel, volumes};
+use super::paths::{Base, absolute, display_path};
+use super::{LoadOptions, dotenv, extends, merge, service, toplevel, volumes};
 use crate::error::{Error, InputError};
-use crate::yaml::{self, Mapping, Node, SourceFile, Span, Value};
+use crate::yaml::{Mapping, Node, SourceFile, Span, Value};
 
 const TOP_KEYS: &[&str] = &[
     "version", "name", "services", "networks", "volumes", "secrets", "configs", "include", "models",
@@ -104,13 +103,7 @@ pub fn load(options: &LoadOptions) -> Result<ComposeProject, Error> {
             .or_else(|| dotenv_vars.get(name))
             .cloned()
     };
-    let mut files = Files {
-        lookup: &lookup,
-        home: options.environment.get("HOME").cloned(),
-        cache: HashMap::new(),
-        image_variables: HashMap::new(),
-        unset: Vec::new(),
-    };
+    let mut files = Files::new(&lookup, options.environment.get("HOME").cloned());
     let mut merged: Option<Node> = None;
     // Problems of every file are reported together.
     let mut errors = Vec::new();
@@ -142,10 +135,10 @@ pub fn load(options: &LoadOptions) -> Result<ComposeProject, Error> {
         );
     }
     let mut project = project(&mut ctx, &root, &files.image_variables);
-    if !ctx.errors.is_empty() {
-        return Err(to_error(ctx.errors));
+    if !ctx.read.errors.is_empty() {
+        return Err(to_error(ctx.read.errors));
     }
-    project.warnings = ctx.warnings;
+    project.warnings = ctx.read.warnings;
     Ok(project)
 }
 
@@ -211,164 +204,6 @@ fn to_error(mut errors: Vec<InputError>) -> Error {
         Error::Input(Box::new(errors.remove(0)))
     } else {
         Error::Inputs(errors)
-    }
-}
-
-/// `path` made absolute against the current directory, lexically normalised.
-fn absolute(path: &Path) -> PathBuf {
-    paths::normalize(&std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()))
-}
-
-/// A path as the user would like to read it: relative to the current directory when inside it.
-pub fn display_path(path: &Path) -> String {
-    if path.is_absolute()
-        && let Ok(cwd) = std::env::current_dir()
-        && let Ok(rel) = path.strip_prefix(&cwd)
-    {
-        return rel.to_string_lossy().into_owned();
-    }
-    path.to_string_lossy().into_owned()
-}
-
-/// Files read so far, prepared (parsed, interpolated, paths resolved, normalised), so that a
-/// file named by several `extends` is read once.
-pub struct Files<'a> {
-    lookup: &'a dyn Fn(&str) -> Option<String>,
-    home: Option<String>,
-    cache: HashMap<PathBuf, Rc<Node>>,
-    /// Variables of each service's raw `image`, by where the image was written.
-    image_variables: HashMap<(usize, usize), Vec<String>>,
-    /// Variables used without a value, with the first place they were used.
-    unset: Vec<(String, Span)>,
-}
-
-impl Files<'_> {
-    /// Reads and prepares `path`; `from` is the `extends.file` that names it, if any.
-    pub fn load(&mut self, path: &Path, from: Option<&Span>) -> Result<Rc<Node>, Vec<InputError>> {
-        let key = absolute(path);
-        if let Some(doc) = self.cache.get(&key) {
-            return Ok(Rc::clone(doc));
-        }
-        let doc = Rc::new(self.read(path, from)?);
-        self.cache.insert(key, Rc::clone(&doc));
-        Ok(doc)
-    }
-
-    /// Reads and prepares `path`, without caching it.
-    pub fn read(&mut self, path: &Path, from: Option<&Span>) -> Result<Node, Vec<InputError>> {
-        let key = absolute(path);
-        let name = if path.is_absolute() {
-            display_path(path)
-        } else {
-            path.to_string_lossy().into_owned()
-        };
-        let text = std::fs::read_to_string(&key).map_err(|e| {
-            let message = format!("cannot read compose file `{name}`: {e}");
-            let help = "check the path and the permissions";
-            vec![match from {
-                Some(span) => InputError::new(message, span.clone())
-                    .with_label("this file")
-                    .with_help(help),
-                None => InputError::plain(message).with_help(help),
-            }]
-        })?;
-        let file = SourceFile::new(name, text);
-        let mut root = yaml::parse(&file).map_err(|e| vec![e])?;
-        match &root.value {
-            Value::Map(_) => {}
-            Value::Null => root.value = Value::Map(Mapping::default()),
-            _ => {
-                return Err(vec![
-                    InputError::new(
-                        format!("a compose file must be a mapping, found {}", root.kind()),
-                        root.span.clone(),
-                    )
-                    .with_label("expected `services:` and other top-level keys")
-                    .with_help("start the file with `services:`"),
-                ]);
-            }
-        }
-        let mut errors = Vec::new();
-        self.interpolate(&mut root, Place::Root, &mut errors);
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-        let dir = key.parent().map(Path::to_path_buf).unwrap_or_default();
-        paths::resolve(
-            &mut root,
-            &Base {
-                dir: &dir,
-                home: self.home.as_deref(),
-            },
-        );
-        normalize::file(&mut root);
-        Ok(root)
-    }
-
-    /// Interpolates every string value (keys are left alone), recording the variables of
-    /// service images on the way.
-    fn interpolate(&mut self, node: &mut Node, place: Place, errors: &mut Vec<InputError>) {
-        match &mut node.value {
-            Value::Map(map) => {
-                for (key, value) in map.entries.iter_mut() {
-                    let name = key.as_str().unwrap_or_default();
-                    let next = match (place, name) {
-                        (Place::Root, "services") => Place::Services,
-                        (Place::Services, _) => Place::Service,
-                        (Place::Service, "image") => Place::Image,
-                        _ => Place::Other,
-                    };
-                    self.interpolate(value, next, errors);
-                }
-            }
-            Value::Seq(items) => {
-                for item in items {
-                    self.interpolate(item, Place::Other, errors);
-                }
-            }
-            Value::String { text, .. } => {
-                if !text.contains('$') {
-                    return;
-                }
-                if place == Place::Image {
-                    let vars = interpolate::variables(text);
-                    if !vars.is_empty() {
-                        self.image_variables.insert(span_key(&node.span), vars);
-                    }
-                }
-                let mut unset = Vec::new();
-                match interpolate::interpolate_with(text, self.lookup, &mut |n| {
-                    unset.push(n.to_string())
-                }) {
-                    Ok(value) => *text = value,
-                    Err(e) => {
-                        let help = match &e {
-                            InterpolateError::Required { name, .. } => format!(
-                                "set `{name}` in the environment, in `.env` next to the compose file, or in the file given with --env-file"
-                            ),
-                            InterpolateError::Invalid { .. } => {
-                                "write `${NAME}` or `${NAME:-default}`; write `$$` for a literal `$`".to_string()
-                            }
-                        };
-                        let label = match &e {
-                            InterpolateError::Required { .. } => "required here",
-                            InterpolateError::Invalid { .. } => "invalid interpolation",
-                        };
-                        errors.push(
-                            InputError::new(e.to_string(), node.span.clone())
-                                .with_label(label)
-                                .with_help(help),
-                        );
-                    }
-                }
-                for name in unset {
-                    if !self.unset.iter().any(|(n, _)| *n == name) {
-                        self.unset.push((name, node.span.clone()));
-                    }
-                }
-            }
-            _ => {}
-        }
     }
 }
 
@@ -516,19 +351,6 @@ fn add_included(root: &mut Node, doc: Node, from: &Path, errors: &mut Vec<InputE
             target.entries.push((k, v));
         }
     }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Place {
-    Root,
-    Services,
-    Service,
-    Image,
-    Other,
-}
-
-fn span_key(span: &Span) -> (usize, usize) {
-    (Arc::as_ptr(&span.file) as *const u8 as usize, span.offset)
 }
 
 /// The merged tree -> the model, with every error collected in `ctx`.

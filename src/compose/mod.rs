@@ -13,6 +13,7 @@ mod convert;
 mod deploy;
 pub mod dotenv;
 mod extends;
+mod files;
 pub mod interpolate;
 mod load;
 mod merge;

@@ -371,14 +371,14 @@ pub mod opt_duration {
 
     pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
         match d {
-            Some(d) => s.serialize_str(&crate::spec::duration::format(*d)),
+            Some(d) => s.serialize_str(&crate::yaml::duration::format(*d)),
             None => s.serialize_none(),
         }
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         let text: Option<String> = Option::deserialize(d)?;
-        text.map(|t| crate::spec::duration::parse(&t).map_err(serde::de::Error::custom))
+        text.map(|t| crate::yaml::duration::parse(&t).map_err(serde::de::Error::custom))
             .transpose()
     }
 }

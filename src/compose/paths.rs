@@ -142,6 +142,22 @@ fn resolve_volumes(node: &mut Node, base: &Base<'_>) {
     }
 }
 
+/// `path` made absolute against the current directory, lexically normalised.
+pub fn absolute(path: &Path) -> PathBuf {
+    normalize(&std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()))
+}
+
+/// A path as the user would like to read it: relative to the current directory when inside it.
+pub fn display_path(path: &Path) -> String {
+    if path.is_absolute()
+        && let Ok(cwd) = std::env::current_dir()
+        && let Ok(rel) = path.strip_prefix(&cwd)
+    {
+        return rel.to_string_lossy().into_owned();
+    }
+    path.to_string_lossy().into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,9 +1,9 @@
 //! The short port syntax: `[ip:][published[-range]:]target[-range][/protocol]`.
 
-use super::convert::{Ctx, child_path};
+use super::convert::Ctx;
 use super::model::{Port, Protocol, PublishMode};
 use crate::error::InputError;
-use crate::yaml::{Node, Value};
+use crate::yaml::{Node, Value, child_path};
 
 const PORT_KEYS: &[&str] = &[
     "target",

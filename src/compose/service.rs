@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use super::convert::{Ctx, child_path, to_json};
+use super::convert::{Ctx, to_json};
 use super::model::{FileReference, Healthcheck, Logging, Service, ServiceNetwork};
-use super::{deploy, dotenv, ports, volumes, warnings};
+use super::{deploy, dotenv, ports, units, volumes, warnings};
 use crate::error::InputError;
-use crate::yaml::{Node, SourceFile, Span, Value};
+use crate::yaml::{Node, SourceFile, Span, Value, child_path};
 
 /// Every field the Compose Specification (and the v2/v3 formats) allows in a service.
 pub const SERVICE_KEYS: &[&str] = &[
@@ -193,8 +193,8 @@ pub fn convert(ctx: &mut Ctx<'_>, name: &str, key: &Node, node: &Node) -> Option
             "cap_drop" => svc.cap_drop = ctx.strings(v, &p, false),
             "logging" => svc.logging = logging(ctx, v, &p),
             "scale" => v2.scale = ctx.uint(v, &p).map(|n| (n, v.span.clone())),
-            "mem_limit" => v2.mem_limit = memory(ctx, v, &p),
-            "mem_reservation" => v2.mem_reservation = memory(ctx, v, &p),
+            "mem_limit" => v2.mem_limit = units::memory(ctx, v, &p),
+            "mem_reservation" => v2.mem_reservation = units::memory(ctx, v, &p),
             "cpus" => v2.cpus = deploy::cpus(ctx, v, &p),
             "pids_limit" => v2.pids_limit = ctx.uint(v, &p).and_then(|n| i64::try_from(n).ok()),
             // Resolved before conversion.
@@ -299,32 +299,6 @@ fn apply_v2(ctx: &mut Ctx<'_>, svc: &mut Service, v2: V2Resources, name: &str) {
     }
 }
 
-pub fn memory(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<i64> {
-    match &node.value {
-        Value::Int(i) if *i >= 0 => Some(*i),
-        Value::String { text, .. } => match super::units::parse_memory(text) {
-            Ok(bytes) => Some(bytes),
-            Err(e) => {
-                ctx.error(
-                    InputError::new(format!("`{path}`: {e}"), node.span.clone())
-                        .with_label("not a memory size")
-                        .with_help("write a size like `512M`, `1g` or a number of bytes"),
-                );
-                None
-            }
-        },
-        _ => {
-            ctx.type_error(
-                node,
-                path,
-                "a memory size",
-                "write a size like `512M`, `1g` or a number of bytes",
-            );
-            None
-        }
-    }
-}
-
 /// `command` / `entrypoint`: a string is split into words like a shell would, a list is kept.
 fn command(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<Vec<String>> {
     match &node.value {
@@ -408,7 +382,7 @@ fn env_files(
             Err(e) => {
                 ctx.error(
                     InputError::new(
-                        format!("cannot read env file `{}`: {e}", super::load::display_path(Path::new(&file))),
+                        format!("cannot read env file `{}`: {e}", super::paths::display_path(Path::new(&file))),
                         file_node.span.clone(),
                     )
                     .with_label("this file")
@@ -418,7 +392,7 @@ fn env_files(
             }
         };
         let source: Arc<SourceFile> =
-            SourceFile::new(super::load::display_path(Path::new(&file)), text);
+            SourceFile::new(super::paths::display_path(Path::new(&file)), text);
         match dotenv::parse(&source, ctx.lookup) {
             Ok(vars) => {
                 for (k, v) in vars {

@@ -2,10 +2,10 @@
 
 use indexmap::IndexMap;
 
-use super::convert::{Ctx, child_path};
+use super::convert::Ctx;
 use super::model::{Network, SecretOrConfig, Volume};
 use crate::error::InputError;
-use crate::yaml::{Mapping, Node, Value};
+use crate::yaml::{Mapping, Node, Value, child_path};
 
 const NETWORK_KEYS: &[&str] = &[
     "name",

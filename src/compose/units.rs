@@ -1,5 +1,9 @@
 //! Compose's units: memory sizes (`512M`, `1gb`, `1.5g`, bytes) and CPU counts.
 
+use super::convert::Ctx;
+use crate::error::InputError;
+use crate::yaml::{Node, Value};
+
 /// Parses a memory size as docker's `RAMInBytes` does: a number, an optional space, an
 /// optional unit `b k m g t p` (binary, case-insensitive) with optional `i` and `b`.
 pub fn parse_memory(text: &str) -> Result<i64, String> {
@@ -35,6 +39,33 @@ pub fn parse_memory(text: &str) -> Result<i64, String> {
         return Err(format!("memory size `{text}` is too large"));
     }
     Ok(bytes as i64)
+}
+
+/// A memory size field: bytes, or a string with a unit.
+pub fn memory(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<i64> {
+    match &node.value {
+        Value::Int(i) if *i >= 0 => Some(*i),
+        Value::String { text, .. } => match parse_memory(text) {
+            Ok(bytes) => Some(bytes),
+            Err(e) => {
+                ctx.error(
+                    InputError::new(format!("`{path}`: {e}"), node.span.clone())
+                        .with_label("not a memory size")
+                        .with_help("write a size like `512M`, `1g` or a number of bytes"),
+                );
+                None
+            }
+        },
+        _ => {
+            ctx.type_error(
+                node,
+                path,
+                "a memory size",
+                "write a size like `512M`, `1g` or a number of bytes",
+            );
+            None
+        }
+    }
 }
 
 /// Converts a CPU count (`0.5`, `2`) into nano-CPUs, as Swarm wants them.

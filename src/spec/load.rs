@@ -10,9 +10,9 @@ use std::time::Duration;
 use super::model::{
     CanaryStep, Hooks, HttpProbe, KeyTemplates, KvSettings, OnFailure, Policy, Spec, Strategy,
 };
-use super::reader::{Reader, Sp};
+use super::reader::SpecRead;
 use crate::error::{Error, InputError};
-use crate::yaml::{self, Node, SourceFile, Value};
+use crate::yaml::{self, Node, Reader, SourceFile, Spanned, Value};
 
 /// The file looked for in the current directory when no `--spec` is given.
 pub const FILE_NAME: &str = "shipctl.yaml";
@@ -113,7 +113,7 @@ fn read_spec(r: &mut Reader, root: &Node) -> Option<Spec> {
         return Some(spec);
     }
     let Some(map) = root.as_map() else {
-        r.push(
+        r.error(
             InputError::new(
                 format!("the strategy spec must be a mapping, found {}", root.kind()),
                 root.span.clone(),
@@ -126,7 +126,7 @@ fn read_spec(r: &mut Reader, root: &Node) -> Option<Spec> {
     r.known_keys(map, TOP_KEYS, "");
     if let Some(n) = map.get("project") {
         spec.project = r
-            .string(n, "project", "project: shop")
+            .exact_string(n, "project", "project: shop")
             .and_then(|p| check_name(r, n, &p, "project"));
     }
     if let Some(n) = map.get("zones")
@@ -135,7 +135,7 @@ fn read_spec(r: &mut Reader, root: &Node) -> Option<Spec> {
         spec.zones = zones;
     }
     if let Some(n) = map.get("service_name")
-        && let Some(t) = r.string(
+        && let Some(t) = r.exact_string(
             n,
             "service_name",
             "service_name: \"{project}_{service}-{zone}\"",
@@ -163,10 +163,10 @@ fn read_spec(r: &mut Reader, root: &Node) -> Option<Spec> {
     spec.defaults = defaults.apply(Policy::default());
     check_policy(r, &defaults, &PolicyPatch::default(), "defaults");
     if let Some(n) = map.get("services")
-        && let Some(services) = r.map(n, "services")
+        && let Some(services) = r.section(n, "services")
     {
         for (key, value) in services.iter() {
-            let Some(name) = r.string(key, "services", "web:") else {
+            let Some(name) = r.exact_string(key, "services", "web:") else {
                 continue;
             };
             let Some(name) = check_name(r, key, &name, "service") else {
@@ -201,7 +201,7 @@ fn check_name(r: &mut Reader, node: &Node, name: &str, what: &str) -> Option<Str
     if ok {
         Some(name.to_string())
     } else {
-        r.push(
+        r.error(
             InputError::new(format!("invalid {what} name `{name}`"), node.span.clone())
                 .with_label("not a valid name")
                 .with_help(
@@ -214,7 +214,7 @@ fn check_name(r: &mut Reader, node: &Node, name: &str, what: &str) -> Option<Str
 
 fn read_zones(r: &mut Reader, node: &Node) -> Option<[String; 2]> {
     let Some(items) = node.as_seq() else {
-        r.push(
+        r.error(
             InputError::new(
                 format!(
                     "`zones` must be a list of two zone names, found {}",
@@ -228,7 +228,7 @@ fn read_zones(r: &mut Reader, node: &Node) -> Option<[String; 2]> {
         return None;
     };
     if items.len() != 2 {
-        r.push(
+        r.error(
             InputError::new(
                 format!("`zones` must name exactly two zones, found {}", items.len()),
                 node.span.clone(),
@@ -244,7 +244,7 @@ fn read_zones(r: &mut Reader, node: &Node) -> Option<[String; 2]> {
             Value::String { text, .. } => Some(text.clone()),
             // `zones: [0, 1]` is a mistake worth naming: numbers are not zone names.
             _ => {
-                r.push(
+                r.error(
                     InputError::new(
                         format!("a zone name must be a string, found {}", item.kind()),
                         item.span.clone(),
@@ -258,7 +258,7 @@ fn read_zones(r: &mut Reader, node: &Node) -> Option<[String; 2]> {
         names.push(text.and_then(|t| check_name(r, item, &t, "zone"))?);
     }
     if names[0] == names[1] {
-        r.push(
+        r.error(
             InputError::new(
                 "the two zones must have different names",
                 items[1].span.clone(),
@@ -284,7 +284,7 @@ fn check_template(
     while let Some(open) = rest.find('{') {
         let after = &rest[open + 1..];
         let Some(close) = after.find('}') else {
-            r.push(
+            r.error(
                 InputError::new(format!("unclosed `{{` in `{path}`"), node.span.clone())
                     .with_label("missing `}`")
                     .with_help("placeholders look like `{service}`"),
@@ -294,7 +294,7 @@ fn check_template(
         let name = &after[..close];
         if !known.contains(&name) {
             let list: Vec<String> = known.iter().map(|k| format!("{{{k}}}")).collect();
-            r.push(
+            r.error(
                 InputError::new(
                     format!("unknown placeholder `{{{name}}}` in `{path}`"),
                     node.span.clone(),
@@ -312,7 +312,7 @@ fn check_template(
             } else {
                 "every service would share it"
             };
-            r.push(
+            r.error(
                 InputError::new(
                     format!("`{path}` must contain `{{{req}}}`"),
                     node.span.clone(),
@@ -332,28 +332,28 @@ fn example_for(path: &str) -> String {
 }
 
 fn read_kv(r: &mut Reader, node: &Node) -> Option<KvSettings> {
-    let map = r.map(node, "kv")?;
+    let map = r.section(node, "kv")?;
     r.known_keys(map, KV_KEYS, "kv");
     let mut kv = KvSettings::default();
     match (map.get("url"), map.get("backend")) {
-        (Some(_), Some(b)) => r.push(
+        (Some(_), Some(b)) => r.error(
             InputError::new("`kv.url` and `kv.backend` are both set", b.span.clone())
                 .with_label("remove one of the two")
                 .with_help("`backend: consul` picks a backend with its default address; `url:` gives the address"),
         ),
         (Some(u), None) => {
-            if let Some(url) = r.string(u, "kv.url", "url: consul://127.0.0.1:8500") {
+            if let Some(url) = r.exact_string(u, "kv.url", "url: consul://127.0.0.1:8500") {
                 check_kv_url(r, u, &url);
                 kv.url = url;
             }
         }
         (None, Some(b)) => {
-            if let Some(backend) = r.string(b, "kv.backend", "backend: consul") {
+            if let Some(backend) = r.exact_string(b, "kv.backend", "backend: consul") {
                 match backend.as_str() {
                     "swarm" => kv.url = "swarm://".into(),
                     "consul" => kv.url = "consul://127.0.0.1:8500".into(),
                     "etcd" => kv.url = "etcd://127.0.0.1:2379".into(),
-                    other => r.push(
+                    other => r.error(
                         InputError::new(format!("unknown KV backend `{other}`"), b.span.clone())
                             .with_label("not a backend")
                             .with_help("use `swarm` (the default), `consul` or `etcd`"),
@@ -364,7 +364,7 @@ fn read_kv(r: &mut Reader, node: &Node) -> Option<KvSettings> {
         (None, None) => {}
     }
     if let Some(n) = map.get("keys")
-        && let Some(keys) = r.map(n, "kv.keys")
+        && let Some(keys) = r.section(n, "kv.keys")
     {
         r.known_keys(keys, KEY_KEYS, "kv.keys");
         let mut templates = KeyTemplates::default();
@@ -372,12 +372,12 @@ fn read_kv(r: &mut Reader, node: &Node) -> Option<KvSettings> {
         for (key, value) in keys.iter() {
             let Some(k) = key.as_str() else { continue };
             let path = format!("kv.keys.{k}");
-            let Some(t) = r.string(value, &path, "\"{service}-active-zone\"") else {
+            let Some(t) = r.exact_string(value, &path, "\"{service}-active-zone\"") else {
                 continue;
             };
             check_template(r, value, &t, &path, &["project", "service"], &["service"]);
             if let Some((_, other)) = seen.iter().find(|(s, _)| *s == t) {
-                r.push(
+                r.error(
                     InputError::new(
                         format!("`{path}` is the same key as `{other}`"),
                         value.span.clone(),
@@ -405,7 +405,7 @@ fn read_kv(r: &mut Reader, node: &Node) -> Option<KvSettings> {
         kv.lock_ttl = d;
     }
     if let Some(n) = map.get("history_limit")
-        && let Some(v) = r.uint(n, "kv.history_limit", 1, "history_limit: 50")
+        && let Some(v) = r.exact_uint(n, "kv.history_limit", 1, "history_limit: 50")
     {
         kv.history_limit = usize::try_from(v).unwrap_or(usize::MAX);
     }
@@ -423,7 +423,7 @@ fn check_kv_url(r: &mut Reader, node: &Node, url: &str) {
         "etcd+https://",
     ];
     if !SCHEMES.iter().any(|s| url.starts_with(s)) {
-        r.push(
+        r.error(
             InputError::new(format!("unsupported KV URL `{url}`"), node.span.clone())
                 .with_label("unknown scheme")
                 .with_help("use `swarm://`, `consul://host:port`, `consul+https://host:port`, `etcd://host:port` or `etcd+https://host:port`"),
@@ -432,12 +432,12 @@ fn check_kv_url(r: &mut Reader, node: &Node, url: &str) {
 }
 
 fn read_hooks(r: &mut Reader, node: &Node) -> Option<Hooks> {
-    let map = r.map(node, "hooks")?;
+    let map = r.section(node, "hooks")?;
     r.known_keys(map, HOOK_KEYS, "hooks");
     let mut hooks = Hooks::default();
     let mut get = |key: &str| {
         map.get(key)
-            .and_then(|n| r.strings(n, &format!("hooks.{key}")))
+            .and_then(|n| r.commands(n, &format!("hooks.{key}")))
             .unwrap_or_default()
     };
     hooks.pre_deploy = get("pre_deploy");
@@ -450,15 +450,15 @@ fn read_hooks(r: &mut Reader, node: &Node) -> Option<Hooks> {
 /// The settings one `policy` mapping writes; unset fields come from the level below.
 #[derive(Debug, Clone, Default)]
 struct PolicyPatch {
-    strategy: Option<Sp<Strategy>>,
-    replicas: Option<Sp<u64>>,
-    canary_new: Option<Sp<u64>>,
-    canary_old: Option<Sp<u64>>,
-    canary_steps: Option<Vec<Sp<CanaryStep>>>,
-    rolling_step: Option<Sp<u64>>,
-    timeout: Option<Sp<Duration>>,
-    min_healthy: Option<Sp<Duration>>,
-    progress_deadline: Option<Sp<Duration>>,
+    strategy: Option<Spanned<Strategy>>,
+    replicas: Option<Spanned<u64>>,
+    canary_new: Option<Spanned<u64>>,
+    canary_old: Option<Spanned<u64>>,
+    canary_steps: Option<Vec<Spanned<CanaryStep>>>,
+    rolling_step: Option<Spanned<u64>>,
+    timeout: Option<Spanned<Duration>>,
+    min_healthy: Option<Spanned<Duration>>,
+    progress_deadline: Option<Spanned<Duration>>,
     probe: Option<HttpProbe>,
     drain_time: Option<Duration>,
     wait_for_router: Option<bool>,
@@ -552,7 +552,7 @@ impl PolicyPatch {
 }
 
 fn read_policy(r: &mut Reader, node: &Node, path: &str) -> Option<PolicyPatch> {
-    let map = r.map(node, path)?;
+    let map = r.section(node, path)?;
     r.known_keys(map, POLICY_KEYS, path);
     let mut p = PolicyPatch::default();
     if let Some(n) = map.get("strategy") {
@@ -560,20 +560,20 @@ fn read_policy(r: &mut Reader, node: &Node, path: &str) -> Option<PolicyPatch> {
     }
     if let Some(n) = map.get("replicas") {
         p.replicas = r
-            .uint(n, &format!("{path}.replicas"), 1, "replicas: 3")
-            .map(|v| Sp::new(v, &n.span));
+            .exact_uint(n, &format!("{path}.replicas"), 1, "replicas: 3")
+            .map(|v| Spanned::new(v, &n.span));
     }
     if let Some(n) = map.get("canary") {
         read_canary(r, n, &format!("{path}.canary"), &mut p);
     }
     if let Some(n) = map.get("rolling") {
         let rp = format!("{path}.rolling");
-        if let Some(m) = r.map(n, &rp) {
+        if let Some(m) = r.section(n, &rp) {
             r.known_keys(m, ROLLING_KEYS, &rp);
             if let Some(s) = m.get("step") {
                 p.rolling_step = r
-                    .uint(s, &format!("{rp}.step"), 1, "step: 1")
-                    .map(|v| Sp::new(v, &s.span));
+                    .exact_uint(s, &format!("{rp}.step"), 1, "step: 1")
+                    .map(|v| Spanned::new(v, &s.span));
             }
         }
     }
@@ -587,13 +587,13 @@ fn read_policy(r: &mut Reader, node: &Node, path: &str) -> Option<PolicyPatch> {
         p.on_failure = read_on_failure(r, n, path);
     }
     if let Some(n) = map.get("promote") {
-        p.promote = r.boolean(n, &format!("{path}.promote"));
+        p.promote = r.exact_bool(n, &format!("{path}.promote"));
     }
     Some(p)
 }
 
-fn read_strategy(r: &mut Reader, node: &Node, path: &str) -> Option<Sp<Strategy>> {
-    let text = r.string(node, &format!("{path}.strategy"), "strategy: blue-green")?;
+fn read_strategy(r: &mut Reader, node: &Node, path: &str) -> Option<Spanned<Strategy>> {
+    let text = r.exact_string(node, &format!("{path}.strategy"), "strategy: blue-green")?;
     let strategy = match text.as_str() {
         "blue-green" => Strategy::BlueGreen,
         "canary" => Strategy::Canary,
@@ -608,7 +608,7 @@ fn read_strategy(r: &mut Reader, node: &Node, path: &str) -> Option<Sp<Strategy>
             } else {
                 "use `blue-green`, `canary` or `rolling`".to_string()
             };
-            r.push(
+            r.error(
                 InputError::new(format!("unknown strategy `{other}`"), node.span.clone())
                     .with_label("not a strategy")
                     .with_help(hint),
@@ -616,17 +616,17 @@ fn read_strategy(r: &mut Reader, node: &Node, path: &str) -> Option<Sp<Strategy>
             return None;
         }
     };
-    Some(Sp::new(strategy, &node.span))
+    Some(Spanned::new(strategy, &node.span))
 }
 
 fn read_on_failure(r: &mut Reader, node: &Node, path: &str) -> Option<OnFailure> {
-    let text = r.string(node, &format!("{path}.on_failure"), "on_failure: rollback")?;
+    let text = r.exact_string(node, &format!("{path}.on_failure"), "on_failure: rollback")?;
     match text.as_str() {
         "rollback" => Some(OnFailure::Rollback),
         "pause" => Some(OnFailure::Pause),
         "prompt" => Some(OnFailure::Prompt),
         other => {
-            r.push(
+            r.error(
                 InputError::new(
                     format!("unknown `on_failure` action `{other}`"),
                     node.span.clone(),
@@ -640,21 +640,23 @@ fn read_on_failure(r: &mut Reader, node: &Node, path: &str) -> Option<OnFailure>
 }
 
 fn read_canary(r: &mut Reader, node: &Node, path: &str, p: &mut PolicyPatch) {
-    let Some(map) = r.map(node, path) else { return };
+    let Some(map) = r.section(node, path) else {
+        return;
+    };
     r.known_keys(map, CANARY_KEYS, path);
     if let Some(n) = map.get("new") {
         p.canary_new = r
-            .uint(n, &format!("{path}.new"), 1, "new: 1")
-            .map(|v| Sp::new(v, &n.span));
+            .exact_uint(n, &format!("{path}.new"), 1, "new: 1")
+            .map(|v| Spanned::new(v, &n.span));
     }
     if let Some(n) = map.get("old") {
         p.canary_old = r
-            .uint(n, &format!("{path}.old"), 0, "old: 3")
-            .map(|v| Sp::new(v, &n.span));
+            .exact_uint(n, &format!("{path}.old"), 0, "old: 3")
+            .map(|v| Spanned::new(v, &n.span));
     }
     if let Some(n) = map.get("steps") {
         let Some(items) = n.as_seq() else {
-            r.push(
+            r.error(
                 InputError::new(
                     format!("`{path}.steps` must be a list, found {}", n.kind()),
                     n.span.clone(),
@@ -667,7 +669,7 @@ fn read_canary(r: &mut Reader, node: &Node, path: &str, p: &mut PolicyPatch) {
         let mut steps = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             if let Some(step) = read_canary_step(r, item, &format!("{path}.steps[{i}]")) {
-                steps.push(Sp::new(step, &item.span));
+                steps.push(Spanned::new(step, &item.span));
             }
         }
         p.canary_steps = Some(steps);
@@ -677,7 +679,7 @@ fn read_canary(r: &mut Reader, node: &Node, path: &str, p: &mut PolicyPatch) {
 fn read_canary_step(r: &mut Reader, node: &Node, path: &str) -> Option<CanaryStep> {
     let help = "a step is `{new: 2, old: 2}`, `pause: 5m` or `pause: {}` (until `shipctl promote`)";
     let Some(map) = node.as_map() else {
-        r.push(
+        r.error(
             InputError::new(
                 format!("`{path}` must be a mapping, found {}", node.kind()),
                 node.span.clone(),
@@ -689,7 +691,7 @@ fn read_canary_step(r: &mut Reader, node: &Node, path: &str) -> Option<CanarySte
     };
     if let Some(pause) = map.get("pause") {
         if map.len() > 1 {
-            r.push(
+            r.error(
                 InputError::new(
                     format!("`{path}` mixes `pause` with other keys"),
                     node.span.clone(),
@@ -713,7 +715,7 @@ fn read_canary_step(r: &mut Reader, node: &Node, path: &str) -> Option<CanarySte
     }
     r.known_keys(map, &["new", "old", "pause"], path);
     let (Some(n), Some(o)) = (map.get("new"), map.get("old")) else {
-        r.push(
+        r.error(
             InputError::new(
                 format!("`{path}` must give both `new` and `old`"),
                 node.span.clone(),
@@ -723,10 +725,10 @@ fn read_canary_step(r: &mut Reader, node: &Node, path: &str) -> Option<CanarySte
         );
         return None;
     };
-    let new = r.uint(n, &format!("{path}.new"), 0, "new: 2")?;
-    let old = r.uint(o, &format!("{path}.old"), 0, "old: 2")?;
+    let new = r.exact_uint(n, &format!("{path}.new"), 0, "new: 2")?;
+    let old = r.exact_uint(o, &format!("{path}.old"), 0, "old: 2")?;
     if new == 0 && old == 0 {
-        r.push(
+        r.error(
             InputError::new(
                 format!("`{path}` scales both zones to 0"),
                 node.span.clone(),
@@ -745,20 +747,22 @@ fn read_pause_duration(r: &mut Reader, node: &Node, path: &str) -> Option<Canary
 }
 
 fn read_health(r: &mut Reader, node: &Node, path: &str, p: &mut PolicyPatch) {
-    let Some(map) = r.map(node, path) else { return };
+    let Some(map) = r.section(node, path) else {
+        return;
+    };
     r.known_keys(map, HEALTH_KEYS, path);
     let mut dur = |key: &str| {
         map.get(key).and_then(|n| {
             r.positive_duration(n, &format!("{path}.{key}"))
-                .map(|d| Sp::new(d, &n.span))
+                .map(|d| Spanned::new(d, &n.span))
         })
     };
     p.timeout = dur("timeout");
     p.progress_deadline = dur("progress_deadline");
     // min_healthy may be 0: pass as soon as the tasks run.
     p.min_healthy = map.get("min_healthy").and_then(|n| {
-        r.duration(n, &format!("{path}.min_healthy"))
-            .map(|d| Sp::new(d, &n.span))
+        r.exact_duration(n, &format!("{path}.min_healthy"))
+            .map(|d| Spanned::new(d, &n.span))
     });
     if let Some(n) = map.get("probe") {
         p.probe = read_probe(r, n, &format!("{path}.probe"));
@@ -766,19 +770,19 @@ fn read_health(r: &mut Reader, node: &Node, path: &str, p: &mut PolicyPatch) {
 }
 
 fn read_probe(r: &mut Reader, node: &Node, path: &str) -> Option<HttpProbe> {
-    let map = r.map(node, path)?;
+    let map = r.section(node, path)?;
     r.known_keys(map, PROBE_KEYS, path);
     let Some(port_node) = map.get("port") else {
-        r.push(
+        r.error(
             InputError::new(format!("`{path}` needs a `port`"), node.span.clone())
                 .with_label("no port")
                 .with_help("give the container port the probe calls, e.g. `port: 8080`"),
         );
         return None;
     };
-    let port = r.uint(port_node, &format!("{path}.port"), 1, "port: 8080")?;
+    let port = r.exact_uint(port_node, &format!("{path}.port"), 1, "port: 8080")?;
     let Ok(port) = u16::try_from(port) else {
-        r.push(
+        r.error(
             InputError::new(
                 format!("port {port} is out of range"),
                 port_node.span.clone(),
@@ -797,10 +801,10 @@ fn read_probe(r: &mut Reader, node: &Node, path: &str) -> Option<HttpProbe> {
         timeout: Duration::from_secs(1),
     };
     if let Some(n) = map.get("path")
-        && let Some(p) = r.string(n, &format!("{path}.path"), "path: /healthz")
+        && let Some(p) = r.exact_string(n, &format!("{path}.path"), "path: /healthz")
     {
         if !p.starts_with('/') {
-            r.push(
+            r.error(
                 InputError::new(
                     format!("probe path `{p}` must start with `/`"),
                     n.span.clone(),
@@ -812,7 +816,7 @@ fn read_probe(r: &mut Reader, node: &Node, path: &str) -> Option<HttpProbe> {
         probe.path = p;
     }
     if let Some(n) = map.get("expect_status")
-        && let Some(s) = r.uint(
+        && let Some(s) = r.exact_uint(
             n,
             &format!("{path}.expect_status"),
             100,
@@ -821,7 +825,7 @@ fn read_probe(r: &mut Reader, node: &Node, path: &str) -> Option<HttpProbe> {
     {
         match u16::try_from(s) {
             Ok(s) if s <= 599 => probe.expect_status = s,
-            _ => r.push(
+            _ => r.error(
                 InputError::new(format!("{s} is not an HTTP status"), n.span.clone())
                     .with_label("not a status")
                     .with_help("HTTP statuses go from 100 to 599, e.g. `200`"),
@@ -829,7 +833,7 @@ fn read_probe(r: &mut Reader, node: &Node, path: &str) -> Option<HttpProbe> {
         }
     }
     if let Some(n) = map.get("expect_body") {
-        probe.expect_body = r.string(n, &format!("{path}.expect_body"), "expect_body: ok");
+        probe.expect_body = r.exact_string(n, &format!("{path}.expect_body"), "expect_body: ok");
     }
     if let Some(n) = map.get("interval")
         && let Some(d) = r.positive_duration(n, &format!("{path}.interval"))
@@ -846,16 +850,18 @@ fn read_probe(r: &mut Reader, node: &Node, path: &str) -> Option<HttpProbe> {
 
 fn read_drain(r: &mut Reader, node: &Node, path: &str, p: &mut PolicyPatch) {
     if !matches!(node.value, Value::Map(_)) {
-        p.drain_time = r.duration(node, path);
+        p.drain_time = r.exact_duration(node, path);
         return;
     }
-    let Some(map) = r.map(node, path) else { return };
+    let Some(map) = r.section(node, path) else {
+        return;
+    };
     r.known_keys(map, DRAIN_KEYS, path);
     if let Some(n) = map.get("time") {
-        p.drain_time = r.duration(n, &format!("{path}.time"));
+        p.drain_time = r.exact_duration(n, &format!("{path}.time"));
     }
     if let Some(n) = map.get("wait_for_router") {
-        p.wait_for_router = r.boolean(n, &format!("{path}.wait_for_router"));
+        p.wait_for_router = r.exact_bool(n, &format!("{path}.wait_for_router"));
     }
     if let Some(n) = map.get("router_timeout") {
         p.router_timeout = r.positive_duration(n, &format!("{path}.router_timeout"));
@@ -872,15 +878,15 @@ fn check_policy(r: &mut Reader, own: &PolicyPatch, base: &PolicyPatch, path: &st
         && owns(own.min_healthy.is_some(), own.timeout.is_some())
         && min.value >= timeout.value
     {
-        r.push(
+        r.error(
             InputError::new(
                 format!("`{path}.health.min_healthy` is not shorter than the health timeout"),
                 min.span.clone(),
             )
             .with_label(format!(
                 "{} >= timeout {}",
-                super::duration::format(min.value),
-                super::duration::format(timeout.value)
+                crate::yaml::duration::format(min.value),
+                crate::yaml::duration::format(timeout.value)
             ))
             .with_help("the gate could never pass: make `min_healthy` shorter than `timeout`"),
         );
@@ -893,7 +899,7 @@ fn check_policy(r: &mut Reader, own: &PolicyPatch, base: &PolicyPatch, path: &st
         && owns(own.canary_new.is_some(), own.replicas.is_some())
         && new.value > full
     {
-        r.push(
+        r.error(
             InputError::new(
                 format!("`{path}.canary.new` is larger than the {full} replicas of the service"),
                 new.span.clone(),
@@ -908,7 +914,7 @@ fn check_policy(r: &mut Reader, own: &PolicyPatch, base: &PolicyPatch, path: &st
         && owns(own.canary_old.is_some(), own.replicas.is_some())
         && old.value > full
     {
-        r.push(
+        r.error(
             InputError::new(
                 format!("`{path}.canary.old` is larger than the {full} replicas of the service"),
                 old.span.clone(),
@@ -926,7 +932,7 @@ fn check_policy(r: &mut Reader, own: &PolicyPatch, base: &PolicyPatch, path: &st
             if let CanaryStep::Scale { new, old } = step.value
                 && (new > full || old > full)
             {
-                r.push(
+                r.error(
                     InputError::new(
                         format!(
                             "a canary step of `{path}` asks for more than {full} replicas in a zone"
@@ -945,7 +951,7 @@ fn check_policy(r: &mut Reader, own: &PolicyPatch, base: &PolicyPatch, path: &st
         && owns(own.rolling_step.is_some(), own.replicas.is_some())
         && step.value > full
     {
-        r.push(
+        r.error(
             InputError::new(
                 format!("`{path}.rolling.step` is larger than the {full} replicas of the service"),
                 step.span.clone(),

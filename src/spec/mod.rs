@@ -1,11 +1,11 @@
 //! The strategy spec (`shipctl.yaml`) and CLI overrides -> a validated [`Spec`].
 
 pub mod defaults;
-pub mod duration;
 pub mod load;
 pub mod model;
 mod policy;
 mod reader;
 
+pub use crate::yaml::duration;
 pub use load::{FILE_NAME, load, parse_str};
 pub use model::{Overrides, Policy, Spec, Strategy};

@@ -47,7 +47,7 @@ pub struct KvSettings {
     /// `swarm://`, `consul://host:port`, `consul+https://...`, `etcd://host:port`.
     pub url: String,
     pub keys: KeyTemplates,
-    #[serde(with = "crate::spec::duration::serde_duration")]
+    #[serde(with = "crate::yaml::duration::serde_duration")]
     pub lock_ttl: Duration,
     /// How many deploy records `history` keeps.
     pub history_limit: usize,
@@ -138,7 +138,7 @@ pub enum CanaryStep {
     Scale { new: u64, old: u64 },
     /// Wait this long (health still watched), then go on.
     Pause {
-        #[serde(with = "crate::spec::duration::serde_duration")]
+        #[serde(with = "crate::yaml::duration::serde_duration")]
         duration: Duration,
     },
     /// Stop until `shipctl promote` (or `abort`).
@@ -154,13 +154,13 @@ pub struct Rolling {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Health {
     /// How long a zone may take to become healthy.
-    #[serde(with = "crate::spec::duration::serde_duration")]
+    #[serde(with = "crate::yaml::duration::serde_duration")]
     pub timeout: Duration,
     /// How long the tasks must stay healthy before the gate passes.
-    #[serde(with = "crate::spec::duration::serde_duration")]
+    #[serde(with = "crate::yaml::duration::serde_duration")]
     pub min_healthy: Duration,
     /// A stall with no progress for this long fails the deploy with a named cause.
-    #[serde(with = "crate::spec::duration::serde_duration")]
+    #[serde(with = "crate::yaml::duration::serde_duration")]
     pub progress_deadline: Duration,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe: Option<HttpProbe>,
@@ -176,20 +176,20 @@ pub struct HttpProbe {
     /// Text the body must contain, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect_body: Option<String>,
-    #[serde(with = "crate::spec::duration::serde_duration")]
+    #[serde(with = "crate::yaml::duration::serde_duration")]
     pub interval: Duration,
-    #[serde(with = "crate::spec::duration::serde_duration")]
+    #[serde(with = "crate::yaml::duration::serde_duration")]
     pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Drain {
     /// Time between the flip and scaling the old zone down, for in-flight requests.
-    #[serde(with = "crate::spec::duration::serde_duration")]
+    #[serde(with = "crate::yaml::duration::serde_duration")]
     pub time: Duration,
     /// Wait until `shipctl route` reports it serves the new keys before draining.
     pub wait_for_router: bool,
-    #[serde(with = "crate::spec::duration::serde_duration")]
+    #[serde(with = "crate::yaml::duration::serde_duration")]
     pub router_timeout: Duration,
 }
 

@@ -1,56 +1,46 @@
-//! Typed reads from the spanned YAML tree that collect every problem with its span.
+//! The spec's typed reads, on top of the shared [`Reader`].
+//!
+//! The spec is not interpolated, so a value must have its own YAML type (`replicas: "3"` is an
+//! error here, unlike in compose files), and messages show the key written correctly.
 
 use std::time::Duration;
 
 use crate::error::InputError;
-use crate::spec::duration;
-use crate::yaml::{Mapping, Node, Span, Value};
+use crate::yaml::{Mapping, Node, Reader, Value, duration, suggest};
 
-/// A value and where it was written, so that checks made after merging can still point at it.
-#[derive(Debug, Clone)]
-pub(crate) struct Sp<T> {
-    pub value: T,
-    pub span: Span,
+pub(crate) trait SpecRead {
+    /// A mapping; `key:` with nothing after it means "nothing set here".
+    fn section<'a>(&mut self, node: &'a Node, path: &str) -> Option<&'a Mapping>;
+
+    /// Reports keys this section does not know, suggesting the closest known one.
+    fn known_keys(&mut self, map: &Mapping, allowed: &[&str], section: &str);
+
+    fn exact_string(&mut self, node: &Node, path: &str, example: &str) -> Option<String>;
+
+    fn exact_bool(&mut self, node: &Node, path: &str) -> Option<bool>;
+
+    /// A whole number of at least `min`.
+    fn exact_uint(&mut self, node: &Node, path: &str, min: u64, example: &str) -> Option<u64>;
+
+    /// A Go-style duration (`30s`, `1m30s`); a bare `0` is accepted.
+    fn exact_duration(&mut self, node: &Node, path: &str) -> Option<Duration>;
+
+    /// A positive duration: zero would make the setting meaningless (a lock that never holds,
+    /// a probe that never waits).
+    fn positive_duration(&mut self, node: &Node, path: &str) -> Option<Duration>;
+
+    /// A command or a list of commands.
+    fn commands(&mut self, node: &Node, path: &str) -> Option<Vec<String>>;
 }
 
-impl<T> Sp<T> {
-    pub fn new(value: T, span: &Span) -> Sp<T> {
-        Sp {
-            value,
-            span: span.clone(),
-        }
-    }
-}
-
-/// Reads values and records problems instead of stopping at the first one.
-#[derive(Default)]
-pub(crate) struct Reader {
-    pub errors: Vec<InputError>,
-}
-
-impl Reader {
-    pub fn push(&mut self, e: InputError) {
-        self.errors.push(e);
-    }
-
-    fn wrong_type(&mut self, node: &Node, path: &str, expected: &str, example: &str) {
-        self.push(
-            InputError::new(
-                format!("`{path}` must be {expected}, found {}", node.kind()),
-                node.span.clone(),
-            )
-            .with_label(format!("expected {expected}"))
-            .with_help(format!("write it like `{example}`")),
-        );
-    }
-
-    pub fn map<'a>(&mut self, node: &'a Node, path: &str) -> Option<&'a Mapping> {
+impl SpecRead for Reader {
+    fn section<'a>(&mut self, node: &'a Node, path: &str) -> Option<&'a Mapping> {
         match &node.value {
             Value::Map(m) => Some(m),
-            // `key:` with nothing after it means "nothing set here", as in compose files.
             Value::Null => None,
             _ => {
-                self.wrong_type(
+                wrong_type(
+                    self,
                     node,
                     path,
                     "a mapping",
@@ -61,8 +51,7 @@ impl Reader {
         }
     }
 
-    /// Reports keys this section does not know, suggesting the closest known one.
-    pub fn known_keys(&mut self, map: &Mapping, allowed: &[&str], section: &str) {
+    fn known_keys(&mut self, map: &Mapping, allowed: &[&str], section: &str) {
         for (key, _) in map.iter() {
             let text = key.scalar_text().unwrap_or_default();
             if allowed.contains(&text.as_str()) {
@@ -73,11 +62,11 @@ impl Reader {
             } else {
                 format!("in `{section}`")
             };
-            let help = match closest(&text, allowed) {
+            let help = match suggest(&text, allowed) {
                 Some(best) => format!("did you mean `{best}`? Known keys: {}", allowed.join(", ")),
                 None => format!("known keys {place}: {}", allowed.join(", ")),
             };
-            self.push(
+            self.error(
                 InputError::new(format!("unknown key `{text}` {place}"), key.span.clone())
                     .with_label("not a known key")
                     .with_help(help),
@@ -85,21 +74,22 @@ impl Reader {
         }
     }
 
-    pub fn string(&mut self, node: &Node, path: &str, example: &str) -> Option<String> {
+    fn exact_string(&mut self, node: &Node, path: &str, example: &str) -> Option<String> {
         match &node.value {
             Value::String { text, .. } => Some(text.clone()),
             _ => {
-                self.wrong_type(node, path, "a string", example);
+                wrong_type(self, node, path, "a string", example);
                 None
             }
         }
     }
 
-    pub fn boolean(&mut self, node: &Node, path: &str) -> Option<bool> {
+    fn exact_bool(&mut self, node: &Node, path: &str) -> Option<bool> {
         match &node.value {
             Value::Bool(b) => Some(*b),
             _ => {
-                self.wrong_type(
+                wrong_type(
+                    self,
                     node,
                     path,
                     "true or false",
@@ -110,8 +100,7 @@ impl Reader {
         }
     }
 
-    /// A whole number of at least `min`.
-    pub fn uint(&mut self, node: &Node, path: &str, min: u64, example: &str) -> Option<u64> {
+    fn exact_uint(&mut self, node: &Node, path: &str, min: u64, example: &str) -> Option<u64> {
         match &node.value {
             Value::Int(i) => match u64::try_from(*i) {
                 Ok(v) if v >= min => Some(v),
@@ -121,7 +110,7 @@ impl Reader {
                     } else {
                         format!("at least {min}")
                     };
-                    self.push(
+                    self.error(
                         InputError::new(
                             format!("`{path}` must be {what}, found {i}"),
                             node.span.clone(),
@@ -133,26 +122,31 @@ impl Reader {
                 }
             },
             _ => {
-                self.wrong_type(node, path, "a whole number", example);
+                wrong_type(self, node, path, "a whole number", example);
                 None
             }
         }
     }
 
-    /// A Go-style duration (`30s`, `1m30s`); a bare `0` is accepted.
-    pub fn duration(&mut self, node: &Node, path: &str) -> Option<Duration> {
+    fn exact_duration(&mut self, node: &Node, path: &str) -> Option<Duration> {
         let text = match &node.value {
             Value::String { text, .. } => text.clone(),
             Value::Int(i) => i.to_string(),
             _ => {
-                self.wrong_type(node, path, "a duration", &format!("{}: 30s", last(path)));
+                wrong_type(
+                    self,
+                    node,
+                    path,
+                    "a duration",
+                    &format!("{}: 30s", last(path)),
+                );
                 return None;
             }
         };
         match duration::parse(&text) {
             Ok(d) => Some(d),
             Err(e) => {
-                self.push(
+                self.error(
                     InputError::new(format!("invalid duration for `{path}`"), node.span.clone())
                         .with_label(e.to_string())
                         .with_help("durations look like `500ms`, `30s`, `1m30s` or `2h`"),
@@ -162,12 +156,10 @@ impl Reader {
         }
     }
 
-    /// A positive duration: zero would make the setting meaningless (a lock that never holds,
-    /// a probe that never waits).
-    pub fn positive_duration(&mut self, node: &Node, path: &str) -> Option<Duration> {
-        let d = self.duration(node, path)?;
+    fn positive_duration(&mut self, node: &Node, path: &str) -> Option<Duration> {
+        let d = self.exact_duration(node, path)?;
         if d.is_zero() {
-            self.push(
+            self.error(
                 InputError::new(format!("`{path}` must be longer than 0"), node.span.clone())
                     .with_label("zero here")
                     .with_help(format!(
@@ -180,20 +172,24 @@ impl Reader {
         Some(d)
     }
 
-    /// A string or a list of strings.
-    pub fn strings(&mut self, node: &Node, path: &str) -> Option<Vec<String>> {
+    fn commands(&mut self, node: &Node, path: &str) -> Option<Vec<String>> {
         match &node.value {
             Value::Null => Some(Vec::new()),
             Value::String { text, .. } => Some(vec![text.clone()]),
             Value::Seq(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {
-                    out.push(self.string(item, &format!("{path}[]"), "./scripts/notify.sh")?);
+                    out.push(self.exact_string(
+                        item,
+                        &format!("{path}[]"),
+                        "./scripts/notify.sh",
+                    )?);
                 }
                 Some(out)
             }
             _ => {
-                self.wrong_type(
+                wrong_type(
+                    self,
                     node,
                     path,
                     "a command or a list of commands",
@@ -205,45 +201,19 @@ impl Reader {
     }
 }
 
+/// Records "`path` must be X, found Y" with an example of the key written correctly.
+fn wrong_type(r: &mut Reader, node: &Node, path: &str, expected: &str, example: &str) {
+    r.error(
+        InputError::new(
+            format!("`{path}` must be {expected}, found {}", node.kind()),
+            node.span.clone(),
+        )
+        .with_label(format!("expected {expected}"))
+        .with_help(format!("write it like `{example}`")),
+    );
+}
+
 /// The last key of a dotted path (`defaults.drain.time` -> `time`), for examples.
 fn last(path: &str) -> &str {
     path.rsplit('.').next().unwrap_or(path)
-}
-
-/// The allowed word nearest to `word`, if it is close enough to be a typo.
-fn closest<'a>(word: &str, allowed: &[&'a str]) -> Option<&'a str> {
-    allowed
-        .iter()
-        .map(|a| (edit_distance(word, a), *a))
-        .filter(|(d, a)| *d <= 2.max(a.len() / 4))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, a)| a)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn suggests_near_keys_only() {
-        assert_eq!(
-            closest("stratgy", &["strategy", "replicas"]),
-            Some("strategy")
-        );
-        assert_eq!(closest("colour", &["strategy", "replicas"]), None);
-    }
 }

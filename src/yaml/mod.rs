@@ -4,10 +4,13 @@
 //! interpolation, `extends` and `-f` merging all work on the tree, and every later error can
 //! still point at the file, line and column the user wrote.
 
+pub mod duration;
 mod node;
 mod parse;
+mod read;
 mod source;
 
 pub use node::{Mapping, Node, Value};
 pub use parse::parse;
+pub use read::{Reader, Spanned, child_path, suggest};
 pub use source::{SourceFile, Span};
