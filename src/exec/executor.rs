@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::failure::{StepError, StepFailure};
+use super::context::{Context, ExecOptions, millis};
 use super::gate::Gate;
-use super::health::HealthRules;
 use super::on_switch::OnSwitch;
+use super::step_error::{StepError, StepFailure};
 use super::summary::{action_kind, summarize};
 use super::track::{ServiceRun, ZoneTrack};
 use super::{
@@ -16,35 +16,8 @@ use super::{
 };
 use crate::error::Error;
 use crate::plan::{Action, Plan, ServicePlan, Step};
-use crate::ports::{Cluster, ClusterError, TaskState, ZoneTarget};
+use crate::ports::{Cluster, ClusterError, ZoneTarget};
 use crate::ports::{Kv, LockGuard};
-
-/// Tuning of the executor; the defaults are what the CLI uses.
-#[derive(Debug, Clone)]
-pub struct ExecOptions {
-    /// How often a zone's tasks are polled while waiting (a healthy zone is noticed within
-    /// 2.5 polls).
-    pub poll_interval: Duration,
-    /// How often the router's report is read while waiting for it.
-    pub router_poll: Duration,
-    /// How often health is checked during a timed pause.
-    pub pause_check: Duration,
-    /// How often an unchanged health progress is reported again while waiting.
-    pub heartbeat: Duration,
-    pub health_rules: HealthRules,
-}
-
-impl Default for ExecOptions {
-    fn default() -> Self {
-        ExecOptions {
-            poll_interval: Duration::from_millis(100),
-            router_poll: Duration::from_millis(500),
-            pause_check: Duration::from_secs(1),
-            heartbeat: Duration::from_secs(10),
-            health_rules: HealthRules::default(),
-        }
-    }
-}
 
 /// What a step left to do next.
 pub(super) enum StepDone {
@@ -67,19 +40,12 @@ pub struct Ports<'a> {
 
 /// Runs plans. Talks to the world only through the traits it is given.
 pub struct Executor<'a> {
-    pub(super) cluster: &'a dyn Cluster,
-    pub(super) kv: &'a dyn Kv,
-    pub(super) prober: &'a dyn Prober,
-    pub(super) clock: &'a dyn Clock,
-    pub(super) sink: &'a dyn EventSink,
-    pub(super) cancel: CancellationToken,
-    pub(super) decider: &'a dyn FailureDecider,
-    pub(super) options: ExecOptions,
+    ctx: Context<'a>,
     /// Each service's deploy lock, checked before every step of that service that changes
     /// something.
-    pub(super) locks: Vec<(String, &'a dyn LockGuard)>,
+    locks: Vec<(String, &'a dyn LockGuard)>,
     /// Told when a service's keys switch to its new zone.
-    pub(super) on_switch: Option<&'a dyn OnSwitch>,
+    on_switch: Option<&'a dyn OnSwitch>,
 }
 
 impl<'a> Executor<'a> {
@@ -93,14 +59,16 @@ impl<'a> Executor<'a> {
             decider,
         } = ports;
         Executor {
-            cluster,
-            kv,
-            prober,
-            clock,
-            sink,
-            cancel,
-            decider,
-            options: ExecOptions::default(),
+            ctx: Context {
+                cluster,
+                kv,
+                prober,
+                clock,
+                sink,
+                cancel,
+                decider,
+                options: ExecOptions::default(),
+            },
             locks: Vec::new(),
             on_switch: None,
         }
@@ -129,19 +97,19 @@ impl<'a> Executor<'a> {
     /// Runs every service plan in order. Stops at the first service that fails (after its
     /// failure handling); services already done stay done.
     pub async fn run(&self, plan: &Plan) -> Result<Outcome, Error> {
-        let start = self.clock.now();
+        let start = self.ctx.clock.now();
         for warning in &plan.warnings {
-            self.sink.emit(&Event::Warning {
+            self.ctx.sink.emit(&Event::Warning {
                 service: None,
                 message: warning.clone(),
             });
         }
         let mut services = Vec::new();
         let mut failed = None;
-        for sp in &plan.services {
-            match self.run_service(plan, sp).await {
+        for service in &plan.services {
+            match self.run_service(plan, service).await {
                 Ok(result) => services.push(ServiceOutcome {
-                    service: sp.service.clone(),
+                    service: service.service.clone(),
                     result,
                 }),
                 Err(e) => {
@@ -150,36 +118,40 @@ impl<'a> Executor<'a> {
                 }
             }
         }
-        let duration = self.clock.now().saturating_duration_since(start);
+        let duration = self.ctx.clock.now().saturating_duration_since(start);
         let result = match failed {
             Some(e) => Err(e),
             None => Ok(Outcome { services, duration }),
         };
-        self.sink.emit(&Event::DeployFinished {
+        self.ctx.sink.emit(&Event::DeployFinished {
             result: run_result(&result),
             duration_ms: millis(duration),
         });
         result
     }
 
-    async fn run_service(&self, plan: &Plan, sp: &ServicePlan) -> Result<ServiceResult, Error> {
-        self.sink.emit(&Event::PlanStarted {
-            service: sp.service.clone(),
-            strategy: sp.strategy,
-            from: sp.from.clone(),
-            to: sp.to.clone(),
-            steps: sp.steps.len(),
+    async fn run_service(
+        &self,
+        plan: &Plan,
+        service: &ServicePlan,
+    ) -> Result<ServiceResult, Error> {
+        self.ctx.sink.emit(&Event::PlanStarted {
+            service: service.service.clone(),
+            strategy: service.strategy,
+            from: service.from.clone(),
+            to: service.to.clone(),
+            steps: service.steps.len(),
         });
-        for warning in &sp.warnings {
-            self.sink.emit(&Event::Warning {
-                service: Some(sp.service.clone()),
+        for warning in &service.warnings {
+            self.ctx.sink.emit(&Event::Warning {
+                service: Some(service.service.clone()),
                 message: warning.clone(),
             });
         }
-        if sp.up_to_date || sp.steps.is_empty() {
+        if service.up_to_date || service.steps.is_empty() {
             return Ok(ServiceResult::UpToDate);
         }
-        let mut run = ServiceRun::new(plan, sp, &self.options.health_rules);
+        let mut run = ServiceRun::new(plan, service, &self.ctx.options.health_rules);
         self.snapshot(&mut run).await?;
         self.record(&run, RunState::Running, "").await;
         let result = self.run_steps(&mut run).await;
@@ -203,106 +175,114 @@ impl<'a> Executor<'a> {
     }
 
     async fn run_steps(&self, run: &mut ServiceRun<'_>) -> Result<ServiceResult, Error> {
-        let sp = run.sp;
-        let total = sp.steps.len();
+        let service = run.service;
+        let total = service.steps.len();
         let mut index = 0;
         while index < total {
-            let step = &sp.steps[index];
+            let step = &service.steps[index];
             // A safe point: between steps nothing is half-done.
-            if self.cancel.is_cancelled() {
-                return Err(self.interrupted(run, index));
+            if self.ctx.cancel.is_cancelled() {
+                return Err(self.ctx.interrupted(run, index));
             }
-            if changes_something(&step.action) && self.lock_lost_for(&sp.service) {
-                return Err(self.lock_lost(run, index));
+            if changes_something(&step.action) && self.lock_lost_for(&service.service) {
+                return Err(self.ctx.lock_lost(run, index));
             }
-            self.sink.emit(&Event::StepStarted {
-                service: sp.service.clone(),
+            self.ctx.sink.emit(&Event::StepStarted {
+                service: service.service.clone(),
                 index: index + 1,
                 total,
                 action: action_kind(&step.action).to_string(),
                 summary: summarize(&step.action),
                 reason: step.reason.clone(),
             });
-            let started = self.clock.now();
+            let started = self.ctx.clock.now();
             match self.step(run, step).await {
                 Ok(done) => {
-                    self.sink.emit(&Event::StepFinished {
-                        service: sp.service.clone(),
+                    self.ctx.sink.emit(&Event::StepFinished {
+                        service: service.service.clone(),
                         index: index + 1,
                         total,
                         action: action_kind(&step.action).to_string(),
                         summary: summarize(&step.action),
-                        elapsed_ms: millis(self.clock.now().saturating_duration_since(started)),
+                        elapsed_ms: millis(self.ctx.clock.now().saturating_duration_since(started)),
                     });
                     index += 1;
                     run.steps_done = index;
                     if let Some(on_switch) = self.on_switch
-                        && switches_to_target(sp, &step.action)
+                        && switches_to_target(service, &step.action)
                     {
-                        on_switch.switched(sp).await;
+                        on_switch.switched(service).await;
                     }
                     if let StepDone::AwaitPromotion = done {
                         let message = format!(
                             "{} {} runs as a canary and waits: `shipctl promote {}` to go on, \
                              `shipctl abort {}` to go back",
-                            sp.to.zone, sp.to.version, sp.service, sp.service
+                            service.to.zone, service.to.version, service.service, service.service
                         );
-                        self.sink.emit(&Event::Paused {
-                            service: sp.service.clone(),
+                        self.ctx.sink.emit(&Event::Paused {
+                            service: service.service.clone(),
                             message: message.clone(),
                         });
                         return Ok(ServiceResult::AwaitingPromotion {
-                            to: sp.to.clone(),
+                            to: service.to.clone(),
                             steps_done: index,
                             message,
                         });
                     }
                 }
-                Err(StepError::Interrupted) => return Err(self.interrupted(run, index)),
+                Err(StepError::Interrupted) => return Err(self.ctx.interrupted(run, index)),
                 Err(StepError::Failed(failure)) if is_cleanup_after_flip(run, step) => {
-                    return Err(self.cleanup_failed(run, step, failure));
+                    return Err(self.ctx.cleanup_failed(run, step, failure));
                 }
                 Err(StepError::Failed(failure)) => {
                     // Ok = the user chose to retry the step.
-                    self.handle_failure(run, index, step, failure).await?;
+                    self.ctx.handle_failure(run, index, step, failure).await?;
                 }
             }
         }
-        Ok(ServiceResult::Done { to: sp.to.clone() })
+        Ok(ServiceResult::Done {
+            to: service.to.clone(),
+        })
     }
 
     /// Records where this service's deploy stands (best effort: the deploy goes on without).
     async fn record(&self, run: &ServiceRun<'_>, state: RunState, message: &str) {
-        let sp = run.sp;
+        let service = run.service;
         let record = ProgressRecord {
-            service: sp.service.clone(),
-            strategy: sp.strategy,
-            from: sp.from.clone(),
-            to: sp.to.clone(),
+            service: service.service.clone(),
+            strategy: service.strategy,
+            from: service.from.clone(),
+            to: service.to.clone(),
             state,
             steps_done: run.steps_done,
-            total_steps: sp.steps.len(),
-            next_step: sp.steps.get(run.steps_done).map(|s| summarize(&s.action)),
+            total_steps: service.steps.len(),
+            next_step: service
+                .steps
+                .get(run.steps_done)
+                .map(|s| summarize(&s.action)),
             message: message.to_string(),
-            updated_at: super::record::unix_seconds(self.clock.wall()),
+            updated_at: super::record::unix_seconds(self.ctx.clock.wall()),
         };
         let Ok(value) = serde_json::to_string(&record) else {
             return;
         };
-        if let Err(e) = self.kv.put(&sp.keys.progress, &value).await {
-            self.sink.emit(&Event::Warning {
-                service: Some(sp.service.clone()),
-                message: format!("could not record the progress in {}: {e}", sp.keys.progress),
+        if let Err(e) = self.ctx.kv.put(&service.keys.progress, &value).await {
+            self.ctx.sink.emit(&Event::Warning {
+                service: Some(service.service.clone()),
+                message: format!(
+                    "could not record the progress in {}: {e}",
+                    service.keys.progress
+                ),
             });
         }
     }
 
     /// The deploy is over (done or rolled back): nothing is left to resume.
     async fn clear_record(&self, run: &ServiceRun<'_>) {
-        let key = &run.sp.keys.progress;
-        if let Err(e) = self.kv.delete(key).await {
-            self.sink.emit(&Event::Warning {
-                service: Some(run.sp.service.clone()),
+        let key = &run.service.keys.progress;
+        if let Err(e) = self.ctx.kv.delete(key).await {
+            self.ctx.sink.emit(&Event::Warning {
+                service: Some(run.service.service.clone()),
                 message: format!("could not clear the progress record {key}: {e}"),
             });
         }
@@ -312,13 +292,14 @@ impl<'a> Executor<'a> {
     async fn snapshot(&self, run: &mut ServiceRun<'_>) -> Result<(), Error> {
         let names = run.zone_names();
         let observed = self
+            .ctx
             .cluster
-            .observe_zones(&run.plan.project, &run.sp.service, &names)
+            .observe_zones(&run.plan.project, &run.service.service, &names)
             .await
             .map_err(|e| Error::Unavailable {
                 message: format!(
                     "cannot read the zones of {} before deploying: {e}",
-                    run.sp.service
+                    run.service.service
                 ),
                 help: Some("nothing was changed; check the connection to the Swarm manager".into()),
             })?;
@@ -329,7 +310,7 @@ impl<'a> Executor<'a> {
             .filter(|(zone, _)| observed.contains_key(zone))
             .map(|(_, name)| name.clone())
             .collect();
-        self.forget_ended_tasks(run, &existing).await;
+        self.ctx.forget_ended_tasks(run, &existing).await;
         for (zone, service_name) in names {
             let track = match observed.get(&zone) {
                 Some(z) => ZoneTrack {
@@ -351,21 +332,6 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
-    /// Adds the tasks of `services` that have ended to the history the health gates ignore
-    /// (best effort: without it, old failures may only end a gate sooner).
-    pub(super) async fn forget_ended_tasks(&self, run: &mut ServiceRun<'_>, services: &[String]) {
-        for name in services {
-            if let Ok(tasks) = self.cluster.tasks(name).await {
-                run.rules.history.extend(
-                    tasks
-                        .into_iter()
-                        .filter(|t| is_ended(t.state))
-                        .map(|t| t.id),
-                );
-            }
-        }
-    }
-
     /// A plan made from the live cluster is only valid while the zones are as it saw them
     /// (a saved plan applied later must not act on a different state).
     fn refuse_if_moved(
@@ -377,7 +343,7 @@ impl<'a> Executor<'a> {
         if run.plan.observed.source != crate::plan::StateSource::Cluster {
             return Ok(());
         }
-        let seen = run.plan.observed.services.get(&run.sp.service);
+        let seen = run.plan.observed.services.get(&run.service.service);
         let show = |z: Option<(u64, Option<String>)>| match z {
             None => "no service".to_string(),
             Some((n, v)) => format!("{} x{n}", v.as_deref().unwrap_or("?")),
@@ -422,7 +388,7 @@ impl<'a> Executor<'a> {
                     .map(|(_, n)| n.clone())
                     .unwrap_or_default();
                 self.cluster_call(&format!("creating network {name}"), || {
-                    self.cluster.ensure_network(name, &network)
+                    self.ctx.cluster.ensure_network(name, &network)
                 })
                 .await?;
             }
@@ -452,10 +418,10 @@ impl<'a> Executor<'a> {
                 );
                 let target = ZoneTarget {
                     project: run.plan.project.clone(),
-                    service: run.sp.service.clone(),
+                    service: run.service.service.clone(),
                     zone: zone.clone(),
                     service_name: service.clone(),
-                    definition: run.sp.definition.clone(),
+                    definition: run.service.definition.clone(),
                     image: image.clone(),
                     version: version.clone(),
                     replicas: *replicas,
@@ -464,7 +430,7 @@ impl<'a> Executor<'a> {
                     configs: run.plan.configs.clone(),
                 };
                 self.cluster_call(&format!("applying {service}"), || {
-                    self.cluster.apply_zone(&target)
+                    self.ctx.cluster.apply_zone(&target)
                 })
                 .await?;
             }
@@ -481,31 +447,32 @@ impl<'a> Executor<'a> {
                 });
                 track.desired = *replicas;
                 self.cluster_call(&format!("scaling {service}"), || {
-                    self.cluster.scale(service, *replicas)
+                    self.ctx.cluster.scale(service, *replicas)
                 })
                 .await?;
             }
             Action::WaitHealthy {
                 zone,
+                service,
                 replicas,
                 version,
                 timeout,
                 min_healthy,
-                ..
             } => {
                 let gate = Gate {
                     zone,
+                    service_name: service,
                     version: Some(version),
                     replicas: *replicas,
                     timeout: *timeout,
                     min_healthy: *min_healthy,
                     cancellable: true,
                 };
-                self.wait_healthy(run, &gate).await?;
+                self.ctx.wait_healthy(run, &gate).await?;
             }
             Action::WriteKeys { writes } => self.write_keys(run, writes).await?,
-            Action::WaitRouter { timeout } => self.wait_router(run, *timeout).await?,
-            Action::WaitDrain { duration } => self.sleep(*duration).await?,
+            Action::WaitRouter { timeout } => self.ctx.wait_router(run, *timeout).await?,
+            Action::WaitDrain { duration } => self.ctx.sleep(*duration).await?,
             Action::Pause {
                 duration: Some(duration),
             } => self.pause(run, *duration).await?,
@@ -528,14 +495,14 @@ impl<'a> Executor<'a> {
             match call().await {
                 Ok(()) => return Ok(()),
                 Err(e @ ClusterError::Unavailable { .. }) if attempt < 3 => {
-                    self.sink.emit(&Event::Warning {
+                    self.ctx.sink.emit(&Event::Warning {
                         service: None,
                         message: format!(
                             "{what}: {e}; retrying in {}",
                             crate::spec::duration::format(delay)
                         ),
                     });
-                    self.sleep(delay).await?;
+                    self.ctx.sleep(delay).await?;
                     delay *= 2;
                     attempt += 1;
                 }
@@ -544,28 +511,20 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// Sleeps unless cancelled first.
-    pub(super) async fn sleep(&self, duration: Duration) -> Result<(), StepError> {
-        tokio::select! {
-            biased;
-            () = self.cancel.cancelled() => Err(StepError::Interrupted),
-            () = self.clock.sleep(duration) => Ok(()),
-        }
-    }
-
     /// A timed pause (canary step): the new zone's health is still watched.
     async fn pause(&self, run: &ServiceRun<'_>, duration: Duration) -> Result<(), StepError> {
-        let end = self.clock.now() + duration;
+        let end = self.ctx.clock.now() + duration;
         loop {
-            let now = self.clock.now();
+            let now = self.ctx.clock.now();
             if now >= end {
                 return Ok(());
             }
-            self.sleep((end - now).min(self.options.pause_check))
+            self.ctx
+                .sleep((end - now).min(self.ctx.options.pause_check))
                 .await?;
-            let zone = &run.sp.to.zone;
+            let zone = &run.service.to.zone;
             if let Some(track) = run.zones.get(zone).filter(|t| t.desired > 0) {
-                let report = self.check_zone(run, track).await;
+                let report = self.ctx.check_zone(run, track).await;
                 if let Ok(report) = report
                     && let super::HealthStatus::Failing(cause) = report.status
                 {
@@ -600,6 +559,7 @@ impl<'a> Executor<'a> {
                 }));
             };
             let report = self
+                .ctx
                 .check_zone(run, &track)
                 .await
                 .map_err(|e| StepFailure::cluster(format!("checking {zone}"), e))?;
@@ -619,13 +579,19 @@ impl<'a> Executor<'a> {
         if run.original_keys.is_none() {
             let mut originals = Vec::new();
             for key in run.planned_keys() {
-                let entry = self.kv.get(&key).await.map_err(|e| StepFailure::kv(&e))?;
+                let entry = self
+                    .ctx
+                    .kv
+                    .get(&key)
+                    .await
+                    .map_err(|e| StepFailure::kv(&e))?;
                 originals.push((key, entry.map(|e| e.value)));
             }
             run.original_keys = Some(originals);
         }
         // The KV contract is all-or-nothing: an error means nothing was written.
-        self.kv
+        self.ctx
+            .kv
             .write_atomic(writes)
             .await
             .map_err(|e| StepFailure::kv(&e))?;
@@ -642,9 +608,9 @@ fn is_cleanup_after_flip(run: &ServiceRun<'_>, step: &Step) -> bool {
     let Action::Scale { zone, replicas, .. } = &step.action else {
         return false;
     };
-    let flipped = run.written.get(&run.sp.keys.active_zone) == Some(&run.sp.to.zone);
+    let flipped = run.written.get(&run.service.keys.active_zone) == Some(&run.service.to.zone);
     let before = run.before.get(zone).map_or(0, |z| z.desired);
-    flipped && *zone != run.sp.to.zone && *replicas < before
+    flipped && *zone != run.service.to.zone && *replicas < before
 }
 
 fn changes_something(action: &Action) -> bool {
@@ -656,22 +622,6 @@ fn changes_something(action: &Action) -> bool {
             | Action::Scale { .. }
             | Action::WriteKeys { .. }
     )
-}
-
-fn is_ended(state: TaskState) -> bool {
-    matches!(
-        state,
-        TaskState::Complete
-            | TaskState::Shutdown
-            | TaskState::Failed
-            | TaskState::Rejected
-            | TaskState::Remove
-            | TaskState::Orphaned
-    )
-}
-
-pub(super) fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Adds to a failure which services were deployed before it.
@@ -699,7 +649,15 @@ fn with_done_services(e: Error, done: &[ServiceOutcome]) -> Error {
 }
 
 /// True for the key write that makes the plan's target zone the active one.
-fn switches_to_target(sp: &ServicePlan, action: &Action) -> bool {
+fn switches_to_target(service: &ServicePlan, action: &Action) -> bool {
     matches!(action, Action::WriteKeys { writes }
-        if writes.iter().any(|w| w.key == sp.keys.active_zone && w.value == sp.to.zone))
+        if writes.iter().any(|w| w.key == service.keys.active_zone && w.value == service.to.zone))
+}
+
+#[cfg(test)]
+impl Executor<'_> {
+    /// The executor's cancellable sleep, for tests of cancellation.
+    pub(super) async fn sleep(&self, duration: Duration) -> Result<(), StepError> {
+        self.ctx.sleep(duration).await
+    }
 }

@@ -2,16 +2,18 @@
 
 use std::time::{Duration, Instant};
 
-use super::executor::Executor;
-use super::failure::{StepError, StepFailure};
+use super::context::{Context, millis};
 use super::health::{HealthReport, HealthStatus, TaskCounts, evaluate};
-use super::track::{ServiceRun, ZoneTrack};
+use super::step_error::{StepError, StepFailure};
+use super::track::ServiceRun;
 use super::{Event, FailureCause};
-use crate::ports::{ClusterError, RouterReport, TaskInfo, router_key};
+use crate::ports::{RouterReport, TaskInfo, router_key};
 
 /// What a health gate waits for.
 pub(super) struct Gate<'g> {
     pub zone: &'g str,
+    /// The zone's Swarm service.
+    pub service_name: &'g str,
     /// `None` = any version (a zone whose version label is unknown).
     pub version: Option<&'g str>,
     pub replicas: u64,
@@ -28,23 +30,7 @@ struct Shown {
     at: Instant,
 }
 
-impl Executor<'_> {
-    /// Evaluates a zone once, against what the run expects of it.
-    pub(super) async fn check_zone(
-        &self,
-        run: &ServiceRun<'_>,
-        track: &ZoneTrack,
-    ) -> Result<HealthReport, ClusterError> {
-        let tasks = self.cluster.tasks(&track.service_name).await?;
-        Ok(evaluate(
-            &tasks,
-            track.version.as_deref(),
-            track.desired,
-            self.clock.wall(),
-            &run.rules,
-        ))
-    }
-
+impl Context<'_> {
     /// Polls the zone until `replicas` tasks of `version` run healthy (and pass the probe)
     /// for `min_healthy`; fails on a fatal cause, on `timeout`, or when nothing progresses for
     /// the policy's `progress_deadline`.
@@ -55,18 +41,14 @@ impl Executor<'_> {
     ) -> Result<(), StepError> {
         let Gate {
             zone,
+            service_name,
             version,
             replicas,
             timeout,
             min_healthy,
             cancellable,
         } = *gate;
-        let service_name = run
-            .zones
-            .get(zone)
-            .map(|z| z.service_name.clone())
-            .unwrap_or_else(|| format!("{}_{}-{zone}", run.plan.project, run.sp.service));
-        let health = &run.sp.policy.health;
+        let health = &run.service.policy.health;
         let context = format!("{zone} did not become healthy");
         let start = self.clock.now();
         let mut last_progress = start;
@@ -83,13 +65,13 @@ impl Executor<'_> {
                 return Err(StepError::Interrupted);
             }
             let now = self.clock.now();
-            match self.cluster.tasks(&service_name).await {
+            match self.cluster.tasks(service_name).await {
                 Err(e) => {
                     // A manager hiccup is not a deploy failure; it becomes one at the deadline.
                     if !warned_cluster {
                         warned_cluster = true;
                         self.sink.emit(&Event::Warning {
-                            service: Some(run.sp.service.clone()),
+                            service: Some(run.service.service.clone()),
                             message: format!("cannot list the tasks of {service_name}: {e}"),
                         });
                     }
@@ -180,7 +162,7 @@ impl Executor<'_> {
                 return Err(StepError::Failed(StepFailure {
                     context,
                     cause: cause.unwrap_or(FailureCause::Timeout {
-                        waited_ms: super::executor::millis(waited),
+                        waited_ms: millis(waited),
                     }),
                     task_errors: errors,
                 }));
@@ -197,7 +179,7 @@ impl Executor<'_> {
                 return Err(StepError::Failed(StepFailure {
                     context,
                     cause: cause.unwrap_or(FailureCause::Stalled {
-                        idle_ms: super::executor::millis(idle),
+                        idle_ms: millis(idle),
                     }),
                     task_errors: errors,
                 }));
@@ -245,7 +227,7 @@ impl Executor<'_> {
         *shown = Some(Shown { state, at: now });
         let c = &report.counts;
         self.sink.emit(&Event::HealthProgress {
-            service: run.sp.service.clone(),
+            service: run.service.service.clone(),
             zone: zone.to_string(),
             version: version.unwrap_or("").to_string(),
             healthy: c.running.min(c.desired),
@@ -266,7 +248,7 @@ impl Executor<'_> {
         if run.written.is_empty() {
             return Ok(());
         }
-        let key = router_key(&run.sp.service);
+        let key = router_key(&run.service.service);
         let start = self.clock.now();
         let mut last_problem: String;
         loop {

@@ -24,6 +24,7 @@
 
 mod cause;
 mod clock;
+mod context;
 mod decide;
 mod event;
 mod executor;
@@ -34,7 +35,9 @@ mod on_switch;
 mod outcome;
 mod probe;
 mod record;
+mod rollback;
 pub mod status;
+mod step_error;
 mod summary;
 mod track;
 

@@ -840,9 +840,9 @@ async fn a_first_deploy_that_fails_leaves_nothing_running() {
     let w = World::new(0);
     w.kv.set_unavailable(false);
     let mut p = blue_green(None);
-    let sp = &mut p.services[0];
-    sp.from = None;
-    sp.steps = vec![
+    let service = &mut p.services[0];
+    service.from = None;
+    service.steps = vec![
         step(Action::CreateZone {
             zone: "green".into(),
             service: GREEN.into(),
@@ -1297,7 +1297,7 @@ async fn the_real_clock_abandons_a_wait_when_cancelled() {
     let result = executor.sleep(Duration::from_secs(30)).await;
     assert!(matches!(
         result,
-        Err(super::failure::StepError::Interrupted)
+        Err(super::step_error::StepError::Interrupted)
     ));
     assert!(started.elapsed() < Duration::from_secs(5));
     // Not cancelled: it sleeps.
@@ -1343,9 +1343,9 @@ async fn undoing_a_first_deploy_removes_the_keys_it_created() {
         w.kv.unset(key);
     }
     let mut p = blue_green(None);
-    let sp = &mut p.services[0];
-    sp.from = None;
-    sp.steps = vec![
+    let service = &mut p.services[0];
+    service.from = None;
+    service.steps = vec![
         step(Action::CreateZone {
             zone: "green".into(),
             service: GREEN.into(),

@@ -19,7 +19,7 @@ pub(super) struct ZoneTrack {
 /// The run of one [`ServicePlan`].
 pub(super) struct ServiceRun<'p> {
     pub plan: &'p Plan,
-    pub sp: &'p ServicePlan,
+    pub service: &'p ServicePlan,
     /// The zones before the first step, by zone name.
     pub before: IndexMap<String, ZoneTrack>,
     /// The zones as the steps done so far have set them.
@@ -35,16 +35,16 @@ pub(super) struct ServiceRun<'p> {
 }
 
 impl<'p> ServiceRun<'p> {
-    pub fn new(plan: &'p Plan, sp: &'p ServicePlan, base_rules: &HealthRules) -> Self {
+    pub fn new(plan: &'p Plan, service: &'p ServicePlan, base_rules: &HealthRules) -> Self {
         let mut rules = base_rules.clone();
-        rules.healthcheck_period = sp
+        rules.healthcheck_period = service
             .definition
             .healthcheck
             .as_ref()
             .and_then(HealthRules::healthcheck_period_of);
         ServiceRun {
             plan,
-            sp,
+            service,
             before: IndexMap::new(),
             zones: IndexMap::new(),
             original_keys: None,
@@ -62,7 +62,7 @@ impl<'p> ServiceRun<'p> {
                 out.push((zone.to_string(), name.to_string()));
             }
         };
-        for step in &self.sp.steps {
+        for step in &self.service.steps {
             match &step.action {
                 Action::CreateZone { zone, service, .. }
                 | Action::UpdateZone { zone, service, .. }
@@ -71,7 +71,7 @@ impl<'p> ServiceRun<'p> {
                 _ => {}
             }
         }
-        if let Some(state) = self.plan.observed.services.get(&self.sp.service) {
+        if let Some(state) = self.plan.observed.services.get(&self.service.service) {
             for (zone, z) in &state.zones {
                 add(zone, &z.service_name);
             }
@@ -82,7 +82,7 @@ impl<'p> ServiceRun<'p> {
     /// Every key any `WriteKeys` step of the plan writes, in order.
     pub fn planned_keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = Vec::new();
-        for step in &self.sp.steps {
+        for step in &self.service.steps {
             if let Action::WriteKeys { writes } = &step.action {
                 for w in writes {
                     if !keys.contains(&w.key) {
@@ -99,9 +99,9 @@ impl<'p> ServiceRun<'p> {
     pub fn traffic_targets(&self, writes: &[KeyWrite]) -> Vec<String> {
         let mut zones: Vec<String> = Vec::new();
         for w in writes {
-            if w.key == self.sp.keys.active_zone {
+            if w.key == self.service.keys.active_zone {
                 zones.push(w.value.trim().to_string());
-            } else if w.key == self.sp.keys.traffic {
+            } else if w.key == self.service.keys.traffic {
                 zones.extend(traffic_zones(&w.value));
             }
         }
@@ -112,7 +112,7 @@ impl<'p> ServiceRun<'p> {
     /// Where the routing keys point now, in words.
     pub fn keys_state(&self) -> String {
         if self.written.is_empty() {
-            match &self.sp.from {
+            match &self.service.from {
                 Some(from) => format!(
                     "routing keys unchanged: {} {} serves",
                     from.zone, from.version

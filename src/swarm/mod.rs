@@ -2,13 +2,14 @@
 //!
 //! [`connect`] reaches an engine (`-H`, `DOCKER_HOST`, unix / tcp / TLS / ssh) and checks that
 //! it is a Swarm manager; [`SwarmCluster`] then creates, updates, scales and observes the zone
-//! services. The compose -> Swarm translation is the pure [`translate::service_spec`].
+//! services. The compose -> Swarm translation is the pure [`to_swarm::service_spec`].
 
 pub mod auth;
 mod connect;
-pub mod convert;
+mod failure;
+pub mod from_swarm;
 mod raw;
-pub mod translate;
+pub mod to_swarm;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -28,9 +29,9 @@ pub use connect::{DEFAULT_HOST, Endpoint, connect, connect_endpoint};
 use crate::compose::model::Network;
 use crate::ports::ZoneState;
 use crate::ports::{Cluster, ClusterError, TaskInfo, ZoneTarget};
-use connect::chain;
+use failure::chain;
 use raw::Raw;
-use translate::{LABEL_NAMESPACE, Lookups};
+use to_swarm::{LABEL_NAMESPACE, Lookups};
 
 /// How often an update is retried when another writer changed the service in between
 /// (Swarm's optimistic concurrency answers "update out of sequence").
@@ -253,7 +254,7 @@ impl SwarmCluster {
         let items = raw.as_array().cloned().unwrap_or_default();
         let mut tasks = Vec::with_capacity(items.len());
         for item in items {
-            let addresses = convert::task_addresses(&item);
+            let addresses = from_swarm::task_addresses(&item);
             let task: Task = serde_json::from_value(item)
                 .map_err(|e| ClusterError::Api(format!("unexpected task from the engine: {e}")))?;
             tasks.push((task, addresses));
@@ -353,7 +354,7 @@ impl Cluster for SwarmCluster {
                 .filter(|(t, _)| t.service_id.is_some() && t.service_id == service.id)
                 .map(|(t, _)| t.clone())
                 .collect();
-            out.insert(zone.clone(), convert::zone_state(service, &mine));
+            out.insert(zone.clone(), from_swarm::zone_state(service, &mine));
         }
         Ok(out)
     }
@@ -369,23 +370,23 @@ impl Cluster for SwarmCluster {
     }
 
     async fn apply_zone(&self, target: &ZoneTarget) -> Result<(), ClusterError> {
-        for (name, network, _) in translate::service_networks(target) {
+        for (name, network, _) in to_swarm::service_networks(target) {
             self.ensure_network_in(Some(&target.project), &name, &network)
                 .await?;
         }
         let lookups = Lookups {
             secrets: self
-                .object_ids("secret", translate::secret_names(target))
+                .object_ids("secret", to_swarm::secret_names(target))
                 .await?,
             configs: self
-                .object_ids("config", translate::config_names(target))
+                .object_ids("config", to_swarm::config_names(target))
                 .await?,
-            env: translate::env_names(target)
+            env: to_swarm::env_names(target)
                 .into_iter()
                 .filter_map(|k| std::env::var(&k).ok().map(|v| (k, v)))
                 .collect(),
         };
-        let spec = translate::service_spec(target, &lookups)
+        let spec = to_swarm::service_spec(target, &lookups)
             .map_err(|e| ClusterError::Api(e.to_string()))?;
         let name = &target.service_name;
         // Like `docker stack deploy --with-registry-auth`: nodes pulling a private image need them.
@@ -464,7 +465,7 @@ impl Cluster for SwarmCluster {
             .list_tasks(vec![service_name.to_string()], service_name)
             .await?
             .into_iter()
-            .map(|(t, addresses)| convert::task_info(&t, addresses))
+            .map(|(t, addresses)| from_swarm::task_info(&t, addresses))
             .collect();
         tasks.sort_by(|a, b| {
             a.created_at
@@ -496,7 +497,7 @@ fn keep_engine_fields(existing: &Service, spec: &mut ServiceSpec) {
         .as_ref()
         .and_then(|c| c.image.clone());
     if let (Some(old), Some(container)) = (old_image, task.container_spec.as_mut())
-        && container.image.as_deref() == Some(convert::strip_digest(&old))
+        && container.image.as_deref() == Some(from_swarm::strip_digest(&old))
     {
         container.image = Some(old);
     }

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::connect::{chain, read_pem, unreachable};
+use super::failure::{chain, read_pem, unreachable};
 use crate::ports::ClusterError;
 
 #[derive(Debug, Clone)]

@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::io::IsTerminal;
 
-
 /// How results are written: `--output text|json`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {

@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use bollard::models::{EndpointPortConfigPublishModeEnum, Service, Task};
 
-use super::translate::{LABEL_IMAGE, LABEL_SPEC, LABEL_VERSION};
+use super::to_swarm::{LABEL_IMAGE, LABEL_SPEC, LABEL_VERSION};
 use crate::ports::ZoneState;
 use crate::ports::{TaskInfo, TaskState};
 

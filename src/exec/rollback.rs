@@ -1,0 +1,221 @@
+//! Undoing a failed plan, in three phases: give the old zones their capacity back, point the
+//! keys back at them, then take back what the plan added. Never points the keys at a zone
+//! without healthy tasks, and never scales down a zone the keys still point at.
+
+use std::time::Duration;
+
+use super::Event;
+use super::context::Context;
+use super::gate::Gate;
+use super::step_error::{StepError, StepFailure, with_task_errors};
+use super::track::ServiceRun;
+use crate::error::Error;
+use crate::ports::{ClusterError, KeyWrite};
+
+impl Context<'_> {
+    /// Puts the zones and keys back as they were before the plan; returns the error that
+    /// says how the deploy ended (rolled back, or needs attention with what is left).
+    pub async fn rollback(&self, run: &mut ServiceRun<'_>, failure: &StepFailure) -> Error {
+        self.sink.emit(&Event::RollbackStarted {
+            service: run.service.service.clone(),
+            reason: failure.describe(),
+        });
+        let mut problems: Vec<String> = Vec::new();
+        self.restore_capacity(run, &mut problems).await;
+        let keys_restored = self.restore_keys(run, &mut problems).await;
+        if keys_restored {
+            self.retract_additions(run, &mut problems).await;
+        } else {
+            problems.push(format!(
+                "left {} as it is because the routing keys still point at it",
+                run.service.to.zone
+            ));
+        }
+        self.rollback_result(run, failure, &problems)
+    }
+
+    /// Phase 1: scale the zones the plan shrank (the old zone in canary and rolling) back up,
+    /// before anything else, so the old version can carry all traffic again.
+    async fn restore_capacity(&self, run: &mut ServiceRun<'_>, problems: &mut Vec<String>) {
+        let mut raised = Vec::new();
+        for (zone, before) in run.before.clone() {
+            let Some(now) = run.zones.get(&zone).cloned() else {
+                continue;
+            };
+            if !(before.exists && now.desired < before.desired) {
+                continue;
+            }
+            match self
+                .cluster
+                .scale(&before.service_name, before.desired)
+                .await
+            {
+                Ok(()) => {
+                    if let Some(z) = run.zones.get_mut(&zone) {
+                        z.desired = before.desired;
+                    }
+                    raised.push(zone);
+                }
+                Err(e) => problems.push(format!(
+                    "could not scale {} back to {}: {e}",
+                    before.service_name, before.desired
+                )),
+            }
+        }
+        let timeout = run.service.policy.health.timeout;
+        for zone in &raised {
+            let Some(before) = run.before.get(zone).cloned() else {
+                continue;
+            };
+            // Not cancellable: a rollback that stops halfway helps nobody.
+            let gate = Gate {
+                zone,
+                service_name: &before.service_name,
+                version: before.version.as_deref(),
+                replicas: before.desired,
+                timeout,
+                min_healthy: Duration::ZERO,
+                cancellable: false,
+            };
+            if let Err(StepError::Failed(f)) = self.wait_healthy(run, &gate).await {
+                problems.push(format!("{zone} did not become healthy again: {}", f.cause));
+            }
+        }
+    }
+
+    /// Phase 2: the routing keys back to their values before the plan, in one atomic write,
+    /// only where every zone they send traffic to is healthy. True when the keys are back.
+    async fn restore_keys(&self, run: &mut ServiceRun<'_>, problems: &mut Vec<String>) -> bool {
+        if run.written.is_empty() {
+            return true;
+        }
+        let originals = run.original_keys.clone().unwrap_or_default();
+        let restore: Vec<KeyWrite> = originals
+            .iter()
+            .filter(|(k, _)| run.written.contains_key(k))
+            .filter_map(|(k, v)| {
+                v.as_ref().map(|v| KeyWrite {
+                    key: k.clone(),
+                    value: v.clone(),
+                })
+            })
+            .collect();
+        let mut safe = true;
+        for zone in run.traffic_targets(&restore) {
+            let healthy = match run.zones.get(&zone).cloned() {
+                Some(track) if track.desired > 0 => self
+                    .check_zone(run, &track)
+                    .await
+                    .is_ok_and(|r| r.is_healthy()),
+                _ => false,
+            };
+            if !healthy {
+                safe = false;
+                problems.push(format!(
+                    "did not point the routing keys back at {zone}: it has no healthy tasks"
+                ));
+            }
+        }
+        if !safe {
+            return false;
+        }
+        // Nothing to write back when every key is new (a first deploy).
+        if !restore.is_empty()
+            && let Err(e) = self.kv.write_atomic(&restore).await
+        {
+            problems.push(format!("could not restore the routing keys: {e}"));
+            return false;
+        }
+        // Keys that did not exist before the plan are removed again.
+        for (key, _) in originals
+            .iter()
+            .filter(|(k, v)| v.is_none() && run.written.contains_key(k))
+        {
+            if let Err(e) = self.kv.delete(key).await {
+                problems.push(format!("could not delete key {key}: {e}"));
+            }
+        }
+        run.written.clear();
+        true
+    }
+
+    /// Phase 3: take back what the plan added, once no traffic is sent there.
+    async fn retract_additions(&self, run: &mut ServiceRun<'_>, problems: &mut Vec<String>) {
+        for (zone, before) in run.before.clone() {
+            let Some(now) = run.zones.get(&zone).cloned() else {
+                continue;
+            };
+            if now.desired > before.desired {
+                match self.cluster.scale(&now.service_name, before.desired).await {
+                    Ok(()) => {
+                        if let Some(z) = run.zones.get_mut(&zone) {
+                            z.desired = before.desired;
+                        }
+                    }
+                    // The service never came to exist: nothing to take back.
+                    Err(ClusterError::NotFound(_)) if !before.exists => {}
+                    Err(e) => problems.push(format!(
+                        "could not scale {} back to {}: {e}",
+                        now.service_name, before.desired
+                    )),
+                }
+            }
+            if before.exists && before.desired > 0 && now.version != before.version {
+                problems.push(format!(
+                    "{zone} now runs {} instead of {}",
+                    now.version.as_deref().unwrap_or("?"),
+                    before.version.as_deref().unwrap_or("?")
+                ));
+            }
+        }
+    }
+
+    /// How the rollback ended, reported as an event and returned as the run's error.
+    fn rollback_result(
+        &self,
+        run: &ServiceRun<'_>,
+        failure: &StepFailure,
+        problems: &[String],
+    ) -> Error {
+        let service = &run.service.service;
+        let ok = problems.is_empty();
+        let serving = match &run.service.from {
+            Some(from) => format!("{} {} serves", from.zone, from.version),
+            None => format!("nothing served {service} before this deploy"),
+        };
+        let summary = if ok {
+            format!("rolled back: {serving}")
+        } else {
+            format!("rollback incomplete: {}", problems.join("; "))
+        };
+        self.sink.emit(&Event::RollbackFinished {
+            service: service.clone(),
+            ok,
+            message: summary.clone(),
+        });
+        let headline = Self::headline(run, failure);
+        if ok {
+            let to = &run.service.to.zone;
+            let replicas = run.before.get(to).map_or(0, |z| z.desired);
+            let mut help = format!("{serving}; {to} is back to {replicas} replicas");
+            if let Some(hint) = failure.cause.hint() {
+                help.push_str(". ");
+                help.push_str(hint);
+            }
+            Error::RolledBack {
+                message: with_task_errors(format!("{headline}; rolled back"), &failure.task_errors),
+                help: Some(help),
+            }
+        } else {
+            Error::NeedsAttention {
+                message: with_task_errors(format!("{headline}; {summary}"), &failure.task_errors),
+                help: Some(format!(
+                    "now: {}; {}. `shipctl status {service}` shows the details; \
+                     `shipctl rollback {service}` tries again",
+                    run.zones_state(),
+                    run.keys_state()
+                )),
+            }
+        }
+    }
+}
