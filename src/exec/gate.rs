@@ -30,161 +30,254 @@ struct Shown {
     at: Instant,
 }
 
+/// One look at the zone, as the gate's loop made it.
+pub(super) enum Observation {
+    /// The tasks could not be listed (a manager hiccup is not a failure until a deadline).
+    Unreachable(String),
+    /// The tasks, judged; `probe` is the HTTP probe's answer when one was made this time.
+    Tasks {
+        report: HealthReport,
+        probe: Option<Result<(), String>>,
+    },
+}
+
+/// What the gate makes of an observation.
+#[derive(Debug)]
+pub(super) enum Verdict {
+    /// Keep watching.
+    Waiting,
+    /// Healthy (and probed) for `min_healthy`.
+    Passed,
+    Failed(StepFailure),
+}
+
+/// The health gate's decisions, one observation at a time: when a zone has been healthy
+/// long enough, and when waiting has become a failure (a fatal cause, the timeout, or no
+/// progress for `progress_deadline`). Pure: time comes in with each observation.
+pub(super) struct GateMachine {
+    zone: String,
+    timeout: Duration,
+    min_healthy: Duration,
+    progress_deadline: Duration,
+    probe_interval: Option<Duration>,
+    start: Instant,
+    last_progress: Instant,
+    /// The most tasks seen (running, running + starting): more of either is progress.
+    best: (u64, u64),
+    /// Since when the same running tasks have been healthy.
+    healthy_since: Option<(Instant, Vec<String>)>,
+    /// The last probe: when, of which tasks, and its answer.
+    last_probe: Option<(Instant, Vec<String>, Result<(), String>)>,
+    /// What holds the zone back now, and the task errors seen last.
+    pub cause: Option<FailureCause>,
+    errors: Vec<String>,
+}
+
+impl GateMachine {
+    pub fn new(
+        zone: &str,
+        timeout: Duration,
+        min_healthy: Duration,
+        progress_deadline: Duration,
+        probe_interval: Option<Duration>,
+        now: Instant,
+    ) -> GateMachine {
+        GateMachine {
+            zone: zone.to_string(),
+            timeout,
+            min_healthy,
+            progress_deadline,
+            probe_interval,
+            start: now,
+            last_progress: now,
+            best: (0, 0),
+            healthy_since: None,
+            last_probe: None,
+            cause: None,
+            errors: Vec::new(),
+        }
+    }
+
+    /// True when the running tasks of `report` should be probed now: a probe is configured,
+    /// the zone looks healthy, and the tasks changed or the last probe is `interval` old.
+    pub fn probe_due(&self, now: Instant, report: &HealthReport) -> bool {
+        let Some(interval) = self.probe_interval else {
+            return false;
+        };
+        report.is_healthy()
+            && match &self.last_probe {
+                None => true,
+                Some((at, ids, _)) => {
+                    *ids != report.running_ids || now.saturating_duration_since(*at) >= interval
+                }
+            }
+    }
+
+    pub fn observe(&mut self, now: Instant, observation: Observation) -> Verdict {
+        match observation {
+            Observation::Unreachable(detail) => {
+                self.cause = Some(FailureCause::Cluster { detail });
+                self.healthy_since = None;
+            }
+            Observation::Tasks { report, probe } => {
+                if let Some(result) = probe {
+                    self.last_probe = Some((now, report.running_ids.clone(), result));
+                }
+                self.errors = report.task_errors.clone();
+                self.cause = report.cause.clone();
+                match &report.status {
+                    HealthStatus::Failing(cause) => {
+                        return Verdict::Failed(StepFailure {
+                            context: format!("{} did not become healthy", self.zone),
+                            cause: cause.clone(),
+                            task_errors: report.task_errors,
+                        });
+                    }
+                    HealthStatus::Healthy => {
+                        let probed = match (&self.probe_interval, &self.last_probe) {
+                            (Some(_), Some((_, _, result))) => result.clone(),
+                            _ => Ok(()),
+                        };
+                        match probed {
+                            Ok(()) => {
+                                let same = self
+                                    .healthy_since
+                                    .as_ref()
+                                    .is_some_and(|(_, ids)| *ids == report.running_ids);
+                                if !same {
+                                    self.healthy_since = Some((now, report.running_ids.clone()));
+                                }
+                                let since = self.healthy_since.as_ref().map_or(now, |(at, _)| *at);
+                                if now.saturating_duration_since(since) >= self.min_healthy {
+                                    return Verdict::Passed;
+                                }
+                            }
+                            Err(detail) => {
+                                self.healthy_since = None;
+                                self.cause = Some(FailureCause::ProbeFailing { detail });
+                            }
+                        }
+                    }
+                    HealthStatus::Progressing => self.healthy_since = None,
+                }
+                let c = &report.counts;
+                let score = (c.running, c.running + c.starting);
+                if score.0 > self.best.0 || score.1 > self.best.1 {
+                    self.best = (self.best.0.max(score.0), self.best.1.max(score.1));
+                    self.last_progress = now;
+                }
+            }
+        }
+        self.deadline(now)
+    }
+
+    /// Waiting turns into a failure at the timeout, or after `progress_deadline` without
+    /// progress; the cause seen last names it.
+    fn deadline(&self, now: Instant) -> Verdict {
+        let zone = &self.zone;
+        let waited = now.saturating_duration_since(self.start);
+        if waited >= self.timeout {
+            let context = match self.cause {
+                Some(_) => format!(
+                    "{zone} not healthy within {}",
+                    crate::spec::duration::format(self.timeout)
+                ),
+                None => format!("{zone} did not become healthy"),
+            };
+            return Verdict::Failed(StepFailure {
+                context,
+                cause: self.cause.clone().unwrap_or(FailureCause::Timeout {
+                    waited_ms: millis(waited),
+                }),
+                task_errors: self.errors.clone(),
+            });
+        }
+        let idle = now.saturating_duration_since(self.last_progress);
+        if !self.progress_deadline.is_zero() && idle >= self.progress_deadline {
+            let context = match self.cause {
+                Some(_) => format!(
+                    "{zone} made no progress for {}",
+                    crate::spec::duration::format(self.progress_deadline)
+                ),
+                None => format!("{zone} did not become healthy"),
+            };
+            return Verdict::Failed(StepFailure {
+                context,
+                cause: self.cause.clone().unwrap_or(FailureCause::Stalled {
+                    idle_ms: millis(idle),
+                }),
+                task_errors: self.errors.clone(),
+            });
+        }
+        Verdict::Waiting
+    }
+}
+
 impl Context<'_> {
     /// Polls the zone until `replicas` tasks of `version` run healthy (and pass the probe)
-    /// for `min_healthy`; fails on a fatal cause, on `timeout`, or when nothing progresses for
-    /// the policy's `progress_deadline`.
+    /// for `min_healthy`; the [`GateMachine`] decides, this loop only looks and reports.
     pub(super) async fn wait_healthy(
         &self,
         run: &ServiceRun<'_>,
         gate: &Gate<'_>,
     ) -> Result<(), StepError> {
-        let Gate {
-            zone,
-            service_name,
-            version,
-            replicas,
-            timeout,
-            min_healthy,
-            cancellable,
-        } = *gate;
         let health = &run.service.policy.health;
-        let context = format!("{zone} did not become healthy");
-        let start = self.clock.now();
-        let mut last_progress = start;
-        let mut best = (0u64, 0u64);
-        let mut healthy_since: Option<(Instant, Vec<String>)> = None;
-        let mut last_probe: Option<(Instant, Vec<String>, Result<(), String>)> = None;
+        let mut machine = GateMachine::new(
+            gate.zone,
+            gate.timeout,
+            gate.min_healthy,
+            health.progress_deadline,
+            health.probe.as_ref().map(|p| p.interval),
+            self.clock.now(),
+        );
         let mut shown: Option<Shown> = None;
-        let mut cause: Option<FailureCause>;
-        let mut errors: Vec<String> = Vec::new();
         let mut warned_cluster = false;
-
         loop {
-            if cancellable && self.cancel.is_cancelled() {
+            if gate.cancellable && self.cancel.is_cancelled() {
                 return Err(StepError::Interrupted);
             }
             let now = self.clock.now();
-            match self.cluster.tasks(service_name).await {
+            let (observation, report) = match self.cluster.tasks(gate.service_name).await {
                 Err(e) => {
-                    // A manager hiccup is not a deploy failure; it becomes one at the deadline.
                     if !warned_cluster {
                         warned_cluster = true;
                         self.sink.emit(&Event::Warning {
                             service: Some(run.service.service.clone()),
-                            message: format!("cannot list the tasks of {service_name}: {e}"),
+                            message: format!("cannot list the tasks of {}: {e}", gate.service_name),
                         });
                     }
-                    cause = Some(FailureCause::Cluster {
-                        detail: e.to_string(),
-                    });
-                    healthy_since = None;
+                    (Observation::Unreachable(e.to_string()), None)
                 }
                 Ok(tasks) => {
                     warned_cluster = false;
-                    let report = evaluate(&tasks, version, replicas, self.clock.wall(), &run.rules);
-                    errors = report.task_errors.clone();
-                    cause = report.cause.clone();
-                    match &report.status {
-                        HealthStatus::Failing(c) => {
-                            self.show(run, zone, version, &report, &mut shown);
-                            return Err(StepError::Failed(StepFailure {
-                                context,
-                                cause: c.clone(),
-                                task_errors: report.task_errors,
-                            }));
+                    let report = evaluate(
+                        &tasks,
+                        gate.version,
+                        gate.replicas,
+                        self.clock.wall(),
+                        &run.rules,
+                    );
+                    let probe = match &health.probe {
+                        Some(probe) if machine.probe_due(now, &report) => {
+                            Some(self.probe_all(&tasks, &report.running_ids, probe).await)
                         }
-                        HealthStatus::Healthy => {
-                            let probed = match &health.probe {
-                                None => Ok(()),
-                                Some(probe) => {
-                                    let due = match &last_probe {
-                                        None => true,
-                                        Some((at, ids, _)) => {
-                                            *ids != report.running_ids
-                                                || now.saturating_duration_since(*at)
-                                                    >= probe.interval
-                                        }
-                                    };
-                                    if due {
-                                        let result = self
-                                            .probe_all(&tasks, &report.running_ids, probe)
-                                            .await;
-                                        last_probe =
-                                            Some((now, report.running_ids.clone(), result));
-                                    }
-                                    last_probe.as_ref().map_or(Ok(()), |(_, _, r)| r.clone())
-                                }
-                            };
-                            match probed {
-                                Ok(()) => {
-                                    let same = healthy_since
-                                        .as_ref()
-                                        .is_some_and(|(_, ids)| *ids == report.running_ids);
-                                    if !same {
-                                        healthy_since = Some((now, report.running_ids.clone()));
-                                    }
-                                    let since = healthy_since.as_ref().map_or(now, |(at, _)| *at);
-                                    if now.saturating_duration_since(since) >= min_healthy {
-                                        self.show(run, zone, version, &report, &mut shown);
-                                        return Ok(());
-                                    }
-                                }
-                                Err(detail) => {
-                                    healthy_since = None;
-                                    cause = Some(FailureCause::ProbeFailing { detail });
-                                }
-                            }
-                        }
-                        HealthStatus::Progressing => healthy_since = None,
-                    }
-                    let mut shown_report = report.clone();
-                    shown_report.cause = cause.clone();
-                    self.show(run, zone, version, &shown_report, &mut shown);
-                    let c = &report.counts;
-                    let score = (c.running, c.running + c.starting);
-                    if score.0 > best.0 || score.1 > best.1 {
-                        best = (best.0.max(score.0), best.1.max(score.1));
-                        last_progress = now;
-                    }
+                        _ => None,
+                    };
+                    let shown_report = report.clone();
+                    (Observation::Tasks { report, probe }, Some(shown_report))
                 }
+            };
+            let verdict = machine.observe(now, observation);
+            if let Some(mut report) = report {
+                report.cause = machine.cause.clone();
+                self.show(run, gate.zone, gate.version, &report, &mut shown);
             }
-
-            let waited = now.saturating_duration_since(start);
-            if waited >= timeout {
-                let context = match cause {
-                    Some(_) => format!(
-                        "{zone} not healthy within {}",
-                        crate::spec::duration::format(timeout)
-                    ),
-                    None => context,
-                };
-                return Err(StepError::Failed(StepFailure {
-                    context,
-                    cause: cause.unwrap_or(FailureCause::Timeout {
-                        waited_ms: millis(waited),
-                    }),
-                    task_errors: errors,
-                }));
+            match verdict {
+                Verdict::Passed => return Ok(()),
+                Verdict::Failed(failure) => return Err(StepError::Failed(failure)),
+                Verdict::Waiting => {}
             }
-            let idle = now.saturating_duration_since(last_progress);
-            if !health.progress_deadline.is_zero() && idle >= health.progress_deadline {
-                let context = match cause {
-                    Some(_) => format!(
-                        "{zone} made no progress for {}",
-                        crate::spec::duration::format(health.progress_deadline)
-                    ),
-                    None => context,
-                };
-                return Err(StepError::Failed(StepFailure {
-                    context,
-                    cause: cause.unwrap_or(FailureCause::Stalled {
-                        idle_ms: millis(idle),
-                    }),
-                    task_errors: errors,
-                }));
-            }
-            if cancellable {
+            if gate.cancellable {
                 self.sleep(self.options.poll_interval).await?;
             } else {
                 self.clock.sleep(self.options.poll_interval).await;
@@ -281,6 +374,142 @@ impl Context<'_> {
             }
             self.sleep(self.options.router_poll.min(timeout - waited))
                 .await?;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(status: HealthStatus, running: u64, ids: &[&str]) -> HealthReport {
+        HealthReport {
+            status,
+            counts: TaskCounts {
+                desired: 2,
+                running,
+                ..TaskCounts::default()
+            },
+            cause: None,
+            task_errors: Vec::new(),
+            running_ids: ids.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn tasks(report: HealthReport) -> Observation {
+        Observation::Tasks {
+            report,
+            probe: None,
+        }
+    }
+
+    const SEC: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn passes_once_the_same_tasks_stayed_healthy_for_min_healthy() {
+        let t0 = Instant::now();
+        let mut gate = GateMachine::new("green", 60 * SEC, 2 * SEC, 30 * SEC, None, t0);
+        let healthy = || report(HealthStatus::Healthy, 2, &["a", "b"]);
+        assert!(matches!(
+            gate.observe(t0, tasks(healthy())),
+            Verdict::Waiting
+        ));
+        // Other tasks: stability starts again.
+        let other = report(HealthStatus::Healthy, 2, &["a", "c"]);
+        assert!(matches!(
+            gate.observe(t0 + SEC, tasks(other)),
+            Verdict::Waiting
+        ));
+        let again = report(HealthStatus::Healthy, 2, &["a", "c"]);
+        assert!(matches!(
+            gate.observe(t0 + 2 * SEC, tasks(again)),
+            Verdict::Waiting
+        ));
+        let last = report(HealthStatus::Healthy, 2, &["a", "c"]);
+        assert!(matches!(
+            gate.observe(t0 + 3 * SEC, tasks(last)),
+            Verdict::Passed
+        ));
+    }
+
+    #[test]
+    fn a_fatal_cause_fails_at_once() {
+        let t0 = Instant::now();
+        let mut gate = GateMachine::new("green", 60 * SEC, SEC, 30 * SEC, None, t0);
+        let cause = FailureCause::Timeout { waited_ms: 1 };
+        let verdict = gate.observe(t0, tasks(report(HealthStatus::Failing(cause), 0, &[])));
+        assert!(
+            matches!(verdict, Verdict::Failed(f) if f.context == "green did not become healthy")
+        );
+    }
+
+    #[test]
+    fn no_progress_for_the_deadline_fails_with_the_last_cause() {
+        let t0 = Instant::now();
+        let mut gate = GateMachine::new("green", 600 * SEC, SEC, 5 * SEC, None, t0);
+        let starting = || report(HealthStatus::Progressing, 1, &["a"]);
+        assert!(matches!(
+            gate.observe(t0, tasks(starting())),
+            Verdict::Waiting
+        ));
+        assert!(matches!(
+            gate.observe(t0 + 4 * SEC, tasks(starting())),
+            Verdict::Waiting
+        ));
+        let unreachable = Observation::Unreachable("connection refused".into());
+        match gate.observe(t0 + 6 * SEC, unreachable) {
+            Verdict::Failed(f) => {
+                assert_eq!(f.context, "green made no progress for 5s");
+                assert!(matches!(f.cause, FailureCause::Cluster { .. }));
+            }
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_failing_probe_holds_the_gate_and_is_asked_again_after_its_interval() {
+        let t0 = Instant::now();
+        let mut gate = GateMachine::new(
+            "green",
+            60 * SEC,
+            Duration::ZERO,
+            Duration::ZERO,
+            Some(SEC),
+            t0,
+        );
+        let healthy = || report(HealthStatus::Healthy, 2, &["a", "b"]);
+        assert!(gate.probe_due(t0, &healthy()));
+        let probed = Observation::Tasks {
+            report: healthy(),
+            probe: Some(Err("HTTP 500".into())),
+        };
+        assert!(matches!(gate.observe(t0, probed), Verdict::Waiting));
+        assert!(matches!(
+            gate.cause,
+            Some(FailureCause::ProbeFailing { .. })
+        ));
+        assert!(!gate.probe_due(t0 + SEC / 2, &healthy()));
+        assert!(matches!(
+            gate.observe(t0 + SEC / 2, tasks(healthy())),
+            Verdict::Waiting
+        ));
+        assert!(gate.probe_due(t0 + SEC, &healthy()));
+        let ok = Observation::Tasks {
+            report: healthy(),
+            probe: Some(Ok(())),
+        };
+        assert!(matches!(gate.observe(t0 + SEC, ok), Verdict::Passed));
+    }
+
+    #[test]
+    fn the_timeout_names_what_held_the_zone_back() {
+        let t0 = Instant::now();
+        let mut gate = GateMachine::new("blue", 10 * SEC, SEC, Duration::ZERO, None, t0);
+        let mut slow = report(HealthStatus::Progressing, 1, &["a"]);
+        slow.cause = Some(FailureCause::Timeout { waited_ms: 5 });
+        match gate.observe(t0 + 10 * SEC, tasks(slow)) {
+            Verdict::Failed(f) => assert_eq!(f.context, "blue not healthy within 10s"),
+            other => panic!("expected a failure, got {other:?}"),
         }
     }
 }

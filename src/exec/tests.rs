@@ -70,7 +70,7 @@ impl World {
                 prober: &self.prober,
                 clock: &*self.clock,
                 sink: &self.sink,
-                decider: decider,
+                decider,
             },
             self.cancel.clone(),
         )
