@@ -17,4 +17,5 @@ mod status;
 mod structure;
 mod support;
 mod swarm;
+mod terminal;
 mod zero_downtime;

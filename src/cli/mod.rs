@@ -1,5 +1,5 @@
 //! Command-line definitions and one short file per subcommand. Flags are resolved once into
-//! [`crate::session::Settings`]; each command says only what is specific to it and leaves the
+//! settings (`session::Settings`); each command says only what is specific to it and leaves the
 //! rest to the session.
 
 mod args;

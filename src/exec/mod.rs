@@ -1,22 +1,24 @@
-//! Runs a [`crate::plan::Plan`] step by step against a [`Cluster`] and a [`crate::kv::Kv`].
+//! Runs a [`crate::plan::Plan`] step by step against the contracts of [`crate::ports`].
 //!
 //! Everything outside the process is behind a trait (`Cluster`, `Kv`, `Prober`, `Clock`,
-//! `FailureDecider`, `EventSink`), so the same executor runs against Swarm and against the
-//! in-memory fakes of the unit tests.
+//! `FailureDecider`, `EventSink`), gathered in one [`Ports`] value, so the same executor runs
+//! against Swarm and against the in-memory fakes of the unit tests.
 //!
-//! How a command runs a plan:
+//! How the session runs a plan:
 //!
 //! ```ignore
-//! let mode = ui::progress::ProgressMode::for_terminal(&terminal);
-//! let (sink, decider) = ui::progress::sink_and_decider(mode, &terminal);
-//! let prober = exec::HttpProber::new();
-//! let outcome = exec::Executor::new(
-//!     &cluster, &*kv, &prober, &exec::TokioClock, &*sink, cancel.clone(), &*decider,
-//! )
-//! .with_lock("web", &*lock_guard)
-//! .run(&plan)
-//! .await?; // Err(Error) carries the exit code: 1 rolled back, 3 needs attention, 130 interrupted
+//! let (sink, decider) = ui::progress::sink_and_decider(&printer);
+//! let ports = exec::Ports { cluster: &cluster, kv: &*kv, prober: &exec::HttpProber::new(),
+//!     clock: &exec::TokioClock, sink: &*sink, decider: &*decider };
+//! let outcome = exec::Executor::new(ports, cancel.clone())
+//!     .with_lock("web", &*lock_guard)
+//!     .run(&plan)
+//!     .await?; // Err(Error) carries the exit code: 1 rolled back, 3 needs attention, 130 interrupted
 //! ```
+//!
+//! Files, bottom up: `context` (the ports, options, sleeping), `step_error`, `health` (a pure
+//! verdict on a zone's tasks), `gate` (the pure state machine and its polling loop),
+//! `failure` (the `on_failure` policy), `rollback` (its three phases), `executor` (the steps).
 //!
 //! Steps run in order; waits poll every 100 ms and end early on a named cause; keys are
 //! written in one atomic write after re-checking the zones they point at; cancellation stops

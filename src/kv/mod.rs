@@ -20,14 +20,14 @@
 //! and sends the token in `Authorization`, renewing it once when etcd calls it invalid.
 //! `etcd+https://` trusts `ETCDCTL_CACERT` when set.
 //!
-//! Secrets never appear in [`Kv::describe`], `Debug` output or errors (`etcd://user:***@host`).
+//! Secrets never appear in [`crate::ports::Kv::describe`], `Debug` output or errors (`etcd://user:***@host`).
 //!
 //! Locks: Consul sessions (TTL at least 10 s, `Behavior: release`, 1 s lock delay), etcd
 //! leases, Swarm labels holding the holder and an expiry time. All are renewed every TTL/3
 //! by a background task; dropping a guard stops renewing without releasing (as a killed
 //! process would), so the lock expires after its TTL; `release` frees it at once.
 //!
-//! Revisions ([`KvEntry::revision`], [`Kv::watch`]) are Consul's ModifyIndex /
+//! Revisions ([`crate::ports::KvEntry::revision`], [`crate::ports::Kv::watch`]) are Consul's ModifyIndex /
 //! X-Consul-Index, etcd's mod_revision / header revision, and for Swarm the Swarm version
 //! index a write was made against (see [`SwarmKv`]).
 

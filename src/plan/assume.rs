@@ -233,8 +233,8 @@ impl Assumption {
             services: Default::default(),
         };
         for (name, a) in &self.services {
-            let ls = &logical[name.as_str()];
-            let replicas = ls.definitions[0].deploy.replicas;
+            let logical_service = &logical[name.as_str()];
+            let replicas = logical_service.definitions[0].deploy.replicas;
             let s = service_state(spec, project, name, replicas, a)?;
             state.services.insert(name.clone(), s);
         }

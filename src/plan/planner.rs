@@ -23,10 +23,14 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Error> {
     let selected = select(req, &logical)?;
     let empty = ServiceState::default();
     let mut plans = Vec::with_capacity(selected.len());
-    for ls in &selected {
-        let ports_warning = ls.check_published_ports()?;
-        let state = req.observed.services.get(&ls.name).unwrap_or(&empty);
-        let mut service_plan = plan_deploy(req, ls, state)?;
+    for logical_service in &selected {
+        let ports_warning = logical_service.check_published_ports()?;
+        let state = req
+            .observed
+            .services
+            .get(&logical_service.name)
+            .unwrap_or(&empty);
+        let mut service_plan = plan_deploy(req, logical_service, state)?;
         service_plan.warnings.extend(ports_warning);
         plans.push(service_plan);
     }
@@ -55,16 +59,16 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Error> {
 /// Plans `shipctl promote`: the canary in progress gets the full replica count and all traffic;
 /// the old zone drains and scales to 0.
 pub fn promote(req: &PlanRequest) -> Result<Plan, Error> {
-    plan_in_progress(req, "promote", |req, ls, state, p| {
-        plan_canary_end(req, ls, state, p, CanaryEnd::Promote)
+    plan_in_progress(req, "promote", |req, logical_service, state, p| {
+        plan_canary_end(req, logical_service, state, p, CanaryEnd::Promote)
     })
 }
 
 /// Plans `shipctl abort`: the old zone goes back to full, takes all traffic, and the canary
 /// zone scales to 0.
 pub fn abort(req: &PlanRequest) -> Result<Plan, Error> {
-    plan_in_progress(req, "abort", |req, ls, state, p| {
-        plan_canary_end(req, ls, state, p, CanaryEnd::Abort)
+    plan_in_progress(req, "abort", |req, logical_service, state, p| {
+        plan_canary_end(req, logical_service, state, p, CanaryEnd::Abort)
     })
 }
 
@@ -96,10 +100,14 @@ fn plan_in_progress(req: &PlanRequest, command: &str, f: InProgressPlanner) -> R
     let empty = ServiceState::default();
     let mut plans = Vec::new();
     if req.services.is_empty() {
-        for ls in logical.values().filter(|l| !l.is_global()) {
-            let state = req.observed.services.get(&ls.name).unwrap_or(&empty);
+        for logical_service in logical.values().filter(|l| !l.is_global()) {
+            let state = req
+                .observed
+                .services
+                .get(&logical_service.name)
+                .unwrap_or(&empty);
             if let Some(p) = in_progress(&req.spec.zones, state) {
-                plans.push(f(req, ls, state, p)?);
+                plans.push(f(req, logical_service, state, p)?);
             }
         }
         if plans.is_empty() {
@@ -110,18 +118,25 @@ fn plan_in_progress(req: &PlanRequest, command: &str, f: InProgressPlanner) -> R
         }
     } else {
         let selected = select(req, &logical)?;
-        for ls in &selected {
-            let state = req.observed.services.get(&ls.name).unwrap_or(&empty);
+        for logical_service in &selected {
+            let state = req
+                .observed
+                .services
+                .get(&logical_service.name)
+                .unwrap_or(&empty);
             let Some(p) = in_progress(&req.spec.zones, state) else {
                 return Err(Error::usage(
                     format!(
                         "cannot {command} `{}`: it has no canary in progress (only one zone runs replicas)",
-                        ls.name
+                        logical_service.name
                     ),
-                    format!("`shipctl status {}` shows what runs in each zone", ls.name),
+                    format!(
+                        "`shipctl status {}` shows what runs in each zone",
+                        logical_service.name
+                    ),
                 ));
             };
-            plans.push(f(req, ls, state, p)?);
+            plans.push(f(req, logical_service, state, p)?);
         }
     }
     Ok(assemble(req, plans))
@@ -183,21 +198,21 @@ pub(super) fn select<'a, 'b>(
                     .and_then(|base| logical.get(base))
             })
         });
-        let Some(ls) = found else {
+        let Some(logical_service) = found else {
             let known: Vec<&str> = logical.keys().map(String::as_str).collect();
             return Err(Error::usage(
                 format!("no service `{name}` in the compose file"),
                 format!("services: {}", known.join(", ")),
             ));
         };
-        if ls.is_global() {
+        if logical_service.is_global() {
             return Err(Error::usage(
                 format!("`{name}` runs in global mode and cannot be deployed in zones"),
                 "blue-green, canary and rolling need a replicated service; deploy global services with `docker stack deploy`",
             ));
         }
-        if seen.insert(ls.name.as_str()) {
-            out.push(ls);
+        if seen.insert(logical_service.name.as_str()) {
+            out.push(logical_service);
         }
     }
     Ok(out)
@@ -316,18 +331,18 @@ pub(super) fn new_builder<'a>(
 
 fn plan_deploy(
     req: &PlanRequest,
-    ls: &LogicalService,
+    logical_service: &LogicalService,
     state: &ServiceState,
 ) -> Result<ServicePlan, Error> {
     let zones = &req.spec.zones;
-    let name = ls.name.as_str();
-    let mut notes = ls.notes.clone();
+    let name = logical_service.name.as_str();
+    let mut notes = logical_service.notes.clone();
     let active = active_zone(zones, state, &mut notes);
     let target = match &active {
         Some(a) => other_zone(zones, a).to_string(),
         None => zones[0].clone(),
     };
-    let def = ls.definition(zones, &target);
+    let def = logical_service.definition(zones, &target);
     let (policy, full) = req
         .spec
         .resolve_policy(name, req.overrides, def.deploy.replicas)?;
@@ -341,9 +356,9 @@ fn plan_deploy(
         def.image.clone()
     };
     let keys = req.spec.keys(&req.project, name);
-    let mut b = new_builder(req, name, &keys, &policy, full, state);
+    let mut builder = new_builder(req, name, &keys, &policy, full, state);
     for n in notes {
-        b.warn(n);
+        builder.warn(n);
     }
 
     let from = active.as_ref().map(|a| ZoneVersion {
@@ -355,7 +370,7 @@ fn plan_deploy(
     if let Some(a) = &active
         && is_up_to_date(state, a, &target, &version, &image, full, zones)
     {
-        let mut definition = ls.definition(zones, a).clone();
+        let mut definition = logical_service.definition(zones, a).clone();
         definition.image = image;
         return Ok(ServicePlan {
             service: name.to_string(),
@@ -369,7 +384,7 @@ fn plan_deploy(
             policy: resolved(&policy, full),
             definition,
             steps: Vec::new(),
-            warnings: b.warnings,
+            warnings: builder.warnings,
             up_to_date: true,
         });
     }
@@ -386,7 +401,7 @@ fn plan_deploy(
             .as_deref()
             .is_none_or(|t| traffic::share_of(t, a) == Some(100));
         if !all_traffic {
-            b.flip(
+            builder.flip(
                 a,
                 &version,
                 format!(
@@ -394,9 +409,9 @@ fn plan_deploy(
                 ),
             );
         }
-        let old = b.desired(&target);
-        b.retire(&target, old);
-        let mut definition = ls.definition(zones, a).clone();
+        let old = builder.desired(&target);
+        builder.retire(&target, old);
+        let mut definition = logical_service.definition(zones, a).clone();
         definition.image = image;
         return Ok(ServicePlan {
             service: name.to_string(),
@@ -412,16 +427,23 @@ fn plan_deploy(
             keys: keys.clone(),
             policy: resolved(&policy, full),
             definition,
-            steps: b.steps,
-            warnings: b.warnings,
+            steps: builder.steps,
+            warnings: builder.warnings,
             up_to_date: false,
         });
     }
 
-    general_warnings(&mut b, state, active.as_deref(), &target, &version, full);
+    general_warnings(
+        &mut builder,
+        state,
+        active.as_deref(),
+        &target,
+        &version,
+        full,
+    );
     for key in networks_of(def) {
         if let Some(net) = network_name(req, &key) {
-            b.push(
+            builder.push(
                 Action::EnsureNetwork { name: net },
                 format!(
                     "{name} is attached to the network `{key}`: created if missing, as `docker stack deploy` does"
@@ -430,32 +452,32 @@ fn plan_deploy(
         }
     }
 
-    let old = active.as_ref().filter(|a| b.desired(a) > 0).cloned();
+    let old = active.as_ref().filter(|a| builder.desired(a) > 0).cloned();
     let ctx = Move {
         target: &target,
         version: &version,
         image: &image,
     };
     match (&active, &old) {
-        (None, _) => first_deploy(&mut b, &ctx),
+        (None, _) => first_deploy(&mut builder, &ctx),
         (Some(a), None) => {
             if policy.strategy != Strategy::BlueGreen {
-                b.warn(format!(
+                builder.warn(format!(
                     "{a} runs no replicas, so a {} deploy has nothing to move from: all {full} replica(s) start at once",
                     policy.strategy
                 ));
             }
-            blue_green(&mut b, &ctx, a, "unknown")
+            blue_green(&mut builder, &ctx, a, "unknown")
         }
         (Some(a), Some(_)) => {
             let a_ver = zone_version(state, a);
-            if b.desired(&target) > 0 {
-                reclaim(&mut b, a, &a_ver, &target);
+            if builder.desired(&target) > 0 {
+                reclaim(&mut builder, a, &a_ver, &target);
             }
             match policy.strategy {
-                Strategy::BlueGreen => blue_green(&mut b, &ctx, a, &a_ver),
-                Strategy::Canary => canary(&mut b, &ctx, a, &a_ver),
-                Strategy::Rolling => rolling(&mut b, &ctx, a),
+                Strategy::BlueGreen => blue_green(&mut builder, &ctx, a, &a_ver),
+                Strategy::Canary => canary(&mut builder, &ctx, a, &a_ver),
+                Strategy::Rolling => rolling(&mut builder, &ctx, a),
             }
         }
     }
@@ -473,8 +495,8 @@ fn plan_deploy(
         keys: keys.clone(),
         policy: resolved(&policy, full),
         definition,
-        steps: b.steps,
-        warnings: b.warnings,
+        steps: builder.steps,
+        warnings: builder.warnings,
         up_to_date: false,
     })
 }
@@ -541,7 +563,7 @@ fn is_up_to_date(
 }
 
 fn general_warnings(
-    b: &mut Builder,
+    steps: &mut Builder,
     state: &ServiceState,
     active: Option<&str>,
     target: &str,
@@ -549,15 +571,15 @@ fn general_warnings(
     full: u64,
 ) {
     if version == "latest" {
-        b.warn(format!(
+        steps.warn(format!(
             "{} deploys the tag `latest`: the version in the keys and the history says nothing about what runs; tag the image or pass `--version`",
-            b.service
+            steps.service
         ));
     }
     if full == 1 {
-        b.warn(format!(
+        steps.warn(format!(
             "{} runs a single replica: there is no redundancy, and once the old zone is scaled down a rollback must start a task again",
-            b.service
+            steps.service
         ));
     }
     if let Some(a) = active {
@@ -565,7 +587,7 @@ fn general_warnings(
             && z.desired > 0
             && z.healthy < z.desired
         {
-            b.warn(format!(
+            steps.warn(format!(
                 "{a} serves with only {} of {} replicas healthy",
                 z.healthy, z.desired
             ));
@@ -575,12 +597,12 @@ fn general_warnings(
             state.keys.active_version.as_deref(),
         ) && label != key
         {
-            b.warn(format!(
+            steps.warn(format!(
                 "the active-version key says {key} but {a} runs {label}; the key will be rewritten"
             ));
         }
         if zone_version(state, a) == version {
-            b.warn(format!(
+            steps.warn(format!(
                 "{version} already runs in {a}, the active zone: this deploys the same version again in {target}"
             ));
         }
@@ -590,13 +612,13 @@ fn general_warnings(
         && active.is_some()
     {
         if z.version.as_deref() == Some(version) {
-            b.warn(format!(
+            steps.warn(format!(
                 "{version} already runs in {target} ({} replica(s), a canary or an unfinished deploy): this starts it over; `shipctl promote {}` would finish it instead",
-                z.desired, b.service
+                z.desired, steps.service
             ));
         } else {
             let v = z.version.as_deref().unwrap_or("an unknown version");
-            b.warn(format!(
+            steps.warn(format!(
                 "{target} already runs {} replica(s) of {v} (a canary or an unfinished deploy): they are replaced by {version}",
                 z.desired
             ));
@@ -606,24 +628,24 @@ fn general_warnings(
 
 /// The target zone still runs a canary (or an unfinished deploy): give its traffic back to the
 /// active zone before it is replaced, so no request reaches tasks that are being updated.
-fn reclaim(b: &mut Builder, active: &str, active_version: &str, target: &str) {
-    let full = b.full;
-    if b.desired(active) < full {
-        b.scale(
+fn reclaim(steps: &mut Builder, active: &str, active_version: &str, target: &str) {
+    let full = steps.full;
+    if steps.desired(active) < full {
+        steps.scale(
             active,
             full,
             format!("scale {active} ({active_version}) back up to {full} before it takes the traffic of {target} back"),
         );
-        let gate = b.gate_reason(
+        let gate = steps.gate_reason(
             active,
             full,
             active_version,
             "before it takes all traffic back",
         );
-        b.wait_healthy(active, full, active_version, gate);
-        b.set_now(active, full);
+        steps.wait_healthy(active, full, active_version, gate);
+        steps.set_now(active, full);
     }
-    let target_share = b
+    let target_share = steps
         .state
         .keys
         .traffic
@@ -632,15 +654,15 @@ fn reclaim(b: &mut Builder, active: &str, active_version: &str, target: &str) {
     if target_share == Some(0) {
         return;
     }
-    b.write_traffic(
+    steps.write_traffic(
         active,
         full,
         0,
         format!("move all traffic back to {active} before {target} is replaced"),
     );
-    let drain = b.policy.drain.time;
+    let drain = steps.policy.drain.time;
     if !drain.is_zero() {
-        b.push(
+        steps.push(
             Action::WaitDrain { duration: drain },
             format!(
                 "let requests in flight on {target} finish before its tasks are replaced ({})",
@@ -663,21 +685,21 @@ struct Move<'a> {
     image: &'a str,
 }
 
-fn first_deploy(b: &mut Builder, m: &Move) {
-    let full = b.full;
-    b.deploy_zone(
+fn first_deploy(steps: &mut Builder, m: &Move) {
+    let full = steps.full;
+    steps.deploy_zone(
         m.target,
         m.image,
         m.version,
         full,
         format!(
             "first deploy of {}: start {full} replica(s) of {} in {}",
-            b.service, m.version, m.target
+            steps.service, m.version, m.target
         ),
     );
-    let gate = b.gate_reason(m.target, full, m.version, "before the keys point at it");
-    b.wait_healthy(m.target, full, m.version, gate);
-    b.flip(
+    let gate = steps.gate_reason(m.target, full, m.version, "before the keys point at it");
+    steps.wait_healthy(m.target, full, m.version, gate);
+    steps.flip(
         m.target,
         m.version,
         format!(
@@ -685,13 +707,13 @@ fn first_deploy(b: &mut Builder, m: &Move) {
             m.target, m.version
         ),
     );
-    let other = other_zone(b.zones, m.target).to_string();
-    b.retire(&other, 0);
+    let other = other_zone(steps.zones, m.target).to_string();
+    steps.retire(&other, 0);
 }
 
-fn blue_green(b: &mut Builder, m: &Move, active: &str, _active_version: &str) {
-    let full = b.full;
-    let old = b.desired(active);
+fn blue_green(steps: &mut Builder, m: &Move, active: &str, _active_version: &str) {
+    let full = steps.full;
+    let old = steps.desired(active);
     let reason = if old > 0 {
         format!(
             "start {full} replica(s) of {} in the inactive zone {} while {active} keeps serving",
@@ -703,10 +725,10 @@ fn blue_green(b: &mut Builder, m: &Move, active: &str, _active_version: &str) {
             m.version, m.target
         )
     };
-    b.deploy_zone(m.target, m.image, m.version, full, reason);
-    let gate = b.gate_reason(m.target, full, m.version, "before any traffic moves");
-    b.wait_healthy(m.target, full, m.version, gate);
-    b.flip(
+    steps.deploy_zone(m.target, m.image, m.version, full, reason);
+    let gate = steps.gate_reason(m.target, full, m.version, "before any traffic moves");
+    steps.wait_healthy(m.target, full, m.version, gate);
+    steps.flip(
         m.target,
         m.version,
         format!(
@@ -714,13 +736,13 @@ fn blue_green(b: &mut Builder, m: &Move, active: &str, _active_version: &str) {
             m.target, m.version
         ),
     );
-    b.retire(active, old);
+    steps.retire(active, old);
 }
 
 /// Moves a canary from `cur` (new, old) to `next`; returns true when all traffic moved to the
 /// new zone (the keys flipped and the old zone was retired).
 fn canary_move(
-    b: &mut Builder,
+    steps: &mut Builder,
     m: &Move,
     old: &Old,
     cur: (u64, u64),
@@ -733,7 +755,7 @@ fn canary_move(
     let t = m.target;
     let (active, active_version) = (old.zone, old.version);
     if first {
-        b.deploy_zone(
+        steps.deploy_zone(
             t,
             m.image,
             m.version,
@@ -744,10 +766,10 @@ fn canary_move(
             ),
         );
     } else if n > cn {
-        b.scale(t, n, format!("{what}: scale {t} ({}) up to {n}", m.version));
+        steps.scale(t, n, format!("{what}: scale {t} ({}) up to {n}", m.version));
     }
     if o > co {
-        b.scale(
+        steps.scale(
             active,
             o,
             format!(
@@ -761,22 +783,22 @@ fn canary_move(
         } else {
             "before it takes traffic"
         };
-        let gate = b.gate_reason(t, n, m.version, why);
-        b.wait_healthy(t, n, m.version, gate);
+        let gate = steps.gate_reason(t, n, m.version, why);
+        steps.wait_healthy(t, n, m.version, gate);
     }
     if o > 0 && (first || o > co) {
         let why = format!("{active} must stay healthy while traffic is split");
-        let gate = b.gate_reason(active, o, active_version, &why);
-        b.wait_healthy(active, o, active_version, gate);
+        let gate = steps.gate_reason(active, o, active_version, &why);
+        steps.wait_healthy(active, o, active_version, gate);
     }
     if o == 0 && n > 0 {
-        if n < b.full {
-            b.warn(format!(
+        if n < steps.full {
+            steps.warn(format!(
                 "{t} takes all traffic with {n} of {} replicas: it may be overloaded",
-                b.full
+                steps.full
             ));
         }
-        b.flip(
+        steps.flip(
             t,
             m.version,
             format!(
@@ -785,27 +807,27 @@ fn canary_move(
             ),
         );
         if n < cn {
-            b.scale(t, n, format!("{what}: scale {t} down to {n}"));
+            steps.scale(t, n, format!("{what}: scale {t} down to {n}"));
         }
-        b.retire(active, co.max(o));
+        steps.retire(active, co.max(o));
         return true;
     }
     let (pn, _) = traffic::percentages(n, o);
-    b.write_traffic(
+    steps.write_traffic(
         t,
         n,
         o,
         format!("{what}: traffic follows the replicas ({n} new : {o} old), {t} gets {pn}%"),
     );
     if o < co {
-        b.scale(
+        steps.scale(
             active,
             o,
             format!("{what}: scale {active} ({active_version}) down to {o}"),
         );
     }
     if n < cn {
-        b.scale(
+        steps.scale(
             t,
             n,
             format!("{what}: scale {t} ({}) down to {n}", m.version),
@@ -814,9 +836,9 @@ fn canary_move(
     false
 }
 
-fn canary(b: &mut Builder, m: &Move, active: &str, active_version: &str) {
-    let full = b.full;
-    let policy = b.policy.clone();
+fn canary(steps: &mut Builder, m: &Move, active: &str, active_version: &str) {
+    let full = steps.full;
+    let policy = steps.policy.clone();
     let from = &Old {
         zone: active,
         version: active_version,
@@ -824,18 +846,18 @@ fn canary(b: &mut Builder, m: &Move, active: &str, active_version: &str) {
     let new = policy.canary.new.clamp(1, full);
     let old = policy.canary.old.unwrap_or(full - new).min(full);
     if new >= full {
-        b.warn(format!(
+        steps.warn(format!(
             "the canary runs {new} new replica(s), as many as the whole service ({full}): it is a full switch, not a canary"
         ));
     }
-    let mut cur = (0, b.desired(active));
-    let mut flipped = canary_move(b, m, from, cur, (new, old), true, "canary");
+    let mut cur = (0, steps.desired(active));
+    let mut flipped = canary_move(steps, m, from, cur, (new, old), true, "canary");
     cur = (new, old);
     let mut gated = false;
     for (i, step) in policy.canary.steps.iter().enumerate() {
         let what = format!("canary step {}", i + 1);
         if flipped {
-            b.warn(format!(
+            steps.warn(format!(
                 "canary steps from step {} on are skipped: all traffic already moved to {}",
                 i + 1,
                 m.target
@@ -848,12 +870,12 @@ fn canary(b: &mut Builder, m: &Move, active: &str, active_version: &str) {
                 if n == 0 && o == 0 {
                     continue;
                 }
-                flipped = canary_move(b, m, from, cur, (n, o), false, &what);
+                flipped = canary_move(steps, m, from, cur, (n, o), false, &what);
                 cur = (n, o);
             }
             CanaryStep::Pause { duration } => {
                 let (pn, _) = traffic::percentages(cur.0, cur.1);
-                b.push(
+                steps.push(
                     Action::Pause {
                         duration: Some(*duration),
                     },
@@ -867,11 +889,11 @@ fn canary(b: &mut Builder, m: &Move, active: &str, active_version: &str) {
             CanaryStep::PauseUntilPromoted => {
                 gated = true;
                 let (pn, _) = traffic::percentages(cur.0, cur.1);
-                b.push(
+                steps.push(
                     Action::Pause { duration: None },
                     format!(
                         "{what}: wait with {} at {pn}% until `shipctl promote {}` (or `shipctl abort {}`)",
-                        m.target, b.service, b.service
+                        m.target, steps.service, steps.service
                     ),
                 );
                 // The deploy stops here; `shipctl promote` then goes straight to 100% (as the
@@ -883,7 +905,7 @@ fn canary(b: &mut Builder, m: &Move, active: &str, active_version: &str) {
                     } else {
                         format!("canary steps {}-{}", i + 2, policy.canary.steps.len())
                     };
-                    b.warn(format!(
+                    steps.warn(format!(
                         "{skipped} after the `pause: {{}}` of step {} never run: `shipctl promote` takes the canary straight to 100%",
                         i + 1
                     ));
@@ -901,41 +923,41 @@ fn canary(b: &mut Builder, m: &Move, active: &str, active_version: &str) {
         } else {
             "promote (--promote)"
         };
-        canary_move(b, m, from, cur, (full, 0), false, what);
+        canary_move(steps, m, from, cur, (full, 0), false, what);
     } else {
         let (pn, _) = traffic::percentages(cur.0, cur.1);
-        b.warn(format!(
+        steps.warn(format!(
             "the canary never reaches 100% on its own: nothing in the steps promotes it, so it waits with {} at {pn}% ({} new, {} old) for `shipctl promote {}`; add `--promote` (or `promote: true`) to switch at the end",
-            m.target, cur.0, cur.1, b.service
+            m.target, cur.0, cur.1, steps.service
         ));
         // Ending on a gate makes the run report a canary waiting for promotion (and record it
         // as such), not a finished deploy: the keys still point at the old zone.
-        b.push(
+        steps.push(
             Action::Pause { duration: None },
             format!(
                 "the canary keeps running with {} at {pn}% until `shipctl promote {}` (or `shipctl abort {}`)",
-                m.target, b.service, b.service
+                m.target, steps.service, steps.service
             ),
         );
     }
 }
 
-fn rolling(b: &mut Builder, m: &Move, active: &str) {
-    let full = b.full;
-    let step = b.policy.rolling.step.clamp(1, full);
+fn rolling(steps: &mut Builder, m: &Move, active: &str) {
+    let full = steps.full;
+    let step = steps.policy.rolling.step.clamp(1, full);
     if step >= full && full > 1 {
-        b.warn(format!(
+        steps.warn(format!(
             "the rolling step ({step}) covers all {full} replicas: a single batch, like blue-green"
         ));
     }
     let batches = full.div_ceil(step);
-    let (mut cn, mut co) = (0u64, b.desired(active));
+    let (mut cn, mut co) = (0u64, steps.desired(active));
     let t = m.target;
     for batch in 1..=batches {
         let n = (cn + step).min(full);
         let what = format!("batch {batch}/{batches}");
         if batch == 1 {
-            b.deploy_zone(
+            steps.deploy_zone(
                 t,
                 m.image,
                 m.version,
@@ -946,7 +968,7 @@ fn rolling(b: &mut Builder, m: &Move, active: &str) {
                 ),
             );
         } else {
-            b.scale(t, n, format!("{what}: scale {t} up to {n} of {full}"));
+            steps.scale(t, n, format!("{what}: scale {t} up to {n} of {full}"));
         }
         let o = co.min(full - n);
         let why = if o == 0 {
@@ -954,10 +976,10 @@ fn rolling(b: &mut Builder, m: &Move, active: &str) {
         } else {
             "before it takes traffic"
         };
-        let gate = b.gate_reason(t, n, m.version, why);
-        b.wait_healthy(t, n, m.version, gate);
+        let gate = steps.gate_reason(t, n, m.version, why);
+        steps.wait_healthy(t, n, m.version, gate);
         if o == 0 {
-            b.flip(
+            steps.flip(
                 t,
                 m.version,
                 format!(
@@ -965,17 +987,17 @@ fn rolling(b: &mut Builder, m: &Move, active: &str) {
                     m.version
                 ),
             );
-            b.retire(active, co);
+            steps.retire(active, co);
         } else {
             let (pn, _) = traffic::percentages(n, o);
-            b.write_traffic(
+            steps.write_traffic(
                 t,
                 n,
                 o,
                 format!("{what}: traffic follows the replicas ({n} new : {o} old), {t} gets {pn}%"),
             );
             if o < co {
-                b.scale(active, o, format!("{what}: scale {active} down to {o}"));
+                steps.scale(active, o, format!("{what}: scale {active} down to {o}"));
             }
         }
         cn = n;
@@ -1004,7 +1026,7 @@ enum CanaryEnd {
 /// the service up to full strength, gate it, give it all traffic, retire the other.
 fn plan_canary_end(
     req: &PlanRequest,
-    ls: &LogicalService,
+    logical_service: &LogicalService,
     state: &ServiceState,
     p: InProgress,
     end: CanaryEnd,
@@ -1014,13 +1036,13 @@ fn plan_canary_end(
         CanaryEnd::Abort => (&p.active, &p.active_version, &p.canary, &p.canary_version),
     };
     let zones = &req.spec.zones;
-    let name = ls.name.as_str();
-    let def = ls.definition(zones, keep);
+    let name = logical_service.name.as_str();
+    let def = logical_service.definition(zones, keep);
     let (policy, full) = policy_for(req, name, def)?;
     let keys = req.spec.keys(&req.project, name);
-    let mut b = new_builder(req, name, &keys, &policy, full, state);
+    let mut builder = new_builder(req, name, &keys, &policy, full, state);
     for w in &p.warnings {
-        b.warn(w.clone());
+        builder.warn(w.clone());
     }
     let image = state
         .zones
@@ -1044,14 +1066,14 @@ fn plan_canary_end(
             ),
         ),
     };
-    let leaving = b.desired(leave);
-    if b.desired(k) < full {
-        b.scale(k, full, scale_up);
+    let leaving = builder.desired(leave);
+    if builder.desired(k) < full {
+        builder.scale(k, full, scale_up);
     }
-    let gate = b.gate_reason(k, full, v, gate_why);
-    b.wait_healthy(k, full, v, gate);
-    b.flip(k, v, switch);
-    b.retire(leave, leaving);
+    let gate = builder.gate_reason(k, full, v, gate_why);
+    builder.wait_healthy(k, full, v, gate);
+    builder.flip(k, v, switch);
+    builder.retire(leave, leaving);
     let mut definition = def.clone();
     definition.image = image;
     Ok(ServicePlan {
@@ -1069,8 +1091,8 @@ fn plan_canary_end(
         keys: keys.clone(),
         policy: resolved(&policy, full),
         definition,
-        steps: b.steps,
-        warnings: b.warnings,
+        steps: builder.steps,
+        warnings: builder.warnings,
         up_to_date: false,
     })
 }

@@ -23,8 +23,8 @@ pub fn rollback(req: &PlanRequest, to: &str) -> Result<Plan, Error> {
     let selected = select(req, &logical)?;
     let mut plans: Vec<ServicePlan> = Vec::with_capacity(selected.len());
     let mut all_warm = true;
-    for ls in &selected {
-        let name = ls.name.as_str();
+    for logical_service in &selected {
+        let name = logical_service.name.as_str();
         let state = req.observed.services.get(name).cloned().unwrap_or_default();
         let mut notes = Vec::new();
         let Some(active) = active_zone(zones, &state, &mut notes) else {
@@ -57,33 +57,33 @@ pub fn rollback(req: &PlanRequest, to: &str) -> Result<Plan, Error> {
             all_warm = false;
             continue;
         }
-        let def = ls.definition(zones, &warm);
+        let def = logical_service.definition(zones, &warm);
         let (policy, full) = req
             .spec
             .resolve_policy(name, req.overrides, def.deploy.replicas)?;
         let keys = req.spec.keys(&req.project, name);
-        let mut b = new_builder(req, name, &keys, &policy, full, &state);
+        let mut builder = new_builder(req, name, &keys, &policy, full, &state);
         for n in notes {
-            b.warn(n);
+            builder.warn(n);
         }
-        b.scale(
+        builder.scale(
             &warm,
             full,
             format!(
                 "rollback: scale the warm zone {warm} ({to}) up to {full} replica(s); its service still holds {to}, so nothing is recreated"
             ),
         );
-        let gate = b.gate_reason(&warm, full, to, "before it takes all traffic back");
-        b.wait_healthy(&warm, full, to, gate);
-        b.flip(
+        let gate = builder.gate_reason(&warm, full, to, "before it takes all traffic back");
+        builder.wait_healthy(&warm, full, to, gate);
+        builder.flip(
             &warm,
             to,
             format!(
                 "rollback: switch active zone {warm}, version {to} and all traffic, in one atomic write"
             ),
         );
-        let old = b.desired(&active);
-        b.retire(&active, old);
+        let old = builder.desired(&active);
+        builder.retire(&active, old);
         let image = state
             .zones
             .get(&warm)
@@ -105,8 +105,8 @@ pub fn rollback(req: &PlanRequest, to: &str) -> Result<Plan, Error> {
             keys: keys.clone(),
             policy: resolved(&policy, full),
             definition,
-            steps: b.steps,
-            warnings: b.warnings,
+            steps: builder.steps,
+            warnings: builder.warnings,
             up_to_date: false,
         });
     }

@@ -2,7 +2,7 @@
 //!
 //! [`context`] and [`render`] are pure: values in, text out. [`runner`] is the loop that reads
 //! the keys and tasks, installs the rendered file atomically after `--check`, reloads the router
-//! and reports what it serves under `{service}-router` (see [`crate::exec::RouterReport`]).
+//! and reports what it serves under `{service}-router` (see [`crate::ports::RouterReport`]).
 
 pub mod context;
 pub mod event;

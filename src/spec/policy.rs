@@ -3,24 +3,20 @@
 use super::model::{CanaryStep, Overrides, Policy, ServiceKeys, Spec, Strategy};
 use crate::error::Error;
 
-fn strategy_name(s: Strategy) -> &'static str {
-    match s {
-        Strategy::BlueGreen => "blue-green",
-        Strategy::Canary => "canary",
-        Strategy::Rolling => "rolling",
-    }
-}
-
 impl Strategy {
     /// The name users write (`blue-green`).
     pub fn as_str(self) -> &'static str {
-        strategy_name(self)
+        match self {
+            Strategy::BlueGreen => "blue-green",
+            Strategy::Canary => "canary",
+            Strategy::Rolling => "rolling",
+        }
     }
 }
 
 impl std::fmt::Display for Strategy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(strategy_name(*self))
+        f.write_str(self.as_str())
     }
 }
 

@@ -16,14 +16,6 @@ pub fn format_ms(ms: u64) -> String {
     crate::spec::duration::format(d)
 }
 
-fn strategy_name(s: crate::spec::model::Strategy) -> &'static str {
-    match s {
-        crate::spec::model::Strategy::BlueGreen => "blue-green",
-        crate::spec::model::Strategy::Canary => "canary",
-        crate::spec::model::Strategy::Rolling => "rolling",
-    }
-}
-
 /// One line, no colour, no trailing newline.
 pub fn render_line(event: &Event) -> String {
     match event {
@@ -40,7 +32,7 @@ pub fn render_line(event: &Event) -> String {
             );
             format!(
                 "{service}: {} {from} -> {} {} ({steps} steps)",
-                strategy_name(*strategy),
+                strategy.as_str(),
                 to.zone,
                 to.version
             )

@@ -10,3 +10,4 @@ pub mod prereq;
 pub mod router;
 pub mod stack;
 pub mod tls;
+pub mod tmux;
