@@ -14,7 +14,7 @@ async fn a_failing_pre_deploy_hook_changes_nothing() {
     };
     p.env.set("GITHUB_ACTIONS", "true");
     let out = p.run(&["deploy", "--version", "1.0.0", "--yes"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("checking migrations"),
         "hook output on stderr"
@@ -25,7 +25,7 @@ async fn a_failing_pre_deploy_hook_changes_nothing() {
     );
 
     let out = p.run(&["deploy", "--version", "1.0.0", "--yes", "--output", "json"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(6));
     for line in stdout(&out).lines() {
         let event: serde_json::Value = serde_json::from_str(line).expect("stdout is NDJSON");
         assert!(event.get("event").is_some(), "{line}");

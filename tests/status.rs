@@ -54,7 +54,7 @@ async fn status_shows_zones_keys_and_settles() {
         .expect("docker service scale");
     assert!(scaled.status.success());
     let out = p.run(&["status", "--wait", "--timeout", "2s"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert_eq!(out.status.code(), Some(7), "{}", stdout(&out));
     assert!(
         stderr(&out).contains("not settled after 2s: web: both zones run replicas"),
         "{}",

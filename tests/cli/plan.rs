@@ -245,7 +245,7 @@ fn assumed_state_cannot_deploy() {
 fn unreachable_engine_fails_without_changing_anything() {
     let env = demo();
     let output = env.run(&["plan", "-H", "unix:///nonexistent/docker.sock"]);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
     let err = stderr(&output);
     assert!(
         err.contains("/nonexistent/docker.sock"),
