@@ -251,5 +251,3 @@ impl Diagnostic for Error {
         }
     }
 }
-
-pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -36,23 +36,6 @@ pub enum FailureCause {
 }
 
 impl FailureCause {
-    /// A short stable name (`image_not_found`, ...), as in the JSON `kind`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            FailureCause::ImageNotFound { .. } => "image_not_found",
-            FailureCause::NoSuitableNode { .. } => "no_suitable_node",
-            FailureCause::CrashLoop { .. } => "crash_loop",
-            FailureCause::HealthcheckFailing { .. } => "healthcheck_failing",
-            FailureCause::ProbeFailing { .. } => "probe_failing",
-            FailureCause::Timeout { .. } => "timeout",
-            FailureCause::Stalled { .. } => "stalled",
-            FailureCause::Router { .. } => "router",
-            FailureCause::Kv { .. } => "kv",
-            FailureCause::Cluster { .. } => "cluster",
-            FailureCause::Refused { .. } => "refused",
-        }
-    }
-
     /// What the user can do about it, when there is something specific to say.
     pub fn hint(&self) -> Option<&'static str> {
         match self {

@@ -15,26 +15,6 @@ pub const SCHEMES_HELP: &str = "KV store URLs: swarm:// (default: labels on the 
 consul://host:port, consul+https://host:port, consul:// (CONSUL_HTTP_ADDR, default 127.0.0.1:8500), \
 etcd://host:port, etcd://user:pass@host:port (or ETCDCTL_USER=user:pass), etcd+https://host:port";
 
-/// Checks the shape of a store URL without connecting: a usage error (exit 2) naming the
-/// accepted schemes when it is not one of them.
-pub fn check_url(url: &str) -> Result<(), crate::error::Error> {
-    let url = url.trim();
-    let known = url.is_empty()
-        || url == "swarm"
-        || url == "swarm://"
-        || ["consul://", "consul+https://", "etcd://", "etcd+https://"]
-            .iter()
-            .any(|p| url.starts_with(p));
-    if known {
-        Ok(())
-    } else {
-        Err(crate::error::Error::usage(
-            format!("unknown KV store URL {}", redact_url(url)),
-            SCHEMES_HELP,
-        ))
-    }
-}
-
 /// Opens the store named by `url`; `env` supplies `CONSUL_*`, `ETCDCTL_*` and `DOCKER_HOST`.
 /// An empty URL means `swarm://`.
 pub async fn connect(url: &str, env: &HashMap<String, String>) -> Result<Box<dyn Kv>, KvError> {
@@ -106,19 +86,5 @@ mod tests {
         assert!(err.contains("consul://"), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
         assert!(connect("h:8500", &env).await.is_err());
-    }
-
-    #[test]
-    fn check_url_is_a_usage_error() {
-        assert!(check_url("").is_ok());
-        assert!(check_url("swarm://").is_ok());
-        assert!(check_url("consul://").is_ok());
-        assert!(check_url("etcd://u:p@h:2379").is_ok());
-        let err = check_url("redis://u:hunter2@h")
-            .err()
-            .map(|e| (e.exit_code(), e.to_string()));
-        let (code, msg) = err.unwrap_or_default();
-        assert_eq!(code, crate::error::exit::USAGE);
-        assert!(!msg.contains("hunter2"), "{msg}");
     }
 }

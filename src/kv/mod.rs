@@ -1,6 +1,6 @@
 //! KV stores that hold the routing keys: Consul, etcd and the Swarm-embedded default.
 //!
-//! [`connect`] picks a backend from a URL ([`check_url`] validates one without connecting):
+//! [`connect`] picks a backend from a URL:
 //!
 //! | URL | backend |
 //! |---|---|
@@ -41,10 +41,9 @@ mod redact;
 mod swarm;
 mod util;
 
-pub use connect::{SCHEMES_HELP, check_url, connect, connect_with_docker};
+pub use connect::{SCHEMES_HELP, connect, connect_with_docker};
 pub use consul::{ConsulConfig, ConsulKv};
 pub use etcd::{EtcdConfig, EtcdKv};
-pub use history::{append_history, ci_job_url, read_history};
-pub use lock::{acquire_lock, format_rfc3339};
-pub use redact::redact_url;
+pub use history::{append_history, read_history};
+pub use lock::acquire_lock;
 pub use swarm::SwarmKv;

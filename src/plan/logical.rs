@@ -13,8 +13,6 @@ pub struct LogicalService<'a> {
     pub name: String,
     /// In the spec's zone order.
     pub definitions: [&'a Service; 2],
-    /// The compose keys it came from (`web`, or `web-blue` and `web-green`).
-    pub sources: Vec<String>,
     /// Notes for the user about how the zones were derived.
     pub notes: Vec<String>,
 }
@@ -120,16 +118,14 @@ pub fn logical_services<'a>(
                     ),
                 ));
             }
-            (Some((key, service)), [None, None]) => LogicalService {
+            (Some((_, service)), [None, None]) => LogicalService {
                 name: name.to_string(),
                 definitions: [service, service],
-                sources: vec![key.to_string()],
                 notes: Vec::new(),
             },
-            (None, [Some((ka, a)), Some((kb, b))]) => LogicalService {
+            (None, [Some((_, a)), Some((_, b))]) => LogicalService {
                 name: name.to_string(),
                 definitions: [a, b],
-                sources: vec![ka.to_string(), kb.to_string()],
                 notes: Vec::new(),
             },
             (None, [Some((key, s)), None]) | (None, [None, Some((key, s))]) => {
@@ -141,7 +137,6 @@ pub fn logical_services<'a>(
                 LogicalService {
                     name: name.to_string(),
                     definitions: [s, s],
-                    sources: vec![key.to_string()],
                     notes: vec![format!(
                         "the compose file declares `{key}` but no `{name}-{missing}`: zone {missing} uses the same definition"
                     )],

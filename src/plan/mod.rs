@@ -14,7 +14,7 @@ mod step;
 
 pub use observed::{ObservedState, RoutingKeys, ServiceState, StateSource};
 pub use plan::{Plan, ServicePlan, ZoneVersion};
-pub use planner::{abort, plan, promote, target_zone};
+pub use planner::{abort, plan, promote};
 pub use request::PlanRequest;
 pub use rollback::rollback;
 pub use step::{Action, Step};

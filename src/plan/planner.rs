@@ -72,16 +72,6 @@ pub fn abort(req: &PlanRequest) -> Result<Plan, Error> {
     })
 }
 
-/// The zone a deploy of a service in `state` goes to: the inactive one, or the first zone when
-/// nothing is deployed. The CLI uses it to set `{ZONE}_IMAGE_VERSION` before loading compose.
-pub fn target_zone(zones: &[String; 2], state: &ServiceState) -> String {
-    let mut ignored = Vec::new();
-    match active_zone(zones, state, &mut ignored) {
-        Some(a) => other_zone(zones, &a).to_string(),
-        None => zones[0].clone(),
-    }
-}
-
 type InProgressPlanner =
     fn(&PlanRequest, &LogicalService, &ServiceState, InProgress) -> Result<ServicePlan, Error>;
 
@@ -1225,17 +1215,6 @@ mod tests {
         let z = zones();
         assert_eq!(other_zone(&z, "blue"), "green");
         assert_eq!(other_zone(&z, "green"), "blue");
-        assert_eq!(
-            target_zone(&z, &state(Some("blue"), Some(3), Some(0))),
-            "green"
-        );
-        assert_eq!(
-            target_zone(&z, &state(Some("green"), Some(0), Some(3))),
-            "blue"
-        );
-        assert_eq!(target_zone(&z, &state(None, None, Some(2))), "blue");
-        // First deploy: the first zone.
-        assert_eq!(target_zone(&z, &ServiceState::default()), "blue");
     }
 
     #[test]

@@ -7,5 +7,5 @@ mod policy;
 mod reader;
 
 pub use crate::yaml::duration;
-pub use load::{FILE_NAME, load, parse_str};
+pub use load::{load, parse_str};
 pub use model::{Overrides, Policy, Spec, Strategy};

@@ -21,17 +21,8 @@ impl std::fmt::Display for Strategy {
 }
 
 impl Spec {
-    /// The policy of `service` (its own settings over `defaults`) with the flags applied.
-    ///
-    /// Flags are checked against each other and against `replicas` when the spec or
-    /// `--replicas` fixes it; [`Spec::resolve_policy`] also checks them against the compose
-    /// replica count.
-    pub fn policy(&self, service: &str, overrides: &Overrides) -> Result<Policy, Error> {
-        self.apply(service, overrides, None, false)
-            .map(|(policy, _)| policy)
-    }
-
-    /// Like [`Spec::policy`], also returning the full replica count of a zone: `--replicas`,
+    /// The policy of `service` (its own settings over `defaults`) with the flags applied, and
+    /// the full replica count of a zone: `--replicas`,
     /// else the spec's `replicas`, else compose's `deploy.replicas`, else 1.
     pub fn resolve_policy(
         &self,
@@ -230,6 +221,12 @@ impl Spec {
 mod tests {
     use super::*;
 
+    /// The policy before the compose replicas are known.
+    fn policy(spec: &Spec, service: &str, overrides: &Overrides) -> Result<Policy, Error> {
+        spec.apply(service, overrides, None, false)
+            .map(|(policy, _)| policy)
+    }
+
     fn canary_spec() -> Spec {
         let mut spec = Spec::default();
         spec.defaults.strategy = Strategy::Canary;
@@ -273,19 +270,19 @@ mod tests {
             new: Some(1),
             ..Overrides::default()
         };
-        let err = spec.policy("web", &o).unwrap_err();
+        let err = policy(&spec, "web", &o).unwrap_err();
         assert!(err.to_string().contains("conflicting flags"), "{err}");
         assert!(err.to_string().contains("--strategy rolling"), "{err}");
         let o = Overrides {
             step: Some(1),
             ..Overrides::default()
         };
-        assert!(spec.policy("web", &o).is_err());
+        assert!(policy(&spec, "web", &o).is_err());
         let o = Overrides {
             promote: true,
             ..Overrides::default()
         };
-        assert!(spec.policy("web", &o).is_err());
+        assert!(policy(&spec, "web", &o).is_err());
     }
 
     #[test]
@@ -297,7 +294,7 @@ mod tests {
             ..Overrides::default()
         };
         assert!(
-            spec.policy("web", &o)
+            policy(&spec, "web", &o)
                 .unwrap_err()
                 .to_string()
                 .contains("--step")
@@ -307,7 +304,7 @@ mod tests {
             ..Overrides::default()
         };
         assert!(
-            spec.policy("web", &o)
+            policy(&spec, "web", &o)
                 .unwrap_err()
                 .to_string()
                 .contains("--replicas")

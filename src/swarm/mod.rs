@@ -24,7 +24,7 @@ use bollard::query_parameters::{
 };
 use indexmap::IndexMap;
 
-pub use connect::{DEFAULT_HOST, Endpoint, connect, connect_endpoint};
+pub use connect::{Endpoint, connect, connect_endpoint};
 
 use crate::compose::model::Network;
 use crate::ports::ZoneState;

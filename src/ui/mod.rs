@@ -13,6 +13,6 @@ pub mod status_text;
 pub mod summary;
 mod terminal;
 
-pub use printer::{Printer, SharedWriter};
+pub use printer::Printer;
 pub use report::report_error;
 pub use terminal::{OutputFormat, Terminal};

@@ -87,6 +87,8 @@ impl<W: Write + Send> PlainSink<W> {
         }
     }
 
+    /// What was written (tests read it back).
+    #[cfg(test)]
     pub fn into_inner(self) -> W {
         self.out
             .into_inner()
@@ -115,6 +117,8 @@ impl<W: Write + Send> JsonSink<W> {
         }
     }
 
+    /// What was written (tests read it back).
+    #[cfg(test)]
     pub fn into_inner(self) -> W {
         self.out
             .into_inner()
