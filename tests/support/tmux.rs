@@ -40,6 +40,8 @@ pub fn run_in_tmux(p: &LiveProject, args: &str, answers: &[(&str, &[&str])]) -> 
     let dir = p.env.dir();
     let session = format!("shipctl-{}", p.project());
     let exit_file = dir.join("exit-code");
+    // A file left by an earlier run in this directory would end the wait at once.
+    let _ = std::fs::remove_file(&exit_file);
     let binary = assert_cmd::cargo::cargo_bin!("shipctl");
     let script = dir.join("run.sh");
     let docker_host = std::env::var("DOCKER_HOST")
