@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""shipctl-stack-api: a small HTTP API backed by Redis, for the stack tests.
+
+    GET  /health        200 when Redis answers PING, else 503 (always 500 when FAIL_HEALTH=1;
+                        with HEALTH_NEEDS_REDIS=0, 200 without asking Redis)
+    POST /items/<key>   SET item:<key> <body>, 201
+    GET  /items/<key>   the value, or 404
+    GET  /count         the number of item:* keys
+    GET  /version       the baked version
+    GET  /sleep/<s>     answers after <s> seconds: an in-flight request for drain tests
+
+Every answer carries X-App-Version (and X-App-Host, the container's hostname). Redis is found by
+name (REDIS_HOST, default `redis`) on every request, so the API follows Redis when its tasks are
+replaced, whatever the endpoint mode. On SIGTERM it stops accepting, finishes the requests in
+flight and exits: with 0, or with 143 when its last /health failed (Swarm then reports the task
+as an unhealthy container instead of a completed one).
+
+The container's healthcheck calls /health, so by default a Redis outage of more than about 3 s
+makes Swarm replace the API tasks too (and `api` resolves to nothing meanwhile). Set
+HEALTH_NEEDS_REDIS=0 to keep the API tasks up while Redis is replaced.
+
+Only the standard library: a minimal RESP client is enough for PING, SET, GET and SCAN.
+"""
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+VERSION = os.environ.get("APP_VERSION", "0.0.0")
+HOSTNAME = socket.gethostname()
+PORT = int(os.environ.get("PORT", "8080"))
+REDIS_HOST = os.environ.get("REDIS_HOST", "redis")
+REDIS_PORT = int(os.environ.get("REDIS_PORT", "6379"))
+REDIS_TIMEOUT = float(os.environ.get("REDIS_TIMEOUT_S", "2"))
+FAIL_HEALTH = os.environ.get("FAIL_HEALTH", "0") == "1"
+HEALTH_NEEDS_REDIS = os.environ.get("HEALTH_NEEDS_REDIS", "1") != "0"
+# The answer of the last /health, for the exit code.
+last_health_ok = True
+
+
+class RedisError(Exception):
+    pass
+
+
+class Redis:
+    """One connection for one HTTP request: no pool to go stale when Redis moves."""
+
+    def __init__(self):
+        self.sock = socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=REDIS_TIMEOUT)
+        self.file = self.sock.makefile("rb")
+
+    def close(self):
+        try:
+            self.file.close()
+        finally:
+            self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def call(self, *args):
+        parts = [b"*%d\r\n" % len(args)]
+        for arg in args:
+            data = arg if isinstance(arg, bytes) else str(arg).encode()
+            parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+        self.sock.sendall(b"".join(parts))
+        return self._reply()
+
+    def _reply(self):
+        line = self.file.readline()
+        if not line.endswith(b"\r\n"):
+            raise RedisError("connection closed by Redis")
+        kind, rest = line[:1], line[1:-2]
+        if kind == b"+":
+            return rest
+        if kind == b"-":
+            raise RedisError(rest.decode(errors="replace"))
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            size = int(rest)
+            if size < 0:
+                return None
+            data = self.file.read(size + 2)
+            if len(data) != size + 2:
+                raise RedisError("connection closed by Redis")
+            return data[:-2]
+        if kind == b"*":
+            size = int(rest)
+            return None if size < 0 else [self._reply() for _ in range(size)]
+        raise RedisError("unexpected reply from Redis: %r" % line[:40])
+
+
+def count_items(r):
+    # SCAN rather than KEYS: it does not block Redis while the data set grows.
+    cursor, total = b"0", 0
+    while True:
+        cursor, keys = r.call("SCAN", cursor, "MATCH", "item:*", "COUNT", 1000)
+        total += len(keys)
+        if cursor == b"0":
+            return total
+
+
+class Handler(BaseHTTPRequestHandler):
+    # HTTP/1.0: one request per connection, so draining never waits on an idle keep-alive.
+    protocol_version = "HTTP/1.0"
+    server_version = "shipctl-stack-api"
+
+    def log_message(self, fmt, *args):
+        pass  # 20 requests a second would drown the failures that matter
+
+    def answer(self, status, body=b"", content_type="text/plain"):
+        if isinstance(body, str):
+            body = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-App-Version", VERSION)
+        self.send_header("X-App-Host", HOSTNAME)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def redis_failed(self, err):
+        print("redis error on %s %s: %s" % (self.command, self.path, err), file=sys.stderr)
+        self.answer(503, "redis unavailable: %s\n" % err)
+
+    def item_key(self):
+        key = self.path.split("?", 1)[0][len("/items/"):]
+        return ("item:" + key) if key and "/" not in key else None
+
+    def do_GET(self):
+        path = self.path.split("?", 1)[0]
+        if path == "/health":
+            global last_health_ok
+            if FAIL_HEALTH:
+                last_health_ok = False
+                return self.answer(500, "failing\n")
+            if HEALTH_NEEDS_REDIS:
+                try:
+                    with Redis() as r:
+                        r.call("PING")
+                except (OSError, RedisError) as err:
+                    last_health_ok = False
+                    return self.answer(503, "redis unavailable: %s\n" % err)
+            last_health_ok = True
+            return self.answer(200, "ok\n")
+        if path == "/version":
+            return self.answer(200, VERSION + "\n")
+        if path.startswith("/sleep/"):
+            try:
+                seconds = float(path[len("/sleep/"):])
+            except ValueError:
+                return self.answer(400, "usage: /sleep/SECONDS\n")
+            time.sleep(seconds)
+            return self.answer(200, "slept %s on %s\n" % (seconds, HOSTNAME))
+        if path == "/count":
+            try:
+                with Redis() as r:
+                    return self.answer(200, "%d\n" % count_items(r))
+            except (OSError, RedisError) as err:
+                return self.redis_failed(err)
+        if path.startswith("/items/"):
+            key = self.item_key()
+            if key is None:
+                return self.answer(400, "usage: /items/KEY\n")
+            try:
+                with Redis() as r:
+                    value = r.call("GET", key)
+            except (OSError, RedisError) as err:
+                return self.redis_failed(err)
+            if value is None:
+                return self.answer(404, "no such item\n")
+            return self.answer(200, value, "application/octet-stream")
+        self.answer(404, "not found: %s\n" % path)
+
+    do_HEAD = do_GET
+
+    def do_POST(self):
+        if not self.path.startswith("/items/"):
+            return self.answer(404, "not found: %s\n" % self.path)
+        key = self.item_key()
+        if key is None:
+            return self.answer(400, "usage: /items/KEY\n")
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        try:
+            with Redis() as r:
+                r.call("SET", key, body)
+        except (OSError, RedisError) as err:
+            return self.redis_failed(err)
+        self.answer(201, "stored %s\n" % key)
+
+
+class Server(ThreadingHTTPServer):
+    # Non-daemon request threads that server_close() joins: that is the drain.
+    daemon_threads = False
+    block_on_close = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+
+def main():
+    server = Server(("0.0.0.0", PORT), Handler)
+    stop = threading.Event()
+    # PID 1 ignores SIGTERM unless it handles it.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+    print("shipctl-stack-api %s on %s, port %d, redis %s:%d"
+          % (VERSION, HOSTNAME, PORT, REDIS_HOST, REDIS_PORT))
+    # A timed wait, so that the signal handler gets to run promptly.
+    while not stop.wait(0.5):
+        pass
+    print("stopping: no new connections, finishing the requests in flight")
+    server.shutdown()      # the accept loop ends
+    server.server_close()  # closes the listening socket, then waits for the request threads
+    print("stopped")
+    # An app that fails its healthcheck exits like one killed by the signal: Swarm then reports
+    # the failed healthcheck as the task's error.
+    sys.exit(0 if last_health_ok and not FAIL_HEALTH else 143)
+
+
+if __name__ == "__main__":
+    main()
