@@ -190,6 +190,7 @@ async fn a_refused_config_is_never_installed_and_a_lost_store_keeps_the_last_goo
         "services:\n  web:\n    image: shipctl-test-app:1.0.0\n",
     )
     .expect("compose");
+    std::fs::write(dir.join("shipctl.yaml"), "kv:\n  layout: classic\n").expect("spec");
     std::fs::write(
         dir.join("keys.j2"),
         "{% for s in services %}{{ s.name }} {{ s.active_zone }}\n{% endfor %}",

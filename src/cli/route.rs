@@ -23,7 +23,12 @@ pub fn run(settings: &Settings, args: &RouteArgs, printer: &Printer) -> Result<(
     let options = options(&inputs, args)?;
     let sink = sink_for(printer);
     session::block_on(async {
-        let Session { cluster, kv, .. } = Session::open(settings, &inputs.spec.kv.url).await?;
+        let session = Session::open(settings, &inputs.spec.kv.url).await?;
+        let services: Vec<String> = targets.iter().map(|t| t.service.clone()).collect();
+        session
+            .check_owner(&inputs.spec, &inputs.project, &services)
+            .await?;
+        let Session { cluster, kv, .. } = session;
         let cancel = session::cancel_on_signals();
         let kv: Arc<dyn Kv> = Arc::from(kv);
         route::run(
@@ -104,6 +109,7 @@ fn targets(inputs: &Inputs, args: &RouteArgs) -> Result<Vec<RouteTarget>, Error>
                 active_zone_key: keys.active_zone,
                 active_version_key: keys.active_version,
                 traffic_key: keys.traffic,
+                router_key: keys.router,
                 zones: spec
                     .zones
                     .iter()

@@ -10,6 +10,13 @@ pub fn run(settings: &Settings, args: &UnlockArgs, printer: &Printer) -> Result<
     let key = inputs.spec.keys(&inputs.project, &args.service).lock;
     session::block_on(async {
         let session = Session::open(settings, &inputs.spec.kv.url).await?;
+        session
+            .check_owner(
+                &inputs.spec,
+                &inputs.project,
+                std::slice::from_ref(&args.service),
+            )
+            .await?;
         let holder = session.kv.lock_holder(&key).await.map_err(kv_error)?;
         let Some(holder) = holder else {
             printer.out(&format!("{} is not locked\n", args.service));

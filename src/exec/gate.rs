@@ -7,7 +7,7 @@ use super::health::{HealthReport, HealthStatus, TaskCounts, evaluate};
 use super::step_error::{StepError, StepFailure};
 use super::track::ServiceRun;
 use super::{Event, FailureCause};
-use crate::ports::{RouterReport, TaskInfo, router_key};
+use crate::ports::{RouterReport, TaskInfo};
 
 /// What a health gate waits for.
 pub(super) struct Gate<'g> {
@@ -341,7 +341,7 @@ impl Context<'_> {
         if run.written.is_empty() {
             return Ok(());
         }
-        let key = router_key(&run.service.service);
+        let key = run.service.keys.router.clone();
         let start = self.clock.now();
         let mut last_problem: String;
         loop {

@@ -14,9 +14,9 @@ use super::*;
 use crate::compose::model::Service;
 use crate::error::Error;
 use crate::plan::{Action, ObservedState, Plan, ServicePlan, ServiceState, Step, ZoneVersion};
-use crate::ports::{KeyWrite, RouterReport, RunResult, ZoneState, router_key};
+use crate::ports::{KeyWrite, RouterReport, RunResult, ZoneState};
 use crate::spec::model::{
-    Canary, Drain, Health, KeyTemplates, OnFailure, Policy, Rolling, Strategy,
+    Canary, Drain, Health, KeyLayout, KeyTemplates, OnFailure, Policy, Rolling, Strategy,
 };
 
 const BLUE: &str = "demo_web-blue";
@@ -252,7 +252,7 @@ fn plan(strategy: Strategy, on_failure: Option<OnFailure>, steps: Vec<Step>) -> 
                 zone: "green".into(),
                 version: "1.4.2".into(),
             },
-            keys: KeyTemplates::default().for_service("demo", "web"),
+            keys: KeyTemplates::for_layout(KeyLayout::Classic).for_service("demo", "web"),
             policy: policy(strategy, on_failure),
             definition: Service {
                 name: "web".into(),
@@ -794,7 +794,7 @@ async fn a_router_that_confirms_lets_the_deploy_go_on() {
         reloaded_at: None,
     };
     w.kv.set(
-        &router_key("web"),
+        "web-router",
         &serde_json::to_string(&served).unwrap_or_default(),
     );
     let p = plan(
@@ -986,7 +986,7 @@ async fn health_is_watched_during_a_timed_pause() {
 fn add_api(p: &mut Plan, steps: Vec<Step>) {
     let mut api = p.services[0].clone();
     api.service = "api".into();
-    api.keys = KeyTemplates::default().for_service("demo", "api");
+    api.keys = KeyTemplates::for_layout(KeyLayout::Classic).for_service("demo", "api");
     api.steps = steps;
     p.services.push(api);
 }

@@ -11,4 +11,4 @@ pub mod traffic;
 pub use cluster::{Cluster, ClusterError, TaskInfo, TaskState, ZoneState, ZoneTarget};
 pub use history::{Action, HistoryRecord, RunResult};
 pub use kv::{KeyWrite, Kv, KvEntry, KvError, LockGuard, LockInfo, LockOutcome};
-pub use router::{RouterReport, router_key};
+pub use router::RouterReport;

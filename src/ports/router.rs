@@ -5,12 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// The key the router of `service` reports to.
-pub fn router_key(service: &str) -> String {
-    format!("{service}-router")
-}
-
-/// The value of [`router_key`]: the routing keys and values the live configuration was
+/// The value of a service's `router` key (spec `kv.keys.router`): the routing keys and values the live configuration was
 /// rendered from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouterReport {

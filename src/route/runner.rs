@@ -15,7 +15,7 @@ use super::event::{RouteEvent, RouteSink};
 use super::install::{self, CommandFailure};
 use super::render::{Renderer, TemplateError};
 use super::target::RouteTarget;
-use crate::ports::{Cluster, ClusterError, RouterReport, TaskInfo, router_key};
+use crate::ports::{Cluster, ClusterError, RouterReport, TaskInfo};
 use crate::ports::{Kv, KvError};
 
 /// How long one KV watch blocks before it is renewed.
@@ -399,7 +399,7 @@ impl Router<'_> {
                 keys: served.clone(),
                 reloaded_at: Some(humantime::format_rfc3339_seconds(SystemTime::now()).to_string()),
             };
-            let key = router_key(&target.service);
+            let key = target.router_key.clone();
             let text = serde_json::to_string(&report).unwrap_or_default();
             self.report_pending = true;
             self.kv.put(&key, &text).await?;

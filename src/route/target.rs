@@ -10,6 +10,8 @@ pub struct RouteTarget {
     pub active_zone_key: String,
     pub active_version_key: String,
     pub traffic_key: String,
+    /// Where this router reports what it serves.
+    pub router_key: String,
     /// (zone, Swarm service name) in the spec's zone order.
     pub zones: Vec<(String, String)>,
     /// Port of the tasks that traffic goes to.

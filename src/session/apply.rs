@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::locks::Locks;
-use super::{Job, Session, hooks, runtime};
+use super::{Job, Session, hooks, owner, runtime};
 use crate::error::Error;
 use crate::exec::{Event, EventSink, Executor, HttpProber, Outcome, Ports, TokioClock, run_result};
 use crate::kv;
@@ -28,9 +28,17 @@ where
         let observed = session
             .observe(job.project, job.spec, &job.services)
             .await?;
-        make_plan(&observed)
+        let unclaimed = owner::check(
+            session.kv.as_ref(),
+            job.spec,
+            job.project,
+            &job.services,
+            Some(&observed),
+        )
+        .await?;
+        Ok::<_, Error>((make_plan(&observed)?, unclaimed))
     };
-    let plan = plan_now().await?;
+    let (plan, unclaimed) = plan_now().await?;
     if job.dry_run {
         ui::summary::print_plan(&plan, printer);
         if let Some(path) = job.save_to {
@@ -52,7 +60,7 @@ where
         .await?;
     // The deploy we waited for moved the zones and keys: a plan made before it finished would
     // be refused as stale, so plan again from what it left (the lock keeps others out).
-    let plan = if locks.waited {
+    let (plan, unclaimed) = if locks.waited {
         let replanned = match plan_now().await {
             Ok(p) => p,
             Err(e) => {
@@ -61,12 +69,24 @@ where
             }
         };
         locks
-            .cover(kv, &replanned, job.spec, job.action, &job.request, &cancel)
+            .cover(
+                kv,
+                &replanned.0,
+                job.spec,
+                job.action,
+                &job.request,
+                &cancel,
+            )
             .await?;
         replanned
     } else {
-        plan
+        (plan, unclaimed)
     };
+    // With the locks held: from here on these keys are this project's.
+    if let Err(e) = owner::claim(kv, job.project, &unclaimed).await {
+        locks.release().await;
+        return Err(e);
+    }
     let outcome = apply(session, &plan, &job, printer, locks, cancel).await?;
     ui::summary::print_outcome(&outcome, printer);
     Ok(())

@@ -14,6 +14,7 @@ mod hooks;
 mod inputs;
 mod locks;
 mod observe;
+mod owner;
 mod runtime;
 mod saved_plan;
 mod settings;
@@ -63,6 +64,17 @@ impl<'s> Session<'s> {
     }
 
     /// The live state of `services` (logical names) in `project`.
+    /// Refuses (exit 2) when another project owns the keys of `services`.
+    pub async fn check_owner(
+        &self,
+        spec: &Spec,
+        project: &str,
+        services: &[String],
+    ) -> Result<(), Error> {
+        owner::check(self.kv.as_ref(), spec, project, services, None).await?;
+        Ok(())
+    }
+
     pub async fn observe(
         &self,
         project: &str,

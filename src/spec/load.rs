@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::model::{
-    CanaryStep, Hooks, HttpProbe, KeyTemplates, KvSettings, OnFailure, Policy, Spec, Strategy,
+    CanaryStep, Hooks, HttpProbe, KeyLayout, KeyTemplates, KvSettings, OnFailure, Policy, Spec,
+    Strategy,
 };
 use super::reader::SpecRead;
 use crate::error::{Error, InputError};
@@ -26,7 +27,14 @@ const TOP_KEYS: &[&str] = &[
     "services",
     "hooks",
 ];
-const KV_KEYS: &[&str] = &["url", "backend", "keys", "lock_ttl", "history_limit"];
+const KV_KEYS: &[&str] = &[
+    "url",
+    "backend",
+    "layout",
+    "keys",
+    "lock_ttl",
+    "history_limit",
+];
 const KEY_KEYS: &[&str] = &[
     "active_zone",
     "active_version",
@@ -34,6 +42,8 @@ const KEY_KEYS: &[&str] = &[
     "lock",
     "history",
     "progress",
+    "owner",
+    "router",
 ];
 const POLICY_KEYS: &[&str] = &[
     "strategy",
@@ -363,11 +373,30 @@ fn read_kv(r: &mut Reader, node: &Node) -> Option<KvSettings> {
         }
         (None, None) => {}
     }
+    let mut layout = KeyLayout::Project;
+    if let Some(n) = map.get("layout")
+        && let Some(text) = r.exact_string(n, "kv.layout", "layout: classic")
+    {
+        match text.as_str() {
+            "project" => layout = KeyLayout::Project,
+            "classic" => layout = KeyLayout::Classic,
+            other => r.error(
+                InputError::new(format!("unknown key layout `{other}`"), n.span.clone())
+                    .with_label("not a layout")
+                    .with_help(
+                        "use `project` (the default: `{project}/{service}-active-zone`) or \
+                         `classic` (`{service}-active-zone`, as consul-template setups read them)",
+                    ),
+            ),
+        }
+    }
+    kv.keys = KeyTemplates::for_layout(layout);
     if let Some(n) = map.get("keys")
         && let Some(keys) = r.section(n, "kv.keys")
     {
         r.known_keys(keys, KEY_KEYS, "kv.keys");
-        let mut templates = KeyTemplates::default();
+        let mut templates = KeyTemplates::for_layout(layout);
+        let mut placed = (false, false);
         let mut seen: Vec<(String, String)> = Vec::new();
         for (key, value) in keys.iter() {
             let Some(k) = key.as_str() else { continue };
@@ -394,8 +423,23 @@ fn read_kv(r: &mut Reader, node: &Node) -> Option<KvSettings> {
                 "lock" => templates.lock = t,
                 "history" => templates.history = t,
                 "progress" => templates.progress = t,
+                "owner" => {
+                    templates.owner = t;
+                    placed.0 = true;
+                }
+                "router" => {
+                    templates.router = t;
+                    placed.1 = true;
+                }
                 _ => {}
             }
+        }
+        // The owner and the router report live beside the keys they are about.
+        if !placed.0 {
+            templates.owner = templates.beside_active_zone("owner");
+        }
+        if !placed.1 {
+            templates.router = templates.beside_active_zone("router");
         }
         kv.keys = templates;
     }
@@ -1024,6 +1068,17 @@ mod tests {
     }
 
     #[test]
+    fn the_classic_layout_is_one_line_away() {
+        let spec = ok("kv:\n  layout: classic\n");
+        assert_eq!(spec.kv.keys.active_zone, "{service}-active-zone");
+        assert_eq!(spec.kv.keys.owner, "{service}-owner");
+        assert_eq!(spec.kv.keys.router, "{service}-router");
+        let spec = ok("kv:\n  layout: classic\n  keys: {traffic: \"weights/{service}\"}\n");
+        assert_eq!(spec.kv.keys.traffic, "weights/{service}");
+        assert_eq!(spec.kv.keys.lock, "{service}-lock");
+    }
+
+    #[test]
     fn kv_backend_picks_a_default_address() {
         assert_eq!(ok("kv: {backend: etcd}\n").kv.url, "etcd://127.0.0.1:2379");
         assert_eq!(
@@ -1034,7 +1089,8 @@ mod tests {
             "kv:\n  keys: {active_zone: \"{project}/{service}/zone\"}\n  lock_ttl: 1m\n  history_limit: 5\n",
         );
         assert_eq!(spec.kv.keys.active_zone, "{project}/{service}/zone");
-        assert_eq!(spec.kv.keys.traffic, "{service}-traffic");
+        assert_eq!(spec.kv.keys.traffic, "{project}/{service}-traffic");
+        assert_eq!(spec.kv.keys.owner, "{project}/{service}/owner");
         assert_eq!(spec.kv.lock_ttl, Duration::from_secs(60));
         assert_eq!(spec.kv.history_limit, 5);
     }

@@ -63,18 +63,56 @@ pub struct KeyTemplates {
     pub history: String,
     /// Where an unfinished deploy records its progress (for resume).
     pub progress: String,
+    /// The project that owns the keys above: no other project may act on them.
+    pub owner: String,
+    /// Where `shipctl route` reports what it serves.
+    pub router: String,
+}
+
+/// Where the keys live: under the project by default, or the classic consul-template names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyLayout {
+    /// `{project}/{service}-active-zone`: two projects never share a key.
+    Project,
+    /// `{service}-active-zone`, as the classic consul-template + nginx setup reads them.
+    Classic,
+}
+
+impl KeyTemplates {
+    pub fn for_layout(layout: KeyLayout) -> KeyTemplates {
+        let prefix = match layout {
+            KeyLayout::Project => "{project}/{service}",
+            KeyLayout::Classic => "{service}",
+        };
+        let key = |name: &str| format!("{prefix}-{name}");
+        KeyTemplates {
+            active_zone: key("active-zone"),
+            active_version: key("active-version"),
+            traffic: key("traffic"),
+            lock: key("lock"),
+            history: key("history"),
+            progress: key("progress"),
+            owner: key("owner"),
+            router: key("router"),
+        }
+    }
+
+    /// The template of a key kept beside `active_zone` (`owner`, `router`): the active-zone
+    /// key with its last word replaced, so it lives wherever the user put the others.
+    pub fn beside_active_zone(&self, word: &str) -> String {
+        for suffix in ["active-zone", "active_zone", "zone"] {
+            if let Some(stem) = self.active_zone.strip_suffix(suffix) {
+                return format!("{stem}{word}");
+            }
+        }
+        format!("{}-{word}", self.active_zone)
+    }
 }
 
 impl Default for KeyTemplates {
     fn default() -> Self {
-        KeyTemplates {
-            active_zone: "{service}-active-zone".into(),
-            active_version: "{service}-active-version".into(),
-            traffic: "{service}-traffic".into(),
-            lock: "{service}-lock".into(),
-            history: "{service}-history".into(),
-            progress: "{service}-progress".into(),
-        }
+        KeyTemplates::for_layout(KeyLayout::Project)
     }
 }
 
@@ -87,6 +125,8 @@ pub struct ServiceKeys {
     pub lock: String,
     pub history: String,
     pub progress: String,
+    pub owner: String,
+    pub router: String,
 }
 
 impl KeyTemplates {
@@ -102,6 +142,8 @@ impl KeyTemplates {
             lock: fill(&self.lock),
             history: fill(&self.history),
             progress: fill(&self.progress),
+            owner: fill(&self.owner),
+            router: fill(&self.router),
         }
     }
 }

@@ -329,6 +329,7 @@ mod tests {
             spec.zone_service_name("demo", "web", "green"),
             "demo_web-green"
         );
-        assert_eq!(spec.keys("demo", "web").active_zone, "web-active-zone");
+        assert_eq!(spec.keys("demo", "web").active_zone, "demo/web-active-zone");
+        assert_eq!(spec.keys("demo", "web").owner, "demo/web-owner");
     }
 }

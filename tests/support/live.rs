@@ -101,6 +101,8 @@ impl Drop for LiveProject {
                         "lock",
                         "history",
                         "progress",
+                        "owner",
+                        "router",
                     ] {
                         let _ = kv.delete(&format!("{project}-web-{name}")).await;
                     }

@@ -51,7 +51,7 @@ pub fn write_project(dir: &Path, service: &str, options: &ProjectOptions) {
 "#
     );
     let spec = format!(
-        "kv:\n  url: swarm://\nservices:\n  {service}:\n    health:\n      timeout: 1m\n      min_healthy: 1s\n    drain:\n      time: {drain_time}\n      wait_for_router: {wait_for_router}\n      router_timeout: 30s\n"
+        "kv:\n  url: swarm://\n  layout: classic\nservices:\n  {service}:\n    health:\n      timeout: 1m\n      min_healthy: 1s\n    drain:\n      time: {drain_time}\n      wait_for_router: {wait_for_router}\n      router_timeout: 30s\n"
     );
     std::fs::write(dir.join("compose.yaml"), compose).expect("write compose");
     std::fs::write(dir.join("shipctl.yaml"), spec).expect("write spec");
@@ -304,6 +304,7 @@ impl Drop for LiveRouterProject {
             "router",
             "lock",
             "progress",
+            "owner",
         ]
         .iter()
         .map(|k| format!("{}-{k}", self.service))

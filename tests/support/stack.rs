@@ -132,10 +132,11 @@ impl Stack {
                 )
             })
             .collect::<String>(),
+            // A store of its own: the classic names, as consul-template setups read them.
             Store::Url(_) => String::new(),
         };
         let keys = if keys.is_empty() {
-            keys
+            "  layout: classic\n".to_string()
         } else {
             format!("  keys:\n{keys}")
         };
