@@ -10,6 +10,7 @@ mod kv_deploy;
 mod locks;
 mod operator;
 mod planner;
+mod projects;
 mod rollback;
 mod route;
 mod spec_errors;
