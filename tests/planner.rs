@@ -517,9 +517,12 @@ fn override_errors_name_the_flag() {
     let c = web(Some(4));
     let spec = spec_with(Strategy::Canary);
     let mut case = Case::new(&c, &spec, "blue@1.3.0");
-    case.overrides.new = Some(5);
+    case.overrides.new = Some(0);
     let err = case.try_run(plan::plan).unwrap_err();
-    assert!(err.to_string().contains("`--new 5`"), "{err}");
+    assert!(
+        err.to_string().contains("`--new` must be at least 1"),
+        "{err}"
+    );
 
     let mut case = Case::new(&c, &spec, "blue@1.3.0");
     case.overrides.strategy = Some(Strategy::Rolling);

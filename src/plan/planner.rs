@@ -336,6 +336,7 @@ fn plan_deploy(
     let (policy, full) = req
         .spec
         .resolve_policy(name, req.overrides, def.deploy.replicas)?;
+    let full = full_or_serving(&policy, def, full, state, active.as_deref());
     let version = req
         .version
         .clone()
@@ -833,9 +834,11 @@ fn canary(steps: &mut Builder, m: &Move, active: &str, active_version: &str) {
         zone: active,
         version: active_version,
     };
-    let new = policy.canary.new.clamp(1, full);
-    let old = policy.canary.old.unwrap_or(full - new).min(full);
-    if new >= full {
+    // Task counts, as `docker-compose scale old=M new=N` has them: an old count above what
+    // serves now scales the old zone up.
+    let new = policy.canary.new.max(1);
+    let old = policy.canary.old.unwrap_or(full.saturating_sub(new));
+    if new >= full && old == 0 {
         steps.warn(format!(
             "the canary runs {new} new replica(s), as many as the whole service ({full}): it is a full switch, not a canary"
         ));
@@ -995,6 +998,26 @@ fn rolling(steps: &mut Builder, m: &Move, active: &str) {
     }
 }
 
+/// The full replica count: `--replicas`, the spec, compose's `deploy.replicas`, else what
+/// the serving zone runs (a compose file without replicas, scaled by hand as the classic
+/// canary script does), else 1.
+fn full_or_serving(
+    policy: &Policy,
+    def: &Service,
+    resolved: u64,
+    state: &ServiceState,
+    serving: Option<&str>,
+) -> u64 {
+    if policy.replicas.is_some() || def.deploy.replicas.is_some() {
+        return resolved;
+    }
+    serving
+        .and_then(|zone| state.zones.get(zone))
+        .map(|z| z.desired)
+        .filter(|n| *n > 0)
+        .unwrap_or(resolved)
+}
+
 fn policy_for(req: &PlanRequest, name: &str, def: &Service) -> Result<(Policy, u64), Error> {
     // promote/abort only need the replica count; strategy flags do not apply to them.
     let overrides = Overrides {
@@ -1029,6 +1052,8 @@ fn plan_canary_end(
     let name = logical_service.name.as_str();
     let def = logical_service.definition(zones, keep);
     let (policy, full) = policy_for(req, name, def)?;
+    // The zone that served before the canary tells the full count when nothing else does.
+    let full = full_or_serving(&policy, def, full, state, Some(&p.active));
     let keys = req.spec.keys(&req.project, name);
     let mut builder = new_builder(req, name, &keys, &policy, full, state);
     for w in &p.warnings {

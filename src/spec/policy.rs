@@ -135,17 +135,9 @@ impl Spec {
             )
         };
         match strategy {
+            // `--new`/`--old` are task counts (the classic `scale old=M new=N`), not shares
+            // of the replicas: the planner scales each zone to them.
             Strategy::Canary => {
-                if let Some(new) = overrides.new
-                    && new > full
-                {
-                    return Err(too_many("--new", new));
-                }
-                if let Some(old) = overrides.old
-                    && old > full
-                {
-                    return Err(too_many("--old", old));
-                }
                 let path = if self.services.contains_key(service) {
                     format!("services.{service}.canary")
                 } else {
@@ -251,14 +243,25 @@ mod tests {
     }
 
     #[test]
-    fn new_larger_than_the_service_names_the_flag() {
+    fn canary_flags_are_task_counts_not_shares() {
         let spec = canary_spec();
         let o = Overrides {
-            new: Some(5),
+            new: Some(1),
+            old: Some(3),
+            ..Overrides::default()
+        };
+        let (p, full) = spec.resolve_policy("web", &o, None).unwrap();
+        assert_eq!((p.canary.new, p.canary.old, full), (1, Some(3), 1));
+        let o = Overrides {
+            new: Some(0),
+            old: Some(3),
             ..Overrides::default()
         };
         let err = spec.resolve_policy("web", &o, Some(4)).unwrap_err();
-        assert!(err.to_string().contains("`--new 5`"), "{err}");
+        assert!(
+            err.to_string().contains("`--new` must be at least 1"),
+            "{err}"
+        );
         assert_eq!(err.exit_code(), 2);
     }
 

@@ -27,9 +27,9 @@ fn blue_green_plan_from_an_assumed_state() {
       3. wait until demo_web-green runs 2 replicas of 1.1.0, healthy
            before any traffic moves: 2 task(s) of 1.1.0 in green must run healthy for 2s (timeout 1m)
       4. write keys (atomically)
-             web-active-zone = green
-             web-active-version = 1.1.0
-             web-traffic = blue=0,green=100
+             demo/web-active-zone = green
+             demo/web-active-version = 1.1.0
+             demo/web-traffic = blue=0,green=100
            switch: active zone green, version 1.1.0 and all traffic, in one atomic write
       5. drain for 5s
            let requests in flight on blue finish before its tasks stop (5s)
@@ -206,7 +206,7 @@ fn missing_required_variable_is_reported_with_its_message() {
 }
 
 #[test]
-fn canary_larger_than_the_service_is_refused() {
+fn a_canary_of_no_new_task_is_refused() {
     let env = demo();
     let output = env.run(&[
         "plan",
@@ -215,10 +215,41 @@ fn canary_larger_than_the_service_is_refused() {
         "--strategy",
         "canary",
         "--new",
-        "5",
+        "0",
+        "--old",
+        "3",
     ]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("--new"), "{}", stderr(&output));
+}
+
+#[test]
+fn canary_counts_above_the_serving_replicas_scale_the_old_zone_up() {
+    let env = demo();
+    let output = env.run(&[
+        "plan",
+        "--assume-state",
+        "blue@1.0.0",
+        "--version",
+        "1.1.0",
+        "--strategy",
+        "canary",
+        "--new",
+        "1",
+        "--old",
+        "3",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("scale demo_web-blue to 3") && text.contains("up to 3"),
+        "the old zone goes from 2 to 3 tasks:\n{text}"
+    );
+    assert!(
+        text.contains("demo_web-green: shipctl-test-app:1.1.0, 1 replica"),
+        "{text}"
+    );
+    assert!(text.contains("blue=75,green=25"), "{text}");
 }
 
 #[test]
