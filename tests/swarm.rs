@@ -608,7 +608,7 @@ async fn secrets_configs_networks_and_labels_reach_the_service() {
     assert_eq!(networks.len(), 1);
     assert_eq!(
         networks[0].aliases.as_deref(),
-        Some(&["web-blue".to_string(), "api".to_string()][..])
+        Some(&["web".to_string(), "web-blue".to_string(), "api".to_string()][..])
     );
     let front = docker
         .inspect_network(

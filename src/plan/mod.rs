@@ -2,6 +2,7 @@
 
 pub mod assume;
 mod builder;
+pub mod east_west;
 pub mod image;
 pub mod logical;
 mod observed;

@@ -219,14 +219,19 @@ pub fn service_spec(target: &ZoneTarget, lookups: &Lookups) -> Result<ServiceSpe
     let networks = service_networks(target)
         .into_iter()
         .map(|(name, _, key)| {
-            // The zone's own name (`web-blue`), not the logical one (`web`) that
-            // `docker stack deploy` would add: `web` would resolve to both zones, including the
-            // idle one. Reaching `web` is the router's job.
-            let mut aliases = vec![format!("{}-{}", target.service, target.zone)];
+            // The compose name (`web`) as `docker stack deploy` gives it, on every zone: Docker's
+            // DNS answers it only with healthy tasks, so an idle zone (0 replicas) is never
+            // reached and the stack's services keep calling `web` through every switch. The
+            // zone's own name (`web-blue`) reaches one zone on purpose.
+            let mut aliases = vec![
+                target.service.clone(),
+                format!("{}-{}", target.service, target.zone),
+            ];
             if let Some(n) = def.networks.get(&key) {
                 aliases.extend(n.aliases.iter().cloned());
             }
-            aliases.dedup();
+            let mut seen = std::collections::HashSet::new();
+            aliases.retain(|a| seen.insert(a.clone()));
             NetworkAttachmentConfig {
                 target: Some(name),
                 aliases: Some(aliases),
@@ -756,7 +761,7 @@ mod tests {
         assert_eq!(nets[0].target.as_deref(), Some("demo_default"));
         assert_eq!(
             nets[0].aliases.as_ref().unwrap(),
-            &vec!["web-blue".to_string()]
+            &vec!["web".to_string(), "web-blue".to_string()]
         );
         assert_eq!(
             spec.endpoint_spec.as_ref().unwrap().mode,
@@ -940,7 +945,7 @@ mod tests {
         assert_eq!(nets[0].target.as_deref(), Some("demo_front"));
         assert_eq!(
             nets[0].aliases.as_ref().unwrap(),
-            &vec!["web-blue".to_string(), "api".into()]
+            &vec!["web".to_string(), "web-blue".into(), "api".into()]
         );
         // External networks keep their name.
         assert_eq!(nets[1].target.as_deref(), Some("shared"));

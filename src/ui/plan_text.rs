@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use crate::plan::east_west::{answering, names};
 use crate::plan::{Action, Plan, ServicePlan, StateSource};
 use crate::spec::duration::format as fmt_duration;
 
@@ -18,9 +19,9 @@ pub fn render_plan(plan: &Plan) -> String {
     for w in &plan.warnings {
         let _ = writeln!(out, "  ! {w}");
     }
-    for sp in &plan.services {
+    for service in &plan.services {
         out.push('\n');
-        render_service(&mut out, sp);
+        render_service(&mut out, plan, service);
     }
     let changing: Vec<&ServicePlan> = plan.services.iter().filter(|s| !s.up_to_date).collect();
     let steps: usize = changing.iter().map(|s| s.steps.len()).sum();
@@ -40,22 +41,22 @@ fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-fn render_service(out: &mut String, sp: &ServicePlan) {
-    let from = sp.from.as_ref().map_or_else(
+fn render_service(out: &mut String, plan: &Plan, service: &ServicePlan) {
+    let from = service.from.as_ref().map_or_else(
         || "(nothing deployed)".to_string(),
         |f| format!("{}@{}", f.zone, f.version),
     );
-    if sp.up_to_date {
-        let _ = writeln!(out, "{}: {}  {from}", sp.service, sp.strategy);
-        let _ = writeln!(out, "  {} is up to date: nothing to do", sp.service);
+    if service.up_to_date {
+        let _ = writeln!(out, "{}: {}  {from}", service.service, service.strategy);
+        let _ = writeln!(out, "  {} is up to date: nothing to do", service.service);
     } else {
         let _ = writeln!(
             out,
             "{}: {}  {from} -> {}@{}",
-            sp.service, sp.strategy, sp.to.zone, sp.to.version
+            service.service, service.strategy, service.to.zone, service.to.version
         );
-        let width = sp.steps.len().to_string().len();
-        for (i, step) in sp.steps.iter().enumerate() {
+        let width = service.steps.len().to_string().len();
+        for (i, step) in service.steps.iter().enumerate() {
             let number = format!("{:>width$}.", i + 1);
             let pad = " ".repeat(number.len() + 1);
             let mut lines = describe(&step.action).into_iter();
@@ -67,13 +68,44 @@ fn render_service(out: &mut String, sp: &ServicePlan) {
             }
             let _ = writeln!(out, "  {pad}  {}", step.reason);
         }
+        render_east_west(out, plan, service);
     }
-    if !sp.warnings.is_empty() {
+    if !service.warnings.is_empty() {
         let _ = writeln!(out, "  warnings:");
-        for w in &sp.warnings {
+        for w in &service.warnings {
             let _ = writeln!(out, "    ! {w}");
         }
     }
+}
+
+/// Which version answers the service's names inside the stack, before and along the steps.
+fn render_east_west(out: &mut String, plan: &Plan, service: &ServicePlan) {
+    let phases = answering(plan, service);
+    if phases.len() < 2 {
+        return;
+    }
+    let zones = |list: &[(String, String)]| {
+        if list.is_empty() {
+            return "nothing".to_string();
+        }
+        list.iter()
+            .map(|(zone, version)| format!("{zone} ({version})"))
+            .collect::<Vec<_>>()
+            .join(" and ")
+    };
+    let parts: Vec<String> = phases
+        .iter()
+        .map(|p| match p.after_step {
+            0 => zones(&p.zones),
+            n => format!("after step {n} {}", zones(&p.zones)),
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "  inside the stack, {} answers: {}",
+        names(service).join(", "),
+        parts.join("; ")
+    );
 }
 
 /// What a step does, in one line (plus one line per key for key writes).

@@ -35,6 +35,7 @@ fn blue_green_plan_from_an_assumed_state() {
            let requests in flight on blue finish before its tasks stop (5s)
       6. scale demo_web-blue to 0
            scale blue down to 0; the service is kept, so a rollback is a key flip and a scale-up away
+      inside the stack, web answers: blue (1.0.0); after step 3 blue (1.0.0) and green (1.1.0); after step 6 green (1.1.0)
 
     1 service to change (6 steps), 0 up to date, 0 warnings.
     ");
