@@ -6,7 +6,10 @@ use indexmap::IndexMap;
 use proptest::prelude::*;
 
 use shipctl::compose::ComposeProject;
-use shipctl::compose::model::{FileReference, Network, SecretOrConfig, Service, ServiceNetwork};
+use shipctl::compose::model::{
+    FileReference, Mount, MountKind, Network, Port, Protocol, PublishMode, SecretOrConfig, Service,
+    ServiceNetwork,
+};
 use shipctl::plan::{self, Action, Plan, PlanRequest, assume};
 use shipctl::spec::model::CanaryStep;
 use shipctl::spec::{Overrides, Spec, Strategy};
@@ -266,8 +269,9 @@ fn several_services_networks_and_selection() {
     let mut case = Case::new(&c, &spec, "web=blue@1.4.2,api=green@1.9.0");
     let plan = case.run(plan::plan);
     let names: Vec<&str> = plan.services.iter().map(|s| s.service.as_str()).collect();
-    // The global agent is not deployable in zones, so not selected by default.
-    assert_eq!(names, ["web", "api"]);
+    // The global agent runs one task per node: it is deployed in place, not in zones.
+    assert_eq!(names, ["web", "api", "agent"]);
+    assert_eq!(plan.services[2].strategy, Strategy::InPlace);
     assert!(plan.services[0].up_to_date);
     assert!(plan.secrets.contains_key("db_password"));
     snapshot("several_services", &plan);
@@ -281,8 +285,179 @@ fn several_services_networks_and_selection() {
     assert!(err.to_string().contains("no service `nope`"), "{err}");
 
     case.services = vec!["agent".into()];
-    let err = case.try_run(plan::plan).unwrap_err();
-    assert!(err.to_string().contains("global"), "{err}");
+    let plan = case.run(plan::plan);
+    assert_eq!(plan.services[0].strategy, Strategy::InPlace);
+}
+
+/// A compose app of the usual shape: a database on a named volume, an API, a global agent and
+/// a service holding a routing-mesh port.
+fn stack() -> ComposeProject {
+    let mut c = ComposeProject::default();
+    let mut redis = service("redis", "shop/redis:7.0", None);
+    redis.volumes.push(Mount {
+        kind: MountKind::Volume,
+        source: Some("redis_data".into()),
+        target: "/data".into(),
+        read_only: false,
+    });
+    c.services.insert("redis".into(), redis);
+    c.services
+        .insert("api".into(), service("api", "shop/api:1.3.0", Some(2)));
+    let mut agent = service("agent", "shop/agent:1.3.0", None);
+    agent.deploy.mode = Some("global".into());
+    c.services.insert("agent".into(), agent);
+    let mut edge = service("edge", "shop/edge:1.3.0", Some(2));
+    edge.ports.push(Port {
+        target: 80,
+        published: Some(8080),
+        protocol: Protocol::Tcp,
+        mode: PublishMode::Ingress,
+        host_ip: None,
+    });
+    c.services.insert("edge".into(), edge);
+    c
+}
+
+#[test]
+fn a_stateful_service_is_updated_in_place_stop_first() {
+    let c = stack();
+    let spec = Spec::default();
+    let mut case = Case::new(&c, &spec, "redis=in-place@7.0");
+    case.services = vec!["redis".into()];
+    case.version = Some("7.2");
+    let plan = case.run(plan::plan);
+    let redis = &plan.services[0];
+    assert_eq!(redis.strategy, Strategy::InPlace);
+    assert_eq!(
+        redis
+            .definition
+            .deploy
+            .update_config
+            .as_ref()
+            .and_then(|u| u.order.as_deref()),
+        Some("stop-first")
+    );
+    assert!(
+        redis
+            .steps
+            .iter()
+            .any(|s| s.reason.contains("named volume `redis_data`")),
+        "the plan says why"
+    );
+    snapshot("in_place_stateful", &plan);
+}
+
+#[test]
+fn a_global_service_is_updated_in_place() {
+    let c = stack();
+    let spec = Spec::default();
+    let mut case = Case::new(&c, &spec, "agent=in-place@1.3.0");
+    case.services = vec!["agent".into()];
+    let plan = case.run(plan::plan);
+    assert_eq!(plan.services[0].strategy, Strategy::InPlace);
+    snapshot("in_place_global", &plan);
+}
+
+#[test]
+fn a_service_on_an_ingress_port_is_updated_in_place_start_first() {
+    let c = stack();
+    let spec = Spec::default();
+    let mut case = Case::new(&c, &spec, "none");
+    case.services = vec!["edge".into()];
+    let plan = case.run(plan::plan);
+    let edge = &plan.services[0];
+    assert_eq!(edge.strategy, Strategy::InPlace);
+    assert_eq!(
+        edge.definition
+            .deploy
+            .update_config
+            .as_ref()
+            .and_then(|u| u.order.as_deref()),
+        Some("start-first")
+    );
+    snapshot("in_place_ingress_port", &plan);
+}
+
+#[test]
+fn a_stack_mixes_zoned_and_in_place_services() {
+    let c = stack();
+    let spec = spec_with(Strategy::Canary);
+    let case = Case::new(
+        &c,
+        &spec,
+        "redis=in-place@7.0,api=blue@1.3.0,agent=in-place@1.3.0,edge=none",
+    );
+    let plan = case.run(plan::plan);
+    let strategies: Vec<(&str, Strategy)> = plan
+        .services
+        .iter()
+        .map(|s| (s.service.as_str(), s.strategy))
+        .collect();
+    assert_eq!(
+        strategies,
+        [
+            ("redis", Strategy::InPlace),
+            ("api", Strategy::Canary),
+            ("agent", Strategy::InPlace),
+            ("edge", Strategy::InPlace),
+        ]
+    );
+    // The spec asked for canaries: each service deployed in place says why it is not one.
+    assert!(
+        plan.services[0]
+            .warnings
+            .iter()
+            .any(|w| w.contains("in place, not canary") && w.contains("allow_zoned")),
+        "{:?}",
+        plan.services[0].warnings
+    );
+    snapshot("in_place_mixed_stack", &plan);
+}
+
+#[test]
+fn a_stateful_service_goes_zoned_only_when_the_spec_allows_it() {
+    let c = stack();
+    let mut spec = Spec::default();
+    let mut policy = spec.defaults.clone();
+    policy.allow_zoned = true;
+    spec.services.insert("redis".into(), policy);
+    let mut case = Case::new(&c, &spec, "redis=blue@7.0");
+    case.services = vec!["redis".into()];
+    let plan = case.run(plan::plan);
+    let redis = &plan.services[0];
+    assert_eq!(redis.strategy, Strategy::BlueGreen);
+    assert!(
+        redis
+            .warnings
+            .iter()
+            .any(|w| w.contains("two zones although") && w.contains("redis_data")),
+        "{:?}",
+        redis.warnings
+    );
+}
+
+#[test]
+fn zones_of_a_service_now_in_place_stop_before_the_one_service_starts() {
+    let c = stack();
+    let spec = Spec::default();
+    let mut case = Case::new(&c, &spec, "redis=blue@7.0");
+    case.services = vec!["redis".into()];
+    case.version = Some("7.2");
+    let plan = case.run(plan::plan);
+    let steps: Vec<String> = plan.services[0]
+        .steps
+        .iter()
+        .map(|s| format!("{:?}", s.action))
+        .collect();
+    let stop = steps
+        .iter()
+        .position(|s| s.contains("Scale") && s.contains("demo_redis-blue"));
+    let start = steps.iter().position(|s| s.contains("demo_redis\""));
+    assert!(
+        matches!((stop, start), (Some(a), Some(b)) if a < b),
+        "the zone stops before the in-place service starts: {steps:?}"
+    );
+    snapshot("in_place_from_zones", &plan);
 }
 
 #[test]

@@ -291,7 +291,7 @@ pub struct RestartPolicy {
     pub window: Option<Duration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UpdateConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parallelism: Option<u64>,

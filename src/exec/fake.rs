@@ -153,6 +153,8 @@ struct FakeService {
     desired: u64,
     version: String,
     image: String,
+    /// The version and image before the last change of them (what `revert` goes back to).
+    previous: Option<(String, String)>,
     tasks: Vec<FakeTask>,
     /// Replacements of failed tasks, due at these times (Swarm's restart delay).
     restarts: Vec<Duration>,
@@ -218,6 +220,7 @@ impl FakeCluster {
         st.services.insert(
             name.into(),
             FakeService {
+                previous: None,
                 desired: replicas,
                 version: version.into(),
                 image: format!("example/web:{version}"),
@@ -237,6 +240,7 @@ impl FakeCluster {
             .services
             .entry(name.into())
             .or_insert_with(|| FakeService {
+                previous: None,
                 desired: 0,
                 version: version.into(),
                 image: format!("example/web:{version}"),
@@ -270,6 +274,14 @@ impl FakeCluster {
 
     pub fn break_scale_of(&self, name: &str) {
         lock(&self.state).broken_scale.push(name.into());
+    }
+
+    /// The version a service runs now.
+    pub fn version(&self, name: &str) -> Option<String> {
+        lock(&self.state)
+            .services
+            .get(name)
+            .map(|s| s.version.clone())
     }
 
     pub fn desired(&self, name: &str) -> Option<u64> {
@@ -559,6 +571,7 @@ impl Cluster for FakeCluster {
             .services
             .entry(target.service_name.clone())
             .or_insert_with(|| FakeService {
+                previous: None,
                 desired: 0,
                 version: target.version.clone(),
                 image: target.image.clone(),
@@ -566,6 +579,7 @@ impl Cluster for FakeCluster {
                 restarts: Vec::new(),
             });
         if svc.version != target.version || svc.image != target.image {
+            svc.previous = Some((svc.version.clone(), svc.image.clone()));
             for t in svc.tasks.iter_mut().filter(|t| t.live) {
                 t.live = false;
                 t.stopped = Some(now);
@@ -575,6 +589,33 @@ impl Cluster for FakeCluster {
         svc.version = target.version.clone();
         svc.image = target.image.clone();
         svc.desired = target.replicas;
+        self.after_change(&mut st);
+        Ok(())
+    }
+
+    async fn revert(&self, service_name: &str) -> Result<(), ClusterError> {
+        self.check()?;
+        let now = self.now();
+        self.journal.push(now, format!("revert {service_name}"));
+        let mut st = lock(&self.state);
+        Self::reconcile(&mut st, now, self.restart_delay);
+        let svc = st
+            .services
+            .get_mut(service_name)
+            .ok_or_else(|| ClusterError::NotFound(service_name.into()))?;
+        let Some((version, image)) = svc.previous.take() else {
+            return Err(ClusterError::Api(format!(
+                "service {service_name} has no earlier spec to go back to"
+            )));
+        };
+        for t in svc.tasks.iter_mut().filter(|t| t.live) {
+            t.live = false;
+            t.stopped = Some(now);
+        }
+        svc.restarts.clear();
+        svc.previous = Some((svc.version.clone(), svc.image.clone()));
+        svc.version = version;
+        svc.image = image;
         self.after_change(&mut st);
         Ok(())
     }

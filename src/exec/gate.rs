@@ -30,6 +30,16 @@ struct Shown {
     at: Instant,
 }
 
+/// How many tasks a global service runs: those Swarm wants running, on distinct nodes.
+fn wanted_tasks(tasks: &[TaskInfo]) -> u64 {
+    let nodes: std::collections::HashSet<&str> = tasks
+        .iter()
+        .filter(|t| t.desired_state == crate::ports::TaskState::Running)
+        .filter_map(|t| t.node_id.as_deref())
+        .collect();
+    u64::try_from(nodes.len()).unwrap_or(u64::MAX).max(1)
+}
+
 /// One look at the zone, as the gate's loop made it.
 pub(super) enum Observation {
     /// The tasks could not be listed (a manager hiccup is not a failure until a deadline).
@@ -250,10 +260,15 @@ impl Context<'_> {
                 }
                 Ok(tasks) => {
                     warned_cluster = false;
+                    let replicas = match gate.replicas {
+                        // A global service: every task Swarm wants running, one per node.
+                        0 => wanted_tasks(&tasks),
+                        n => n,
+                    };
                     let report = evaluate(
                         &tasks,
                         gate.version,
-                        gate.replicas,
+                        replicas,
                         self.clock.wall(),
                         &run.rules,
                     );

@@ -11,6 +11,7 @@ use super::step_error::{StepError, StepFailure, with_task_errors};
 use super::track::ServiceRun;
 use crate::error::Error;
 use crate::ports::{ClusterError, KeyWrite};
+use crate::spec::defaults::IN_PLACE;
 
 impl Context<'_> {
     /// Puts the zones and keys back as they were before the plan; returns the error that
@@ -21,6 +22,7 @@ impl Context<'_> {
             reason: failure.describe(),
         });
         let mut problems: Vec<String> = Vec::new();
+        self.revert_in_place(run, &mut problems).await;
         self.restore_capacity(run, &mut problems).await;
         let keys_restored = self.restore_keys(run, &mut problems).await;
         if keys_restored {
@@ -34,6 +36,63 @@ impl Context<'_> {
         self.rollback_result(run, failure, &problems)
     }
 
+    /// First, the service deployed in place: one it created is scaled to 0 before any zone
+    /// comes back (the data is never used by two), one it updated goes back to its previous
+    /// spec (Swarm's rollback), gated on health like any zone.
+    async fn revert_in_place(&self, run: &mut ServiceRun<'_>, problems: &mut Vec<String>) {
+        let Some(before) = run.before.get(IN_PLACE).cloned() else {
+            return;
+        };
+        let Some(now) = run.zones.get(IN_PLACE).cloned() else {
+            return;
+        };
+        if !before.exists {
+            if now.exists {
+                match self.cluster.scale(&now.service_name, 0).await {
+                    Ok(()) | Err(ClusterError::NotFound(_)) => {
+                        if let Some(z) = run.zones.get_mut(IN_PLACE) {
+                            z.desired = 0;
+                        }
+                    }
+                    Err(e) => problems.push(format!(
+                        "could not scale {} back to 0: {e}",
+                        now.service_name
+                    )),
+                }
+            }
+            return;
+        }
+        if now.version == before.version {
+            return;
+        }
+        if let Err(e) = self.cluster.revert(&before.service_name).await {
+            problems.push(format!(
+                "could not roll {} back to its previous spec: {e}",
+                before.service_name
+            ));
+            return;
+        }
+        if let Some(z) = run.zones.get_mut(IN_PLACE) {
+            z.version = before.version.clone();
+            z.desired = before.desired;
+        }
+        let gate = Gate {
+            zone: IN_PLACE,
+            service_name: &before.service_name,
+            version: before.version.as_deref(),
+            replicas: before.desired,
+            timeout: run.service.policy.health.timeout,
+            min_healthy: Duration::ZERO,
+            cancellable: false,
+        };
+        if let Err(StepError::Failed(f)) = self.wait_healthy(run, &gate).await {
+            problems.push(format!(
+                "{} did not become healthy again: {}",
+                before.service_name, f.cause
+            ));
+        }
+    }
+
     /// Phase 1: scale the zones the plan shrank (the old zone in canary and rolling) back up,
     /// before anything else, so the old version can carry all traffic again.
     async fn restore_capacity(&self, run: &mut ServiceRun<'_>, problems: &mut Vec<String>) {
@@ -42,6 +101,9 @@ impl Context<'_> {
             let Some(now) = run.zones.get(&zone).cloned() else {
                 continue;
             };
+            if zone == IN_PLACE {
+                continue;
+            }
             if !(before.exists && now.desired < before.desired) {
                 continue;
             }
@@ -145,6 +207,9 @@ impl Context<'_> {
             let Some(now) = run.zones.get(&zone).cloned() else {
                 continue;
             };
+            if zone == IN_PLACE {
+                continue;
+            }
             if now.desired > before.desired {
                 match self.cluster.scale(&now.service_name, before.desired).await {
                     Ok(()) => {

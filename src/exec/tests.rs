@@ -15,6 +15,7 @@ use crate::compose::model::Service;
 use crate::error::Error;
 use crate::plan::{Action, ObservedState, Plan, ServicePlan, ServiceState, Step, ZoneVersion};
 use crate::ports::{KeyWrite, RouterReport, RunResult, ZoneState};
+use crate::spec::defaults::IN_PLACE;
 use crate::spec::model::{
     Canary, Drain, Health, KeyLayout, KeyTemplates, OnFailure, Policy, Rolling, Strategy,
 };
@@ -157,6 +158,7 @@ fn policy(strategy: Strategy, on_failure: Option<OnFailure>) -> Policy {
         },
         on_failure,
         promote: false,
+        allow_zoned: false,
     }
 }
 
@@ -1420,4 +1422,104 @@ async fn keep_waiting_judges_only_what_happens_after_the_answer() {
         .filter(|e| matches!(e, Event::Failure { .. }))
         .count();
     assert_eq!(failures, 1);
+}
+
+/// `redis` deployed in place on 7.0, planned to 7.2.
+fn in_place_plan() -> Plan {
+    let mut p = plan(
+        Strategy::InPlace,
+        None,
+        vec![
+            step(Action::UpdateZone {
+                zone: IN_PLACE.into(),
+                service: "demo_redis".into(),
+                image: "example/web:7.2".into(),
+                version: "7.2".into(),
+                replicas: 1,
+            }),
+            step(Action::WaitHealthy {
+                zone: IN_PLACE.into(),
+                service: "demo_redis".into(),
+                replicas: 1,
+                version: "7.2".into(),
+                timeout: Duration::from_secs(60),
+                min_healthy: Duration::from_secs(2),
+            }),
+            keys(&[("redis-active-version", "7.2")]),
+        ],
+    );
+    let service = &mut p.services[0];
+    service.service = "redis".into();
+    service.keys = KeyTemplates::for_layout(KeyLayout::Classic).for_service("demo", "redis");
+    service.from = Some(ZoneVersion {
+        zone: IN_PLACE.into(),
+        version: "7.0".into(),
+    });
+    service.to = ZoneVersion {
+        zone: IN_PLACE.into(),
+        version: "7.2".into(),
+    };
+    let mut zones = IndexMap::new();
+    zones.insert(
+        IN_PLACE.to_string(),
+        ZoneState {
+            service_name: "demo_redis".into(),
+            desired: 1,
+            running: 1,
+            healthy: 1,
+            version: Some("7.0".into()),
+            ..ZoneState::default()
+        },
+    );
+    p.observed.services = IndexMap::from([(
+        "redis".to_string(),
+        ServiceState {
+            zones,
+            ..ServiceState::default()
+        },
+    )]);
+    p
+}
+
+#[tokio::test]
+async fn an_in_place_update_goes_live_and_writes_the_version() {
+    let w = World::new(0);
+    w.cluster.existing("demo_redis", "7.0", 1);
+    w.kv.set("redis-active-version", "7.0");
+    w.run(&in_place_plan()).await.expect("deploy succeeds");
+    assert_eq!(w.cluster.version("demo_redis").as_deref(), Some("7.2"));
+    assert_eq!(w.kv.value("redis-active-version").as_deref(), Some("7.2"));
+    // No zone was touched.
+    assert!(
+        !w.ops().iter().any(|op| op.contains("demo_web")),
+        "{:?}",
+        w.ops()
+    );
+}
+
+#[tokio::test]
+async fn an_in_place_update_that_fails_its_gate_goes_back_to_the_previous_spec() {
+    let w = World::new(0);
+    w.cluster.existing("demo_redis", "7.0", 1);
+    w.kv.set("redis-active-version", "7.0");
+    w.cluster.behave(
+        "7.2",
+        Behaviour {
+            fate: Fate::Crash {
+                after: Duration::from_secs(1),
+                code: 1,
+            },
+            ..Behaviour::default()
+        },
+    );
+    let err = w.run(&in_place_plan()).await.expect_err("fails");
+    assert!(matches!(err, Error::RolledBack { .. }), "{err}");
+    assert_eq!(w.cluster.version("demo_redis").as_deref(), Some("7.0"));
+    assert_eq!(w.cluster.desired("demo_redis"), Some(1));
+    assert!(
+        w.ops().iter().any(|op| op == "revert demo_redis"),
+        "{:?}",
+        w.ops()
+    );
+    assert_eq!(w.kv.value("redis-active-version").as_deref(), Some("7.0"));
 }

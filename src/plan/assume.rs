@@ -13,6 +13,7 @@
 //! | `blue@1.3.0+green@1.4.0` | a canary in progress: green runs 1.4.0 with the canary's `new` replicas, blue keeps `old` (default full - new) |
 //! | `blue@1.3.0+green@1.4.0:1/3` | the same with 1 new and 3 old replicas (as `--new 1 --old 3`) |
 //! | `blue@1.3.0:3+green@1.4.0:1` | the same, each zone with its own count |
+//! | `db=in-place@7.0` | `db` runs 7.0 in place (one Swarm service, no zones) |
 //!
 //! The first zone is the active one: the keys point at it. Every assumed task is running and
 //! healthy; a zone that is not mentioned exists with 0 replicas (the steady state after a deploy).
@@ -20,6 +21,7 @@
 use crate::compose::ComposeProject;
 use crate::error::Error;
 use crate::spec::Spec;
+use crate::spec::defaults::IN_PLACE;
 
 use super::logical::logical_services;
 use super::{ObservedState, RoutingKeys, ServiceState, StateSource};
@@ -264,6 +266,27 @@ fn service_state(
     let ServiceAssumption::Deployed { active, canary } = a else {
         return Ok(ServiceState::default());
     };
+    if active.zone == IN_PLACE && canary.is_none() {
+        // One Swarm service, no zones: only the version key.
+        let policy = spec.base_policy(service);
+        let n = active
+            .replicas
+            .unwrap_or_else(|| policy.replicas.or(compose_replicas).unwrap_or(1).max(1));
+        let mut state = ServiceState::default();
+        state.zones.insert(
+            IN_PLACE.to_string(),
+            ZoneState {
+                service_name: spec.in_place_service_name(project, service),
+                desired: n,
+                running: n,
+                healthy: n,
+                version: Some(active.version.clone()),
+                ..ZoneState::default()
+            },
+        );
+        state.keys.active_version = Some(active.version.clone());
+        return Ok(state);
+    }
     for z in std::iter::once(active).chain(canary.as_ref()) {
         if !spec.zones.contains(&z.zone) {
             return Err(bad(format!(

@@ -5,6 +5,7 @@
 //! the moment its health gate passes until it is scaled to 0. Pure: read from the plan.
 
 use super::{Action, Plan, ServicePlan};
+use crate::spec::defaults::IN_PLACE;
 
 /// From `after_step` on (0 = before the first step), these (zone, version) answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +29,14 @@ pub fn answering(plan: &Plan, service: &ServicePlan) -> Vec<Answering> {
                 .collect()
         })
         .unwrap_or_default();
+    let stop_first = service
+        .definition
+        .deploy
+        .update_config
+        .as_ref()
+        .and_then(|u| u.order.as_deref())
+        == Some("stop-first");
+    let mut pending: Option<(usize, String, u64)> = None;
     let mut out = vec![Answering {
         after_step: 0,
         zones: serving(&zones),
@@ -55,8 +64,22 @@ pub fn answering(plan: &Plan, service: &ServicePlan) -> Vec<Answering> {
                 ..
             } => {
                 let at = zone_of(&mut zones, zone);
-                // New tasks answer once healthy; the gate below says when.
-                zones[at] = (zone.clone(), version.clone(), *replicas, false);
+                let (_, old_version, old_replicas, old_answers) = zones[at].clone();
+                // A global service in place has no count: it answers on every node.
+                let replicas = if zone == IN_PLACE && *replicas == 0 {
+                    1
+                } else {
+                    *replicas
+                };
+                if zone == IN_PLACE && old_answers && !stop_first {
+                    // Swarm starts each new task before it stops an old one: the old
+                    // version answers until the gate below.
+                    zones[at] = (zone.clone(), old_version, old_replicas, true);
+                    pending = Some((at, version.clone(), replicas));
+                } else {
+                    // New tasks answer once healthy; the gate below says when.
+                    zones[at] = (zone.clone(), version.clone(), replicas, false);
+                }
             }
             Action::Scale { zone, replicas, .. } => {
                 let at = zone_of(&mut zones, zone);
@@ -67,6 +90,12 @@ pub fn answering(plan: &Plan, service: &ServicePlan) -> Vec<Answering> {
             }
             Action::WaitHealthy { zone, .. } => {
                 let at = zone_of(&mut zones, zone);
+                if let Some((pending_at, version, replicas)) = pending.take()
+                    && pending_at == at
+                {
+                    zones[at].1 = version;
+                    zones[at].2 = replicas;
+                }
                 zones[at].3 = zones[at].2 > 0;
             }
             _ => {}

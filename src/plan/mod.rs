@@ -4,6 +4,7 @@ pub mod assume;
 mod builder;
 pub mod east_west;
 pub mod image;
+mod in_place;
 pub mod logical;
 mod observed;
 #[allow(clippy::module_inception)]

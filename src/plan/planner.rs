@@ -9,6 +9,7 @@ use crate::spec::model::{CanaryStep, Overrides, Policy, Strategy};
 
 use super::builder::Builder;
 use super::image::{uses_version_variable, version_of, with_version};
+use super::in_place;
 use super::logical::{LogicalService, logical_services};
 use super::request::PlanRequest;
 use super::{Action, Plan, ServicePlan, ServiceState, ZoneVersion};
@@ -24,15 +25,12 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Error> {
     let empty = ServiceState::default();
     let mut plans = Vec::with_capacity(selected.len());
     for logical_service in &selected {
-        let ports_warning = logical_service.check_published_ports()?;
         let state = req
             .observed
             .services
             .get(&logical_service.name)
             .unwrap_or(&empty);
-        let mut service_plan = plan_deploy(req, logical_service, state)?;
-        service_plan.warnings.extend(ports_warning);
-        plans.push(service_plan);
+        plans.push(plan_deploy(req, logical_service, state)?);
     }
     let mut plan = assemble(req, plans);
     // A policy for a service the compose file lacks is most likely a typo.
@@ -176,7 +174,7 @@ pub(super) fn select<'a, 'b>(
     logical: &'b IndexMap<String, LogicalService<'a>>,
 ) -> Result<Vec<&'b LogicalService<'a>>, Error> {
     if req.services.is_empty() {
-        return Ok(logical.values().filter(|l| !l.is_global()).collect());
+        return Ok(logical.values().collect());
     }
     let mut out: Vec<&LogicalService> = Vec::with_capacity(req.services.len());
     let mut seen = std::collections::HashSet::with_capacity(req.services.len());
@@ -195,12 +193,6 @@ pub(super) fn select<'a, 'b>(
                 format!("services: {}", known.join(", ")),
             ));
         };
-        if logical_service.is_global() {
-            return Err(Error::usage(
-                format!("`{name}` runs in global mode and cannot be deployed in zones"),
-                "blue-green, canary and rolling need a replicated service; deploy global services with `docker stack deploy`",
-            ));
-        }
         if seen.insert(logical_service.name.as_str()) {
             out.push(logical_service);
         }
@@ -272,7 +264,7 @@ fn same_image(observed: &str, wanted: &str) -> bool {
     observed.split('@').next() == Some(wanted)
 }
 
-fn networks_of(def: &Service) -> Vec<String> {
+pub(super) fn networks_of(def: &Service) -> Vec<String> {
     if def.networks.is_empty() {
         vec!["default".to_string()]
     } else {
@@ -280,7 +272,7 @@ fn networks_of(def: &Service) -> Vec<String> {
     }
 }
 
-fn network_name(req: &PlanRequest, key: &str) -> Option<String> {
+pub(super) fn network_name(req: &PlanRequest, key: &str) -> Option<String> {
     match req.compose.networks.get(key) {
         Some(n) if n.external => None,
         Some(n) => Some(
@@ -337,6 +329,11 @@ fn plan_deploy(
         .spec
         .resolve_policy(name, req.overrides, def.deploy.replicas)?;
     let full = full_or_serving(&policy, def, full, state, active.as_deref());
+    let why = in_place::reasons(def);
+    if policy.strategy == Strategy::InPlace || (!why.is_empty() && !policy.allow_zoned) {
+        return in_place::plan(req, logical_service, state, &policy, full, &why);
+    }
+    let ports_warning = logical_service.check_published_ports()?;
     let version = req
         .version
         .clone()
@@ -350,6 +347,13 @@ fn plan_deploy(
     let mut builder = new_builder(req, name, &keys, &policy, full, state);
     for n in notes {
         builder.warn(n);
+    }
+    builder.warnings.extend(ports_warning);
+    if !why.is_empty() {
+        builder.warn(format!(
+            "{name} is deployed as two zones although {} (`allow_zoned: true`): both zones run at once while it switches",
+            why.join("; ")
+        ));
     }
 
     let from = active.as_ref().map(|a| ZoneVersion {
@@ -469,6 +473,8 @@ fn plan_deploy(
                 Strategy::BlueGreen => blue_green(&mut builder, &ctx, a, &a_ver),
                 Strategy::Canary => canary(&mut builder, &ctx, a, &a_ver),
                 Strategy::Rolling => rolling(&mut builder, &ctx, a),
+                // Chosen before any zone is planned.
+                Strategy::InPlace => blue_green(&mut builder, &ctx, a, &a_ver),
             }
         }
     }

@@ -15,6 +15,7 @@ pub struct ZoneTarget {
     pub project: String,
     /// Logical service name (`web`).
     pub service: String,
+    /// The zone, or `in-place` for the one service of a service deployed in place.
     pub zone: String,
     /// Swarm service name (`demo_web-blue`).
     pub service_name: String,
@@ -130,6 +131,10 @@ pub trait Cluster: Send + Sync {
 
     /// Sets the replica count of an existing service.
     async fn scale(&self, service_name: &str, replicas: u64) -> Result<(), ClusterError>;
+
+    /// Puts a service back to the spec it had before its last update (Swarm's rollback), for
+    /// a service updated in place.
+    async fn revert(&self, service_name: &str) -> Result<(), ClusterError>;
 
     /// The tasks of a service (all states Swarm still remembers).
     async fn tasks(&self, service_name: &str) -> Result<Vec<TaskInfo>, ClusterError>;

@@ -6,6 +6,7 @@ use crate::plan::{ObservedState, RoutingKeys, ServiceState, StateSource};
 use crate::ports::{Cluster, ClusterError};
 use crate::ports::{Kv, KvError};
 use crate::spec::Spec;
+use crate::spec::defaults::IN_PLACE;
 
 /// The state of `services` (logical names) in `project`.
 pub async fn observe(
@@ -20,11 +21,16 @@ pub async fn observe(
         services: Default::default(),
     };
     for service in services {
-        let zones: Vec<(String, String)> = spec
+        let mut zones: Vec<(String, String)> = spec
             .zones
             .iter()
             .map(|zone| (zone.clone(), spec.zone_service_name(project, service, zone)))
             .collect();
+        // A service deployed in place is one Swarm service, looked up beside the zones.
+        zones.push((
+            IN_PLACE.to_string(),
+            spec.in_place_service_name(project, service),
+        ));
         let observed_zones = cluster
             .observe_zones(project, service, &zones)
             .await

@@ -12,6 +12,9 @@ use super::model::{
 pub const ZONES: [&str; 2] = ["blue", "green"];
 /// Default template of a zone's Swarm service name.
 pub const SERVICE_NAME: &str = "{project}_{service}-{zone}";
+/// The zone name of a service deployed in place (one Swarm service, no zones); never a zone
+/// of the spec.
+pub const IN_PLACE: &str = "in-place";
 /// Default KV backend: labels on the Swarm itself, nothing else to run.
 pub const KV_URL: &str = "swarm://";
 pub const LOCK_TTL: Duration = Duration::from_secs(30);
@@ -53,6 +56,7 @@ impl Default for Policy {
             drain: Drain::default(),
             on_failure: None,
             promote: false,
+            allow_zoned: false,
         }
     }
 }

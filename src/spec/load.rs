@@ -54,6 +54,7 @@ const POLICY_KEYS: &[&str] = &[
     "drain",
     "on_failure",
     "promote",
+    "allow_zoned",
 ];
 const CANARY_KEYS: &[&str] = &["new", "old", "steps"];
 const ROLLING_KEYS: &[&str] = &["step"];
@@ -265,7 +266,19 @@ fn read_zones(r: &mut Reader, node: &Node) -> Option<[String; 2]> {
                 None
             }
         };
-        names.push(text.and_then(|t| check_name(r, item, &t, "zone"))?);
+        let name = text.and_then(|t| check_name(r, item, &t, "zone"))?;
+        if name == super::defaults::IN_PLACE {
+            r.error(
+                InputError::new(
+                    format!("`{name}` is not a zone name: it names services deployed in place"),
+                    item.span.clone(),
+                )
+                .with_label("reserved")
+                .with_help("name the zones something else, e.g. `zones: [blue, green]`"),
+            );
+            return None;
+        }
+        names.push(name);
     }
     if names[0] == names[1] {
         r.error(
@@ -509,6 +522,7 @@ struct PolicyPatch {
     router_timeout: Option<Duration>,
     on_failure: Option<OnFailure>,
     promote: Option<bool>,
+    allow_zoned: Option<bool>,
 }
 
 impl PolicyPatch {
@@ -542,6 +556,7 @@ impl PolicyPatch {
             router_timeout: self.router_timeout.or(base.router_timeout),
             on_failure: self.on_failure.or(base.on_failure),
             promote: self.promote.or(base.promote),
+            allow_zoned: self.allow_zoned.or(base.allow_zoned),
         }
     }
 
@@ -591,6 +606,9 @@ impl PolicyPatch {
         if let Some(v) = self.promote {
             p.promote = v;
         }
+        if let Some(v) = self.allow_zoned {
+            p.allow_zoned = v;
+        }
         p
     }
 }
@@ -633,6 +651,9 @@ fn read_policy(r: &mut Reader, node: &Node, path: &str) -> Option<PolicyPatch> {
     if let Some(n) = map.get("promote") {
         p.promote = r.exact_bool(n, &format!("{path}.promote"));
     }
+    if let Some(n) = map.get("allow_zoned") {
+        p.allow_zoned = r.exact_bool(n, &format!("{path}.allow_zoned"));
+    }
     Some(p)
 }
 
@@ -642,6 +663,7 @@ fn read_strategy(r: &mut Reader, node: &Node, path: &str) -> Option<Spanned<Stra
         "blue-green" => Strategy::BlueGreen,
         "canary" => Strategy::Canary,
         "rolling" => Strategy::Rolling,
+        "in-place" => Strategy::InPlace,
         other => {
             let hint = if other
                 .replace(['_', ' '], "-")
@@ -650,7 +672,7 @@ fn read_strategy(r: &mut Reader, node: &Node, path: &str) -> Option<Spanned<Stra
             {
                 "write it as `blue-green`".to_string()
             } else {
-                "use `blue-green`, `canary` or `rolling`".to_string()
+                "use `blue-green`, `canary`, `rolling` or `in-place`".to_string()
             };
             r.error(
                 InputError::new(format!("unknown strategy `{other}`"), node.span.clone())

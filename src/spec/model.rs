@@ -12,6 +12,8 @@ pub enum Strategy {
     BlueGreen,
     Canary,
     Rolling,
+    /// One Swarm service updated by Swarm itself, for what must never run twice side by side.
+    InPlace,
 }
 
 /// What to do when a health gate fails.
@@ -162,6 +164,9 @@ pub struct Policy {
     pub on_failure: Option<OnFailure>,
     /// Canary: promote at the end instead of leaving the canary running.
     pub promote: bool,
+    /// Deploy a service that would run in place (a read-write named volume, global mode, an
+    /// ingress port) as two zones anyway.
+    pub allow_zoned: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

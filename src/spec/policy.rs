@@ -10,6 +10,7 @@ impl Strategy {
             Strategy::BlueGreen => "blue-green",
             Strategy::Canary => "canary",
             Strategy::Rolling => "rolling",
+            Strategy::InPlace => "in-place",
         }
     }
 }
@@ -185,7 +186,7 @@ impl Spec {
                 // A step from the spec larger than the service is a whole-zone batch.
                 policy.rolling.step = policy.rolling.step.min(full);
             }
-            Strategy::BlueGreen => {}
+            Strategy::BlueGreen | Strategy::InPlace => {}
         }
         Ok((policy, full))
     }
@@ -204,6 +205,12 @@ impl Spec {
     }
 
     /// The KV keys of one logical service.
+    /// The Swarm service of a service deployed in place: `{project}_{service}`, as
+    /// `docker stack deploy` names it.
+    pub fn in_place_service_name(&self, project: &str, service: &str) -> String {
+        format!("{project}_{service}")
+    }
+
     pub fn keys(&self, project: &str, service: &str) -> ServiceKeys {
         self.kv.keys.for_service(project, service)
     }

@@ -460,6 +460,37 @@ impl Cluster for SwarmCluster {
         Err(out_of_sequence_error(service_name))
     }
 
+    async fn revert(&self, service_name: &str) -> Result<(), ClusterError> {
+        for attempt in 0..UPDATE_ATTEMPTS {
+            let Some(service) = self.inspect(service_name).await? else {
+                return Err(ClusterError::NotFound(service_name.to_string()));
+            };
+            let index = service.version.as_ref().and_then(|v| v.index).unwrap_or(0);
+            let version = i32::try_from(index).map_err(|_| {
+                ClusterError::Api(format!(
+                    "service {service_name}: version index {index} is out of the API's range"
+                ))
+            })?;
+            // As `docker service rollback`: the engine takes the stored previous spec.
+            let options = UpdateServiceOptions {
+                version,
+                rollback: Some("previous".into()),
+                ..Default::default()
+            };
+            let spec = service.spec.clone().unwrap_or_default();
+            match self
+                .docker
+                .update_service(service_name, spec, options, None)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if is_out_of_sequence(&e) => backoff(attempt).await,
+                Err(e) => return Err(self.error(&format!("rolling back {service_name}"), e)),
+            }
+        }
+        Err(out_of_sequence_error(service_name))
+    }
+
     async fn tasks(&self, service_name: &str) -> Result<Vec<TaskInfo>, ClusterError> {
         let mut tasks: Vec<TaskInfo> = self
             .list_tasks(vec![service_name.to_string()], service_name)

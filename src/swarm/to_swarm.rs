@@ -25,6 +25,7 @@ use crate::compose::model::{
     ResourceAmounts, SecretOrConfig, UpdateConfig,
 };
 use crate::ports::ZoneTarget;
+use crate::spec::defaults::IN_PLACE;
 
 /// `docker stack deploy`'s namespace label: `docker stack ps/services` then list our services.
 pub const LABEL_NAMESPACE: &str = "com.docker.stack.namespace";
@@ -223,10 +224,10 @@ pub fn service_spec(target: &ZoneTarget, lookups: &Lookups) -> Result<ServiceSpe
             // DNS answers it only with healthy tasks, so an idle zone (0 replicas) is never
             // reached and the stack's services keep calling `web` through every switch. The
             // zone's own name (`web-blue`) reaches one zone on purpose.
-            let mut aliases = vec![
-                target.service.clone(),
-                format!("{}-{}", target.service, target.zone),
-            ];
+            let mut aliases = vec![target.service.clone()];
+            if target.zone != IN_PLACE {
+                aliases.push(format!("{}-{}", target.service, target.zone));
+            }
             if let Some(n) = def.networks.get(&key) {
                 aliases.extend(n.aliases.iter().cloned());
             }

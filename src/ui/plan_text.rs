@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use crate::plan::east_west::{answering, names};
 use crate::plan::{Action, Plan, ServicePlan, StateSource};
+use crate::spec::defaults::IN_PLACE;
 use crate::spec::duration::format as fmt_duration;
 
 /// Renders the whole plan.
@@ -42,9 +43,16 @@ fn count(n: usize, one: &str, many: &str) -> String {
 }
 
 fn render_service(out: &mut String, plan: &Plan, service: &ServicePlan) {
+    let at = |zone: &str, version: &str| {
+        if zone == IN_PLACE {
+            version.to_string()
+        } else {
+            format!("{zone}@{version}")
+        }
+    };
     let from = service.from.as_ref().map_or_else(
         || "(nothing deployed)".to_string(),
-        |f| format!("{}@{}", f.zone, f.version),
+        |f| at(&f.zone, &f.version),
     );
     if service.up_to_date {
         let _ = writeln!(out, "{}: {}  {from}", service.service, service.strategy);
@@ -52,8 +60,10 @@ fn render_service(out: &mut String, plan: &Plan, service: &ServicePlan) {
     } else {
         let _ = writeln!(
             out,
-            "{}: {}  {from} -> {}@{}",
-            service.service, service.strategy, service.to.zone, service.to.version
+            "{}: {}  {from} -> {}",
+            service.service,
+            service.strategy,
+            at(&service.to.zone, &service.to.version)
         );
         let width = service.steps.len().to_string().len();
         for (i, step) in service.steps.iter().enumerate() {
@@ -89,7 +99,13 @@ fn render_east_west(out: &mut String, plan: &Plan, service: &ServicePlan) {
             return "nothing".to_string();
         }
         list.iter()
-            .map(|(zone, version)| format!("{zone} ({version})"))
+            .map(|(zone, version)| {
+                if zone == IN_PLACE {
+                    version.clone()
+                } else {
+                    format!("{zone} ({version})")
+                }
+            })
             .collect::<Vec<_>>()
             .join(" and ")
     };
@@ -110,7 +126,12 @@ fn render_east_west(out: &mut String, plan: &Plan, service: &ServicePlan) {
 
 /// What a step does, in one line (plus one line per key for key writes).
 pub fn describe(action: &Action) -> Vec<String> {
-    let replicas = |n: u64| format!("{n} {}", if n == 1 { "replica" } else { "replicas" });
+    // 0 only ever means "one task per node": a global service deployed in place.
+    let replicas = |n: u64| match n {
+        0 => "one task per node".to_string(),
+        1 => "1 replica".to_string(),
+        n => format!("{n} replicas"),
+    };
     match action {
         Action::EnsureNetwork { name } => vec![format!("ensure network {name}")],
         Action::CreateZone {
