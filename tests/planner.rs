@@ -437,6 +437,23 @@ fn a_stateful_service_goes_zoned_only_when_the_spec_allows_it() {
 }
 
 #[test]
+fn a_service_in_place_is_not_moved_to_zones_behind_its_back() {
+    let c = stack();
+    let mut spec = Spec::default();
+    let mut policy = spec.defaults.clone();
+    policy.allow_zoned = true;
+    spec.services.insert("redis".into(), policy);
+    let mut case = Case::new(&c, &spec, "redis=in-place@7.0");
+    case.services = vec!["redis".into()];
+    let err = case.try_run(plan::plan).unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(
+        err.to_string().contains("runs in place as demo_redis"),
+        "{err}"
+    );
+}
+
+#[test]
 fn zones_of_a_service_now_in_place_stop_before_the_one_service_starts() {
     let c = stack();
     let spec = Spec::default();

@@ -1,5 +1,6 @@
 //! The one integration-test binary: every module below is a group of tests.
 
+mod canary_counts;
 mod cli;
 mod compose;
 mod consul_double;
@@ -11,6 +12,7 @@ mod locks;
 mod operator;
 mod planner;
 mod projects;
+mod real_stack;
 mod rollback;
 mod route;
 mod spec_errors;
