@@ -58,8 +58,47 @@ fn stop_first(def: &Service) -> bool {
     })
 }
 
+/// A service that runs in place is not moved to zones behind its back: both would run at once
+/// (on the same data, where it has some).
+pub fn refuse_zones_over(name: &str, state: &ServiceState, why: &[String]) -> Result<(), Error> {
+    let Some(one) = state.zones.get(IN_PLACE).filter(|z| z.desired > 0) else {
+        return Ok(());
+    };
+    Err(Error::usage(
+        format!(
+            "`{name}` runs in place as {} ({} task(s)); deploying it in zones now would run both at once{}",
+            one.service_name,
+            one.desired,
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!(" while {}", why.join("; "))
+            }
+        ),
+        format!(
+            "keep it in place (drop `allow_zoned`/the zoned strategy for `{name}`), or move it by hand: \
+             `docker service scale {}=0`, then deploy again; nothing was changed",
+            one.service_name
+        ),
+    ))
+}
+
+/// What the one service of a service in place becomes.
+struct Target<'a> {
+    name: &'a str,
+    /// The Swarm service (`{project}_{service}`).
+    service_name: String,
+    image: String,
+    version: String,
+    /// 0 for a global service: a task per eligible node, which the gate waits for.
+    replicas: u64,
+    full: u64,
+    global: bool,
+    stop_first: bool,
+}
+
 /// The plan of a service deployed in place. `why` says why it is (empty: the spec chose
-/// `in-place`); `asked` is a zoned strategy the flags or the spec asked for instead.
+/// `in-place`).
 pub fn plan(
     req: &PlanRequest,
     logical_service: &LogicalService,
@@ -71,34 +110,83 @@ pub fn plan(
     let zones = &req.spec.zones;
     let name = logical_service.name.as_str();
     let def = logical_service.definition(zones, &zones[0]);
-    let service_name = req.spec.in_place_service_name(&req.project, name);
+    let target = target(req, name, def, full);
+    let mut definition = def.clone();
+    definition.image = target.image.clone();
+    definition
+        .deploy
+        .update_config
+        .get_or_insert_with(UpdateConfig::default)
+        .order = Some(
+        if target.stop_first {
+            "stop-first"
+        } else {
+            "start-first"
+        }
+        .into(),
+    );
+    let mut warnings: Vec<String> = logical_service.notes.clone();
+    warnings.extend(not_what_was_asked(req, name, policy, why));
+    let zoned: Vec<(&String, u64)> = zones
+        .iter()
+        .filter_map(|z| state.zones.get(z).map(|s| (z, s.desired)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    let up_to_date = zoned.is_empty() && serves_already(state, &target);
+    let steps = if up_to_date {
+        Vec::new()
+    } else {
+        steps(req, def, state, &target, &zoned, policy, why)
+    };
+    Ok(ServicePlan {
+        service: name.to_string(),
+        strategy: Strategy::InPlace,
+        from: from(state, &zoned),
+        to: ZoneVersion {
+            zone: IN_PLACE.to_string(),
+            version: target.version.clone(),
+        },
+        keys: req.spec.keys(&req.project, name),
+        policy: resolved(policy, full),
+        definition,
+        steps,
+        warnings,
+        up_to_date,
+    })
+}
+
+fn target<'a>(req: &PlanRequest, name: &'a str, def: &Service, full: u64) -> Target<'a> {
+    let zone = &req.spec.zones[0];
     let version = req
         .version
         .clone()
         .unwrap_or_else(|| version_of(&def.image));
-    let image = if req.version.is_some() && !uses_version_variable(def, &zones[0]) {
+    let image = if req.version.is_some() && !uses_version_variable(def, zone) {
         with_version(&def.image, &version)
     } else {
         def.image.clone()
     };
     let global = def.deploy.mode.as_deref() == Some("global");
-    // A global service has a task per eligible node; 0 tells the gate to wait for all of them.
-    let replicas = if global { 0 } else { full };
-    let order = if stop_first(def) {
-        "stop-first"
-    } else {
-        "start-first"
-    };
-    let mut definition = def.clone();
-    definition.image = image.clone();
-    definition
-        .deploy
-        .update_config
-        .get_or_insert_with(UpdateConfig::default)
-        .order = Some(order.into());
-    let keys = req.spec.keys(&req.project, name);
-    let mut warnings: Vec<String> = logical_service.notes.clone();
-    // Say so where a zoned strategy was asked for (a flag, or the spec), not for the default.
+    Target {
+        name,
+        service_name: req.spec.in_place_service_name(&req.project, name),
+        image,
+        version,
+        replicas: if global { 0 } else { full },
+        full,
+        global,
+        stop_first: stop_first(def),
+    }
+}
+
+/// Where a zoned strategy was asked for (a flag, or the spec), the plan says why it is not
+/// followed and what would make it so; the default strategy needs no such word.
+fn not_what_was_asked(
+    req: &PlanRequest,
+    name: &str,
+    policy: &Policy,
+    why: &[String],
+) -> Option<String> {
     let asked = req.overrides.strategy.is_some()
         || req.spec.defaults.strategy != Strategy::BlueGreen
         || req
@@ -106,20 +194,34 @@ pub fn plan(
             .services
             .get(name)
             .is_some_and(|p| p.strategy != Strategy::BlueGreen);
-    if policy.strategy != Strategy::InPlace && asked {
-        warnings.push(format!(
+    (policy.strategy != Strategy::InPlace && asked).then(|| {
+        format!(
             "{name} is deployed in place, not {}: {}; set `allow_zoned: true` under `services.{name}` in the spec to deploy it as two zones anyway",
             policy.strategy,
             why.join("; ")
-        ));
-    }
+        )
+    })
+}
+
+/// The one service already runs the wanted version, healthy at full strength, and the version
+/// key says so.
+fn serves_already(state: &ServiceState, target: &Target) -> bool {
+    let Some(current) = state.zones.get(IN_PLACE) else {
+        return false;
+    };
+    current.version.as_deref() == Some(target.version.as_str())
+        && current
+            .image
+            .as_deref()
+            .is_some_and(|i| i.split('@').next() == Some(target.image.as_str()))
+        && (target.global || (current.desired == target.full && current.running == target.full))
+        && state.keys.active_version.as_deref() == Some(target.version.as_str())
+}
+
+/// What serves now: the one service, else the zone of an earlier release.
+fn from(state: &ServiceState, zoned: &[(&String, u64)]) -> Option<ZoneVersion> {
     let current = state.zones.get(IN_PLACE);
-    let zoned: Vec<(&String, u64)> = zones
-        .iter()
-        .filter_map(|z| state.zones.get(z).map(|s| (z, s.desired)))
-        .filter(|(_, n)| *n > 0)
-        .collect();
-    let from = match (current, zoned.first()) {
+    match (current, zoned.first()) {
         (Some(c), _) if c.desired > 0 || zoned.is_empty() => Some(ZoneVersion {
             zone: IN_PLACE.to_string(),
             version: zone_version(state, IN_PLACE),
@@ -129,35 +231,23 @@ pub fn plan(
             version: zone_version(state, zone),
         }),
         _ => None,
-    };
-    let to = ZoneVersion {
-        zone: IN_PLACE.to_string(),
-        version: version.clone(),
-    };
-    let plan_of = |steps: Vec<Step>, warnings: Vec<String>, up_to_date: bool| ServicePlan {
-        service: name.to_string(),
-        strategy: Strategy::InPlace,
-        from: from.clone(),
-        to: to.clone(),
-        keys: keys.clone(),
-        policy: resolved(policy, full),
-        definition: definition.clone(),
-        steps,
-        warnings,
-        up_to_date,
-    };
-
-    let serving_now = current.is_some_and(|c| {
-        c.version.as_deref() == Some(version.as_str())
-            && c.image
-                .as_deref()
-                .is_some_and(|i| i.split('@').next() == Some(image.as_str()))
-            && (global || (c.desired == full && c.running == full))
-    });
-    if serving_now && zoned.is_empty() && state.keys.active_version.as_deref() == Some(&version) {
-        return Ok(plan_of(Vec::new(), warnings, true));
     }
+}
 
+/// Networks, the zones of an earlier release down, the one service created or updated, its
+/// gate, the version key.
+fn steps(
+    req: &PlanRequest,
+    def: &Service,
+    state: &ServiceState,
+    target: &Target,
+    zoned: &[(&String, u64)],
+    policy: &Policy,
+    why: &[String],
+) -> Vec<Step> {
+    let name = target.name;
+    let service_name = &target.service_name;
+    let version = &target.version;
     let mut steps = Vec::new();
     let mut push = |action: Action, reason: String| steps.push(Step { action, reason });
     for key in networks_of(def) {
@@ -172,7 +262,7 @@ pub fn plan(
     }
     // Zones of an earlier release stop first, so the data is never used by two services; they
     // are kept (at 0), so going back is a scale-up away.
-    for (zone, n) in &zoned {
+    for (zone, n) in zoned {
         push(
             Action::Scale {
                 zone: (*zone).clone(),
@@ -189,30 +279,37 @@ pub fn plan(
     } else {
         why.join("; ")
     };
-    let how = if order == "stop-first" {
+    let how = if target.stop_first {
         "stop-first: the old task stops before the new one starts, so the data is never used by two"
     } else {
         "start-first: the new task starts before the old one stops"
     };
-    let count = if global {
+    let count = if target.global {
         "one task per node".to_string()
     } else {
-        format!("{full} replica(s)")
+        format!("{} replica(s)", target.full)
     };
-    let action = if current.is_some() {
+    let (zone, service, image, new_version, replicas) = (
+        IN_PLACE.to_string(),
+        service_name.clone(),
+        target.image.clone(),
+        version.clone(),
+        target.replicas,
+    );
+    let action = if state.zones.contains_key(IN_PLACE) {
         Action::UpdateZone {
-            zone: IN_PLACE.into(),
-            service: service_name.clone(),
-            image: image.clone(),
-            version: version.clone(),
+            zone,
+            service,
+            image,
+            version: new_version,
             replicas,
         }
     } else {
         Action::CreateZone {
-            zone: IN_PLACE.into(),
-            service: service_name.clone(),
-            image: image.clone(),
-            version: version.clone(),
+            zone,
+            service,
+            image,
+            version: new_version,
             replicas,
         }
     };
@@ -225,7 +322,7 @@ pub fn plan(
         Action::WaitHealthy {
             zone: IN_PLACE.into(),
             service: service_name.clone(),
-            replicas,
+            replicas: target.replicas,
             version: version.clone(),
             timeout: health.timeout,
             min_healthy: health.min_healthy,
@@ -239,11 +336,11 @@ pub fn plan(
     push(
         Action::WriteKeys {
             writes: vec![KeyWrite {
-                key: keys.active_version.clone(),
+                key: req.spec.keys(&req.project, name).active_version,
                 value: version.clone(),
             }],
         },
         format!("record {version} as the version serving (no zones, no traffic split)"),
     );
-    Ok(plan_of(steps, warnings, false))
+    steps
 }

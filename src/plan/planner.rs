@@ -14,7 +14,6 @@ use super::logical::{LogicalService, logical_services};
 use super::request::PlanRequest;
 use super::{Action, Plan, ServicePlan, ServiceState, ZoneVersion};
 use crate::ports::traffic;
-use crate::spec::defaults::IN_PLACE;
 
 /// Plans a deploy of the selected services (all deployable ones when none are named).
 pub fn plan(req: &PlanRequest) -> Result<Plan, Error> {
@@ -334,24 +333,7 @@ fn plan_deploy(
     if policy.strategy == Strategy::InPlace || (!why.is_empty() && !policy.allow_zoned) {
         return in_place::plan(req, logical_service, state, &policy, full, &why);
     }
-    if let Some(one) = state.zones.get(IN_PLACE).filter(|z| z.desired > 0) {
-        return Err(Error::usage(
-            format!(
-                "`{name}` runs in place as {} ({} task(s)); deploying it in zones now would run both at once{}",
-                one.service_name,
-                one.desired,
-                if why.is_empty() {
-                    String::new()
-                } else {
-                    format!(" while {}", why.join("; "))
-                }
-            ),
-            format!(
-                "keep it in place (drop `allow_zoned`/the zoned strategy for `{name}`), or move it by hand:                  `docker service scale {}=0`, then deploy again; nothing was changed",
-                one.service_name
-            ),
-        ));
-    }
+    in_place::refuse_zones_over(name, state, &why)?;
     let ports_warning = logical_service.check_published_ports()?;
     let version = req
         .version
