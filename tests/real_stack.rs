@@ -278,6 +278,9 @@ async fn a_compose_app_keeps_every_call_and_every_key_through_each_strategy() {
         "Redis update: {held} items before, {held_after} after; the client saw {} failures while Redis restarted (stop-first)",
         count(&after, "failures")
     );
+    // The whole stack settles: the zones and the one Redis service, keys in line.
+    let out = run(&["status", "--wait", "--timeout", "60s"]);
+    assert!(stdout(&out).contains("in-place"), "{}", stdout(&out));
     drop(p);
     drop(volume);
 }

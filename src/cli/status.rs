@@ -41,11 +41,7 @@ fn select(inputs: &Inputs, named: &[String]) -> Result<Vec<(String, u64)>, Error
     let zones = &inputs.spec.zones;
     let logical = logical_services(&inputs.compose, zones)?;
     let names: Vec<String> = if named.is_empty() {
-        logical
-            .values()
-            .filter(|l| !l.is_global())
-            .map(|l| l.name.clone())
-            .collect()
+        logical.values().map(|l| l.name.clone()).collect()
     } else {
         for name in named {
             if !logical.contains_key(name) {
@@ -66,7 +62,8 @@ fn select(inputs: &Inputs, named: &[String]) -> Result<Vec<(String, u64)>, Error
             let (_, full) = inputs
                 .spec
                 .resolve_policy(&name, &Overrides::default(), replicas)?;
-            Ok((name, full))
+            // A global service has no count: one task per node.
+            Ok((name, if l.is_global() { 0 } else { full }))
         })
         .collect()
 }

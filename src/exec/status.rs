@@ -9,6 +9,7 @@ use super::ProgressRecord;
 use crate::plan::ServiceState;
 use crate::ports::LockInfo;
 use crate::ports::traffic;
+use crate::spec::defaults::IN_PLACE;
 
 /// One service as `status` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -78,7 +79,14 @@ pub fn service_status(
     lock: Option<LockInfo>,
     now: SystemTime,
 ) -> ServiceStatus {
-    let zone_list: Vec<ZoneStatus> = zones
+    // A service deployed in place shows its one service, as a zone named `in-place`.
+    let in_place = state.zones.contains_key(IN_PLACE);
+    let names: Vec<String> = if in_place {
+        vec![IN_PLACE.to_string()]
+    } else {
+        zones.to_vec()
+    };
+    let zone_list: Vec<ZoneStatus> = names
         .iter()
         .map(|zone| match state.zones.get(zone) {
             Some(z) => ZoneStatus {
@@ -168,6 +176,30 @@ fn problems(s: &ServiceStatus) -> Vec<String> {
     let serving: Vec<&ZoneStatus> = s.zones.iter().filter(|z| z.desired > 0).collect();
     match serving.as_slice() {
         [] => out.push("no zone runs replicas".to_string()),
+        [z] if z.zone == IN_PLACE => {
+            // `full_replicas` 0: a global service, one task per node.
+            if s.full_replicas > 0 && z.desired != s.full_replicas {
+                out.push(format!(
+                    "{} runs {} replicas, not the full {}",
+                    z.service_name, z.desired, s.full_replicas
+                ));
+            }
+            if z.healthy < z.desired {
+                out.push(format!(
+                    "{} has {}/{} replicas healthy",
+                    z.service_name, z.healthy, z.desired
+                ));
+            }
+            if let Some(v) = &z.version
+                && s.active_version.as_deref() != Some(v.as_str())
+            {
+                out.push(format!(
+                    "the active-version key is {} but {} runs {v}",
+                    s.active_version.as_deref().unwrap_or("missing"),
+                    z.service_name
+                ));
+            }
+        }
         [z] => {
             if z.desired != s.full_replicas {
                 out.push(format!(
