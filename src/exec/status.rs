@@ -176,44 +176,24 @@ fn problems(s: &ServiceStatus) -> Vec<String> {
     let serving: Vec<&ZoneStatus> = s.zones.iter().filter(|z| z.desired > 0).collect();
     match serving.as_slice() {
         [] => out.push("no zone runs replicas".to_string()),
-        [z] if z.zone == IN_PLACE => {
-            // `full_replicas` 0: a global service, one task per node.
+        [z] => {
+            // A service in place is named by its one Swarm service; it has no active zone and
+            // no traffic split to check. `full_replicas` 0: a global service, a task per node.
+            let in_place = z.zone == IN_PLACE;
+            let name = if in_place { &z.service_name } else { &z.zone };
             if s.full_replicas > 0 && z.desired != s.full_replicas {
                 out.push(format!(
-                    "{} runs {} replicas, not the full {}",
-                    z.service_name, z.desired, s.full_replicas
+                    "{name} runs {} replicas, not the full {}",
+                    z.desired, s.full_replicas
                 ));
             }
             if z.healthy < z.desired {
                 out.push(format!(
-                    "{} has {}/{} replicas healthy",
-                    z.service_name, z.healthy, z.desired
+                    "{name} has {}/{} replicas healthy",
+                    z.healthy, z.desired
                 ));
             }
-            if let Some(v) = &z.version
-                && s.active_version.as_deref() != Some(v.as_str())
-            {
-                out.push(format!(
-                    "the active-version key is {} but {} runs {v}",
-                    s.active_version.as_deref().unwrap_or("missing"),
-                    z.service_name
-                ));
-            }
-        }
-        [z] => {
-            if z.desired != s.full_replicas {
-                out.push(format!(
-                    "{} runs {} replicas, not the full {}",
-                    z.zone, z.desired, s.full_replicas
-                ));
-            }
-            if z.healthy < z.desired {
-                out.push(format!(
-                    "{} has {}/{} replicas healthy",
-                    z.zone, z.healthy, z.desired
-                ));
-            }
-            if s.active_zone.as_deref() != Some(z.zone.as_str()) {
+            if !in_place && s.active_zone.as_deref() != Some(z.zone.as_str()) {
                 out.push(format!(
                     "the active-zone key is {} but {} serves",
                     s.active_zone.as_deref().unwrap_or("missing"),
@@ -224,12 +204,12 @@ fn problems(s: &ServiceStatus) -> Vec<String> {
                 && s.active_version.as_deref() != Some(v.as_str())
             {
                 out.push(format!(
-                    "the active-version key is {} but {} runs {v}",
+                    "the active-version key is {} but {name} runs {v}",
                     s.active_version.as_deref().unwrap_or("missing"),
-                    z.zone
                 ));
             }
-            if let Some(t) = &s.traffic
+            if !in_place
+                && let Some(t) = &s.traffic
                 && traffic::share_of(t, &z.zone) != Some(100)
             {
                 out.push(format!("traffic is split ({t})"));

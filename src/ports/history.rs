@@ -52,6 +52,15 @@ pub enum RunResult {
 }
 
 impl RunResult {
+    pub const ALL: [RunResult; 6] = [
+        RunResult::Done,
+        RunResult::AwaitingPromotion,
+        RunResult::RolledBack,
+        RunResult::NeedsAttention,
+        RunResult::Interrupted,
+        RunResult::NotStarted,
+    ];
+
     /// The word of the history and of `SHIPCTL_RESULT`.
     pub fn word(self) -> &'static str {
         match self {
@@ -65,16 +74,7 @@ impl RunResult {
     }
 
     fn from_word(word: &str) -> Option<RunResult> {
-        [
-            RunResult::Done,
-            RunResult::AwaitingPromotion,
-            RunResult::RolledBack,
-            RunResult::NeedsAttention,
-            RunResult::Interrupted,
-            RunResult::NotStarted,
-        ]
-        .into_iter()
-        .find(|r| r.word() == word)
+        RunResult::ALL.into_iter().find(|r| r.word() == word)
     }
 }
 
@@ -128,14 +128,7 @@ mod tests {
 
     #[test]
     fn results_keep_their_history_words() {
-        for result in [
-            RunResult::Done,
-            RunResult::AwaitingPromotion,
-            RunResult::RolledBack,
-            RunResult::NeedsAttention,
-            RunResult::Interrupted,
-            RunResult::NotStarted,
-        ] {
+        for result in RunResult::ALL {
             assert_eq!(RunResult::from_word(result.word()), Some(result));
         }
         assert_eq!(RunResult::Done.word(), "success");

@@ -15,81 +15,87 @@ use crate::plan::{ObservedState, Plan, ServicePlan};
 use crate::ports::{HistoryRecord, RunResult};
 use crate::ui::{self, Printer};
 
-pub(super) async fn carry_out<F>(
-    session: &Session<'_>,
-    job: Job<'_>,
-    printer: &Printer,
-    make_plan: F,
-) -> Result<(), Error>
-where
-    F: Fn(&ObservedState) -> Result<Plan, Error>,
-{
-    let plan_now = || async {
-        let observed = session
-            .observe(job.project, job.spec, &job.services)
-            .await?;
-        let unclaimed = owner::check(
-            session.kv.as_ref(),
-            job.spec,
-            job.project,
-            &job.services,
-            Some(&observed),
-        )
-        .await?;
-        Ok::<_, Error>((make_plan(&observed)?, unclaimed))
-    };
-    let (plan, unclaimed) = plan_now().await?;
-    if job.dry_run {
-        ui::summary::print_plan(&plan, printer);
-        if let Some(path) = job.save_to {
-            super::save_plan(&plan, path)?;
-        }
-        return Ok(());
-    }
-    if !confirm(&plan, session.settings.yes, printer)? {
-        return Err(Error::usage(
-            format!("{} cancelled; nothing was changed", job.action),
-            "run it again and answer yes, or add --yes",
-        ));
-    }
-    let cancel = runtime::cancel_on_signals();
-    let kv = session.kv.as_ref();
-    let mut locks = Locks::none();
-    locks
-        .cover(kv, &plan, job.spec, job.action, &job.request, &cancel)
-        .await?;
-    // The deploy we waited for moved the zones and keys: a plan made before it finished would
-    // be refused as stale, so plan again from what it left (the lock keeps others out).
-    let (plan, unclaimed) = if locks.waited {
-        let replanned = match plan_now().await {
-            Ok(p) => p,
-            Err(e) => {
-                locks.release().await;
-                return Err(e);
-            }
-        };
-        locks
-            .cover(
-                kv,
-                &replanned.0,
+impl Session<'_> {
+    /// The one way a plan reaches the cluster: `make_plan` plans from the live state; the plan
+    /// is printed (`dry_run`) or confirmed, the locks are taken (planning again if this run
+    /// waited for another deploy), then it is applied and recorded.
+    pub async fn carry_out<F>(
+        &self,
+        job: Job<'_>,
+        printer: &Printer,
+        make_plan: F,
+    ) -> Result<(), Error>
+    where
+        F: Fn(&ObservedState) -> Result<Plan, Error>,
+    {
+        let session = self;
+        let plan_now = || async {
+            let observed = session
+                .observe(job.project, job.spec, &job.services)
+                .await?;
+            let unclaimed = owner::check(
+                session.kv.as_ref(),
                 job.spec,
-                job.action,
-                &job.request,
-                &cancel,
+                job.project,
+                &job.services,
+                Some(&observed),
             )
             .await?;
-        replanned
-    } else {
-        (plan, unclaimed)
-    };
-    // With the locks held: from here on these keys are this project's.
-    if let Err(e) = owner::claim(kv, job.project, &unclaimed).await {
-        locks.release().await;
-        return Err(e);
+            Ok::<_, Error>((make_plan(&observed)?, unclaimed))
+        };
+        let (plan, unclaimed) = plan_now().await?;
+        if job.dry_run {
+            ui::summary::print_plan(&plan, printer);
+            if let Some(path) = job.save_to {
+                super::save_plan(&plan, path)?;
+            }
+            return Ok(());
+        }
+        if !confirm(&plan, session.settings.yes, printer)? {
+            return Err(Error::usage(
+                format!("{} cancelled; nothing was changed", job.action),
+                "run it again and answer yes, or add --yes",
+            ));
+        }
+        let cancel = runtime::cancel_on_signals();
+        let kv = session.kv.as_ref();
+        let mut locks = Locks::none();
+        locks
+            .cover(kv, &plan, job.spec, job.action, &job.request, &cancel)
+            .await?;
+        // The deploy we waited for moved the zones and keys: a plan made before it finished would
+        // be refused as stale, so plan again from what it left (the lock keeps others out).
+        let (plan, unclaimed) = if locks.waited {
+            let replanned = match plan_now().await {
+                Ok(p) => p,
+                Err(e) => {
+                    locks.release().await;
+                    return Err(e);
+                }
+            };
+            locks
+                .cover(
+                    kv,
+                    &replanned.0,
+                    job.spec,
+                    job.action,
+                    &job.request,
+                    &cancel,
+                )
+                .await?;
+            replanned
+        } else {
+            (plan, unclaimed)
+        };
+        // With the locks held: from here on these keys are this project's.
+        if let Err(e) = owner::claim(kv, job.project, &unclaimed).await {
+            locks.release().await;
+            return Err(e);
+        }
+        let outcome = apply(session, &plan, &job, printer, locks, cancel).await?;
+        ui::summary::print_outcome(&outcome, printer);
+        Ok(())
     }
-    let outcome = apply(session, &plan, &job, printer, locks, cancel).await?;
-    ui::summary::print_outcome(&outcome, printer);
-    Ok(())
 }
 
 /// Runs `plan` under `locks` (released at the end): pre_deploy hooks, the executor with its

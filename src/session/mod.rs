@@ -23,11 +23,10 @@ use std::path::Path;
 
 use crate::error::Error;
 use crate::kv;
-use crate::plan::{ObservedState, Plan};
+use crate::plan::ObservedState;
 use crate::ports::{Action, Kv, KvError};
 use crate::spec::Spec;
 use crate::swarm::{self, SwarmCluster};
-use crate::ui::Printer;
 
 pub use inputs::{Inputs, load as load_inputs, load_spec};
 pub use observe::{cluster_error, kv_error};
@@ -82,21 +81,6 @@ impl<'s> Session<'s> {
         services: &[String],
     ) -> Result<ObservedState, Error> {
         observe::observe(&self.cluster, self.kv.as_ref(), project, spec, services).await
-    }
-
-    /// The one way a plan reaches the cluster: `make_plan` plans from the live state; the plan
-    /// is printed (`dry_run`) or confirmed, the locks are taken (planning again if this run
-    /// waited for another deploy), then it is applied and recorded.
-    pub async fn carry_out<F>(
-        &self,
-        job: Job<'_>,
-        printer: &Printer,
-        make_plan: F,
-    ) -> Result<(), Error>
-    where
-        F: Fn(&ObservedState) -> Result<Plan, Error>,
-    {
-        apply::carry_out(self, job, printer, make_plan).await
     }
 }
 
