@@ -72,24 +72,14 @@ impl Builder<'_> {
         reason: String,
     ) {
         let service = self.name_of(zone);
-        let (zone, image, version) = (zone.to_string(), image.to_string(), version.to_string());
-        let action = if self.exists(&zone) {
-            Action::UpdateZone {
-                zone,
-                service,
-                image,
-                version,
-                replicas,
-            }
-        } else {
-            Action::CreateZone {
-                zone,
-                service,
-                image,
-                version,
-                replicas,
-            }
-        };
+        let action = Action::deploy(
+            self.exists(zone),
+            zone.to_string(),
+            service,
+            image.to_string(),
+            version.to_string(),
+            replicas,
+        );
         self.push(action, reason);
     }
 

@@ -289,30 +289,14 @@ fn steps(
     } else {
         format!("{} replica(s)", target.full)
     };
-    let (zone, service, image, new_version, replicas) = (
+    let action = Action::deploy(
+        state.zones.contains_key(IN_PLACE),
         IN_PLACE.to_string(),
         service_name.clone(),
         target.image.clone(),
         version.clone(),
         target.replicas,
     );
-    let action = if state.zones.contains_key(IN_PLACE) {
-        Action::UpdateZone {
-            zone,
-            service,
-            image,
-            version: new_version,
-            replicas,
-        }
-    } else {
-        Action::CreateZone {
-            zone,
-            service,
-            image,
-            version: new_version,
-            replicas,
-        }
-    };
     push(
         action,
         format!("in place ({because}): Swarm replaces the tasks, {how}; {count}"),

@@ -72,3 +72,33 @@ pub enum Action {
         duration: Option<Duration>,
     },
 }
+
+impl Action {
+    /// Create the service of `zone` if it does not exist yet, else update it.
+    pub fn deploy(
+        exists: bool,
+        zone: String,
+        service: String,
+        image: String,
+        version: String,
+        replicas: u64,
+    ) -> Action {
+        if exists {
+            Action::UpdateZone {
+                zone,
+                service,
+                image,
+                version,
+                replicas,
+            }
+        } else {
+            Action::CreateZone {
+                zone,
+                service,
+                image,
+                version,
+                replicas,
+            }
+        }
+    }
+}
