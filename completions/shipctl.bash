@@ -270,7 +270,7 @@ _shipctl() {
                     return 0
                     ;;
                 --strategy)
-                    COMPREPLY=($(compgen -W "blue-green canary rolling" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "blue-green canary rolling in-place" -- "${cur}"))
                     return 0
                     ;;
                 --new)
@@ -602,7 +602,7 @@ _shipctl() {
                     return 0
                     ;;
                 --strategy)
-                    COMPREPLY=($(compgen -W "blue-green canary rolling" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "blue-green canary rolling in-place" -- "${cur}"))
                     return 0
                     ;;
                 --new)

@@ -51,7 +51,8 @@ complete -c shipctl -n "__fish_shipctl_needs_command" -f -a "help" -d 'Print thi
 complete -c shipctl -n "__fish_shipctl_using_subcommand plan" -l version -d 'The version to deploy; sets IMAGE_VERSION (and BLUE_/GREEN_IMAGE_VERSION) or replaces the image tag' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand plan" -l strategy -d 'How to move traffic [default: spec, else blue-green]' -r -f -a "blue-green\t''
 canary\t''
-rolling\t''"
+rolling\t''
+in-place\t'One Swarm service updated by Swarm itself, for what must never run twice side by side'"
 complete -c shipctl -n "__fish_shipctl_using_subcommand plan" -l new -d 'Canary: replicas of the new version' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand plan" -l old -d 'Canary: replicas of the old version kept alongside' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand plan" -l step -d 'Rolling: replicas moved per batch' -r
@@ -78,7 +79,8 @@ complete -c shipctl -n "__fish_shipctl_using_subcommand plan" -s h -l help -d 'P
 complete -c shipctl -n "__fish_shipctl_using_subcommand deploy" -l version -d 'The version to deploy; sets IMAGE_VERSION (and BLUE_/GREEN_IMAGE_VERSION) or replaces the image tag' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand deploy" -l strategy -d 'How to move traffic [default: spec, else blue-green]' -r -f -a "blue-green\t''
 canary\t''
-rolling\t''"
+rolling\t''
+in-place\t'One Swarm service updated by Swarm itself, for what must never run twice side by side'"
 complete -c shipctl -n "__fish_shipctl_using_subcommand deploy" -l new -d 'Canary: replicas of the new version' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand deploy" -l old -d 'Canary: replicas of the old version kept alongside' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand deploy" -l step -d 'Rolling: replicas moved per batch' -r

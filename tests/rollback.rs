@@ -38,6 +38,7 @@ async fn rollback_to_the_warm_zone_then_pick_an_older_version_in_a_terminal() {
                let requests in flight on green finish before its tasks stop (1s)
           5. scale st-XXXXXXXX_web-green to 0
                scale green down to 0; the service is kept, so a rollback is a key flip and a scale-up away
+          inside the stack, web answers: green (1.1.0); after step 2 blue (1.0.0) and green (1.1.0); after step 5 blue (1.0.0)
 
         1 service to change (5 steps), 0 up to date, 0 warnings.
         ");

@@ -10,8 +10,8 @@ use crate::spec::model::{Policy, Strategy};
 
 use super::image::{uses_version_variable, version_of, with_version};
 use super::logical::LogicalService;
-use super::planner::{network_name, networks_of, resolved, zone_version};
 use super::request::PlanRequest;
+use super::shared::{network_name, networks_of, resolved, zone_version};
 use super::{Action, ServicePlan, ServiceState, Step, ZoneVersion};
 
 /// Why `def` must run in place, in words the plan shows; empty when zones are fine.

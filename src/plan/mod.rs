@@ -12,6 +12,7 @@ mod plan;
 mod planner;
 mod request;
 mod rollback;
+mod shared;
 mod step;
 
 pub use observed::{ObservedState, RoutingKeys, ServiceState, StateSource};

@@ -12,6 +12,7 @@ use super::image::{uses_version_variable, version_of, with_version};
 use super::in_place;
 use super::logical::{LogicalService, logical_services};
 use super::request::PlanRequest;
+use super::shared::{network_name, networks_of, resolved, zone_version};
 use super::{Action, Plan, ServicePlan, ServiceState, ZoneVersion};
 use crate::ports::traffic;
 
@@ -243,45 +244,12 @@ pub(super) fn active_zone(
     Some(active.clone())
 }
 
-/// The version a zone runs: its label, else the active-version key, else its image tag.
-pub(super) fn zone_version(state: &ServiceState, zone: &str) -> String {
-    let z = state.zones.get(zone);
-    z.and_then(|z| z.version.clone())
-        .or_else(|| {
-            (state.keys.active_zone.as_deref() == Some(zone))
-                .then(|| state.keys.active_version.clone())
-                .flatten()
-        })
-        .or_else(|| z.and_then(|z| z.image.as_deref()).map(version_of))
-        .unwrap_or_else(|| "unknown".to_string())
-}
-
 /// The same image, ignoring a digest the registry resolved (Swarm pins tags to digests).
 fn same_image(observed: &str, wanted: &str) -> bool {
     if wanted.contains('@') {
         return observed == wanted;
     }
     observed.split('@').next() == Some(wanted)
-}
-
-pub(super) fn networks_of(def: &Service) -> Vec<String> {
-    if def.networks.is_empty() {
-        vec!["default".to_string()]
-    } else {
-        def.networks.keys().cloned().collect()
-    }
-}
-
-pub(super) fn network_name(req: &PlanRequest, key: &str) -> Option<String> {
-    match req.compose.networks.get(key) {
-        Some(n) if n.external => None,
-        Some(n) => Some(
-            n.name
-                .clone()
-                .unwrap_or_else(|| format!("{}_{key}", req.project)),
-        ),
-        None => Some(format!("{}_{key}", req.project)),
-    }
 }
 
 pub(super) fn new_builder<'a>(
@@ -1117,14 +1085,6 @@ fn plan_canary_end(
         warnings: builder.warnings,
         up_to_date: false,
     })
-}
-
-/// The policy as the plan records it: with the replica count it was planned for, so that a
-/// saved plan does not depend on the compose file any more.
-pub(super) fn resolved(policy: &Policy, full: u64) -> Policy {
-    let mut p = policy.clone();
-    p.replicas = Some(full);
-    p
 }
 
 /// The plan around the service plans: the networks, secrets and configs they use.

@@ -5,10 +5,9 @@ use crate::error::Error;
 use crate::plan::image::with_version;
 
 use super::logical::logical_services;
-use super::planner::{
-    active_zone, assemble, new_builder, other_zone, plan, resolved, select, zone_version,
-};
+use super::planner::{active_zone, assemble, new_builder, other_zone, plan, select};
 use super::request::PlanRequest;
+use super::shared::{resolved, zone_version};
 use super::{Plan, ServicePlan, ZoneVersion};
 
 /// Plans going back to `to` for the selected service(s).

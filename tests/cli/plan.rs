@@ -296,12 +296,23 @@ fn json_errors_are_machine_readable_on_stdout() {
 }
 
 #[test]
-fn a_derived_service_cannot_publish_an_ingress_port_in_both_zones() {
+fn a_service_publishing_an_ingress_port_is_deployed_in_place() {
     let env = CliEnv::new();
     env.write(
         "compose.yaml",
         "services:\n  web:\n    image: app:1\n    ports: [\"8080:80\"]\n",
     );
+    let output = env.run(&["plan", "--assume-state", "none"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("web: in-place"), "{text}");
+    assert!(
+        text.contains("publishes port 8080 on the routing mesh"),
+        "{text}"
+    );
+
+    // In zones only when the spec says so; Swarm refuses the port twice, so it is refused.
+    env.write("shipctl.yaml", "services:\n  web:\n    allow_zoned: true\n");
     let output = env.run(&["plan", "--assume-state", "none"]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     let err = stderr(&output);
