@@ -18,6 +18,7 @@ use crate::error::Error;
 use crate::plan::{Action, Plan, ServicePlan, Step};
 use crate::ports::{Cluster, ClusterError, ZoneTarget};
 use crate::ports::{Kv, LockGuard};
+use crate::spec::defaults::IN_PLACE;
 
 /// What a step left to do next.
 pub(super) enum StepDone {
@@ -648,10 +649,15 @@ fn with_done_services(e: Error, done: &[ServiceOutcome]) -> Error {
     }
 }
 
-/// True for the key write that makes the plan's target zone the active one.
+/// True for the key write that makes the plan's target live: the active zone for zones, the
+/// version key for a service in place (its new tasks already serve).
 fn switches_to_target(service: &ServicePlan, action: &Action) -> bool {
+    let in_place = service.to.zone == IN_PLACE;
     matches!(action, Action::WriteKeys { writes }
-        if writes.iter().any(|w| w.key == service.keys.active_zone && w.value == service.to.zone))
+    if writes.iter().any(|w| {
+        (w.key == service.keys.active_zone && w.value == service.to.zone)
+            || (in_place && w.key == service.keys.active_version)
+    }))
 }
 
 #[cfg(test)]

@@ -1481,12 +1481,32 @@ fn in_place_plan() -> Plan {
     p
 }
 
+/// Remembers the services it was told switched.
+#[derive(Default)]
+struct Switched(std::sync::Mutex<Vec<String>>);
+
+#[async_trait::async_trait]
+impl OnSwitch for Switched {
+    async fn switched(&self, service: &ServicePlan) {
+        if let Ok(mut seen) = self.0.lock() {
+            seen.push(service.service.clone());
+        }
+    }
+}
+
 #[tokio::test]
 async fn an_in_place_update_goes_live_and_writes_the_version() {
     let w = World::new(0);
     w.cluster.existing("demo_redis", "7.0", 1);
     w.kv.set("redis-active-version", "7.0");
-    w.run(&in_place_plan()).await.expect("deploy succeeds");
+    let switched = Switched::default();
+    w.executor(&NonInteractive)
+        .with_on_switch(&switched)
+        .run(&in_place_plan())
+        .await
+        .expect("deploy succeeds");
+    // post_switch hooks run when its version key moves.
+    assert_eq!(*switched.0.lock().unwrap(), ["redis"]);
     assert_eq!(w.cluster.version("demo_redis").as_deref(), Some("7.2"));
     assert_eq!(w.kv.value("redis-active-version").as_deref(), Some("7.2"));
     // No zone was touched.
