@@ -193,7 +193,7 @@ async fn a_refused_config_is_never_installed_and_a_lost_store_keeps_the_last_goo
     std::fs::write(dir.join("shipctl.yaml"), "kv:\n  layout: classic\n").expect("spec");
     std::fs::write(
         dir.join("keys.j2"),
-        "{% for s in services %}{{ s.name }} {{ s.active_zone }}\n{% endfor %}",
+        "{% for s in services %}{{ s.name }} {{ s.active_zone }}{{ \" \" ~ s.active_version if s.active_version else \"\" }}\n{% endfor %}",
     )
     .expect("template");
     let config = dir.join("out.conf");
@@ -247,7 +247,7 @@ async fn a_refused_config_is_never_installed_and_a_lost_store_keeps_the_last_goo
         }
     })
     .await;
-    kv.put("web-active-zone", "broken").await.expect("put");
+    kv.put("web-active-version", "broken").await.expect("put");
     wait_until("the refusal", Duration::from_secs(5), || async {
         let log = bg.log();
         if log.contains("refused the new config") {
@@ -258,6 +258,27 @@ async fn a_refused_config_is_never_installed_and_a_lost_store_keeps_the_last_goo
     })
     .await;
     assert_eq!(read(&config), "web blue\n");
+    kv.delete("web-active-version").await.expect("delete");
+
+    // A value shipctl never writes (a zone followed by a directive) never reaches the file.
+    kv.put("web-active-zone", "green\n}\nserver evil 6.6.6.6:80;")
+        .await
+        .expect("put");
+    wait_until(
+        "the hostile value refused",
+        Duration::from_secs(5),
+        || async {
+            let log = bg.log();
+            if log.contains("refused the keys of web") {
+                Ok(())
+            } else {
+                Err(log)
+            }
+        },
+    )
+    .await;
+    assert_eq!(read(&config), "web blue\n");
+    assert!(!read(&config).contains("evil"));
     kv.put("web-active-zone", "green").await.expect("put");
     wait_until("green", Duration::from_secs(5), || async {
         match read(&config).as_str() {

@@ -7,6 +7,7 @@ mod history;
 mod kv;
 mod router;
 pub mod traffic;
+pub mod values;
 
 pub use cluster::{Cluster, ClusterError, TaskInfo, TaskState, ZoneState, ZoneTarget};
 pub use history::{Action, HistoryRecord, RunResult};

@@ -43,9 +43,57 @@ pub fn share_of(value: &str, zone: &str) -> Option<u64> {
     })
 }
 
+/// Checks a traffic value read from the store: `zone=N` entries for known zones only, each a
+/// whole percentage, adding up to 100. Anything else (a newline, a directive) is refused.
+pub fn check(value: &str, zones: &[&str]) -> Result<(), String> {
+    let mut total = 0u64;
+    for part in value.split(',') {
+        let Some((zone, share)) = part.split_once('=') else {
+            return Err(format!("`{}` is not `zone=percent`", shown(part)));
+        };
+        if !zones.contains(&zone) {
+            return Err(format!("`{}` is not a zone", shown(zone)));
+        }
+        let Ok(share) = share.parse::<u64>() else {
+            return Err(format!("`{}` is not a whole percentage", shown(share)));
+        };
+        total += share;
+    }
+    if total != 100 {
+        return Err(format!("the shares add up to {total}, not 100"));
+    }
+    Ok(())
+}
+
+/// A value as a one-line, bounded excerpt for messages (it may be hostile).
+pub fn shown(value: &str) -> String {
+    let line: String = value
+        .chars()
+        .take(40)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if value.chars().count() > 40 {
+        format!("{line}...")
+    } else {
+        line
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_well_formed_splits_pass() {
+        let zones = ["blue", "green"];
+        assert!(check("blue=75,green=25", &zones).is_ok());
+        assert!(check("blue=100", &zones).is_ok());
+        assert!(check("blue=75,green=26", &zones).is_err());
+        assert!(check("blue=75,red=25", &zones).is_err());
+        assert!(check("blue=100\n}\nserver evil 6.6.6.6:80;", &zones).is_err());
+        assert!(check("blue=x,green=100", &zones).is_err());
+        assert_eq!(shown("a\nb"), "a?b");
+    }
 
     fn zones() -> [String; 2] {
         ["blue".into(), "green".into()]

@@ -26,6 +26,9 @@ pub enum RouteEvent {
     Reported { service: String, key: String },
     /// The KV store failed; the last good config stays in place.
     StoreFailed { message: String, retry_ms: u64 },
+    /// A key holds a value shipctl never writes (not a zone, not a version, not a split): it
+    /// never reaches the config, and the last good keys stay in use.
+    KeysRefused { service: String, message: String },
     /// The cluster could not be read; the last known tasks are used.
     ClusterFailed { message: String },
     /// Something the user should know.

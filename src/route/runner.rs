@@ -16,7 +16,7 @@ use super::install::{self, CommandFailure};
 use super::render::{Renderer, TemplateError};
 use super::target::RouteTarget;
 use crate::ports::{Cluster, ClusterError, RouterReport, TaskInfo};
-use crate::ports::{Kv, KvError};
+use crate::ports::{Kv, KvError, traffic, values};
 
 /// How long one KV watch blocks before it is renewed.
 const WATCH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -109,7 +109,14 @@ pub async fn run(
         if keys_dirty && key_retry.due() {
             match read_keys(kv.as_ref(), targets).await {
                 Ok(k) => {
-                    keys = Some(k);
+                    // A hostile or broken value is never rendered: the last good keys stay
+                    // until the next change of the keys.
+                    match refused_keys(targets, &k) {
+                        Some((service, message)) => {
+                            router.problem(RouteEvent::KeysRefused { service, message });
+                        }
+                        None => keys = Some(k),
+                    }
                     keys_dirty = false;
                     key_retry.reset();
                 }
@@ -450,6 +457,35 @@ fn summarize(context: &RouteContext) -> Vec<String> {
             line
         })
         .collect()
+}
+
+/// The first service whose keys hold a value shipctl would never write, and why.
+fn refused_keys(
+    targets: &[RouteTarget],
+    keys: &BTreeMap<String, KeyValues>,
+) -> Option<(String, String)> {
+    for t in targets {
+        let Some(values) = keys.get(&t.service) else {
+            continue;
+        };
+        let zones: Vec<&str> = t.zones.iter().map(|(z, _)| z.as_str()).collect();
+        let checks = [
+            values.active_zone.as_deref().map(|v| {
+                values::check_zone(v, &zones).map_err(|e| format!("{}: {e}", t.active_zone_key))
+            }),
+            values.active_version.as_deref().map(|v| {
+                values::check_version(v).map_err(|e| format!("{}: {e}", t.active_version_key))
+            }),
+            values
+                .traffic
+                .as_deref()
+                .map(|v| traffic::check(v, &zones).map_err(|e| format!("{}: {e}", t.traffic_key))),
+        ];
+        if let Some(Err(message)) = checks.into_iter().flatten().find(Result::is_err) {
+            return Some((t.service.clone(), message));
+        }
+    }
+    None
 }
 
 async fn read_keys(

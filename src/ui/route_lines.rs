@@ -62,6 +62,9 @@ pub fn render_line(event: &RouteEvent) -> String {
         RouteEvent::ClusterFailed { message } => {
             format!("route: error: cannot read the tasks: {message}; using the last known ones")
         }
+        RouteEvent::KeysRefused { service, message } => {
+            format!("route: refused the keys of {service}: {message}; the last good keys stay")
+        }
         RouteEvent::Warning { message } => format!("route: warning: {message}"),
     }
 }
