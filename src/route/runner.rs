@@ -354,6 +354,18 @@ impl Router<'_> {
             path: config.display().to_string(),
             reason: e.to_string(),
         };
+        // Held until this output is installed or refused: another router on the same file
+        // waits instead of renaming over it in between.
+        let _lock = match install::ConfigLock::take(config) {
+            Ok(lock) => lock,
+            Err(e) => {
+                let e = write_error(e);
+                self.problem(RouteEvent::Warning {
+                    message: e.to_string(),
+                });
+                return Err(e);
+            }
+        };
         let temp = match install::write_temp(config, output) {
             Ok(t) => t,
             Err(e) => {
