@@ -15,6 +15,7 @@ mod projects;
 mod real_stack;
 mod rollback;
 mod route;
+mod saved_plans;
 mod spec_errors;
 mod status;
 mod structure;

@@ -5,6 +5,7 @@ use std::path::Path;
 use super::DeployArgs;
 use super::settings::duration_flag;
 use crate::error::Error;
+use crate::plan::redact::fresh_salt;
 use crate::plan::{self, ObservedState, Plan, PlanRequest};
 use crate::ports::Action;
 use crate::session::{self, Inputs, Job, RunRequest, Session, Settings};
@@ -58,7 +59,7 @@ pub fn run(
             &inputs.spec,
             &args.services,
         )?;
-        let plan = make_plan(&observed)?;
+        let plan = make_plan(&observed)?.redacted(&fresh_salt());
         crate::ui::summary::print_plan(&plan, printer);
         return match &args.out {
             Some(path) => session::save_plan(&plan, path),
@@ -102,6 +103,42 @@ fn selected_or_all(inputs: &Inputs, selected: &[String]) -> Result<Vec<String>, 
     Ok(all.keys().cloned().collect())
 }
 
+/// A saved plan holds fingerprints, not environment values: read them again from the compose
+/// files, and use them only where they are what the plan was made with.
+fn restore_values(settings: &Settings, saved: &mut Plan) -> Result<(), Error> {
+    let inputs = session::load_inputs(settings, None).map_err(|e| {
+        Error::usage(
+            format!(
+                "the saved plan's environment values must be read again from the compose files: {e}"
+            ),
+            "apply the plan from the project's directory (with the same -f files and .env)",
+        )
+    })?;
+    let logical = plan::logical::logical_services(&inputs.compose, &inputs.spec.zones)?;
+    let current = saved
+        .services
+        .iter()
+        .filter_map(|s| {
+            let l = logical.get(&s.service)?;
+            let zone = if inputs.spec.zones.contains(&s.to.zone) {
+                s.to.zone.clone()
+            } else {
+                inputs.spec.zones[0].clone()
+            };
+            Some((
+                s.service.clone(),
+                l.definition(&inputs.spec.zones, &zone).environment.clone(),
+            ))
+        })
+        .collect();
+    saved.restore_values(&current).map_err(|why| {
+        Error::usage(
+            format!("{why}; nothing was changed"),
+            "make a new plan with `shipctl plan --out FILE` and review it",
+        )
+    })
+}
+
 /// `deploy --plan FILE` applies exactly the saved plan, and refuses when the cluster moved
 /// since it was made.
 fn saved_plan(
@@ -111,7 +148,10 @@ fn saved_plan(
     request: RunRequest,
     printer: &Printer,
 ) -> Result<(), Error> {
-    let saved = session::read_plan(path)?;
+    let mut saved = session::read_plan(path)?;
+    if saved.needs_values() {
+        restore_values(settings, &mut saved)?;
+    }
     let spec = session::load_spec(settings)?;
     let job = Job {
         action: Action::Deploy,

@@ -273,6 +273,7 @@ fn plan(strategy: Strategy, on_failure: Option<OnFailure>, steps: Vec<Step>) -> 
             ..ObservedState::default()
         },
         warnings: Vec::new(),
+        fingerprint_salt: None,
     }
 }
 

@@ -10,6 +10,7 @@ mod observed;
 #[allow(clippy::module_inception)]
 mod plan;
 mod planner;
+pub mod redact;
 mod request;
 mod rollback;
 mod shared;

@@ -24,6 +24,10 @@ pub struct Plan {
     /// Warnings from loading the compose files (fields Swarm ignores, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The salt of the fingerprints that stand for environment values in a plan shown or
+    /// saved (see [`super::redact`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint_salt: Option<String>,
 }
 
 /// What happens to one logical service.

@@ -1118,6 +1118,7 @@ pub(super) fn assemble(req: &PlanRequest, services: Vec<ServicePlan>) -> Plan {
         configs,
         observed: req.observed.clone(),
         warnings: req.compose.warnings.clone(),
+        fingerprint_salt: None,
     }
 }
 

@@ -11,6 +11,7 @@ use super::{Job, Session, hooks, owner, runtime};
 use crate::error::Error;
 use crate::exec::{Event, EventSink, Executor, HttpProber, Outcome, Ports, TokioClock, run_result};
 use crate::kv;
+use crate::plan::redact::fresh_salt;
 use crate::plan::{ObservedState, Plan, ServicePlan};
 use crate::ports::{HistoryRecord, RunResult};
 use crate::ui::{self, Printer};
@@ -45,6 +46,8 @@ impl Session<'_> {
         };
         let (plan, unclaimed) = plan_now().await?;
         if job.dry_run {
+            // Shown and saved with the same fingerprints, so the two read the same.
+            let plan = plan.redacted(&fresh_salt());
             ui::summary::print_plan(&plan, printer);
             if let Some(path) = job.save_to {
                 super::save_plan(&plan, path)?;

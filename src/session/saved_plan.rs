@@ -4,14 +4,17 @@
 use std::path::Path;
 
 use crate::error::Error;
+use crate::plan::redact::fresh_salt;
 use crate::plan::{ObservedState, Plan};
 
 /// `plan --out FILE`: the plan as JSON, for `deploy --plan FILE`.
 pub fn save_plan(plan: &Plan, path: &Path) -> Result<(), Error> {
-    let json = serde_json::to_string_pretty(plan).map_err(|e| Error::Usage {
-        message: format!("cannot encode the plan: {e}"),
-        help: None,
-    })?;
+    // No secret values on disk: environment values are fingerprints, read again on apply.
+    let json =
+        serde_json::to_string_pretty(&plan.redacted(&fresh_salt())).map_err(|e| Error::Usage {
+            message: format!("cannot encode the plan: {e}"),
+            help: None,
+        })?;
     std::fs::write(path, json + "\n").map_err(|e| {
         Error::usage(
             format!("cannot write the plan to {}: {e}", path.display()),

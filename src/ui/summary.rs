@@ -5,13 +5,15 @@ use std::fmt::Write;
 use super::{OutputFormat, Printer};
 use crate::exec::{Outcome, ServiceResult};
 use crate::plan::Plan;
+use crate::plan::redact::fresh_salt;
 use crate::ports::RunResult;
 
 /// Prints a plan: text for people, one JSON document with `--output json`.
 pub fn print_plan(plan: &Plan, printer: &Printer) {
     let text = match printer.format() {
         OutputFormat::Text => super::plan_text::render_plan(plan),
-        OutputFormat::Json => match serde_json::to_string_pretty(plan) {
+        // Programs and CI logs get no secret values: environment values are fingerprints.
+        OutputFormat::Json => match serde_json::to_string_pretty(&plan.redacted(&fresh_salt())) {
             Ok(json) => json + "\n",
             Err(e) => format!("{{\"error\": \"cannot encode the plan: {e}\"}}\n"),
         },

@@ -335,3 +335,46 @@ fn host_mode_ports_in_both_zones_are_a_warning() {
         stdout(&output)
     );
 }
+
+#[test]
+fn no_output_format_carries_a_secret_value() {
+    let env = CliEnv::new();
+    env.write(
+        "compose.yaml",
+        "services:\n  web:\n    image: app:1\n    environment:\n      DB_PASSWORD: ${DB_PASSWORD}\n      LOG_LEVEL: info\n",
+    );
+    env.write(".env", "DB_PASSWORD=hunter2-planted\n");
+    let runs: [&[&str]; 4] = [
+        &["plan", "--assume-state", "none"],
+        &["plan", "--assume-state", "none", "--output", "json"],
+        &[
+            "deploy",
+            "--dry-run",
+            "--assume-state",
+            "none",
+            "--output",
+            "json",
+        ],
+        &["plan", "--assume-state", "none", "--out", "saved.json"],
+    ];
+    for args in runs {
+        let output = env.run(args);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        for text in [stdout(&output), stderr(&output)] {
+            assert!(
+                !text.contains("hunter2-planted"),
+                "{args:?} printed it:\n{text}"
+            );
+        }
+    }
+    let saved = std::fs::read_to_string(env.dir().join("saved.json")).expect("saved plan");
+    assert!(!saved.contains("hunter2-planted"), "{saved}");
+    assert!(
+        saved.contains("DB_PASSWORD") && saved.contains("redacted:sha256:"),
+        "{saved}"
+    );
+    assert!(
+        saved.contains("\"LOG_LEVEL\": \"redacted:sha256:"),
+        "every value, not a guess at which"
+    );
+}
