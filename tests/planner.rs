@@ -694,6 +694,75 @@ fn rolling_four_replicas_step_one() {
     snapshot("rolling_4_step_1", &plan);
 }
 
+/// Every step that takes tasks from a zone after traffic moved waits for the drain (and the
+/// router, when configured) right before it.
+fn every_scale_down_drains_first(plan: &Plan) -> Result<(), String> {
+    let steps = &plan.services[0].steps;
+    let mut traffic_moved = false;
+    let mut replicas: IndexMap<String, u64> = IndexMap::new();
+    for (i, step) in steps.iter().enumerate() {
+        match &step.action {
+            Action::WriteKeys { .. } => traffic_moved = true,
+            Action::CreateZone {
+                zone, replicas: n, ..
+            }
+            | Action::UpdateZone {
+                zone, replicas: n, ..
+            } => {
+                replicas.insert(zone.clone(), *n);
+            }
+            Action::Scale {
+                zone, replicas: n, ..
+            } => {
+                let before = replicas.get(zone).copied().unwrap_or(u64::MAX);
+                if traffic_moved && *n < before {
+                    let waited = i > 0
+                        && matches!(
+                            steps[i - 1].action,
+                            Action::WaitDrain { .. } | Action::WaitRouter { .. }
+                        );
+                    if !waited {
+                        return Err(format!("step {} scales {zone} down without a drain", i + 1));
+                    }
+                }
+                replicas.insert(zone.clone(), *n);
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn canary_steps_and_rolling_batches_drain_before_they_scale_down() {
+    let c = web(Some(4));
+    for strategy in [Strategy::Canary, Strategy::Rolling] {
+        let mut spec = spec_with(strategy);
+        spec.defaults.canary.steps = vec![
+            CanaryStep::Scale { new: 2, old: 2 },
+            CanaryStep::Scale { new: 3, old: 1 },
+        ];
+        spec.defaults.promote = true;
+        for router in [false, true] {
+            spec.defaults.drain.wait_for_router = router;
+            let plan = Case::new(&c, &spec, "blue@1.3.0").run(plan::plan);
+            every_scale_down_drains_first(&plan)
+                .unwrap_or_else(|e| panic!("{strategy:?}, router {router}: {e}"));
+            if router {
+                let waits = plan.services[0]
+                    .steps
+                    .iter()
+                    .filter(|s| matches!(s.action, Action::WaitRouter { .. }))
+                    .count();
+                assert!(
+                    waits > 1,
+                    "{strategy:?}: the router is awaited at every batch"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn rolling_four_replicas_step_three() {
     let c = web(Some(4));

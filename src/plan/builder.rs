@@ -175,6 +175,35 @@ impl Builder<'_> {
         self.push(Action::WriteKeys { writes }, reason);
     }
 
+    /// Before a batch takes tasks away from a zone that took traffic (a canary or rolling step
+    /// after its traffic write): the router catches up where configured, requests in flight
+    /// finish. The same waits as the final switch, for every batch.
+    pub fn drain_batch(&mut self, zone: &str, what: &str) {
+        let drain = self.policy.drain.clone();
+        if drain.wait_for_router {
+            self.push(
+                Action::WaitRouter {
+                    timeout: drain.router_timeout,
+                },
+                format!(
+                    "{what}: wait until `shipctl route` serves the new split before {zone} loses tasks (timeout {})",
+                    fmt_duration(drain.router_timeout)
+                ),
+            );
+        }
+        if !drain.time.is_zero() {
+            self.push(
+                Action::WaitDrain {
+                    duration: drain.time,
+                },
+                format!(
+                    "{what}: let requests in flight on {zone} finish before it loses tasks ({})",
+                    fmt_duration(drain.time)
+                ),
+            );
+        }
+    }
+
     /// After a flip away from `old_zone` (running `old` replicas): wait for the router if
     /// configured, let requests drain, and scale the old zone to 0, keeping it for rollback.
     pub fn retire(&mut self, old_zone: &str, old: u64) {

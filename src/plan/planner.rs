@@ -785,6 +785,10 @@ fn canary_move(
         o,
         format!("{what}: traffic follows the replicas ({n} new : {o} old), {t} gets {pn}%"),
     );
+    if o < co || n < cn {
+        let shrinking = if o < co { active } else { t };
+        steps.drain_batch(shrinking, what);
+    }
     if o < co {
         steps.scale(
             active,
@@ -965,6 +969,7 @@ fn rolling(steps: &mut Builder, m: &Move, active: &str) {
                 format!("{what}: traffic follows the replicas ({n} new : {o} old), {t} gets {pn}%"),
             );
             if o < co {
+                steps.drain_batch(active, &what);
                 steps.scale(active, o, format!("{what}: scale {active} down to {o}"));
             }
         }
