@@ -107,7 +107,7 @@ async fn a_canary_waiting_for_promote_is_shown_with_its_step() {
         │ blue *   st-XXXXXXXX_web-blue    1/1 healthy   shipctl-test-app:1.0.0   1.0.0     AGE │
         │ green    st-XXXXXXXX_web-green   1/1 healthy   shipctl-test-app:1.1.0   1.1.0     AGE │
         └───────────────────────────────────────────────────────────────────────────────────────┘
-        deploy: canary waiting for `shipctl promote`, blue@1.0.0 -> green@1.1.0, step 7/12 done; next: scale green to 2
+        deploy: canary waiting for `shipctl promote`, blue@1.0.0 -> green@1.1.0, step 8/13 done; next: scale green to 2
           green 1.1.0 runs as a canary and waits: `shipctl promote web` to go on, `shipctl abort web` to go back
         not settled: both zones run replicas; a deploy is in progress (awaiting_promotion)
         ");
