@@ -17,8 +17,19 @@ use super::{
 use crate::error::Error;
 use crate::plan::{Action, Plan, ServicePlan, Step};
 use crate::ports::{Cluster, ClusterError, ZoneTarget};
-use crate::ports::{Kv, LockGuard};
+use crate::ports::{KeyWrite, Kv, KvError, LockGuard};
 use crate::spec::defaults::IN_PLACE;
+
+/// How long a key write whose answer was lost is read back, and how often.
+const READ_BACK: Duration = Duration::from_secs(10);
+const READ_BACK_POLL: Duration = Duration::from_millis(500);
+
+/// What reading the keys back after a lost answer found.
+enum ReadBack {
+    Written,
+    NotWritten,
+    Unknown(String),
+}
 
 /// What a step left to do next.
 pub(super) enum StepDone {
@@ -232,6 +243,9 @@ impl<'a> Executor<'a> {
                     }
                 }
                 Err(StepError::Interrupted) => return Err(self.ctx.interrupted(run, index)),
+                Err(StepError::OutcomeUnknown(why)) => {
+                    return Err(self.ctx.outcome_unknown(run, &why));
+                }
                 Err(StepError::Failed(failure)) if is_cleanup_after_flip(run, step) => {
                     return Err(self.ctx.cleanup_failed(run, step, failure));
                 }
@@ -590,16 +604,69 @@ impl<'a> Executor<'a> {
             }
             run.original_keys = Some(originals);
         }
-        // The KV contract is all-or-nothing: an error means nothing was written.
-        self.ctx
-            .kv
-            .write_atomic(writes)
-            .await
-            .map_err(|e| StepFailure::kv(&e))?;
+        // The write is all-or-nothing. A refusal (conflict, denied) means nothing was written;
+        // a lost answer (timeout, reset, store gone) may hide a write that happened, so the keys
+        // are read back before anything is undone.
+        if let Err(e) = self.ctx.kv.write_atomic(writes).await {
+            if matches!(e, KvError::Conflict { .. } | KvError::Denied { .. }) {
+                return Err(StepFailure::kv(&e).into());
+            }
+            match self.read_back(run, writes).await {
+                ReadBack::Written => {}
+                ReadBack::NotWritten => return Err(StepFailure::kv(&e).into()),
+                ReadBack::Unknown(why) => {
+                    return Err(StepError::OutcomeUnknown(format!(
+                        "writing the routing keys: {e}; reading them back: {why}"
+                    )));
+                }
+            }
+        }
         for w in writes {
             run.written.insert(w.key.clone(), w.value.clone());
         }
         Ok(())
+    }
+
+    /// After a key write whose answer was lost: were the keys written? Asks until
+    /// `READ_BACK` has passed (not cancellable: the answer decides what is safe to undo).
+    async fn read_back(&self, run: &ServiceRun<'_>, writes: &[KeyWrite]) -> ReadBack {
+        let deadline = self.ctx.clock.now() + READ_BACK;
+        let original = |key: &str| {
+            run.original_keys
+                .as_ref()
+                .and_then(|o| o.iter().find(|(k, _)| k == key))
+                .and_then(|(_, v)| v.clone())
+        };
+        loop {
+            let mut values = Vec::with_capacity(writes.len());
+            let mut why = None;
+            for w in writes {
+                match self.ctx.kv.get(&w.key).await {
+                    Ok(entry) => values.push(entry.map(|e| e.value)),
+                    Err(e) => {
+                        why = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+            if why.is_none() {
+                let all = |f: &dyn Fn(&KeyWrite, &Option<String>) -> bool| {
+                    writes.iter().zip(&values).all(|(w, v)| f(w, v))
+                };
+                if all(&|w, v| v.as_deref() == Some(w.value.as_str())) {
+                    return ReadBack::Written;
+                }
+                if all(&|w, v| *v == original(&w.key)) {
+                    return ReadBack::NotWritten;
+                }
+                why = Some("the keys hold neither the old nor the new values".into());
+            }
+            let why = why.unwrap_or_default();
+            if self.ctx.clock.now() >= deadline {
+                return ReadBack::Unknown(why);
+            }
+            self.ctx.clock.sleep(READ_BACK_POLL).await;
+        }
     }
 }
 

@@ -136,6 +136,27 @@ impl Context<'_> {
         }
     }
 
+    /// A key write whose outcome stays unknown: the keys may point at either zone, so both
+    /// keep running and the user is told what to check.
+    pub fn outcome_unknown(&self, run: &ServiceRun<'_>, why: &str) -> Error {
+        let service = &run.service.service;
+        let message = format!(
+            "{service}: could not tell whether the switch to {} {} was written ({why}); nothing was scaled down",
+            run.service.to.zone, run.service.to.version
+        );
+        self.sink.emit(&Event::Paused {
+            service: service.clone(),
+            message: message.clone(),
+        });
+        Error::NeedsAttention {
+            message,
+            help: Some(format!(
+                "both zones keep their tasks; once the KV store answers, `shipctl status {service}` shows where the keys point: run the same `shipctl deploy` again to finish, or `shipctl abort {service}` to go back; now: {}",
+                run.zones_state()
+            )),
+        }
+    }
+
     /// The deploy lock was lost: stop without touching anything more.
     pub(super) fn lock_lost(&self, run: &ServiceRun<'_>, index: usize) -> Error {
         let service = &run.service.service;

@@ -667,6 +667,8 @@ struct KvState {
     atomic_writes: usize,
     /// Unreachable once this many atomic writes succeeded.
     down_after_writes: Option<usize>,
+    /// The answer of this atomic write is lost: applied, then reported as a reset connection.
+    lose_answer_of: Option<usize>,
 }
 
 /// A KV store in a map: revisions, atomic writes, and a switch to make it unreachable.
@@ -708,6 +710,12 @@ impl FakeKv {
     /// The store goes down right after the `n`th atomic write.
     pub fn go_down_after_writes(&self, n: usize) {
         lock(&self.state).down_after_writes = Some(n);
+    }
+
+    /// The `n`th atomic write is applied but its caller gets a reset connection, as when the
+    /// store committed and the answer was lost.
+    pub fn lose_answer_of_write(&self, n: usize) {
+        lock(&self.state).lose_answer_of = Some(n);
     }
 
     pub fn atomic_writes(&self) -> usize {
@@ -796,6 +804,12 @@ impl Kv for FakeKv {
             .push(self.clock.elapsed(), format!("kv write {}", list.join(" ")));
         if st.down_after_writes == Some(st.atomic_writes) {
             st.unavailable = true;
+        }
+        if st.lose_answer_of == Some(st.atomic_writes) {
+            return Err(KvError::Unavailable {
+                url: "fake://kv".into(),
+                reason: "connection reset by peer".into(),
+            });
         }
         Ok(())
     }

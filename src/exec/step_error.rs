@@ -42,6 +42,9 @@ pub enum StepError {
     /// The cancellation token fired; the step stopped at a safe point.
     Interrupted,
     Failed(StepFailure),
+    /// The store did not answer a key write and could not be read back: the keys may point
+    /// at either zone, so nothing may be scaled down.
+    OutcomeUnknown(String),
 }
 
 impl From<StepFailure> for StepError {

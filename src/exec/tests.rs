@@ -1544,3 +1544,41 @@ async fn an_in_place_update_that_fails_its_gate_goes_back_to_the_previous_spec()
     );
     assert_eq!(w.kv.value("redis-active-version").as_deref(), Some("7.0"));
 }
+
+#[tokio::test]
+async fn a_switch_whose_answer_is_lost_is_read_back_and_goes_on() {
+    let w = World::new(3);
+    w.kv.lose_answer_of_write(1);
+    let outcome = w
+        .run(&blue_green(None))
+        .await
+        .expect("the keys were written");
+    assert!(
+        outcome
+            .services
+            .iter()
+            .all(|s| matches!(s.result, ServiceResult::Done { .. }))
+    );
+    assert_eq!(w.kv.value(ZONE_KEY).as_deref(), Some("green"));
+    // Green serves: only blue, which no key points at any more, was scaled down.
+    assert_eq!(w.cluster.desired(GREEN), Some(3));
+    assert_eq!(w.cluster.desired(BLUE), Some(0));
+}
+
+#[tokio::test]
+async fn a_switch_whose_outcome_stays_unknown_scales_nothing_down() {
+    let w = World::new(3);
+    w.kv.lose_answer_of_write(1);
+    // ... and the store is gone right after: the keys cannot be read back.
+    w.kv.go_down_after_writes(1);
+    let err = w.run(&blue_green(None)).await.expect_err("cannot tell");
+    assert_eq!(err.exit_code(), 3, "{err}");
+    assert!(
+        err.to_string()
+            .contains("could not tell whether the switch"),
+        "{err}"
+    );
+    // The keys may point at either zone: both keep their tasks.
+    assert_eq!(w.cluster.desired(GREEN), Some(3));
+    assert_eq!(w.cluster.desired(BLUE), Some(3));
+}
