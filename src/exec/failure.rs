@@ -144,16 +144,26 @@ impl Context<'_> {
             "{service}: could not tell whether the switch to {} {} was written ({why}); nothing was scaled down",
             run.service.to.zone, run.service.to.version
         );
+        self.stopped(
+            service,
+            message,
+            format!(
+                "both zones keep their tasks; once the KV store answers, `shipctl status {service}` shows where the keys point: run the same `shipctl deploy` again to finish, or `shipctl abort {service}` to go back; now: {}",
+                run.zones_state()
+            ),
+        )
+    }
+
+    /// The run stops on purpose and waits for the user: said as an event, returned as the
+    /// error (exit 3) with what to do.
+    fn stopped(&self, service: &str, message: String, help: String) -> Error {
         self.sink.emit(&Event::Paused {
-            service: service.clone(),
+            service: service.to_string(),
             message: message.clone(),
         });
         Error::NeedsAttention {
             message,
-            help: Some(format!(
-                "both zones keep their tasks; once the KV store answers, `shipctl status {service}` shows where the keys point: run the same `shipctl deploy` again to finish, or `shipctl abort {service}` to go back; now: {}",
-                run.zones_state()
-            )),
+            help: Some(help),
         }
     }
 
@@ -166,18 +176,15 @@ impl Context<'_> {
             index + 1,
             run.service.steps.len()
         );
-        self.sink.emit(&Event::Paused {
-            service: service.clone(),
-            message: message.clone(),
-        });
-        Error::NeedsAttention {
+        self.stopped(
+            service,
             message,
-            help: Some(format!(
+            format!(
                 "another deploy may be running (`shipctl status {service}` shows the lock holder); now: {}; {}",
                 run.zones_state(),
                 run.keys_state()
-            )),
-        }
+            ),
+        )
     }
 
     /// The error for a cancelled run, saying where it stopped and how to go on or back.

@@ -179,63 +179,54 @@ impl Builder<'_> {
     /// after its traffic write): the router catches up where configured, requests in flight
     /// finish. The same waits as the final switch, for every batch.
     pub fn drain_batch(&mut self, zone: &str, what: &str) {
-        let drain = self.policy.drain.clone();
+        self.wait_for_router(format!(
+            "{what}: wait until `shipctl route` serves the new split before {zone} loses tasks"
+        ));
+        if !self.policy.drain.time.is_zero() {
+            self.wait_drain(format!(
+                "{what}: let requests in flight on {zone} finish before it loses tasks"
+            ));
+        }
+    }
+
+    /// The router wait of the spec's `drain.wait_for_router`, if set; `why` gets its timeout.
+    fn wait_for_router(&mut self, why: String) {
+        let drain = &self.policy.drain;
         if drain.wait_for_router {
+            let timeout = drain.router_timeout;
             self.push(
-                Action::WaitRouter {
-                    timeout: drain.router_timeout,
-                },
-                format!(
-                    "{what}: wait until `shipctl route` serves the new split before {zone} loses tasks (timeout {})",
-                    fmt_duration(drain.router_timeout)
-                ),
+                Action::WaitRouter { timeout },
+                format!("{why} (timeout {})", fmt_duration(timeout)),
             );
         }
-        if !drain.time.is_zero() {
-            self.push(
-                Action::WaitDrain {
-                    duration: drain.time,
-                },
-                format!(
-                    "{what}: let requests in flight on {zone} finish before it loses tasks ({})",
-                    fmt_duration(drain.time)
-                ),
-            );
-        }
+    }
+
+    /// The spec's drain time; `why` gets its length.
+    fn wait_drain(&mut self, why: String) {
+        let duration = self.policy.drain.time;
+        self.push(
+            Action::WaitDrain { duration },
+            format!("{why} ({})", fmt_duration(duration)),
+        );
     }
 
     /// After a flip away from `old_zone` (running `old` replicas): wait for the router if
     /// configured, let requests drain, and scale the old zone to 0, keeping it for rollback.
     pub fn retire(&mut self, old_zone: &str, old: u64) {
-        let drain = self.policy.drain.clone();
-        if drain.wait_for_router {
-            self.push(
-                Action::WaitRouter {
-                    timeout: drain.router_timeout,
-                },
-                format!(
-                    "wait until `shipctl route` serves the new keys before {old_zone} loses its tasks (timeout {})",
-                    fmt_duration(drain.router_timeout)
-                ),
-            );
-        }
+        self.wait_for_router(format!(
+            "wait until `shipctl route` serves the new keys before {old_zone} loses its tasks"
+        ));
         if old == 0 {
             return;
         }
-        if drain.time.is_zero() {
+        if self.policy.drain.time.is_zero() {
             self.warn(format!(
                 "drain time is 0s: requests still in flight on {old_zone} when it scales down may fail"
             ));
         } else {
-            self.push(
-                Action::WaitDrain {
-                    duration: drain.time,
-                },
-                format!(
-                    "let requests in flight on {old_zone} finish before its tasks stop ({})",
-                    fmt_duration(drain.time)
-                ),
-            );
+            self.wait_drain(format!(
+                "let requests in flight on {old_zone} finish before its tasks stop"
+            ));
         }
         self.scale(
             old_zone,

@@ -153,13 +153,7 @@ fn in_progress(zones: &[String; 2], state: &ServiceState) -> Option<InProgress> 
 
 /// Docker's tag grammar: what `--version` must be when it becomes an image tag.
 fn check_version_flag(v: &str) -> Result<(), Error> {
-    let mut chars = v.chars();
-    let ok = v.len() <= 128
-        && chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if ok {
+    if crate::ports::values::is_image_tag(v) {
         Ok(())
     } else {
         Err(Error::usage(

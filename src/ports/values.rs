@@ -16,16 +16,20 @@ pub fn check_zone(value: &str, zones: &[&str]) -> Result<(), String> {
     }
 }
 
-/// A version is an image tag: up to 128 letters, digits, `_`, `.` and `-`, not starting with
-/// `.` or `-`.
-pub fn check_version(value: &str) -> Result<(), String> {
+/// Docker's tag grammar: up to 128 letters, digits, `_`, `.` and `-`, not starting with `.`
+/// or `-`.
+pub fn is_image_tag(value: &str) -> bool {
     let mut chars = value.chars();
-    let ok = value.len() <= 128
+    value.len() <= 128
         && chars
             .next()
             .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if ok {
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// A version is an image tag.
+pub fn check_version(value: &str) -> Result<(), String> {
+    if is_image_tag(value) {
         Ok(())
     } else {
         Err(format!(
