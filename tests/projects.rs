@@ -152,3 +152,96 @@ async fn with_shared_keys_the_second_project_is_refused_naming_the_first() {
     assert_eq!(key(&x, "active-zone").await, before);
     assert_eq!(key(&x, "active-version").await.as_deref(), Some("1.0.0"));
 }
+
+/// The classic keys of `web` on the Swarm store, removed on drop.
+struct ClassicKeys;
+
+impl ClassicKeys {
+    const NAMES: [&'static str; 8] = [
+        "active-zone",
+        "active-version",
+        "traffic",
+        "lock",
+        "history",
+        "progress",
+        "owner",
+        "router",
+    ];
+}
+
+impl Drop for ClassicKeys {
+    fn drop(&mut self) {
+        let _ = std::thread::spawn(|| {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok(kv) =
+                    shipctl::kv::connect("swarm://", &std::collections::HashMap::new()).await
+                {
+                    for name in ClassicKeys::NAMES {
+                        let _ = kv.delete(&format!("web-{name}")).await;
+                    }
+                }
+            });
+        })
+        .join();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_left_in_the_classic_layout_are_refused_until_the_spec_says_so() {
+    let Some((x, _x_keys)) = project().await else {
+        return;
+    };
+    let Some((y, _y_keys)) = project().await else {
+        return;
+    };
+    let _classic = ClassicKeys;
+    let kv = shipctl::kv::connect("swarm://", &std::collections::HashMap::new())
+        .await
+        .expect("connect to the Swarm KV");
+    x.deploy("1.0.0");
+    // As an earlier release left them: the classic names, no owner, no per-project keys.
+    for name in ["active-zone", "active-version", "traffic", "owner"] {
+        let key = format!("{}/web-{name}", x.project());
+        let value = kv.get(&key).await.expect("read").map(|e| e.value);
+        kv.delete(&key).await.expect("delete");
+        if let Some(value) = value.filter(|_| name != "owner") {
+            kv.put(&format!("web-{name}"), &value).await.expect("put");
+        }
+    }
+
+    let out = x.run(&["plan", "--version", "1.1.0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains("still the classic ones"), "{err}");
+    assert!(err.contains("layout: classic"), "says what to add: {err}");
+
+    // With the one line, the project goes on from the keys its routers read, and owns them.
+    let classic = SPEC.replace("kv:\n", "kv:\n  layout: classic\n");
+    x.env.write("shipctl.yaml", &classic);
+    let out = x.run(&["plan", "--version", "1.1.0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("blue@1.0.0 -> green@1.1.0"),
+        "{}",
+        stdout(&out)
+    );
+    x.deploy("1.1.0");
+    let owner = kv.get("web-owner").await.expect("read").map(|e| e.value);
+    assert_eq!(owner.as_deref(), Some(x.project()));
+
+    // Keys without an owner where this project runs nothing: another project wrote them.
+    kv.delete("web-owner").await.expect("delete");
+    y.env.write("shipctl.yaml", &classic);
+    let out = y.run(&["plan", "--version", "2.0.0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains("no owner is recorded"), "{err}");
+    assert!(err.contains("web-owner"), "names the key to set: {err}");
+    assert!(zones(&y).is_empty(), "{:?}", zones(&y));
+}
