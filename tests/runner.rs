@@ -6,6 +6,7 @@ mod compose;
 mod consul_double;
 mod deploy;
 mod hooks;
+mod in_place;
 mod kv_conformance;
 mod kv_deploy;
 mod locks;
