@@ -100,10 +100,23 @@ impl<'a> Executor<'a> {
         self
     }
 
-    fn lock_lost_for(&self, service: &str) -> bool {
-        self.locks
-            .iter()
-            .any(|(s, lock)| s == service && !lock.is_held())
+    async fn lock_lost_for(&self, service: &str) -> bool {
+        let (mut holds_one, mut renewal_failed) = (false, false);
+        for (s, lock) in &self.locks {
+            if s == service {
+                holds_one = true;
+                renewal_failed |= !lock.is_held();
+            }
+        }
+        if !holds_one || renewal_failed {
+            return renewal_failed;
+        }
+        // The renewal may not have noticed yet (a process paused past the TTL wakes up here):
+        // the store decides. Other errors don't tell: the fenced key writes still guard.
+        matches!(
+            self.ctx.kv.write_fenced(&[], &[]).await,
+            Err(KvError::LockLost { .. })
+        )
     }
 
     /// Runs every service plan in order. Stops at the first service that fails (after its
@@ -196,8 +209,8 @@ impl<'a> Executor<'a> {
             if self.ctx.cancel.is_cancelled() {
                 return Err(self.ctx.interrupted(run, index));
             }
-            if changes_something(&step.action) && self.lock_lost_for(&service.service) {
-                return Err(self.ctx.lock_lost(run, index));
+            if changes_something(&step.action) && self.lock_lost_for(&service.service).await {
+                return Err(self.ctx.lock_lost(run, index, None));
             }
             self.ctx.sink.emit(&Event::StepStarted {
                 service: service.service.clone(),
@@ -246,10 +259,18 @@ impl<'a> Executor<'a> {
                 Err(StepError::OutcomeUnknown(why)) => {
                     return Err(self.ctx.outcome_unknown(run, &why));
                 }
+                Err(StepError::LockLost(why)) => {
+                    return Err(self.ctx.lock_lost(run, index, Some(why)));
+                }
                 Err(StepError::Failed(failure)) if is_cleanup_after_flip(run, step) => {
                     return Err(self.ctx.cleanup_failed(run, step, failure));
                 }
                 Err(StepError::Failed(failure)) => {
+                    // Undoing is changing too: once the lock is someone else's, the zones may
+                    // be theirs.
+                    if self.lock_lost_for(&service.service).await {
+                        return Err(self.ctx.lock_lost(run, index, Some(failure.describe())));
+                    }
                     // Ok = the user chose to retry the step.
                     self.ctx.handle_failure(run, index, step, failure).await?;
                 }
@@ -608,6 +629,9 @@ impl<'a> Executor<'a> {
         // a lost answer (timeout, reset, store gone) may hide a write that happened, so the keys
         // are read back before anything is undone.
         if let Err(e) = self.ctx.kv.write_atomic(writes).await {
+            if let KvError::LockLost { .. } = e {
+                return Err(StepError::LockLost(format!("writing the routing keys: {e}")));
+            }
             if matches!(e, KvError::Conflict { .. } | KvError::Denied { .. }) {
                 return Err(StepFailure::kv(&e).into());
             }

@@ -168,13 +168,20 @@ impl Context<'_> {
     }
 
     /// The deploy lock was lost: stop without touching anything more.
-    pub(super) fn lock_lost(&self, run: &ServiceRun<'_>, index: usize) -> Error {
+    pub(super) fn lock_lost(
+        &self,
+        run: &ServiceRun<'_>,
+        index: usize,
+        during: Option<String>,
+    ) -> Error {
         let service = &run.service.service;
+        let at = match during {
+            Some(what) => format!("at step {}/{} ({what})", index + 1, run.service.steps.len()),
+            None => format!("before step {}/{}", index + 1, run.service.steps.len()),
+        };
         let message = format!(
-            "{service}: lost the deploy lock ({}) before step {}/{}; stopped without further changes",
+            "{service}: lost the deploy lock ({}) {at}; stopped without further changes",
             run.service.keys.lock,
-            index + 1,
-            run.service.steps.len()
         );
         self.stopped(
             service,

@@ -12,7 +12,8 @@ use tokio_util::sync::CancellationToken;
 use super::{Clock, Decision, Event, EventSink, FailureDecider, FailureReport, Prober};
 use crate::compose::model::Network;
 use crate::ports::{
-    Cluster, ClusterError, KeyWrite, Kv, KvEntry, KvError, LockGuard, LockInfo, LockOutcome,
+    Cluster, ClusterError, Fence, KeyChange, KeyWrite, Kv, KvEntry, KvError, LockGuard, LockInfo,
+    LockOutcome,
     TaskInfo, TaskState, ZoneState, ZoneTarget,
 };
 use crate::spec::model::HttpProbe;
@@ -669,6 +670,8 @@ struct KvState {
     down_after_writes: Option<usize>,
     /// The answer of this atomic write is lost: applied, then reported as a reset connection.
     lose_answer_of: Option<usize>,
+    /// Lock keys whose holders lost them: fenced writes naming them are refused.
+    lost_locks: Vec<String>,
 }
 
 /// A KV store in a map: revisions, atomic writes, and a switch to make it unreachable.
@@ -718,6 +721,11 @@ impl FakeKv {
         lock(&self.state).lose_answer_of = Some(n);
     }
 
+    /// The lock `key` expires and is taken by someone else: fenced writes fail from now on.
+    pub fn lose_lock(&self, key: &str) {
+        lock(&self.state).lost_locks.push(key.to_string());
+    }
+
     pub fn atomic_writes(&self) -> usize {
         lock(&self.state).atomic_writes
     }
@@ -748,6 +756,13 @@ impl LockGuard for FakeLock {
 
     fn is_held(&self) -> bool {
         !self.lost.is_cancelled()
+    }
+
+    fn fence(&self) -> Fence {
+        Fence {
+            lock_key: "fake-lock".into(),
+            holder: "fake".into(),
+        }
     }
 }
 
@@ -810,6 +825,42 @@ impl Kv for FakeKv {
                 url: "fake://kv".into(),
                 reason: "connection reset by peer".into(),
             });
+        }
+        Ok(())
+    }
+
+    async fn write_fenced(&self, changes: &[KeyChange], fences: &[Fence]) -> Result<(), KvError> {
+        {
+            let st = self.check()?;
+            if let Some(f) = fences.iter().find(|f| st.lost_locks.contains(&f.lock_key)) {
+                let keys: Vec<&str> = changes.iter().map(KeyChange::key).collect();
+                if !keys.is_empty() {
+                    self.journal.push(
+                        self.clock.elapsed(),
+                        format!("kv write refused ({} lost): {}", f.lock_key, keys.join(" ")),
+                    );
+                }
+                return Err(KvError::LockLost {
+                    key: f.lock_key.clone(),
+                });
+            }
+        }
+        // Puts as one atomic write, as the stores do; deletes one by one (the journal reads
+        // the same as unfenced calls).
+        let puts: Vec<KeyWrite> = changes
+            .iter()
+            .filter_map(|c| match c {
+                KeyChange::Put(w) => Some(w.clone()),
+                KeyChange::Delete(_) => None,
+            })
+            .collect();
+        if !puts.is_empty() {
+            self.write_atomic(&puts).await?;
+        }
+        for c in changes {
+            if let KeyChange::Delete(key) = c {
+                self.delete(key).await?;
+            }
         }
         Ok(())
     }

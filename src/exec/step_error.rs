@@ -45,6 +45,9 @@ pub enum StepError {
     /// The store did not answer a key write and could not be read back: the keys may point
     /// at either zone, so nothing may be scaled down.
     OutcomeUnknown(String),
+    /// A fenced write found the deploy lock held by someone else: nothing was written, and
+    /// nothing may be changed or undone any more.
+    LockLost(String),
 }
 
 impl From<StepFailure> for StepError {

@@ -14,7 +14,7 @@ use super::*;
 use crate::compose::model::Service;
 use crate::error::Error;
 use crate::plan::{Action, ObservedState, Plan, ServicePlan, ServiceState, Step, ZoneVersion};
-use crate::ports::{KeyWrite, RouterReport, RunResult, ZoneState};
+use crate::ports::{KeyWrite, LockGuard, RouterReport, RunResult, ZoneState};
 use crate::spec::defaults::IN_PLACE;
 use crate::spec::model::{
     Canary, Drain, Health, KeyLayout, KeyTemplates, OnFailure, Policy, Rolling, Strategy,
@@ -1251,6 +1251,75 @@ async fn losing_the_lock_stops_before_the_next_change() {
     );
     assert_eq!(w.ops(), vec!["apply demo_web-green 1.4.2 x3"]);
     assert_eq!(w.keys(), World::original_keys());
+}
+
+#[tokio::test]
+async fn a_lock_taken_over_unnoticed_refuses_the_switch_and_nothing_is_undone() {
+    let w = World::new(3);
+    // The renewal never noticed (a process paused past the TTL): only the store knows.
+    let lock = FakeLock::default();
+    let fenced = crate::kv::FencedKv::new(&w.kv, vec![lock.fence()]);
+    let p = blue_green(None);
+    let executor = Executor::new(
+        Ports {
+            cluster: &w.cluster,
+            kv: &fenced,
+            prober: &w.prober,
+            clock: &*w.clock,
+            sink: &w.sink,
+            decider: &NonInteractive,
+        },
+        w.cancel.clone(),
+    )
+    .with_lock("web", &lock);
+    w.kv.lose_lock("fake-lock");
+    let err = executor.run(&p).await.expect_err("stops");
+    assert_eq!(err.exit_code(), 3, "{err}");
+    assert!(
+        err.to_string()
+            .contains("lost the deploy lock (web-lock) before step 1/5"),
+        "{err}"
+    );
+    assert!(w.ops().is_empty(), "{:?}", w.ops());
+    assert_eq!(w.keys(), World::original_keys());
+}
+
+#[tokio::test]
+async fn a_lock_lost_during_the_gate_refuses_the_switch_write_and_scales_nothing_down() {
+    let w = World::new(3);
+    let lock = FakeLock::default();
+    let fenced = crate::kv::FencedKv::new(&w.kv, vec![lock.fence()]);
+    let p = blue_green(None);
+    // No lock check between steps here (as if the check raced the take-over): the fenced
+    // write is what refuses.
+    let executor = Executor::new(
+        Ports {
+            cluster: &w.cluster,
+            kv: &fenced,
+            prober: &w.prober,
+            clock: &*w.clock,
+            sink: &w.sink,
+            decider: &NonInteractive,
+        },
+        w.cancel.clone(),
+    );
+    w.kv.lose_lock("fake-lock");
+    let err = executor.run(&p).await.expect_err("stops");
+    assert_eq!(err.exit_code(), 3, "{err}");
+    assert!(
+        err.to_string().contains("is no longer held by this deploy"),
+        "{err}"
+    );
+    assert_eq!(
+        w.ops(),
+        vec![
+            "apply demo_web-green 1.4.2 x3",
+            "kv write refused (fake-lock lost): web-active-zone web-active-version web-traffic",
+        ]
+    );
+    assert_eq!(w.keys(), World::original_keys());
+    assert_eq!(w.cluster.desired(GREEN), Some(3), "green is left as it is");
+    assert_eq!(w.cluster.desired(BLUE), Some(3));
 }
 
 #[tokio::test]

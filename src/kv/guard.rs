@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio::task::JoinHandle;
 
-use crate::ports::{KvError, LockGuard};
+use crate::ports::{Fence, KvError, LockGuard};
 
 pub(crate) type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -25,10 +25,16 @@ pub(crate) struct RenewingGuard {
     held: Arc<AtomicBool>,
     task: JoinHandle<()>,
     release: Option<ReleaseFn>,
+    fence: Fence,
 }
 
 impl RenewingGuard {
-    pub(crate) fn spawn(ttl: Duration, renew: RenewFn, release: ReleaseFn) -> RenewingGuard {
+    pub(crate) fn spawn(
+        ttl: Duration,
+        fence: Fence,
+        renew: RenewFn,
+        release: ReleaseFn,
+    ) -> RenewingGuard {
         let held = Arc::new(AtomicBool::new(true));
         let flag = held.clone();
         let period = (ttl / 3).max(Duration::from_millis(100));
@@ -55,6 +61,7 @@ impl RenewingGuard {
             held,
             task,
             release: Some(release),
+            fence,
         }
     }
 }
@@ -72,6 +79,10 @@ impl LockGuard for RenewingGuard {
 
     fn is_held(&self) -> bool {
         self.held.load(Ordering::SeqCst) && !self.task.is_finished()
+    }
+
+    fn fence(&self) -> Fence {
+        self.fence.clone()
     }
 }
 

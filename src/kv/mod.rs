@@ -27,6 +27,12 @@
 //! by a background task; dropping a guard stops renewing without releasing (as a killed
 //! process would), so the lock expires after its TTL; `release` frees it at once.
 //!
+//! Fencing: a held lock names itself ([`crate::ports::LockGuard::fence`]: the Consul session,
+//! the etcd lease, the Swarm lock's token) and [`crate::ports::Kv::write_fenced`] checks it in
+//! the same transaction as the write (`check-session` in `/v1/txn`, a `LEASE` compare in an
+//! etcd txn, the lock label inside the version-indexed Swarm update). A deploy writes through
+//! [`FencedKv`], so once its lock expired it cannot change a key, whatever it believes.
+//!
 //! Revisions ([`crate::ports::KvEntry::revision`], [`crate::ports::Kv::watch`]) are Consul's ModifyIndex /
 //! X-Consul-Index, etcd's mod_revision / header revision, and for Swarm the Swarm version
 //! index a write was made against (see [`SwarmKv`]).
@@ -34,6 +40,7 @@
 mod connect;
 mod consul;
 mod etcd;
+mod fenced;
 mod guard;
 mod history;
 mod lock;
@@ -44,6 +51,7 @@ mod util;
 pub use connect::{SCHEMES_HELP, connect, connect_with_docker};
 pub use consul::{ConsulConfig, ConsulKv};
 pub use etcd::{EtcdConfig, EtcdKv};
+pub use fenced::FencedKv;
 pub use history::{append_history, read_history};
 pub use lock::acquire_lock;
 pub use swarm::SwarmKv;

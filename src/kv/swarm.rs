@@ -11,12 +11,16 @@
 //! Any manager can read the keys: `docker swarm inspect` or `docker info`.
 //!
 //! Locks are keys holding the holder, a random token and an expiry time (Unix ms), taken by
-//! compare-and-swap; an expired lock counts as free. Expiry compares wall clocks, so the
-//! managers' clocks must agree to well within the lock TTL (NTP does this).
+//! compare-and-swap; an expired lock counts as free. Every time is the clock of the manager
+//! shipctl talks to (`SystemTime` of `GET /info`), never the client's: deploys from machines
+//! whose clocks disagree still agree on who holds a lock. The managers of one swarm must agree
+//! to well within the lock TTL (Swarm's certificates already need that). A fenced write
+//! checks, in the same version-indexed update, that the lock key still holds the writer's
+//! token and has not expired.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bollard::Docker;
@@ -25,8 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use super::guard::{BoxFut, RenewingGuard, unique_token};
 use super::util::unknown_holder;
-use crate::ports::KeyWrite;
-use crate::ports::{Kv, KvEntry, KvError, LockInfo, LockOutcome};
+use crate::ports::{Fence, KeyChange, KeyWrite, Kv, KvEntry, KvError, LockInfo, LockOutcome};
 
 /// Label prefix of every key.
 pub const LABEL_PREFIX: &str = "io.shipctl.kv.";
@@ -72,11 +75,26 @@ enum Step<T> {
     Skip(T),
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+/// Unix milliseconds of an RFC 3339 time as Docker writes it (`2026-11-30T06:01:02.123456789Z`
+/// or with an offset such as `+01:00`).
+fn parse_engine_time(raw: &str) -> Option<u64> {
+    let raw = raw.trim();
+    let (local, offset_secs) = match raw.strip_suffix('Z').or_else(|| raw.strip_suffix('z')) {
+        Some(local) => (local, 0i64),
+        None => {
+            // The offset is the last `+hh:mm` or `-hh:mm` after the time part.
+            let time_start = raw.find('T').or_else(|| raw.find(' '))?;
+            let at = raw[time_start..].rfind(['+', '-'])? + time_start;
+            let (local, offset) = raw.split_at(at);
+            let sign = if offset.starts_with('-') { -1 } else { 1 };
+            let (h, m) = offset[1..].split_once(':')?;
+            let secs = h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60;
+            (local, sign * secs)
+        }
+    };
+    let t = humantime::parse_rfc3339_weak(local).ok()?;
+    let ms = t.duration_since(UNIX_EPOCH).ok()?.as_millis() as i64;
+    u64::try_from(ms - offset_secs * 1000).ok()
 }
 
 fn decode(key: &str, raw: &str) -> Option<KvEntry> {
@@ -178,6 +196,17 @@ impl SwarmKv {
                 reason: other.to_string(),
             },
         }
+    }
+
+    /// Now, by the clock of the manager we talk to, in Unix milliseconds.
+    async fn manager_now_ms(&self) -> Result<u64, KvError> {
+        let info = self.docker.info().await.map_err(|e| self.error(e))?;
+        let raw = info.system_time.unwrap_or_default();
+        parse_engine_time(&raw).ok_or_else(|| {
+            KvError::Other(format!(
+                "the Docker engine reported an unreadable time {raw:?}; locks need it"
+            ))
+        })
     }
 
     /// The Swarm labels and version index.
@@ -313,12 +342,46 @@ impl Kv for SwarmKv {
     }
 
     async fn write_atomic(&self, writes: &[KeyWrite]) -> Result<(), KvError> {
-        if writes.is_empty() {
+        let changes: Vec<KeyChange> = writes.iter().cloned().map(KeyChange::Put).collect();
+        self.write_fenced(&changes, &[]).await
+    }
+
+    async fn write_fenced(&self, changes: &[KeyChange], fences: &[Fence]) -> Result<(), KvError> {
+        if changes.is_empty() && fences.is_empty() {
             return Ok(());
         }
+        let now = if fences.is_empty() {
+            0
+        } else {
+            self.manager_now_ms().await?
+        };
         self.update(|labels, index| {
-            for w in writes {
-                labels.insert(label(&w.key), encode(&w.value, index));
+            for f in fences {
+                let held = labels
+                    .get(&label(&f.lock_key))
+                    .and_then(|raw| decode(&f.lock_key, raw))
+                    .and_then(|e| serde_json::from_str::<StoredLock>(&e.value).ok())
+                    .is_some_and(|l| l.token == f.holder && l.expires_unix_ms > now);
+                if !held {
+                    return Err(KvError::LockLost {
+                        key: f.lock_key.clone(),
+                    });
+                }
+            }
+            if changes.is_empty() {
+                return Ok(Step::Skip(()));
+            }
+            for c in changes {
+                match c {
+                    KeyChange::Put(w) => {
+                        labels.insert(label(&w.key), encode(&w.value, index));
+                    }
+                    KeyChange::Delete(key) => {
+                        if labels.contains_key(&label(key)) {
+                            Deleted::remove(labels, key, index);
+                        }
+                    }
+                }
             }
             Ok(Step::Write(()))
         })
@@ -360,6 +423,8 @@ impl Kv for SwarmKv {
     ) -> Result<LockOutcome, KvError> {
         let ttl = ttl.max(Duration::from_secs(1));
         let token = unique_token();
+        let fence_token = token.clone();
+        let now = self.manager_now_ms().await?;
         let value = |expires: u64| {
             serde_json::to_string(&StoredLock {
                 info: info.clone(),
@@ -378,11 +443,11 @@ impl Kv for SwarmKv {
                             token: String::new(),
                         })
                     });
-                    if let Some(l) = held.filter(|l| l.expires_unix_ms > now_ms()) {
+                    if let Some(l) = held.filter(|l| l.expires_unix_ms > now) {
                         return Ok(Step::Skip(Some(l.info)));
                     }
                 }
-                let expires = now_ms() + ttl.as_millis() as u64;
+                let expires = now + ttl.as_millis() as u64;
                 labels.insert(label(key), encode(&value(expires)?, index));
                 Ok(Step::Write(None))
             })
@@ -400,6 +465,7 @@ impl Kv for SwarmKv {
             let token = renew_token.clone();
             let info = renew_info.clone();
             Box::pin(async move {
+                let now = kv.manager_now_ms().await?;
                 kv.update(|labels, index| {
                     let ours = labels
                         .get(&label(&key))
@@ -411,7 +477,7 @@ impl Kv for SwarmKv {
                     }
                     let value = serde_json::to_string(&StoredLock {
                         info: info.clone(),
-                        expires_unix_ms: now_ms() + ttl.as_millis() as u64,
+                        expires_unix_ms: now + ttl.as_millis() as u64,
                         token: token.clone(),
                     })
                     .map_err(|e| KvError::Other(format!("cannot encode lock info: {e}")))?;
@@ -440,16 +506,21 @@ impl Kv for SwarmKv {
                 .await
             }) as BoxFut<Result<(), KvError>>
         });
+        let fence = Fence {
+            lock_key: key.to_string(),
+            holder: fence_token,
+        };
         Ok(LockOutcome::Acquired(Box::new(RenewingGuard::spawn(
-            ttl, renew, release,
+            ttl, fence, renew, release,
         ))))
     }
 
     async fn lock_holder(&self, key: &str) -> Result<Option<LockInfo>, KvError> {
+        let now = self.manager_now_ms().await?;
         Ok(self
             .lock_entry(key)
             .await?
-            .filter(|(_, l)| l.expires_unix_ms > now_ms())
+            .filter(|(_, l)| l.expires_unix_ms > now)
             .map(|(_, l)| l.info))
     }
 
@@ -516,6 +587,17 @@ mod tests {
         // A watch that started before the pruned deletes cannot tell: it wakes.
         assert!(d.since(&watched(&["unrelated"]), 12));
         assert!(!d.since(&watched(&["unrelated"]), 13));
+    }
+
+    #[test]
+    fn engine_times_are_read_with_their_offset() {
+        let utc = parse_engine_time("2026-11-30T06:01:02.123456789Z");
+        assert_eq!(utc, Some(1_796_018_462_123));
+        assert_eq!(parse_engine_time("2026-11-30T07:01:02.123456789+01:00"), utc);
+        assert_eq!(parse_engine_time("2026-11-30T01:01:02.123-05:00"), utc);
+        assert_eq!(parse_engine_time("2026-11-30T06:01:02Z"), Some(1_796_018_462_000));
+        assert_eq!(parse_engine_time("yesterday"), None);
+        assert_eq!(parse_engine_time(""), None);
     }
 
     #[test]

@@ -36,9 +36,38 @@ pub enum KvError {
     /// A compare-and-swap or guarded atomic write lost a race.
     #[error("key {key} changed concurrently")]
     Conflict { key: String },
+    /// A fenced write found its lock no longer held by this holder (it expired and someone
+    /// else may have taken it): nothing was written.
+    #[error("the lock {key} is no longer held by this deploy; nothing was written")]
+    LockLost { key: String },
     /// Anything else the store answered.
     #[error("KV store error: {0}")]
     Other(String),
+}
+
+/// What a store checks, in the same transaction as a write, to know a lock is still held by
+/// the writer: the lock key and what names this holding there (the Consul session, the etcd
+/// lease, the token of a Swarm-label lock). Not a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub lock_key: String,
+    pub holder: String,
+}
+
+/// One change of a fenced write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyChange {
+    Put(KeyWrite),
+    Delete(String),
+}
+
+impl KeyChange {
+    pub fn key(&self) -> &str {
+        match self {
+            KeyChange::Put(w) => &w.key,
+            KeyChange::Delete(k) => k,
+        }
+    }
 }
 
 /// What `lock` found.
@@ -55,6 +84,8 @@ pub trait LockGuard: Send + Sync {
     async fn release(self: Box<Self>) -> Result<(), KvError>;
     /// True while the lock is still ours (renewals succeed).
     fn is_held(&self) -> bool;
+    /// What a fenced write checks to know this lock is still held.
+    fn fence(&self) -> Fence;
 }
 
 /// One KV backend (Consul, etcd, Swarm labels).
@@ -80,6 +111,11 @@ pub trait Kv: Send + Sync {
     async fn write_atomic(&self, writes: &[KeyWrite]) -> Result<(), KvError>;
 
     async fn delete(&self, key: &str) -> Result<(), KvError>;
+
+    /// Applies `changes` all or none, and only while every one of `fences` still holds (in the
+    /// same transaction, so a holder whose lock expired cannot write). Fails with
+    /// [`KvError::LockLost`] when a fence does not hold. With no changes it only checks.
+    async fn write_fenced(&self, changes: &[KeyChange], fences: &[Fence]) -> Result<(), KvError>;
 
     /// Every key starting with `prefix`.
     async fn list(&self, prefix: &str) -> Result<Vec<KvEntry>, KvError>;

@@ -11,5 +11,5 @@ pub mod values;
 
 pub use cluster::{Cluster, ClusterError, TaskInfo, TaskState, ZoneState, ZoneTarget};
 pub use history::{Action, HistoryRecord, RunResult};
-pub use kv::{KeyWrite, Kv, KvEntry, KvError, LockGuard, LockInfo, LockOutcome};
+pub use kv::{Fence, KeyChange, KeyWrite, Kv, KvEntry, KvError, LockGuard, LockInfo, LockOutcome};
 pub use router::RouterReport;

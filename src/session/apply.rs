@@ -135,9 +135,14 @@ async fn apply(
         dir: job.spec_dir,
         sink: sink.as_ref(),
     };
+    // Every key the executor writes is fenced by the locks: a run that lost one writes nothing.
+    let fenced = kv::FencedKv::new(
+        session.kv.as_ref(),
+        locks.held.iter().map(|(_, guard)| guard.fence()).collect(),
+    );
     let ports = Ports {
         cluster: &session.cluster,
-        kv: session.kv.as_ref(),
+        kv: &fenced,
         prober: &HttpProber::new(),
         clock: &TokioClock,
         sink: &recorder,

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use shipctl::kv::{acquire_lock, append_history, read_history};
-use shipctl::ports::KeyWrite;
+use shipctl::ports::{KeyChange, KeyWrite, KvError};
 use shipctl::ports::{Action, HistoryRecord, RunResult};
 use shipctl::ports::{Kv, LockInfo, LockOutcome};
 use shipctl::spec::Strategy;
@@ -491,4 +491,73 @@ pub async fn lock_helper_waits(b: &Backend) {
         LockOutcome::Acquired(g) => g.release().await.expect("release"),
         LockOutcome::Held(h) => panic!("still held by {h:?}"),
     }
+}
+
+/// A write fenced by a held lock goes through, all or nothing; once the lock is someone
+/// else's, the same fenced write is refused and changes nothing.
+pub async fn fenced_writes_need_the_lock(b: &Backend) {
+    let key = b.key("fenced/lock");
+    let zone = b.key("fenced/zone");
+    let version = b.key("fenced/version");
+    let LockOutcome::Acquired(alice) =
+        b.kv.lock(&key, &info("alice"), b.lock_ttl)
+            .await
+            .expect("lock")
+    else {
+        panic!("a free lock must be acquired");
+    };
+    let fence = alice.fence();
+    let put = |k: &str, v: &str| {
+        KeyChange::Put(KeyWrite {
+            key: k.to_string(),
+            value: v.to_string(),
+        })
+    };
+    b.kv.write_fenced(&[put(&zone, "blue"), put(&version, "1.0")], &[fence.clone()])
+        .await
+        .expect("a fenced write while the lock is held");
+    b.kv.write_fenced(&[], &[fence.clone()])
+        .await
+        .expect("checking a held fence");
+    b.kv.write_fenced(
+        &[put(&zone, "green"), KeyChange::Delete(version.clone())],
+        &[fence.clone()],
+    )
+    .await
+    .expect("puts and deletes together");
+    assert_eq!(value(b, &zone).await.as_deref(), Some("green"));
+    assert_eq!(value(b, &version).await, None);
+
+    // Bob takes over (Alice's lock was broken, as an expiry would do).
+    b.kv.break_lock(&key).await.expect("break");
+    let LockOutcome::Acquired(bob) =
+        b.kv.lock(&key, &info("bob"), b.lock_ttl)
+            .await
+            .expect("lock")
+    else {
+        panic!("a broken lock must be free at once");
+    };
+    for changes in [vec![put(&zone, "blue"), put(&version, "2.0")], vec![]] {
+        match b.kv.write_fenced(&changes, &[fence.clone()]).await {
+            Err(KvError::LockLost { key: lost }) => assert_eq!(lost, key),
+            other => panic!("a fence of a lost lock must be refused, got {other:?}"),
+        }
+    }
+    assert_eq!(value(b, &zone).await.as_deref(), Some("green"), "nothing written");
+    assert_eq!(value(b, &version).await, None, "nothing written");
+    b.kv.write_fenced(&[put(&zone, "blue")], &[bob.fence()])
+        .await
+        .expect("the new holder writes");
+    assert_eq!(value(b, &zone).await.as_deref(), Some("blue"));
+    alice.release().await.ok();
+    bob.release().await.expect("release");
+    // A released lock fences nothing any more.
+    assert!(matches!(
+        b.kv.write_fenced(&[put(&zone, "x")], &[fence]).await,
+        Err(KvError::LockLost { .. })
+    ));
+}
+
+async fn value(b: &Backend, key: &str) -> Option<String> {
+    b.kv.get(key).await.expect("get").map(|e| e.value)
 }

@@ -26,6 +26,7 @@ macro_rules! conformance {
                 watch_wakes_on_delete_and_times_out,
                 history_keeps_last_n,
                 lock_helper_waits,
+                fenced_writes_need_the_lock,
             );
         }
     };

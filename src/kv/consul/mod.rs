@@ -18,8 +18,7 @@ pub use config::ConsulConfig;
 
 use super::guard::RenewingGuard;
 use super::util::{parse_info, request_failure, text, unknown_holder};
-use crate::ports::KeyWrite;
-use crate::ports::{Kv, KvEntry, KvError, LockInfo, LockOutcome};
+use crate::ports::{Fence, KeyChange, KeyWrite, Kv, KvEntry, KvError, LockInfo, LockOutcome};
 
 /// Consul answers at most 64 operations per transaction before 1.14.
 const TXN_MAX_OPS: usize = 64;
@@ -356,19 +355,35 @@ impl Kv for ConsulKv {
     }
 
     async fn write_atomic(&self, writes: &[KeyWrite]) -> Result<(), KvError> {
-        if writes.is_empty() {
+        let changes: Vec<KeyChange> = writes.iter().cloned().map(KeyChange::Put).collect();
+        self.write_fenced(&changes, &[]).await
+    }
+
+    async fn write_fenced(&self, changes: &[KeyChange], fences: &[Fence]) -> Result<(), KvError> {
+        if changes.is_empty() && fences.is_empty() {
             return Ok(());
         }
-        if writes.len() > TXN_MAX_OPS {
+        if changes.len() + fences.len() > TXN_MAX_OPS {
             return Err(KvError::Other(format!(
-                "{} keys in one atomic write; Consul takes at most {TXN_MAX_OPS}",
-                writes.len()
+                "{} operations in one atomic write; Consul takes at most {TXN_MAX_OPS}",
+                changes.len() + fences.len()
             )));
         }
-        let mut ops = Vec::with_capacity(writes.len());
-        for w in writes {
-            check_key(&w.key)?;
-            ops.push(json!({"KV": {"Verb": "set", "Key": w.key, "Value": B64.encode(&w.value)}}));
+        // The session checks come first, so an error's OpIndex tells a lost lock from a
+        // conflict.
+        let mut ops = Vec::with_capacity(changes.len() + fences.len());
+        for f in fences {
+            check_key(&f.lock_key)?;
+            ops.push(json!({"KV": {"Verb": "check-session", "Key": f.lock_key, "Session": f.holder}}));
+        }
+        for c in changes {
+            check_key(c.key())?;
+            ops.push(match c {
+                KeyChange::Put(w) => {
+                    json!({"KV": {"Verb": "set", "Key": w.key, "Value": B64.encode(&w.value)}})
+                }
+                KeyChange::Delete(key) => json!({"KV": {"Verb": "delete", "Key": key}}),
+            });
         }
         let body = serde_json::to_vec(&ops)
             .map_err(|e| KvError::Other(format!("cannot encode transaction: {e}")))?;
@@ -384,11 +399,20 @@ impl Kv for ConsulKv {
                     .and_then(|v| v.get("Errors").cloned())
                     .and_then(|e| e.as_array().cloned())
                     .unwrap_or_default();
+                let lost = errors.iter().find_map(|e| {
+                    let index = e.get("OpIndex").and_then(|i| i.as_u64())? as usize;
+                    fences.get(index)
+                });
+                if let Some(fence) = lost {
+                    return Err(KvError::LockLost {
+                        key: fence.lock_key.clone(),
+                    });
+                }
                 let what: Vec<String> = errors
                     .iter()
                     .filter_map(|e| e.get("What").and_then(|w| w.as_str()).map(str::to_string))
                     .collect();
-                let keys: Vec<&str> = writes.iter().map(|w| w.key.as_str()).collect();
+                let keys: Vec<&str> = changes.iter().map(KeyChange::key).collect();
                 let mut key = keys.join(", ");
                 if !what.is_empty() {
                     key = format!("{key} ({})", what.join("; "));
@@ -508,6 +532,7 @@ impl Kv for ConsulKv {
             };
             return Ok(LockOutcome::Held(holder));
         }
+        let fence_session = session.clone();
         let renew_inner = self.inner.clone();
         let renew_session = session.clone();
         let renew = Box::new(move || {
@@ -547,8 +572,12 @@ impl Kv for ConsulKv {
                 released.and(destroyed)
             }) as super::guard::BoxFut<Result<(), KvError>>
         });
+        let fence = Fence {
+            lock_key: key.to_string(),
+            holder: fence_session,
+        };
         Ok(LockOutcome::Acquired(Box::new(RenewingGuard::spawn(
-            ttl, renew, release,
+            ttl, fence, renew, release,
         ))))
     }
 

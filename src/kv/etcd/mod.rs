@@ -17,8 +17,7 @@ pub use config::EtcdConfig;
 
 use super::guard::{BoxFut, RenewingGuard};
 use super::util::{parse_info, request_failure, text, unknown_holder};
-use crate::ports::KeyWrite;
-use crate::ports::{Kv, KvEntry, KvError, LockInfo, LockOutcome};
+use crate::ports::{Fence, KeyChange, KeyWrite, Kv, KvEntry, KvError, LockInfo, LockOutcome};
 
 const TXN_MAX_OPS: usize = 128;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
@@ -379,41 +378,62 @@ impl Kv for EtcdKv {
     }
 
     async fn write_atomic(&self, writes: &[KeyWrite]) -> Result<(), KvError> {
-        if writes.is_empty() {
+        let changes: Vec<KeyChange> = writes.iter().cloned().map(KeyChange::Put).collect();
+        self.write_fenced(&changes, &[]).await
+    }
+
+    async fn write_fenced(&self, changes: &[KeyChange], fences: &[Fence]) -> Result<(), KvError> {
+        if changes.is_empty() && fences.is_empty() {
             return Ok(());
         }
-        if writes.len() > TXN_MAX_OPS {
+        if changes.len() > TXN_MAX_OPS {
             return Err(KvError::Other(format!(
                 "{} keys in one atomic write; etcd takes at most {TXN_MAX_OPS}",
-                writes.len()
+                changes.len()
             )));
         }
-        // etcd refuses a txn that names a key twice: the last write of a key wins.
-        let mut last: Vec<&KeyWrite> = Vec::with_capacity(writes.len());
-        for w in writes {
-            match last.iter_mut().find(|l| l.key == w.key) {
-                Some(slot) => *slot = w,
-                None => last.push(w),
+        // etcd refuses a txn that names a key twice: the last change of a key wins.
+        let mut last: Vec<&KeyChange> = Vec::with_capacity(changes.len());
+        for c in changes {
+            match last.iter_mut().find(|l| l.key() == c.key()) {
+                Some(slot) => *slot = c,
+                None => last.push(c),
             }
         }
         let success: Vec<Value> = last
             .iter()
-            .map(|w| json!({"request_put": {"key": b64(&w.key), "value": b64(&w.value)}}))
+            .map(|c| match c {
+                KeyChange::Put(w) => {
+                    json!({"request_put": {"key": b64(&w.key), "value": b64(&w.value)}})
+                }
+                KeyChange::Delete(key) => json!({"request_delete_range": {"key": b64(key)}}),
+            })
+            .collect();
+        // A lock key lives on its holder's lease: while the key is attached to our lease, the
+        // lock is ours (an expired or revoked lease deletes the key).
+        let compare: Vec<Value> = fences
+            .iter()
+            .map(|f| json!({"target": "LEASE", "key": b64(&f.lock_key), "lease": f.holder, "result": "EQUAL"}))
             .collect();
         let v = self
             .inner
-            .post("/v3/kv/txn", &json!({"success": success}))
+            .post(
+                "/v3/kv/txn",
+                &json!({"compare": compare, "success": success}),
+            )
             .await?;
-        // No compare: an empty compare list always succeeds.
         if v.get("succeeded").and_then(Value::as_bool).unwrap_or(false) {
-            Ok(())
-        } else {
+            return Ok(());
+        }
+        // Only the fences can fail: without them an empty compare list always succeeds.
+        let keys = |list: Vec<&str>| list.join(", ");
+        if fences.is_empty() {
             Err(KvError::Conflict {
-                key: writes
-                    .iter()
-                    .map(|w| w.key.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                key: keys(changes.iter().map(KeyChange::key).collect()),
+            })
+        } else {
+            Err(KvError::LockLost {
+                key: keys(fences.iter().map(|f| f.lock_key.as_str()).collect()),
             })
         }
     }
@@ -485,6 +505,7 @@ impl Kv for EtcdKv {
                 .unwrap_or_else(|| unknown_holder("the lock was taken and released meanwhile"));
             return Ok(LockOutcome::Held(holder));
         }
+        let fence_lease = lease.clone();
         let renew_inner = self.inner.clone();
         let renew_lease = lease.clone();
         let renew = Box::new(move || {
@@ -505,8 +526,13 @@ impl Kv for EtcdKv {
             Box::pin(async move { release_inner.revoke(&lease).await })
                 as BoxFut<Result<(), KvError>>
         });
+        let fence = Fence {
+            lock_key: key.to_string(),
+            holder: fence_lease,
+        };
         Ok(LockOutcome::Acquired(Box::new(RenewingGuard::spawn(
             Duration::from_secs(secs),
+            fence,
             renew,
             release,
         ))))
