@@ -505,3 +505,101 @@ fn terminate(pid: u32) {
         .expect("run kill");
     assert!(term.success(), "kill -TERM {pid}");
 }
+
+#[tokio::test]
+async fn a_deploy_paused_past_its_ttl_cannot_switch_or_undo_after_another_took_over() {
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    let stack = Stack::new(&cluster, Setup::new(Store::Swarm));
+    paused_holder(&stack, &swarm_kv(&cluster), &cluster).await;
+}
+
+#[tokio::test]
+async fn etcd_a_deploy_paused_past_its_ttl_cannot_switch_or_undo() {
+    if let Some((_etcd, stack, kv)) =
+        on_etcd("etcd_a_deploy_paused_past_its_ttl_cannot_switch_or_undo").await
+    {
+        let cluster = require_docker().await.expect("checked by on_etcd");
+        paused_holder(&stack, kv.as_ref(), &cluster).await;
+    }
+}
+
+/// SIGSTOP a deploy in its health gate for longer than the lock TTL, let another deploy take
+/// the lock and finish, then SIGCONT the first: it must neither write the keys nor undo
+/// anything (the zones are the other deploy's now), and it says why.
+async fn paused_holder(stack: &Stack, kv: &dyn Kv, cluster: &shipctl::swarm::SwarmCluster) {
+    stack.deploy("1.0.0", &[]).expect_code(0);
+    // The paused deploy waits in its gate (start period) instead of failing at once.
+    stack.write_compose("slow.yaml", Some("10m"));
+    let paused = stack.start_deploy("unhealthy", &["-f", "slow.yaml", "--message", "paused"]);
+    let pid = paused.pid();
+    assert_eq!(
+        wait_lock_held(kv, &stack.key("lock"), Duration::from_secs(60)).await,
+        pid
+    );
+    stack
+        .wait_zone_exists(cluster, "green", Duration::from_secs(30))
+        .await;
+    signal(pid, "STOP");
+    let stopped = Instant::now();
+
+    // The lock expires while the holder sleeps; the next deploy waits for that, then deploys.
+    let next = stack.deploy("1.1.0", &["--lock-wait", "1m", "--message", "next"]);
+    next.expect_code(0);
+    assert!(
+        stopped.elapsed() >= Duration::from_secs(10),
+        "the lock (TTL 10s) was taken over {:.1?} after the holder stopped\n{next}",
+        stopped.elapsed()
+    );
+    let after_next = values(kv, &[stack.key("active-zone"), stack.key("active-version")]).await;
+    let zones_after_next = stack.zones(cluster).await;
+
+    signal(pid, "CONT");
+    let resumed = paused.wait();
+    resumed.expect_code(3);
+    assert!(
+        resumed.stderr.contains("lost the deploy lock"),
+        "the resumed deploy must say it lost its lock\n{resumed}"
+    );
+    // Nothing of the resumed deploy reached the keys or the zones.
+    let keys = values(kv, &[stack.key("active-zone"), stack.key("active-version")]).await;
+    assert_eq!(keys, after_next, "{resumed}");
+    assert_eq!(
+        keys.get(&stack.key("active-version")).map(String::as_str),
+        Some("1.1.0")
+    );
+    let zones = stack.zones(cluster).await;
+    for (zone, state) in &zones_after_next {
+        assert_eq!(
+            zones.get(zone).map(|z| z.desired),
+            Some(state.desired),
+            "{zone} was changed by the deploy that lost its lock\n{resumed}"
+        );
+    }
+    let serving = keys
+        .get(&stack.key("active-zone"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        stack.running_tasks(cluster, &serving).await >= 1,
+        "the zone the keys point at ({serving}) must keep running"
+    );
+    eprintln!(
+        "the resumed deploy stopped {:.1?} after SIGCONT: {}",
+        resumed.elapsed.saturating_sub(stopped.elapsed()),
+        resumed
+            .stderr
+            .lines()
+            .find(|l| l.contains("lost the deploy lock"))
+            .unwrap_or("")
+    );
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} {pid}");
+}

@@ -119,6 +119,22 @@ impl<'a> Executor<'a> {
         )
     }
 
+    /// Ends once the renewals of a lock of `service` found it lost; never without locks.
+    async fn lock_gone(&self, service: &str) {
+        let ours: Vec<&dyn LockGuard> = self
+            .locks
+            .iter()
+            .filter(|(s, _)| s == service)
+            .map(|(_, lock)| *lock)
+            .collect();
+        if ours.is_empty() {
+            return std::future::pending().await;
+        }
+        while ours.iter().all(|lock| lock.is_held()) {
+            tokio::time::sleep(LOCK_POLL).await;
+        }
+    }
+
     /// Runs every service plan in order. Stops at the first service that fails (after its
     /// failure handling); services already done stay done.
     pub async fn run(&self, plan: &Plan) -> Result<Outcome, Error> {
@@ -221,7 +237,19 @@ impl<'a> Executor<'a> {
                 reason: step.reason.clone(),
             });
             let started = self.ctx.clock.now();
-            match self.step(run, step).await {
+            let outcome = if changes_something(&step.action) {
+                self.step(run, step).await
+            } else {
+                // A wait changes nothing: once the lock is someone else's there is nothing
+                // left to wait for (a paused process wakes up here).
+                tokio::select! {
+                    r = self.step(run, step) => r,
+                    () = self.lock_gone(&service.service) => Err(StepError::LockLost(
+                        format!("while: {}", summarize(&step.action)),
+                    )),
+                }
+            };
+            match outcome {
                 Ok(done) => {
                     self.ctx.sink.emit(&Event::StepFinished {
                         service: service.service.clone(),
@@ -630,7 +658,9 @@ impl<'a> Executor<'a> {
         // are read back before anything is undone.
         if let Err(e) = self.ctx.kv.write_atomic(writes).await {
             if let KvError::LockLost { .. } = e {
-                return Err(StepError::LockLost(format!("writing the routing keys: {e}")));
+                return Err(StepError::LockLost(format!(
+                    "writing the routing keys: {e}"
+                )));
             }
             if matches!(e, KvError::Conflict { .. } | KvError::Denied { .. }) {
                 return Err(StepFailure::kv(&e).into());
@@ -704,6 +734,9 @@ fn is_cleanup_after_flip(run: &ServiceRun<'_>, step: &Step) -> bool {
     let before = run.before.get(zone).map_or(0, |z| z.desired);
     flipped && *zone != run.service.to.zone && *replicas < before
 }
+
+/// How often a wait looks at whether the lock is still held (a local flag, no request).
+const LOCK_POLL: Duration = Duration::from_millis(250);
 
 fn changes_something(action: &Action) -> bool {
     matches!(

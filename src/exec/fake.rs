@@ -13,8 +13,7 @@ use super::{Clock, Decision, Event, EventSink, FailureDecider, FailureReport, Pr
 use crate::compose::model::Network;
 use crate::ports::{
     Cluster, ClusterError, Fence, KeyChange, KeyWrite, Kv, KvEntry, KvError, LockGuard, LockInfo,
-    LockOutcome,
-    TaskInfo, TaskState, ZoneState, ZoneTarget,
+    LockOutcome, TaskInfo, TaskState, ZoneState, ZoneTarget,
 };
 use crate::spec::model::HttpProbe;
 

@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::ports::{
-    Fence, KeyChange, KeyWrite, Kv, KvEntry, KvError, LockInfo, LockOutcome,
-};
+use crate::ports::{Fence, KeyChange, KeyWrite, Kv, KvEntry, KvError, LockInfo, LockOutcome};
 
 /// Writes through `inner` only while every fence holds; reads, locks and watches pass through.
 pub struct FencedKv<'a> {

@@ -593,9 +593,15 @@ mod tests {
     fn engine_times_are_read_with_their_offset() {
         let utc = parse_engine_time("2026-11-30T06:01:02.123456789Z");
         assert_eq!(utc, Some(1_796_018_462_123));
-        assert_eq!(parse_engine_time("2026-11-30T07:01:02.123456789+01:00"), utc);
+        assert_eq!(
+            parse_engine_time("2026-11-30T07:01:02.123456789+01:00"),
+            utc
+        );
         assert_eq!(parse_engine_time("2026-11-30T01:01:02.123-05:00"), utc);
-        assert_eq!(parse_engine_time("2026-11-30T06:01:02Z"), Some(1_796_018_462_000));
+        assert_eq!(
+            parse_engine_time("2026-11-30T06:01:02Z"),
+            Some(1_796_018_462_000)
+        );
         assert_eq!(parse_engine_time("yesterday"), None);
         assert_eq!(parse_engine_time(""), None);
     }

@@ -138,7 +138,7 @@ async fn apply(
     // Every key the executor writes is fenced by the locks: a run that lost one writes nothing.
     let fenced = kv::FencedKv::new(
         session.kv.as_ref(),
-        locks.held.iter().map(|(_, guard)| guard.fence()).collect(),
+        locks.held.iter().map(|h| h.guard.fence()).collect(),
     );
     let ports = Ports {
         cluster: &session.cluster,
@@ -150,8 +150,8 @@ async fn apply(
     };
     let mut executor = Executor::new(ports, cancel).with_on_switch(&post_switch);
     // Stop before the next change to a service whose lock is lost (its renewal failed).
-    for (service, guard) in &locks.held {
-        executor = executor.with_lock(service, guard.as_ref());
+    for held in &locks.held {
+        executor = executor.with_lock(&held.service, held.guard.as_ref());
     }
     let started = Instant::now();
     let result = executor.run(plan).await;

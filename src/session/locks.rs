@@ -13,10 +13,17 @@ use crate::spec::Spec;
 
 /// The locks this run holds.
 pub struct Locks {
-    pub held: Vec<(String, Box<dyn LockGuard>)>,
+    pub held: Vec<HeldLock>,
     /// True when this run may have waited for another deploy (`--lock-wait`): the state the
     /// plan was made from may have changed meanwhile.
     pub waited: bool,
+}
+
+/// One lock of this run: whose, which key, and the guard that renews it.
+pub struct HeldLock {
+    pub service: String,
+    pub key: String,
+    pub guard: Box<dyn LockGuard>,
 }
 
 impl Locks {
@@ -47,7 +54,7 @@ impl Locks {
         );
         for service in plan.services.iter().filter(|s| !s.up_to_date) {
             let key = &service.keys.lock;
-            if self.held.iter().any(|(k, _)| k == key) {
+            if self.held.iter().any(|h| &h.key == key) {
                 continue;
             }
             let outcome = kv::acquire_lock(
@@ -61,7 +68,11 @@ impl Locks {
             .await;
             let failure = match outcome {
                 Ok(LockOutcome::Acquired(guard)) => {
-                    self.held.push((key.clone(), guard));
+                    self.held.push(HeldLock {
+                        service: service.service.clone(),
+                        key: key.clone(),
+                        guard,
+                    });
                     continue;
                 }
                 // Ctrl-C ends the wait: nothing has been changed yet.
@@ -88,8 +99,8 @@ impl Locks {
     /// Releases every lock; returns the errors (each lock then expires after its TTL).
     pub async fn release(self) -> Vec<KvError> {
         let mut errors = Vec::new();
-        for (_, guard) in self.held {
-            if let Err(e) = guard.release().await {
+        for held in self.held {
+            if let Err(e) = held.guard.release().await {
                 errors.push(e);
             }
         }

@@ -106,7 +106,9 @@ pub fn render_line(event: &Event) -> String {
         Event::RollbackFinished {
             service, message, ..
         } => format!("{service}: {message}"),
-        Event::Paused { service, message } => format!("{service}: paused: {message}"),
+        Event::Paused { service, message } => {
+            format!("{service}: paused: {}", without_service(service, message))
+        }
         // The message already names the service.
         Event::Interrupted { message, .. } => format!("interrupted: {message}"),
         Event::DeployFinished {
@@ -124,4 +126,13 @@ pub fn render_line(event: &Event) -> String {
             format!("{what} after {}", format_ms(*duration_ms))
         }
     }
+}
+
+/// `message` without a leading `{service}: `: stop messages name the service for the final
+/// error, and the line already starts with it.
+pub(crate) fn without_service<'m>(service: &str, message: &'m str) -> &'m str {
+    message
+        .strip_prefix(service)
+        .and_then(|rest| rest.strip_prefix(": "))
+        .unwrap_or(message)
 }

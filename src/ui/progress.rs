@@ -279,6 +279,7 @@ impl EventSink for TtySink {
                 self.finish(service, self.paint(message, code));
             }
             Event::Paused { service, message } => {
+                let message = super::event_render::without_service(service, message);
                 self.finish(service, self.paint(&format!("paused: {message}"), "33"));
             }
             Event::DeployFinished { result, .. } => {

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use shipctl::kv::{acquire_lock, append_history, read_history};
-use shipctl::ports::{KeyChange, KeyWrite, KvError};
 use shipctl::ports::{Action, HistoryRecord, RunResult};
+use shipctl::ports::{KeyChange, KeyWrite, KvError};
 use shipctl::ports::{Kv, LockInfo, LockOutcome};
 use shipctl::spec::Strategy;
 
@@ -513,9 +513,12 @@ pub async fn fenced_writes_need_the_lock(b: &Backend) {
             value: v.to_string(),
         })
     };
-    b.kv.write_fenced(&[put(&zone, "blue"), put(&version, "1.0")], &[fence.clone()])
-        .await
-        .expect("a fenced write while the lock is held");
+    b.kv.write_fenced(
+        &[put(&zone, "blue"), put(&version, "1.0")],
+        &[fence.clone()],
+    )
+    .await
+    .expect("a fenced write while the lock is held");
     b.kv.write_fenced(&[], &[fence.clone()])
         .await
         .expect("checking a held fence");
@@ -543,7 +546,11 @@ pub async fn fenced_writes_need_the_lock(b: &Backend) {
             other => panic!("a fence of a lost lock must be refused, got {other:?}"),
         }
     }
-    assert_eq!(value(b, &zone).await.as_deref(), Some("green"), "nothing written");
+    assert_eq!(
+        value(b, &zone).await.as_deref(),
+        Some("green"),
+        "nothing written"
+    );
     assert_eq!(value(b, &version).await, None, "nothing written");
     b.kv.write_fenced(&[put(&zone, "blue")], &[bob.fence()])
         .await

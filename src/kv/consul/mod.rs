@@ -374,7 +374,9 @@ impl Kv for ConsulKv {
         let mut ops = Vec::with_capacity(changes.len() + fences.len());
         for f in fences {
             check_key(&f.lock_key)?;
-            ops.push(json!({"KV": {"Verb": "check-session", "Key": f.lock_key, "Session": f.holder}}));
+            ops.push(
+                json!({"KV": {"Verb": "check-session", "Key": f.lock_key, "Session": f.holder}}),
+            );
         }
         for c in changes {
             check_key(c.key())?;
