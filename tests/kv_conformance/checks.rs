@@ -515,16 +515,16 @@ pub async fn fenced_writes_need_the_lock(b: &Backend) {
     };
     b.kv.write_fenced(
         &[put(&zone, "blue"), put(&version, "1.0")],
-        &[fence.clone()],
+        std::slice::from_ref(&fence),
     )
     .await
     .expect("a fenced write while the lock is held");
-    b.kv.write_fenced(&[], &[fence.clone()])
+    b.kv.write_fenced(&[], std::slice::from_ref(&fence))
         .await
         .expect("checking a held fence");
     b.kv.write_fenced(
         &[put(&zone, "green"), KeyChange::Delete(version.clone())],
-        &[fence.clone()],
+        std::slice::from_ref(&fence),
     )
     .await
     .expect("puts and deletes together");
@@ -541,7 +541,11 @@ pub async fn fenced_writes_need_the_lock(b: &Backend) {
         panic!("a broken lock must be free at once");
     };
     for changes in [vec![put(&zone, "blue"), put(&version, "2.0")], vec![]] {
-        match b.kv.write_fenced(&changes, &[fence.clone()]).await {
+        match b
+            .kv
+            .write_fenced(&changes, std::slice::from_ref(&fence))
+            .await
+        {
             Err(KvError::LockLost { key: lost }) => assert_eq!(lost, key),
             other => panic!("a fence of a lost lock must be refused, got {other:?}"),
         }
