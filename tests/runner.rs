@@ -19,6 +19,7 @@ mod route;
 mod saved_plans;
 mod spec_errors;
 mod status;
+mod store_faults;
 mod structure;
 mod support;
 mod swarm;

@@ -666,7 +666,12 @@ impl<'a> Executor<'a> {
                 return Err(StepFailure::kv(&e).into());
             }
             match self.read_back(run, writes).await {
-                ReadBack::Written => {}
+                ReadBack::Written => self.ctx.sink.emit(&Event::Warning {
+                    service: Some(run.service.service.clone()),
+                    message: format!(
+                        "the answer to the key write was lost ({e}); read back: the keys hold the new values, going on"
+                    ),
+                }),
                 ReadBack::NotWritten => return Err(StepFailure::kv(&e).into()),
                 ReadBack::Unknown(why) => {
                     return Err(StepError::OutcomeUnknown(format!(
@@ -695,10 +700,20 @@ impl<'a> Executor<'a> {
             let mut values = Vec::with_capacity(writes.len());
             let mut why = None;
             for w in writes {
-                match self.ctx.kv.get(&w.key).await {
-                    Ok(entry) => values.push(entry.map(|e| e.value)),
-                    Err(e) => {
+                // A store that hangs must not stretch the read-back past its deadline.
+                let left = deadline.saturating_duration_since(self.ctx.clock.now());
+                let read = tokio::time::timeout(left.max(READ_BACK_POLL), self.ctx.kv.get(&w.key));
+                match read.await {
+                    Ok(Ok(entry)) => values.push(entry.map(|e| e.value)),
+                    Ok(Err(e)) => {
                         why = Some(e.to_string());
+                        break;
+                    }
+                    Err(_) => {
+                        why = Some(format!(
+                            "no answer within {}",
+                            crate::spec::duration::format(READ_BACK)
+                        ));
                         break;
                     }
                 }

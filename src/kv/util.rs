@@ -42,3 +42,34 @@ pub(crate) fn unknown_holder(message: &str) -> LockInfo {
         message: Some(message.to_string()),
     }
 }
+
+/// How long to wait for a store's answer. The full timeout while it answers; once a request
+/// timed out, a short one until it answers again, so that a run which already knows its store
+/// hangs does not wait out every later request (progress, history, lock release) in full.
+#[derive(Default)]
+pub(crate) struct Patience {
+    hung: std::sync::atomic::AtomicBool,
+}
+
+/// The timeout for requests to a store that just failed to answer in time.
+const SUSPECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+impl Patience {
+    pub(crate) fn timeout(&self, normal: std::time::Duration) -> std::time::Duration {
+        if self.hung.load(std::sync::atomic::Ordering::Relaxed) {
+            normal.min(SUSPECT_TIMEOUT)
+        } else {
+            normal
+        }
+    }
+
+    /// Learns from one request's end.
+    pub(crate) fn record<T>(&self, outcome: &Result<T, reqwest::Error>) {
+        let hung = match outcome {
+            Ok(_) => false,
+            Err(e) if e.is_timeout() => true,
+            Err(_) => return,
+        };
+        self.hung.store(hung, std::sync::atomic::Ordering::Relaxed);
+    }
+}

@@ -186,6 +186,11 @@ impl Etcd {
     }
 
     /// The `etcd://` (or `etcd+https://`) URL of this etcd.
+    /// The etcd process, for signals (SIGSTOP makes a store that hangs).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn url(&self) -> String {
         let scheme = if self.https { "etcd+https" } else { "etcd" };
         format!("{scheme}://127.0.0.1:{}", self.client_port)

@@ -7,6 +7,7 @@ pub mod docker;
 pub mod etcd;
 pub mod live;
 pub mod prereq;
+pub mod proxy;
 pub mod router;
 pub mod stack;
 pub mod tls;

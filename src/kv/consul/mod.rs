@@ -17,7 +17,7 @@ mod config;
 pub use config::ConsulConfig;
 
 use super::guard::RenewingGuard;
-use super::util::{parse_info, request_failure, text, unknown_holder};
+use super::util::{Patience, parse_info, request_failure, text, unknown_holder};
 use crate::ports::{Fence, KeyChange, KeyWrite, Kv, KvEntry, KvError, LockInfo, LockOutcome};
 
 /// Consul answers at most 64 operations per transaction before 1.14.
@@ -39,6 +39,7 @@ struct Inner {
     describe: String,
     token: Option<String>,
     lock_delay: Duration,
+    patience: Patience,
 }
 
 impl fmt::Debug for ConsulKv {
@@ -102,6 +103,7 @@ impl ConsulKv {
                 describe,
                 token: config.token,
                 lock_delay: config.lock_delay,
+                patience: Patience::default(),
             }),
         })
     }
@@ -157,6 +159,12 @@ impl Inner {
         timeout: Duration,
     ) -> Result<Reply, KvError> {
         let url = format!("{}{}", self.base, path_and_query);
+        // Blocking queries wait on purpose: only ordinary requests are cut short.
+        let timeout = if timeout == REQUEST_TIMEOUT {
+            self.patience.timeout(timeout)
+        } else {
+            timeout
+        };
         let mut req = self.http.request(method, url).timeout(timeout);
         if let Some(t) = &self.token {
             req = req.header("X-Consul-Token", t);
@@ -164,18 +172,18 @@ impl Inner {
         if let Some(b) = body {
             req = req.body(b);
         }
-        let resp = req.send().await.map_err(|e| self.unavailable(&e))?;
+        let sent = req.send().await;
+        self.patience.record(&sent);
+        let resp = sent.map_err(|e| self.unavailable(&e))?;
         let status = resp.status();
         let index = resp
             .headers()
             .get("X-Consul-Index")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| self.unavailable(&e))?
-            .to_vec();
+        let read = resp.bytes().await;
+        self.patience.record(&read);
+        let body = read.map_err(|e| self.unavailable(&e))?.to_vec();
         let reply = Reply {
             status,
             index,

@@ -16,7 +16,7 @@ mod config;
 pub use config::EtcdConfig;
 
 use super::guard::{BoxFut, RenewingGuard};
-use super::util::{parse_info, request_failure, text, unknown_holder};
+use super::util::{Patience, parse_info, request_failure, text, unknown_holder};
 use crate::ports::{Fence, KeyChange, KeyWrite, Kv, KvEntry, KvError, LockInfo, LockOutcome};
 
 const TXN_MAX_OPS: usize = 128;
@@ -34,6 +34,7 @@ struct Inner {
     describe: String,
     credentials: Option<(String, String)>,
     token: RwLock<Option<String>>,
+    patience: Patience,
 }
 
 impl fmt::Debug for EtcdKv {
@@ -78,6 +79,7 @@ impl EtcdKv {
                 describe,
                 credentials,
                 token: RwLock::new(None),
+                patience: Patience::default(),
             }),
         };
         if kv.inner.credentials.is_some() {
@@ -168,14 +170,18 @@ impl Inner {
         let mut req = self
             .http
             .post(format!("{}{}", self.base, path))
-            .timeout(timeout)
+            .timeout(self.patience.timeout(timeout))
             .json(body);
         if let Some(t) = token {
             req = req.header("Authorization", t);
         }
-        let resp = req.send().await.map_err(|e| self.unavailable(&e))?;
+        let sent = req.send().await;
+        self.patience.record(&sent);
+        let resp = sent.map_err(|e| self.unavailable(&e))?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| self.unavailable(&e))?;
+        let read = resp.bytes().await;
+        self.patience.record(&read);
+        let bytes = read.map_err(|e| self.unavailable(&e))?;
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| {
                 KvError::Other(format!("{} sent unreadable JSON: {e}", self.describe))
