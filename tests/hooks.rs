@@ -1,4 +1,5 @@
-//! Hooks and CI output against the live Swarm: a failing pre_deploy hook changes nothing, a
+//! Hooks and CI output against the live Swarm: a failing or hanging pre_deploy hook changes
+//! nothing, a
 //! post_switch hook runs at the switch, before the old zone drains, a post_deploy hook sees the
 //! deploy's variables, GitHub Actions gets a job summary and
 //! `::error` annotations (not in JSON mode, whose stdout stays NDJSON).
@@ -38,6 +39,29 @@ async fn a_failing_pre_deploy_hook_changes_nothing() {
     assert_eq!(zones[0]["exists"], false, "no service was created");
     assert_eq!(zones[1]["exists"], false, "no service was created");
     assert_eq!(p.key("active-zone").await, None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hook_that_hangs_is_killed_after_hooks_timeout_and_changes_nothing() {
+    let hooks = "hooks:\n  timeout: 2s\n  pre_deploy:\n    - sleep 300\n";
+    let Some(p) = LiveProject::new(hooks).await else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let out = p.run(&["deploy", "--version", "1.0.0", "--yes"]);
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "pre_deploy hook `sleep 300` did not finish within 2s (spec `hooks.timeout`) and was killed"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(took < std::time::Duration::from_secs(30), "took {took:?}");
+    assert_eq!(p.key("active-zone").await, None);
+    // The lock was released: the next deploy is not refused.
+    assert_eq!(p.key("lock").await, None);
 }
 
 #[tokio::test(flavor = "multi_thread")]

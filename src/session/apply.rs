@@ -117,7 +117,14 @@ async fn apply(
     // Before any change: a failing pre_deploy hook stops here, nothing changed.
     for service in &changing {
         let vars = hooks::variables(service, "pending");
-        if let Err(e) = hooks::run("pre_deploy", &spec.hooks.pre_deploy, job.spec_dir, &vars).await
+        if let Err(e) = hooks::run(
+            "pre_deploy",
+            &spec.hooks.pre_deploy,
+            spec.hooks.timeout,
+            job.spec_dir,
+            &vars,
+        )
+        .await
         {
             locks.release().await;
             return Err(Error::HookFailed {
@@ -132,6 +139,7 @@ async fn apply(
     let recorder = ui::ci::Recorder::new(sink.as_ref());
     let post_switch = hooks::PostSwitch {
         commands: &spec.hooks.post_switch,
+        timeout: spec.hooks.timeout,
         dir: job.spec_dir,
         sink: sink.as_ref(),
     };
@@ -213,7 +221,7 @@ async fn run_after_hooks(
             continue;
         };
         let vars = hooks::variables(service, ended.word());
-        if let Err(e) = hooks::run(stage, commands, job.spec_dir, &vars).await {
+        if let Err(e) = hooks::run(stage, commands, hooks_of.timeout, job.spec_dir, &vars).await {
             sink.emit(&Event::Warning {
                 service: Some(service.service.clone()),
                 message: e,

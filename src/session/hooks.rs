@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::process::Stdio;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -13,6 +14,7 @@ use crate::plan::ServicePlan;
 /// the old zone drains) with `SHIPCTL_RESULT=switched`. A failure is a warning.
 pub struct PostSwitch<'a> {
     pub commands: &'a [String],
+    pub timeout: Duration,
     pub dir: &'a Path,
     pub sink: &'a dyn EventSink,
 }
@@ -21,7 +23,8 @@ pub struct PostSwitch<'a> {
 impl OnSwitch for PostSwitch<'_> {
     async fn switched(&self, service: &ServicePlan) {
         let vars = variables(service, "switched");
-        if let Err(message) = run("post_switch", self.commands, self.dir, &vars).await {
+        if let Err(message) = run("post_switch", self.commands, self.timeout, self.dir, &vars).await
+        {
             self.sink.emit(&Event::Warning {
                 service: Some(service.service.clone()),
                 message,
@@ -57,20 +60,41 @@ pub fn variables(service: &ServicePlan, result: &str) -> Vec<(String, String)> {
 pub async fn run(
     stage: &str,
     commands: &[String],
+    timeout: Duration,
     dir: &Path,
     vars: &[(String, String)],
 ) -> Result<(), String> {
     for command in commands {
-        let status = tokio::process::Command::new("sh")
+        let mut child = tokio::process::Command::new("sh")
             .arg("-c")
             .arg(command)
             .current_dir(dir)
             .envs(vars.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::from(std::io::stderr()))
-            .status()
-            .await
+            // A group of its own, so a timeout kills what the hook started too (whatever
+            // still holds our stderr would keep a CI step open).
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
             .map_err(|e| format!("{stage} hook `{command}` could not start: {e}"))?;
+        let status = match tokio::time::timeout(timeout, child.wait()).await {
+            Ok(status) => status
+                .map_err(|e| format!("{stage} hook `{command}` could not be waited for: {e}"))?,
+            Err(_) => {
+                if let Some(pid) = child.id() {
+                    let _ = tokio::process::Command::new("kill")
+                        .args(["-KILL", "--", &format!("-{pid}")])
+                        .status()
+                        .await;
+                }
+                let _ = child.kill().await;
+                return Err(format!(
+                    "{stage} hook `{command}` did not finish within {} (spec `hooks.timeout`) and was killed",
+                    crate::spec::duration::format(timeout)
+                ));
+            }
+        };
         if !status.success() {
             let how = status
                 .code()

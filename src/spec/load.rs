@@ -68,7 +68,13 @@ const PROBE_KEYS: &[&str] = &[
     "timeout",
 ];
 const DRAIN_KEYS: &[&str] = &["time", "wait_for_router", "router_timeout"];
-const HOOK_KEYS: &[&str] = &["pre_deploy", "post_switch", "post_deploy", "on_failure"];
+const HOOK_KEYS: &[&str] = &[
+    "pre_deploy",
+    "post_switch",
+    "post_deploy",
+    "on_failure",
+    "timeout",
+];
 
 /// Loads the spec: the given file, else `./shipctl.yaml` if it exists, else the defaults.
 pub fn load(path: Option<&Path>) -> Result<Spec, Error> {
@@ -501,6 +507,12 @@ fn read_hooks(r: &mut Reader, node: &Node) -> Option<Hooks> {
     hooks.post_switch = get("post_switch");
     hooks.post_deploy = get("post_deploy");
     hooks.on_failure = get("on_failure");
+    if let Some(d) = map
+        .get("timeout")
+        .and_then(|n| r.duration(n, "hooks.timeout"))
+    {
+        hooks.timeout = d;
+    }
     Some(hooks)
 }
 
@@ -1128,6 +1140,9 @@ mod tests {
         let spec = ok("hooks:\n  pre_deploy: ./a.sh\n  post_deploy: [./b.sh, ./c.sh]\n");
         assert_eq!(spec.hooks.pre_deploy, ["./a.sh"]);
         assert_eq!(spec.hooks.post_deploy, ["./b.sh", "./c.sh"]);
+        assert_eq!(spec.hooks.timeout, std::time::Duration::from_secs(600));
+        let spec = ok("hooks:\n  pre_deploy: ./a.sh\n  timeout: 30s\n");
+        assert_eq!(spec.hooks.timeout, std::time::Duration::from_secs(30));
     }
 
     #[test]

@@ -241,7 +241,7 @@ pub struct Drain {
 }
 
 /// Commands run around a deploy (`hooks:` in the spec).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hooks {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pre_deploy: Vec<String>,
@@ -251,6 +251,32 @@ pub struct Hooks {
     pub post_deploy: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub on_failure: Vec<String>,
+    /// How long one hook command may run before it is killed and counts as failed.
+    #[serde(
+        default = "default_hook_timeout",
+        with = "crate::yaml::duration::serde_duration"
+    )]
+    pub timeout: Duration,
+}
+
+/// A hook that hangs (a health check of a dependency that never answers) must not hold the
+/// deploy lock forever.
+pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(600);
+
+fn default_hook_timeout() -> Duration {
+    DEFAULT_HOOK_TIMEOUT
+}
+
+impl Default for Hooks {
+    fn default() -> Hooks {
+        Hooks {
+            pre_deploy: Vec::new(),
+            post_switch: Vec::new(),
+            post_deploy: Vec::new(),
+            on_failure: Vec::new(),
+            timeout: DEFAULT_HOOK_TIMEOUT,
+        }
+    }
 }
 
 /// Flags given on the command line; they win over the spec.
