@@ -82,6 +82,27 @@ pub fn render_line(event: &Event) -> String {
             }
             line
         }
+        Event::RouterConfirmed {
+            service,
+            router,
+            waited_ms,
+        } => format!(
+            "{service}: router {router} serves the new keys (after {})",
+            format_ms(*waited_ms)
+        ),
+        Event::RouterGone {
+            service,
+            router,
+            key,
+            silent_ms,
+            heartbeat_ms,
+        } => format!(
+            "warning: {service}: not waiting for router {router}: it is not live ({key} did not \
+             change for {}, {} of its heartbeats of {}) and does not serve the new keys",
+            format_ms(*silent_ms),
+            silent_ms / (*heartbeat_ms).max(1),
+            format_ms(*heartbeat_ms)
+        ),
         Event::Warning { service, message } => match service {
             Some(s) => format!("warning: {s}: {message}"),
             None => format!("warning: {message}"),
