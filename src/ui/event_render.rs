@@ -146,3 +146,33 @@ pub fn render_line(event: &Event) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn router_lines_name_the_router_and_why_it_is_not_waited_for() {
+        let confirmed = Event::RouterConfirmed {
+            service: "web".into(),
+            router: "lb1".into(),
+            waited_ms: 1234,
+        };
+        assert_eq!(
+            render_line(&confirmed),
+            "web: router lb1 serves the new keys (after 1.2s)"
+        );
+        let gone = Event::RouterGone {
+            service: "web".into(),
+            router: "lb2".into(),
+            key: "shop/web-router/lb2".into(),
+            silent_ms: 15_200,
+            heartbeat_ms: 5000,
+        };
+        assert_eq!(
+            render_line(&gone),
+            "warning: web: not waiting for router lb2: it is not live (shop/web-router/lb2 did not \
+             change for 15.2s, 3 of its heartbeats of 5s) and does not serve the new keys"
+        );
+    }
+}
