@@ -16,8 +16,8 @@ use super::event::{RouteEvent, RouteSink};
 use super::target::RouteTarget;
 use crate::ports::{Kv, KvError, RouterReport, registration_key, valid_router_id};
 
-/// How long a clean shutdown tries to delete the registrations before it gives up (the keys
-/// then look dead to deploys after three heartbeats).
+/// How long a clean shutdown tries to delete the registrations before it gives up (they then
+/// look dead to deploys after three heartbeats).
 const DEREGISTER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The id a router gets without `--id`: the host name, the config file's name and a short hash
@@ -190,8 +190,10 @@ impl Registry {
     /// Deletes the registrations: a router that stopped cleanly is not waited for.
     pub async fn deregister(&self, sink: &dyn RouteSink) {
         let mut deleted = Vec::new();
+        // One deadline for all: Ctrl-C must not hang once per service on a store that is gone.
+        let deadline = tokio::time::Instant::now() + DEREGISTER_TIMEOUT;
         for key in &self.keys {
-            match tokio::time::timeout(DEREGISTER_TIMEOUT, self.kv.delete(key)).await {
+            match tokio::time::timeout_at(deadline, self.kv.delete(key)).await {
                 Ok(Ok(())) => deleted.push(key.clone()),
                 Ok(Err(e)) => sink.emit(&RouteEvent::Warning {
                     message: format!("cannot delete the registration {key}: {e}"),

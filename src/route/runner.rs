@@ -396,8 +396,13 @@ impl Router<'_> {
             reason: e.to_string(),
         };
         // Held until this output is installed or refused: another router on the same file
-        // waits instead of renaming over it in between.
-        let _lock = match install::ConfigLock::take(config) {
+        // waits instead of renaming over it in between. Taken off the async threads, so the
+        // heartbeats go on while the other router's check runs.
+        let path = config.clone();
+        let taken = tokio::task::spawn_blocking(move || install::ConfigLock::take(&path))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+        let _lock = match taken {
             Ok(lock) => lock,
             Err(e) => {
                 let e = write_error(e);
