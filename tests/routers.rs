@@ -479,6 +479,55 @@ async fn a_router_killed_with_sigkill_holds_a_deploy_only_for_its_liveness_windo
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_router_keeps_beating_while_a_slow_reload_runs() {
+    let Some(live) = LiveRouterProject::new("b").await else {
+        return;
+    };
+    let (project, service, dir, kv) = (&live.project, &live.service, live.dir(), &*live.kv);
+    write_project(dir, service, &options(false));
+    let marker = dir.join("reloading");
+    // The reload takes 6s: six heartbeats, twice the window after which a deploy gives up.
+    let reload = format!("touch {m} && sleep 6 && rm {m}", m = marker.display());
+    let mut cmd = shipctl(dir, project);
+    cmd.args(["route", "--id", "slow", "--heartbeat", "1s"])
+        .args(["--listen", "127.0.0.1:1", "--reload", &reload])
+        .arg("--config")
+        .arg(dir.join("router.conf"));
+    // A value of the keys before it starts: its first render is a new file, so a reload.
+    kv.put(&format!("{service}-active-zone"), "blue")
+        .await
+        .expect("write the key");
+    let route = Background::start(cmd, dir.join("route.log"));
+    wait_until("the reload runs", Duration::from_secs(20), || async {
+        if marker.exists() {
+            Ok(())
+        } else {
+            Err(route.log())
+        }
+    })
+    .await;
+    let beat = || async {
+        registrations(kv, service)
+            .await
+            .get("slow")
+            .and_then(|r| r.beat)
+    };
+    let first = wait_until("the first heartbeat", Duration::from_secs(5), || async {
+        beat().await.ok_or_else(|| "not registered yet".to_string())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let later = beat().await;
+    assert!(marker.exists(), "the reload still runs:\n{}", route.log());
+    let beats = later.unwrap_or(0).saturating_sub(first);
+    assert!(
+        beats >= 3,
+        "{beats} heartbeats in 3.5s of reload ({first:?} then {later:?}):\n{}",
+        route.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_router_processes_on_one_file_take_turns() {
     let Some(live) = LiveRouterProject::new("o").await else {
         return;
