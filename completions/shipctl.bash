@@ -813,7 +813,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__route)
-            opts="-f -p -H -y -v -h --template --config --reload --check --once --listen --port --interval --var --file --project --spec --env-file --host --kv --output --yes --non-interactive --verbose --help"
+            opts="-f -p -H -y -v -h --template --config --reload --check --once --listen --port --interval --var --id --heartbeat --file --project --spec --env-file --host --kv --output --yes --non-interactive --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -848,6 +848,14 @@ _shipctl() {
                     return 0
                     ;;
                 --var)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --heartbeat)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

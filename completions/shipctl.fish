@@ -182,6 +182,8 @@ complete -c shipctl -n "__fish_shipctl_using_subcommand route" -l listen -d 'Add
 complete -c shipctl -n "__fish_shipctl_using_subcommand route" -l port -d 'Port of the tasks that get the traffic (template variable `port`) [default: the service\'s first `ports:` target, else 80]' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand route" -l interval -d 'How often the zone tasks are read (the keys are watched)' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand route" -l var -d 'An extra template variable, available as `vars.KEY`; repeatable' -r
+complete -c shipctl -n "__fish_shipctl_using_subcommand route" -l id -d 'This router\'s name: it registers as `{router key}/ID` and deploys wait for every live router [default: host name, config file name and a hash of its path]' -r
+complete -c shipctl -n "__fish_shipctl_using_subcommand route" -l heartbeat -d 'How often the registration is rewritten; a deploy stops waiting for a router whose registration did not change for three heartbeats' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand route" -s f -l file -d 'Compose file(s); repeat to merge like `docker compose -f a -f b` [default: $COMPOSE_FILE, else compose.yaml, compose.yml, docker-compose.yaml, docker-compose.yml]' -r -F
 complete -c shipctl -n "__fish_shipctl_using_subcommand route" -s p -l project -d 'Project (stack) name [default: $COMPOSE_PROJECT_NAME, else spec `project:`, else the compose file\'s directory name]' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand route" -l spec -d 'Strategy spec [default: shipctl.yaml if present]' -r -F

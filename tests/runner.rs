@@ -16,6 +16,7 @@ mod projects;
 mod real_stack;
 mod rollback;
 mod route;
+mod routers;
 mod saved_plans;
 mod spec_errors;
 mod status;

@@ -3,55 +3,14 @@
 //! Not one request may fail.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use crate::support::docker::wait_until;
 use crate::support::router::{
-    Background, LiveRouterProject, ProjectOptions, deploy, free_port, http_get, http_request,
-    route_once, shipctl, start_nginx, write_project,
+    Background, LiveRouterProject, ProjectOptions, StopOnDrop, deploy, free_port, http_get,
+    route_once, shipctl, start_load, start_nginx, write_project,
 };
-
-/// The pace of the load: one request every 6 ms (about 160/s, one connection each).
-const REQUEST_EVERY: Duration = Duration::from_millis(6);
-/// The load stops by itself after this many requests or this long, whichever comes first.
-const MAX_REQUESTS: usize = 20_000;
-const MAX_LOAD_TIME: Duration = Duration::from_secs(120);
-
-/// What the load saw: the answers in order and the failures.
-#[derive(Default)]
-struct Load {
-    requests: usize,
-    /// The body of each 2xx answer of `/version`, in order.
-    versions: Vec<String>,
-    non_2xx: Vec<String>,
-    connection_errors: Vec<String>,
-}
-
-/// GET /version on `addr` at a steady pace until `stop` is set or a bound is reached.
-fn run_load(addr: &str, stop: &AtomicBool) -> Load {
-    let mut load = Load::default();
-    let start = Instant::now();
-    let mut next = start;
-    while !stop.load(Ordering::Relaxed)
-        && load.requests < MAX_REQUESTS
-        && start.elapsed() < MAX_LOAD_TIME
-    {
-        let now = Instant::now();
-        if next > now {
-            std::thread::sleep(next - now);
-        }
-        next += REQUEST_EVERY;
-        load.requests += 1;
-        let at = start.elapsed().as_secs_f32();
-        match http_request(addr, "/version") {
-            Ok((status, body)) if (200..300).contains(&status) => load.versions.push(body),
-            Ok((status, body)) => load.non_2xx.push(format!("{at:.2}s: {status} {body}")),
-            Err(e) => load.connection_errors.push(format!("{at:.2}s: {e}")),
-        }
-    }
-    load
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blue_green_deploy_through_the_router_fails_no_request() {
@@ -107,18 +66,7 @@ async fn a_blue_green_deploy_through_the_router_fails_no_request() {
 
     // The load runs on a thread of its own; it stops by itself at its bounds.
     let stop = Arc::new(AtomicBool::new(false));
-    let load = std::thread::spawn({
-        let stop = stop.clone();
-        let listen = listen.clone();
-        move || run_load(&listen, &stop)
-    });
-    /// Stops the load also when the test panics, so the thread never outlives it for long.
-    struct StopOnDrop(Arc<AtomicBool>);
-    impl Drop for StopOnDrop {
-        fn drop(&mut self) {
-            self.0.store(true, Ordering::Relaxed);
-        }
-    }
+    let load = start_load(&listen, &stop);
     let stopper = StopOnDrop(stop);
     tokio::time::sleep(Duration::from_secs(1)).await;
 

@@ -258,6 +258,16 @@ pub struct RouteArgs {
     /// An extra template variable, available as `vars.KEY`; repeatable
     #[arg(long = "var", value_name = "KEY=VALUE")]
     pub vars: Vec<String>,
+
+    /// This router's name: it registers as `{router key}/ID` and deploys wait for every live
+    /// router [default: host name, config file name and a hash of its path]
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
+
+    /// How often the registration is rewritten; a deploy stops waiting for a router whose
+    /// registration did not change for three heartbeats
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub heartbeat: String,
 }
 
 #[derive(Debug, Args, Clone)]

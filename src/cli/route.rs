@@ -6,11 +6,14 @@ use std::sync::Arc;
 use super::RouteArgs;
 use crate::error::{Error, InputError};
 use crate::plan::logical::logical_services;
-use crate::ports::Kv;
+use crate::ports::{Kv, valid_router_id};
 use crate::route::{self, Renderer, RouteError, RouteOptions, RouteTarget, TemplateSource};
 use crate::session::{self, Inputs, Session, Settings};
 use crate::ui::Printer;
 use crate::ui::route_lines::sink_for;
+
+/// Heartbeats faster than this would load the store for nothing.
+const MIN_HEARTBEAT: std::time::Duration = std::time::Duration::from_millis(100);
 
 pub fn run(settings: &Settings, args: &RouteArgs, printer: &Printer) -> Result<(), Error> {
     let inputs = session::load_inputs(settings, None)?;
@@ -67,7 +70,36 @@ fn options(inputs: &Inputs, args: &RouteArgs) -> Result<RouteOptions, Error> {
                 .with_help("e.g. --config /etc/nginx/conf.d/shipctl.conf"),
         )
     })?;
+    let heartbeat = crate::spec::duration::parse(&args.heartbeat)
+        .map_err(|e| e.to_string())
+        .and_then(|d| {
+            if d < MIN_HEARTBEAT {
+                Err("shorter than 100ms".to_string())
+            } else {
+                Ok(d)
+            }
+        })
+        .map_err(|e| {
+            Error::from(
+                InputError::plain(format!("--heartbeat {}: {e}", args.heartbeat))
+                    .with_help("give a duration such as 5s (at least 100ms)"),
+            )
+        })?;
+    let id = match &args.id {
+        Some(id) if valid_router_id(id) => id.clone(),
+        Some(id) => {
+            return Err(InputError::plain(format!("--id `{id}` cannot name a router"))
+                .with_help(
+                    "use letters, digits, `.`, `_` and `-` (at most 100), e.g. --id lb1: it ends \
+                     the router's key",
+                )
+                .into());
+        }
+        None => route::registration::default_id(&route::registration::current_host(), &config),
+    };
     Ok(RouteOptions {
+        id,
+        heartbeat,
         project: inputs.project.clone(),
         config,
         check: args.check.clone(),

@@ -53,6 +53,21 @@ pub enum Event {
         /// What currently holds the zone back, if known.
         cause: Option<String>,
     },
+    /// A router (`shipctl route --id`) serves the keys this run wrote.
+    RouterConfirmed {
+        service: String,
+        router: String,
+        waited_ms: u64,
+    },
+    /// A registered router is not live (its registration `key` did not change for three of its
+    /// heartbeats while this run waited) and does not serve the new keys: not waited for.
+    RouterGone {
+        service: String,
+        router: String,
+        key: String,
+        silent_ms: u64,
+        heartbeat_ms: u64,
+    },
     /// Something the user should know; the run goes on.
     Warning {
         service: Option<String>,

@@ -671,6 +671,33 @@ struct KvState {
     lose_answer_of: Option<usize>,
     /// Lock keys whose holders lost them: fenced writes naming them are refused.
     lost_locks: Vec<String>,
+    /// Writes made by others (routers) once virtual time reaches them: (at, key, value or
+    /// `None` to delete), in time order.
+    scheduled: Vec<(Duration, String, Option<String>)>,
+}
+
+impl KvState {
+    fn write(&mut self, key: &str, value: &str) {
+        self.revision += 1;
+        let rev = self.revision;
+        self.entries.insert(key.into(), (value.into(), rev));
+    }
+
+    fn apply_due(&mut self, now: Duration) {
+        let due = self
+            .scheduled
+            .iter()
+            .take_while(|(at, ..)| *at <= now)
+            .count();
+        for (_, key, value) in self.scheduled.drain(..due).collect::<Vec<_>>() {
+            match value {
+                Some(v) => self.write(&key, &v),
+                None => {
+                    self.entries.remove(&key);
+                }
+            }
+        }
+    }
 }
 
 /// A KV store in a map: revisions, atomic writes, and a switch to make it unreachable.
@@ -690,10 +717,17 @@ impl FakeKv {
     }
 
     pub fn set(&self, key: &str, value: &str) {
+        lock(&self.state).write(key, value);
+    }
+
+    /// Writes `value` to `key` (`None`: deletes it) once virtual time reaches `at` (as
+    /// [`ManualClock::elapsed`] counts it): another process's writes, such as a router's
+    /// heartbeats, as a run sees them.
+    pub fn write_at(&self, at: Duration, key: &str, value: Option<&str>) {
         let mut st = lock(&self.state);
-        st.revision += 1;
-        let rev = st.revision;
-        st.entries.insert(key.into(), (value.into(), rev));
+        st.scheduled
+            .push((at, key.to_string(), value.map(str::to_string)));
+        st.scheduled.sort_by_key(|(at, ..)| *at);
     }
 
     /// Removes a key without recording an operation (test setup).
@@ -702,7 +736,9 @@ impl FakeKv {
     }
 
     pub fn value(&self, key: &str) -> Option<String> {
-        lock(&self.state).entries.get(key).map(|(v, _)| v.clone())
+        let mut st = lock(&self.state);
+        st.apply_due(self.clock.elapsed());
+        st.entries.get(key).map(|(v, _)| v.clone())
     }
 
     pub fn set_unavailable(&self, unavailable: bool) {
@@ -730,7 +766,8 @@ impl FakeKv {
     }
 
     fn check(&self) -> Result<MutexGuard<'_, KvState>, KvError> {
-        let st = lock(&self.state);
+        let mut st = lock(&self.state);
+        st.apply_due(self.clock.elapsed());
         if st.unavailable {
             return Err(KvError::Unavailable {
                 url: "fake://kv".into(),

@@ -1,13 +1,14 @@
-//! The waits of a plan: a zone becoming healthy, the router catching up.
+//! The waits of a plan: a zone becoming healthy, the routers catching up.
 
 use std::time::{Duration, Instant};
 
 use super::context::{Context, millis};
 use super::health::{HealthReport, HealthStatus, TaskCounts, evaluate};
+use super::router_wait::{Look, Progress, RouterWatch};
 use super::step_error::{StepError, StepFailure};
 use super::track::ServiceRun;
 use super::{Event, FailureCause};
-use crate::ports::{RouterReport, TaskInfo};
+use crate::ports::{TaskInfo, registrations_prefix};
 
 /// What a health gate waits for.
 pub(super) struct Gate<'g> {
@@ -347,7 +348,8 @@ impl Context<'_> {
         });
     }
 
-    /// Waits until the router reports serving every key this run wrote.
+    /// Waits until every live router serves every key this run wrote (see `router_wait`
+    /// for what "live" is); without registrations, until the single router key does.
     pub(super) async fn wait_router(
         &self,
         run: &ServiceRun<'_>,
@@ -356,25 +358,38 @@ impl Context<'_> {
         if run.written.is_empty() {
             return Ok(());
         }
+        let service = &run.service.service;
         let key = run.service.keys.router.clone();
+        let prefix = registrations_prefix(&key);
+        let expected = run
+            .written
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut watch = RouterWatch::new(&key, expected);
         let start = self.clock.now();
         let mut last_problem: String;
         loop {
-            match self.kv.get(&key).await {
-                Ok(Some(entry)) => match serde_json::from_str::<RouterReport>(&entry.value) {
-                    Ok(report) => {
-                        if report.serves(run.written.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                        {
-                            return Ok(());
-                        }
-                        last_problem = "still serving the previous keys".into();
+            let look = match self.kv.list(&prefix).await {
+                Ok(entries) if !entries.is_empty() => Ok(Look::Registered(entries)),
+                Ok(_) => self.kv.get(&key).await.map(Look::Single),
+                Err(e) => Err(e),
+            };
+            let now = self.clock.now();
+            let waited = now.saturating_duration_since(start);
+            match look {
+                Ok(look) => {
+                    let silent = lock(&run.silent_routers).clone();
+                    let progress = watch.observe(now, look, &silent);
+                    self.show_routers(service, &progress, waited);
+                    *lock(&run.silent_routers) = watch.silent(now);
+                    if progress.done {
+                        return Ok(());
                     }
-                    Err(e) => last_problem = format!("unreadable report in {key}: {e}"),
-                },
-                Ok(None) => last_problem = format!("no report in {key}"),
+                    last_problem = watch.pending(now);
+                }
                 Err(e) => last_problem = e.to_string(),
             }
-            let waited = self.clock.now().saturating_duration_since(start);
             if waited >= timeout {
                 return Err(StepError::Failed(StepFailure {
                     context: "the router did not confirm the new keys".into(),
@@ -391,6 +406,38 @@ impl Context<'_> {
                 .await?;
         }
     }
+
+    /// Tells the user which routers confirmed, which are dead and which came back.
+    fn show_routers(&self, service: &str, progress: &Progress, waited: Duration) {
+        for router in &progress.confirmed {
+            self.sink.emit(&Event::RouterConfirmed {
+                service: service.to_string(),
+                router: router.clone(),
+                waited_ms: millis(waited),
+            });
+        }
+        for gone in &progress.gone {
+            self.sink.emit(&Event::RouterGone {
+                service: service.to_string(),
+                router: gone.id.clone(),
+                key: gone.key.clone(),
+                silent_ms: millis(gone.silent),
+                heartbeat_ms: millis(gone.heartbeat),
+            });
+        }
+        for router in &progress.back {
+            self.sink.emit(&Event::Warning {
+                service: Some(service.to_string()),
+                message: format!(
+                    "router {router} writes its registration again: waiting for it again"
+                ),
+            });
+        }
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -38,6 +38,7 @@ mod outcome;
 mod probe;
 mod record;
 mod rollback;
+mod router_wait;
 pub mod status;
 mod step_error;
 mod summary;

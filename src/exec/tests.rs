@@ -794,7 +794,7 @@ async fn a_router_that_confirms_lets_the_deploy_go_on() {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect(),
-        reloaded_at: None,
+        ..RouterReport::default()
     };
     w.kv.set(
         "web-router",
@@ -815,6 +815,272 @@ async fn a_router_that_confirms_lets_the_deploy_go_on() {
     );
     w.run(&p).await.expect("deploys");
     assert_eq!(w.cluster.desired(BLUE), Some(0));
+}
+
+/// The flip's keys, as a router serves them once it reloaded.
+const NEW_KEYS: [(&str, &str); 3] = [
+    (ZONE_KEY, "green"),
+    (VERSION_KEY, "1.4.2"),
+    (TRAFFIC_KEY, "blue=0,green=100"),
+];
+const OLD_KEYS: [(&str, &str); 3] = [
+    (ZONE_KEY, "blue"),
+    (VERSION_KEY, "1.4.1"),
+    (TRAFFIC_KEY, "blue=100,green=0"),
+];
+
+/// One `shipctl route` as the deploy sees it in the store: registered as `web-router/{id}`,
+/// rewriting its registration every `heartbeat` from now until `beats_until` (virtual time
+/// from now), serving the old keys, then the new ones from `serves_new_at` on.
+fn router(
+    w: &World,
+    id: &str,
+    heartbeat: Duration,
+    beats_until: Duration,
+    serves_new_at: Option<Duration>,
+) {
+    let base = w.clock.elapsed();
+    let key = format!("web-router/{id}");
+    let mut at = Duration::ZERO;
+    let mut beat = 0;
+    while at <= beats_until {
+        let serving = if serves_new_at.is_some_and(|t| at >= t) {
+            NEW_KEYS
+        } else {
+            OLD_KEYS
+        };
+        beat += 1;
+        let report = RouterReport {
+            keys: serving
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            id: Some(id.into()),
+            heartbeat_ms: Some(heartbeat.as_millis() as u64),
+            beat: Some(beat),
+            ..RouterReport::default()
+        };
+        let value = serde_json::to_string(&report).unwrap_or_default();
+        w.kv.write_at(base + at, &key, Some(&value));
+        // The reload is written at once, not at the next beat.
+        let next = at + heartbeat;
+        at = match serves_new_at {
+            Some(t) if at < t && t < next => t,
+            _ => next,
+        };
+    }
+}
+
+/// The flip, then a router wait of `timeout`, then blue goes.
+fn flip_and_wait_for_routers(timeout: Duration) -> Plan {
+    plan(
+        Strategy::BlueGreen,
+        None,
+        vec![
+            update("green", 3),
+            wait("green", 3, "1.4.2"),
+            flip(),
+            step(Action::WaitRouter { timeout }),
+            scale("blue", 0),
+        ],
+    )
+}
+
+fn router_events(w: &World) -> Vec<Event> {
+    w.sink
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, Event::RouterConfirmed { .. } | Event::RouterGone { .. }))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_old_zone_goes_only_once_every_registered_router_serves_the_new_keys() {
+    let w = World::new(3);
+    let sec = Duration::from_secs(1);
+    let start = w.clock.elapsed();
+    router(&w, "lb1", sec, 300 * sec, Some(20 * sec));
+    // The slow one reloads 10s later.
+    router(&w, "lb2", sec, 300 * sec, Some(30 * sec));
+    // An older router's single key serves the new keys at once: registrations win over it.
+    w.kv.set(
+        "web-router",
+        &serde_json::to_string(&RouterReport {
+            keys: NEW_KEYS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..RouterReport::default()
+        })
+        .unwrap_or_default(),
+    );
+    w.run(&flip_and_wait_for_routers(Duration::from_secs(60)))
+        .await
+        .expect("deploys");
+    let flipped = w.journal.time_of("kv write").expect("flipped") - start;
+    let scaled = w
+        .journal
+        .time_of("scale demo_web-blue 0")
+        .expect("blue scaled down")
+        - start;
+    assert!(flipped < 20 * sec, "the flip came first: {flipped:?}");
+    assert!(
+        scaled >= 30 * sec,
+        "blue went at {scaled:?}, before lb2 served the new keys at 30s"
+    );
+    assert!(scaled < 31 * sec, "blue went soon after: {scaled:?}");
+    let confirmed: Vec<String> = router_events(&w)
+        .iter()
+        .filter_map(|e| match e {
+            Event::RouterConfirmed { router, .. } => Some(router.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(confirmed, vec!["lb1".to_string(), "lb2".to_string()]);
+}
+
+#[tokio::test]
+async fn a_router_whose_registration_stopped_changing_is_not_waited_for() {
+    let w = World::new(3);
+    let sec = Duration::from_secs(1);
+    let start = w.clock.elapsed();
+    router(&w, "lb1", sec, 300 * sec, Some(Duration::ZERO));
+    // Killed: its last registration (old keys, 2s heartbeat) stays behind unchanged.
+    router(&w, "lb2", 2 * sec, Duration::ZERO, None);
+    w.run(&flip_and_wait_for_routers(Duration::from_secs(60)))
+        .await
+        .expect("deploys without lb2");
+    let flipped = w.journal.time_of("kv write").expect("flipped") - start;
+    let scaled = w.journal.time_of("scale demo_web-blue 0").expect("scaled") - start;
+    let waited = scaled - flipped;
+    // Three of lb2's heartbeats from the start of the wait, and no more than a poll later.
+    assert!(
+        waited >= 6 * sec && waited <= 7 * sec,
+        "blue went {waited:?} after the flip"
+    );
+    match router_events(&w).as_slice() {
+        [
+            Event::RouterConfirmed { router: first, .. },
+            Event::RouterGone {
+                router,
+                key,
+                silent_ms,
+                heartbeat_ms,
+                ..
+            },
+        ] => {
+            assert_eq!(first, "lb1");
+            assert_eq!(router, "lb2");
+            assert_eq!(key, "web-router/lb2");
+            assert_eq!(*heartbeat_ms, 2000);
+            assert!(*silent_ms >= 6000, "{silent_ms}");
+        }
+        other => panic!("expected lb1 confirmed, then lb2 gone: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_dead_router_costs_one_liveness_window_per_run_not_per_wait() {
+    let w = World::new(3);
+    let sec = Duration::from_secs(1);
+    router(&w, "lb1", sec, 300 * sec, Some(Duration::ZERO));
+    router(&w, "lb2", 2 * sec, Duration::ZERO, None);
+    // Two switches, each followed by a router wait (as the batches of a rolling deploy).
+    let p = plan(
+        Strategy::BlueGreen,
+        None,
+        vec![
+            update("green", 3),
+            wait("green", 3, "1.4.2"),
+            keys(&[(ZONE_KEY, "green")]),
+            step(Action::WaitRouter {
+                timeout: Duration::from_secs(60),
+            }),
+            flip(),
+            step(Action::WaitRouter {
+                timeout: Duration::from_secs(60),
+            }),
+            scale("blue", 0),
+        ],
+    );
+    w.run(&p).await.expect("deploys");
+    let waits = w.step_elapsed("wait_router");
+    assert_eq!(waits.len(), 2, "{waits:?}");
+    assert!(waits[0] >= 6000, "the first wait watches lb2: {waits:?}");
+    assert!(waits[1] < 1000, "the second skips it at once: {waits:?}");
+    let gone = router_events(&w)
+        .iter()
+        .filter(|e| matches!(e, Event::RouterGone { .. }))
+        .count();
+    assert_eq!(gone, 1, "reported once");
+}
+
+#[tokio::test]
+async fn a_live_router_that_never_confirms_fails_the_wait_naming_it() {
+    let w = World::new(3);
+    let sec = Duration::from_secs(1);
+    router(&w, "lb1", sec, 300 * sec, Some(Duration::ZERO));
+    // Alive (it beats) but stuck on the old keys, e.g. its reload fails.
+    router(&w, "stuck", sec, 300 * sec, None);
+    let err = w
+        .run(&flip_and_wait_for_routers(Duration::from_secs(10)))
+        .await
+        .expect_err("rolled back");
+    assert_eq!(err.exit_code(), 1, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("router stuck: still serving the previous keys"),
+        "{text}"
+    );
+    assert!(!text.contains("lb1"), "lb1 confirmed: {text}");
+    assert!(text.contains("shipctl route"), "{text}");
+    assert_eq!(w.keys(), World::original_keys());
+    assert_eq!(w.cluster.desired(BLUE), Some(3));
+}
+
+#[tokio::test]
+async fn when_every_registered_router_is_dead_the_wait_fails() {
+    let w = World::new(3);
+    let sec = Duration::from_secs(1);
+    router(&w, "lb1", sec, Duration::ZERO, None);
+    let err = w
+        .run(&flip_and_wait_for_routers(Duration::from_secs(10)))
+        .await
+        .expect_err("nobody serves the new keys");
+    assert_eq!(err.exit_code(), 1, "{err}");
+    let text = err.to_string();
+    assert!(text.contains("no live router serves them"), "{text}");
+    assert!(text.contains("router lb1"), "{text}");
+    assert_eq!(w.cluster.desired(BLUE), Some(3));
+}
+
+#[tokio::test]
+async fn a_router_that_stops_cleanly_is_not_waited_for() {
+    let w = World::new(3);
+    let sec = Duration::from_secs(1);
+    let start = w.clock.elapsed();
+    router(&w, "lb1", sec, 300 * sec, Some(Duration::ZERO));
+    router(&w, "lb2", sec, 300 * sec, None);
+    // lb2 is stopped with Ctrl-C 20s in: it deletes its registration (and beats no more).
+    let mut scheduled_after = 20 * sec;
+    while scheduled_after <= 301 * sec {
+        w.kv.write_at(start + scheduled_after, "web-router/lb2", None);
+        scheduled_after += sec;
+    }
+    w.run(&flip_and_wait_for_routers(Duration::from_secs(60)))
+        .await
+        .expect("deploys");
+    let scaled = w.journal.time_of("scale demo_web-blue 0").expect("scaled") - start;
+    assert!(
+        scaled >= 20 * sec && scaled < 21 * sec,
+        "blue went at {scaled:?}"
+    );
+    assert!(
+        !router_events(&w)
+            .iter()
+            .any(|e| matches!(e, Event::RouterGone { .. })),
+        "a router that deregistered is not reported dead"
+    );
 }
 
 #[tokio::test]

@@ -32,6 +32,9 @@ pub(super) struct ServiceRun<'p> {
     pub rules: HealthRules,
     /// Steps completed so far.
     pub steps_done: usize,
+    /// Router registrations judged dead by a wait of this run: unchanged, the next wait
+    /// skips them at once instead of watching them for three more heartbeats.
+    pub silent_routers: std::sync::Mutex<super::router_wait::Silent>,
 }
 
 impl<'p> ServiceRun<'p> {
@@ -51,6 +54,7 @@ impl<'p> ServiceRun<'p> {
             written: IndexMap::new(),
             rules,
             steps_done: 0,
+            silent_routers: std::sync::Mutex::default(),
         }
     }
 

@@ -1,18 +1,32 @@
-//! How `shipctl route` tells a deploy what it serves: a KV key the router writes after each
+//! How `shipctl route` tells a deploy what it serves: KV keys the router writes after each
 //! successful reload, read by the `WaitRouter` step.
+//!
+//! Each router registers under `{router key}/{id}` and rewrites that key every heartbeat, so a
+//! deploy can wait for every live router; the single `{router key}` is what routers before
+//! registrations wrote, still written for deploys that only read it.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// The value of a service's `router` key (spec `kv.keys.router`): the routing keys and values the live configuration was
-/// rendered from.
+/// The value of a service's `router` key (spec `kv.keys.router`) and of each router's
+/// registration under it: the routing keys and values the live configuration was rendered
+/// from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouterReport {
     pub keys: BTreeMap<String, String>,
     /// RFC 3339 time of the reload, for humans.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reloaded_at: Option<String>,
+    /// The router's id (`shipctl route --id`), also the last part of its registration key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// How often the router rewrites its registration, in ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_ms: Option<u64>,
+    /// Counts the writes of the registration: every write changes the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beat: Option<u64>,
 }
 
 impl RouterReport {
@@ -22,4 +36,25 @@ impl RouterReport {
             .into_iter()
             .all(|(k, v)| self.keys.get(k).is_some_and(|served| served == v))
     }
+}
+
+/// The prefix under which routers register: `{router key}/`.
+pub fn registrations_prefix(router_key: &str) -> String {
+    format!("{router_key}/")
+}
+
+/// One router's registration key: `{router key}/{id}`.
+pub fn registration_key(router_key: &str, id: &str) -> String {
+    format!("{router_key}/{id}")
+}
+
+/// Whether `id` can name a router: it becomes the last part of a key, so it is kept to
+/// letters, digits, `.`, `_` and `-` (no `/`, no spaces), at most 100 characters.
+pub fn valid_router_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 100
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }

@@ -24,6 +24,15 @@ pub enum RouteEvent {
     TemplateFailed { message: String },
     /// The report that `deploy` waits for was written.
     Reported { service: String, key: String },
+    /// The router registered (`{router key}/{id}` per service): deploys wait for it while
+    /// it rewrites these keys every heartbeat.
+    Registered {
+        id: String,
+        keys: Vec<String>,
+        heartbeat_ms: u64,
+    },
+    /// A clean shutdown deleted the registrations: deploys no longer wait for this router.
+    Deregistered { keys: Vec<String> },
     /// The KV store failed; the last good config stays in place.
     StoreFailed { message: String, retry_ms: u64 },
     /// A key holds a value shipctl never writes (not a zone, not a version, not a split): it

@@ -2,11 +2,13 @@
 //!
 //! [`context`] and [`render`] are pure: values in, text out. [`runner`] is the loop that reads
 //! the keys and tasks, installs the rendered file atomically after `--check`, reloads the router
-//! and reports what it serves under `{service}-router` (see [`crate::ports::RouterReport`]).
+//! and reports what it serves under `{service}-router` and in its registration
+//! `{service}-router/{id}` ([`registration`], see [`crate::ports::RouterReport`]).
 
 pub mod context;
 pub mod event;
 pub mod install;
+pub mod registration;
 pub mod render;
 pub mod runner;
 pub mod target;

@@ -1,6 +1,7 @@
 //! The router loop: follow the routing keys (KV watch) and the zone tasks (polled), re-render
 //! on change, install only what passes `--check`, reload only when the file changed, then
-//! report what is served under `{service}-router`.
+//! report what is served under `{service}-router` and in this router's registration
+//! `{service}-router/{id}`, rewritten every heartbeat and deleted on a clean shutdown.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::context::{KeyValues, RouteContext, ZoneTasks, service_view};
 use super::event::{RouteEvent, RouteSink};
 use super::install::{self, CommandFailure};
+use super::registration::Registry;
 use super::render::{Renderer, TemplateError};
 use super::target::RouteTarget;
 use crate::ports::{Cluster, ClusterError, RouterReport, TaskInfo};
@@ -39,6 +41,10 @@ pub struct RouteOptions {
     /// Default target port (`--port`); each target carries its own.
     pub port: u16,
     pub vars: BTreeMap<String, String>,
+    /// This router's id: its registrations are `{router key}/{id}`.
+    pub id: String,
+    /// How often the registrations are rewritten.
+    pub heartbeat: Duration,
 }
 
 /// Why `--once` failed (the loop reports these as events and goes on).
@@ -82,14 +88,45 @@ pub async fn run(
         published: HashMap::new(),
         last_context: None,
         last_problem: None,
+        registry: None,
     };
     if options.once {
+        // A single render registers nothing: no heartbeat would follow it.
         let keys = read_keys(kv.as_ref(), targets).await?;
         let tasks = read_tasks(cluster, targets).await?;
         let context = router.context(&keys, &tasks);
         return router.apply(&context, &keys).await;
     }
 
+    let registry = Registry::new(kv.clone(), &options.id, options.heartbeat, targets);
+    sink.emit(&RouteEvent::Registered {
+        id: options.id.clone(),
+        keys: registry.keys().to_vec(),
+        heartbeat_ms: millis(options.heartbeat),
+    });
+    router.registry = Some(&registry);
+    let stop_beats = CancellationToken::new();
+    // One task for both: the heartbeats go on while a reload command runs.
+    let (result, ()) = tokio::join!(
+        async {
+            let result = serve(&mut router, cluster, cancel).await;
+            stop_beats.cancel();
+            result
+        },
+        registry.heartbeats(sink, stop_beats.clone()),
+    );
+    // Both loops have ended: no write can follow the delete.
+    registry.deregister(sink).await;
+    result
+}
+
+/// The loop of [`run`] until `cancel`.
+async fn serve(
+    router: &mut Router<'_>,
+    cluster: &dyn Cluster,
+    cancel: CancellationToken,
+) -> Result<(), RouteError> {
+    let (kv, targets, options) = (router.kv.clone(), router.targets, router.options);
     let all_keys: Vec<String> = targets
         .iter()
         .flat_map(|t| t.keys().map(str::to_string))
@@ -240,6 +277,8 @@ struct Router<'a> {
     last_context: Option<RouteContext>,
     /// The last error reported, so a persisting one is not repeated every poll.
     last_problem: Option<RouteEvent>,
+    /// This router's registrations (none with `--once`).
+    registry: Option<&'a Registry>,
 }
 
 impl Router<'_> {
@@ -321,6 +360,7 @@ impl Router<'_> {
                 services: summary,
             });
         }
+        let mut reloaded = false;
         if self.reload_pending
             && let Some(command) = &self.options.reload
         {
@@ -328,6 +368,7 @@ impl Router<'_> {
             match install::run_command(command, &self.options.config).await {
                 Ok(()) => {
                     self.reload_pending = false;
+                    reloaded = true;
                     self.sink.emit(&RouteEvent::Reloaded {
                         command: command.clone(),
                         elapsed_ms: millis(start.elapsed()),
@@ -343,7 +384,7 @@ impl Router<'_> {
             }
         }
         self.last_problem = None;
-        self.report(keys).await
+        self.report(keys, reloaded).await
     }
 
     /// Writes the temp file, checks it and moves it in place; the installed file is never
@@ -355,8 +396,13 @@ impl Router<'_> {
             reason: e.to_string(),
         };
         // Held until this output is installed or refused: another router on the same file
-        // waits instead of renaming over it in between.
-        let _lock = match install::ConfigLock::take(config) {
+        // waits instead of renaming over it in between. Taken off the async threads, so the
+        // heartbeats go on while the other router's check runs.
+        let path = config.clone();
+        let taken = tokio::task::spawn_blocking(move || install::ConfigLock::take(&path))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+        let _lock = match taken {
             Ok(lock) => lock,
             Err(e) => {
                 let e = write_error(e);
@@ -401,8 +447,25 @@ impl Router<'_> {
         Ok(())
     }
 
-    /// Tells `deploy` which key values the live config was rendered from.
-    async fn report(&mut self, keys: &BTreeMap<String, KeyValues>) -> Result<(), RouteError> {
+    /// Tells `deploy` which key values the live config was rendered from: in the
+    /// registration when they changed or the router reloaded, and in the single router key
+    /// (read by deploys that know no registrations) when they changed.
+    async fn report(
+        &mut self,
+        keys: &BTreeMap<String, KeyValues>,
+        reloaded: bool,
+    ) -> Result<(), RouteError> {
+        let result = self.write_reports(keys, reloaded).await;
+        // A failed write is retried with backoff, with the keys as they are then.
+        self.report_pending = result.is_err();
+        result
+    }
+
+    async fn write_reports(
+        &mut self,
+        keys: &BTreeMap<String, KeyValues>,
+        reloaded: bool,
+    ) -> Result<(), RouteError> {
         for target in self.targets {
             let values = keys.get(&target.service).cloned().unwrap_or_default();
             let served: BTreeMap<String, String> = target
@@ -411,18 +474,25 @@ impl Router<'_> {
                 .zip([values.active_zone, values.active_version, values.traffic])
                 .filter_map(|(k, v)| Some((k.to_string(), v?)))
                 .collect();
-            if self.published.get(&target.service) == Some(&served) {
+            let unchanged = self.published.get(&target.service) == Some(&served);
+            if unchanged && !reloaded {
                 continue;
             }
             let report = RouterReport {
                 keys: served.clone(),
                 reloaded_at: Some(humantime::format_rfc3339_seconds(SystemTime::now()).to_string()),
+                id: Some(self.options.id.clone()),
+                ..RouterReport::default()
             };
+            if let Some(registry) = self.registry {
+                registry.publish(&target.router_key, report.clone()).await?;
+            }
+            if unchanged {
+                continue;
+            }
             let key = target.router_key.clone();
             let text = serde_json::to_string(&report).unwrap_or_default();
-            self.report_pending = true;
             self.kv.put(&key, &text).await?;
-            self.report_pending = false;
             self.published.insert(target.service.clone(), served);
             self.sink.emit(&RouteEvent::Reported {
                 service: target.service.clone(),

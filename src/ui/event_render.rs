@@ -82,6 +82,27 @@ pub fn render_line(event: &Event) -> String {
             }
             line
         }
+        Event::RouterConfirmed {
+            service,
+            router,
+            waited_ms,
+        } => format!(
+            "{service}: router {router} serves the new keys (after {})",
+            format_ms(*waited_ms)
+        ),
+        Event::RouterGone {
+            service,
+            router,
+            key,
+            silent_ms,
+            heartbeat_ms,
+        } => format!(
+            "warning: {service}: not waiting for router {router}: it is not live ({key} did not \
+             change for {}, {} of its heartbeats of {}) and does not serve the new keys",
+            format_ms(*silent_ms),
+            silent_ms / (*heartbeat_ms).max(1),
+            format_ms(*heartbeat_ms)
+        ),
         Event::Warning { service, message } => match service {
             Some(s) => format!("warning: {s}: {message}"),
             None => format!("warning: {message}"),
@@ -135,4 +156,34 @@ pub(crate) fn without_service<'m>(service: &str, message: &'m str) -> &'m str {
         .strip_prefix(service)
         .and_then(|rest| rest.strip_prefix(": "))
         .unwrap_or(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn router_lines_name_the_router_and_why_it_is_not_waited_for() {
+        let confirmed = Event::RouterConfirmed {
+            service: "web".into(),
+            router: "lb1".into(),
+            waited_ms: 1234,
+        };
+        assert_eq!(
+            render_line(&confirmed),
+            "web: router lb1 serves the new keys (after 1.2s)"
+        );
+        let gone = Event::RouterGone {
+            service: "web".into(),
+            router: "lb2".into(),
+            key: "shop/web-router/lb2".into(),
+            silent_ms: 15_200,
+            heartbeat_ms: 5000,
+        };
+        assert_eq!(
+            render_line(&gone),
+            "warning: web: not waiting for router lb2: it is not live (shop/web-router/lb2 did not \
+             change for 15.2s, 3 of its heartbeats of 5s) and does not serve the new keys"
+        );
+    }
 }

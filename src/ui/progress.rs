@@ -263,7 +263,10 @@ impl EventSink for TtySink {
                     l.health.push_str(&format!(" ({cause})"));
                 }
             }),
-            Event::Warning { .. } => self.println(&self.paint(&render_line(event), "33")),
+            Event::RouterConfirmed { .. } => self.println(&render_line(event)),
+            Event::Warning { .. } | Event::RouterGone { .. } => {
+                self.println(&self.paint(&render_line(event), "33"));
+            }
             Event::Failure { .. } | Event::Interrupted { .. } => {
                 self.println(&self.paint(&render_line(event), "31"));
             }

@@ -54,6 +54,18 @@ pub fn render_line(event: &RouteEvent) -> String {
         RouteEvent::Reported { service, key } => {
             format!("route: {service}: reported the served keys in {key}")
         }
+        RouteEvent::Registered {
+            id,
+            keys,
+            heartbeat_ms,
+        } => format!(
+            "route: registered as router `{id}` in {} (heartbeat every {})",
+            keys.join(", "),
+            crate::spec::duration::format(std::time::Duration::from_millis(*heartbeat_ms))
+        ),
+        RouteEvent::Deregistered { keys } => {
+            format!("route: removed the registration {}", keys.join(", "))
+        }
         RouteEvent::StoreFailed { message, retry_ms } => {
             format!(
                 "route: error: {message}; keeping the last good config (retrying in {retry_ms} ms)"

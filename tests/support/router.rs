@@ -7,6 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use shipctl::ports::Cluster;
 use shipctl::ports::Kv;
@@ -87,8 +89,20 @@ pub fn deploy(dir: &Path, project: &str, version: &str) {
 /// `shipctl route --once` with the built-in nginx template listening on `listen`, into
 /// `config`; insists that it worked.
 pub fn route_once(dir: &Path, project: &str, listen: &str, config: &Path) {
+    route_once_with(dir, project, "nginx", listen, config);
+}
+
+/// `shipctl route --once` with the built-in `template`; insists that it worked.
+pub fn route_once_with(dir: &Path, project: &str, template: &str, listen: &str, config: &Path) {
     let out = shipctl(dir, project)
-        .args(["route", "--once", "--template", "nginx", "--listen", listen])
+        .args([
+            "route",
+            "--once",
+            "--template",
+            template,
+            "--listen",
+            listen,
+        ])
         .arg("--config")
         .arg(config)
         .output()
@@ -252,6 +266,119 @@ pub fn start_nginx(test: &str, dir: &Path, config: &Path) -> Option<(KillOnDrop,
     Some((KillOnDrop(child), pid))
 }
 
+/// HAProxy as a plain process on `config`, in master-worker mode (`-W`): SIGUSR2 to the pid in
+/// the returned file reloads it without closing its listener. Without HAProxy the test goes on
+/// without it, except in CI.
+pub fn start_haproxy(test: &str, dir: &Path, config: &Path) -> Option<(KillOnDrop, PathBuf)> {
+    let Some(haproxy) = ["/usr/sbin/haproxy", "/usr/bin/haproxy"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        crate::support::prereq::missing(test, "haproxy is not installed");
+        return None;
+    };
+    let pid = dir.join("haproxy.pid");
+    let child = Command::new(haproxy)
+        .args(["-W", "-db", "-f"])
+        .arg(config)
+        .arg("-p")
+        .arg(&pid)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    Some((KillOnDrop(child), pid))
+}
+
+/// The pace of a load: one request every 6 ms (about 160/s, one connection each).
+const REQUEST_EVERY: Duration = Duration::from_millis(6);
+/// A load stops by itself after this many requests or this long, whichever comes first.
+const MAX_REQUESTS: usize = 20_000;
+const MAX_LOAD_TIME: Duration = Duration::from_secs(120);
+
+/// What a load saw: the answers in order and the failures.
+#[derive(Default)]
+pub struct Load {
+    pub requests: usize,
+    /// The body of each 2xx answer of `/version`, in order.
+    pub versions: Vec<String>,
+    pub non_2xx: Vec<String>,
+    pub connection_errors: Vec<String>,
+}
+
+impl Load {
+    pub fn failed(&self) -> usize {
+        self.non_2xx.len() + self.connection_errors.len()
+    }
+
+    /// `N requests: N 2xx, N non-2xx, N connection errors; 1.0.0 answers N, ...`
+    pub fn summary(&self, versions: &[&str]) -> String {
+        let mut text = format!(
+            "{} requests: {} 2xx, {} non-2xx, {} connection errors",
+            self.requests,
+            self.versions.len(),
+            self.non_2xx.len(),
+            self.connection_errors.len()
+        );
+        for v in versions {
+            let n = self.versions.iter().filter(|a| a == v).count();
+            text.push_str(&format!("; {v} answers {n}"));
+        }
+        text
+    }
+
+    /// The first failures, for an assertion message.
+    pub fn failures(&self) -> String {
+        format!(
+            "non-2xx: {:?}\nconnection errors: {:?}",
+            self.non_2xx.iter().take(20).collect::<Vec<_>>(),
+            self.connection_errors.iter().take(20).collect::<Vec<_>>(),
+        )
+    }
+}
+
+/// GET /version on `addr` at a steady pace until `stop` is set or a bound is reached.
+pub fn run_load(addr: &str, stop: &AtomicBool) -> Load {
+    let mut load = Load::default();
+    let start = Instant::now();
+    let mut next = start;
+    while !stop.load(Ordering::Relaxed)
+        && load.requests < MAX_REQUESTS
+        && start.elapsed() < MAX_LOAD_TIME
+    {
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        }
+        next += REQUEST_EVERY;
+        load.requests += 1;
+        let at = start.elapsed().as_secs_f32();
+        match http_request(addr, "/version") {
+            Ok((status, body)) if (200..300).contains(&status) => load.versions.push(body),
+            Ok((status, body)) => load.non_2xx.push(format!("{at:.2}s: {status} {body}")),
+            Err(e) => load.connection_errors.push(format!("{at:.2}s: {e}")),
+        }
+    }
+    load
+}
+
+/// Sets its flag on drop: stops a load also when the test panics, so the thread never
+/// outlives it for long.
+pub struct StopOnDrop(pub Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A load on a thread of its own against `addr`; `stop` ends it.
+pub fn start_load(addr: &str, stop: &Arc<AtomicBool>) -> std::thread::JoinHandle<Load> {
+    let stop = stop.clone();
+    let addr = addr.to_string();
+    std::thread::spawn(move || run_load(&addr, &stop))
+}
+
 /// One router test's live project: the Swarm, a unique project and service name, a work
 /// directory and the swarm:// KV store. On drop it deletes the service's keys, then (through
 /// `Cleanup`) its Swarm services and networks.
@@ -310,10 +437,17 @@ impl Drop for LiveRouterProject {
         .map(|k| format!("{}-{k}", self.service))
         .collect();
         let kv = &*self.kv;
+        let registrations = format!("{}-router/", self.service);
         // Drop cannot await: block this (multi-threaded) runtime's worker briefly.
         tokio::task::block_in_place(|| {
             tokio::runtime::Handle::current().block_on(async {
-                for k in &keys {
+                // Routers killed by a test leave their registrations behind.
+                let left: Vec<String> = kv
+                    .list(&registrations)
+                    .await
+                    .map(|e| e.into_iter().map(|e| e.key).collect())
+                    .unwrap_or_default();
+                for k in keys.iter().chain(&left) {
                     let _ = kv.delete(k).await;
                 }
             })
