@@ -1,9 +1,10 @@
 //! The waits of a plan: a zone becoming healthy, the routers catching up.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use super::context::{Context, millis};
-use super::health::{HealthReport, HealthStatus, TaskCounts, evaluate};
+use super::health::{HealthReport, HealthRules, HealthStatus, TaskCounts, evaluate};
 use super::router_wait::{Look, Progress, RouterWatch};
 use super::step_error::{StepError, StepFailure};
 use super::track::ServiceRun;
@@ -39,6 +40,26 @@ fn wanted_tasks(tasks: &[TaskInfo]) -> u64 {
         .filter_map(|t| t.node_id.as_deref())
         .collect();
     u64::try_from(nodes.len()).unwrap_or(u64::MAX).max(1)
+}
+
+/// The rules for judging tasks `now`, when the cluster last came back from an outage at
+/// `recovered` (if ever). While the manager is down, workers cannot report their tasks: a task
+/// it still lists as `starting` may have been healthy for a while. It gets a full healthcheck
+/// period from the recovery before it counts as stuck.
+fn rules_after_outage(
+    rules: &HealthRules,
+    recovered: Option<Instant>,
+    now: Instant,
+) -> Cow<'_, HealthRules> {
+    match (rules.healthcheck_period, recovered) {
+        (Some(period), Some(at)) if now.saturating_duration_since(at) <= period => {
+            Cow::Owned(HealthRules {
+                healthcheck_period: None,
+                ..rules.clone()
+            })
+        }
+        _ => Cow::Borrowed(rules),
+    }
 }
 
 /// One look at the zone, as the gate's loop made it.
@@ -243,6 +264,8 @@ impl Context<'_> {
         );
         let mut shown: Option<Shown> = None;
         let mut warned_cluster = false;
+        // When the cluster answered again after it could not list the tasks.
+        let mut recovered: Option<Instant> = None;
         loop {
             if gate.cancellable && self.cancel.is_cancelled() {
                 return Err(StepError::Interrupted);
@@ -260,6 +283,9 @@ impl Context<'_> {
                     (Observation::Unreachable(e.to_string()), None)
                 }
                 Ok(tasks) => {
+                    if warned_cluster {
+                        recovered = Some(now);
+                    }
                     warned_cluster = false;
                     let replicas = match gate.replicas {
                         // A global service: every task Swarm wants running, one per node.
@@ -271,7 +297,7 @@ impl Context<'_> {
                         gate.version,
                         replicas,
                         self.clock.wall(),
-                        &run.rules,
+                        &rules_after_outage(&run.rules, recovered, now),
                     );
                     let probe = match &health.probe {
                         Some(probe) if machine.probe_due(now, &report) => {
@@ -466,6 +492,36 @@ mod tests {
     }
 
     const SEC: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn after_an_outage_starting_tasks_get_a_full_healthcheck_period_again() {
+        let t0 = Instant::now();
+        let rules = HealthRules {
+            healthcheck_period: Some(12 * SEC),
+            ..HealthRules::default()
+        };
+        // Never out of touch: the rules as they are.
+        assert_eq!(
+            rules_after_outage(&rules, None, t0).healthcheck_period,
+            Some(12 * SEC)
+        );
+        // Back for less than a period: nothing is stuck in `starting` yet.
+        assert_eq!(
+            rules_after_outage(&rules, Some(t0), t0 + 5 * SEC).healthcheck_period,
+            None
+        );
+        // A full period after the recovery, a task still starting is stuck.
+        assert_eq!(
+            rules_after_outage(&rules, Some(t0), t0 + 13 * SEC).healthcheck_period,
+            Some(12 * SEC)
+        );
+        // Without a healthcheck there is nothing to relax.
+        let none = HealthRules::default();
+        assert_eq!(
+            rules_after_outage(&none, Some(t0), t0).healthcheck_period,
+            None
+        );
+    }
 
     #[test]
     fn passes_once_the_same_tasks_stayed_healthy_for_min_healthy() {
