@@ -63,12 +63,22 @@ struct Watch {
     fault_at: Option<Duration>,
 }
 
-/// Runs `deploy` to its end, making `fault` (blocking) once the new zone `green` has tasks,
-/// that is while the deploy waits on its gate, and checking the keys all along.
+/// When, in the health gate of the new zone `green`, the fault is made.
+#[derive(Clone, Copy)]
+enum When {
+    /// A task is past scheduling (preparing, starting or running).
+    Scheduled,
+    /// This many tasks run healthy: the gate is counting `min_healthy`.
+    Running(usize),
+}
+
+/// Runs `deploy` to its end, making `fault` (blocking) at `when` in the gate of the new zone,
+/// and checking the keys all along.
 async fn watch(
     nodes: &Nodes,
     stack: &Stack,
     mut deploy: Running,
+    when: When,
     fault: impl FnOnce() + Send + 'static,
 ) -> (Finished, Watch) {
     let mut w = Watch::default();
@@ -83,7 +93,7 @@ async fn watch(
             return (done, w);
         }
         assert!(Instant::now() < deadline, "the deploy did not end in 4 min");
-        if fault.is_some() && running_or_starting(nodes, stack).await {
+        if fault.is_some() && in_gate(nodes, stack, when).await {
             w.fault_at = Some(deploy.started.elapsed());
             let f = fault.take().expect("fault");
             pending = Some(tokio::task::spawn_blocking(f));
@@ -105,8 +115,8 @@ async fn watch(
     }
 }
 
-/// True once the new zone has a task past scheduling: the deploy is in its health gate.
-async fn running_or_starting(nodes: &Nodes, stack: &Stack) -> bool {
+/// True once the new zone is as far as `when` says.
+async fn in_gate(nodes: &Nodes, stack: &Stack, when: When) -> bool {
     let Ok(tasks) = nodes
         .cluster
         .tasks(&format!("{}_web-green", stack.project))
@@ -114,17 +124,22 @@ async fn running_or_starting(nodes: &Nodes, stack: &Stack) -> bool {
     else {
         return false;
     };
-    tasks.iter().any(|t| {
-        t.desired_state == TaskState::Running
-            && matches!(
+    let wanted = tasks
+        .iter()
+        .filter(|t| t.desired_state == TaskState::Running);
+    match when {
+        When::Scheduled => wanted.into_iter().any(|t| {
+            matches!(
                 t.state,
                 TaskState::Preparing | TaskState::Starting | TaskState::Running
             )
-    })
+        }),
+        When::Running(n) => wanted.filter(|t| t.state == TaskState::Running).count() >= n,
+    }
 }
 
 /// Waits until the store and the zones agree: the keys name a zone with `replicas` running
-/// tasks of the version they name, and the other zone wants none. Returns the serving zone
+/// (healthy) tasks of the version they name, and the other zone wants none. Returns the serving zone
 /// and version.
 async fn settled(nodes: &Nodes, stack: &Stack, replicas: usize) -> (String, String) {
     let start = Instant::now();
@@ -146,7 +161,9 @@ async fn settled(nodes: &Nodes, stack: &Stack, replicas: usize) -> (String, Stri
                     .find(|(z, _)| **z != zone)
                     .map(|(_, s)| s.desired);
                 let ok = serving.is_some_and(|s| {
-                    s.running as usize == replicas
+                    // Tasks of a node that is down stay `running` in Swarm's view, but
+                    // are no longer meant to run: only those meant to run count.
+                    s.healthy as usize == replicas
                         && s.desired as usize == replicas
                         && s.version.as_deref() == Some(version.as_str())
                 }) && other.unwrap_or(0) == 0;
@@ -215,20 +232,28 @@ fn names_a_cause(stderr: &str) -> bool {
 }
 
 #[tokio::test]
-async fn a_worker_engine_stopped_during_the_health_gate() {
-    let Some(nodes) = Nodes::acquire("a_worker_engine_stopped_during_the_health_gate").await else {
+async fn a_worker_engine_killed_during_the_health_gate() {
+    let Some(nodes) = Nodes::acquire("a_worker_engine_killed_during_the_health_gate").await else {
         return;
     };
     let t0 = Instant::now();
-    let stack = project(&nodes, "60s", "4s");
+    let stack = project(&nodes, "60s", "12s");
     first_release(&nodes, &stack).await;
     let deploy = stack.start_deploy("2.0.0", &[]);
-    let (out, w) = watch(&nodes, &stack, deploy, || {
-        crate::support::nodes::stop_engine_of("n3");
+    // Killed (a crash, not a shutdown) once green runs, while the gate counts min_healthy,
+    // which is long enough for Swarm to see the node down and replace its tasks in the gate.
+    let (out, w) = watch(&nodes, &stack, deploy, When::Running(2), || {
+        let killed = Instant::now();
+        crate::support::nodes::kill_engine_of("n3");
+        crate::support::nodes::wait_node_status("n3", "Down", Duration::from_secs(60));
+        eprintln!(
+            "TIMING worker-kill node Down after {:.1?}",
+            killed.elapsed()
+        );
     })
     .await;
     eprintln!(
-        "worker stop: exit {:?} after {:.1?} (fault at {:.1?}), {} samples, {} blind\n{out}",
+        "worker kill: exit {:?} after {:.1?} (fault at {:.1?}), {} samples, {} blind\n{out}",
         out.code(),
         out.elapsed,
         w.fault_at.unwrap_or_default(),
@@ -236,7 +261,7 @@ async fn a_worker_engine_stopped_during_the_health_gate() {
         w.blind
     );
     assert_done_or_rolled_back(&nodes, &stack, &out, &w).await;
-    eprintln!("TIMING worker-stop total {:.1?}", t0.elapsed());
+    eprintln!("TIMING worker-kill total {:.1?}", t0.elapsed());
 }
 
 /// Blue runs 1.0.0 on all three nodes, one task each: every fault below hits a zone's task.
@@ -266,7 +291,7 @@ async fn a_node_drained_during_the_health_gate() {
     let stack = project(&nodes, "60s", "4s");
     first_release(&nodes, &stack).await;
     let deploy = stack.start_deploy("2.0.0", &[]);
-    let (out, w) = watch(&nodes, &stack, deploy, || {
+    let (out, w) = watch(&nodes, &stack, deploy, When::Scheduled, || {
         crate::support::nodes::set_availability_of("n2", "drain");
     })
     .await;
@@ -350,7 +375,7 @@ async fn the_manager_engine_restarted_during_the_health_gate() {
     let stack = project(&nodes, "60s", "4s");
     first_release(&nodes, &stack).await;
     let deploy = stack.start_deploy("2.0.0", &[]);
-    let (out, w) = watch(&nodes, &stack, deploy, || {
+    let (out, w) = watch(&nodes, &stack, deploy, When::Scheduled, || {
         crate::support::nodes::stop_engine_of("n1");
         // Down for a while: longer than the lock's renewal interval and many gate polls.
         std::thread::sleep(Duration::from_secs(8));
@@ -389,4 +414,82 @@ async fn the_manager_engine_restarted_during_the_health_gate() {
         other => panic!("expected 0, 1 or 3, got {other:?}\n{out}"),
     }
     eprintln!("TIMING manager-restart total {:.1?}", t0.elapsed());
+}
+
+#[tokio::test]
+async fn the_manager_down_past_the_gate_deadline() {
+    let Some(nodes) = Nodes::acquire("the_manager_down_past_the_gate_deadline").await else {
+        return;
+    };
+    let t0 = Instant::now();
+    let stack = project(&nodes, "15s", "4s");
+    first_release(&nodes, &stack).await;
+    let deploy = stack.start_deploy("2.0.0", &[]);
+    let (out, w) = watch(&nodes, &stack, deploy, When::Scheduled, || {
+        crate::support::nodes::stop_engine_of("n1");
+        std::thread::sleep(Duration::from_secs(25));
+        crate::support::nodes::start_engine_of("n1");
+    })
+    .await;
+    eprintln!(
+        "manager down: exit {:?} after {:.1?} (fault at {:.1?}), {} samples, {} blind\n{out}",
+        out.code(),
+        out.elapsed,
+        w.fault_at.unwrap_or_default(),
+        w.samples,
+        w.blind
+    );
+    assert!(
+        w.violations.is_empty(),
+        "the keys named a zone without running tasks:\n{}\n{out}",
+        w.violations.join("\n")
+    );
+    // The cause is the manager, named as such, not the release.
+    assert!(
+        out.stderr.contains("cannot reach the Docker engine"),
+        "the failure must name the unreachable manager\n{out}"
+    );
+    assert!(
+        !out.stderr.contains("healthcheck failing") && !out.stderr.contains("crash loop"),
+        "a node fault was blamed on the release\n{out}"
+    );
+    // The keys never moved: blue kept serving through it all.
+    assert_eq!(
+        keys(&nodes, &stack).await,
+        Some((Some("blue".into()), Some("1.0.0".into())))
+    );
+    match out.code() {
+        Some(1) => {}
+        Some(3) => {
+            // The rollback could not reach the manager either: the message says what is left
+            // and how to finish, and that way (`shipctl abort`) brings it back.
+            assert!(
+                out.stderr.contains("rollback incomplete")
+                    && out.stderr.contains("`shipctl abort web` keeps the zone"),
+                "exit 3 must say what is left and how to finish\n{out}"
+            );
+            let status = stack.run("status", &[]);
+            eprintln!("status after exit 3: {:?}\n{status}", status.code());
+            assert!(
+                status.stdout.contains("not settled"),
+                "status must show the unfinished state\n{status}"
+            );
+            let abort = stack.run("abort", &["web", "--yes"]);
+            eprintln!(
+                "abort: {:?} after {:.1?}\n{abort}",
+                abort.code(),
+                abort.elapsed
+            );
+            abort.expect_code(0);
+        }
+        other => panic!("expected 1 or 3, got {other:?}\n{out}"),
+    }
+    assert_eq!(
+        settled(&nodes, &stack, 3).await,
+        ("blue".to_string(), "1.0.0".to_string())
+    );
+    stack
+        .run("status", &["--wait", "--timeout", "60s"])
+        .expect_code(0);
+    eprintln!("TIMING manager-down total {:.1?}", t0.elapsed());
 }

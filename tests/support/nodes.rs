@@ -205,6 +205,41 @@ pub fn stop_engine_of(n: &str) {
     stop_engine(n).unwrap_or_else(|e| panic!("stop the engine of {n}: {e}"));
 }
 
+/// Kills the engine of `n` (SIGKILL: a crash; its containers keep running without it, as after
+/// a real engine crash) and waits until it is gone.
+pub fn kill_engine_of(n: &str) {
+    let Some(pid) = engine_pid(n) else {
+        panic!("the engine of {n} is not running");
+    };
+    run("kill", &["-KILL", &pid.to_string()]).unwrap_or_else(|e| panic!("kill {n}: {e}"));
+    poll(
+        &format!("dockerd of {n} gone"),
+        Duration::from_secs(10),
+        || match engine_pid(n) {
+            Some(_) => Err("still there".into()),
+            None => Ok(()),
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Waits until the manager lists the node of `n` with this status (`Down`, `Ready`).
+pub fn wait_node_status(n: &str, status: &str, timeout: Duration) {
+    let name = Nodes::node_name(n);
+    poll(&format!("{name} {status}"), timeout, || {
+        let now = docker(
+            "n1",
+            &["node", "inspect", "--format", "{{.Status.State}}", &name],
+        )?;
+        if now.eq_ignore_ascii_case(status) {
+            Ok(())
+        } else {
+            Err(now)
+        }
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
 /// Starts the engine of `n` again and waits until it answers.
 pub fn start_engine_of(n: &str) {
     start_engine(n).unwrap_or_else(|e| panic!("start the engine of {n}: {e}"));
@@ -326,8 +361,10 @@ fn restore() -> Result<(), String> {
     for id in ids.lines() {
         docker("n1", &["node", "update", "--availability", "active", id])?;
     }
-    remove_everything()?;
-    poll("three nodes ready", Duration::from_secs(60), healthy)
+    // Workers report their tasks gone only once they are connected again: the networks of
+    // removed services stay in use until then.
+    poll("three nodes ready", Duration::from_secs(60), healthy)?;
+    remove_everything()
 }
 
 /// Removes every service and user network of the cluster (only node tests use it).
@@ -339,7 +376,7 @@ fn remove_everything() -> Result<(), String> {
         docker("n1", &args)?;
     }
     // Networks stay in use until the tasks of removed services are gone.
-    poll("networks removed", Duration::from_secs(30), || {
+    poll("networks removed", Duration::from_secs(60), || {
         let nets = docker("n1", &["network", "ls", "-q", "--filter", "driver=overlay"])?;
         let ours: Vec<&str> = nets.lines().collect();
         let mut left = Vec::new();
