@@ -1,8 +1,9 @@
-//! Node faults on a real three-node Swarm (tests/support/nodes.rs): a worker's engine stopped, a
-//! node drained, a constraint no node meets and the manager's engine restarted while a deploy
-//! of three replicas waits on its health gate. Whatever happens, the routing keys never point at
-//! a zone without running tasks, and the deploy ends done, rolled back with a named cause, or
-//! in a state that `status` and the documented recovery bring back to clean.
+//! Node faults on a real three-node Swarm (tests/support/nodes.rs): a worker's engine killed, a
+//! node drained, a constraint no node meets, the manager's engine restarted, and the manager
+//! down past the gate's deadline, while a deploy of three replicas (one per node) waits on its
+//! health gate. Whatever happens, the routing keys never point at a zone without running tasks,
+//! and the deploy ends done, rolled back with a named cause, or in a state that `status` and the
+//! documented recovery bring back to clean. Each test prints `TIMING` lines for the record.
 
 use std::time::{Duration, Instant};
 
@@ -427,7 +428,7 @@ async fn the_manager_down_past_the_gate_deadline() {
     let deploy = stack.start_deploy("2.0.0", &[]);
     let (out, w) = watch(&nodes, &stack, deploy, When::Scheduled, || {
         crate::support::nodes::stop_engine_of("n1");
-        std::thread::sleep(Duration::from_secs(25));
+        std::thread::sleep(Duration::from_secs(20));
         crate::support::nodes::start_engine_of("n1");
     })
     .await;

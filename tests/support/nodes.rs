@@ -296,21 +296,12 @@ fn node_states() -> Result<Vec<(String, String, String)>, String> {
 }
 
 /// The cluster is what the tests expect: three engines answering, the manager's swarm with
-/// exactly our three nodes ready and active, the images everywhere.
+/// exactly our three nodes ready and active.
 fn healthy() -> Result<(), String> {
     for n in NODES {
         let state = docker(n, &["info", "--format", "{{.Swarm.LocalNodeState}}"])?;
         if state != "active" {
             return Err(format!("{n}: swarm state {state}"));
-        }
-        let images = docker(
-            n,
-            &["images", "--format", "{{.Repository}}:{{.Tag}}", TEST_IMAGE],
-        )?;
-        for tag in TAGS {
-            if !images.lines().any(|l| l == format!("{TEST_IMAGE}:{tag}")) {
-                return Err(format!("{n}: no image {TEST_IMAGE}:{tag}"));
-            }
         }
     }
     let nodes = node_states()?;
@@ -326,17 +317,50 @@ fn healthy() -> Result<(), String> {
     Ok(())
 }
 
-/// Brings the cluster to health: reuse it, restore it, or build it again.
+/// Brings the cluster to health: reuse it, restore it, or build it again; then the test
+/// images of the default engine on every node.
 fn ensure() -> Result<(), String> {
-    if healthy().is_ok() {
-        return restore();
+    if restore().is_err() {
+        teardown();
+        build()?;
+        poll("three nodes ready", Duration::from_secs(60), healthy)?;
     }
-    if restore().is_ok() {
+    sync_images()
+}
+
+/// The ids of the test images on an engine (`None`: the default one); `Err` if one is missing.
+fn image_ids(n: Option<&str>) -> Result<String, String> {
+    let images: Vec<String> = TAGS.iter().map(|t| format!("{TEST_IMAGE}:{t}")).collect();
+    let mut args = vec!["image", "inspect", "--format", "{{.Id}}"];
+    args.extend(images.iter().map(String::as_str));
+    match n {
+        Some(n) => docker(n, &args),
+        None => run("docker", &args),
+    }
+}
+
+/// Loads the default engine's test images into every node that lacks them or has other ones
+/// (each engine has its own image store, and nothing can be pulled here).
+fn sync_images() -> Result<(), String> {
+    let wanted = image_ids(None)?;
+    let stale: Vec<&str> = NODES
+        .into_iter()
+        .filter(|n| image_ids(Some(n)).as_ref() != Ok(&wanted))
+        .collect();
+    if stale.is_empty() {
         return Ok(());
     }
-    teardown();
-    build()?;
-    poll("three nodes ready", Duration::from_secs(60), healthy)
+    let tar = std::env::temp_dir().join(format!("shipctl-nodes-images-{}.tar", std::process::id()));
+    let tar_path = tar.display().to_string();
+    let images: Vec<String> = TAGS.iter().map(|t| format!("{TEST_IMAGE}:{t}")).collect();
+    let mut args = vec!["save", "-o", tar_path.as_str()];
+    args.extend(images.iter().map(String::as_str));
+    run("docker", &args)?;
+    let loaded = stale
+        .iter()
+        .try_for_each(|n| docker(n, &["load", "-q", "-i", &tar_path]).map(drop));
+    let _ = std::fs::remove_file(&tar);
+    loaded
 }
 
 /// Every engine running, every node ready and active, no services or networks left.
@@ -576,16 +600,5 @@ fn build() -> Result<(), String> {
             ],
         )?;
     }
-    // Every engine has its own image store; nothing can be pulled here.
-    let tar = std::env::temp_dir().join(format!("shipctl-nodes-images-{}.tar", std::process::id()));
-    let tar_path = tar.display().to_string();
-    let images: Vec<String> = TAGS.iter().map(|t| format!("{TEST_IMAGE}:{t}")).collect();
-    let mut args = vec!["save", "-o", tar_path.as_str()];
-    args.extend(images.iter().map(String::as_str));
-    run("docker", &args)?;
-    for n in NODES {
-        docker(n, &["load", "-q", "-i", &tar_path])?;
-    }
-    let _ = std::fs::remove_file(&tar);
     Ok(())
 }
