@@ -42,17 +42,14 @@ fn wanted_tasks(tasks: &[TaskInfo]) -> u64 {
     u64::try_from(nodes.len()).unwrap_or(u64::MAX).max(1)
 }
 
-/// The rules for judging tasks `now`, when the cluster last came back from an outage at
-/// `recovered` (if ever). While the manager is down, workers cannot report their tasks: a task
-/// it still lists as `starting` may have been healthy for a while. It gets a full healthcheck
-/// period from the recovery before it counts as stuck.
-fn rules_after_outage(
-    rules: &HealthRules,
-    recovered: Option<Instant>,
-    now: Instant,
-) -> Cow<'_, HealthRules> {
-    match (rules.healthcheck_period, recovered) {
-        (Some(period), Some(at)) if now.saturating_duration_since(at) <= period => {
+/// The rules for judging tasks `now`, when this gate has seen the cluster without a break
+/// since `view_since` (its start, or the end of the last outage). The manager's record of a
+/// task can be stale: while the manager is down, or restarting before this run began, workers
+/// cannot report, and a task it still lists as `starting` may have been healthy for a while.
+/// So a task counts as stuck in `starting` only after a full healthcheck period of this view.
+fn rules_for_view(rules: &HealthRules, view_since: Instant, now: Instant) -> Cow<'_, HealthRules> {
+    match rules.healthcheck_period {
+        Some(period) if now.saturating_duration_since(view_since) <= period => {
             Cow::Owned(HealthRules {
                 healthcheck_period: None,
                 ..rules.clone()
@@ -264,8 +261,8 @@ impl Context<'_> {
         );
         let mut shown: Option<Shown> = None;
         let mut warned_cluster = false;
-        // When the cluster answered again after it could not list the tasks.
-        let mut recovered: Option<Instant> = None;
+        // Since when the gate has seen the cluster without a break.
+        let mut view_since = self.clock.now();
         loop {
             if gate.cancellable && self.cancel.is_cancelled() {
                 return Err(StepError::Interrupted);
@@ -284,7 +281,7 @@ impl Context<'_> {
                 }
                 Ok(tasks) => {
                     if warned_cluster {
-                        recovered = Some(now);
+                        view_since = now;
                     }
                     warned_cluster = false;
                     let replicas = match gate.replicas {
@@ -297,7 +294,7 @@ impl Context<'_> {
                         gate.version,
                         replicas,
                         self.clock.wall(),
-                        &rules_after_outage(&run.rules, recovered, now),
+                        &rules_for_view(&run.rules, view_since, now),
                     );
                     let probe = match &health.probe {
                         Some(probe) if machine.probe_due(now, &report) => {
@@ -494,33 +491,26 @@ mod tests {
     const SEC: Duration = Duration::from_secs(1);
 
     #[test]
-    fn after_an_outage_starting_tasks_get_a_full_healthcheck_period_again() {
+    fn starting_tasks_count_as_stuck_only_after_a_full_period_of_unbroken_view() {
         let t0 = Instant::now();
         let rules = HealthRules {
             healthcheck_period: Some(12 * SEC),
             ..HealthRules::default()
         };
-        // Never out of touch: the rules as they are.
+        // Seen for less than a period (the gate just began, or the manager just came back):
+        // nothing is stuck in `starting` yet, however old Swarm's record of the task.
         assert_eq!(
-            rules_after_outage(&rules, None, t0).healthcheck_period,
-            Some(12 * SEC)
-        );
-        // Back for less than a period: nothing is stuck in `starting` yet.
-        assert_eq!(
-            rules_after_outage(&rules, Some(t0), t0 + 5 * SEC).healthcheck_period,
+            rules_for_view(&rules, t0, t0 + 5 * SEC).healthcheck_period,
             None
         );
-        // A full period after the recovery, a task still starting is stuck.
+        // A full period of view: a task still starting is stuck.
         assert_eq!(
-            rules_after_outage(&rules, Some(t0), t0 + 13 * SEC).healthcheck_period,
+            rules_for_view(&rules, t0, t0 + 13 * SEC).healthcheck_period,
             Some(12 * SEC)
         );
         // Without a healthcheck there is nothing to relax.
         let none = HealthRules::default();
-        assert_eq!(
-            rules_after_outage(&none, Some(t0), t0).healthcheck_period,
-            None
-        );
+        assert_eq!(rules_for_view(&none, t0, t0).healthcheck_period, None);
     }
 
     #[test]
