@@ -14,10 +14,16 @@ use crate::support::stack::{Finished, Running, Setup, Stack, Store, swarm_kv};
 
 /// A blue-green project of three replicas on the node cluster; `min_healthy` keeps the gate
 /// open long enough for a fault to land in it.
-fn project(nodes: &Nodes, health_timeout: &'static str, min_healthy: &str) -> Stack {
+fn project(
+    nodes: &Nodes,
+    health_timeout: &'static str,
+    min_healthy: &str,
+    lock_ttl: &'static str,
+) -> Stack {
     let mut setup = Setup::new(Store::Swarm);
     setup.replicas = 3;
     setup.health_timeout = health_timeout;
+    setup.lock_ttl = lock_ttl;
     let mut stack = Stack::new(&nodes.cluster, setup);
     stack.env.set("DOCKER_HOST", &manager_host());
     let spec = std::fs::read_to_string(stack.env.dir().join("shipctl.yaml")).expect("read spec");
@@ -238,7 +244,7 @@ async fn a_worker_engine_killed_during_the_health_gate() {
         return;
     };
     let t0 = Instant::now();
-    let stack = project(&nodes, "60s", "12s");
+    let stack = project(&nodes, "60s", "12s", "10s");
     first_release(&nodes, &stack).await;
     let deploy = stack.start_deploy("2.0.0", &[]);
     // Killed (a crash, not a shutdown) once green runs, while the gate counts min_healthy,
@@ -289,7 +295,7 @@ async fn a_node_drained_during_the_health_gate() {
         return;
     };
     let t0 = Instant::now();
-    let stack = project(&nodes, "60s", "4s");
+    let stack = project(&nodes, "60s", "4s", "10s");
     first_release(&nodes, &stack).await;
     let deploy = stack.start_deploy("2.0.0", &[]);
     let (out, w) = watch(&nodes, &stack, deploy, When::Scheduled, || {
@@ -330,7 +336,7 @@ async fn a_constraint_no_node_meets_fails_fast_naming_it() {
         return;
     };
     let t0 = Instant::now();
-    let stack = project(&nodes, "2m", "1s");
+    let stack = project(&nodes, "2m", "1s", "10s");
     first_release(&nodes, &stack).await;
     let compose = std::fs::read_to_string(stack.env.dir().join("compose.yaml")).expect("compose");
     stack.env.write(
@@ -373,7 +379,10 @@ async fn the_manager_engine_restarted_during_the_health_gate() {
         return;
     };
     let t0 = Instant::now();
-    let stack = project(&nodes, "60s", "4s");
+    // The default lock TTL: a restart of a few seconds is shorter than it. Workers can take
+    // a while to report again after a manager restart (seen: up to 50 s): a deadline that
+    // leaves room for it.
+    let stack = project(&nodes, "90s", "4s", "30s");
     first_release(&nodes, &stack).await;
     let deploy = stack.start_deploy("2.0.0", &[]);
     let (out, w) = watch(&nodes, &stack, deploy, When::Scheduled, || {
@@ -423,12 +432,16 @@ async fn the_manager_down_past_the_gate_deadline() {
         return;
     };
     let t0 = Instant::now();
-    let stack = project(&nodes, "15s", "4s");
+    let stack = project(&nodes, "60s", "4s", "10s");
     first_release(&nodes, &stack).await;
+    // A gate deadline shorter than the lock's TTL: the gate, not the lock, ends this deploy.
+    let spec = std::fs::read_to_string(stack.env.dir().join("shipctl.yaml")).expect("read spec");
+    let short = spec.replace(": 60s", ": 6s");
+    stack.env.write("shipctl.yaml", &short);
     let deploy = stack.start_deploy("2.0.0", &[]);
     let (out, w) = watch(&nodes, &stack, deploy, When::Scheduled, || {
         crate::support::nodes::stop_engine_of("n1");
-        std::thread::sleep(Duration::from_secs(20));
+        std::thread::sleep(Duration::from_secs(12));
         crate::support::nodes::start_engine_of("n1");
     })
     .await;
@@ -447,7 +460,8 @@ async fn the_manager_down_past_the_gate_deadline() {
     );
     // The cause is the manager, named as such, not the release.
     assert!(
-        out.stderr.contains("cannot reach the Docker engine"),
+        out.stderr
+            .contains("failed: green not healthy within 6s: cluster: "),
         "the failure must name the unreachable manager\n{out}"
     );
     assert!(
@@ -479,6 +493,8 @@ async fn the_manager_down_past_the_gate_deadline() {
                     && !status.stdout.contains("deploy running"),
                 "status must show the unfinished, stopped deploy\n{status}"
             );
+            // Blue lost its task on the manager: give it the usual deadline to come back.
+            stack.env.write("shipctl.yaml", &spec);
             let abort = stack.run("abort", &["web", "--yes"]);
             eprintln!(
                 "abort: {:?} after {:.1?}\n{abort}",
