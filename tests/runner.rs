@@ -10,6 +10,7 @@ mod in_place;
 mod kv_conformance;
 mod kv_deploy;
 mod locks;
+mod nodes;
 mod operator;
 mod planner;
 mod projects;

@@ -1,9 +1,10 @@
 //! The waits of a plan: a zone becoming healthy, the routers catching up.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use super::context::{Context, millis};
-use super::health::{HealthReport, HealthStatus, TaskCounts, evaluate};
+use super::health::{HealthReport, HealthRules, HealthStatus, TaskCounts, evaluate};
 use super::router_wait::{Look, Progress, RouterWatch};
 use super::step_error::{StepError, StepFailure};
 use super::track::ServiceRun;
@@ -39,6 +40,23 @@ fn wanted_tasks(tasks: &[TaskInfo]) -> u64 {
         .filter_map(|t| t.node_id.as_deref())
         .collect();
     u64::try_from(nodes.len()).unwrap_or(u64::MAX).max(1)
+}
+
+/// The rules for judging tasks `now`, when this gate has seen the cluster without a break
+/// since `view_since` (its start, or the end of the last outage). The manager's record of a
+/// task can be stale: while the manager is down, or restarting before this run began, workers
+/// cannot report, and a task it still lists as `starting` may have been healthy for a while.
+/// So a task counts as stuck in `starting` only after a full healthcheck period of this view.
+fn rules_for_view(rules: &HealthRules, view_since: Instant, now: Instant) -> Cow<'_, HealthRules> {
+    match rules.healthcheck_period {
+        Some(period) if now.saturating_duration_since(view_since) <= period => {
+            Cow::Owned(HealthRules {
+                healthcheck_period: None,
+                ..rules.clone()
+            })
+        }
+        _ => Cow::Borrowed(rules),
+    }
 }
 
 /// One look at the zone, as the gate's loop made it.
@@ -243,6 +261,8 @@ impl Context<'_> {
         );
         let mut shown: Option<Shown> = None;
         let mut warned_cluster = false;
+        // Since when the gate has seen the cluster without a break.
+        let mut view_since = self.clock.now();
         loop {
             if gate.cancellable && self.cancel.is_cancelled() {
                 return Err(StepError::Interrupted);
@@ -260,6 +280,9 @@ impl Context<'_> {
                     (Observation::Unreachable(e.to_string()), None)
                 }
                 Ok(tasks) => {
+                    if warned_cluster {
+                        view_since = now;
+                    }
                     warned_cluster = false;
                     let replicas = match gate.replicas {
                         // A global service: every task Swarm wants running, one per node.
@@ -271,7 +294,7 @@ impl Context<'_> {
                         gate.version,
                         replicas,
                         self.clock.wall(),
-                        &run.rules,
+                        &rules_for_view(&run.rules, view_since, now),
                     );
                     let probe = match &health.probe {
                         Some(probe) if machine.probe_due(now, &report) => {
@@ -466,6 +489,29 @@ mod tests {
     }
 
     const SEC: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn starting_tasks_count_as_stuck_only_after_a_full_period_of_unbroken_view() {
+        let t0 = Instant::now();
+        let rules = HealthRules {
+            healthcheck_period: Some(12 * SEC),
+            ..HealthRules::default()
+        };
+        // Seen for less than a period (the gate just began, or the manager just came back):
+        // nothing is stuck in `starting` yet, however old Swarm's record of the task.
+        assert_eq!(
+            rules_for_view(&rules, t0, t0 + 5 * SEC).healthcheck_period,
+            None
+        );
+        // A full period of view: a task still starting is stuck.
+        assert_eq!(
+            rules_for_view(&rules, t0, t0 + 13 * SEC).healthcheck_period,
+            Some(12 * SEC)
+        );
+        // Without a healthcheck there is nothing to relax.
+        let none = HealthRules::default();
+        assert_eq!(rules_for_view(&none, t0, t0).healthcheck_period, None);
+    }
 
     #[test]
     fn passes_once_the_same_tasks_stayed_healthy_for_min_healthy() {

@@ -272,11 +272,26 @@ impl Context<'_> {
                 help: Some(help),
             }
         } else {
+            // `shipctl rollback` refuses while both zones run replicas; `abort` is the command
+            // that ends that state (it keeps the zone the keys point at).
+            let both_run = run
+                .zones
+                .values()
+                .filter(|z| z.exists && z.desired > 0)
+                .count()
+                > 1;
+            let next = if both_run {
+                format!(
+                    "`shipctl abort {service}` keeps the zone the routing keys point at and \
+                     scales the other to 0"
+                )
+            } else {
+                format!("`shipctl rollback {service}` tries again")
+            };
             Error::NeedsAttention {
                 message: with_task_errors(format!("{headline}; {summary}"), &failure.task_errors),
                 help: Some(format!(
-                    "now: {}; {}. `shipctl status {service}` shows the details; \
-                     `shipctl rollback {service}` tries again",
+                    "now: {}; {}. `shipctl status {service}` shows the details; {next}",
                     run.zones_state(),
                     run.keys_state()
                 )),

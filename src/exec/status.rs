@@ -119,7 +119,16 @@ pub fn service_status(
         .progress
         .clone()
         .and_then(|v| serde_json::from_value(v).ok());
-    let deploy = deploy_in_progress(progress.as_ref(), &zone_list);
+    let mut deploy = deploy_in_progress(progress.as_ref(), &zone_list);
+    // A deploy holds its lock until it has recorded how it ended: a record still saying
+    // `running` with no holder is one that could not record its end (the store was
+    // unreachable, or the process was killed).
+    if let Some(d) = deploy.as_mut()
+        && d.state == "running"
+        && lock.is_none()
+    {
+        d.state = "stopped".into();
+    }
     let mut status = ServiceStatus {
         service: service.to_string(),
         active_zone: state.keys.active_zone.clone(),
@@ -217,10 +226,12 @@ fn problems(s: &ServiceStatus) -> Vec<String> {
         }
         _ => out.push("both zones run replicas".to_string()),
     }
-    if let Some(d) = &s.deploy
-        && d.state != "split"
-    {
-        out.push(format!("a deploy is in progress ({})", d.state));
+    match &s.deploy {
+        Some(d) if d.state == "stopped" => out.push("a deploy stopped before it finished".into()),
+        Some(d) if d.state != "split" => {
+            out.push(format!("a deploy is in progress ({})", d.state));
+        }
+        _ => {}
     }
     if let Some(lock) = &s.lock {
         out.push(format!("locked by {}@{}", lock.owner, lock.host));
@@ -238,6 +249,7 @@ fn age(updated_at: Option<&str>, now: SystemTime) -> Option<u64> {
 pub fn run_state_words(state: &str) -> &'static str {
     match state {
         "running" => "deploy running",
+        "stopped" => "deploy stopped before it finished (run it again to resume, or abort)",
         "awaiting_promotion" => "canary waiting for `shipctl promote`",
         "interrupted" => "deploy interrupted (run it again to resume)",
         "needs_attention" => "deploy failed and needs attention",
@@ -307,6 +319,45 @@ mod tests {
         };
         let s = service_status("web", &zones(), 2, &state(0, 2, 2), Some(lock), now);
         assert_eq!(s.problems, ["locked by ci@runner"]);
+    }
+
+    #[test]
+    fn a_running_record_without_a_lock_holder_is_a_stopped_deploy() {
+        let now = SystemTime::now();
+        let mut st = state(3, 3, 3);
+        let record = ProgressRecord {
+            service: "web".into(),
+            strategy: crate::spec::model::Strategy::BlueGreen,
+            from: None,
+            to: crate::plan::ZoneVersion {
+                zone: "green".into(),
+                version: "1.1.0".into(),
+            },
+            state: crate::exec::RunState::Running,
+            steps_done: 0,
+            total_steps: 6,
+            next_step: None,
+            message: String::new(),
+            updated_at: 0,
+        };
+        st.progress = serde_json::to_value(record).ok();
+        let s = service_status("web", &zones(), 3, &st, None, now);
+        assert!(
+            s.problems
+                .contains(&"a deploy stopped before it finished".to_string()),
+            "{:?}",
+            s.problems
+        );
+        assert_eq!(s.deploy.map(|d| d.state), Some("stopped".to_string()));
+        let lock = LockInfo {
+            owner: "ci".into(),
+            host: "runner".into(),
+            pid: 7,
+            since: "2026-11-21T22:00:00Z".into(),
+            message: None,
+        };
+        let s = service_status("web", &zones(), 3, &st, Some(lock), now);
+        assert_eq!(s.deploy.map(|d| d.state), Some("running".to_string()));
     }
 
     #[test]

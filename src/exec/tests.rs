@@ -566,6 +566,33 @@ async fn a_failing_healthcheck_is_named() {
 }
 
 #[tokio::test]
+async fn a_rollback_that_cannot_scale_the_new_zone_back_says_to_abort() {
+    let w = World::new(3);
+    w.cluster.behave(
+        "1.4.2",
+        Behaviour {
+            starting: Duration::from_secs(10),
+            fate: Fate::Unhealthy,
+            ..Behaviour::default()
+        },
+    );
+    w.cluster.break_scale_of(GREEN);
+    let err = w.run(&blue_green(None)).await.expect_err("needs attention");
+    assert_eq!(err.exit_code(), 3, "{err}");
+    assert!(err.to_string().contains("rollback incomplete"), "{err}");
+    let help = miette::Diagnostic::help(&err)
+        .map(|h| h.to_string())
+        .unwrap_or_default();
+    // Both zones run replicas: `shipctl rollback` would refuse, `abort` ends it.
+    assert!(
+        help.contains("`shipctl abort web` keeps the zone"),
+        "{help}"
+    );
+    assert!(!help.contains("shipctl rollback"), "{help}");
+    assert_eq!(w.kv.value(ZONE_KEY).as_deref(), Some("blue"));
+}
+
+#[tokio::test]
 async fn a_missing_image_fails_fast_with_the_image_error() {
     let w = World::new(3);
     w.cluster.behave(

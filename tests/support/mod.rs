@@ -6,6 +6,7 @@ pub mod consul_double;
 pub mod docker;
 pub mod etcd;
 pub mod live;
+pub mod nodes;
 pub mod prereq;
 pub mod proxy;
 pub mod router;
