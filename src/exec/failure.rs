@@ -187,7 +187,7 @@ impl Context<'_> {
             service,
             message,
             format!(
-                "another deploy may be running (`shipctl status {service}` shows the lock holder); now: {}; {}",
+                "its renewals failed for a whole TTL (the KV store unreachable) or another deploy took it; `shipctl status {service}` shows the lock holder; now: {}; {}",
                 run.zones_state(),
                 run.keys_state()
             ),
