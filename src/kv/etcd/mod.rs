@@ -245,7 +245,8 @@ pub(crate) fn decode_watch(
                 .map(|kv| int(kv, "mod_revision"))
                 .max()
                 .unwrap_or(header_rev);
-            return (Some(Ok(max.max(since + 1))), consumed);
+            // `since` is a revision the store sent: it may be the largest number.
+            return (Some(Ok(max.max(since.saturating_add(1)))), consumed);
         }
     }
     (None, consumed)
@@ -339,8 +340,7 @@ impl Inner {
 
     /// Waits for an event on `key` after `since`; returns the revision it saw.
     async fn watch_key(&self, key: &str, since: u64) -> Result<u64, KvError> {
-        let body =
-            json!({"create_request": {"key": b64(key), "start_revision": (since + 1).to_string()}});
+        let body = json!({"create_request": {"key": b64(key), "start_revision": since.saturating_add(1).to_string()}});
         let mut req = self
             .http
             .post(format!("{}/v3/watch", self.base))
@@ -582,6 +582,15 @@ impl Kv for EtcdKv {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_watch_after_the_largest_revision_does_not_overflow() {
+        let stream =
+            br#"{"result":{"header":{"revision":"6"},"events":[{"kv":{"mod_revision":"6"}}]}}"#;
+        let (outcome, consumed) = decode_watch("etcd", stream, u64::MAX);
+        assert_eq!(outcome.map(|o| o.ok()), Some(Some(u64::MAX)));
+        assert_eq!(consumed, stream.len());
+    }
 
     #[test]
     fn prefix_ends() {
