@@ -7,6 +7,8 @@ pub mod cli;
 pub mod compose;
 pub mod error;
 mod exec;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod kv;
 pub mod plan;
 pub mod ports;

@@ -5,6 +5,7 @@ mod cli;
 mod compose;
 mod consul_double;
 mod deploy;
+mod fuzz_corpus;
 mod hooks;
 mod in_place;
 mod kv_conformance;

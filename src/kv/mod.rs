@@ -55,3 +55,10 @@ pub use fenced::FencedKv;
 pub use history::{append_history, read_history};
 pub use lock::acquire_lock;
 pub use swarm::SwarmKv;
+
+/// The pure decoders of the Consul and etcd answers, for the fuzz targets.
+pub(crate) use consul::decode_entries as decode_consul_entries;
+pub(crate) use etcd::{
+    decode_list as decode_etcd_list, decode_range as decode_etcd_range,
+    decode_reply as decode_etcd_reply, decode_watch as decode_etcd_watch,
+};

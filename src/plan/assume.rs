@@ -344,7 +344,8 @@ fn service_state(
     state.keys = RoutingKeys {
         active_zone: Some(active.zone.clone()),
         active_version: Some(active.version.clone()),
-        traffic: if a_n + b_n == 0 {
+        // Counts come from the command line: both may be near u64::MAX, so no sum.
+        traffic: if a_n == 0 && b_n == 0 {
             Some(traffic::all_to(&spec.zones, &active.zone))
         } else {
             Some(traffic::split(&spec.zones, a_n, b_n))
@@ -448,6 +449,23 @@ mod tests {
         assert_eq!(api.zones["blue"].desired, 0);
         let names: Vec<&String> = api.zones.keys().collect();
         assert_eq!(names, ["blue", "green"]);
+    }
+
+    #[test]
+    fn counts_near_the_largest_number_split_the_traffic() {
+        let c = compose(&[("web", Some(2))]);
+        let s = observed_state(
+            "blue@1:18446744073709551615+green@2:1",
+            "demo",
+            &c,
+            &Spec::default(),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            s.services["web"].keys.traffic.as_deref(),
+            Some("blue=99,green=1")
+        );
     }
 
     #[test]

@@ -43,10 +43,12 @@ pub fn share_of(value: &str, zone: &str) -> Option<u64> {
     })
 }
 
-/// Checks a traffic value read from the store: `zone=N` entries for known zones only, each a
-/// whole percentage, adding up to 100. Anything else (a newline, a directive) is refused.
+/// Checks a traffic value read from the store: `zone=N` entries for known zones only, each
+/// zone once, each a whole percentage written in digits, adding up to 100. Anything else (a
+/// newline, a directive, a sign) is refused.
 pub fn check(value: &str, zones: &[&str]) -> Result<(), String> {
     let mut total = 0u64;
+    let mut seen: Vec<&str> = Vec::with_capacity(zones.len());
     for part in value.split(',') {
         let Some((zone, share)) = part.split_once('=') else {
             return Err(format!("`{}` is not `zone=percent`", shown(part)));
@@ -54,10 +56,20 @@ pub fn check(value: &str, zones: &[&str]) -> Result<(), String> {
         if !zones.contains(&zone) {
             return Err(format!("`{}` is not a zone", shown(zone)));
         }
-        let Ok(share) = share.parse::<u64>() else {
+        if seen.contains(&zone) {
+            // Two shares for one zone: a router would take one or the other.
+            return Err(format!("`{}` is given twice", shown(zone)));
+        }
+        seen.push(zone);
+        // `parse` alone would take `+50`, which shipctl never writes.
+        let number = Some(share)
+            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|s| s.parse::<u64>().ok());
+        let Some(number) = number else {
             return Err(format!("`{}` is not a whole percentage", shown(share)));
         };
-        total += share;
+        // Shares too big to add up cannot add up to 100 either.
+        total = total.saturating_add(number);
     }
     if total != 100 {
         return Err(format!("the shares add up to {total}, not 100"));
@@ -92,6 +104,9 @@ mod tests {
         assert!(check("blue=75,red=25", &zones).is_err());
         assert!(check("blue=100\n}\nserver evil 6.6.6.6:80;", &zones).is_err());
         assert!(check("blue=x,green=100", &zones).is_err());
+        assert!(check("blue=0,green=0,green=100", &zones).is_err());
+        assert!(check("blue=+100", &zones).is_err());
+        assert!(check("blue=18446744073709551615,green=1", &zones).is_err());
         assert_eq!(shown("a\nb"), "a?b");
     }
 

@@ -5,10 +5,16 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span as YamlSpan};
 use super::{Mapping, Node, SourceFile, Span, Value};
 use crate::error::InputError;
 
+/// How many values the aliases of one document may copy in all. Nested aliases multiply (ten
+/// aliases of ten aliases of ...): a few hundred bytes would otherwise expand to billions of
+/// values and exhaust memory. Real files copy a few thousand.
+const MAX_ALIAS_VALUES: usize = 1_000_000;
+
 /// Parses one YAML document into a [`Node`] tree.
 ///
 /// Anchors and aliases are expanded and `<<` merge keys applied, as Compose does. An empty
-/// document yields a null node. Duplicate keys are an error (Compose rejects them too).
+/// document yields a null node. Duplicate keys are an error (Compose rejects them too), and so
+/// are aliases that expand to more than [`MAX_ALIAS_VALUES`] values.
 pub fn parse(file: &Arc<SourceFile>) -> Result<Node, InputError> {
     let positions = Positions::new(&file.text);
     let mut builder = Builder {
@@ -16,6 +22,7 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, InputError> {
         positions: &positions,
         stack: Vec::new(),
         anchors: Vec::new(),
+        aliased: 0,
         root: None,
     };
     let mut documents = 0;
@@ -138,7 +145,10 @@ struct Builder<'a> {
     file: &'a Arc<SourceFile>,
     positions: &'a Positions,
     stack: Vec<Frame>,
-    anchors: Vec<(usize, Node)>,
+    /// Each anchor with its value and how many values that holds.
+    anchors: Vec<(usize, Node, usize)>,
+    /// Values copied by aliases so far.
+    aliased: usize,
     root: Option<Node>,
 }
 
@@ -178,16 +188,31 @@ impl Builder<'_> {
             }
             Event::Alias(id) => {
                 let at = self.span(span);
-                let node = self
+                let (target, size) = self
                     .anchors
                     .iter()
                     .rev()
-                    .find(|(a, _)| *a == id)
-                    .map(|(_, n)| n.clone())
+                    .find(|(a, _, _)| *a == id)
+                    .map(|(_, n, size)| (n, *size))
                     .ok_or_else(|| {
                         InputError::new("alias to an unknown anchor", at.clone())
                             .with_help("define the anchor (`&name`) before using it (`*name`)")
                     })?;
+                // Counted before copying: the copy is what would exhaust memory.
+                self.aliased = self.aliased.saturating_add(size);
+                if self.aliased > MAX_ALIAS_VALUES {
+                    return Err(InputError::new(
+                        format!(
+                            "the aliases of this file expand to more than {MAX_ALIAS_VALUES} values"
+                        ),
+                        at,
+                    )
+                    .with_label("this alias goes over the limit")
+                    .with_help(
+                        "use fewer aliases of aliases; write the repeated values out once",
+                    ));
+                }
+                let node = target.clone();
                 // An alias keeps its target's value but points at the place it was used.
                 self.push_value(Node { span: at, ..node })
             }
@@ -246,7 +271,7 @@ impl Builder<'_> {
 
     fn remember(&mut self, anchor: usize, node: &Node) {
         if anchor != 0 {
-            self.anchors.push((anchor, node.clone()));
+            self.anchors.push((anchor, node.clone(), size(node)));
         }
     }
 
@@ -309,6 +334,26 @@ impl Builder<'_> {
             }
         }
     }
+}
+
+/// How many values `node` holds, itself included (without recursion: nesting may be deep).
+fn size(node: &Node) -> usize {
+    let mut count = 0usize;
+    let mut todo = vec![node];
+    while let Some(n) = todo.pop() {
+        count += 1;
+        match &n.value {
+            Value::Seq(items) => todo.extend(items),
+            Value::Map(map) => {
+                for (k, v) in &map.entries {
+                    todo.push(k);
+                    todo.push(v);
+                }
+            }
+            _ => {}
+        }
+    }
+    count
 }
 
 /// Applies YAML merge keys (`<<: *base` or `<<: [*a, *b]`): keys written in the mapping win,
@@ -497,6 +542,21 @@ mod tests {
         assert_eq!((d.span.line, d.span.column), (4, 4));
         let c = map.get("c").unwrap();
         assert_eq!((c.span.line, c.span.column), (3, 4));
+    }
+
+    #[test]
+    fn aliases_of_aliases_stop_at_the_limit() {
+        // Nine levels of ten aliases: a billion values from a few hundred bytes.
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let err = load(&text).unwrap_err();
+        assert!(err.message.contains("aliases"), "{}", err.message);
+        // Five levels (100,000 values) still load.
+        let five: String = text.lines().take(5).map(|l| format!("{l}\n")).collect();
+        assert_eq!(load(&five).unwrap().as_map().unwrap().len(), 5);
     }
 
     #[test]

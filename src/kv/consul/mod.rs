@@ -244,28 +244,7 @@ impl Inner {
     }
 
     fn entries(&self, r: &Reply) -> Result<Vec<(KvEntry, Option<String>)>, KvError> {
-        let raw: Vec<RawEntry> = serde_json::from_slice(&r.body)
-            .map_err(|e| KvError::Other(format!("{} sent unreadable JSON: {e}", self.describe)))?;
-        raw.into_iter()
-            .map(|e| {
-                let bytes = match &e.value {
-                    Some(v) => B64.decode(v).map_err(|err| {
-                        KvError::Other(format!("key {} holds invalid base64: {err}", e.key))
-                    })?,
-                    None => Vec::new(),
-                };
-                let value = String::from_utf8(bytes)
-                    .map_err(|_| KvError::Other(format!("key {} holds no UTF-8 text", e.key)))?;
-                Ok((
-                    KvEntry {
-                        key: e.key,
-                        value,
-                        revision: e.modify_index,
-                    },
-                    e.session,
-                ))
-            })
-            .collect()
+        decode_entries(&self.describe, &r.body)
     }
 
     async fn put_bool(
@@ -315,6 +294,36 @@ impl Inner {
             _ => Err(self.unexpected(&format!("watch {key}"), &r)),
         }
     }
+}
+
+/// The entries of a `/v1/kv` answer, each with the session holding it; `describe` names the
+/// store in errors. Pure, so that hostile answers can be tried without a server.
+pub(crate) fn decode_entries(
+    describe: &str,
+    body: &[u8],
+) -> Result<Vec<(KvEntry, Option<String>)>, KvError> {
+    let raw: Vec<RawEntry> = serde_json::from_slice(body)
+        .map_err(|e| KvError::Other(format!("{describe} sent unreadable JSON: {e}")))?;
+    raw.into_iter()
+        .map(|e| {
+            let bytes = match &e.value {
+                Some(v) => B64.decode(v).map_err(|err| {
+                    KvError::Other(format!("key {} holds invalid base64: {err}", e.key))
+                })?,
+                None => Vec::new(),
+            };
+            let value = String::from_utf8(bytes)
+                .map_err(|_| KvError::Other(format!("key {} holds no UTF-8 text", e.key)))?;
+            Ok((
+                KvEntry {
+                    key: e.key,
+                    value,
+                    revision: e.modify_index,
+                },
+                e.session,
+            ))
+        })
+        .collect()
 }
 
 #[async_trait]

@@ -133,6 +133,126 @@ fn entry(kv: &Value) -> Result<KvEntry, KvError> {
     })
 }
 
+/// A gateway answer: its JSON on success, else the error it names (auth failures told apart
+/// from the rest). `describe` names the store in errors. The decoders below are pure, so that
+/// hostile answers can be tried without a server.
+pub(crate) fn decode_reply(
+    describe: &str,
+    status: StatusCode,
+    bytes: &[u8],
+) -> Result<Value, KvError> {
+    if status.is_success() {
+        return serde_json::from_slice(bytes)
+            .map_err(|e| KvError::Other(format!("{describe} sent unreadable JSON: {e}")));
+    }
+    let body = serde_json::from_slice::<Value>(bytes).ok();
+    let message = body
+        .as_ref()
+        .and_then(|v| {
+            v.get("message")
+                .or_else(|| v.get("error"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| text(bytes));
+    // gRPC codes 7 (permission denied) and 16 (unauthenticated); etcd also answers some
+    // auth failures (no user, wrong password) as invalid arguments.
+    let code = body.as_ref().map(|v| int(v, "code")).unwrap_or(0);
+    let auth = code == 7
+        || code == 16
+        || [
+            "user name is empty",
+            "authentication failed",
+            "permission denied",
+            "invalid auth token",
+            "user name not found",
+        ]
+        .iter()
+        .any(|m| message.contains(m));
+    Err(match status {
+        _ if auth => KvError::Denied {
+            url: describe.to_string(),
+            reason: message,
+        },
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => KvError::Denied {
+            url: describe.to_string(),
+            reason: message,
+        },
+        StatusCode::SERVICE_UNAVAILABLE => KvError::Unavailable {
+            url: describe.to_string(),
+            reason: message,
+        },
+        _ => KvError::Other(format!("{describe} answered {status}: {message}")),
+    })
+}
+
+/// A `/v3/kv/range` answer for one key: its entry, its lease and the store's revision.
+pub(crate) fn decode_range(v: &Value) -> Result<(Option<KvEntry>, i64, u64), KvError> {
+    let revision = v.get("header").map(|h| int(h, "revision")).unwrap_or(0);
+    let first = v
+        .get("kvs")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first());
+    match first {
+        Some(kv) => Ok((Some(entry(kv)?), int(kv, "lease") as i64, revision)),
+        None => Ok((None, 0, revision)),
+    }
+}
+
+/// A `/v3/kv/range` answer for a prefix: every entry.
+pub(crate) fn decode_list(v: &Value) -> Result<Vec<KvEntry>, KvError> {
+    v.get("kvs")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(entry).collect())
+        .unwrap_or_else(|| Ok(Vec::new()))
+}
+
+/// The watch stream received so far (`buf`) for a watch started after `since`: the outcome
+/// once a message decides it, and how many bytes of whole messages were read.
+pub(crate) fn decode_watch(
+    describe: &str,
+    buf: &[u8],
+    since: u64,
+) -> (Option<Result<u64, KvError>>, usize) {
+    // The gateway streams one JSON object per message.
+    let mut stream = serde_json::Deserializer::from_slice(buf).into_iter::<Value>();
+    let mut consumed = 0;
+    while let Some(Ok(msg)) = stream.next() {
+        consumed = stream.byte_offset();
+        if let Some(err) = msg.get("error") {
+            return (
+                Some(Err(KvError::Other(format!(
+                    "{describe} watch failed: {err}"
+                )))),
+                consumed,
+            );
+        }
+        let Some(result) = msg.get("result") else {
+            continue;
+        };
+        let header_rev = result
+            .get("header")
+            .map(|h| int(h, "revision"))
+            .unwrap_or(0);
+        if int(result, "compact_revision") > 0 {
+            // Our start revision was compacted away: something changed meanwhile.
+            return (Some(Ok(header_rev)), consumed);
+        }
+        let events = result.get("events").and_then(Value::as_array);
+        if let Some(events) = events.filter(|e| !e.is_empty()) {
+            let max = events
+                .iter()
+                .filter_map(|e| e.get("kv"))
+                .map(|kv| int(kv, "mod_revision"))
+                .max()
+                .unwrap_or(header_rev);
+            // `since` is a revision the store sent: it may be the largest number.
+            return (Some(Ok(max.max(since.saturating_add(1)))), consumed);
+        }
+    }
+    (None, consumed)
+}
+
 impl Inner {
     fn unavailable(&self, e: &reqwest::Error) -> KvError {
         KvError::Unavailable {
@@ -182,50 +302,7 @@ impl Inner {
         let read = resp.bytes().await;
         self.patience.record(&read);
         let bytes = read.map_err(|e| self.unavailable(&e))?;
-        if status.is_success() {
-            return serde_json::from_slice(&bytes).map_err(|e| {
-                KvError::Other(format!("{} sent unreadable JSON: {e}", self.describe))
-            });
-        }
-        let body = serde_json::from_slice::<Value>(&bytes).ok();
-        let message = body
-            .as_ref()
-            .and_then(|v| {
-                v.get("message")
-                    .or_else(|| v.get("error"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
-            .unwrap_or_else(|| text(&bytes));
-        // gRPC codes 7 (permission denied) and 16 (unauthenticated); etcd also answers some
-        // auth failures (no user, wrong password) as invalid arguments.
-        let code = body.as_ref().map(|v| int(v, "code")).unwrap_or(0);
-        let auth = code == 7
-            || code == 16
-            || [
-                "user name is empty",
-                "authentication failed",
-                "permission denied",
-                "invalid auth token",
-                "user name not found",
-            ]
-            .iter()
-            .any(|m| message.contains(m));
-        Err(match status {
-            _ if auth => KvError::Denied {
-                url: self.describe.clone(),
-                reason: message,
-            },
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => KvError::Denied {
-                url: self.describe.clone(),
-                reason: message,
-            },
-            StatusCode::SERVICE_UNAVAILABLE => KvError::Unavailable {
-                url: self.describe.clone(),
-                reason: message,
-            },
-            _ => KvError::Other(format!("{} answered {status}: {message}", self.describe)),
-        })
+        decode_reply(&self.describe, status, &bytes)
     }
 
     /// A call with the auth token; an expired token is renewed once.
@@ -254,15 +331,7 @@ impl Inner {
 
     async fn range(&self, key: &str) -> Result<(Option<KvEntry>, i64, u64), KvError> {
         let v = self.post("/v3/kv/range", &json!({"key": b64(key)})).await?;
-        let revision = v.get("header").map(|h| int(h, "revision")).unwrap_or(0);
-        let first = v
-            .get("kvs")
-            .and_then(Value::as_array)
-            .and_then(|a| a.first());
-        match first {
-            Some(kv) => Ok((Some(entry(kv)?), int(kv, "lease") as i64, revision)),
-            None => Ok((None, 0, revision)),
-        }
+        decode_range(&v)
     }
 
     async fn revoke(&self, lease: &str) -> Result<(), KvError> {
@@ -276,8 +345,7 @@ impl Inner {
 
     /// Waits for an event on `key` after `since`; returns the revision it saw.
     async fn watch_key(&self, key: &str, since: u64) -> Result<u64, KvError> {
-        let body =
-            json!({"create_request": {"key": b64(key), "start_revision": (since + 1).to_string()}});
+        let body = json!({"create_request": {"key": b64(key), "start_revision": since.saturating_add(1).to_string()}});
         let mut req = self
             .http
             .post(format!("{}/v3/watch", self.base))
@@ -306,38 +374,9 @@ impl Inner {
                 });
             };
             buf.extend_from_slice(&chunk);
-            // The gateway streams one JSON object per message.
-            let mut stream = serde_json::Deserializer::from_slice(&buf).into_iter::<Value>();
-            let mut consumed = 0;
-            while let Some(Ok(msg)) = stream.next() {
-                consumed = stream.byte_offset();
-                if let Some(err) = msg.get("error") {
-                    return Err(KvError::Other(format!(
-                        "{} watch failed: {err}",
-                        self.describe
-                    )));
-                }
-                let Some(result) = msg.get("result") else {
-                    continue;
-                };
-                let header_rev = result
-                    .get("header")
-                    .map(|h| int(h, "revision"))
-                    .unwrap_or(0);
-                if int(result, "compact_revision") > 0 {
-                    // Our start revision was compacted away: something changed meanwhile.
-                    return Ok(header_rev);
-                }
-                let events = result.get("events").and_then(Value::as_array);
-                if let Some(events) = events.filter(|e| !e.is_empty()) {
-                    let max = events
-                        .iter()
-                        .filter_map(|e| e.get("kv"))
-                        .map(|kv| int(kv, "mod_revision"))
-                        .max()
-                        .unwrap_or(header_rev);
-                    return Ok(max.max(since + 1));
-                }
+            let (outcome, consumed) = decode_watch(&self.describe, &buf, since);
+            if let Some(outcome) = outcome {
+                return outcome;
             }
             buf.drain(..consumed);
         }
@@ -464,10 +503,7 @@ impl Kv for EtcdKv {
                 &json!({"key": B64.encode(key), "range_end": B64.encode(end)}),
             )
             .await?;
-        v.get("kvs")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().map(entry).collect())
-            .unwrap_or_else(|| Ok(Vec::new()))
+        decode_list(&v)
     }
 
     async fn lock(
@@ -578,6 +614,15 @@ impl Kv for EtcdKv {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_watch_after_the_largest_revision_does_not_overflow() {
+        let stream =
+            br#"{"result":{"header":{"revision":"6"},"events":[{"kv":{"mod_revision":"6"}}]}}"#;
+        let (outcome, consumed) = decode_watch("etcd", stream, u64::MAX);
+        assert_eq!(outcome.map(|o| o.ok()), Some(Some(u64::MAX)));
+        assert_eq!(consumed, stream.len());
+    }
 
     #[test]
     fn prefix_ends() {
