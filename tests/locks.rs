@@ -11,7 +11,7 @@ use crate::support::consul_double::Options;
 use crate::support::docker::require_docker;
 use crate::support::etcd::Etcd;
 use crate::support::stack::{
-    Finished, ServedDouble, Setup, Stack, Store, USER, swarm_kv, values, wait_lock_held,
+    Finished, ServedDouble, Setup, Stack, Store, USER, signal, swarm_kv, values, wait_lock_held,
 };
 
 const EXIT_LOCKED: i32 = 4;
@@ -594,12 +594,4 @@ async fn paused_holder(stack: &Stack, kv: &dyn Kv, cluster: &shipctl::swarm::Swa
             .find(|l| l.contains("lost the deploy lock"))
             .unwrap_or("")
     );
-}
-
-fn signal(pid: u32, name: &str) {
-    let status = std::process::Command::new("kill")
-        .args([&format!("-{name}"), &pid.to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -{name} {pid}");
 }

@@ -70,6 +70,29 @@ struct Watch {
     fault_at: Option<Duration>,
 }
 
+impl Watch {
+    /// What happened, for the log of a run (the figures of the closing report).
+    fn report(&self, what: &str, out: &Finished) {
+        eprintln!(
+            "{what}: exit {:?} after {:.1?} (fault at {:.1?}), {} samples, {} blind\n{out}",
+            out.code(),
+            out.elapsed,
+            self.fault_at.unwrap_or_default(),
+            self.samples,
+            self.blind
+        );
+    }
+
+    /// The keys never named a zone without running tasks.
+    fn assert_keys_always_served(&self, out: &Finished) {
+        assert!(
+            self.violations.is_empty(),
+            "the keys named a zone without running tasks:\n{}\n{out}",
+            self.violations.join("\n")
+        );
+    }
+}
+
 /// When, in the health gate of the new zone `green`, the fault is made.
 #[derive(Clone, Copy)]
 enum When {
@@ -188,11 +211,7 @@ async fn settled(nodes: &Nodes, stack: &Stack, replicas: usize) -> (String, Stri
 /// The deploy either finished (0) or rolled back naming why (1); the keys never named a zone
 /// without running tasks; afterwards everything agrees.
 async fn assert_done_or_rolled_back(nodes: &Nodes, stack: &Stack, out: &Finished, w: &Watch) {
-    assert!(
-        w.violations.is_empty(),
-        "the keys named a zone without running tasks:\n{}\n{out}",
-        w.violations.join("\n")
-    );
+    w.assert_keys_always_served(out);
     assert!(w.fault_at.is_some(), "the fault was never made\n{out}");
     match out.code() {
         Some(0) => {
@@ -259,14 +278,7 @@ async fn a_worker_engine_killed_during_the_health_gate() {
         );
     })
     .await;
-    eprintln!(
-        "worker kill: exit {:?} after {:.1?} (fault at {:.1?}), {} samples, {} blind\n{out}",
-        out.code(),
-        out.elapsed,
-        w.fault_at.unwrap_or_default(),
-        w.samples,
-        w.blind
-    );
+    w.report("worker kill", &out);
     assert_done_or_rolled_back(&nodes, &stack, &out, &w).await;
     eprintln!("TIMING worker-kill total {:.1?}", t0.elapsed());
 }
@@ -302,14 +314,7 @@ async fn a_node_drained_during_the_health_gate() {
         crate::support::nodes::set_availability_of("n2", "drain");
     })
     .await;
-    eprintln!(
-        "drain: exit {:?} after {:.1?} (fault at {:.1?}), {} samples, {} blind\n{out}",
-        out.code(),
-        out.elapsed,
-        w.fault_at.unwrap_or_default(),
-        w.samples,
-        w.blind
-    );
+    w.report("drain", &out);
     assert_done_or_rolled_back(&nodes, &stack, &out, &w).await;
     // Nothing runs on the drained node any more.
     let n2 = crate::support::nodes::node_id_of("n2");
@@ -392,19 +397,8 @@ async fn the_manager_engine_restarted_during_the_health_gate() {
         crate::support::nodes::start_engine_of("n1");
     })
     .await;
-    eprintln!(
-        "manager restart: exit {:?} after {:.1?} (fault at {:.1?}), {} samples, {} blind\n{out}",
-        out.code(),
-        out.elapsed,
-        w.fault_at.unwrap_or_default(),
-        w.samples,
-        w.blind
-    );
-    assert!(
-        w.violations.is_empty(),
-        "the keys named a zone without running tasks:\n{}\n{out}",
-        w.violations.join("\n")
-    );
+    w.report("manager restart", &out);
+    w.assert_keys_always_served(&out);
     match out.code() {
         Some(0 | 1) => assert_done_or_rolled_back(&nodes, &stack, &out, &w).await,
         Some(3) => {
@@ -445,19 +439,8 @@ async fn the_manager_down_past_the_gate_deadline() {
         crate::support::nodes::start_engine_of("n1");
     })
     .await;
-    eprintln!(
-        "manager down: exit {:?} after {:.1?} (fault at {:.1?}), {} samples, {} blind\n{out}",
-        out.code(),
-        out.elapsed,
-        w.fault_at.unwrap_or_default(),
-        w.samples,
-        w.blind
-    );
-    assert!(
-        w.violations.is_empty(),
-        "the keys named a zone without running tasks:\n{}\n{out}",
-        w.violations.join("\n")
-    );
+    w.report("manager down", &out);
+    w.assert_keys_always_served(&out);
     // The cause is the manager, named as such, not the release.
     assert!(
         out.stderr

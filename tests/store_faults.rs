@@ -19,7 +19,7 @@ use crate::support::consul_double::Options;
 use crate::support::docker::require_docker;
 use crate::support::etcd::Etcd;
 use crate::support::proxy::FaultyProxy;
-use crate::support::stack::{Finished, ServedDouble, Setup, Stack, Store, values};
+use crate::support::stack::{Finished, ServedDouble, Setup, Stack, Store, signal, values};
 
 /// Longest a deploy may take once its store hangs (measured: 30-35 s). The first request
 /// that hangs waits its 15 s timeout; later ones 3 s each (history, lock release), and the
@@ -37,14 +37,6 @@ async fn keys(kv: &dyn Kv) -> HashMap<String, String> {
     .await
 }
 
-fn signal(pid: u32, name: &str) {
-    let status = std::process::Command::new("kill")
-        .args([&format!("-{name}"), &pid.to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -{name} {pid}");
-}
-
 /// etcd behind a proxy, a stack whose keys live there, and a client that bypasses the proxy.
 async fn etcd_behind_proxy(
     test: &str,
@@ -60,6 +52,20 @@ async fn etcd_behind_proxy(
         .await
         .expect("connect to etcd");
     Some((cluster, etcd, proxy, stack, direct))
+}
+
+/// The same with the Consul double.
+async fn consul_behind_proxy()
+-> Option<(SwarmCluster, ServedDouble, FaultyProxy, Stack, Box<dyn Kv>)> {
+    let cluster = require_docker().await?;
+    let consul = ServedDouble::start(Options::default());
+    let upstream: SocketAddr = consul.double.address().parse().expect("double address");
+    let proxy = FaultyProxy::start(upstream);
+    let stack = Stack::new(&cluster, Setup::new(Store::Url(proxy.url("consul"))));
+    let direct = kv::connect(&consul.double.url(), &HashMap::new())
+        .await
+        .expect("connect to the Consul double");
+    Some((cluster, consul, proxy, stack, direct))
 }
 
 /// The bytes of the etcd switch transaction that writes `web-active-zone = zone`.
@@ -167,16 +173,9 @@ async fn etcd_stopped_during_the_gate_ends_in_bounded_time_with_the_old_version_
 
 #[tokio::test]
 async fn consul_that_accepts_and_never_answers_during_the_gate() {
-    let Some(cluster) = require_docker().await else {
+    let Some((cluster, _consul, proxy, stack, direct)) = consul_behind_proxy().await else {
         return;
     };
-    let consul = ServedDouble::start(Options::default());
-    let upstream: SocketAddr = consul.double.address().parse().expect("double address");
-    let proxy = FaultyProxy::start(upstream);
-    let stack = Stack::new(&cluster, Setup::new(Store::Url(proxy.url("consul"))));
-    let direct = kv::connect(&consul.double.url(), &HashMap::new())
-        .await
-        .expect("connect to the Consul double");
     stack.deploy("1.0.0", &[]).expect_code(0);
     let before = keys(direct.as_ref()).await;
 
@@ -194,16 +193,9 @@ async fn consul_that_accepts_and_never_answers_during_the_gate() {
 
 #[tokio::test]
 async fn consul_that_stops_answering_at_the_switch_write() {
-    let Some(cluster) = require_docker().await else {
+    let Some((cluster, _consul, proxy, stack, direct)) = consul_behind_proxy().await else {
         return;
     };
-    let consul = ServedDouble::start(Options::default());
-    let upstream: SocketAddr = consul.double.address().parse().expect("double address");
-    let proxy = FaultyProxy::start(upstream);
-    let stack = Stack::new(&cluster, Setup::new(Store::Url(proxy.url("consul"))));
-    let direct = kv::connect(&consul.double.url(), &HashMap::new())
-        .await
-        .expect("connect to the Consul double");
     stack.deploy("1.0.0", &[]).expect_code(0);
 
     // The switch transaction reaches the store, which applies it; then nothing answers.

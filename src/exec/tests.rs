@@ -14,7 +14,7 @@ use super::*;
 use crate::compose::model::Service;
 use crate::error::Error;
 use crate::plan::{Action, ObservedState, Plan, ServicePlan, ServiceState, Step, ZoneVersion};
-use crate::ports::{KeyWrite, LockGuard, RouterReport, RunResult, ZoneState};
+use crate::ports::{KeyWrite, Kv, LockGuard, RouterReport, RunResult, ZoneState};
 use crate::spec::defaults::IN_PLACE;
 use crate::spec::model::{
     Canary, Drain, Health, KeyLayout, KeyTemplates, OnFailure, Policy, Rolling, Strategy,
@@ -64,10 +64,23 @@ impl World {
 
     /// An executor on this world's fakes and manual clock.
     fn executor<'a>(&'a self, decider: &'a dyn FailureDecider) -> Executor<'a> {
+        self.executor_with(&self.kv, decider)
+    }
+
+    /// A non-interactive executor that writes its keys through `kv` (e.g. fenced).
+    fn executor_on<'a>(&'a self, kv: &'a dyn Kv) -> Executor<'a> {
+        self.executor_with(kv, &NonInteractive)
+    }
+
+    fn executor_with<'a>(
+        &'a self,
+        kv: &'a dyn Kv,
+        decider: &'a dyn FailureDecider,
+    ) -> Executor<'a> {
         Executor::new(
             Ports {
                 cluster: &self.cluster,
-                kv: &self.kv,
+                kv,
                 prober: &self.prober,
                 clock: &*self.clock,
                 sink: &self.sink,
@@ -1553,18 +1566,7 @@ async fn a_lock_taken_over_unnoticed_refuses_the_switch_and_nothing_is_undone() 
     let lock = FakeLock::default();
     let fenced = crate::kv::FencedKv::new(&w.kv, vec![lock.fence()]);
     let p = blue_green(None);
-    let executor = Executor::new(
-        Ports {
-            cluster: &w.cluster,
-            kv: &fenced,
-            prober: &w.prober,
-            clock: &*w.clock,
-            sink: &w.sink,
-            decider: &NonInteractive,
-        },
-        w.cancel.clone(),
-    )
-    .with_lock("web", &lock);
+    let executor = w.executor_on(&fenced).with_lock("web", &lock);
     w.kv.lose_lock("fake-lock");
     let err = executor.run(&p).await.expect_err("stops");
     assert_eq!(err.exit_code(), 3, "{err}");
@@ -1585,17 +1587,7 @@ async fn a_lock_lost_during_the_gate_refuses_the_switch_write_and_scales_nothing
     let p = blue_green(None);
     // No lock check between steps here (as if the check raced the take-over): the fenced
     // write is what refuses.
-    let executor = Executor::new(
-        Ports {
-            cluster: &w.cluster,
-            kv: &fenced,
-            prober: &w.prober,
-            clock: &*w.clock,
-            sink: &w.sink,
-            decider: &NonInteractive,
-        },
-        w.cancel.clone(),
-    );
+    let executor = w.executor_on(&fenced);
     w.kv.lose_lock("fake-lock");
     let err = executor.run(&p).await.expect_err("stops");
     assert_eq!(err.exit_code(), 3, "{err}");

@@ -445,3 +445,12 @@ impl Drop for ServedDouble {
         }
     }
 }
+
+/// Sends signal `name` (`STOP`, `CONT`, ...) to `pid`: a paused process or a hung store.
+pub fn signal(pid: u32, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} {pid}");
+}
