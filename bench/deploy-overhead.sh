@@ -95,9 +95,11 @@ now() { date +%s.%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 echo "== Swarm alone (bench/swarm-baseline.sh $runs)"
-baseline_out="$("$here/bench/swarm-baseline.sh" "$runs" | tee /dev/stderr)"
-baseline="$(sed -n 's/.*median \([0-9.]*\) s.*/\1/p' <<<"$baseline_out" | tail -n1)"
-[[ -n "$baseline" ]] || { echo "no median in the baseline's output" >&2; exit 1; }
+# Shown as it runs; not `tee /dev/stderr`, which reopens a redirected log and overwrites it.
+baseline_out="$("$here/bench/swarm-baseline.sh" "$runs" | tee >(cat >&2))"
+# Its line "create -> all running/healthy: X s": the median time Swarm takes to start the tasks.
+baseline="$(sed -n 's|.*create -> all running/healthy: *\([0-9.]*\) s.*|\1|p' <<<"$baseline_out" | tail -n1)"
+[[ -n "$baseline" ]] || { echo "no 'create -> all running/healthy' median in the baseline's output" >&2; exit 1; }
 
 echo "== shipctl deploy, blue-green 1.0.0 -> 1.1.0, 2 replicas ($bin)"
 times=()
