@@ -20,6 +20,13 @@ use crate::spec::model::{
     Canary, Drain, Health, KeyLayout, KeyTemplates, OnFailure, Policy, Rolling, Strategy,
 };
 
+/// The help line of an error, or nothing.
+fn help_of(err: &Error) -> String {
+    miette::Diagnostic::help(err)
+        .map(|h| h.to_string())
+        .unwrap_or_default()
+}
+
 const BLUE: &str = "demo_web-blue";
 const GREEN: &str = "demo_web-green";
 const ZONE_KEY: &str = "web-active-zone";
@@ -593,9 +600,7 @@ async fn a_rollback_that_cannot_scale_the_new_zone_back_says_to_abort() {
     let err = w.run(&blue_green(None)).await.expect_err("needs attention");
     assert_eq!(err.exit_code(), 3, "{err}");
     assert!(err.to_string().contains("rollback incomplete"), "{err}");
-    let help = miette::Diagnostic::help(&err)
-        .map(|h| h.to_string())
-        .unwrap_or_default();
+    let help = help_of(&err);
     // Both zones run replicas: `shipctl rollback` would refuse, `abort` ends it.
     assert!(
         help.contains("`shipctl abort web` keeps the zone"),
@@ -675,9 +680,7 @@ async fn cancelling_while_waiting_stops_at_a_safe_point() {
     assert_eq!(err.exit_code(), 130);
     assert!(matches!(err, Error::Interrupted { .. }));
     assert!(err.to_string().contains("step 2/5"), "{err}");
-    let help = miette::Diagnostic::help(&err)
-        .map(|h| h.to_string())
-        .unwrap_or_default();
+    let help = help_of(&err);
     assert!(help.contains("shipctl deploy"), "{help}");
     assert!(help.contains("shipctl abort web"), "{help}");
     // Green was created and is left warm; nothing else happened.
@@ -721,9 +724,7 @@ async fn pause_policy_leaves_everything_and_needs_attention() {
         .await
         .expect_err("paused");
     assert_eq!(err.exit_code(), 3);
-    let help = miette::Diagnostic::help(&err)
-        .map(|h| h.to_string())
-        .unwrap_or_default();
+    let help = help_of(&err);
     assert!(help.contains("shipctl abort web"), "{help}");
     assert_eq!(w.cluster.desired(GREEN), Some(3));
     assert_eq!(w.keys(), World::original_keys());
@@ -1171,9 +1172,7 @@ async fn a_first_deploy_that_fails_leaves_nothing_running() {
     );
     let err = w.run(&p).await.expect_err("fails");
     assert_eq!(err.exit_code(), 1);
-    let help = miette::Diagnostic::help(&err)
-        .map(|h| h.to_string())
-        .unwrap_or_default();
+    let help = help_of(&err);
     assert!(help.contains("nothing served web"), "{help}");
     assert_eq!(w.cluster.desired(GREEN), Some(0));
 }
@@ -1224,9 +1223,7 @@ async fn failing_to_scale_the_old_zone_down_does_not_undo_the_deploy() {
     let err = w.run(&blue_green(None)).await.expect_err("needs attention");
     assert_eq!(err.exit_code(), 3, "{err}");
     assert!(err.to_string().contains("is deployed and serves"), "{err}");
-    let help = miette::Diagnostic::help(&err)
-        .map(|h| h.to_string())
-        .unwrap_or_default();
+    let help = help_of(&err);
     assert!(
         help.contains("docker service scale demo_web-blue=0"),
         "{help}"
@@ -1416,9 +1413,7 @@ async fn a_rollback_that_cannot_restore_the_keys_needs_attention() {
         text.contains("could not restore the routing keys"),
         "{text}"
     );
-    let help = miette::Diagnostic::help(&err)
-        .map(|h| h.to_string())
-        .unwrap_or_default();
+    let help = help_of(&err);
     assert!(
         help.contains("routing keys now: web-active-zone=green"),
         "{help}"
