@@ -101,15 +101,12 @@ impl<'a> Executor<'a> {
     }
 
     async fn lock_lost_for(&self, service: &str) -> bool {
-        let (mut holds_one, mut renewal_failed) = (false, false);
-        for (s, lock) in &self.locks {
-            if s == service {
-                holds_one = true;
-                renewal_failed |= !lock.is_held();
-            }
+        let ours = self.locks_of(service);
+        if ours.is_empty() {
+            return false;
         }
-        if !holds_one || renewal_failed {
-            return renewal_failed;
+        if ours.iter().any(|lock| !lock.is_held()) {
+            return true;
         }
         // The renewal may not have noticed yet (a process paused past the TTL wakes up here):
         // the store decides. Other errors don't tell: the fenced key writes still guard.
@@ -121,18 +118,22 @@ impl<'a> Executor<'a> {
 
     /// Ends once the renewals of a lock of `service` found it lost; never without locks.
     async fn lock_gone(&self, service: &str) {
-        let ours: Vec<&dyn LockGuard> = self
-            .locks
-            .iter()
-            .filter(|(s, _)| s == service)
-            .map(|(_, lock)| *lock)
-            .collect();
+        let ours = self.locks_of(service);
         if ours.is_empty() {
             return std::future::pending().await;
         }
         while ours.iter().all(|lock| lock.is_held()) {
             tokio::time::sleep(LOCK_POLL).await;
         }
+    }
+
+    /// The deploy locks of `service` this run holds (none in a run without locks).
+    fn locks_of(&self, service: &str) -> Vec<&'a dyn LockGuard> {
+        self.locks
+            .iter()
+            .filter(|(s, _)| s == service)
+            .map(|(_, lock)| *lock)
+            .collect()
     }
 
     /// Runs every service plan in order. Stops at the first service that fails (after its
