@@ -259,7 +259,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__deploy)
-            opts="-m -f -p -H -y -v -h --version --strategy --new --old --step --replicas --promote --dry-run --assume-state --out --plan --lock-wait --message --file --project --spec --env-file --host --kv --output --yes --non-interactive --verbose --help"
+            opts="-m -f -p -H -y -v -h --version --strategy --new --old --step --replicas --promote --dry-run --assume-state --out --plan --lock-wait --parallel --message --file --project --spec --env-file --host --kv --output --yes --non-interactive --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -302,6 +302,10 @@ _shipctl() {
                     return 0
                     ;;
                 --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parallel)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -591,7 +595,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__plan)
-            opts="-m -f -p -H -y -v -h --version --strategy --new --old --step --replicas --promote --dry-run --assume-state --out --plan --lock-wait --message --file --project --spec --env-file --host --kv --output --yes --non-interactive --verbose --help"
+            opts="-m -f -p -H -y -v -h --version --strategy --new --old --step --replicas --promote --dry-run --assume-state --out --plan --lock-wait --parallel --message --file --project --spec --env-file --host --kv --output --yes --non-interactive --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -634,6 +638,10 @@ _shipctl() {
                     return 0
                     ;;
                 --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parallel)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -61,6 +61,7 @@ complete -c shipctl -n "__fish_shipctl_using_subcommand plan" -l assume-state -d
 complete -c shipctl -n "__fish_shipctl_using_subcommand plan" -l out -d 'Save the plan as JSON (with `plan`)' -r -F
 complete -c shipctl -n "__fish_shipctl_using_subcommand plan" -l plan -d 'Apply a plan saved with `plan --out`; refused if the cluster changed since' -r -F
 complete -c shipctl -n "__fish_shipctl_using_subcommand plan" -l lock-wait -d 'Wait this long for another deploy\'s lock instead of failing (e.g. 2m)' -r
+complete -c shipctl -n "__fish_shipctl_using_subcommand plan" -l parallel -d 'Start and gate at most N services of a release at once [default: the spec\'s `release.parallel`, else 32]' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand plan" -s m -l message -d 'A note stored with the lock and the history record' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand plan" -s f -l file -d 'Compose file(s); repeat to merge like `docker compose -f a -f b` [default: $COMPOSE_FILE, else compose.yaml, compose.yml, docker-compose.yaml, docker-compose.yml]' -r -F
 complete -c shipctl -n "__fish_shipctl_using_subcommand plan" -s p -l project -d 'Project (stack) name [default: $COMPOSE_PROJECT_NAME, else spec `project:`, else the compose file\'s directory name]' -r
@@ -89,6 +90,7 @@ complete -c shipctl -n "__fish_shipctl_using_subcommand deploy" -l assume-state 
 complete -c shipctl -n "__fish_shipctl_using_subcommand deploy" -l out -d 'Save the plan as JSON (with `plan`)' -r -F
 complete -c shipctl -n "__fish_shipctl_using_subcommand deploy" -l plan -d 'Apply a plan saved with `plan --out`; refused if the cluster changed since' -r -F
 complete -c shipctl -n "__fish_shipctl_using_subcommand deploy" -l lock-wait -d 'Wait this long for another deploy\'s lock instead of failing (e.g. 2m)' -r
+complete -c shipctl -n "__fish_shipctl_using_subcommand deploy" -l parallel -d 'Start and gate at most N services of a release at once [default: the spec\'s `release.parallel`, else 32]' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand deploy" -s m -l message -d 'A note stored with the lock and the history record' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand deploy" -s f -l file -d 'Compose file(s); repeat to merge like `docker compose -f a -f b` [default: $COMPOSE_FILE, else compose.yaml, compose.yml, docker-compose.yaml, docker-compose.yml]' -r -F
 complete -c shipctl -n "__fish_shipctl_using_subcommand deploy" -s p -l project -d 'Project (stack) name [default: $COMPOSE_PROJECT_NAME, else spec `project:`, else the compose file\'s directory name]' -r

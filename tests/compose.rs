@@ -227,12 +227,9 @@ fn full_fixture_loads_every_field() {
 
     // Fields Swarm ignores are warnings naming file and line.
     let w = p.warnings.join("\n");
-    assert!(
-        w.contains(
-            "fixtures/compose/full/compose.yaml:112: service `web`: `depends_on` is ignored"
-        ),
-        "{w}"
-    );
+    // `depends_on` is not ignored: a release gates `db` before `web`.
+    assert!(!w.contains("depends_on"), "{w}");
+    assert_eq!(p.services["web"].depends_on, ["db"]);
     assert!(
         w.contains("`restart` is ignored by Swarm: use `deploy.restart_policy`"),
         "{w}"
@@ -552,11 +549,8 @@ fn real_world_voting_app_stack() {
         Some(Duration::from_secs(90))
     );
     assert_eq!(p.services["visualizer"].volumes[0].kind, MountKind::Bind);
-    assert!(
-        p.warnings
-            .iter()
-            .any(|w| w.contains("`depends_on` is ignored"))
-    );
+    assert_eq!(p.services["vote"].depends_on, ["redis"]);
+    assert_eq!(p.services["result"].depends_on, ["db"]);
     assert_eq!(p.networks.len(), 2);
     assert!(p.volumes.contains_key("db-data"));
 }

@@ -151,6 +151,11 @@ pub struct DeployArgs {
     #[arg(long, value_name = "DURATION")]
     pub lock_wait: Option<String>,
 
+    /// Start and gate at most N services of a release at once [default: the spec's
+    /// `release.parallel`, else 32]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub parallel: Option<u64>,
+
     /// A note stored with the lock and the history record
     #[arg(short = 'm', long, value_name = "TEXT")]
     pub message: Option<String>,

@@ -53,6 +53,7 @@ pub fn run(
         request: RunRequest {
             message: args.message.clone(),
             lock_wait: None,
+            parallel: None,
         },
         dry_run: args.dry_run,
         ..Job::new(action, &inputs, selected.clone())

@@ -32,6 +32,9 @@ pub fn run(
             .as_deref()
             .map(|text| duration_flag("--lock-wait", text))
             .transpose()?,
+        parallel: args
+            .parallel
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
     };
     if let Some(path) = &args.plan {
         return saved_plan(settings, path, dry_run, request, printer);

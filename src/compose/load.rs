@@ -428,9 +428,94 @@ fn project(
             svc.image_variables = vars.clone();
         }
         check_references(ctx, &project, &name, node);
+        svc.depends_on = check_dependencies(ctx, services_map, &name, node, svc.depends_on);
         project.services.insert(name, svc);
     }
+    check_dependency_cycles(ctx, &project, services_map);
     project
+}
+
+/// Each `depends_on` name must be a service of the files; an optional one
+/// (`required: false`) that is missing is dropped, as Compose does.
+fn check_dependencies(
+    ctx: &mut Ctx<'_>,
+    services: &Mapping,
+    service: &str,
+    node: &Node,
+    names: Vec<String>,
+) -> Vec<String> {
+    let Some(entries) = node.as_map().and_then(|m| m.get("depends_on")) else {
+        return names;
+    };
+    let entry = |name: &str| -> Option<&Node> {
+        match &entries.value {
+            Value::Map(m) => m
+                .iter()
+                .find(|(k, _)| k.scalar_text().as_deref() == Some(name))
+                .map(|(k, v)| if v.is_null() { k } else { v }),
+            Value::Seq(items) => items.iter().find(|i| i.as_str() == Some(name)),
+            _ => Some(entries),
+        }
+    };
+    let mut kept = Vec::with_capacity(names.len());
+    for name in names {
+        let defined = services
+            .iter()
+            .any(|(k, _)| k.scalar_text().as_deref() == Some(name.as_str()));
+        if defined && name != service {
+            kept.push(name);
+            continue;
+        }
+        let at = entry(&name).unwrap_or(entries);
+        let optional = at
+            .as_map()
+            .and_then(|m| m.get("required"))
+            .is_some_and(|r| matches!(r.value, Value::Bool(false)) || r.as_str() == Some("false"));
+        if optional && name != service {
+            continue;
+        }
+        let (message, label, help) = if name == service {
+            (
+                format!("service `{service}` depends on itself"),
+                "names its own service",
+                "remove it from `depends_on`".to_string(),
+            )
+        } else {
+            (
+                format!("service `{service}` depends on `{name}`, which is not defined"),
+                "unknown service",
+                "name a service of the compose files, or add `required: false` to it".to_string(),
+            )
+        };
+        ctx.error(
+            InputError::new(message, at.span.clone())
+                .with_label(label)
+                .with_help(help),
+        );
+    }
+    kept
+}
+
+/// `depends_on` must not go round: a release could never gate such services in order.
+fn check_dependency_cycles(ctx: &mut Ctx<'_>, project: &ComposeProject, services: &Mapping) {
+    let Some(cycle) = super::dependencies::cycle(&project.services) else {
+        return;
+    };
+    let first = &cycle[0];
+    let span = services
+        .iter()
+        .find(|(k, _)| k.scalar_text().as_deref() == Some(first.as_str()))
+        .and_then(|(_, v)| v.as_map().and_then(|m| m.get("depends_on")))
+        .map(|n| n.span.clone());
+    let Some(span) = span else { return };
+    ctx.error(
+        InputError::new(
+            format!("services depend on each other: {}", cycle.join(" -> ")),
+            span,
+        )
+        .with_label("part of a dependency cycle")
+        .with_help("remove one of these `depends_on` entries so that one service can start first"),
+    );
 }
 
 /// Networks, volumes, secrets and configs that a service uses must be declared at the top.

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 mod convert;
+pub mod dependencies;
 mod deploy;
 pub mod dotenv;
 mod extends;

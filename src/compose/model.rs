@@ -97,6 +97,11 @@ pub struct Service {
     /// `x-*` fields of the service, as JSON, for templates and hooks.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extensions: BTreeMap<String, serde_json::Value>,
+    /// Services of the file this one needs (`depends_on`): a release gates them healthy
+    /// before this one. Only those defined in the files (an optional one that is missing is
+    /// dropped at load time).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
 }
 
 /// A service's log driver.

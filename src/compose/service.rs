@@ -192,6 +192,7 @@ pub fn convert(ctx: &mut Ctx<'_>, name: &str, key: &Node, node: &Node) -> Option
             "cap_add" => svc.cap_add = ctx.strings(v, &p, false),
             "cap_drop" => svc.cap_drop = ctx.strings(v, &p, false),
             "logging" => svc.logging = logging(ctx, v, &p),
+            "depends_on" => svc.depends_on = depends_on(ctx, v, &p),
             "scale" => v2.scale = ctx.uint(v, &p).map(|n| (n, v.span.clone())),
             "mem_limit" => v2.mem_limit = units::memory(ctx, v, &p),
             "mem_reservation" => v2.mem_reservation = units::memory(ctx, v, &p),
@@ -634,6 +635,49 @@ fn extra_hosts(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Vec<String> {
                 None => h,
             })
             .collect(),
+    }
+}
+
+const DEPENDS_ON_KEYS: &[&str] = &["condition", "required", "restart"];
+const DEPENDS_ON_CONDITIONS: &[&str] = &[
+    "service_started",
+    "service_healthy",
+    "service_completed_successfully",
+];
+
+/// `depends_on: [db]` or `depends_on: {db: {condition: service_healthy}}`. shipctl gates a
+/// dependency healthy whatever the condition says: a deploy has no "started" without health.
+/// Whether each name is a service of the file is checked once every service is read.
+fn depends_on(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Vec<String> {
+    match &node.value {
+        Value::Map(map) => {
+            let mut names = Vec::with_capacity(map.len());
+            for (k, v) in map.iter() {
+                let Some(name) = k.scalar_text() else {
+                    continue;
+                };
+                let item = format!("{path}.{name}");
+                if let Some(options) = ctx.map(v, &item) {
+                    ctx.check_keys(options, DEPENDS_ON_KEYS, &item);
+                    if let Some(c) = options.get("condition")
+                        && let Some(condition) = ctx.string(c, &format!("{item}.condition"))
+                        && !DEPENDS_ON_CONDITIONS.contains(&condition.as_str())
+                    {
+                        ctx.error(
+                            InputError::new(
+                                format!("unknown `depends_on` condition `{condition}`"),
+                                c.span.clone(),
+                            )
+                            .with_label("unknown condition")
+                            .with_help(format!("use one of: {}", DEPENDS_ON_CONDITIONS.join(", "))),
+                        );
+                    }
+                }
+                names.push(name.to_string());
+            }
+            names
+        }
+        _ => ctx.strings(node, path, false),
     }
 }
 

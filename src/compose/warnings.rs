@@ -8,10 +8,6 @@ pub fn ignored_service_field(key: &str) -> Option<String> {
             "`build` is ignored: Swarm does not build images; build and push the image, \
                     then deploy it with `image:`"
         }
-        "depends_on" => {
-            "`depends_on` is ignored by Swarm: services start in any order (make them \
-                         retry, and gate on healthchecks)"
-        }
         "container_name" => "`container_name` is ignored: Swarm names the containers of a service",
         "network_mode" => {
             "`network_mode` is ignored by Swarm services: attach them to `networks` \

@@ -24,6 +24,8 @@ pub struct ExecOptions {
     /// How often an unchanged health progress is reported again while waiting.
     pub heartbeat: Duration,
     pub health_rules: HealthRules,
+    /// At most this many services of a release start and are gated at once.
+    pub parallel: usize,
 }
 
 impl Default for ExecOptions {
@@ -34,6 +36,7 @@ impl Default for ExecOptions {
             pause_check: Duration::from_secs(1),
             heartbeat: Duration::from_secs(10),
             health_rules: HealthRules::default(),
+            parallel: crate::spec::defaults::RELEASE_PARALLEL,
         }
     }
 }

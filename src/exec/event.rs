@@ -100,6 +100,24 @@ pub enum Event {
         service: Option<String>,
         message: String,
     },
+    /// The services of a release, in the order their gates may start, and how they will
+    /// switch: `together` in one atomic key write once every gate passed, `in_place` updated
+    /// in dependency order, `after` (canary, rolling) each on its own after the switch.
+    ReleasePlanned {
+        together: Vec<String>,
+        in_place: Vec<String>,
+        after: Vec<String>,
+        /// At most this many services start and are gated at once.
+        parallel: usize,
+    },
+    /// The keys of every service in `services` now point at their new zones, written in
+    /// `writes` atomic writes (more than one only where the store limits a transaction's
+    /// size) that took `window_ms` from the first to the last.
+    ReleaseSwitched {
+        services: Vec<String>,
+        writes: usize,
+        window_ms: u64,
+    },
     /// The whole run ended.
     DeployFinished {
         result: RunResult,

@@ -31,6 +31,22 @@ enum ReadBack {
     Unknown(String),
 }
 
+/// Where a run of steps stopped.
+pub(super) enum Reached {
+    /// The last step asked for (the end of the plan, or a pause that waits for promote).
+    End(ServiceResult),
+    /// Stopped at a safe point because another service of the release failed.
+    Halted,
+}
+
+/// Ends when `halt` fires; never without one.
+async fn halted(halt: Option<&CancellationToken>) {
+    match halt {
+        Some(token) => token.cancelled().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// What a step left to do next.
 pub(super) enum StepDone {
     Continue,
@@ -52,7 +68,7 @@ pub struct Ports<'a> {
 
 /// Runs plans. Talks to the world only through the traits it is given.
 pub struct Executor<'a> {
-    ctx: Context<'a>,
+    pub(super) ctx: Context<'a>,
     /// Each service's deploy lock, checked before every step of that service that changes
     /// something.
     locks: Vec<(String, &'a dyn LockGuard)>,
@@ -100,7 +116,21 @@ impl<'a> Executor<'a> {
         self
     }
 
-    async fn lock_lost_for(&self, service: &str) -> bool {
+    /// At most `parallel` services of a release start and are gated at once.
+    pub fn with_parallel(mut self, parallel: usize) -> Self {
+        self.ctx.options.parallel = parallel.max(1);
+        self
+    }
+
+    pub(super) fn parallel(&self) -> usize {
+        self.ctx.options.parallel
+    }
+
+    pub(super) fn on_switch(&self) -> Option<&'a dyn OnSwitch> {
+        self.on_switch
+    }
+
+    pub(super) async fn lock_lost_for(&self, service: &str) -> bool {
         let ours = self.locks_of(service);
         if ours.is_empty() {
             return false;
@@ -110,8 +140,9 @@ impl<'a> Executor<'a> {
         }
         // The renewal may not have noticed yet (a process paused past the TTL wakes up here):
         // the store decides. Other errors don't tell: the fenced key writes still guard.
+        let fences: Vec<crate::ports::Fence> = ours.iter().map(|lock| lock.fence()).collect();
         matches!(
-            self.ctx.kv.write_fenced(&[], &[]).await,
+            self.ctx.kv.write_fenced(&[], &fences).await,
             Err(KvError::LockLost { .. })
         )
     }
@@ -128,7 +159,7 @@ impl<'a> Executor<'a> {
     }
 
     /// The deploy locks of `service` this run holds (none in a run without locks).
-    fn locks_of(&self, service: &str) -> Vec<&'a dyn LockGuard> {
+    pub(super) fn locks_of(&self, service: &str) -> Vec<&'a dyn LockGuard> {
         self.locks
             .iter()
             .filter(|(s, _)| s == service)
@@ -145,6 +176,21 @@ impl<'a> Executor<'a> {
                 service: None,
                 message: warning.clone(),
             });
+        }
+        let changing = plan
+            .services
+            .iter()
+            .filter(|s| !s.up_to_date && !s.steps.is_empty())
+            .count();
+        if changing > 1 {
+            let result = self.run_release(plan).await;
+            let duration = self.ctx.clock.now().saturating_duration_since(start);
+            let result = result.map(|services| Outcome { services, duration });
+            self.ctx.sink.emit(&Event::DeployFinished {
+                result: run_result(&result),
+                duration_ms: millis(duration),
+            });
+            return result;
         }
         let mut services = Vec::new();
         let mut failed = None;
@@ -177,6 +223,25 @@ impl<'a> Executor<'a> {
         plan: &Plan,
         service: &ServicePlan,
     ) -> Result<ServiceResult, Error> {
+        self.announce(service);
+        if service.up_to_date || service.steps.is_empty() {
+            return Ok(ServiceResult::UpToDate);
+        }
+        let mut run = ServiceRun::new(plan, service, &self.ctx.options.health_rules);
+        self.snapshot(&mut run).await?;
+        self.record(&run, RunState::Running, "").await;
+        let result = match self.run_steps(&mut run, service.steps.len(), None).await {
+            Ok(Reached::End(r)) => Ok(r),
+            // Without a halt signal a run only stops at its end.
+            Ok(Reached::Halted) => Err(self.ctx.interrupted(&run, run.steps_done)),
+            Err(e) => Err(e),
+        };
+        self.finish_record(&run, &result).await;
+        result
+    }
+
+    /// Says what is about to happen to `service`: its plan and warnings.
+    pub(super) fn announce(&self, service: &ServicePlan) {
         self.ctx.sink.emit(&Event::PlanStarted {
             service: service.service.clone(),
             strategy: service.strategy,
@@ -190,41 +255,50 @@ impl<'a> Executor<'a> {
                 message: warning.clone(),
             });
         }
-        if service.up_to_date || service.steps.is_empty() {
-            return Ok(ServiceResult::UpToDate);
-        }
-        let mut run = ServiceRun::new(plan, service, &self.ctx.options.health_rules);
-        self.snapshot(&mut run).await?;
-        self.record(&run, RunState::Running, "").await;
-        let result = self.run_steps(&mut run).await;
-        match &result {
+    }
+
+    /// Keeps the progress record in line with how the run of a service ended.
+    pub(super) async fn finish_record(
+        &self,
+        run: &ServiceRun<'_>,
+        result: &Result<ServiceResult, Error>,
+    ) {
+        match result {
             Ok(ServiceResult::Done { .. }) | Err(Error::RolledBack { .. }) => {
-                self.clear_record(&run).await;
+                self.clear_record(run).await;
             }
             Ok(ServiceResult::AwaitingPromotion { message, .. }) => {
-                self.record(&run, RunState::AwaitingPromotion, message)
-                    .await;
+                self.record(run, RunState::AwaitingPromotion, message).await;
             }
             Err(Error::Interrupted { message, .. }) => {
-                self.record(&run, RunState::Interrupted, message).await;
+                self.record(run, RunState::Interrupted, message).await;
             }
             Err(Error::NeedsAttention { message, .. }) => {
-                self.record(&run, RunState::NeedsAttention, message).await;
+                self.record(run, RunState::NeedsAttention, message).await;
             }
             _ => {}
         }
-        result
     }
 
-    async fn run_steps(&self, run: &mut ServiceRun<'_>) -> Result<ServiceResult, Error> {
+    /// Runs the steps from where `run` stands up to (not including) `end`. With `halt`, stops
+    /// at the next safe point once it fires (another service of the release failed).
+    pub(super) async fn run_steps(
+        &self,
+        run: &mut ServiceRun<'_>,
+        end: usize,
+        halt: Option<&CancellationToken>,
+    ) -> Result<Reached, Error> {
         let service = run.service;
         let total = service.steps.len();
-        let mut index = 0;
-        while index < total {
+        let mut index = run.steps_done;
+        while index < end.min(total) {
             let step = &service.steps[index];
             // A safe point: between steps nothing is half-done.
             if self.ctx.cancel.is_cancelled() {
                 return Err(self.ctx.interrupted(run, index));
+            }
+            if halt.is_some_and(CancellationToken::is_cancelled) {
+                return Ok(Reached::Halted);
             }
             if changes_something(&step.action) && self.lock_lost_for(&service.service).await {
                 return Err(self.ctx.lock_lost(run, index, None));
@@ -248,6 +322,7 @@ impl<'a> Executor<'a> {
                     () = self.lock_gone(&service.service) => Err(StepError::LockLost(
                         format!("while: {}", summarize(&step.action)),
                     )),
+                    () = halted(halt) => return Ok(Reached::Halted),
                 }
             };
             match outcome {
@@ -277,11 +352,11 @@ impl<'a> Executor<'a> {
                             service: service.service.clone(),
                             message: message.clone(),
                         });
-                        return Ok(ServiceResult::AwaitingPromotion {
+                        return Ok(Reached::End(ServiceResult::AwaitingPromotion {
                             to: service.to.clone(),
                             steps_done: index,
                             message,
-                        });
+                        }));
                     }
                 }
                 Err(StepError::Interrupted) => return Err(self.ctx.interrupted(run, index)),
@@ -305,13 +380,13 @@ impl<'a> Executor<'a> {
                 }
             }
         }
-        Ok(ServiceResult::Done {
+        Ok(Reached::End(ServiceResult::Done {
             to: service.to.clone(),
-        })
+        }))
     }
 
     /// Records where this service's deploy stands (best effort: the deploy goes on without).
-    async fn record(&self, run: &ServiceRun<'_>, state: RunState, message: &str) {
+    pub(super) async fn record(&self, run: &ServiceRun<'_>, state: RunState, message: &str) {
         let service = run.service;
         let record = ProgressRecord {
             service: service.service.clone(),
@@ -343,7 +418,7 @@ impl<'a> Executor<'a> {
     }
 
     /// The deploy is over (done or rolled back): nothing is left to resume.
-    async fn clear_record(&self, run: &ServiceRun<'_>) {
+    pub(super) async fn clear_record(&self, run: &ServiceRun<'_>) {
         let key = &run.service.keys.progress;
         if let Err(e) = self.ctx.kv.delete(key).await {
             self.ctx.sink.emit(&Event::Warning {
@@ -354,7 +429,7 @@ impl<'a> Executor<'a> {
     }
 
     /// Records the zones as they are before anything changes.
-    async fn snapshot(&self, run: &mut ServiceRun<'_>) -> Result<(), Error> {
+    pub(super) async fn snapshot(&self, run: &mut ServiceRun<'_>) -> Result<(), Error> {
         let names = run.zone_names();
         let observed = self
             .ctx
@@ -613,6 +688,23 @@ impl<'a> Executor<'a> {
         if writes.is_empty() {
             return Ok(());
         }
+        self.check_targets(run, writes).await?;
+        self.keep_originals(run).await?;
+        let originals = run.original_keys.clone().unwrap_or_default();
+        self.commit(writes, &originals, Some(&run.service.service))
+            .await?;
+        for w in writes {
+            run.written.insert(w.key.clone(), w.value.clone());
+        }
+        Ok(())
+    }
+
+    /// Refuses a key write that sends traffic to a zone without healthy tasks right now.
+    pub(super) async fn check_targets(
+        &self,
+        run: &ServiceRun<'_>,
+        writes: &[KeyWrite],
+    ) -> Result<(), StepError> {
         for zone in run.traffic_targets(writes) {
             let Some(track) = run.zones.get(&zone).cloned() else {
                 return Err(StepError::Failed(StepFailure {
@@ -641,60 +733,78 @@ impl<'a> Executor<'a> {
                 }));
             }
         }
-        if run.original_keys.is_none() {
-            let mut originals = Vec::new();
-            for key in run.planned_keys() {
-                let entry = self
-                    .ctx
-                    .kv
-                    .get(&key)
-                    .await
-                    .map_err(|e| StepFailure::kv(&e))?;
-                originals.push((key, entry.map(|e| e.value)));
-            }
-            run.original_keys = Some(originals);
+        Ok(())
+    }
+
+    /// Reads, once, the values the plan's keys hold before its first write: what a rollback
+    /// restores, and what a read-back after a lost answer compares with.
+    pub(super) async fn keep_originals(&self, run: &mut ServiceRun<'_>) -> Result<(), StepError> {
+        if run.original_keys.is_some() {
+            return Ok(());
         }
-        // The write is all-or-nothing. A refusal (conflict, denied) means nothing was written;
-        // a lost answer (timeout, reset, store gone) may hide a write that happened, so the keys
-        // are read back before anything is undone.
-        if let Err(e) = self.ctx.kv.write_atomic(writes).await {
-            if let KvError::LockLost { .. } = e {
-                return Err(StepError::LockLost(format!(
-                    "writing the routing keys: {e}"
-                )));
-            }
-            if matches!(e, KvError::Conflict { .. } | KvError::Denied { .. }) {
-                return Err(StepFailure::kv(&e).into());
-            }
-            match self.read_back(run, writes).await {
-                ReadBack::Written => self.ctx.sink.emit(&Event::Warning {
-                    service: Some(run.service.service.clone()),
+        let mut originals = Vec::new();
+        for key in run.planned_keys() {
+            let entry = self
+                .ctx
+                .kv
+                .get(&key)
+                .await
+                .map_err(|e| StepFailure::kv(&e))?;
+            originals.push((key, entry.map(|e| e.value)));
+        }
+        run.original_keys = Some(originals);
+        Ok(())
+    }
+
+    /// Writes `writes` all-or-nothing. A refusal (conflict, denied) means nothing was
+    /// written; a lost answer (timeout, reset, store gone) may hide a write that happened, so
+    /// the keys are read back (against `originals`) before anything is undone.
+    pub(super) async fn commit(
+        &self,
+        writes: &[KeyWrite],
+        originals: &[(String, Option<String>)],
+        service: Option<&str>,
+    ) -> Result<(), StepError> {
+        let Err(e) = self.ctx.kv.write_atomic(writes).await else {
+            return Ok(());
+        };
+        if let KvError::LockLost { .. } = e {
+            return Err(StepError::LockLost(format!(
+                "writing the routing keys: {e}"
+            )));
+        }
+        if matches!(e, KvError::Conflict { .. } | KvError::Denied { .. }) {
+            return Err(StepFailure::kv(&e).into());
+        }
+        match self.read_back(writes, originals).await {
+            ReadBack::Written => {
+                self.ctx.sink.emit(&Event::Warning {
+                    service: service.map(str::to_string),
                     message: format!(
                         "the answer to the key write was lost ({e}); read back: the keys hold the new values, going on"
                     ),
-                }),
-                ReadBack::NotWritten => return Err(StepFailure::kv(&e).into()),
-                ReadBack::Unknown(why) => {
-                    return Err(StepError::OutcomeUnknown(format!(
-                        "writing the routing keys: {e}; reading them back: {why}"
-                    )));
-                }
+                });
+                Ok(())
             }
+            ReadBack::NotWritten => Err(StepFailure::kv(&e).into()),
+            ReadBack::Unknown(why) => Err(StepError::OutcomeUnknown(format!(
+                "writing the routing keys: {e}; reading them back: {why}"
+            ))),
         }
-        for w in writes {
-            run.written.insert(w.key.clone(), w.value.clone());
-        }
-        Ok(())
     }
 
     /// After a key write whose answer was lost: were the keys written? Asks until
     /// `READ_BACK` has passed (not cancellable: the answer decides what is safe to undo).
-    async fn read_back(&self, run: &ServiceRun<'_>, writes: &[KeyWrite]) -> ReadBack {
+    async fn read_back(
+        &self,
+        writes: &[KeyWrite],
+        originals: &[(String, Option<String>)],
+    ) -> ReadBack {
         let deadline = self.ctx.clock.now() + READ_BACK;
         let original = |key: &str| {
-            run.original_keys
-                .as_ref()
-                .and_then(|o| o.iter().find(|(k, _)| k == key))
+            originals
+                .iter()
+                .find(|(k, _)| k == key)
                 .and_then(|(_, v)| v.clone())
         };
         loop {
@@ -742,7 +852,7 @@ impl<'a> Executor<'a> {
 
 /// True for scaling down a zone that no longer gets traffic once the keys were flipped to
 /// the new zone: failing there is no reason to undo a deploy that works.
-fn is_cleanup_after_flip(run: &ServiceRun<'_>, step: &Step) -> bool {
+pub(super) fn is_cleanup_after_flip(run: &ServiceRun<'_>, step: &Step) -> bool {
     let Action::Scale { zone, replicas, .. } = &step.action else {
         return false;
     };
@@ -766,7 +876,7 @@ fn changes_something(action: &Action) -> bool {
 }
 
 /// Adds to a failure which services were deployed before it.
-fn with_done_services(e: Error, done: &[ServiceOutcome]) -> Error {
+pub(super) fn with_done_services(e: Error, done: &[ServiceOutcome]) -> Error {
     if done.is_empty() {
         return e;
     }
@@ -791,7 +901,7 @@ fn with_done_services(e: Error, done: &[ServiceOutcome]) -> Error {
 
 /// True for the key write that makes the plan's target live: the active zone for zones, the
 /// version key for a service in place (its new tasks already serve).
-fn switches_to_target(service: &ServicePlan, action: &Action) -> bool {
+pub(super) fn switches_to_target(service: &ServicePlan, action: &Action) -> bool {
     let in_place = service.to.zone == IN_PLACE;
     matches!(action, Action::WriteKeys { writes }
     if writes.iter().any(|w| {

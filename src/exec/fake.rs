@@ -671,6 +671,8 @@ struct KvState {
     lose_answer_of: Option<usize>,
     /// Lock keys whose holders lost them: fenced writes naming them are refused.
     lost_locks: Vec<String>,
+    /// Changes one atomic write may carry (unlimited when `None`), as Consul's 64.
+    max_ops: Option<usize>,
     /// Writes made by others (routers) once virtual time reaches them: (at, key, value or
     /// `None` to delete), in time order.
     scheduled: Vec<(Duration, String, Option<String>)>,
@@ -761,6 +763,11 @@ impl FakeKv {
         lock(&self.state).lost_locks.push(key.to_string());
     }
 
+    /// Takes at most `n` changes in one atomic write, as Consul takes at most 64.
+    pub fn limit_atomic_ops(&self, n: usize) {
+        lock(&self.state).max_ops = Some(n);
+    }
+
     pub fn atomic_writes(&self) -> usize {
         lock(&self.state).atomic_writes
     }
@@ -841,6 +848,12 @@ impl Kv for FakeKv {
 
     async fn write_atomic(&self, writes: &[KeyWrite]) -> Result<(), KvError> {
         let mut st = self.check()?;
+        if st.max_ops.is_some_and(|max| writes.len() > max) {
+            return Err(KvError::Other(format!(
+                "{} operations in one atomic write",
+                writes.len()
+            )));
+        }
         st.atomic_writes += 1;
         st.revision += 1;
         let rev = st.revision;
@@ -865,9 +878,22 @@ impl Kv for FakeKv {
         Ok(())
     }
 
+    fn max_atomic_ops(&self) -> usize {
+        lock(&self.state).max_ops.unwrap_or(usize::MAX)
+    }
+
     async fn write_fenced(&self, changes: &[KeyChange], fences: &[Fence]) -> Result<(), KvError> {
         {
             let st = self.check()?;
+            if st
+                .max_ops
+                .is_some_and(|max| changes.len() + fences.len() > max)
+            {
+                return Err(KvError::Other(format!(
+                    "{} operations in one atomic write",
+                    changes.len() + fences.len()
+                )));
+            }
             if let Some(f) = fences.iter().find(|f| st.lost_locks.contains(&f.lock_key)) {
                 let keys: Vec<&str> = changes.iter().map(KeyChange::key).collect();
                 if !keys.is_empty() {

@@ -37,6 +37,7 @@ mod on_switch;
 mod outcome;
 mod probe;
 mod record;
+mod release;
 mod rollback;
 mod router_wait;
 pub mod status;

@@ -285,6 +285,7 @@ fn plan(strategy: Strategy, on_failure: Option<OnFailure>, steps: Vec<Step>) -> 
             warnings: Vec::new(),
             up_to_date: false,
         }],
+        needs: IndexMap::new(),
         networks: IndexMap::new(),
         secrets: IndexMap::new(),
         configs: IndexMap::new(),
@@ -1930,4 +1931,259 @@ async fn a_switch_whose_outcome_stays_unknown_scales_nothing_down() {
     // The keys may point at either zone: both keep their tasks.
     assert_eq!(w.cluster.desired(GREEN), Some(3));
     assert_eq!(w.cluster.desired(BLUE), Some(3));
+}
+
+/// Several services deployed by one run: gated in parallel in dependency order, switched in
+/// one atomic write, all or nothing.
+mod release {
+    use super::*;
+
+    /// `plan`'s web service again as `name`, deploying `version`; its blue zone serves 1.4.1.
+    fn add_service(w: &World, plan: &mut Plan, name: &str, version: &str) {
+        let json = serde_json::to_string(&plan.services[0]).expect("a plan serialises");
+        let json = json
+            .replace("demo_web-", &format!("demo_{name}-"))
+            .replace("web-", &format!("{name}-"))
+            .replace("\"web\"", &format!("\"{name}\""))
+            .replace("1.4.2", version);
+        let service: ServicePlan = serde_json::from_str(&json).expect("and reads back");
+        let mut observed = plan.observed.services["web"].clone();
+        for zone in observed.zones.values_mut() {
+            zone.service_name = zone
+                .service_name
+                .replace("demo_web-", &format!("demo_{name}-"));
+        }
+        plan.observed.services.insert(name.to_string(), observed);
+        plan.services.push(service);
+        w.cluster.existing(&format!("demo_{name}-blue"), "1.4.1", 3);
+        w.kv.set(&format!("{name}-active-zone"), "blue");
+        w.kv.set(&format!("{name}-active-version"), "1.4.1");
+        w.kv.set(&format!("{name}-traffic"), "blue=100,green=0");
+    }
+
+    fn position(events: &[Event], f: impl Fn(&Event) -> bool) -> usize {
+        events
+            .iter()
+            .position(f)
+            .unwrap_or_else(|| panic!("not found in {events:?}"))
+    }
+
+    fn kv_writes(w: &World) -> Vec<String> {
+        w.ops()
+            .into_iter()
+            .filter(|op| op.starts_with("kv write"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn every_service_switches_in_one_atomic_write_after_every_gate_passed() {
+        let w = World::new(3);
+        let mut plan = blue_green(None);
+        add_service(&w, &mut plan, "api", "2.0.0");
+        add_service(&w, &mut plan, "worker", "3.0.0");
+
+        let outcome = w.run(&plan).await.expect("the release succeeds");
+
+        assert!(
+            outcome
+                .services
+                .iter()
+                .all(|s| matches!(s.result, ServiceResult::Done { .. })),
+            "{outcome:?}"
+        );
+        let writes = kv_writes(&w);
+        assert_eq!(writes.len(), 1, "one switch for three services: {writes:?}");
+        for key in [
+            "web-active-zone=green",
+            "api-active-zone=green",
+            "worker-active-zone=green",
+            "api-active-version=2.0.0",
+        ] {
+            assert!(writes[0].contains(key), "{key} in {}", writes[0]);
+        }
+        // Gated in parallel: every new zone was applied before the switch, and the switch
+        // came before any old zone was scaled down.
+        let ops = w.ops();
+        let at = |prefix: &str| {
+            ops.iter()
+                .position(|op| op.starts_with(prefix))
+                .unwrap_or_else(|| panic!("no `{prefix}` in {ops:?}"))
+        };
+        let switch = at("kv write");
+        for name in ["web", "api", "worker"] {
+            assert!(at(&format!("apply demo_{name}-green")) < switch);
+            assert!(at(&format!("scale demo_{name}-blue 0")) > switch);
+        }
+        // Side by side: every new zone started before the first gate passed.
+        let events = w.sink.events();
+        let first_healthy = position(
+            &events,
+            |e| matches!(e, Event::StepFinished { action, .. } if action == "wait_healthy"),
+        );
+        let last_started = events
+            .iter()
+            .rposition(|e| matches!(e, Event::StepStarted { index: 1, .. }))
+            .expect("zones started");
+        assert!(last_started < first_healthy, "{events:?}");
+        let events = w.sink.events();
+        assert!(events.iter().any(|e| matches!(e,
+            Event::ReleaseSwitched { services, writes: 1, .. } if services.len() == 3)));
+    }
+
+    #[tokio::test]
+    async fn a_failed_gate_switches_nothing_and_every_new_zone_goes_back_to_zero() {
+        let w = World::new(3);
+        w.cluster.behave(
+            "2.0.0",
+            Behaviour {
+                fate: Fate::Unhealthy,
+                ..Behaviour::default()
+            },
+        );
+        let mut plan = blue_green(Some(OnFailure::Rollback));
+        add_service(&w, &mut plan, "api", "2.0.0");
+        add_service(&w, &mut plan, "worker", "3.0.0");
+
+        let err = w.run(&plan).await.expect_err("api never becomes healthy");
+
+        assert_eq!(err.exit_code(), 1, "{err}");
+        let message = err.to_string();
+        assert!(message.contains("api"), "{message}");
+        assert!(message.contains("nothing was switched"), "{message}");
+        assert!(kv_writes(&w).is_empty(), "no key changed: {:?}", w.ops());
+        for name in ["web", "api", "worker"] {
+            assert_eq!(
+                w.kv.value(&format!("{name}-active-zone")).as_deref(),
+                Some("blue")
+            );
+            assert_eq!(
+                w.cluster.desired(&format!("demo_{name}-green")),
+                Some(0),
+                "{name}"
+            );
+            assert_eq!(
+                w.cluster.desired(&format!("demo_{name}-blue")),
+                Some(3),
+                "{name}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_service_is_gated_after_the_services_it_depends_on() {
+        let w = World::new(3);
+        let mut plan = blue_green(None);
+        add_service(&w, &mut plan, "api", "2.0.0");
+        // web needs api.
+        plan.needs.insert("web".into(), vec!["api".into()]);
+
+        w.run(&plan).await.expect("the release succeeds");
+
+        let api_healthy = w
+            .sink
+            .events()
+            .iter()
+            .position(|e| {
+                matches!(e, Event::StepFinished { service, action, .. }
+                if service == "api" && action == "wait_healthy")
+            })
+            .expect("api was gated");
+        let web_started = w
+            .sink
+            .events()
+            .iter()
+            .position(
+                |e| matches!(e, Event::StepStarted { service, index: 1, .. } if service == "web"),
+            )
+            .expect("web started");
+        assert!(api_healthy < web_started, "{:?}", w.sink.events());
+        assert_eq!(kv_writes(&w).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_store_that_limits_a_transaction_gets_whole_services_per_write() {
+        let w = World::new(3);
+        w.kv.limit_atomic_ops(7);
+        let mut plan = blue_green(None);
+        add_service(&w, &mut plan, "api", "2.0.0");
+        add_service(&w, &mut plan, "worker", "3.0.0");
+
+        w.run(&plan).await.expect("the release succeeds");
+
+        // Three keys per service, at most seven per write: two services, then one.
+        let writes = kv_writes(&w);
+        assert_eq!(writes.len(), 2, "{writes:?}");
+        assert_eq!(writes[0].matches("active-zone=green").count(), 2);
+        assert_eq!(writes[1].matches("active-zone=green").count(), 1);
+        assert!(
+            w.sink
+                .events()
+                .iter()
+                .any(|e| matches!(e, Event::ReleaseSwitched { writes: 2, .. }))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_service_in_place_goes_first_and_back_to_its_previous_spec_when_a_gate_fails() {
+        let w = World::new(3);
+        w.cluster.existing("demo_redis", "7.0", 1);
+        w.kv.set("redis-active-version", "7.0");
+        w.cluster.behave(
+            "1.4.2",
+            Behaviour {
+                fate: Fate::Unhealthy,
+                ..Behaviour::default()
+            },
+        );
+        let mut plan = in_place_plan();
+        let web = blue_green(Some(OnFailure::Rollback));
+        plan.services.push(web.services[0].clone());
+        plan.observed
+            .services
+            .insert("web".into(), web.observed.services["web"].clone());
+        plan.needs.insert("web".into(), vec!["redis".into()]);
+
+        let err = w.run(&plan).await.expect_err("web never becomes healthy");
+
+        assert_eq!(err.exit_code(), 1, "{err}");
+        let ops = w.ops();
+        let at = |prefix: &str| ops.iter().position(|op| op.starts_with(prefix));
+        // redis was updated (and gated) before web started, and reverted after web failed.
+        let updated = at("apply demo_redis 7.2").expect("redis updated");
+        let web_started = at("apply demo_web-green").expect("web started");
+        let reverted = at("revert demo_redis").expect("redis reverted");
+        assert!(updated < web_started && web_started < reverted, "{ops:?}");
+        assert_eq!(w.cluster.version("demo_redis").as_deref(), Some("7.0"));
+        assert_eq!(w.kv.value("redis-active-version").as_deref(), Some("7.0"));
+        assert_eq!(w.kv.value(ZONE_KEY).as_deref(), Some("blue"));
+    }
+
+    #[tokio::test]
+    async fn at_most_parallel_services_are_gated_at_once() {
+        let w = World::new(3);
+        let mut plan = blue_green(None);
+        add_service(&w, &mut plan, "api", "2.0.0");
+        add_service(&w, &mut plan, "worker", "3.0.0");
+
+        w.executor(&NonInteractive)
+            .with_parallel(1)
+            .run(&plan)
+            .await
+            .expect("the release succeeds");
+
+        // One at a time: each service starts after the one before passed its gate.
+        let events = w.sink.events();
+        for (before, after) in [("web", "api"), ("api", "worker")] {
+            let healthy = position(&events, |e| {
+                matches!(e, Event::StepFinished { service, action, .. }
+                    if service == before && action == "wait_healthy")
+            });
+            let started = position(
+                &events,
+                |e| matches!(e, Event::StepStarted { service, index: 1, .. } if service == after),
+            );
+            assert!(healthy < started, "{before} then {after}: {events:?}");
+        }
+        assert_eq!(kv_writes(&w).len(), 1);
+    }
 }

@@ -7,15 +7,59 @@ use async_trait::async_trait;
 
 use crate::ports::{Fence, KeyChange, KeyWrite, Kv, KvEntry, KvError, LockInfo, LockOutcome};
 
-/// Writes through `inner` only while every fence holds; reads, locks and watches pass through.
+/// Writes through `inner` only while the fences of the keys written hold; reads, locks and
+/// watches pass through.
 pub struct FencedKv<'a> {
     inner: &'a dyn Kv,
-    fences: Vec<Fence>,
+    /// Each fence with the keys it guards (`None`: every key).
+    fences: Vec<(Option<Vec<String>>, Fence)>,
 }
 
 impl<'a> FencedKv<'a> {
+    /// Every write is fenced by every one of `fences`.
     pub fn new(inner: &'a dyn Kv, fences: Vec<Fence>) -> FencedKv<'a> {
-        FencedKv { inner, fences }
+        FencedKv {
+            inner,
+            fences: fences.into_iter().map(|f| (None, f)).collect(),
+        }
+    }
+
+    /// A write is fenced by the fences of the keys it changes: each service's lock guards
+    /// that service's keys, so a release of many services does not send every lock check with
+    /// every write (Consul takes at most 64 operations per transaction). A key no fence names
+    /// is guarded by all of them.
+    pub fn per_key(inner: &'a dyn Kv, fences: Vec<(Vec<String>, Fence)>) -> FencedKv<'a> {
+        FencedKv {
+            inner,
+            fences: fences.into_iter().map(|(k, f)| (Some(k), f)).collect(),
+        }
+    }
+
+    /// The fences that guard `changes`.
+    fn fences_of(&self, changes: &[KeyChange]) -> Vec<Fence> {
+        let guards = |keys: &Option<Vec<String>>, key: &str| {
+            keys.as_ref().is_none_or(|k| k.iter().any(|k| k == key))
+        };
+        let mut out: Vec<Fence> = Vec::new();
+        for change in changes {
+            let mine: Vec<&Fence> = self
+                .fences
+                .iter()
+                .filter(|(keys, _)| guards(keys, change.key()))
+                .map(|(_, f)| f)
+                .collect();
+            let chosen: Vec<&Fence> = if mine.is_empty() {
+                self.fences.iter().map(|(_, f)| f).collect()
+            } else {
+                mine
+            };
+            for f in chosen {
+                if !out.contains(f) {
+                    out.push(f.clone());
+                }
+            }
+        }
+        out
     }
 }
 
@@ -61,10 +105,25 @@ impl Kv for FencedKv<'_> {
             .await
     }
 
+    /// An empty write checks the locks: the fences asked for, or all of them.
     async fn write_fenced(&self, changes: &[KeyChange], fences: &[Fence]) -> Result<(), KvError> {
-        let mut all = self.fences.clone();
-        all.extend(fences.iter().cloned());
+        let mut all = if changes.is_empty() && !fences.is_empty() {
+            Vec::new()
+        } else if changes.is_empty() {
+            self.fences.iter().map(|(_, f)| f.clone()).collect()
+        } else {
+            self.fences_of(changes)
+        };
+        for f in fences {
+            if !all.contains(f) {
+                all.push(f.clone());
+            }
+        }
         self.inner.write_fenced(changes, &all).await
+    }
+
+    fn max_atomic_ops(&self) -> usize {
+        self.inner.max_atomic_ops()
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<KvEntry>, KvError> {

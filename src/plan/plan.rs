@@ -19,6 +19,11 @@ pub struct Plan {
     pub secrets: IndexMap<String, SecretOrConfig>,
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub configs: IndexMap<String, SecretOrConfig>,
+    /// For each service of the plan, the services of the plan it depends on (`depends_on`,
+    /// directly or through services left out): a release gates those healthy first. The
+    /// services are listed in an order that puts dependencies first.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub needs: IndexMap<String, Vec<String>>,
     /// The state the plan was made from; a saved plan is refused if the cluster moved since.
     pub observed: ObservedState,
     /// Warnings from loading the compose files (fields Swarm ignores, ...).

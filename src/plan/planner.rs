@@ -1109,9 +1109,11 @@ pub(super) fn assemble(req: &PlanRequest, services: Vec<ServicePlan>) -> Plan {
             }
         }
     }
+    let (services, needs) = in_dependency_order(req, services);
     Plan {
         project: req.project.clone(),
         services,
+        needs,
         networks,
         secrets,
         configs,
@@ -1119,6 +1121,71 @@ pub(super) fn assemble(req: &PlanRequest, services: Vec<ServicePlan>) -> Plan {
         warnings: req.compose.warnings.clone(),
         fingerprint_salt: None,
     }
+}
+
+/// The services in an order that puts each after those it depends on, and for each the
+/// services of the plan it needs. `depends_on` names compose services; a zone's compose name
+/// (`api-blue`) stands for its logical service.
+fn in_dependency_order(
+    req: &PlanRequest,
+    services: Vec<ServicePlan>,
+) -> (Vec<ServicePlan>, IndexMap<String, Vec<String>>) {
+    let planned: std::collections::HashSet<&str> =
+        services.iter().map(|s| s.service.as_str()).collect();
+    let logical_of = |name: &str| -> String {
+        if planned.contains(name) {
+            return name.to_string();
+        }
+        req.spec
+            .zones
+            .iter()
+            .find_map(|z| name.strip_suffix(&format!("-{z}")))
+            .filter(|base| planned.contains(base))
+            .unwrap_or(name)
+            .to_string()
+    };
+    let mut deps: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    for (name, service) in &req.compose.services {
+        if service.depends_on.is_empty() {
+            continue;
+        }
+        let entry = deps.entry(logical_of(name)).or_default();
+        for dep in &service.depends_on {
+            let dep = logical_of(dep);
+            if !entry.contains(&dep) && dep != logical_of(name) {
+                entry.push(dep);
+            }
+        }
+    }
+    drop(planned);
+    if deps.is_empty() {
+        return (services, IndexMap::new());
+    }
+    let names: Vec<String> = services.iter().map(|s| s.service.clone()).collect();
+    let order = crate::compose::dependencies::in_order(&names, &deps);
+    let mut by_name: IndexMap<String, ServicePlan> = services
+        .into_iter()
+        .map(|s| (s.service.clone(), s))
+        .collect();
+    let ordered: Vec<ServicePlan> = order
+        .iter()
+        .filter_map(|name| by_name.shift_remove(name))
+        .collect();
+    let mut needs = IndexMap::new();
+    for service in &ordered {
+        let needed: Vec<String> = names
+            .iter()
+            .filter(|other| {
+                *other != &service.service
+                    && crate::compose::dependencies::depends_on(&service.service, other, &deps)
+            })
+            .cloned()
+            .collect();
+        if !needed.is_empty() {
+            needs.insert(service.service.clone(), needed);
+        }
+    }
+    (ordered, needs)
 }
 
 #[cfg(test)]

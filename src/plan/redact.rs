@@ -128,6 +128,7 @@ mod tests {
         Plan {
             project: "demo".into(),
             services: vec![service],
+            needs: IndexMap::new(),
             networks: IndexMap::new(),
             secrets: IndexMap::new(),
             configs: IndexMap::new(),

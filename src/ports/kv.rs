@@ -133,6 +133,12 @@ pub trait Kv: Send + Sync {
     /// Waits until any of `keys` changes after `since` (a revision from an earlier call or
     /// 0), or `timeout` passes. Returns the revision to pass next time.
     async fn watch(&self, keys: &[String], since: u64, timeout: Duration) -> Result<u64, KvError>;
+
+    /// How many changes and fences one atomic write may carry (Consul: 64 operations per
+    /// transaction); a bigger write is refused, so a caller splits it.
+    fn max_atomic_ops(&self) -> usize {
+        usize::MAX
+    }
 }
 
 /// One key and the value it gets.

@@ -144,9 +144,29 @@ async fn apply(
         sink: sink.as_ref(),
     };
     // Every key the executor writes is fenced by the locks: a run that lost one writes nothing.
-    let fenced = kv::FencedKv::new(
+    let fenced = kv::FencedKv::per_key(
         session.kv.as_ref(),
-        locks.held.iter().map(|h| h.guard.fence()).collect(),
+        locks
+            .held
+            .iter()
+            .map(|h| {
+                let keys = plan
+                    .services
+                    .iter()
+                    .find(|s| s.service == h.service)
+                    .map(|s| {
+                        let k = &s.keys;
+                        vec![
+                            k.active_zone.clone(),
+                            k.active_version.clone(),
+                            k.traffic.clone(),
+                            k.progress.clone(),
+                        ]
+                    })
+                    .unwrap_or_default();
+                (keys, h.guard.fence())
+            })
+            .collect(),
     );
     let ports = Ports {
         cluster: &session.cluster,
@@ -156,7 +176,10 @@ async fn apply(
         sink: &recorder,
         decider: decider.as_ref(),
     };
-    let mut executor = Executor::new(ports, cancel).with_on_switch(&post_switch);
+    let parallel = job.request.parallel.unwrap_or(spec.release.parallel);
+    let mut executor = Executor::new(ports, cancel)
+        .with_on_switch(&post_switch)
+        .with_parallel(parallel);
     // Stop before the next change to a service whose lock is lost (its renewal failed).
     for held in &locks.held {
         executor = executor.with_lock(&held.service, held.guard.as_ref());

@@ -35,6 +35,9 @@ pub struct RunRequest {
     pub message: Option<String>,
     /// `--lock-wait`: how long to wait for a lock another deploy holds.
     pub lock_wait: Option<Duration>,
+    /// `--parallel`: services of a release gated at once (the spec's `release.parallel`
+    /// otherwise).
+    pub parallel: Option<usize>,
 }
 
 impl Settings {

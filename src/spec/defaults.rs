@@ -5,7 +5,8 @@ use std::time::Duration;
 use indexmap::IndexMap;
 
 use super::model::{
-    Canary, Drain, Health, Hooks, KeyTemplates, KvSettings, Policy, Rolling, Spec, Strategy,
+    Canary, Drain, Health, Hooks, KeyTemplates, KvSettings, Policy, ReleaseSettings, Rolling, Spec,
+    Strategy,
 };
 
 /// Default zone names.
@@ -30,6 +31,7 @@ impl Default for Spec {
             defaults: Policy::default(),
             services: IndexMap::new(),
             hooks: Hooks::default(),
+            release: Default::default(),
         }
     }
 }
@@ -96,6 +98,18 @@ impl Default for Drain {
             time: Duration::from_secs(10),
             wait_for_router: false,
             router_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Services of a release started and gated at once: a typical stack gates all its services
+/// at once, while a release of hundreds does not start them all in one burst on the manager.
+pub const RELEASE_PARALLEL: usize = 32;
+
+impl Default for ReleaseSettings {
+    fn default() -> ReleaseSettings {
+        ReleaseSettings {
+            parallel: RELEASE_PARALLEL,
         }
     }
 }

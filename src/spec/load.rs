@@ -26,7 +26,9 @@ const TOP_KEYS: &[&str] = &[
     "defaults",
     "services",
     "hooks",
+    "release",
 ];
+const RELEASE_KEYS: &[&str] = &["parallel"];
 const KV_KEYS: &[&str] = &[
     "url",
     "backend",
@@ -202,6 +204,16 @@ fn read_spec(r: &mut Reader, root: &Node) -> Option<Spec> {
     }
     if let Some(n) = map.get("hooks") {
         spec.hooks = read_hooks(r, n).unwrap_or_default();
+    }
+    if let Some(n) = map.get("release")
+        && let Some(section) = r.section(n, "release")
+    {
+        r.known_keys(section, RELEASE_KEYS, "release");
+        if let Some(p) = section.get("parallel")
+            && let Some(parallel) = r.exact_uint(p, "release.parallel", 1, "8")
+        {
+            spec.release.parallel = usize::try_from(parallel).unwrap_or(usize::MAX);
+        }
     }
     Some(spec)
 }
@@ -1143,6 +1155,14 @@ mod tests {
         assert_eq!(spec.hooks.timeout, std::time::Duration::from_secs(600));
         let spec = ok("hooks:\n  pre_deploy: ./a.sh\n  timeout: 30s\n");
         assert_eq!(spec.hooks.timeout, std::time::Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_release_gates_a_bounded_number_of_services_at_once() {
+        assert_eq!(ok("").release.parallel, 32);
+        assert_eq!(ok("release:\n  parallel: 4\n").release.parallel, 4);
+        let e = err("release:\n  parallel: 0\n");
+        assert!(e.to_string().contains("release.parallel"), "{e}");
     }
 
     #[test]

@@ -42,6 +42,16 @@ pub struct Spec {
     /// Per-service policies, already merged over `defaults`.
     pub services: IndexMap<String, Policy>,
     pub hooks: Hooks,
+    /// How the services of one run move together (`release:`).
+    #[serde(default)]
+    pub release: ReleaseSettings,
+}
+
+/// `release:` in the spec.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseSettings {
+    /// At most this many services start and are gated at once (`--parallel` overrides).
+    pub parallel: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -132,6 +132,47 @@ pub fn render_line(event: &Event) -> String {
         }
         // The message already names the service.
         Event::Interrupted { message, .. } => format!("interrupted: {message}"),
+        Event::ReleasePlanned {
+            together,
+            in_place,
+            after,
+            parallel,
+        } => {
+            let mut parts = Vec::new();
+            if !in_place.is_empty() {
+                parts.push(format!(
+                    "{} in place, in dependency order",
+                    in_place.join(", ")
+                ));
+            }
+            if !together.is_empty() {
+                parts.push(format!(
+                    "{} gated (up to {parallel} at once) and switched together",
+                    together.join(", ")
+                ));
+            }
+            if !after.is_empty() {
+                parts.push(format!("then {} one by one", after.join(", ")));
+            }
+            format!("release: {}", parts.join("; "))
+        }
+        Event::ReleaseSwitched {
+            services,
+            writes,
+            window_ms,
+        } => {
+            if *writes <= 1 {
+                format!(
+                    "release: switched {} in one atomic write",
+                    services.join(", ")
+                )
+            } else {
+                format!(
+                    "release: switched {} in {writes} atomic writes within {window_ms} ms (the store limits a transaction's size)",
+                    services.join(", ")
+                )
+            }
+        }
         Event::DeployFinished {
             result,
             duration_ms,

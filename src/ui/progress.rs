@@ -263,7 +263,9 @@ impl EventSink for TtySink {
                     l.health.push_str(&format!(" ({cause})"));
                 }
             }),
-            Event::RouterConfirmed { .. } => self.println(&render_line(event)),
+            Event::RouterConfirmed { .. }
+            | Event::ReleasePlanned { .. }
+            | Event::ReleaseSwitched { .. } => self.println(&render_line(event)),
             Event::Warning { .. } | Event::RouterGone { .. } => {
                 self.println(&self.paint(&render_line(event), "33"));
             }

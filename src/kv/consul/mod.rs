@@ -376,6 +376,10 @@ impl Kv for ConsulKv {
         self.write_fenced(&changes, &[]).await
     }
 
+    fn max_atomic_ops(&self) -> usize {
+        TXN_MAX_OPS
+    }
+
     async fn write_fenced(&self, changes: &[KeyChange], fences: &[Fence]) -> Result<(), KvError> {
         if changes.is_empty() && fences.is_empty() {
             return Ok(());
