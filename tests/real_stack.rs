@@ -25,6 +25,7 @@ services:
       endpoint_mode: dnsrr
   api:
     image: shipctl-stack-api:${IMAGE_VERSION:-1.0.0}
+    depends_on: [redis]
     environment:
       REDIS_HOST: redis
       # Liveness of the API itself: a Redis restart must not make Swarm replace every task.
@@ -36,6 +37,8 @@ services:
       endpoint_mode: dnsrr
   client:
     image: shipctl-stack-client:1.0.0
+    # Released with the others: started once the API it calls passed its gate.
+    depends_on: [api]
     environment:
       API_URL: http://api:8080
     networks: [back]

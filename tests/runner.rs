@@ -21,6 +21,7 @@ mod route;
 mod routers;
 mod saved_plans;
 mod spec_errors;
+mod stack_release;
 mod status;
 mod store_faults;
 mod structure;

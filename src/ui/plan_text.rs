@@ -28,6 +28,13 @@ pub fn render_plan(plan: &Plan) -> String {
     let steps: usize = changing.iter().map(|s| s.steps.len()).sum();
     let current = plan.services.len() - changing.len();
     let warnings: usize = plan.services.iter().map(|s| s.warnings.len()).sum();
+    if changing.len() > 1 {
+        let _ = writeln!(
+            out,
+            "\nOne release: the blue-green services switch together in one atomic key write once \
+             every health gate passed; if one fails, none switch."
+        );
+    }
     let _ = writeln!(
         out,
         "\n{} to change ({steps} {}), {current} up to date, {warnings} {}.",
@@ -65,6 +72,13 @@ fn render_service(out: &mut String, plan: &Plan, service: &ServicePlan) {
             service.strategy,
             at(&service.to.zone, &service.to.version)
         );
+        if let Some(needs) = plan.needs.get(&service.service) {
+            let _ = writeln!(
+                out,
+                "  starts once {} passed its health gate (depends_on)",
+                needs.join(", ")
+            );
+        }
         let width = service.steps.len().to_string().len();
         for (i, step) in service.steps.iter().enumerate() {
             let number = format!("{:>width$}.", i + 1);

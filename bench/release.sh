@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# How a release grows with its number of services: the wall time of a release of N services of
+# the test app (every service from 1.0.0 to 2.0.0, blue-green, gated in parallel, switched in one
+# write), its peak RSS, and the Docker API requests it made (counted by a proxy in front of the
+# engine's socket).
+#
+#   bench/release.sh [SIZE ...]      SIZE = services[xreplicas][:runs]
+#                                    default: 1x2:3 5x2:3 20x2:3 100x2:1
+#
+# Each size gets a fresh project on an overlay network with a /20 (a /24 holds 254 tasks; a
+# release doubles them during the overlap). The first release (creating the zones) is not timed;
+# the second is. Prints one line per run and, per size, the medians. Needs the Swarm of
+# scripts/test and the test app images (scripts/test-image/build.sh).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+sizes=("$@")
+((${#sizes[@]})) || sizes=(1x2:3 5x2:3 20x2:3 100x2:1)
+
+docker image inspect shipctl-test-app:1.0.0 shipctl-test-app:2.0.0 >/dev/null 2>&1 ||
+  scripts/test-image/build.sh >/dev/null
+cargo build --release --quiet
+bin="$here/target/release/shipctl"
+engine="${DOCKER_HOST:-unix:///var/run/docker.sock}"
+[[ "$engine" == unix://* ]] || { echo "bench/release.sh: DOCKER_HOST must be a unix socket" >&2; exit 1; }
+engine="${engine#unix://}"
+
+work="$(mktemp -d)"
+project=""
+services=()
+counter_pid=""
+source "$here/bench/lib/swarm-keys.sh"
+
+remove_project() {
+  [[ -n "$project" ]] || return 0
+  local names=()
+  for s in "${services[@]}"; do names+=("${project}_$s-blue" "${project}_$s-green"); done
+  ((${#names[@]})) && docker service rm "${names[@]}" >/dev/null 2>&1 || true
+  # The network stays busy until the removed tasks are gone.
+  for _ in $(seq 1 120); do
+    docker network rm "${project}_net" >/dev/null 2>&1 && break
+    docker network inspect "${project}_net" >/dev/null 2>&1 || break
+    sleep 0.5
+  done
+  remove_keys "$project/"
+  project=""
+}
+stop_counter() {
+  [[ -n "$counter_pid" ]] || return 0
+  kill -TERM "$counter_pid" 2>/dev/null || true
+  wait "$counter_pid" 2>/dev/null || true
+  counter_pid=""
+}
+trap 'stop_counter; remove_project; rm -rf "$work"' EXIT
+
+write_project() { # services replicas
+  local n=$1 replicas=$2
+  services=()
+  {
+    echo "services:"
+    for i in $(seq -f "%03g" 1 "$n"); do
+      services+=("s$i")
+      cat <<YAML
+  s$i:
+    image: shipctl-test-app:\${IMAGE_VERSION:-1.0.0}
+    stop_grace_period: 2s
+    networks: [net]
+    deploy:
+      replicas: $replicas
+      endpoint_mode: dnsrr
+YAML
+    done
+    cat <<YAML
+networks:
+  net:
+    external: true
+    name: ${project}_net
+YAML
+  } >"$work/compose.yaml"
+  cat >"$work/shipctl.yaml" <<'YAML'
+kv:
+  url: swarm://
+defaults:
+  health:
+    timeout: 5m
+    min_healthy: 1s
+  drain: 1s
+  on_failure: rollback
+YAML
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "nan"}'; }
+
+printf '%-9s %-4s %10s %10s %10s %12s %10s\n' size run "wall s" "RSS MB" "API reqs" "API reqs/s" "tasks/s"
+for size in "${sizes[@]}"; do
+  spec="${size%%:*}"
+  runs="${size#*:}"; [[ "$size" == *:* ]] || runs=3
+  n="${spec%%x*}"
+  replicas="${spec#*x}"; [[ "$spec" == *x* ]] || replicas=2
+  : >"$work/walls"; : >"$work/rss"; : >"$work/reqs"
+  for run in $(seq 1 "$runs"); do
+    project="relb$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    docker network create -d overlay --attachable --subnet "10.$((200 + RANDOM % 50)).$((RANDOM % 16 * 16)).0/20" \
+      "${project}_net" >/dev/null
+    write_project "$n" "$replicas"
+    (cd "$work" && "$bin" -p "$project" deploy --yes --output json >"$work/first.json") || {
+      echo "size $size run $run: the first release failed" >&2
+      tail -5 "$work/first.json" >&2
+      exit 1
+    }
+    sock="$work/counted-$spec-$run.sock"
+    python3 "$here/bench/docker-api-counter.py" "$sock" "$engine" "$work/counts.json" &
+    counter_pid=$!
+    for _ in $(seq 1 50); do
+      curl -sf --unix-socket "$sock" http://localhost/_ping >/dev/null 2>&1 && break
+      sleep 0.1
+    done
+    start=$(date +%s.%N)
+    (cd "$work" && DOCKER_HOST="unix://$sock" /usr/bin/time -f '%M' -o "$work/rss.txt" \
+      "$bin" -p "$project" deploy --version 2.0.0 --yes --output json >"$work/release.json") || {
+      echo "size $size run $run: the timed release failed" >&2
+      tail -5 "$work/release.json" >&2
+      exit 1
+    }
+    end=$(date +%s.%N)
+    stop_counter
+    wall=$(echo "$end - $start" | bc -l)
+    rss=$(awk '{printf "%.1f", $1 / 1024}' "$work/rss.txt")
+    # Without the script's own readiness pings.
+    reqs=$(jq '[.by_path | to_entries[] | select(.key != "GET /_ping") | .value] | add // 0' \
+      "$work/counts.json")
+    grep -q '"event":"release_switched"' "$work/release.json" || [[ "$n" == 1 ]] || {
+      echo "size $size run $run: no release_switched event" >&2
+      exit 1
+    }
+    printf '%-9s %-4s %10.2f %10s %10s %12.1f %10.1f\n' "$spec" "$run" "$wall" "$rss" "$reqs" \
+      "$(echo "$reqs / $wall" | bc -l)" "$(echo "$n * $replicas / $wall" | bc -l)"
+    echo "$wall" >>"$work/walls"; echo "$rss" >>"$work/rss"; echo "$reqs" >>"$work/reqs"
+    cp "$work/counts.json" "$work/counts-$spec.json"
+    remove_project
+  done
+  printf '%-9s %-4s %10.2f %10s %10s\n' "$spec" median "$(median <"$work/walls")" \
+    "$(median <"$work/rss")" "$(median <"$work/reqs")"
+  echo "  requests by path (last run): $(jq -c '.by_path' "$work/counts-$spec.json" | cut -c1-300)"
+done
