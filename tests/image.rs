@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use shipctl::ports::{Cluster, Kv, TaskState};
 use tokio::task::spawn_blocking;
 
-use crate::support::docker::{require_docker, wait_until};
+use crate::support::docker::{Cleanup, require_docker, wait_until};
 use crate::support::images::{images, load_into_nodes};
 use crate::support::nodes::{self, Nodes, manager_host};
-use crate::support::router::{Load, StopOnDrop, http_get, start_load};
+use crate::support::router::{Load, StopOnDrop, free_port, http_get, start_load};
 use crate::support::stack::{Finished, Setup, Stack, Store, swarm_kv};
 
 /// The JSON objects of an NDJSON output (other lines left out).
@@ -439,4 +439,190 @@ async fn two_router_tasks_carry_blue_green_and_canary_deploys_under_load() {
         .filter(|t| t.state == TaskState::Running)
         .count();
     assert_eq!(running, 2, "{tasks:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_haproxy_router_on_the_managers_socket_serves_a_deploy_and_deregisters_on_removal() {
+    let test = "a_haproxy_router_on_the_managers_socket_serves_a_deploy_and_deregisters_on_removal";
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    let Some(images) = images(test).await else {
+        return;
+    };
+    let mut setup = Setup::new(Store::Swarm);
+    setup.replicas = 2;
+    let stack = Stack::new(&cluster, setup);
+    stack.env.write(
+        "shipctl.yaml",
+        &SPEC.replace("wait_for_router: true", "wait_for_router: false"),
+    );
+    let project = stack.project.clone();
+    stack
+        .deploy("1.0.0", &["--strategy", "blue-green"])
+        .expect_code(0);
+    stack.env.write("shipctl.yaml", SPEC);
+    let router_service = format!("{project}_router");
+    let cleanup = Cleanup::new(&cluster);
+    cleanup.service(router_service.clone());
+
+    let gid = std::fs::metadata(engine_socket())
+        .map(|m| std::os::unix::fs::MetadataExt::gid(&m))
+        .expect("the engine's socket");
+    let port = free_port().to_string();
+    let args = [
+        "deploy",
+        "--image",
+        &images.router,
+        "--proxy",
+        "haproxy",
+        "--mode",
+        "replicated",
+        "--replicas",
+        "1",
+        "--publish",
+        &port,
+        "--socket-gid",
+        &gid.to_string(),
+        "--port",
+        "8080",
+        "--heartbeat",
+        "1s",
+    ];
+    // The dry run shows the service and creates nothing.
+    let dry = stack.run("route", &[&args[..], &["--dry-run"]].concat());
+    dry.expect_code(0);
+    let spec: serde_json::Value = serde_json::from_str(&dry.stdout).expect("the spec as JSON");
+    assert_eq!(spec["Name"], router_service.as_str());
+    assert_eq!(
+        spec["TaskTemplate"]["Placement"]["Constraints"][0], "node.role == manager",
+        "the socket is a manager's"
+    );
+    assert!(
+        cluster
+            .docker()
+            .inspect_service(&router_service, None)
+            .await
+            .is_err(),
+        "the dry run created the service"
+    );
+
+    stack.run("route", &args).expect_code(0);
+    let addr = format!("127.0.0.1:{port}");
+    let logs = || {
+        Command::new("docker")
+            .args(["service", "logs", "--raw", &router_service])
+            .output()
+            .map(|o| {
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                )
+            })
+            .unwrap_or_default()
+    };
+    let answer = wait_until("the router answers", Duration::from_secs(90), || async {
+        let addr = addr.clone();
+        spawn_blocking(move || http_get(&addr, "/version"))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r)
+    })
+    .await;
+    assert_eq!(answer, "1.0.0", "{}", logs());
+    let kv = swarm_kv(&cluster);
+    let ids: BTreeSet<String> = wait_until("one registration", Duration::from_secs(30), || async {
+        let found = registrations(&kv, &project).await;
+        if found.len() == 1 {
+            Ok(found.into_keys().collect::<BTreeSet<String>>())
+        } else {
+            Err(format!("{found:?}"))
+        }
+    })
+    .await;
+
+    // Deployed again unchanged: the service is updated in place and its task keeps running.
+    let again = stack.run("route", &args);
+    again.expect_code(0);
+    assert!(again.stderr.contains("updated"), "{again}");
+
+    // The socket's group, not root, gives the router its access.
+    let container = Command::new("docker")
+        .args(["ps", "-q", "--filter"])
+        .arg(format!(
+            "label=com.docker.swarm.service.name={router_service}"
+        ))
+        .output()
+        .expect("docker ps");
+    let container = String::from_utf8_lossy(&container.stdout)
+        .trim()
+        .to_string();
+    let user = Command::new("docker")
+        .args(["exec", &container, "id", "-u"])
+        .output()
+        .expect("docker exec id");
+    assert_eq!(String::from_utf8_lossy(&user.stdout).trim(), "10001");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopper = StopOnDrop(stop.clone());
+    let load = start_load(&addr, &stop);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let deployed = {
+        let running = stack.start_deploy("1.1.0", &["--output", "json"]);
+        spawn_blocking(move || running.wait())
+            .await
+            .expect("deploy thread")
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    drop(stopper);
+    let load = load.join().expect("load thread");
+    deployed.expect_code(0);
+    let confirmed: BTreeSet<String> = confirmations(&deployed)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(confirmed, ids, "{deployed}");
+    assert_eq!(
+        registrations(&kv, &project)
+            .await
+            .into_keys()
+            .collect::<BTreeSet<_>>(),
+        ids,
+        "the same task all along"
+    );
+    println!(
+        "HAProxy router task on the manager's socket, blue-green {:.1?}: {}",
+        deployed.elapsed,
+        load.summary(&["1.0.0", "1.1.0"])
+    );
+    assert!(load.requests >= 300, "only {} requests", load.requests);
+    assert_eq!(
+        load.failed(),
+        0,
+        "failed requests:\n{}\n{}",
+        load.failures(),
+        logs()
+    );
+    assert_eq!(load.versions.last().map(String::as_str), Some("1.1.0"));
+
+    // Removed, the task stops cleanly: it deletes its registration, so no deploy waits for it.
+    let removed = Command::new("docker")
+        .args(["service", "rm", &router_service])
+        .output()
+        .expect("docker service rm");
+    assert!(removed.status.success());
+    wait_until(
+        "the registration is deleted",
+        Duration::from_secs(30),
+        || async {
+            let left = registrations(&kv, &project).await;
+            if left.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{left:?}"))
+            }
+        },
+    )
+    .await;
 }

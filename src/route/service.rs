@@ -12,8 +12,10 @@ use std::collections::HashMap;
 use bollard::models::{
     EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum,
     EndpointSpec, EndpointSpecModeEnum, Mount, MountType, NetworkAttachmentConfig, ServiceSpec,
-    ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec, TaskSpecPlacement,
-    TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
+    ServiceSpecMode, ServiceSpecModeReplicated, ServiceSpecUpdateConfig,
+    ServiceSpecUpdateConfigFailureActionEnum, ServiceSpecUpdateConfigOrderEnum, TaskSpec,
+    TaskSpecContainerSpec, TaskSpecPlacement, TaskSpecRestartPolicy,
+    TaskSpecRestartPolicyConditionEnum,
 };
 
 use super::target::RouteTarget;
@@ -259,6 +261,16 @@ pub fn service_spec(service: &RouterService) -> Result<ServiceSpec, serde_json::
                     .collect(),
             ),
             ..TaskSpec::default()
+        }),
+        // One router at a time, each stopped before its replacement starts: a host-mode
+        // port cannot be bound twice on one node. A replacement that fails is rolled back.
+        update_config: Some(ServiceSpecUpdateConfig {
+            parallelism: Some(1),
+            delay: Some(2_000_000_000),
+            failure_action: Some(ServiceSpecUpdateConfigFailureActionEnum::ROLLBACK),
+            monitor: Some(5_000_000_000),
+            order: Some(ServiceSpecUpdateConfigOrderEnum::STOP_FIRST),
+            ..ServiceSpecUpdateConfig::default()
         }),
         endpoint_spec: Some(EndpointSpec {
             // Host-mode ports need no virtual IP; ingress ports do.

@@ -64,11 +64,20 @@ fn build() -> Result<Images, String> {
         &script.display().to_string(),
         &[&copy.display().to_string(), &images.shipctl, &images.router],
     )?;
-    // Images of earlier binaries are of no further use.
+    // Images of earlier binaries are of no further use; those of the last hour may belong to
+    // a test run of another checkout.
     for repo in ["shipctl-under-test", "shipctl-router-under-test"] {
         if let Ok(list) = run(
             "docker",
-            &["image", "ls", repo, "--format", "{{.Repository}}:{{.Tag}}"],
+            &[
+                "image",
+                "ls",
+                repo,
+                "--filter",
+                "until=1h",
+                "--format",
+                "{{.Repository}}:{{.Tag}}",
+            ],
         ) {
             for old in list.lines().filter(|i| !i.ends_with(&format!(":{tag}"))) {
                 let _ = run("docker", &["image", "rm", old]);
