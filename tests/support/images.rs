@@ -67,19 +67,23 @@ fn build() -> Result<Images, String> {
     // Images of earlier binaries are of no further use; those of the last hour may belong to
     // a test run of another checkout.
     for repo in ["shipctl-under-test", "shipctl-router-under-test"] {
-        if let Ok(list) = run(
+        let Ok(list) = run(
             "docker",
-            &[
-                "image",
-                "ls",
-                repo,
-                "--filter",
-                "until=1h",
-                "--format",
-                "{{.Repository}}:{{.Tag}}",
-            ],
-        ) {
-            for old in list.lines().filter(|i| !i.ends_with(&format!(":{tag}"))) {
+            &["image", "ls", repo, "--format", "{{.Repository}}:{{.Tag}}"],
+        ) else {
+            continue;
+        };
+        for old in list.lines().filter(|i| !i.ends_with(&format!(":{tag}"))) {
+            let created = run(
+                "docker",
+                &["image", "inspect", "--format", "{{.Created}}", old],
+            )
+            .ok()
+            .and_then(|c| humantime::parse_rfc3339_weak(&c).ok());
+            let stale = created
+                .and_then(|c| c.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(3600));
+            if stale {
                 let _ = run("docker", &["image", "rm", old]);
             }
         }
