@@ -626,3 +626,53 @@ async fn a_haproxy_router_on_the_managers_socket_serves_a_deploy_and_deregisters
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_route_loop_ends_when_its_router_program_exits() {
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    let stack = Stack::new(&cluster, Setup::new(Store::Swarm));
+    let config = stack.env.dir().join("router.conf");
+    let config = config.display().to_string();
+    let out = {
+        let mut cmd = stack.command(
+            "route",
+            &[
+                "--output",
+                "json",
+                "--config",
+                &config,
+                "--listen",
+                "127.0.0.1:1",
+                "--id",
+                "exec-test",
+                "--exec",
+                "sh -c 'sleep 1; exit 3'",
+            ],
+        );
+        spawn_blocking(move || cmd.output().expect("run shipctl route"))
+            .await
+            .expect("route thread")
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    // A supervisor (Swarm) sees the task end and starts another.
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("exited (exit status 3)"), "{stderr}");
+    let kinds = names(&events(&stdout));
+    let position = |k: &str| kinds.iter().position(|x| x == k);
+    let (Some(rendered), Some(started), Some(exited), Some(deregistered)) = (
+        position("rendered"),
+        position("started"),
+        position("exited"),
+        position("deregistered"),
+    ) else {
+        panic!("{kinds:?}");
+    };
+    assert!(
+        rendered < started && started < exited && exited < deregistered,
+        "{kinds:?}"
+    );
+    assert!(std::path::Path::new(&config).exists(), "installed first");
+}

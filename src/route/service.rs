@@ -364,12 +364,44 @@ mod tests {
                 .unwrap()
                 .contains(&"DOCKER_HOST=tcp://10.0.0.1:2376".to_string())
         );
+        let update = spec.update_config.unwrap();
+        assert_eq!(
+            update.failure_action,
+            Some(ServiceSpecUpdateConfigFailureActionEnum::ROLLBACK)
+        );
+        assert_eq!(update.parallelism, Some(1));
         let ports = spec.endpoint_spec.unwrap().ports.unwrap();
         assert_eq!(
             ports[0].publish_mode,
             Some(EndpointPortConfigPublishModeEnum::HOST)
         );
         assert_eq!(ports[0].target_port, Some(i64::from(LISTEN_PORT)));
+    }
+
+    #[test]
+    fn ingress_ports_get_a_virtual_ip_and_extra_variables_reach_the_tasks() {
+        let mut r = router(ApiAccess::Socket { gid: Some(999) });
+        r.publish[0].host_mode = false;
+        r.env = vec![("CONSUL_HTTP_TOKEN".into(), "secret".into())];
+        let spec = service_spec(&r).unwrap();
+        let endpoint = spec.endpoint_spec.unwrap();
+        assert_eq!(endpoint.mode, Some(EndpointSpecModeEnum::VIP));
+        assert_eq!(
+            endpoint.ports.unwrap()[0].publish_mode,
+            Some(EndpointPortConfigPublishModeEnum::INGRESS)
+        );
+        let container = spec.task_template.unwrap().container_spec.unwrap();
+        assert_eq!(container.groups, Some(vec!["999".to_string()]));
+        assert_eq!(
+            container.user, None,
+            "the image's user, with the socket's group"
+        );
+        assert!(
+            container
+                .env
+                .unwrap()
+                .contains(&"CONSUL_HTTP_TOKEN=secret".to_string())
+        );
     }
 
     #[test]
