@@ -237,6 +237,9 @@ pub fn service_spec(service: &RouterService) -> Result<ServiceSpec, serde_json::
                 mounts: Some(mounts),
                 user,
                 groups,
+                // Docker's init as PID 1: it reaps what the proxy and the reloads leave behind
+                // and passes SIGTERM on to `shipctl route`.
+                init: Some(true),
                 // The route loop stops the proxy after it deregistered: give it the time.
                 stop_grace_period: Some(15_000_000_000),
                 ..TaskSpecContainerSpec::default()
@@ -342,6 +345,7 @@ mod tests {
             "{env:?}"
         );
         assert!(spec.mode.unwrap().global.is_some());
+        assert_eq!(container.init, Some(true));
     }
 
     #[test]
