@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use shipctl::ports::{Cluster, Kv, TaskState};
 use tokio::task::spawn_blocking;
 
+use crate::support::cli_env::CliEnv;
 use crate::support::docker::{Cleanup, require_docker, wait_until};
 use crate::support::images::{images, load_into_nodes};
 use crate::support::nodes::{self, Nodes, manager_host};
@@ -675,4 +676,49 @@ async fn the_route_loop_ends_when_its_router_program_exits() {
         "{kinds:?}"
     );
     assert!(std::path::Path::new(&config).exists(), "installed first");
+}
+
+#[test]
+fn route_deploy_and_route_refuse_what_the_tasks_could_not_run() {
+    let env = CliEnv::new();
+    env.write("compose.yaml", "services:\n  web:\n    image: nginx:1.27\n");
+    for (args, expected) in [
+        (
+            &["route", "deploy", "--heartbeat", "10ms"][..],
+            "--heartbeat 10ms: shorter than 100ms",
+        ),
+        (
+            &["route", "deploy", "--mode", "replicated", "--replicas", "0"][..],
+            "--replicas 0 would route nothing",
+        ),
+        (
+            &["route", "deploy", "--env", "NOVALUE"][..],
+            "--env `NOVALUE` is not KEY=VALUE",
+        ),
+        (
+            &["route", "--config", "r.conf", "--once", "--exec", "nginx"][..],
+            "--exec runs the router beside the loop",
+        ),
+        (
+            &["route", "--targets-json", "[]", "--config", "r.conf"][..],
+            "--targets-json needs --project",
+        ),
+        (
+            &[
+                "-p",
+                "shop",
+                "route",
+                "--targets-json",
+                "{",
+                "--config",
+                "r.conf",
+            ][..],
+            "--targets-json is not a list of routed services",
+        ),
+    ] {
+        let output = env.run(args);
+        let err = String::from_utf8_lossy(&output.stderr).to_string();
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
 }

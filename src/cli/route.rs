@@ -105,7 +105,13 @@ fn from_json(settings: &Settings, json: &str) -> Result<Resolved, Error> {
 fn deploy(settings: &Settings, args: &RouteDeployArgs, printer: &Printer) -> Result<(), Error> {
     let inputs = session::load_inputs(settings, None)?;
     let targets = targets(&inputs, &args.services, args.port)?;
-    duration(&args.heartbeat, "--heartbeat")?;
+    // Checked here: a value the tasks refuse would only show as a crash loop.
+    if duration(&args.heartbeat, "--heartbeat")? < MIN_HEARTBEAT {
+        return Err(Error::usage(
+            format!("--heartbeat {}: shorter than 100ms", args.heartbeat),
+            "give a duration such as 5s (at least 100ms)",
+        ));
+    }
     duration(&args.interval, "--interval")?;
     let mut env = Vec::new();
     for var in &args.env {
@@ -146,47 +152,25 @@ fn deploy(settings: &Settings, args: &RouteDeployArgs, printer: &Printer) -> Res
             ));
         }
         networks.extend(args.network.iter().cloned());
+        // The tasks reach the store the way this command does unless told otherwise.
         let kv_url = args
             .router_kv
             .clone()
             .or_else(|| settings.kv_url.clone())
             .unwrap_or_else(|| inputs.spec.kv.url.clone());
-        let service = RouterService {
-            name: name.clone(),
-            project: inputs.project.clone(),
-            image: args.image.clone(),
+        let service = router_service(
+            args,
+            &inputs.project,
+            &name,
             kv_url,
-            targets: targets.clone(),
-            proxy: match args.proxy {
-                RouterProxy::Nginx => Proxy::Nginx,
-                RouterProxy::Haproxy => Proxy::Haproxy,
-            },
-            mode: match args.mode {
-                RouterMode::Global => Mode::Global,
-                RouterMode::Replicated => Mode::Replicated(args.replicas),
-            },
-            publish: args
-                .publish
-                .iter()
-                .map(|&published| Publish {
-                    published,
-                    host_mode: matches!(args.publish_mode, PortMode::Host),
-                })
-                .collect(),
-            constraints: args.constraint.clone(),
-            access: match &args.router_docker_host {
-                Some(host) => ApiAccess::Host(host.clone()),
-                None => ApiAccess::Socket {
-                    gid: args.socket_gid,
-                },
-            },
+            &targets,
             env,
             networks,
-            heartbeat: args.heartbeat.clone(),
-            interval: args.interval.clone(),
-        };
-        let spec = route::service::service_spec(&service)
-            .map_err(|e| Error::usage(format!("cannot write the router's targets: {e}"), ""))?;
+        );
+        let spec = route::service::service_spec(&service).map_err(|e| Error::Unavailable {
+            message: format!("cannot write the routed services as JSON: {e}"),
+            help: None,
+        })?;
         if args.dry_run {
             let text = serde_json::to_string_pretty(&spec).unwrap_or_default();
             printer.out(&format!("{text}\n"));
@@ -217,6 +201,52 @@ fn deploy(settings: &Settings, args: &RouteDeployArgs, printer: &Printer) -> Res
         }
         Ok(())
     })
+}
+
+/// The router service that `route deploy` asks for.
+fn router_service(
+    args: &RouteDeployArgs,
+    project: &str,
+    name: &str,
+    kv_url: String,
+    targets: &[RouteTarget],
+    env: Vec<(String, String)>,
+    networks: Vec<String>,
+) -> RouterService {
+    RouterService {
+        name: name.to_string(),
+        project: project.to_string(),
+        image: args.image.clone(),
+        kv_url,
+        targets: targets.to_vec(),
+        proxy: match args.proxy {
+            RouterProxy::Nginx => Proxy::Nginx,
+            RouterProxy::Haproxy => Proxy::Haproxy,
+        },
+        mode: match args.mode {
+            RouterMode::Global => Mode::Global,
+            RouterMode::Replicated => Mode::Replicated(args.replicas),
+        },
+        publish: args
+            .publish
+            .iter()
+            .map(|&published| Publish {
+                published,
+                host_mode: matches!(args.publish_mode, PortMode::Host),
+            })
+            .collect(),
+        constraints: args.constraint.clone(),
+        access: match &args.router_docker_host {
+            Some(host) => ApiAccess::Host(host.clone()),
+            None => ApiAccess::Socket {
+                gid: args.socket_gid,
+            },
+        },
+        env,
+        networks,
+        heartbeat: args.heartbeat.clone(),
+        interval: args.interval.clone(),
+    }
 }
 
 fn duration(text: &str, flag: &str) -> Result<std::time::Duration, Error> {
