@@ -597,13 +597,19 @@ async fn a_haproxy_router_on_the_managers_socket_serves_a_deploy_and_deregisters
         deployed.elapsed,
         load.summary(&["1.0.0", "1.1.0"])
     );
-    assert!(load.requests >= 300, "only {} requests", load.requests);
+    // Each request is a new connection through the engine's port proxy: fewer per second
+    // than on the nodes, but the load spans the switch (both versions answered).
+    assert!(load.requests >= 100, "only {} requests", load.requests);
     assert_eq!(
         load.failed(),
         0,
         "failed requests:\n{}\n{}",
         load.failures(),
         logs()
+    );
+    assert!(
+        load.versions.iter().any(|v| v == "1.0.0"),
+        "no 1.0.0 answer"
     );
     assert_eq!(load.versions.last().map(String::as_str), Some("1.1.0"));
 
