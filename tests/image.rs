@@ -728,3 +728,109 @@ fn route_deploy_and_route_refuse_what_the_tasks_could_not_run() {
         assert!(err.contains(expected), "{args:?}: {err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_image_reaches_a_tls_engine_through_docker_host() {
+    let test = "the_image_reaches_a_tls_engine_through_docker_host";
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    let Some(images) = images(test).await else {
+        return;
+    };
+    let have_socat = Command::new("sh")
+        .args(["-c", "command -v socat"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_socat {
+        crate::support::prereq::missing(test, "socat is not installed");
+        return;
+    }
+    let stack = Stack::new(&cluster, Setup::new(Store::Swarm));
+    stack
+        .deploy("1.0.0", &["--strategy", "blue-green"])
+        .expect_code(0);
+    let dir = stack.env.dir().to_path_buf();
+    for entry in std::fs::read_dir(&dir).expect("read dir").flatten() {
+        let _ = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o644));
+    }
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+
+    // The engine behind TLS with client certificates (socat in front of its socket), as a
+    // remote manager would be; the client's files as DOCKER_CERT_PATH wants them.
+    crate::support::tls::install_provider();
+    let ca = crate::support::tls::TestCa::new("engine CA");
+    let (server_cert, server_key) = ca.server_cert_pem(&["localhost"]);
+    let (client_cert, client_key) = ca.client_cert("shipctl");
+    let certs = tempfile::tempdir().expect("tempdir");
+    let server = tempfile::tempdir().expect("tempdir");
+    for (path, text) in [
+        (certs.path().join("ca.pem"), &ca.pem),
+        (certs.path().join("cert.pem"), &client_cert),
+        (certs.path().join("key.pem"), &client_key),
+        (server.path().join("cert.pem"), &server_cert),
+        (server.path().join("key.pem"), &server_key),
+    ] {
+        std::fs::write(&path, text).expect("write certificate");
+        // The image's user reads the client's key.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+    std::fs::set_permissions(certs.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    // rustls resumes sessions; socat's OpenSSL (client certificates, no session id context)
+    // refuses that: no tickets, no resumption.
+    let openssl_conf = server.path().join("openssl.cnf");
+    std::fs::write(
+        &openssl_conf,
+        "openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\nsystem_default = tls\n\
+         [tls]\nNumTickets = 0\nOptions = -SessionTicket\n",
+    )
+    .expect("write openssl.cnf");
+    let port = free_port();
+    let _socat = tokio::process::Command::new("socat")
+        .env("OPENSSL_CONF", &openssl_conf)
+        .arg(format!(
+            "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={},key={},cafile={},verify=1",
+            server.path().join("cert.pem").display(),
+            server.path().join("key.pem").display(),
+            certs.path().join("ca.pem").display()
+        ))
+        .arg(format!("UNIX-CONNECT:{}", engine_socket()))
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start socat");
+    wait_until("socat listening", Duration::from_secs(10), || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await;
+
+    let out = {
+        let mut cmd = Command::new("docker");
+        // The host's network: the engine listens on its loopback.
+        cmd.args(["run", "--rm", "--network", "host"])
+            .args(["-e", &format!("DOCKER_HOST=tcp://localhost:{port}")])
+            .args(["-e", "DOCKER_TLS_VERIFY=1", "-e", "DOCKER_CERT_PATH=/certs"])
+            .arg("-v")
+            .arg(format!("{}:/certs:ro", certs.path().display()))
+            .arg("-v")
+            .arg(format!("{}:/work", dir.display()))
+            .args([&images.shipctl, "-p", &stack.project, "--output", "json"])
+            .args(["status", "web"])
+            .stdin(Stdio::null());
+        spawn_blocking(move || cmd.output().expect("docker run"))
+            .await
+            .expect("docker run thread")
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let status: serde_json::Value = serde_json::from_str(&stdout).expect("status as JSON");
+    let text = status.to_string();
+    assert!(
+        text.contains("\"blue\"") && text.contains("\"1.0.0\""),
+        "{status:#}"
+    );
+}

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::cli_env::{stderr, stdout};
-use crate::support::live::LiveProject;
 use crate::support::docker::wait_until;
+use crate::support::live::LiveProject;
 use crate::support::router::{
     Background, StopOnDrop, free_port, http_get, start_load, start_nginx,
 };
@@ -265,7 +265,10 @@ async fn a_stack_is_released_as_one_switched_together_and_all_or_nothing() {
             .or_else(|| plan.starts_with(&format!("{name}: ")).then_some(0))
             .unwrap_or_else(|| panic!("{name} not in the plan:\n{plan}"))
     };
-    assert!(at("redis") < at("api") && at("api") < at("client"), "{plan}");
+    assert!(
+        at("redis") < at("api") && at("api") < at("client"),
+        "{plan}"
+    );
     assert!(at("orders") < at("orders-client"), "{plan}");
 
     // First release: everything created, then switched together.
@@ -289,13 +292,17 @@ async fn a_stack_is_released_as_one_switched_together_and_all_or_nothing() {
         .arg(&config)
         .args(["--reload", &reload]);
     let route = Background::start(route, dir.join("route.log"));
-    wait_until("the router's first file", Duration::from_secs(20), || async {
-        if config.exists() {
-            Ok(())
-        } else {
-            Err(route.log())
-        }
-    })
+    wait_until(
+        "the router's first file",
+        Duration::from_secs(20),
+        || async {
+            if config.exists() {
+                Ok(())
+            } else {
+                Err(route.log())
+            }
+        },
+    )
     .await;
     let nginx = start_nginx("stack release test", &dir, &config);
     let stop = Arc::new(AtomicBool::new(false));
@@ -342,7 +349,11 @@ async fn a_stack_is_released_as_one_switched_together_and_all_or_nothing() {
     );
     let now = keys(&project).await;
     for service in ["api", "orders", "web"] {
-        assert_eq!(now[&format!("{service}-active-version")], "2.0.0", "{now:?}");
+        assert_eq!(
+            now[&format!("{service}-active-version")],
+            "2.0.0",
+            "{now:?}"
+        );
     }
     no_failed_calls(&project, "a good release");
     keys_point_at_running_zones(&project, "after a good release").await;
@@ -380,7 +391,11 @@ async fn a_stack_is_released_as_one_switched_together_and_all_or_nothing() {
         keys_point_at_running_zones(&project, &format!("the run after {after}")).await;
         let now = keys(&project).await;
         for service in ["api", "orders", "web"] {
-            assert_eq!(now[&format!("{service}-active-version")], "3.0.0", "{now:?}");
+            assert_eq!(
+                now[&format!("{service}-active-version")],
+                "3.0.0",
+                "{now:?}"
+            );
         }
         no_failed_calls(&project, after);
         p.env.write("compose.yaml", &compose("2.0.0", "2.0.0"));
@@ -397,7 +412,9 @@ async fn a_stack_is_released_as_one_switched_together_and_all_or_nothing() {
         assert!(load.requests > 100, "{}", load.summary(&[]));
     }
     drop(p);
-    let _ = Command::new("docker").args(["volume", "rm", "-f", &volume]).output();
+    let _ = Command::new("docker")
+        .args(["volume", "rm", "-f", &volume])
+        .output();
 }
 
 /// Starts `shipctl deploy --output json` and kills it with -9 on the first event line that
