@@ -1,7 +1,9 @@
 //! shipctl as an image and its router as a Swarm service, with images built offline from the
-//! binary under test (docker/build-local.sh): `docker run IMAGE deploy` on the live Swarm, and
-//! two router tasks (`shipctl route deploy`, global mode, host-mode ports) on the three-node
-//! Swarm carrying a blue-green and a canary deploy under load.
+//! binary under test (docker/build-local.sh): `docker run IMAGE deploy` on the live Swarm with
+//! the socket, the image against a TLS engine through DOCKER_HOST, two router tasks (`shipctl
+//! route deploy`, global mode, host-mode ports, the API through a socket proxy) on the
+//! three-node Swarm carrying a blue-green and a canary deploy under load, an HAProxy router on
+//! the manager's socket, and the route loop's `--exec` supervision.
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
