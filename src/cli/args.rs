@@ -285,7 +285,8 @@ pub struct RouteArgs {
     pub via: ViaArg,
 
     /// Run the router program (e.g. `nginx -g 'daemon off;'`) once the first config is
-    /// installed; `route` exits when it exits, and stops it (SIGTERM) when `route` stops
+    /// installed, as `sh -c 'exec CMD'` (one program, so that signals reach it); `route` exits
+    /// when it exits, and stops it (SIGTERM) when `route` stops
     #[arg(long, value_name = "CMD")]
     pub exec: Option<String>,
 
