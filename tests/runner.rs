@@ -7,6 +7,7 @@ mod consul_double;
 mod deploy;
 mod fuzz_corpus;
 mod hooks;
+mod image;
 mod in_place;
 mod kv_conformance;
 mod kv_deploy;

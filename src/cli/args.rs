@@ -222,7 +222,11 @@ pub struct HistoryArgs {
 }
 
 #[derive(Debug, Args, Clone)]
+#[command(disable_help_subcommand = true)]
 pub struct RouteArgs {
+    #[command(subcommand)]
+    pub action: Option<RouteAction>,
+
     /// Services to route [default: every service in the compose files]
     #[arg(value_name = "SERVICE")]
     pub services: Vec<String>,
@@ -266,13 +270,145 @@ pub struct RouteArgs {
 
     /// This router's name: it registers as `{router key}/ID` and deploys wait for every live
     /// router [default: host name, config file name and a hash of its path]
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", env = "SHIPCTL_ROUTE_ID")]
     pub id: Option<String>,
 
     /// How often the registration is rewritten; a deploy stops waiting for a router whose
     /// registration did not change for three heartbeats
     #[arg(long, value_name = "DURATION", default_value = "5s")]
     pub heartbeat: String,
+
+    /// How traffic reaches the tasks: `auto` takes a task's host-mode port on 127.0.0.1 when it
+    /// publishes one, `overlay` always its address on the stack's network (a router in a
+    /// container)
+    #[arg(long, value_enum, default_value_t = ViaArg::Auto)]
+    pub via: ViaArg,
+
+    /// Run the router program (e.g. `nginx -g 'daemon off;'`) once the first config is
+    /// installed, as `sh -c 'exec CMD'` (one program, so that signals reach it); `route` exits
+    /// when it exits, and stops it (SIGTERM) when `route` stops
+    #[arg(long, value_name = "CMD")]
+    pub exec: Option<String>,
+
+    /// The services to route as `route deploy` resolved them (JSON), instead of reading the
+    /// compose files and the spec; needs `--project`
+    #[arg(long, value_name = "JSON")]
+    pub targets_json: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ViaArg {
+    Auto,
+    Overlay,
+}
+
+#[derive(Debug, Subcommand, Clone)]
+pub enum RouteAction {
+    /// Run the router (shipctl route with nginx or HAProxy) as a Swarm service in front of
+    /// the stack
+    Deploy(Box<RouteDeployArgs>),
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RouterMode {
+    /// One router per node (where the constraints allow)
+    Global,
+    /// `--replicas` routers
+    Replicated,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RouterProxy {
+    Nginx,
+    Haproxy,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PortMode {
+    /// On each node that runs a router (works without the routing mesh)
+    Host,
+    /// Through the routing mesh, on every node
+    Ingress,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RouteDeployArgs {
+    /// Services to route [default: every service in the compose files]
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
+
+    /// The router image (docker/router.Dockerfile)
+    #[arg(long, value_name = "IMAGE", default_value = "shipctl-router")]
+    pub image: String,
+
+    /// The router service's name [default: {project}_router]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// The proxy that serves the traffic
+    #[arg(long, value_enum, default_value_t = RouterProxy::Nginx)]
+    pub proxy: RouterProxy,
+
+    /// One router per node, or a number of replicas
+    #[arg(long, value_enum, default_value_t = RouterMode::Global)]
+    pub mode: RouterMode,
+
+    /// Routers in replicated mode
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub replicas: u64,
+
+    /// Port published on the nodes (repeatable; none: reach the routers over the network)
+    #[arg(long, value_name = "PORT")]
+    pub publish: Vec<u16>,
+
+    /// How the ports are published
+    #[arg(long, value_enum, default_value_t = PortMode::Host)]
+    pub publish_mode: PortMode,
+
+    /// Placement constraint, e.g. `node.labels.edge == true` (repeatable)
+    #[arg(long, value_name = "EXPR")]
+    pub constraint: Vec<String>,
+
+    /// How the routers reach a manager's API, e.g. tcp://manager:2376 (with `--env
+    /// DOCKER_TLS_VERIFY=1` and certificates); without it they mount the manager's socket and
+    /// run on managers
+    #[arg(long, value_name = "URL")]
+    pub router_docker_host: Option<String>,
+
+    /// With the socket: a group id that may use it (e.g. the `docker` group's); without it
+    /// the routers run as root in their containers
+    #[arg(long, value_name = "GID")]
+    pub socket_gid: Option<u32>,
+
+    /// Another network for the routers to join besides the services' own, e.g. one where a
+    /// socket proxy serves a manager's API (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub network: Vec<String>,
+
+    /// The KV store as the routers reach it [default: the one this command uses]
+    #[arg(long, value_name = "URL")]
+    pub router_kv: Option<String>,
+
+    /// An environment variable for the routers, e.g. CONSUL_HTTP_TOKEN=… (repeatable)
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+
+    /// Port of the tasks that get the traffic [default: the service's first `ports:` target,
+    /// else 80]
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+
+    /// How often each router rewrites its registration
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub heartbeat: String,
+
+    /// How often each router reads the zone tasks
+    #[arg(long, value_name = "DURATION", default_value = "250ms")]
+    pub interval: String,
+
+    /// Print the service spec (JSON) and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -17,8 +17,8 @@ mod unlock;
 use clap::Parser;
 
 pub use args::{
-    Cli, Command, CompletionsArgs, DeployArgs, GlobalArgs, HistoryArgs, RollbackArgs, RouteArgs,
-    ServiceArgs, StatusArgs, UnlockArgs,
+    Cli, Command, CompletionsArgs, DeployArgs, GlobalArgs, HistoryArgs, RollbackArgs, RouteAction,
+    RouteArgs, RouteDeployArgs, ServiceArgs, StatusArgs, UnlockArgs,
 };
 
 use crate::error::{Error, exit};

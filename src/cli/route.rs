@@ -1,14 +1,19 @@
-//! `shipctl route`: keep a router config in line with the routing keys and zone tasks.
+//! `shipctl route`: keep a router config in line with the routing keys and zone tasks;
+//! `shipctl route deploy`: run that router as a Swarm service.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::RouteArgs;
+use super::args::{PortMode, RouterMode, RouterProxy, ViaArg};
+use super::{RouteAction, RouteArgs, RouteDeployArgs};
 use crate::error::{Error, InputError};
 use crate::plan::logical::logical_services;
 use crate::ports::{Kv, valid_router_id};
+use crate::route::context::Via;
+use crate::route::service::{ApiAccess, Mode, Proxy, Publish, RouterService};
 use crate::route::{self, Renderer, RouteError, RouteOptions, RouteTarget, TemplateSource};
 use crate::session::{self, Inputs, Session, Settings};
+use crate::swarm::router::{Deployed, deploy_service, networks_of};
 use crate::ui::Printer;
 use crate::ui::route_lines::sink_for;
 
@@ -16,28 +21,47 @@ use crate::ui::route_lines::sink_for;
 const MIN_HEARTBEAT: std::time::Duration = std::time::Duration::from_millis(100);
 
 pub fn run(settings: &Settings, args: &RouteArgs, printer: &Printer) -> Result<(), Error> {
-    let inputs = session::load_inputs(settings, None)?;
-    let targets = targets(&inputs, args)?;
+    if let Some(RouteAction::Deploy(deploy_args)) = &args.action {
+        return deploy(settings, deploy_args, printer);
+    }
+    // With `--targets-json` (a router that `route deploy` started) there are no files to read.
+    let resolved = match &args.targets_json {
+        Some(json) => from_json(settings, json)?,
+        None => {
+            let inputs = session::load_inputs(settings, None)?;
+            let targets = targets(&inputs, &args.services, args.port)?;
+            Resolved {
+                project: inputs.project.clone(),
+                kv_url: inputs.spec.kv.url.clone(),
+                targets,
+                inputs: Some(inputs),
+            }
+        }
+    };
+    let targets = &resolved.targets;
     let renderer = Renderer::load(&TemplateSource::parse(&args.template)).map_err(|e| {
         Error::from(InputError::plain(e.message).with_help(
             "fix the template; its context is described in the README (`shipctl route`)",
         ))
     })?;
-    let options = options(&inputs, args)?;
+    let options = options(&resolved.project, args)?;
     let sink = sink_for(printer);
     session::block_on(async {
-        let session = Session::open(settings, &inputs.spec.kv.url).await?;
+        let session = Session::open(settings, &resolved.kv_url).await?;
         let services: Vec<String> = targets.iter().map(|t| t.service.clone()).collect();
-        session
-            .check_owner(&inputs.spec, &inputs.project, &services)
-            .await?;
+        // `route deploy` checked the owner of the keys before it started the routers.
+        if let Some(inputs) = &resolved.inputs {
+            session
+                .check_owner(&inputs.spec, &inputs.project, &services)
+                .await?;
+        }
         let Session { cluster, kv, .. } = session;
         let cancel = session::cancel_on_signals();
         let kv: Arc<dyn Kv> = Arc::from(kv);
         route::run(
             kv,
             &cluster,
-            &targets,
+            targets,
             &renderer,
             &options,
             sink.as_ref(),
@@ -48,7 +72,199 @@ pub fn run(settings: &Settings, args: &RouteArgs, printer: &Printer) -> Result<(
     })
 }
 
-fn options(inputs: &Inputs, args: &RouteArgs) -> Result<RouteOptions, Error> {
+/// What a router follows, from the files or from `--targets-json`.
+struct Resolved {
+    project: String,
+    kv_url: String,
+    targets: Vec<RouteTarget>,
+    inputs: Option<Inputs>,
+}
+
+fn from_json(settings: &Settings, json: &str) -> Result<Resolved, Error> {
+    let project = settings.project.clone().ok_or_else(|| {
+        Error::usage(
+            "--targets-json needs --project",
+            "route deploy passes both; give -p PROJECT",
+        )
+    })?;
+    let targets: Vec<RouteTarget> = serde_json::from_str(json).map_err(|e| {
+        Error::usage(
+            format!("--targets-json is not a list of routed services: {e}"),
+            "let `shipctl route deploy` write it, or route from the compose file and spec",
+        )
+    })?;
+    Ok(Resolved {
+        project,
+        kv_url: "swarm://".to_string(),
+        targets,
+        inputs: None,
+    })
+}
+
+/// `shipctl route deploy`: the router service for the stack, created or updated.
+fn deploy(settings: &Settings, args: &RouteDeployArgs, printer: &Printer) -> Result<(), Error> {
+    let inputs = session::load_inputs(settings, None)?;
+    let targets = targets(&inputs, &args.services, args.port)?;
+    // Checked here: a value the tasks refuse would only show as a crash loop.
+    if duration(&args.heartbeat, "--heartbeat")? < MIN_HEARTBEAT {
+        return Err(Error::usage(
+            format!("--heartbeat {}: shorter than 100ms", args.heartbeat),
+            "give a duration such as 5s (at least 100ms)",
+        ));
+    }
+    duration(&args.interval, "--interval")?;
+    let mut env = Vec::new();
+    for var in &args.env {
+        let Some((k, v)) = var.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+            return Err(InputError::plain(format!("--env `{var}` is not KEY=VALUE"))
+                .with_help("e.g. --env DOCKER_TLS_VERIFY=1")
+                .into());
+        };
+        env.push((k.to_string(), v.to_string()));
+    }
+    if matches!(args.mode, RouterMode::Replicated) && args.replicas == 0 {
+        return Err(Error::usage(
+            "--replicas 0 would route nothing",
+            "give at least 1, or --mode global",
+        ));
+    }
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{}_router", inputs.project));
+    session::block_on(async {
+        let session = Session::open(settings, &inputs.spec.kv.url).await?;
+        let services: Vec<String> = targets.iter().map(|t| t.service.clone()).collect();
+        session
+            .check_owner(&inputs.spec, &inputs.project, &services)
+            .await?;
+        let zone_services: Vec<String> = targets
+            .iter()
+            .flat_map(|t| t.zones.iter().map(|(_, s)| s.clone()))
+            .collect();
+        let mut networks = networks_of(&session.cluster, &zone_services)
+            .await
+            .map_err(session::cluster_error)?;
+        if networks.is_empty() {
+            return Err(Error::usage(
+                format!("no zone service of {} runs yet", services.join(", ")),
+                "deploy the services first: the routers join their networks to reach the tasks",
+            ));
+        }
+        networks.extend(args.network.iter().cloned());
+        // The tasks reach the store the way this command does unless told otherwise.
+        let kv_url = args
+            .router_kv
+            .clone()
+            .or_else(|| settings.kv_url.clone())
+            .unwrap_or_else(|| inputs.spec.kv.url.clone());
+        let service = router_service(
+            args,
+            &inputs.project,
+            &name,
+            kv_url,
+            &targets,
+            env,
+            networks,
+        );
+        let spec = route::service::service_spec(&service).map_err(|e| Error::Unavailable {
+            message: format!("cannot write the routed services as JSON: {e}"),
+            help: None,
+        })?;
+        if args.dry_run {
+            let text = serde_json::to_string_pretty(&spec).unwrap_or_default();
+            printer.out(&format!("{text}\n"));
+            return Ok(());
+        }
+        let deployed = deploy_service(&session.cluster, spec)
+            .await
+            .map_err(session::cluster_error)?;
+        let verb = match deployed {
+            Deployed::Created => "created",
+            Deployed::Updated => "updated",
+        };
+        if printer.is_json() {
+            let line = serde_json::json!({
+                "event": "router_deployed",
+                "service": name,
+                "action": verb,
+                "image": args.image,
+                "routes": services,
+            });
+            printer.out(&format!("{line}\n"));
+        } else {
+            printer.err(&format!(
+                "router service {name} {verb} ({}), routing {}; see `docker service ps {name}`\n",
+                args.image,
+                services.join(", ")
+            ));
+        }
+        Ok(())
+    })
+}
+
+/// The router service that `route deploy` asks for.
+fn router_service(
+    args: &RouteDeployArgs,
+    project: &str,
+    name: &str,
+    kv_url: String,
+    targets: &[RouteTarget],
+    env: Vec<(String, String)>,
+    networks: Vec<String>,
+) -> RouterService {
+    RouterService {
+        name: name.to_string(),
+        project: project.to_string(),
+        image: args.image.clone(),
+        kv_url,
+        targets: targets.to_vec(),
+        proxy: match args.proxy {
+            RouterProxy::Nginx => Proxy::Nginx,
+            RouterProxy::Haproxy => Proxy::Haproxy,
+        },
+        mode: match args.mode {
+            RouterMode::Global => Mode::Global,
+            RouterMode::Replicated => Mode::Replicated(args.replicas),
+        },
+        publish: args
+            .publish
+            .iter()
+            .map(|&published| Publish {
+                published,
+                host_mode: matches!(args.publish_mode, PortMode::Host),
+            })
+            .collect(),
+        constraints: args.constraint.clone(),
+        access: match &args.router_docker_host {
+            Some(host) => ApiAccess::Host(host.clone()),
+            None => ApiAccess::Socket {
+                gid: args.socket_gid,
+            },
+        },
+        env,
+        networks,
+        heartbeat: args.heartbeat.clone(),
+        interval: args.interval.clone(),
+    }
+}
+
+fn duration(text: &str, flag: &str) -> Result<std::time::Duration, Error> {
+    crate::spec::duration::parse(text).map_err(|e| {
+        Error::from(
+            InputError::plain(format!("{flag} {text}: {e}"))
+                .with_help("give a duration such as 250ms or 5s"),
+        )
+    })
+}
+
+fn options(project: &str, args: &RouteArgs) -> Result<RouteOptions, Error> {
+    if args.once && args.exec.is_some() {
+        return Err(Error::usage(
+            "--exec runs the router beside the loop; --once renders and exits",
+            "drop one of them",
+        ));
+    }
     let interval = crate::spec::duration::parse(&args.interval).map_err(|e| {
         Error::from(
             InputError::plain(format!("--interval {}: {e}", args.interval))
@@ -100,7 +316,7 @@ fn options(inputs: &Inputs, args: &RouteArgs) -> Result<RouteOptions, Error> {
     Ok(RouteOptions {
         id,
         heartbeat,
-        project: inputs.project.clone(),
+        project: project.to_string(),
         config,
         check: args.check.clone(),
         reload: args.reload.clone(),
@@ -109,14 +325,23 @@ fn options(inputs: &Inputs, args: &RouteArgs) -> Result<RouteOptions, Error> {
         listen: args.listen.clone(),
         port: args.port.unwrap_or(80),
         vars,
+        via: match args.via {
+            ViaArg::Auto => Via::Auto,
+            ViaArg::Overlay => Via::Overlay,
+        },
+        exec: args.exec.clone(),
     })
 }
 
 /// The named services (else all of the compose file) with their keys and zone services.
-fn targets(inputs: &Inputs, args: &RouteArgs) -> Result<Vec<RouteTarget>, Error> {
+fn targets(
+    inputs: &Inputs,
+    names: &[String],
+    port: Option<u16>,
+) -> Result<Vec<RouteTarget>, Error> {
     let spec = &inputs.spec;
     let services = logical_services(&inputs.compose, &spec.zones)?;
-    for name in &args.services {
+    for name in names {
         if !services.contains_key(name) {
             let known: Vec<&str> = services.keys().map(String::as_str).collect();
             return Err(Error::usage(
@@ -127,10 +352,10 @@ fn targets(inputs: &Inputs, args: &RouteArgs) -> Result<Vec<RouteTarget>, Error>
     }
     Ok(services
         .iter()
-        .filter(|(name, _)| args.services.is_empty() || args.services.contains(name))
+        .filter(|(name, _)| names.is_empty() || names.contains(name))
         .map(|(name, logical)| {
             let keys = spec.kv.keys.for_service(&inputs.project, name);
-            let port = args.port.unwrap_or_else(|| {
+            let port = port.unwrap_or_else(|| {
                 logical.definitions[0]
                     .ports
                     .first()

@@ -63,11 +63,25 @@ pub struct TaskView {
     /// Host-mode published port for `--port`, when the task publishes one.
     pub host_port: Option<u16>,
     /// `host:port` to send traffic to: `127.0.0.1:<host_port>` when published in host
-    /// mode (reachable without the overlay), else `<address>:<port>`.
+    /// mode (reachable without the overlay), else `<address>:<port>`; always the latter
+    /// with [`Via::Overlay`].
     pub target: Option<String>,
     pub version: Option<String>,
     /// The zone's weight split over its tasks (at least 1), for `server ... weight=W`.
     pub weight: u64,
+}
+
+/// Where a router sends a task's traffic.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// `127.0.0.1:<host port>` when the task publishes one in host mode, else its overlay
+    /// address: a router running as a process on the node.
+    #[default]
+    Auto,
+    /// Always the task's overlay address: a router in a container on the stack's networks,
+    /// where `127.0.0.1` is the container itself and host ports of other nodes are out of reach.
+    Overlay,
 }
 
 /// Values of one service's routing keys.
@@ -93,12 +107,13 @@ pub fn service_view(
     keys: &KeyValues,
     zones: &[ZoneTasks],
     port: u16,
+    via: Via,
 ) -> ServiceView {
     let weights = weights(keys, zones);
     let zones: Vec<ZoneView> = zones
         .iter()
         .zip(weights)
-        .map(|(z, weight)| zone_view(z, weight, keys.active_zone.as_deref(), port))
+        .map(|(z, weight)| zone_view(z, weight, keys.active_zone.as_deref(), port, via))
         .collect();
     let servers = zones
         .iter()
@@ -144,7 +159,7 @@ fn weights(keys: &KeyValues, zones: &[ZoneTasks]) -> Vec<u64> {
         .collect()
 }
 
-fn zone_view(z: &ZoneTasks, weight: u64, active: Option<&str>, port: u16) -> ZoneView {
+fn zone_view(z: &ZoneTasks, weight: u64, active: Option<&str>, port: u16, via: Via) -> ZoneView {
     let serving: Vec<&TaskInfo> = z
         .tasks
         .iter()
@@ -163,9 +178,9 @@ fn zone_view(z: &ZoneTasks, weight: u64, active: Option<&str>, port: u16) -> Zon
                 .map(|(_, published)| *published);
             let address = t.addresses.first().cloned();
             let target = match (host_port, &address) {
-                (Some(p), _) => Some(format!("127.0.0.1:{p}")),
-                (None, Some(a)) => Some(format!("{a}:{port}")),
-                (None, None) => None,
+                (Some(p), _) if via == Via::Auto => Some(format!("127.0.0.1:{p}")),
+                (_, Some(a)) => Some(format!("{a}:{port}")),
+                (_, None) => None,
             };
             TaskView {
                 id: t.id.clone(),
@@ -273,6 +288,7 @@ mod tests {
                 ],
             ),
             8080,
+            Via::Auto,
         );
         assert_eq!(view.zones[0].weight, 0);
         assert_eq!(view.zones[1].weight, 100);
@@ -311,6 +327,7 @@ mod tests {
                 vec![task("g1", "10.0.1.8", Some(18091), "1.1.0")],
             ),
             8080,
+            Via::Auto,
         );
         let servers: Vec<_> = view
             .servers
@@ -325,6 +342,30 @@ mod tests {
                 ("127.0.0.1:18083".to_string(), 25),
                 ("127.0.0.1:18091".to_string(), 25),
             ]
+        );
+    }
+
+    #[test]
+    fn a_router_in_a_container_goes_over_the_overlay_even_to_host_ports() {
+        let keys = KeyValues {
+            active_zone: Some("blue".into()),
+            active_version: None,
+            traffic: None,
+        };
+        let view = service_view(
+            "demo",
+            "web",
+            &keys,
+            &zones(vec![task("b1", "10.0.1.2", Some(18081), "1.0.0")], vec![]),
+            8080,
+            Via::Overlay,
+        );
+        let targets: Vec<_> = view.servers.iter().map(|s| s.target.clone()).collect();
+        assert_eq!(targets, [Some("10.0.1.2:8080".to_string())]);
+        assert_eq!(
+            view.servers[0].host_port,
+            Some(18081),
+            "still in the context"
         );
     }
 
@@ -344,6 +385,7 @@ mod tests {
                 vec![task("g1", "10.0.1.8", None, "2")],
             ),
             8080,
+            Via::Auto,
         );
         assert_eq!(view.servers.len(), 1);
         let keys = KeyValues {
@@ -359,6 +401,7 @@ mod tests {
             &keys,
             &zones(vec![task("b1", "10.0.1.2", None, "1")], many),
             8080,
+            Via::Auto,
         );
         assert!(view.servers.iter().all(|s| s.weight >= 1));
         assert_eq!(view.servers.len(), 4);

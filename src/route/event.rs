@@ -40,6 +40,10 @@ pub enum RouteEvent {
     KeysRefused { service: String, message: String },
     /// The cluster could not be read; the last known tasks are used.
     ClusterFailed { message: String },
+    /// The router program of `--exec` started, after the first config was installed.
+    Started { command: String, pid: u32 },
+    /// The router program of `--exec` exited (on its own or when asked to stop).
+    Exited { command: String, status: String },
     /// Something the user should know.
     Warning { message: String },
 }

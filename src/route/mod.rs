@@ -8,9 +8,11 @@
 pub mod context;
 pub mod event;
 pub mod install;
+mod program;
 pub mod registration;
 pub mod render;
 pub mod runner;
+pub mod service;
 pub mod target;
 
 pub use event::{RouteEvent, RouteSink};

@@ -122,7 +122,7 @@ mod tests {
 
     use super::*;
     use crate::ports::{TaskInfo, TaskState};
-    use crate::route::context::{KeyValues, ZoneTasks, service_view};
+    use crate::route::context::{KeyValues, Via, ZoneTasks, service_view};
 
     fn task(id: &str, addr: &str, host_port: Option<u16>) -> TaskInfo {
         TaskInfo {
@@ -165,7 +165,7 @@ mod tests {
             listen: "127.0.0.1:8088".into(),
             port: 8080,
             vars: BTreeMap::new(),
-            services: vec![service_view("demo", "web", &keys, &zones, 8080)],
+            services: vec![service_view("demo", "web", &keys, &zones, 8080, Via::Auto)],
         }
     }
 

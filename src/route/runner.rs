@@ -11,9 +11,10 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::context::{KeyValues, RouteContext, ZoneTasks, service_view};
+use super::context::{KeyValues, RouteContext, Via, ZoneTasks, service_view};
 use super::event::{RouteEvent, RouteSink};
 use super::install::{self, CommandFailure};
+use super::program::Program;
 use super::registration::Registry;
 use super::render::{Renderer, TemplateError};
 use super::target::RouteTarget;
@@ -45,6 +46,11 @@ pub struct RouteOptions {
     pub id: String,
     /// How often the registrations are rewritten.
     pub heartbeat: Duration,
+    /// How traffic reaches the tasks (`--via`).
+    pub via: Via,
+    /// The router program to run once the first config is installed (`--exec`); the loop
+    /// ends when it exits, and stops it when the loop ends.
+    pub exec: Option<String>,
 }
 
 /// Why `--once` failed (the loop reports these as events and goes on).
@@ -62,6 +68,8 @@ pub enum RouteError {
     Store(#[from] KvError),
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    #[error("the router program `{command}` {reason}")]
+    Program { command: String, reason: String },
 }
 
 /// Runs the router until `cancel` (or once, with `options.once`).
@@ -89,6 +97,7 @@ pub async fn run(
         last_context: None,
         last_problem: None,
         registry: None,
+        program: None,
     };
     if options.once {
         // A single render registers nothing: no heartbeat would follow it.
@@ -117,6 +126,12 @@ pub async fn run(
     );
     // Both loops have ended: no write can follow the delete.
     registry.deregister(sink).await;
+    // Stopped only now: it served until no deploy waited for it any more.
+    if let Some(program) = router.program.take() {
+        let command = program.command.clone();
+        let status = program.stop().await;
+        sink.emit(&RouteEvent::Exited { command, status });
+    }
     result
 }
 
@@ -143,6 +158,20 @@ async fn serve(
     let mut retry = Backoff::default();
     let mut watching = true;
     while !cancel.is_cancelled() {
+        if let Some(program) = router.program.as_mut()
+            && let Some(status) = program.exited()
+        {
+            let command = program.command.clone();
+            router.program = None;
+            router.sink.emit(&RouteEvent::Exited {
+                command: command.clone(),
+                status: status.clone(),
+            });
+            return Err(RouteError::Program {
+                command,
+                reason: format!("exited ({status})"),
+            });
+        }
         if keys_dirty && key_retry.due() {
             match read_keys(kv.as_ref(), targets).await {
                 Ok(k) => {
@@ -179,6 +208,9 @@ async fn serve(
                         let wait = retry.fail();
                         router.store_failed(&e, wait);
                     }
+                    // Without its program the router serves nothing: stop, and let the
+                    // supervisor (Swarm) start it again.
+                    Err(e @ RouteError::Program { .. }) => return Err(e),
                     // Already reported as events: wait for the next change or retry.
                     Err(_) => {
                         retry.fail();
@@ -279,6 +311,8 @@ struct Router<'a> {
     last_problem: Option<RouteEvent>,
     /// This router's registrations (none with `--once`).
     registry: Option<&'a Registry>,
+    /// The running `--exec` program.
+    program: Option<Program>,
 }
 
 impl Router<'_> {
@@ -301,7 +335,14 @@ impl Router<'_> {
                     })
                     .collect();
                 let values = keys.get(&t.service).cloned().unwrap_or_default();
-                service_view(&self.options.project, &t.service, &values, &zones, t.port)
+                service_view(
+                    &self.options.project,
+                    &t.service,
+                    &values,
+                    &zones,
+                    t.port,
+                    self.options.via,
+                )
             })
             .collect();
         RouteContext {
@@ -361,6 +402,24 @@ impl Router<'_> {
             });
         }
         let mut reloaded = false;
+        if let Some(command) = &self.options.exec
+            && self.program.is_none()
+            && self.installed.is_some()
+            && !self.options.once
+        {
+            // The program reads the config as it starts: no reload before or right after.
+            let program = Program::start(command).map_err(|e| RouteError::Program {
+                command: command.clone(),
+                reason: format!("cannot start: {e}"),
+            })?;
+            self.sink.emit(&RouteEvent::Started {
+                command: command.clone(),
+                pid: program.pid,
+            });
+            self.program = Some(program);
+            self.reload_pending = false;
+            reloaded = true;
+        }
         if self.reload_pending
             && let Some(command) = &self.options.reload
         {

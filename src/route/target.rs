@@ -1,9 +1,9 @@
 //! Which services a router follows: their routing keys and zone services.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One service as the router sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteTarget {
     /// Logical service name (`web`).
     pub service: String,

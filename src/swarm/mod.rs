@@ -9,6 +9,7 @@ mod connect;
 mod failure;
 pub mod from_swarm;
 mod raw;
+pub mod router;
 pub mod to_swarm;
 
 use std::collections::HashMap;

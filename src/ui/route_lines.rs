@@ -77,6 +77,8 @@ pub fn render_line(event: &RouteEvent) -> String {
         RouteEvent::KeysRefused { service, message } => {
             format!("route: refused the keys of {service}: {message}; the last good keys stay")
         }
+        RouteEvent::Started { command, pid } => format!("route: started `{command}` (pid {pid})"),
+        RouteEvent::Exited { command, status } => format!("route: `{command}` exited: {status}"),
         RouteEvent::Warning { message } => format!("route: warning: {message}"),
     }
 }

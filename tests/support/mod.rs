@@ -5,6 +5,7 @@ pub mod cli_env;
 pub mod consul_double;
 pub mod docker;
 pub mod etcd;
+pub mod images;
 pub mod live;
 pub mod nodes;
 pub mod prereq;
