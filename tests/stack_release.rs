@@ -6,7 +6,7 @@
 //! A good release switches every zoned service in one atomic write with nothing lost; a release
 //! whose API never gets healthy switches nothing and puts every new zone back at 0; a release
 //! killed with -9 before and after its switch converges on the next run, and the keys never point
-//! at a zone without running tasks.
+//! at a zone without running tasks; one interrupted with Ctrl-C during its gates resumes.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -383,11 +383,26 @@ async fn a_stack_is_released_as_one_switched_together_and_all_or_nothing() {
     // Killed with -9 once its new zones are up, then again right after its switch: the next
     // run converges, and the keys never point at a zone without its tasks.
     p.env.write("compose.yaml", &compose("3.0.0", "3.0.0"));
-    for (moment, after) in [
-        ("\"action\":\"write_keys\"", "a kill before the switch"),
-        ("\"event\":\"release_switched\"", "a kill after the switch"),
+    // And interrupted (Ctrl-C) while its gates wait: it stops at a safe point with exit 130,
+    // and the next run resumes it.
+    for (moment, signal, after) in [
+        (
+            "\"action\":\"write_keys\"",
+            "KILL",
+            "a kill before the switch",
+        ),
+        (
+            "\"event\":\"release_switched\"",
+            "KILL",
+            "a kill after the switch",
+        ),
+        (
+            "\"action\":\"wait_healthy\"",
+            "INT",
+            "an interruption during the gates",
+        ),
     ] {
-        kill_at(&p, &project, moment);
+        signal_at(&p, &project, moment, signal);
         keys_point_at_running_zones(&project, after).await;
         // The killed run's locks expire by themselves (kv.lock_ttl, 30 s).
         run(&["deploy", "--yes", "--lock-wait", "2m"]);
@@ -420,9 +435,9 @@ async fn a_stack_is_released_as_one_switched_together_and_all_or_nothing() {
         .output();
 }
 
-/// Starts `shipctl deploy --output json` and kills it with -9 on the first event line that
-/// contains `moment`.
-fn kill_at(p: &LiveProject, project: &str, moment: &str) {
+/// Starts `shipctl deploy --output json` and sends it `signal` (`KILL`, `INT`) on the first
+/// event line that contains `moment`; an interrupted run must stop with exit 130.
+fn signal_at(p: &LiveProject, project: &str, moment: &str, signal: &str) {
     let mut child = crate::support::router::shipctl(p.env.dir(), project)
         .args(["deploy", "--yes", "--output", "json"])
         .stdout(Stdio::piped())
@@ -433,17 +448,23 @@ fn kill_at(p: &LiveProject, project: &str, moment: &str) {
         panic!("no stdout");
     };
     let mut seen = Vec::new();
+    let mut sent = false;
     for line in BufReader::new(out).lines().map_while(Result::ok) {
-        if line.contains(moment) {
-            let _ = child.kill();
-            break;
+        if !sent && line.contains(moment) {
+            crate::support::stack::signal(child.id(), signal);
+            sent = true;
         }
         seen.push(line);
     }
     let status = child.wait().expect("wait for shipctl");
     assert!(
-        !status.success(),
+        sent,
         "the deploy ended before `{moment}`:\n{}",
         seen.join("\n")
     );
+    if signal == "INT" {
+        assert_eq!(status.code(), Some(130), "{}", seen.join("\n"));
+    } else {
+        assert!(!status.success(), "{}", seen.join("\n"));
+    }
 }
