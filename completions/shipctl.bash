@@ -31,6 +31,9 @@ _shipctl() {
             shipctl,history)
                 cmd="shipctl__subcmd__history"
                 ;;
+            shipctl,init)
+                cmd="shipctl__subcmd__init"
+                ;;
             shipctl,plan)
                 cmd="shipctl__subcmd__plan"
                 ;;
@@ -64,6 +67,9 @@ _shipctl() {
             shipctl__subcmd__help,history)
                 cmd="shipctl__subcmd__help__subcmd__history"
                 ;;
+            shipctl__subcmd__help,init)
+                cmd="shipctl__subcmd__help__subcmd__init"
+                ;;
             shipctl__subcmd__help,plan)
                 cmd="shipctl__subcmd__help__subcmd__plan"
                 ;;
@@ -89,7 +95,7 @@ _shipctl() {
 
     case "${cmd}" in
         shipctl)
-            opts="-f -p -H -y -v -h -V --file --project --spec --env-file --host --kv --output --yes --non-interactive --verbose --help --version plan deploy status promote abort rollback history route unlock completions help"
+            opts="-f -p -H -y -v -h -V --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help --version plan deploy status promote abort rollback history route unlock init completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -135,6 +141,10 @@ _shipctl() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -143,7 +153,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__abort)
-            opts="-m -f -p -H -y -v -h --dry-run --message --file --project --spec --env-file --host --kv --output --yes --non-interactive --verbose --help"
+            opts="-m -f -p -H -y -v -h --dry-run --message --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -197,6 +207,10 @@ _shipctl() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -205,7 +219,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__completions)
-            opts="-f -p -H -y -v -h --file --project --spec --env-file --host --kv --output --yes --non-interactive --verbose --help bash elvish fish powershell zsh"
+            opts="-f -p -H -y -v -h --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -251,6 +265,10 @@ _shipctl() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -259,7 +277,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__deploy)
-            opts="-m -f -p -H -y -v -h --version --strategy --new --old --step --replicas --promote --dry-run --assume-state --out --plan --lock-wait --message --file --project --spec --env-file --host --kv --output --yes --non-interactive --verbose --help"
+            opts="-m -f -p -H -y -v -h --version --strategy --new --old --step --replicas --promote --dry-run --assume-state --out --plan --lock-wait --message --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -353,6 +371,10 @@ _shipctl() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -361,7 +383,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__help)
-            opts="plan deploy status promote abort rollback history route unlock completions help"
+            opts="plan deploy status promote abort rollback history route unlock init completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -431,6 +453,20 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__help__subcmd__history)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shipctl__subcmd__help__subcmd__init)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -529,7 +565,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__history)
-            opts="-n -f -p -H -y -v -h --limit --file --project --spec --env-file --host --kv --output --yes --non-interactive --verbose --help"
+            opts="-n -f -p -H -y -v -h --limit --markdown --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -583,6 +619,68 @@ _shipctl() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shipctl__subcmd__init)
+            opts="-f -p -H -y -v -h --force --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --spec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --env-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -H)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kv)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -591,7 +689,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__plan)
-            opts="-m -f -p -H -y -v -h --version --strategy --new --old --step --replicas --promote --dry-run --assume-state --out --plan --lock-wait --message --file --project --spec --env-file --host --kv --output --yes --non-interactive --verbose --help"
+            opts="-m -f -p -H -y -v -h --version --strategy --new --old --step --replicas --promote --dry-run --assume-state --out --plan --lock-wait --message --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -685,6 +783,10 @@ _shipctl() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -693,7 +795,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__promote)
-            opts="-m -f -p -H -y -v -h --dry-run --message --file --project --spec --env-file --host --kv --output --yes --non-interactive --verbose --help"
+            opts="-m -f -p -H -y -v -h --dry-run --message --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -747,6 +849,10 @@ _shipctl() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -755,7 +861,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__rollback)
-            opts="-f -p -H -y -v -h --to --dry-run --file --project --spec --env-file --host --kv --output --yes --non-interactive --verbose --help"
+            opts="-f -p -H -y -v -h --to --dry-run --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -805,6 +911,10 @@ _shipctl() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -813,7 +923,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__route)
-            opts="-f -p -H -y -v -h --template --config --reload --check --once --listen --port --interval --var --id --heartbeat --file --project --spec --env-file --host --kv --output --yes --non-interactive --verbose --help"
+            opts="-f -p -H -y -v -h --template --config --reload --check --once --listen --port --interval --var --id --heartbeat --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -899,6 +1009,10 @@ _shipctl() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -907,7 +1021,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__status)
-            opts="-f -p -H -y -v -h --watch --wait --timeout --file --project --spec --env-file --host --kv --output --yes --non-interactive --verbose --help"
+            opts="-f -p -H -y -v -h --watch --wait --timeout --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -957,6 +1071,10 @@ _shipctl() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -965,7 +1083,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__unlock)
-            opts="-f -p -H -y -v -h --file --project --spec --env-file --host --kv --output --yes --non-interactive --verbose --help"
+            opts="-f -p -H -y -v -h --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1009,6 +1127,10 @@ _shipctl() {
                     ;;
                 --output)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

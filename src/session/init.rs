@@ -124,8 +124,8 @@ pub fn render(
     );
     let _ = writeln!(
         out,
-        "# The stack, from {project_source}. Written here so a checkout in another directory deploys\n\
-         # the same stack; -p/--project and COMPOSE_PROJECT_NAME still win.\n\
+        "# The stack, from {project_source}. Written here so that a checkout in another\n\
+         # directory deploys the same stack; -p/--project and COMPOSE_PROJECT_NAME still win.\n\
          project: {}\n",
         quoted(project)
     );
@@ -187,7 +187,7 @@ pub fn render(
             );
         } else {
             out.push_str(
-                "    # in-place: one Swarm service updated by Swarm, gated on health, because\n",
+                "    # in-place: one Swarm service, updated by Swarm and gated on health, because\n",
             );
             for reason in &why {
                 let _ = writeln!(out, "    # - {reason}");

@@ -26,14 +26,17 @@ pub struct StepLine {
     pub outcome: StepOutcome,
 }
 
+type Open = ((String, usize), u64, String);
+
 /// Passes events on and keeps the finished steps and failures, with their times, for the
 /// summary and the history.
 pub struct Recorder<'a> {
     inner: &'a dyn EventSink,
     started: Instant,
     lines: Mutex<Vec<StepLine>>,
-    /// Steps and rollbacks begun and not finished yet: (service, step index or 0), start.
-    open: Mutex<Vec<((String, usize), u64)>>,
+    /// Steps and rollbacks begun and not finished yet: (service, step index or 0), start,
+    /// label.
+    open: Mutex<Vec<Open>>,
 }
 
 impl<'a> Recorder<'a> {
@@ -54,20 +57,22 @@ impl<'a> Recorder<'a> {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    fn begin(&self, service: &str, index: usize) {
+    fn begin(&self, service: &str, index: usize, label: String) {
         let now = self.now_ms();
         if let Ok(mut open) = self.open.lock() {
-            open.push(((service.to_string(), index), now));
+            open.push(((service.to_string(), index), now, label));
         }
     }
 
-    /// When the step (or rollback, index 0) began; `None` if it was never seen starting.
-    fn end(&self, service: &str, index: Option<usize>) -> Option<u64> {
+    /// When the step (or rollback, index 0) began and its label; `None` if it was never seen
+    /// starting.
+    fn end(&self, service: &str, index: Option<usize>) -> Option<(u64, String)> {
         let mut open = self.open.lock().ok()?;
         let at = open
             .iter()
-            .rposition(|((s, i), _)| s == service && index.is_none_or(|x| x == *i))?;
-        Some(open.remove(at).1)
+            .rposition(|((s, i), _, _)| s == service && index.is_none_or(|x| x == *i))?;
+        let (_, start, label) = open.remove(at);
+        Some((start, label))
     }
 }
 
@@ -75,8 +80,14 @@ impl EventSink for Recorder<'_> {
     fn emit(&self, event: &Event) {
         let now = self.now_ms();
         let line = match event {
-            Event::StepStarted { service, index, .. } => {
-                self.begin(service, *index);
+            Event::StepStarted {
+                service,
+                index,
+                total,
+                summary,
+                ..
+            } => {
+                self.begin(service, *index, format!("{index}/{total} {summary}"));
                 None
             }
             Event::StepFinished {
@@ -89,7 +100,7 @@ impl EventSink for Recorder<'_> {
             } => {
                 let start = self
                     .end(service, Some(*index))
-                    .unwrap_or_else(|| now.saturating_sub(*elapsed_ms));
+                    .map_or_else(|| now.saturating_sub(*elapsed_ms), |(start, _)| start);
                 Some(StepLine {
                     service: service.clone(),
                     text: format!(
@@ -107,11 +118,17 @@ impl EventSink for Recorder<'_> {
                 service, message, ..
             } => {
                 // The step that was running failed: it ends now.
-                let start = self.end(service, None).unwrap_or(now);
+                let (start, step) = self
+                    .end(service, None)
+                    .unwrap_or_else(|| (now, String::new()));
                 Some(StepLine {
                     service: service.clone(),
                     text: format!("failed: {message}"),
-                    label: format!("failed, {message}"),
+                    label: if step.is_empty() {
+                        "failed".to_string()
+                    } else {
+                        format!("{step}, failed")
+                    },
                     index: None,
                     start_ms: start,
                     ms: now - start.min(now),
@@ -119,7 +136,7 @@ impl EventSink for Recorder<'_> {
                 })
             }
             Event::RollbackStarted { service, .. } => {
-                self.begin(service, 0);
+                self.begin(service, 0, "rollback".into());
                 None
             }
             Event::RollbackFinished {
@@ -127,7 +144,7 @@ impl EventSink for Recorder<'_> {
                 ok,
                 message,
             } => {
-                let start = self.end(service, Some(0)).unwrap_or(now);
+                let start = self.end(service, Some(0)).map_or(now, |(start, _)| start);
                 Some(StepLine {
                     service: service.clone(),
                     text: format!(

@@ -104,6 +104,7 @@ pub fn seconds(ms: u64) -> String {
 /// entities), no line breaks, no `%%` (a comment), and not too long.
 fn label(text: &str, max: usize) -> String {
     let cleaned: String = text
+        .replace(": ", ", ")
         .chars()
         .map(|c| match c {
             ':' | ';' | '#' | '\n' | '\r' | '\t' => ' ',
@@ -131,8 +132,8 @@ mod tests {
     #[test]
     fn labels_keep_mermaid_syntax_out() {
         assert_eq!(
-            label("image app:1.2; #x\n%%c", 64),
-            "image app 1.2   x %c".to_string()
+            label("failed: image app:1.2; #x\n%%c", 64),
+            "failed, image app 1.2   x %c".to_string()
         );
         assert_eq!(label("abcdefgh", 5), "abcd…");
     }
