@@ -15,6 +15,7 @@ use crate::support::stack::{SwarmKeys, swarm_kv, values};
 fn projects() -> Vec<(String, Vec<String>)> {
     let mut out: Vec<(String, Vec<String>)> = [
         ("demo", vec!["demo/compose.yaml"]),
+        ("stack", vec!["stack/compose.yaml"]),
         ("classic-canary", vec!["classic-canary/docker-compose.yml"]),
         ("full", vec!["compose/full/compose.yaml"]),
         ("include", vec!["compose/include/compose.yaml"]),
@@ -265,4 +266,96 @@ async fn a_spec_written_by_init_deploys_and_switches() {
         now.get(&keys[2]).map(String::as_str),
         Some("blue=0,green=100")
     );
+}
+
+/// Removes the stack's named volume once its services are gone (dropped after them).
+struct Volume(String);
+
+impl Drop for Volume {
+    fn drop(&mut self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            let out = std::process::Command::new("docker")
+                .args(["volume", "rm", "-f", &self.0])
+                .output();
+            if out.is_ok_and(|o| o.status.success()) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    }
+}
+
+/// The README's whole-stack quick start, command by command, on the real stack images.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_whole_stack_quick_start_runs_as_the_readme_says() {
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    let cleanup = Cleanup::new(&cluster);
+    let project = cleanup.project.clone();
+    let _volume = Volume(format!("{project}_data"));
+    let _keys = SwarmKeys {
+        docker_host: cluster.host().to_string(),
+        prefix: format!("{project}/"),
+    };
+    let mut env = CliEnv::new();
+    env.with_docker_host();
+    env.copy_fixture("stack/compose.yaml", "compose.yaml");
+    let run = |args: &[&str]| {
+        let out = env.run(args);
+        assert!(out.status.success(), "shipctl {args:?}: {}", stderr(&out));
+        out
+    };
+
+    let init = run(&["init", "-p", &project]);
+    assert_eq!(
+        chosen(&init),
+        [
+            ("redis", "in-place"),
+            ("api", "blue-green"),
+            ("client", "blue-green")
+        ]
+        .map(|(s, k)| (s.to_string(), k.to_string()))
+    );
+    // The images as written (a --version would retag Redis too), then a new API.
+    run(&["deploy", "--yes"]);
+    let canary = run(&[
+        "deploy",
+        "api",
+        "--version",
+        "2.0.0",
+        "--strategy",
+        "canary",
+        "--new",
+        "1",
+        "--yes",
+    ]);
+    assert!(
+        stdout(&canary).contains("api: canary green@2.0.0 is running"),
+        "{}",
+        stdout(&canary)
+    );
+    run(&["promote", "api"]);
+    let history = run(&["history", "api", "--markdown"]);
+    let md = stdout(&history);
+    assert!(
+        md.contains("| promote | canary | blue@1.0.0 | green@2.0.0 | success |"),
+        "{md}"
+    );
+    assert!(md.contains("```mermaid\ngantt\n"), "{md}");
+
+    let kv = swarm_kv(&cluster);
+    let keys: Vec<String> = [
+        "api-active-version",
+        "redis-active-version",
+        "client-active-version",
+    ]
+    .iter()
+    .map(|k| format!("{project}/{k}"))
+    .collect();
+    let now = values(&kv, &keys).await;
+    assert_eq!(now.get(&keys[0]).map(String::as_str), Some("2.0.0"));
+    assert_eq!(now.get(&keys[1]).map(String::as_str), Some("7.0"));
+    assert_eq!(now.get(&keys[2]).map(String::as_str), Some("1.0.0"));
 }

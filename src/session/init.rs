@@ -211,8 +211,9 @@ fn health(name: &str, def: &Service) -> String {
         .filter(|h| h.test.first().is_some_and(|t| t != "NONE"))
     else {
         return format!(
-            "    # {name} has no healthcheck in the compose file: its tasks count as healthy as soon\n\
-             \x20   # as they run. Add one (or a `probe:` here) so a broken release never gets traffic.\n\
+            "    # {name} has no healthcheck in the compose file. Swarm still runs the image's own\n\
+             \x20   # HEALTHCHECK if it has one; without either, a task counts as healthy as soon as it\n\
+             \x20   # runs: add one (or a `probe:` here) so a broken release never gets traffic.\n\
              \x20   health:\n\
              \x20     timeout: {}\n\
              \x20     min_healthy: {}\n",
