@@ -318,6 +318,12 @@ async fn the_whole_stack_quick_start_runs_as_the_readme_says() {
         ]
         .map(|(s, k)| (s.to_string(), k.to_string()))
     );
+    let plan = run(&["plan"]);
+    assert!(
+        stdout(&plan).contains("redis: in-place"),
+        "{}",
+        stdout(&plan)
+    );
     // The images as written (a --version would retag Redis too), then a new API.
     run(&["deploy", "--yes"]);
     let canary = run(&[

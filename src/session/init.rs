@@ -253,9 +253,9 @@ fn health(name: &str, def: &Service) -> String {
         out,
         "      # {}\n      min_healthy: {}\n      # No progress at all for this long fails the deploy with its cause named.\n      progress_deadline: {}",
         if check.interval.is_some() {
-            "Healthy for one more healthcheck interval before traffic moves."
+            "Healthy for one more healthcheck interval before the gate passes."
         } else {
-            "Healthy this long before traffic moves."
+            "Healthy this long before the gate passes."
         },
         duration(min_healthy),
         duration(progress),
