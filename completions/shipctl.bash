@@ -31,6 +31,9 @@ _shipctl() {
             shipctl,history)
                 cmd="shipctl__subcmd__history"
                 ;;
+            shipctl,init)
+                cmd="shipctl__subcmd__init"
+                ;;
             shipctl,plan)
                 cmd="shipctl__subcmd__plan"
                 ;;
@@ -64,6 +67,9 @@ _shipctl() {
             shipctl__subcmd__help,history)
                 cmd="shipctl__subcmd__help__subcmd__history"
                 ;;
+            shipctl__subcmd__help,init)
+                cmd="shipctl__subcmd__help__subcmd__init"
+                ;;
             shipctl__subcmd__help,plan)
                 cmd="shipctl__subcmd__help__subcmd__plan"
                 ;;
@@ -95,7 +101,7 @@ _shipctl() {
 
     case "${cmd}" in
         shipctl)
-            opts="-f -p -H -y -v -h -V --file --project --spec --env-file --host --kv --output --yes --non-interactive --verbose --help --version plan deploy status promote abort rollback history route unlock completions help"
+            opts="-f -p -H -y -v -h -V --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help --version plan deploy status promote abort rollback history route unlock init completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -141,6 +147,10 @@ _shipctl() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -149,7 +159,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__abort)
-            opts="-m -f -p -H -y -v -h --dry-run --message --file --project --spec --env-file --host --kv --output --yes --non-interactive --verbose --help"
+            opts="-m -f -p -H -y -v -h --dry-run --message --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -203,6 +213,10 @@ _shipctl() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -211,7 +225,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__completions)
-            opts="-f -p -H -y -v -h --file --project --spec --env-file --host --kv --output --yes --non-interactive --verbose --help bash elvish fish powershell zsh"
+            opts="-f -p -H -y -v -h --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -257,6 +271,10 @@ _shipctl() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -265,7 +283,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__deploy)
-            opts="-m -f -p -H -y -v -h --version --strategy --new --old --step --replicas --promote --dry-run --assume-state --out --plan --lock-wait --parallel --message --file --project --spec --env-file --host --kv --output --yes --non-interactive --verbose --help"
+            opts="-m -f -p -H -y -v -h --version --strategy --new --old --step --replicas --promote --dry-run --assume-state --out --plan --lock-wait --parallel --message --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -363,6 +381,10 @@ _shipctl() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -371,7 +393,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__help)
-            opts="plan deploy status promote abort rollback history route unlock completions help"
+            opts="plan deploy status promote abort rollback history route unlock init completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -441,6 +463,20 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__help__subcmd__history)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shipctl__subcmd__help__subcmd__init)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -553,7 +589,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__history)
-            opts="-n -f -p -H -y -v -h --limit --file --project --spec --env-file --host --kv --output --yes --non-interactive --verbose --help"
+            opts="-n -f -p -H -y -v -h --limit --markdown --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -607,6 +643,68 @@ _shipctl() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shipctl__subcmd__init)
+            opts="-f -p -H -y -v -h --force --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --spec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --env-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -H)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kv)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -615,7 +713,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__plan)
-            opts="-m -f -p -H -y -v -h --version --strategy --new --old --step --replicas --promote --dry-run --assume-state --out --plan --lock-wait --parallel --message --file --project --spec --env-file --host --kv --output --yes --non-interactive --verbose --help"
+            opts="-m -f -p -H -y -v -h --version --strategy --new --old --step --replicas --promote --dry-run --assume-state --out --plan --lock-wait --parallel --message --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -713,6 +811,10 @@ _shipctl() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -721,7 +823,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__promote)
-            opts="-m -f -p -H -y -v -h --dry-run --message --file --project --spec --env-file --host --kv --output --yes --non-interactive --verbose --help"
+            opts="-m -f -p -H -y -v -h --dry-run --message --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -775,6 +877,10 @@ _shipctl() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -783,7 +889,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__rollback)
-            opts="-f -p -H -y -v -h --to --dry-run --file --project --spec --env-file --host --kv --output --yes --non-interactive --verbose --help"
+            opts="-f -p -H -y -v -h --to --dry-run --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -833,6 +939,10 @@ _shipctl() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -841,7 +951,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__route)
-            opts="-f -p -H -y -v -h --template --config --reload --check --once --listen --port --interval --var --id --heartbeat --via --exec --targets-json --file --project --spec --env-file --host --kv --output --yes --non-interactive --verbose --help deploy"
+            opts="-f -p -H -y -v -h --template --config --reload --check --once --listen --port --interval --var --id --heartbeat --via --exec --targets-json --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help deploy"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -939,6 +1049,10 @@ _shipctl() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -947,7 +1061,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__route__subcmd__deploy)
-            opts="-f -p -H -y -v -h --image --name --proxy --mode --replicas --publish --publish-mode --constraint --router-docker-host --socket-gid --network --router-kv --env --port --heartbeat --interval --dry-run --file --project --spec --env-file --host --kv --output --yes --non-interactive --verbose --help"
+            opts="-f -p -H -y -v -h --image --name --proxy --mode --replicas --publish --publish-mode --constraint --router-docker-host --socket-gid --network --router-kv --env --port --heartbeat --interval --dry-run --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1057,6 +1171,10 @@ _shipctl() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1065,7 +1183,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__status)
-            opts="-f -p -H -y -v -h --watch --wait --timeout --file --project --spec --env-file --host --kv --output --yes --non-interactive --verbose --help"
+            opts="-f -p -H -y -v -h --watch --wait --timeout --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1115,6 +1233,10 @@ _shipctl() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1123,7 +1245,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__unlock)
-            opts="-f -p -H -y -v -h --file --project --spec --env-file --host --kv --output --yes --non-interactive --verbose --help"
+            opts="-f -p -H -y -v -h --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1167,6 +1289,10 @@ _shipctl() {
                     ;;
                 --output)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_shipctl_global_optspecs
-    string join \n f/file= p/project= spec= env-file= H/host= kv= output= y/yes non-interactive v/verbose h/help V/version
+    string join \n f/file= p/project= spec= env-file= H/host= kv= output= events= y/yes non-interactive v/verbose h/help V/version
 end
 
 function __fish_shipctl_needs_command
@@ -32,6 +32,7 @@ complete -c shipctl -n "__fish_shipctl_needs_command" -s H -l host -d 'Docker en
 complete -c shipctl -n "__fish_shipctl_needs_command" -l kv -d 'KV store for the routing keys: swarm://, consul://HOST:PORT, consul+https://HOST:PORT, etcd://HOST:PORT [default: spec `kv.url`, else swarm://]' -r
 complete -c shipctl -n "__fish_shipctl_needs_command" -l output -d 'Output format' -r -f -a "text\t'Readable text; progress bars on a terminal'
 json\t'JSON (NDJSON events while running, then a summary object)'"
+complete -c shipctl -n "__fish_shipctl_needs_command" -l events -d 'Also append every event of a run (deploy, promote, abort, rollback) to FILE as NDJSON, whatever --output says: a CI job keeps readable logs and a file for programs' -r -F
 complete -c shipctl -n "__fish_shipctl_needs_command" -s y -l yes -d 'Answer yes to every confirmation'
 complete -c shipctl -n "__fish_shipctl_needs_command" -l non-interactive -d 'Never prompt (implied when stdin is not a terminal or CI is set)'
 complete -c shipctl -n "__fish_shipctl_needs_command" -s v -l verbose -d 'More detail (-v, -vv); RUST_LOG works too'
@@ -46,6 +47,7 @@ complete -c shipctl -n "__fish_shipctl_needs_command" -f -a "rollback" -d 'Go ba
 complete -c shipctl -n "__fish_shipctl_needs_command" -f -a "history" -d 'Show the deploy history of a service'
 complete -c shipctl -n "__fish_shipctl_needs_command" -f -a "route" -d 'Keep a router config (nginx, HAProxy) in line with the routing keys'
 complete -c shipctl -n "__fish_shipctl_needs_command" -f -a "unlock" -d 'Break a deploy lock left by someone else'
+complete -c shipctl -n "__fish_shipctl_needs_command" -f -a "init" -d 'Write a commented shipctl.yaml for the compose files: a strategy per service with the reason, health gates from their healthchecks, the KV keys'
 complete -c shipctl -n "__fish_shipctl_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c shipctl -n "__fish_shipctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shipctl -n "__fish_shipctl_using_subcommand plan" -l version -d 'The version to deploy; sets IMAGE_VERSION (and BLUE_/GREEN_IMAGE_VERSION) or replaces the image tag' -r
@@ -71,6 +73,7 @@ complete -c shipctl -n "__fish_shipctl_using_subcommand plan" -s H -l host -d 'D
 complete -c shipctl -n "__fish_shipctl_using_subcommand plan" -l kv -d 'KV store for the routing keys: swarm://, consul://HOST:PORT, consul+https://HOST:PORT, etcd://HOST:PORT [default: spec `kv.url`, else swarm://]' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand plan" -l output -d 'Output format' -r -f -a "text\t'Readable text; progress bars on a terminal'
 json\t'JSON (NDJSON events while running, then a summary object)'"
+complete -c shipctl -n "__fish_shipctl_using_subcommand plan" -l events -d 'Also append every event of a run (deploy, promote, abort, rollback) to FILE as NDJSON, whatever --output says: a CI job keeps readable logs and a file for programs' -r -F
 complete -c shipctl -n "__fish_shipctl_using_subcommand plan" -l promote -d 'Canary: promote at the end instead of leaving the canary running'
 complete -c shipctl -n "__fish_shipctl_using_subcommand plan" -l dry-run -d 'Print the plan and change nothing'
 complete -c shipctl -n "__fish_shipctl_using_subcommand plan" -s y -l yes -d 'Answer yes to every confirmation'
@@ -100,6 +103,7 @@ complete -c shipctl -n "__fish_shipctl_using_subcommand deploy" -s H -l host -d 
 complete -c shipctl -n "__fish_shipctl_using_subcommand deploy" -l kv -d 'KV store for the routing keys: swarm://, consul://HOST:PORT, consul+https://HOST:PORT, etcd://HOST:PORT [default: spec `kv.url`, else swarm://]' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand deploy" -l output -d 'Output format' -r -f -a "text\t'Readable text; progress bars on a terminal'
 json\t'JSON (NDJSON events while running, then a summary object)'"
+complete -c shipctl -n "__fish_shipctl_using_subcommand deploy" -l events -d 'Also append every event of a run (deploy, promote, abort, rollback) to FILE as NDJSON, whatever --output says: a CI job keeps readable logs and a file for programs' -r -F
 complete -c shipctl -n "__fish_shipctl_using_subcommand deploy" -l promote -d 'Canary: promote at the end instead of leaving the canary running'
 complete -c shipctl -n "__fish_shipctl_using_subcommand deploy" -l dry-run -d 'Print the plan and change nothing'
 complete -c shipctl -n "__fish_shipctl_using_subcommand deploy" -s y -l yes -d 'Answer yes to every confirmation'
@@ -115,6 +119,7 @@ complete -c shipctl -n "__fish_shipctl_using_subcommand status" -s H -l host -d 
 complete -c shipctl -n "__fish_shipctl_using_subcommand status" -l kv -d 'KV store for the routing keys: swarm://, consul://HOST:PORT, consul+https://HOST:PORT, etcd://HOST:PORT [default: spec `kv.url`, else swarm://]' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand status" -l output -d 'Output format' -r -f -a "text\t'Readable text; progress bars on a terminal'
 json\t'JSON (NDJSON events while running, then a summary object)'"
+complete -c shipctl -n "__fish_shipctl_using_subcommand status" -l events -d 'Also append every event of a run (deploy, promote, abort, rollback) to FILE as NDJSON, whatever --output says: a CI job keeps readable logs and a file for programs' -r -F
 complete -c shipctl -n "__fish_shipctl_using_subcommand status" -l watch -d 'Redraw live on a terminal'
 complete -c shipctl -n "__fish_shipctl_using_subcommand status" -l wait -d 'Exit 0 only once every service is settled and healthy'
 complete -c shipctl -n "__fish_shipctl_using_subcommand status" -s y -l yes -d 'Answer yes to every confirmation'
@@ -130,6 +135,7 @@ complete -c shipctl -n "__fish_shipctl_using_subcommand promote" -s H -l host -d
 complete -c shipctl -n "__fish_shipctl_using_subcommand promote" -l kv -d 'KV store for the routing keys: swarm://, consul://HOST:PORT, consul+https://HOST:PORT, etcd://HOST:PORT [default: spec `kv.url`, else swarm://]' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand promote" -l output -d 'Output format' -r -f -a "text\t'Readable text; progress bars on a terminal'
 json\t'JSON (NDJSON events while running, then a summary object)'"
+complete -c shipctl -n "__fish_shipctl_using_subcommand promote" -l events -d 'Also append every event of a run (deploy, promote, abort, rollback) to FILE as NDJSON, whatever --output says: a CI job keeps readable logs and a file for programs' -r -F
 complete -c shipctl -n "__fish_shipctl_using_subcommand promote" -l dry-run -d 'Print the plan and change nothing'
 complete -c shipctl -n "__fish_shipctl_using_subcommand promote" -s y -l yes -d 'Answer yes to every confirmation'
 complete -c shipctl -n "__fish_shipctl_using_subcommand promote" -l non-interactive -d 'Never prompt (implied when stdin is not a terminal or CI is set)'
@@ -144,6 +150,7 @@ complete -c shipctl -n "__fish_shipctl_using_subcommand abort" -s H -l host -d '
 complete -c shipctl -n "__fish_shipctl_using_subcommand abort" -l kv -d 'KV store for the routing keys: swarm://, consul://HOST:PORT, consul+https://HOST:PORT, etcd://HOST:PORT [default: spec `kv.url`, else swarm://]' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand abort" -l output -d 'Output format' -r -f -a "text\t'Readable text; progress bars on a terminal'
 json\t'JSON (NDJSON events while running, then a summary object)'"
+complete -c shipctl -n "__fish_shipctl_using_subcommand abort" -l events -d 'Also append every event of a run (deploy, promote, abort, rollback) to FILE as NDJSON, whatever --output says: a CI job keeps readable logs and a file for programs' -r -F
 complete -c shipctl -n "__fish_shipctl_using_subcommand abort" -l dry-run -d 'Print the plan and change nothing'
 complete -c shipctl -n "__fish_shipctl_using_subcommand abort" -s y -l yes -d 'Answer yes to every confirmation'
 complete -c shipctl -n "__fish_shipctl_using_subcommand abort" -l non-interactive -d 'Never prompt (implied when stdin is not a terminal or CI is set)'
@@ -158,6 +165,7 @@ complete -c shipctl -n "__fish_shipctl_using_subcommand rollback" -s H -l host -
 complete -c shipctl -n "__fish_shipctl_using_subcommand rollback" -l kv -d 'KV store for the routing keys: swarm://, consul://HOST:PORT, consul+https://HOST:PORT, etcd://HOST:PORT [default: spec `kv.url`, else swarm://]' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand rollback" -l output -d 'Output format' -r -f -a "text\t'Readable text; progress bars on a terminal'
 json\t'JSON (NDJSON events while running, then a summary object)'"
+complete -c shipctl -n "__fish_shipctl_using_subcommand rollback" -l events -d 'Also append every event of a run (deploy, promote, abort, rollback) to FILE as NDJSON, whatever --output says: a CI job keeps readable logs and a file for programs' -r -F
 complete -c shipctl -n "__fish_shipctl_using_subcommand rollback" -l dry-run -d 'Print the plan and change nothing'
 complete -c shipctl -n "__fish_shipctl_using_subcommand rollback" -s y -l yes -d 'Answer yes to every confirmation'
 complete -c shipctl -n "__fish_shipctl_using_subcommand rollback" -l non-interactive -d 'Never prompt (implied when stdin is not a terminal or CI is set)'
@@ -172,6 +180,8 @@ complete -c shipctl -n "__fish_shipctl_using_subcommand history" -s H -l host -d
 complete -c shipctl -n "__fish_shipctl_using_subcommand history" -l kv -d 'KV store for the routing keys: swarm://, consul://HOST:PORT, consul+https://HOST:PORT, etcd://HOST:PORT [default: spec `kv.url`, else swarm://]' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand history" -l output -d 'Output format' -r -f -a "text\t'Readable text; progress bars on a terminal'
 json\t'JSON (NDJSON events while running, then a summary object)'"
+complete -c shipctl -n "__fish_shipctl_using_subcommand history" -l events -d 'Also append every event of a run (deploy, promote, abort, rollback) to FILE as NDJSON, whatever --output says: a CI job keeps readable logs and a file for programs' -r -F
+complete -c shipctl -n "__fish_shipctl_using_subcommand history" -l markdown -d 'Print Markdown for a CI summary, an issue or a merge request: the table, then the newest runs as Mermaid charts of their steps and traffic (GitHub and GitLab draw them)'
 complete -c shipctl -n "__fish_shipctl_using_subcommand history" -s y -l yes -d 'Answer yes to every confirmation'
 complete -c shipctl -n "__fish_shipctl_using_subcommand history" -l non-interactive -d 'Never prompt (implied when stdin is not a terminal or CI is set)'
 complete -c shipctl -n "__fish_shipctl_using_subcommand history" -s v -l verbose -d 'More detail (-v, -vv); RUST_LOG works too'
@@ -198,6 +208,7 @@ complete -c shipctl -n "__fish_shipctl_using_subcommand route; and not __fish_se
 complete -c shipctl -n "__fish_shipctl_using_subcommand route; and not __fish_seen_subcommand_from deploy" -l kv -d 'KV store for the routing keys: swarm://, consul://HOST:PORT, consul+https://HOST:PORT, etcd://HOST:PORT [default: spec `kv.url`, else swarm://]' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand route; and not __fish_seen_subcommand_from deploy" -l output -d 'Output format' -r -f -a "text\t'Readable text; progress bars on a terminal'
 json\t'JSON (NDJSON events while running, then a summary object)'"
+complete -c shipctl -n "__fish_shipctl_using_subcommand route; and not __fish_seen_subcommand_from deploy" -l events -d 'Also append every event of a run (deploy, promote, abort, rollback) to FILE as NDJSON, whatever --output says: a CI job keeps readable logs and a file for programs' -r -F
 complete -c shipctl -n "__fish_shipctl_using_subcommand route; and not __fish_seen_subcommand_from deploy" -l once -d 'Render once and exit'
 complete -c shipctl -n "__fish_shipctl_using_subcommand route; and not __fish_seen_subcommand_from deploy" -s y -l yes -d 'Answer yes to every confirmation'
 complete -c shipctl -n "__fish_shipctl_using_subcommand route; and not __fish_seen_subcommand_from deploy" -l non-interactive -d 'Never prompt (implied when stdin is not a terminal or CI is set)'
@@ -231,6 +242,7 @@ complete -c shipctl -n "__fish_shipctl_using_subcommand route; and __fish_seen_s
 complete -c shipctl -n "__fish_shipctl_using_subcommand route; and __fish_seen_subcommand_from deploy" -l kv -d 'KV store for the routing keys: swarm://, consul://HOST:PORT, consul+https://HOST:PORT, etcd://HOST:PORT [default: spec `kv.url`, else swarm://]' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand route; and __fish_seen_subcommand_from deploy" -l output -d 'Output format' -r -f -a "text\t'Readable text; progress bars on a terminal'
 json\t'JSON (NDJSON events while running, then a summary object)'"
+complete -c shipctl -n "__fish_shipctl_using_subcommand route; and __fish_seen_subcommand_from deploy" -l events -d 'Also append every event of a run (deploy, promote, abort, rollback) to FILE as NDJSON, whatever --output says: a CI job keeps readable logs and a file for programs' -r -F
 complete -c shipctl -n "__fish_shipctl_using_subcommand route; and __fish_seen_subcommand_from deploy" -l dry-run -d 'Print the service spec (JSON) and change nothing'
 complete -c shipctl -n "__fish_shipctl_using_subcommand route; and __fish_seen_subcommand_from deploy" -s y -l yes -d 'Answer yes to every confirmation'
 complete -c shipctl -n "__fish_shipctl_using_subcommand route; and __fish_seen_subcommand_from deploy" -l non-interactive -d 'Never prompt (implied when stdin is not a terminal or CI is set)'
@@ -244,10 +256,25 @@ complete -c shipctl -n "__fish_shipctl_using_subcommand unlock" -s H -l host -d 
 complete -c shipctl -n "__fish_shipctl_using_subcommand unlock" -l kv -d 'KV store for the routing keys: swarm://, consul://HOST:PORT, consul+https://HOST:PORT, etcd://HOST:PORT [default: spec `kv.url`, else swarm://]' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand unlock" -l output -d 'Output format' -r -f -a "text\t'Readable text; progress bars on a terminal'
 json\t'JSON (NDJSON events while running, then a summary object)'"
+complete -c shipctl -n "__fish_shipctl_using_subcommand unlock" -l events -d 'Also append every event of a run (deploy, promote, abort, rollback) to FILE as NDJSON, whatever --output says: a CI job keeps readable logs and a file for programs' -r -F
 complete -c shipctl -n "__fish_shipctl_using_subcommand unlock" -s y -l yes -d 'Answer yes to every confirmation'
 complete -c shipctl -n "__fish_shipctl_using_subcommand unlock" -l non-interactive -d 'Never prompt (implied when stdin is not a terminal or CI is set)'
 complete -c shipctl -n "__fish_shipctl_using_subcommand unlock" -s v -l verbose -d 'More detail (-v, -vv); RUST_LOG works too'
 complete -c shipctl -n "__fish_shipctl_using_subcommand unlock" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shipctl -n "__fish_shipctl_using_subcommand init" -s f -l file -d 'Compose file(s); repeat to merge like `docker compose -f a -f b` [default: $COMPOSE_FILE, else compose.yaml, compose.yml, docker-compose.yaml, docker-compose.yml]' -r -F
+complete -c shipctl -n "__fish_shipctl_using_subcommand init" -s p -l project -d 'Project (stack) name [default: $COMPOSE_PROJECT_NAME, else spec `project:`, else the compose file\'s directory name]' -r
+complete -c shipctl -n "__fish_shipctl_using_subcommand init" -l spec -d 'Strategy spec [default: shipctl.yaml if present]' -r -F
+complete -c shipctl -n "__fish_shipctl_using_subcommand init" -l env-file -d 'Variables file for interpolation [default: .env next to the first compose file]' -r -F
+complete -c shipctl -n "__fish_shipctl_using_subcommand init" -s H -l host -d 'Docker engine (a Swarm manager) [default: $DOCKER_HOST, else the local socket]' -r
+complete -c shipctl -n "__fish_shipctl_using_subcommand init" -l kv -d 'KV store for the routing keys: swarm://, consul://HOST:PORT, consul+https://HOST:PORT, etcd://HOST:PORT [default: spec `kv.url`, else swarm://]' -r
+complete -c shipctl -n "__fish_shipctl_using_subcommand init" -l output -d 'Output format' -r -f -a "text\t'Readable text; progress bars on a terminal'
+json\t'JSON (NDJSON events while running, then a summary object)'"
+complete -c shipctl -n "__fish_shipctl_using_subcommand init" -l events -d 'Also append every event of a run (deploy, promote, abort, rollback) to FILE as NDJSON, whatever --output says: a CI job keeps readable logs and a file for programs' -r -F
+complete -c shipctl -n "__fish_shipctl_using_subcommand init" -l force -d 'Replace an existing spec file'
+complete -c shipctl -n "__fish_shipctl_using_subcommand init" -s y -l yes -d 'Answer yes to every confirmation'
+complete -c shipctl -n "__fish_shipctl_using_subcommand init" -l non-interactive -d 'Never prompt (implied when stdin is not a terminal or CI is set)'
+complete -c shipctl -n "__fish_shipctl_using_subcommand init" -s v -l verbose -d 'More detail (-v, -vv); RUST_LOG works too'
+complete -c shipctl -n "__fish_shipctl_using_subcommand init" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shipctl -n "__fish_shipctl_using_subcommand completions" -s f -l file -d 'Compose file(s); repeat to merge like `docker compose -f a -f b` [default: $COMPOSE_FILE, else compose.yaml, compose.yml, docker-compose.yaml, docker-compose.yml]' -r -F
 complete -c shipctl -n "__fish_shipctl_using_subcommand completions" -s p -l project -d 'Project (stack) name [default: $COMPOSE_PROJECT_NAME, else spec `project:`, else the compose file\'s directory name]' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand completions" -l spec -d 'Strategy spec [default: shipctl.yaml if present]' -r -F
@@ -256,19 +283,21 @@ complete -c shipctl -n "__fish_shipctl_using_subcommand completions" -s H -l hos
 complete -c shipctl -n "__fish_shipctl_using_subcommand completions" -l kv -d 'KV store for the routing keys: swarm://, consul://HOST:PORT, consul+https://HOST:PORT, etcd://HOST:PORT [default: spec `kv.url`, else swarm://]' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand completions" -l output -d 'Output format' -r -f -a "text\t'Readable text; progress bars on a terminal'
 json\t'JSON (NDJSON events while running, then a summary object)'"
+complete -c shipctl -n "__fish_shipctl_using_subcommand completions" -l events -d 'Also append every event of a run (deploy, promote, abort, rollback) to FILE as NDJSON, whatever --output says: a CI job keeps readable logs and a file for programs' -r -F
 complete -c shipctl -n "__fish_shipctl_using_subcommand completions" -s y -l yes -d 'Answer yes to every confirmation'
 complete -c shipctl -n "__fish_shipctl_using_subcommand completions" -l non-interactive -d 'Never prompt (implied when stdin is not a terminal or CI is set)'
 complete -c shipctl -n "__fish_shipctl_using_subcommand completions" -s v -l verbose -d 'More detail (-v, -vv); RUST_LOG works too'
 complete -c shipctl -n "__fish_shipctl_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock completions help" -f -a "plan" -d 'Show what `deploy` would do, without touching anything (same as `deploy --dry-run`)'
-complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock completions help" -f -a "deploy" -d 'Deploy new versions of services with zero downtime'
-complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock completions help" -f -a "status" -d 'Show each service\'s active zone, versions, health, traffic and locks'
-complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock completions help" -f -a "promote" -d 'Finish a canary: new zone to full, flip the keys, drain the old zone'
-complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock completions help" -f -a "abort" -d 'Undo a canary: old zone back to full, traffic to the old version, new zone to 0'
-complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock completions help" -f -a "rollback" -d 'Go back to an earlier version (the warm zone is instant)'
-complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock completions help" -f -a "history" -d 'Show the deploy history of a service'
-complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock completions help" -f -a "route" -d 'Keep a router config (nginx, HAProxy) in line with the routing keys'
-complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock completions help" -f -a "unlock" -d 'Break a deploy lock left by someone else'
-complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock init completions help" -f -a "plan" -d 'Show what `deploy` would do, without touching anything (same as `deploy --dry-run`)'
+complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock init completions help" -f -a "deploy" -d 'Deploy new versions of services with zero downtime'
+complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock init completions help" -f -a "status" -d 'Show each service\'s active zone, versions, health, traffic and locks'
+complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock init completions help" -f -a "promote" -d 'Finish a canary: new zone to full, flip the keys, drain the old zone'
+complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock init completions help" -f -a "abort" -d 'Undo a canary: old zone back to full, traffic to the old version, new zone to 0'
+complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock init completions help" -f -a "rollback" -d 'Go back to an earlier version (the warm zone is instant)'
+complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock init completions help" -f -a "history" -d 'Show the deploy history of a service'
+complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock init completions help" -f -a "route" -d 'Keep a router config (nginx, HAProxy) in line with the routing keys'
+complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock init completions help" -f -a "unlock" -d 'Break a deploy lock left by someone else'
+complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock init completions help" -f -a "init" -d 'Write a commented shipctl.yaml for the compose files: a strategy per service with the reason, health gates from their healthchecks, the KV keys'
+complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock init completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock init completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shipctl -n "__fish_shipctl_using_subcommand help; and __fish_seen_subcommand_from route" -f -a "deploy" -d 'Run the router (shipctl route with nginx or HAProxy) as a Swarm service in front of the stack'

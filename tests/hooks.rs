@@ -90,7 +90,10 @@ async fn post_deploy_hooks_see_the_deploy_and_ci_gets_a_summary() {
     let md = std::fs::read_to_string(&summary).expect("summary written");
     insta::with_settings!({filters => vec![
         (r"st-[0-9a-f]{8}", "st-XXXXXXXX"),
+        (r"\d\d:\d\d:\d\d\.\d{3}", "[CLOCK]"),
         (r"\d+(\.\d+)?m?s\b", "[T]"),
+        // Where a long label is cut depends on the project name's length.
+        (r"\S*…", "…"),
     ]}, {
         insta::assert_snapshot!(md, @"
         ### shipctl deploy: success
@@ -98,6 +101,28 @@ async fn post_deploy_hooks_see_the_deploy_and_ci_gets_a_summary() {
         | service | from | to | result | duration |
         |---|---|---|---|---|
         | web | blue@1.0.0 | green@1.1.0 | success | [T] |
+
+        ```mermaid
+        gantt
+            title web deploy, blue-green, blue@1.0.0 → green@1.1.0, success in [T]
+            dateFormat HH:mm:ss.SSS
+            axisFormat %M:%S
+            section steps
+            1/6 ensure network st-XXXXXXXX_front ([T]) :done, [CLOCK], [CLOCK]
+            2/6 create green with 1.1.0 (2 replicas) ([T]) :done, [CLOCK], [CLOCK]
+            3/6 wait for 2 healthy green tasks of 1.1.0 ([T]) :done, [CLOCK], [CLOCK]
+            4/6 write st-XXXXXXXX-web-active-zone=green, … ([T]) :done, [CLOCK], [CLOCK]
+            5/6 drain for [T] ([T]) :done, [CLOCK], [CLOCK]
+            6/6 scale blue to 0 ([T]) :done, [CLOCK], [CLOCK]
+            section traffic
+            blue 100%, green 0% :[CLOCK], [CLOCK]
+            blue 0%, green 100% :[CLOCK], [CLOCK]
+        ```
+
+        | from | traffic |
+        |--:|---|
+        | [T] | blue 100%, green 0% |
+        | [T] | blue 0%, green 100% |
 
         <details><summary>Steps of web</summary>
 

@@ -1,6 +1,7 @@
 //! The one integration-test binary: every module below is a group of tests.
 
 mod canary_counts;
+mod ci_templates;
 mod cli;
 mod compose;
 mod consul_double;
@@ -9,6 +10,7 @@ mod fuzz_corpus;
 mod hooks;
 mod image;
 mod in_place;
+mod init;
 mod kv_conformance;
 mod kv_deploy;
 mod locks;

@@ -57,6 +57,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 
+    /// Also append every event of a run (deploy, promote, abort, rollback) to FILE as NDJSON,
+    /// whatever --output says: a CI job keeps readable logs and a file for programs
+    #[arg(long, global = true, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+
     /// Answer yes to every confirmation
     #[arg(short = 'y', long, global = true)]
     pub yes: bool,
@@ -90,6 +95,9 @@ pub enum Command {
     Route(RouteArgs),
     /// Break a deploy lock left by someone else
     Unlock(UnlockArgs),
+    /// Write a commented shipctl.yaml for the compose files: a strategy per service with the
+    /// reason, health gates from their healthchecks, the KV keys
+    Init(InitArgs),
     /// Print a shell completion script
     Completions(CompletionsArgs),
 }
@@ -219,6 +227,11 @@ pub struct HistoryArgs {
     /// How many records to show
     #[arg(short = 'n', long, default_value_t = 20)]
     pub limit: usize,
+
+    /// Print Markdown for a CI summary, an issue or a merge request: the table, then the
+    /// newest runs as Mermaid charts of their steps and traffic (GitHub and GitLab draw them)
+    #[arg(long, conflicts_with = "output")]
+    pub markdown: bool,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -416,6 +429,13 @@ pub struct UnlockArgs {
     /// The service whose deploy lock to break
     #[arg(value_name = "SERVICE")]
     pub service: String,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct InitArgs {
+    /// Replace an existing spec file
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args, Clone)]

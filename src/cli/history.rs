@@ -17,6 +17,7 @@ pub fn run(settings: &Settings, args: &HistoryArgs, printer: &Printer) -> Result
         let skip = records.len().saturating_sub(args.limit);
         records.drain(..skip);
         let text = match printer.format() {
+            _ if args.markdown => history_text::markdown(&args.service, &records),
             OutputFormat::Json => serde_json::to_string_pretty(&records).unwrap_or_default() + "\n",
             OutputFormat::Text => history_text::render(&args.service, &records),
         };

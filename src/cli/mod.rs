@@ -8,6 +8,7 @@ mod completions;
 mod deploy;
 pub mod generate;
 mod history;
+mod init;
 mod rollback;
 mod route;
 mod settings;
@@ -17,8 +18,8 @@ mod unlock;
 use clap::Parser;
 
 pub use args::{
-    Cli, Command, CompletionsArgs, DeployArgs, GlobalArgs, HistoryArgs, RollbackArgs, RouteAction,
-    RouteArgs, RouteDeployArgs, ServiceArgs, StatusArgs, UnlockArgs,
+    Cli, Command, CompletionsArgs, DeployArgs, GlobalArgs, HistoryArgs, InitArgs, RollbackArgs,
+    RouteAction, RouteArgs, RouteDeployArgs, ServiceArgs, StatusArgs, UnlockArgs,
 };
 
 use crate::error::{Error, exit};
@@ -48,7 +49,14 @@ pub fn main() -> u8 {
             return e.exit_code();
         }
     };
-    let printer = Printer::new(terminal);
+    let printer = match open_events(&cli.global, Printer::new(terminal)) {
+        Ok(printer) => printer,
+        Err(e) => {
+            let printer = Printer::new(terminal);
+            report_error(&e, &printer, false);
+            return e.exit_code();
+        }
+    };
     settings::init_tracing(cli.global.verbose, &settings);
     match run(&cli, &settings, &printer) {
         Ok(()) => exit::OK,
@@ -58,6 +66,26 @@ pub fn main() -> u8 {
             e.exit_code()
         }
     }
+}
+
+/// `--events FILE`: opened before anything runs, so a path that cannot be written is a usage
+/// error (exit 2) and not a deploy without its record. Appended to: one job may run several
+/// commands into one file.
+fn open_events(global: &GlobalArgs, printer: Printer) -> Result<Printer, Error> {
+    let Some(path) = &global.events else {
+        return Ok(printer);
+    };
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map(|file| printer.with_events(Box::new(file)))
+        .map_err(|e| {
+            Error::usage(
+                format!("cannot write the events file {}: {e}", path.display()),
+                "give --events a path in a directory that exists and can be written",
+            )
+        })
 }
 
 /// Dispatches to the subcommand.
@@ -70,6 +98,7 @@ pub fn run(cli: &Cli, settings: &Settings, printer: &Printer) -> Result<(), Erro
         Command::History(args) => history::run(settings, args, printer),
         Command::Unlock(args) => unlock::run(settings, args, printer),
         Command::Route(args) => route::run(settings, args, printer),
+        Command::Init(args) => init::run(settings, args, printer),
         Command::Completions(args) => completions::run(args, printer),
         Command::Status(args) => status::run(settings, args, printer),
         Command::Rollback(args) => rollback::run(settings, args, printer),

@@ -31,6 +31,7 @@ impl HistoryRecord {
             to_version: None,
             result,
             duration_secs: 0.0,
+            timeline: None,
         }
     }
 }
@@ -66,6 +67,9 @@ fn parse(key: &str, value: &str) -> Result<Vec<HistoryRecord>, KvError> {
         .map_err(|e| KvError::Other(format!("history key {key} holds no valid history: {e}")))
 }
 
+/// How many of the newest records keep their timeline.
+pub const TIMELINES_KEPT: usize = 10;
+
 /// Appends `record` and keeps the last `limit`, with compare-and-swap so concurrent deploys
 /// of other services sharing the key lose nothing.
 pub async fn append_history(
@@ -84,6 +88,12 @@ pub async fn append_history(
         records.push(record.clone());
         let excess = records.len().saturating_sub(limit.max(1));
         records.drain(..excess);
+        // Timelines are for looking at recent runs; the older records keep their summary, so
+        // the key stays well within what every store accepts for one value.
+        let keep_from = records.len().saturating_sub(TIMELINES_KEPT);
+        for old in &mut records[..keep_from] {
+            old.timeline = None;
+        }
         let value = serde_json::to_string(&records)
             .map_err(|e| KvError::Other(format!("cannot encode history: {e}")))?;
         if kv

@@ -31,15 +31,22 @@ pub fn reasons(def: &Service) -> Vec<String> {
                 .into(),
         );
     }
-    let ingress: Vec<String> = def
+    let mut ingress: Vec<String> = Vec::new();
+    // A port published for TCP and UDP is one port to the reader.
+    for port in def
         .ports
         .iter()
         .filter(|p| p.mode == PublishMode::Ingress)
         .filter_map(|p| p.published.map(|p| p.to_string()))
-        .collect();
+    {
+        if !ingress.contains(&port) {
+            ingress.push(port);
+        }
+    }
     if !ingress.is_empty() {
         out.push(format!(
-            "it publishes port {} on the routing mesh: only one Swarm service can hold it",
+            "it publishes {} {} on the routing mesh: only one Swarm service can hold it",
+            if ingress.len() == 1 { "port" } else { "ports" },
             ingress.join(", ")
         ));
     }

@@ -16,6 +16,7 @@ mod rollback;
 mod shared;
 mod step;
 
+pub use in_place::reasons as in_place_reasons;
 pub use observed::{ObservedState, RoutingKeys, ServiceState, StateSource};
 pub use plan::{Plan, ServicePlan, ZoneVersion};
 pub use planner::{abort, plan, promote};

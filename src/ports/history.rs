@@ -103,6 +103,50 @@ pub struct HistoryRecord {
     pub result: RunResult,
     /// Seconds the action took.
     pub duration_secs: f64,
+    /// When each step ran and how traffic moved (kept for the newest records only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Timeline>,
+}
+
+/// What one service's run did when: the steps, and the traffic key's value over time.
+/// Times are milliseconds from the start of the run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timeline {
+    /// How long the run took.
+    pub ms: u64,
+    /// In the order they started.
+    pub steps: Vec<TimedStep>,
+    /// The traffic split from the start on: the value read before the run, then each write.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub traffic: Vec<TrafficMark>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimedStep {
+    /// What it did, in words (`2/6 create green with 1.1.0 (2 replicas)`).
+    pub text: String,
+    pub start_ms: u64,
+    pub ms: u64,
+    pub outcome: StepOutcome,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepOutcome {
+    Done,
+    Failed,
+    /// The rollback after a failure, and whether it restored everything.
+    RolledBack,
+    RollbackIncomplete,
+    /// The run stopped here on purpose (a canary waiting for `shipctl promote`).
+    Waiting,
+}
+
+/// The traffic key's value (`blue=75,green=25`) from `at_ms` on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrafficMark {
+    pub at_ms: u64,
+    pub split: String,
 }
 
 /// The history stores [`RunResult::word`].

@@ -198,7 +198,8 @@ async fn apply(
             message: e,
         });
     }
-    record_history(session, plan, job, ended, elapsed, sink.as_ref()).await;
+    let lines = recorder.lines();
+    record_history(session, plan, job, ended, elapsed, &lines, sink.as_ref()).await;
     for e in locks.release().await {
         sink.emit(&Event::Warning {
             service: None,
@@ -259,8 +260,10 @@ async fn record_history(
     job: &Job<'_>,
     ended: RunResult,
     elapsed: Duration,
+    lines: &[ui::ci::StepLine],
     sink: &dyn EventSink,
 ) {
+    let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
     for service in plan.services.iter().filter(|s| !s.up_to_date) {
         let mut record = HistoryRecord::now(
             &session.settings.env,
@@ -274,6 +277,7 @@ async fn record_history(
         record.to_zone = Some(service.to.zone.clone());
         record.to_version = Some(service.to.version.clone());
         record.duration_secs = (elapsed.as_secs_f64() * 10.0).round() / 10.0;
+        record.timeline = Some(ui::ci::timeline(plan, service, lines, ms));
         if let Err(e) = kv::append_history(
             session.kv.as_ref(),
             &service.keys.history,

@@ -67,7 +67,7 @@ pub fn load_spec(settings: &Settings) -> Result<Spec, Error> {
 }
 
 /// `-f` files, else `COMPOSE_FILE`, else the default names in the working directory.
-fn compose_files(settings: &Settings) -> Result<Vec<PathBuf>, Error> {
+pub(super) fn compose_files(settings: &Settings) -> Result<Vec<PathBuf>, Error> {
     let cwd = &settings.cwd;
     if !settings.compose_files.is_empty() {
         for file in &settings.compose_files {
@@ -93,7 +93,7 @@ fn compose_files(settings: &Settings) -> Result<Vec<PathBuf>, Error> {
 }
 
 /// `--spec`, else `shipctl.yaml` in the working directory, else next to the first compose file.
-fn spec_path(settings: &Settings, first_compose: Option<&Path>) -> Option<PathBuf> {
+pub(super) fn spec_path(settings: &Settings, first_compose: Option<&Path>) -> Option<PathBuf> {
     let cwd = &settings.cwd;
     if let Some(path) = &settings.spec {
         return Some(path.clone());
@@ -114,6 +114,16 @@ fn project_name(
     compose: &ComposeProject,
     files: &[PathBuf],
 ) -> Result<String, Error> {
+    project_and_source(settings, spec, compose, files).map(|(name, _)| name)
+}
+
+/// The project name and where it came from (`-p/--project`, `COMPOSE_PROJECT_NAME`, ...).
+pub(super) fn project_and_source(
+    settings: &Settings,
+    spec: &Spec,
+    compose: &ComposeProject,
+    files: &[PathBuf],
+) -> Result<(String, &'static str), Error> {
     let (raw, source) = if let Some(p) = &settings.project {
         (p.clone(), "-p/--project")
     } else if let Some(p) = settings.var("COMPOSE_PROJECT_NAME") {
@@ -142,7 +152,7 @@ fn project_name(
         .with_help("name the project with -p/--project using a-z, 0-9, `_` or `-`")
         .into());
     }
-    Ok(normalised)
+    Ok((normalised, source))
 }
 
 /// Compose's rule: lower case, keep `a-z0-9_-`, must start with a letter or digit.

@@ -11,6 +11,7 @@
 
 mod apply;
 mod hooks;
+mod init;
 mod inputs;
 mod locks;
 mod observe;
@@ -28,6 +29,7 @@ use crate::ports::{Action, Kv, KvError};
 use crate::spec::Spec;
 use crate::swarm::{self, SwarmCluster};
 
+pub use init::init;
 pub use inputs::{Inputs, load as load_inputs, load_spec};
 pub use observe::{cluster_error, kv_error};
 pub use runtime::{block_on, cancel_on_signals};

@@ -12,6 +12,7 @@ pub mod route_lines;
 pub mod status_text;
 pub mod summary;
 mod terminal;
+pub mod timeline;
 
 pub use printer::Printer;
 pub use report::report_error;

@@ -14,6 +14,8 @@ pub struct Printer {
     pub terminal: Terminal,
     stdout: Shared,
     stderr: Shared,
+    /// `--events FILE`: every event of a run as NDJSON, whatever `--output` says.
+    events: Option<Shared>,
 }
 
 impl std::fmt::Debug for Printer {
@@ -43,7 +45,19 @@ impl Printer {
             terminal,
             stdout: Arc::new(Mutex::new(stdout)),
             stderr: Arc::new(Mutex::new(stderr)),
+            events: None,
         }
+    }
+
+    /// Also writes the events of a run to `events` (`--events FILE`), one JSON object a line.
+    pub fn with_events(mut self, events: Box<dyn Write + Send>) -> Printer {
+        self.events = Some(Arc::new(Mutex::new(events)));
+        self
+    }
+
+    /// A writer into the events file, when there is one.
+    pub fn events_writer(&self) -> Option<SharedWriter> {
+        self.events.clone().map(SharedWriter)
     }
 
     pub fn format(&self) -> OutputFormat {

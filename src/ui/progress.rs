@@ -47,6 +47,33 @@ impl ProgressMode {
 /// terminal is asked: never with `--output json` (a program reads stdout), in CI or with
 /// `--non-interactive`.
 pub fn sink_and_decider(printer: &Printer) -> (Box<dyn EventSink>, Box<dyn FailureDecider>) {
+    let (sink, decider) = shown_sink_and_decider(printer);
+    match printer.events_writer() {
+        Some(file) => (
+            Box::new(Tee {
+                first: sink,
+                second: JsonSink::new(file),
+            }),
+            decider,
+        ),
+        None => (sink, decider),
+    }
+}
+
+/// Events go to both: what the user sees, and the `--events` file.
+struct Tee<W: Write + Send> {
+    first: Box<dyn EventSink>,
+    second: JsonSink<W>,
+}
+
+impl<W: Write + Send> EventSink for Tee<W> {
+    fn emit(&self, event: &Event) {
+        self.first.emit(event);
+        self.second.emit(event);
+    }
+}
+
+fn shown_sink_and_decider(printer: &Printer) -> (Box<dyn EventSink>, Box<dyn FailureDecider>) {
     let terminal = &printer.terminal;
     let mode = ProgressMode::for_terminal(terminal);
     let ask = terminal.interactive && mode != ProgressMode::Json;

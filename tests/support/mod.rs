@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests (one module per external system).
 #![allow(dead_code)]
 
+pub mod ci_tools;
 pub mod cli_env;
 pub mod consul_double;
 pub mod docker;
