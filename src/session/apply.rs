@@ -96,7 +96,7 @@ impl Session<'_> {
             return Err(e);
         }
         let outcome = apply(session, &plan, &job, printer, locks, cancel).await?;
-        ui::summary::print_outcome(&outcome, printer);
+        ui::summary::print_outcome(&outcome, job.release.get().map(String::as_str), printer);
         Ok(())
     }
 }
@@ -161,21 +161,29 @@ async fn apply(
     for held in &locks.held {
         executor = executor.with_lock(&held.service, held.guard.as_ref());
     }
+    let release = super::release::start(job, plan, sink.as_ref());
     let started = Instant::now();
     let result = executor.run(plan).await;
     let ended = run_result(&result);
     let elapsed = started.elapsed();
     run_after_hooks(job, &changing, &result, ended, sink.as_ref()).await;
     let env = &session.settings.env;
-    if let Err(e) =
-        ui::ci::write_step_summary(env, job.action, plan, ended, elapsed, &recorder.lines())
-    {
+    let lines = recorder.lines();
+    let summary = ui::ci::StepSummary {
+        action: job.action,
+        release: release.as_deref(),
+        plan,
+        result: ended,
+        elapsed,
+        steps: &lines,
+    };
+    if let Err(e) = ui::ci::write_step_summary(env, &summary) {
         sink.emit(&Event::Warning {
             service: None,
             message: e,
         });
     }
-    record_history(session, plan, job, ended, elapsed, sink.as_ref()).await;
+    record_history(session, plan, job, &result, ended, elapsed, sink.as_ref()).await;
     for e in locks.release().await {
         sink.emit(&Event::Warning {
             service: None,
@@ -230,10 +238,13 @@ async fn run_after_hooks(
     }
 }
 
+/// Each changed service's history record, then the run's one release record (the run's last
+/// event says how the release ended).
 async fn record_history(
     session: &Session<'_>,
     plan: &Plan,
     job: &Job<'_>,
+    result: &Result<Outcome, Error>,
     ended: RunResult,
     elapsed: Duration,
     sink: &dyn EventSink,
@@ -264,5 +275,8 @@ async fn record_history(
                 message: format!("could not record the history: {e}"),
             });
         }
+    }
+    if let Some(release) = super::release::record_of(session, plan, job, result, ended, elapsed) {
+        super::release::save(session, job, &release, sink).await;
     }
 }

@@ -79,20 +79,27 @@ impl EventSink for Recorder<'_> {
     }
 }
 
+/// What the job summary reports of one run.
+pub struct StepSummary<'a> {
+    pub action: Action,
+    /// The release the run made, if it changed anything.
+    pub release: Option<&'a str>,
+    pub plan: &'a Plan,
+    pub result: RunResult,
+    pub elapsed: Duration,
+    pub steps: &'a [StepLine],
+}
+
 /// Appends the run's summary to `$GITHUB_STEP_SUMMARY`, when set. Errors only warn: the
 /// deploy's own result matters more than its report.
 pub fn write_step_summary(
     env: &HashMap<String, String>,
-    action: Action,
-    plan: &Plan,
-    result: RunResult,
-    elapsed: Duration,
-    steps: &[StepLine],
+    summary: &StepSummary<'_>,
 ) -> Result<(), String> {
     let Some(path) = env.get("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
         return Ok(());
     };
-    let text = step_summary(action.as_str(), plan, result.word(), elapsed, steps);
+    let text = step_summary(summary);
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -102,15 +109,21 @@ pub fn write_step_summary(
 }
 
 /// The Markdown itself.
-pub fn step_summary(
-    action: &str,
-    plan: &Plan,
-    result: &str,
-    elapsed: Duration,
-    steps: &[StepLine],
-) -> String {
+pub fn step_summary(summary: &StepSummary<'_>) -> String {
+    let StepSummary {
+        action,
+        release,
+        plan,
+        result,
+        elapsed,
+        steps,
+    } = summary;
+    let result = result.word();
     let took = format!("{:.1}s", elapsed.as_secs_f64());
     let mut out = format!("### shipctl {action}: {result}\n\n");
+    if let Some(id) = release {
+        out.push_str(&format!("Release `{id}` (`shipctl history` lists it)\n\n"));
+    }
     out.push_str("| service | from | to | result | duration |\n|---|---|---|---|---|\n");
     for s in plan.services.iter().filter(|s| !s.up_to_date) {
         let from = s

@@ -263,7 +263,17 @@ impl EventSink for TtySink {
                     l.health.push_str(&format!(" ({cause})"));
                 }
             }),
-            Event::RouterConfirmed { .. } => self.println(&render_line(event)),
+            Event::RouterConfirmed { .. } | Event::ReleaseStarted { .. } => {
+                self.println(&render_line(event));
+            }
+            Event::ReleaseFinished { result, .. } => {
+                let code = match result {
+                    crate::ports::RunResult::Done => "32",
+                    crate::ports::RunResult::AwaitingPromotion => "33",
+                    _ => "31",
+                };
+                self.println(&self.paint(&render_line(event), code));
+            }
             Event::Warning { .. } | Event::RouterGone { .. } => {
                 self.println(&self.paint(&render_line(event), "33"));
             }
