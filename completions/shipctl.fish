@@ -42,8 +42,8 @@ complete -c shipctl -n "__fish_shipctl_needs_command" -f -a "deploy" -d 'Deploy 
 complete -c shipctl -n "__fish_shipctl_needs_command" -f -a "status" -d 'Show each service\'s active zone, versions, health, traffic and locks'
 complete -c shipctl -n "__fish_shipctl_needs_command" -f -a "promote" -d 'Finish a canary: new zone to full, flip the keys, drain the old zone'
 complete -c shipctl -n "__fish_shipctl_needs_command" -f -a "abort" -d 'Undo a canary: old zone back to full, traffic to the old version, new zone to 0'
-complete -c shipctl -n "__fish_shipctl_needs_command" -f -a "rollback" -d 'Go back to an earlier version (the warm zone is instant)'
-complete -c shipctl -n "__fish_shipctl_needs_command" -f -a "history" -d 'Show the deploy history of a service'
+complete -c shipctl -n "__fish_shipctl_needs_command" -f -a "rollback" -d 'Go back to an earlier version of a service, or of the whole stack (warm zones are instant)'
+complete -c shipctl -n "__fish_shipctl_needs_command" -f -a "history" -d 'Show the project\'s releases, or the deploy history of a service'
 complete -c shipctl -n "__fish_shipctl_needs_command" -f -a "route" -d 'Keep a router config (nginx, HAProxy) in line with the routing keys'
 complete -c shipctl -n "__fish_shipctl_needs_command" -f -a "unlock" -d 'Break a deploy lock left by someone else'
 complete -c shipctl -n "__fish_shipctl_needs_command" -f -a "completions" -d 'Print a shell completion script'
@@ -147,7 +147,7 @@ complete -c shipctl -n "__fish_shipctl_using_subcommand abort" -s y -l yes -d 'A
 complete -c shipctl -n "__fish_shipctl_using_subcommand abort" -l non-interactive -d 'Never prompt (implied when stdin is not a terminal or CI is set)'
 complete -c shipctl -n "__fish_shipctl_using_subcommand abort" -s v -l verbose -d 'More detail (-v, -vv); RUST_LOG works too'
 complete -c shipctl -n "__fish_shipctl_using_subcommand abort" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c shipctl -n "__fish_shipctl_using_subcommand rollback" -l to -d 'The version to go back to [default: ask on a terminal]' -r
+complete -c shipctl -n "__fish_shipctl_using_subcommand rollback" -l to -d 'With SERVICE: the version to go back to. Without: the release whose versions to go back to (its id from `shipctl history`) [default: ask on a terminal]' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand rollback" -s f -l file -d 'Compose file(s); repeat to merge like `docker compose -f a -f b` [default: $COMPOSE_FILE, else compose.yaml, compose.yml, docker-compose.yaml, docker-compose.yml]' -r -F
 complete -c shipctl -n "__fish_shipctl_using_subcommand rollback" -s p -l project -d 'Project (stack) name [default: $COMPOSE_PROJECT_NAME, else spec `project:`, else the compose file\'s directory name]' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand rollback" -l spec -d 'Strategy spec [default: shipctl.yaml if present]' -r -F
@@ -226,8 +226,8 @@ complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_see
 complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock completions help" -f -a "status" -d 'Show each service\'s active zone, versions, health, traffic and locks'
 complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock completions help" -f -a "promote" -d 'Finish a canary: new zone to full, flip the keys, drain the old zone'
 complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock completions help" -f -a "abort" -d 'Undo a canary: old zone back to full, traffic to the old version, new zone to 0'
-complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock completions help" -f -a "rollback" -d 'Go back to an earlier version (the warm zone is instant)'
-complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock completions help" -f -a "history" -d 'Show the deploy history of a service'
+complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock completions help" -f -a "rollback" -d 'Go back to an earlier version of a service, or of the whole stack (warm zones are instant)'
+complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock completions help" -f -a "history" -d 'Show the project\'s releases, or the deploy history of a service'
 complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock completions help" -f -a "route" -d 'Keep a router config (nginx, HAProxy) in line with the routing keys'
 complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock completions help" -f -a "unlock" -d 'Break a deploy lock left by someone else'
 complete -c shipctl -n "__fish_shipctl_using_subcommand help; and not __fish_seen_subcommand_from plan deploy status promote abort rollback history route unlock completions help" -f -a "completions" -d 'Print a shell completion script'

@@ -90,10 +90,13 @@ async fn post_deploy_hooks_see_the_deploy_and_ci_gets_a_summary() {
     let md = std::fs::read_to_string(&summary).expect("summary written");
     insta::with_settings!({filters => vec![
         (r"st-[0-9a-f]{8}", "st-XXXXXXXX"),
+        (r"\d{8}-\d{6}-[0-9a-f]{4}", "RELEASE"),
         (r"\d+(\.\d+)?m?s\b", "[T]"),
     ]}, {
         insta::assert_snapshot!(md, @"
         ### shipctl deploy: success
+
+        Release `RELEASE` (`shipctl history` lists it)
 
         | service | from | to | result | duration |
         |---|---|---|---|---|

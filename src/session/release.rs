@@ -101,18 +101,32 @@ fn changing(plan: &Plan) -> impl Iterator<Item = &ServicePlan> {
     plan.services.iter().filter(|s| !s.up_to_date)
 }
 
-/// The service a run's error names: the executor's stop messages start with `SERVICE: `.
-/// The longest match wins (`api-admin` over `api`).
+/// The service a run's error names: the first changed service named in it as a whole word
+/// (`deploy of api 2.0.0 failed: …`, `web: …`); the longest name wins a tie (`api-admin` over
+/// `api`). Services named later (`already deployed: web`) are not the one that failed.
 pub fn failed_service<'n>(services: &[&'n str], message: &str) -> Option<&'n str> {
+    let in_name = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    let first_word = |name: &str| {
+        message.match_indices(name).map(|(i, _)| i).find(|&i| {
+            let before = message[..i].chars().next_back();
+            let after = message[i + name.len()..].chars().next();
+            // A trailing `.` ends a sentence, not a name.
+            let after_ok = match after {
+                None => true,
+                Some('.') => message[i + name.len() + 1..]
+                    .chars()
+                    .next()
+                    .is_none_or(|c| !in_name(c)),
+                Some(c) => !in_name(c),
+            };
+            before.is_none_or(|c| !in_name(c)) && after_ok
+        })
+    };
     services
         .iter()
-        .filter(|s| {
-            message
-                .strip_prefix(**s)
-                .is_some_and(|rest| rest.starts_with(": ") || rest.starts_with(' '))
-        })
-        .max_by_key(|s| s.len())
-        .copied()
+        .filter_map(|s| first_word(s).map(|at| (at, std::cmp::Reverse(s.len()), *s)))
+        .min()
+        .map(|(_, _, s)| s)
 }
 
 #[cfg(test)]
@@ -155,7 +169,7 @@ mod tests {
     }
 
     #[test]
-    fn the_failed_service_is_the_one_the_error_starts_with() {
+    fn the_failed_service_is_the_first_one_the_error_names() {
         let names = ["api", "api-admin", "web"];
         assert_eq!(
             failed_service(
@@ -166,6 +180,13 @@ mod tests {
         );
         assert_eq!(
             failed_service(&names, "web: health gate timed out"),
+            Some("web")
+        );
+        assert_eq!(
+            failed_service(
+                &names,
+                "deploy of web 9.9.9 failed: crash loop; rolled back (already deployed: api)"
+            ),
             Some("web")
         );
         assert_eq!(failed_service(&names, "the cluster is unreachable"), None);

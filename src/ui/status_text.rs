@@ -42,7 +42,8 @@ pub fn print_status_with_release(
     printer.out(&text);
 }
 
-/// `release 20261130-084512-3f2a: deploy success at TIME (api 1.0.0 -> 1.1.0, ...)`.
+/// The latest release in two lines: which, what it did, how it ended and when; then what it
+/// changed.
 pub fn release_line(latest: Option<&ReleaseRecord>) -> String {
     let Some(r) = latest else {
         return "no release recorded yet\n".to_string();
@@ -51,10 +52,10 @@ pub fn release_line(latest: Option<&ReleaseRecord>) -> String {
         .failure
         .as_ref()
         .and_then(|f| f.service.as_ref())
-        .map(|s| format!(", {s} failed"))
+        .map(|s| format!(" ({s} failed)"))
         .unwrap_or_default();
     format!(
-        "release {}: {} {}{failed} at {} ({})\n",
+        "latest release {}: {}, {}{failed}, at {}\n  {}\n",
         r.id,
         r.action,
         r.result.word(),
