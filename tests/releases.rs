@@ -321,3 +321,51 @@ async fn a_stack_rolls_back_as_a_whole_and_its_releases_say_what_happened() {
     assert_eq!(status["release"]["id"], list[0]["id"]);
     assert_eq!(status["release"]["result"], "rolled_back");
 }
+
+/// One service (the demo's `web`): a stack deployed before releases were recorded rolls back
+/// its service as before; that rollback is a release, which a second rollback undoes; and on
+/// a terminal the releases are a menu.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_rollback_undoes_the_first_and_a_terminal_picks_the_release() {
+    let Some(p) = LiveProject::new("").await else {
+        return;
+    };
+    p.deploy("1.0.0");
+    p.deploy("1.1.0");
+    // What an older shipctl left: histories, no release records.
+    let kv = shipctl::kv::connect("swarm://", &HashMap::new())
+        .await
+        .expect("connect to the Swarm KV");
+    kv.delete(&format!("{}/releases", p.project()))
+        .await
+        .expect("delete the releases");
+
+    ok(p.run(&["rollback", "--yes"]), "rollback without releases");
+    assert_eq!(p.key("active-version").await.as_deref(), Some("1.0.0"));
+    let list = releases(&p);
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["action"], "rollback");
+    assert_eq!(list[0]["services"][0]["from_version"], "1.1.0");
+
+    ok(p.run(&["rollback", "--yes"]), "the second rollback");
+    assert_eq!(p.key("active-version").await.as_deref(), Some("1.1.0"));
+    let list = releases(&p);
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert_eq!(list[0]["services"][0]["to_version"], "1.1.0");
+
+    if !crate::support::tmux::tmux_available() {
+        return;
+    }
+    // The menu lists the releases before the latest: only the first rollback (to 1.0.0).
+    let code = crate::support::tmux::in_tmux(
+        &p,
+        "rollback",
+        &[
+            ("Roll the stack back to the versions of release", &["Enter"]),
+            ("Apply this plan?", &["y", "Enter"]),
+        ],
+    );
+    assert_eq!(code.trim(), "0");
+    assert_eq!(p.key("active-version").await.as_deref(), Some("1.0.0"));
+    assert_eq!(releases(&p).len(), 3);
+}
