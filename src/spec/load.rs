@@ -1161,6 +1161,18 @@ mod tests {
     }
 
     #[test]
+    fn the_releases_key_names_the_project_and_no_service() {
+        for (template, problem) in [
+            ("releases", "must contain `{project}`"),
+            ("{project}/{service}-releases", "unknown placeholder `{service}`"),
+        ] {
+            let e = err(&format!("kv:\n  keys: {{releases: \"{template}\"}}\n"));
+            let text = format!("{e:?}");
+            assert!(text.contains(problem), "{template}: {text}");
+        }
+    }
+
+    #[test]
     fn every_problem_is_reported_with_a_span() {
         let e = err("zones: [blue, blue]\ndefaults:\n  replicas: 0\n  colour: red\n");
         let Error::Inputs(list) = e else {
