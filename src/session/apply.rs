@@ -168,16 +168,15 @@ async fn apply(
     let elapsed = started.elapsed();
     run_after_hooks(job, &changing, &result, ended, sink.as_ref()).await;
     let env = &session.settings.env;
-    let lines = recorder.lines();
-    let summary = ui::ci::StepSummary {
-        action: job.action,
-        release: release.as_deref(),
+    if let Err(e) = ui::ci::write_step_summary(
+        env,
+        job.action,
+        release.as_deref(),
         plan,
-        result: ended,
+        ended,
         elapsed,
-        steps: &lines,
-    };
-    if let Err(e) = ui::ci::write_step_summary(env, &summary) {
+        &recorder.lines(),
+    ) {
         sink.emit(&Event::Warning {
             service: None,
             message: e,

@@ -1164,7 +1164,10 @@ mod tests {
     fn the_releases_key_names_the_project_and_no_service() {
         for (template, problem) in [
             ("releases", "must contain `{project}`"),
-            ("{project}/{service}-releases", "unknown placeholder `{service}`"),
+            (
+                "{project}/{service}-releases",
+                "unknown placeholder `{service}`",
+            ),
         ] {
             let e = err(&format!("kv:\n  keys: {{releases: \"{template}\"}}\n"));
             let text = format!("{e:?}");

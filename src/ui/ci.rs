@@ -79,27 +79,28 @@ impl EventSink for Recorder<'_> {
     }
 }
 
-/// What the job summary reports of one run.
-pub struct StepSummary<'a> {
-    pub action: Action,
-    /// The release the run made, if it changed anything.
-    pub release: Option<&'a str>,
-    pub plan: &'a Plan,
-    pub result: RunResult,
-    pub elapsed: Duration,
-    pub steps: &'a [StepLine],
-}
-
 /// Appends the run's summary to `$GITHUB_STEP_SUMMARY`, when set. Errors only warn: the
 /// deploy's own result matters more than its report.
 pub fn write_step_summary(
     env: &HashMap<String, String>,
-    summary: &StepSummary<'_>,
+    action: Action,
+    release: Option<&str>,
+    plan: &Plan,
+    result: RunResult,
+    elapsed: Duration,
+    steps: &[StepLine],
 ) -> Result<(), String> {
     let Some(path) = env.get("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
         return Ok(());
     };
-    let text = step_summary(summary);
+    let text = step_summary(
+        action.as_str(),
+        release,
+        plan,
+        result.word(),
+        elapsed,
+        steps,
+    );
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -109,16 +110,14 @@ pub fn write_step_summary(
 }
 
 /// The Markdown itself.
-pub fn step_summary(summary: &StepSummary<'_>) -> String {
-    let StepSummary {
-        action,
-        release,
-        plan,
-        result,
-        elapsed,
-        steps,
-    } = summary;
-    let result = result.word();
+pub fn step_summary(
+    action: &str,
+    release: Option<&str>,
+    plan: &Plan,
+    result: &str,
+    elapsed: Duration,
+    steps: &[StepLine],
+) -> String {
     let took = format!("{:.1}s", elapsed.as_secs_f64());
     let mut out = format!("### shipctl {action}: {result}\n\n");
     if let Some(id) = release {
