@@ -313,6 +313,17 @@ async fn a_stack_rolls_back_as_a_whole_and_its_releases_say_what_happened() {
     insta::with_settings!({filters => filters()}, {
         insta::assert_snapshot!("releases_status", stdout(&out));
     });
+    // What each release took (the figures of the report).
+    for r in list.iter().rev() {
+        eprintln!(
+            "release {} {} {}: {} service(s) in {}s",
+            r["id"].as_str().unwrap_or("?"),
+            r["action"].as_str().unwrap_or("?"),
+            r["result"].as_str().unwrap_or("?"),
+            r["services"].as_array().map_or(0, Vec::len),
+            r["duration_secs"]
+        );
+    }
     let out = ok(
         p.run(&["status", "--output", "json"]),
         "status --output json",
