@@ -221,6 +221,15 @@ async fn a_stack_rolls_back_as_a_whole_and_its_releases_say_what_happened() {
     assert!(plan.contains("web") && plan.contains("1.0.0"), "{plan}");
     assert_serves(&project, &[("api", "3.0.0"), ("web", "3.0.0")]).await;
 
+    // Without a terminal, applying it needs --yes; the refusal says what it would do.
+    let out = p.run(&["rollback"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("api 2.0.0, web 1.0.0") && stderr(&out).contains("add --yes"),
+        "{}",
+        stderr(&out)
+    );
+
     // Without a service, without --to: back to before r3, both from their warm zones.
     let out = ok(p.run(&["rollback", "--yes"]), "rollback");
     let r4 = release_id_in(&stderr(&out)).expect("a release line");
