@@ -91,12 +91,15 @@ async fn post_deploy_hooks_see_the_deploy_and_ci_gets_a_summary() {
     insta::with_settings!({filters => vec![
         (r"st-[0-9a-f]{8}", "st-XXXXXXXX"),
         (r"\d\d:\d\d:\d\d\.\d{3}", "[CLOCK]"),
+        (r"\d{8}-\d{6}-[0-9a-f]{4}", "RELEASE"),
         (r"\d+(\.\d+)?m?s\b", "[T]"),
         // Where a long label is cut depends on the project name's length.
         (r"\S*…", "…"),
     ]}, {
         insta::assert_snapshot!(md, @"
         ### shipctl deploy: success
+
+        Release `RELEASE` (`shipctl history` lists it)
 
         | service | from | to | result | duration |
         |---|---|---|---|---|

@@ -10,6 +10,7 @@ fn filters() -> Vec<(&'static str, &'static str)> {
     vec![
         (r"st-[0-9a-f]{8}", "st-XXXXXXXX"),
         (r"done in [0-9.]+m?s", "done in DURATION"),
+        (r"\d{8}-\d{6}-[0-9a-f]{4}", "RELEASE"),
         (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "TIME"),
         (r"\d+\.\ds ", "D.Ds "),
         (r"[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+ +│", "USER@HOST │"),
@@ -32,7 +33,7 @@ async fn canary_then_promote_then_abort_and_the_history_of_it_all() {
     insta::with_settings!({filters => filters()}, {
         insta::assert_snapshot!(stdout(&out), @"
         web: canary green@1.1.0 is running; green 1.1.0 runs as a canary and waits: `shipctl promote web` to go on, `shipctl abort web` to go back
-        done in DURATION
+        release RELEASE done in DURATION
         ");
     });
     assert_eq!(p.key("traffic").await.as_deref(), Some("blue=50,green=50"));
@@ -42,7 +43,7 @@ async fn canary_then_promote_then_abort_and_the_history_of_it_all() {
     insta::with_settings!({filters => filters()}, {
         insta::assert_snapshot!(stdout(&out), @"
         web: green@1.1.0 is live
-        done in DURATION
+        release RELEASE done in DURATION
         ");
     });
     assert_eq!(p.key("active-zone").await.as_deref(), Some("green"));
@@ -57,6 +58,10 @@ async fn canary_then_promote_then_abort_and_the_history_of_it_all() {
         .collect();
     let mut summary = events.last().cloned().expect("a summary");
     summary["duration"] = Value::from("[duration]");
+    // The release the abort made: named in its first event and in the summary.
+    assert_eq!(events[0]["event"], "release_started");
+    assert_eq!(summary["release"], events[0]["id"]);
+    summary["release"] = Value::from("[release]");
     insta::assert_json_snapshot!(summary, @r#"
     {
       "event": "summary",
@@ -73,7 +78,8 @@ async fn canary_then_promote_then_abort_and_the_history_of_it_all() {
           }
         }
       ],
-      "duration": "[duration]"
+      "duration": "[duration]",
+      "release": "[release]"
     }
     "#);
     assert_eq!(p.key("active-zone").await.as_deref(), Some("green"));

@@ -19,6 +19,7 @@ mod operator;
 mod planner;
 mod projects;
 mod real_stack;
+mod releases;
 mod rollback;
 mod route;
 mod routers;

@@ -18,9 +18,14 @@ async fn status_shows_zones_keys_and_settles() {
     assert!(out.status.success(), "{}", stderr(&out));
     insta::with_settings!({filters => vec![
         (r"st-[0-9a-f]{8}", "st-XXXXXXXX"),
+        (r"\d{8}-\d{6}-[0-9a-f]{4}", "RELEASE"),
+        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "TIME"),
         (r"(?m)(\d{1,2}[smhd]) {1,2}│$", "AGE │"),
     ]}, {
         insta::assert_snapshot!(stdout(&out), @"
+        latest release RELEASE: deploy, success, at TIME
+          web 1.0.0 -> 1.1.0
+
         web: green serves 1.1.0, traffic blue=0,green=100
         ┌────────────────────────────────────────────────────────────────────────────────────────┐
         │ zone      service                 replicas      image                    version   age │
@@ -97,9 +102,14 @@ async fn a_canary_waiting_for_promote_is_shown_with_its_step() {
     assert!(out.status.success(), "{}", stderr(&out));
     insta::with_settings!({filters => vec![
         (r"st-[0-9a-f]{8}", "st-XXXXXXXX"),
+        (r"\d{8}-\d{6}-[0-9a-f]{4}", "RELEASE"),
+        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "TIME"),
         (r"(?m)(\d{1,2}[smhd]) {1,2}│$", "AGE │"),
     ]}, {
         insta::assert_snapshot!(stdout(&out), @"
+        latest release RELEASE: deploy, awaiting_promotion, at TIME
+          web 1.0.0 -> 1.1.0
+
         web: blue serves 1.0.0, traffic blue=50,green=50
         ┌───────────────────────────────────────────────────────────────────────────────────────┐
         │ zone     service                 replicas      image                    version   age │

@@ -87,9 +87,10 @@ pub enum Command {
     Promote(ServiceArgs),
     /// Undo a canary: old zone back to full, traffic to the old version, new zone to 0
     Abort(ServiceArgs),
-    /// Go back to an earlier version (the warm zone is instant)
+    /// Go back to an earlier version of a service, or of the whole stack (warm zones are
+    /// instant)
     Rollback(RollbackArgs),
-    /// Show the deploy history of a service
+    /// Show the project's releases, or the deploy history of a service
     History(HistoryArgs),
     /// Keep a router config (nginx, HAProxy) in line with the routing keys
     Route(RouteArgs),
@@ -205,12 +206,13 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct RollbackArgs {
-    /// The service
+    /// The service [default: the whole stack, back to before its latest release]
     #[arg(value_name = "SERVICE")]
     pub service: Option<String>,
 
-    /// The version to go back to [default: ask on a terminal]
-    #[arg(long, value_name = "VERSION")]
+    /// With SERVICE: the version to go back to. Without: the release whose versions to go
+    /// back to (its id from `shipctl history`) [default: ask on a terminal]
+    #[arg(long, value_name = "VERSION|RELEASE")]
     pub to: Option<String>,
 
     /// Print the plan and change nothing
@@ -220,9 +222,9 @@ pub struct RollbackArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct HistoryArgs {
-    /// The service
+    /// The service [default: the project's releases, newest first]
     #[arg(value_name = "SERVICE")]
-    pub service: String,
+    pub service: Option<String>,
 
     /// How many records to show
     #[arg(short = 'n', long, default_value_t = 20)]

@@ -165,6 +165,7 @@ fn saved_plan(
         services: saved.services.iter().map(|s| s.service.clone()).collect(),
         dry_run,
         save_to: None,
+        release: Default::default(),
     };
     let still_valid = |now: &ObservedState| -> Result<Plan, Error> {
         match session::first_change(&saved.observed, now) {

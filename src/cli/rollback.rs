@@ -1,13 +1,16 @@
 //! `shipctl rollback [SERVICE]`: back to an earlier version. The warm zone (kept at 0 replicas
 //! with the previous version) is instant; older versions are deployed again, health-gated.
+//! Without a service, the whole stack goes back to before its latest release (or to the
+//! versions of release `--to`), all its services in one plan.
 
 use super::RollbackArgs;
 use super::canary::the_service;
 use crate::error::Error;
 use crate::kv;
-use crate::plan::{self, ObservedState, PlanRequest, ServiceState};
-use crate::ports::{Action, HistoryRecord, RunResult};
-use crate::session::{self, Job, Session, Settings, kv_error};
+use crate::plan::logical::logical_services;
+use crate::plan::{self, ObservedState, PlanRequest, ServiceState, StackPart, StackRollback};
+use crate::ports::{Action, HistoryRecord, ReleaseRecord, RunResult};
+use crate::session::{self, Inputs, Job, Session, Settings, kv_error};
 use crate::spec::Overrides;
 use crate::ui::Printer;
 
@@ -23,10 +26,21 @@ pub struct Candidate {
 
 pub fn run(settings: &Settings, args: &RollbackArgs, printer: &Printer) -> Result<(), Error> {
     let inputs = session::load_inputs(settings, None)?;
-    let service = the_service(&inputs, args.service.as_deref(), Action::Rollback)?;
-    let selected = vec![service.clone()];
     session::block_on(async {
         let session = Session::open(settings, &inputs.spec.kv.url).await?;
+        if args.service.is_none() {
+            let key = inputs.spec.releases_key(&inputs.project);
+            let releases = kv::read_releases(session.kv.as_ref(), &key)
+                .await
+                .map_err(kv_error)?;
+            // A one-service stack deployed before releases were recorded rolls back as before.
+            let one_service = logical_services(&inputs.compose, &inputs.spec.zones)?.len() == 1;
+            if !releases.is_empty() || !one_service {
+                return run_stack(&session, settings, args, &inputs, &releases, printer).await;
+            }
+        }
+        let service = the_service(&inputs, args.service.as_deref(), Action::Rollback)?;
+        let selected = vec![service.clone()];
         let observed = session
             .observe(&inputs.project, &inputs.spec, &selected)
             .await?;
@@ -71,6 +85,145 @@ pub fn run(settings: &Settings, args: &RollbackArgs, printer: &Printer) -> Resul
         session.carry_out(job, printer, make_plan).await?;
         Ok(())
     })
+}
+
+/// `shipctl rollback` without a service: the whole stack back to before its latest release,
+/// or to the versions of release `--to`, as one plan (one release) with every service.
+async fn run_stack(
+    session: &Session<'_>,
+    settings: &Settings,
+    args: &RollbackArgs,
+    inputs: &Inputs,
+    releases: &[ReleaseRecord],
+    printer: &Printer,
+) -> Result<(), Error> {
+    let to = match &args.to {
+        Some(id) => Some(id.clone()),
+        None => choose_release(releases, printer)?,
+    };
+    let chosen = plan::stack_rollback(releases, to.as_deref())?;
+    let notes: Vec<String> = chosen
+        .left
+        .iter()
+        .map(|(service, why)| format!("{service}: {why}"))
+        .collect();
+    if chosen.targets.is_empty() {
+        return Err(Error::usage(
+            format!(
+                "release {} changed no service that had an earlier version: nothing to roll back ({})",
+                chosen.undone.join(", "),
+                notes.join("; ")
+            ),
+            "`shipctl history` lists the releases",
+        ));
+    }
+    if !args.dry_run && !settings.yes && !printer.terminal.interactive {
+        return Err(Error::usage(
+            format!(
+                "rolling the stack back ({}) needs confirmation; nothing was changed",
+                describe(&chosen)
+            ),
+            "add --yes to go ahead without asking",
+        ));
+    }
+    // The compose files once per version: each service takes its definition (its image) from
+    // the load of the version it goes back to.
+    let mut loads: Vec<(String, Inputs)> = Vec::new();
+    for (_, version) in &chosen.targets {
+        if !loads.iter().any(|(v, _)| v == version) {
+            loads.push((
+                version.clone(),
+                session::load_inputs(settings, Some(version))?,
+            ));
+        }
+    }
+    let services: Vec<String> = chosen.targets.iter().map(|(s, _)| s.clone()).collect();
+    let overrides = Overrides::default();
+    let make_plan = |observed: &ObservedState| {
+        let parts: Vec<StackPart<'_>> = chosen
+            .targets
+            .iter()
+            .filter_map(|(service, version)| {
+                let (_, load) = loads.iter().find(|(v, _)| v == version)?;
+                Some(StackPart {
+                    req: PlanRequest {
+                        project: inputs.project.clone(),
+                        compose: &load.compose,
+                        spec: &inputs.spec,
+                        overrides: &overrides,
+                        observed,
+                        services: &[],
+                        version: Some(version.clone()),
+                    },
+                    service: service.clone(),
+                    to: version.clone(),
+                })
+            })
+            .collect();
+        plan::rollback_stack(&parts, &notes)
+    };
+    let job = Job {
+        dry_run: args.dry_run,
+        ..Job::new(Action::Rollback, inputs, services.clone())
+    };
+    session.carry_out(job, printer, make_plan).await
+}
+
+/// `back to release X: api 1.0.0, web 1.0.0`.
+fn describe(chosen: &StackRollback) -> String {
+    let versions: Vec<String> = chosen
+        .targets
+        .iter()
+        .map(|(s, v)| format!("{s} {v}"))
+        .collect();
+    match &chosen.back_to {
+        Some(id) => format!("back to release {id}: {}", versions.join(", ")),
+        None => format!(
+            "undo release {}: {}",
+            chosen.undone.join(", "),
+            versions.join(", ")
+        ),
+    }
+}
+
+/// On a terminal: a menu of the releases to go back to, the one before the latest first.
+/// Elsewhere `None`: the latest release is undone.
+fn choose_release(releases: &[ReleaseRecord], printer: &Printer) -> Result<Option<String>, Error> {
+    if !printer.terminal.interactive {
+        return Ok(None);
+    }
+    let list = release_candidates(releases);
+    if list.is_empty() {
+        return Ok(None);
+    }
+    let items: Vec<String> = list
+        .iter()
+        .map(|r| {
+            format!(
+                "{}  {:<8} {}  {}",
+                r.id,
+                r.action.as_str(),
+                r.time,
+                r.changes_line()
+            )
+        })
+        .collect();
+    match crate::ui::prompt::select("Roll the stack back to the versions of release", &items) {
+        Ok(Some(i)) => Ok(Some(list[i].id.clone())),
+        Ok(None) => Err(Error::usage(
+            "rollback cancelled; nothing was changed",
+            "run it again and pick a release, or pass --to RELEASE",
+        )),
+        Err(e) => Err(Error::usage(
+            format!("cannot ask which release: {e}"),
+            "pass --to RELEASE (`shipctl history` lists them)",
+        )),
+    }
+}
+
+/// The releases the stack can go back to: every successful one but the latest, newest first.
+pub fn release_candidates(releases: &[ReleaseRecord]) -> Vec<&ReleaseRecord> {
+    releases.iter().filter(|r| r.succeeded()).skip(1).collect()
 }
 
 /// The warm zone's version first, then every other version the history saw live, newest
@@ -239,5 +392,25 @@ mod tests {
         let versions: Vec<(&str, bool)> =
             list.iter().map(|c| (c.version.as_str(), c.warm)).collect();
         assert_eq!(versions, [("2.0.0", true), ("1.0.0", false)]);
+    }
+
+    #[test]
+    fn the_release_menu_offers_every_successful_release_but_the_latest() {
+        let release = |id: &str, result: RunResult| {
+            let mut r = ReleaseRecord::now(&HashMap::new(), id, Action::Deploy, result);
+            r.services.clear();
+            r
+        };
+        let list = [
+            release("r4", RunResult::Done),
+            release("r3", RunResult::RolledBack),
+            release("r2", RunResult::Done),
+            release("r1", RunResult::Done),
+        ];
+        let ids: Vec<&str> = release_candidates(&list)
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect();
+        assert_eq!(ids, ["r2", "r1"]);
     }
 }

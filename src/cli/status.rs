@@ -7,10 +7,13 @@ use super::StatusArgs;
 use super::settings::duration_flag;
 use crate::error::Error;
 use crate::exec::status::{ServiceStatus, service_status};
+use crate::kv;
 use crate::plan::logical::logical_services;
 use crate::session::{self, Inputs, Session, Settings, kv_error};
 use crate::spec::Overrides;
-use crate::ui::status_text::{print_status, print_status_change, redraw_status};
+use crate::ui::status_text::{
+    print_status, print_status_change, print_status_with_release, redraw_status,
+};
 use crate::ui::{OutputFormat, Printer};
 
 /// How often `--watch` and `--wait` read the cluster again.
@@ -29,7 +32,11 @@ pub fn run(settings: &Settings, args: &StatusArgs, printer: &Printer) -> Result<
             watch(read, &inputs.project, printer).await
         } else {
             let report = read().await?;
-            print_status(&inputs.project, &report, printer);
+            let key = inputs.spec.releases_key(&inputs.project);
+            let releases = kv::read_releases(session.kv.as_ref(), &key)
+                .await
+                .map_err(kv_error)?;
+            print_status_with_release(&inputs.project, Some(releases.first()), &report, printer);
             Ok(())
         }
     })

@@ -12,6 +12,21 @@ use crate::spec::model::Strategy;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
+    /// A run that changes services begins: they form one release, recorded under `id`
+    /// (emitted by the session, before the executor's first event).
+    ReleaseStarted {
+        id: String,
+        services: Vec<String>,
+    },
+    /// The release ended and was recorded (emitted by the session after the run): its result,
+    /// what it changed (`api 1.0.0 -> 1.1.0, web ...`) and the service it failed on, if any.
+    ReleaseFinished {
+        id: String,
+        result: RunResult,
+        changes: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failed_service: Option<String>,
+    },
     /// A service's plan begins.
     PlanStarted {
         service: String,

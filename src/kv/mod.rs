@@ -52,7 +52,7 @@ pub use connect::{SCHEMES_HELP, connect, connect_with_docker};
 pub use consul::{ConsulConfig, ConsulKv};
 pub use etcd::{EtcdConfig, EtcdKv};
 pub use fenced::FencedKv;
-pub use history::{append_history, read_history};
+pub use history::{add_release, append_history, new_release_id, read_history, read_releases};
 pub use lock::acquire_lock;
 pub use swarm::SwarmKv;
 

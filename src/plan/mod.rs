@@ -21,5 +21,5 @@ pub use observed::{ObservedState, RoutingKeys, ServiceState, StateSource};
 pub use plan::{Plan, ServicePlan, ZoneVersion};
 pub use planner::{abort, plan, promote};
 pub use request::PlanRequest;
-pub use rollback::rollback;
+pub use rollback::{StackPart, StackRollback, rollback, rollback_stack, stack_rollback};
 pub use step::{Action, Step};

@@ -149,6 +149,71 @@ pub struct TrafficMark {
     pub split: String,
 }
 
+/// One run that changed services of a project, as `shipctl history` (no service) lists it: the
+/// services of one run switch together, so they are recorded, shown and rolled back together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseRecord {
+    /// Unique, sortable and readable: the UTC start time and a random suffix
+    /// (`20261130-084512-3f2a`).
+    pub id: String,
+    /// RFC 3339, UTC.
+    pub time: String,
+    pub user: String,
+    pub host: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci_job: Option<String>,
+    pub action: Action,
+    #[serde(with = "history_word")]
+    pub result: RunResult,
+    /// Seconds the run took.
+    pub duration_secs: f64,
+    /// Every service the run changed, in the plan's order.
+    pub services: Vec<ReleaseChange>,
+    /// Why a run that did not succeed stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<ReleaseFailure>,
+}
+
+/// One service of a release: where it was and where the release took it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseChange {
+    pub service: String,
+    pub strategy: Strategy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_version: Option<String>,
+    pub to_zone: String,
+    pub to_version: String,
+}
+
+/// Which service a failed release failed on (when the error names one) and the error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseFailure {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    pub message: String,
+}
+
+impl ReleaseRecord {
+    /// True when the run reached its target: the versions it deployed served afterwards.
+    pub fn succeeded(&self) -> bool {
+        self.result == RunResult::Done
+    }
+
+    /// `api 1.0.0 -> 1.1.0, web (new) -> 1.1.0`: what the release changed, in one line.
+    pub fn changes_line(&self) -> String {
+        self.services
+            .iter()
+            .map(|c| {
+                let from = c.from_version.as_deref().unwrap_or("(new)");
+                format!("{} {from} -> {}", c.service, c.to_version)
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// The history stores [`RunResult::word`].
 mod history_word {
     use serde::{Deserialize, Deserializer, Serializer};

@@ -11,7 +11,8 @@ pub mod values;
 
 pub use cluster::{Cluster, ClusterError, TaskInfo, TaskState, ZoneState, ZoneTarget};
 pub use history::{
-    Action, HistoryRecord, RunResult, StepOutcome, TimedStep, Timeline, TrafficMark,
+    Action, HistoryRecord, ReleaseChange, ReleaseFailure, ReleaseRecord, RunResult, StepOutcome,
+    TimedStep, Timeline, TrafficMark,
 };
 pub use kv::{Fence, KeyChange, KeyWrite, Kv, KvEntry, KvError, LockGuard, LockInfo, LockOutcome};
 pub use router::{RouterReport, registration_key, registrations_prefix, valid_router_id};

@@ -96,7 +96,7 @@ impl Session<'_> {
             return Err(e);
         }
         let outcome = apply(session, &plan, &job, printer, locks, cancel).await?;
-        ui::summary::print_outcome(&outcome, printer);
+        ui::summary::print_outcome(&outcome, job.release.get().map(String::as_str), printer);
         Ok(())
     }
 }
@@ -184,22 +184,35 @@ async fn apply(
     for held in &locks.held {
         executor = executor.with_lock(&held.service, held.guard.as_ref());
     }
+    let release = super::release::start(job, plan, sink.as_ref());
     let started = Instant::now();
     let result = executor.run(plan).await;
     let ended = run_result(&result);
     let elapsed = started.elapsed();
     run_after_hooks(job, &changing, &result, ended, sink.as_ref()).await;
     let env = &session.settings.env;
-    if let Err(e) =
-        ui::ci::write_step_summary(env, job.action, plan, ended, elapsed, &recorder.lines())
-    {
+    if let Err(e) = ui::ci::write_step_summary(
+        env,
+        job.action,
+        release.as_deref(),
+        plan,
+        ended,
+        elapsed,
+        &recorder.lines(),
+    ) {
         sink.emit(&Event::Warning {
             service: None,
             message: e,
         });
     }
     let lines = recorder.lines();
-    record_history(session, plan, job, ended, elapsed, &lines, sink.as_ref()).await;
+    let run = RunEnd {
+        result: &result,
+        ended,
+        elapsed,
+        lines: &lines,
+    };
+    record_history(session, plan, job, run, sink.as_ref()).await;
     for e in locks.release().await {
         sink.emit(&Event::Warning {
             service: None,
@@ -254,15 +267,30 @@ async fn run_after_hooks(
     }
 }
 
+/// How a run ended, for its records.
+struct RunEnd<'a> {
+    result: &'a Result<Outcome, Error>,
+    ended: RunResult,
+    elapsed: Duration,
+    /// The steps as the run reported them (the timeline).
+    lines: &'a [ui::ci::StepLine],
+}
+
+/// Each changed service's history record, then the run's one release record (the run's last
+/// event says how the release ended).
 async fn record_history(
     session: &Session<'_>,
     plan: &Plan,
     job: &Job<'_>,
-    ended: RunResult,
-    elapsed: Duration,
-    lines: &[ui::ci::StepLine],
+    run: RunEnd<'_>,
     sink: &dyn EventSink,
 ) {
+    let RunEnd {
+        result,
+        ended,
+        elapsed,
+        lines,
+    } = run;
     let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
     for service in plan.services.iter().filter(|s| !s.up_to_date) {
         let mut record = HistoryRecord::now(
@@ -291,5 +319,8 @@ async fn record_history(
                 message: format!("could not record the history: {e}"),
             });
         }
+    }
+    if let Some(release) = super::release::record_of(session, plan, job, result, ended, elapsed) {
+        super::release::save(session, job, &release, sink).await;
     }
 }

@@ -16,6 +16,7 @@ mod inputs;
 mod locks;
 mod observe;
 mod owner;
+mod release;
 mod runtime;
 mod saved_plan;
 mod settings;
@@ -100,6 +101,8 @@ pub struct Job<'a> {
     pub dry_run: bool,
     /// Where `--out FILE` writes a dry run's plan.
     pub save_to: Option<&'a Path>,
+    /// The id of the release this run makes, set once when it starts changing services.
+    pub release: std::sync::OnceLock<String>,
 }
 
 impl<'a> Job<'a> {
@@ -114,6 +117,7 @@ impl<'a> Job<'a> {
             services,
             dry_run: false,
             save_to: None,
+            release: std::sync::OnceLock::new(),
         }
     }
 }

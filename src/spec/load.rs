@@ -46,6 +46,7 @@ const KEY_KEYS: &[&str] = &[
     "progress",
     "owner",
     "router",
+    "releases",
 ];
 const POLICY_KEYS: &[&str] = &[
     "strategy",
@@ -350,6 +351,8 @@ fn check_template(
         if !text.contains(&format!("{{{req}}}")) {
             let why = if *req == "zone" {
                 "the two zones of a service would get the same name"
+            } else if *req == "project" {
+                "every project would share it"
             } else {
                 "every service would share it"
             };
@@ -368,6 +371,7 @@ fn check_template(
 fn example_for(path: &str) -> String {
     match path.rsplit('.').next().unwrap_or(path) {
         "service_name" => "{project}_{service}-{zone}".to_string(),
+        "releases" => "{project}/releases".to_string(),
         key => format!("{{service}}-{}", key.replace('_', "-")),
     }
 }
@@ -435,7 +439,13 @@ fn read_kv(r: &mut Reader, node: &Node) -> Option<KvSettings> {
             let Some(t) = r.exact_string(value, &path, "\"{service}-active-zone\"") else {
                 continue;
             };
-            check_template(r, value, &t, &path, &["project", "service"], &["service"]);
+            // The releases of a project: one key per project, so it names the project.
+            let (known, required): (&[&str], &[&str]) = if k == "releases" {
+                (&["project"], &["project"])
+            } else {
+                (&["project", "service"], &["service"])
+            };
+            check_template(r, value, &t, &path, known, required);
             if let Some((_, other)) = seen.iter().find(|(s, _)| *s == t) {
                 r.error(
                     InputError::new(
@@ -462,6 +472,7 @@ fn read_kv(r: &mut Reader, node: &Node) -> Option<KvSettings> {
                     templates.router = t;
                     placed.1 = true;
                 }
+                "releases" => templates.releases = t,
                 _ => {}
             }
         }
@@ -1122,6 +1133,10 @@ mod tests {
         let spec = ok("kv:\n  layout: classic\n  keys: {traffic: \"weights/{service}\"}\n");
         assert_eq!(spec.kv.keys.traffic, "weights/{service}");
         assert_eq!(spec.kv.keys.lock, "{service}-lock");
+        assert_eq!(spec.kv.keys.releases, "{project}-releases");
+        assert_eq!(Spec::default().kv.keys.releases, "{project}/releases");
+        let spec = ok("kv:\n  keys: {releases: \"deploys/{project}\"}\n");
+        assert_eq!(spec.releases_key("shop"), "deploys/shop");
     }
 
     #[test]
@@ -1163,6 +1178,21 @@ mod tests {
         assert_eq!(ok("release:\n  parallel: 4\n").release.parallel, 4);
         let e = err("release:\n  parallel: 0\n");
         assert!(e.to_string().contains("release.parallel"), "{e}");
+    }
+
+    #[test]
+    fn the_releases_key_names_the_project_and_no_service() {
+        for (template, problem) in [
+            ("releases", "must contain `{project}`"),
+            (
+                "{project}/{service}-releases",
+                "unknown placeholder `{service}`",
+            ),
+        ] {
+            let e = err(&format!("kv:\n  keys: {{releases: \"{template}\"}}\n"));
+            let text = format!("{e:?}");
+            assert!(text.contains(problem), "{template}: {text}");
+        }
     }
 
     #[test]

@@ -79,6 +79,14 @@ pub struct KeyTemplates {
     pub owner: String,
     /// Where `shipctl route` reports what it serves.
     pub router: String,
+    /// The project's release records (one per run, every service it changed); `{project}`
+    /// only.
+    #[serde(default = "default_releases")]
+    pub releases: String,
+}
+
+fn default_releases() -> String {
+    KeyTemplates::default().releases
 }
 
 /// Where the keys live: under the project by default, or the classic consul-template names.
@@ -107,7 +115,17 @@ impl KeyTemplates {
             progress: key("progress"),
             owner: key("owner"),
             router: key("router"),
+            // Per project in both layouts: a release spans the services of one project.
+            releases: match layout {
+                KeyLayout::Project => "{project}/releases".to_string(),
+                KeyLayout::Classic => "{project}-releases".to_string(),
+            },
         }
+    }
+
+    /// The key of `project`'s release records.
+    pub fn for_releases(&self, project: &str) -> String {
+        self.releases.replace("{project}", project)
     }
 
     /// The template of a key kept beside `active_zone` (`owner`, `router`): the active-zone

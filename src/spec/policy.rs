@@ -214,6 +214,11 @@ impl Spec {
     pub fn keys(&self, project: &str, service: &str) -> ServiceKeys {
         self.kv.keys.for_service(project, service)
     }
+
+    /// The KV key of `project`'s release records.
+    pub fn releases_key(&self, project: &str) -> String {
+        self.kv.keys.for_releases(project)
+    }
 }
 
 #[cfg(test)]

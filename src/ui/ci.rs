@@ -265,6 +265,7 @@ pub fn timeline(plan: &Plan, service: &ServicePlan, lines: &[StepLine], ms: u64)
 pub fn write_step_summary(
     env: &HashMap<String, String>,
     action: Action,
+    release: Option<&str>,
     plan: &Plan,
     result: RunResult,
     elapsed: Duration,
@@ -278,7 +279,14 @@ pub fn write_step_summary(
     paths.dedup();
     let mut errors = Vec::new();
     if !paths.is_empty() {
-        let text = step_summary(action.as_str(), plan, result.word(), elapsed, steps);
+        let text = step_summary(
+            action.as_str(),
+            release,
+            plan,
+            result.word(),
+            elapsed,
+            steps,
+        );
         for path in paths {
             if let Err(e) = append(path, &text) {
                 errors.push(format!("could not write the job summary to {path}: {e}"));
@@ -310,6 +318,7 @@ fn append(path: &str, text: &str) -> std::io::Result<()> {
 /// gantt of the steps and the traffic) and the list of steps.
 pub fn step_summary(
     action: &str,
+    release: Option<&str>,
     plan: &Plan,
     result: &str,
     elapsed: Duration,
@@ -317,6 +326,9 @@ pub fn step_summary(
 ) -> String {
     let took = format!("{:.1}s", elapsed.as_secs_f64());
     let mut out = format!("### shipctl {action}: {result}\n\n");
+    if let Some(id) = release {
+        out.push_str(&format!("Release `{id}` (`shipctl history` lists it)\n\n"));
+    }
     out.push_str("| service | from | to | result | duration |\n|---|---|---|---|---|\n");
     for s in plan.services.iter().filter(|s| !s.up_to_date) {
         out.push_str(&format!(

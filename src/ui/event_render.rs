@@ -19,6 +19,21 @@ pub fn format_ms(ms: u64) -> String {
 /// One line, no colour, no trailing newline.
 pub fn render_line(event: &Event) -> String {
     match event {
+        Event::ReleaseStarted { id, services } => {
+            format!("release {id}: {}", services.join(", "))
+        }
+        Event::ReleaseFinished {
+            id,
+            result,
+            changes,
+            failed_service,
+        } => {
+            let failed = failed_service
+                .as_ref()
+                .map(|s| format!(", {s} failed"))
+                .unwrap_or_default();
+            format!("release {id} {}{failed}: {changes}", result.word())
+        }
         Event::PlanStarted {
             service,
             strategy,
@@ -202,6 +217,28 @@ pub(crate) fn without_service<'m>(service: &str, message: &'m str) -> &'m str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn release_lines_name_the_release_and_what_it_changed() {
+        let started = Event::ReleaseStarted {
+            id: "20261130-084512-3f2a".into(),
+            services: vec!["api".into(), "web".into()],
+        };
+        assert_eq!(
+            render_line(&started),
+            "release 20261130-084512-3f2a: api, web"
+        );
+        let finished = Event::ReleaseFinished {
+            id: "20261130-084512-3f2a".into(),
+            result: RunResult::RolledBack,
+            changes: "api 1.0.0 -> 1.1.0, web 1.0.0 -> 1.1.0".into(),
+            failed_service: Some("web".into()),
+        };
+        assert_eq!(
+            render_line(&finished),
+            "release 20261130-084512-3f2a rolled_back, web failed: api 1.0.0 -> 1.1.0, web 1.0.0 -> 1.1.0"
+        );
+    }
 
     #[test]
     fn router_lines_name_the_router_and_why_it_is_not_waited_for() {

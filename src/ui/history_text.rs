@@ -2,7 +2,41 @@
 
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 
-use crate::ports::HistoryRecord;
+use crate::ports::{HistoryRecord, ReleaseRecord};
+
+/// The releases of `project` as stored: newest first.
+pub fn render_releases(project: &str, releases: &[ReleaseRecord]) -> String {
+    if releases.is_empty() {
+        return format!("no releases of {project} recorded yet\n");
+    }
+    let mut table = Table::new();
+    table.load_preset(UTF8_BORDERS_ONLY).set_header([
+        "release", "time", "action", "result", "services", "took", "by",
+    ]);
+    for r in releases {
+        let result = match r.failure.as_ref().and_then(|f| f.service.as_ref()) {
+            Some(service) => format!("{} ({service} failed)", r.result.word()),
+            None => r.result.word().to_string(),
+        };
+        table.add_row([
+            r.id.clone(),
+            r.time.clone(),
+            r.action.to_string(),
+            result,
+            r.changes_line(),
+            format!("{:.1}s", r.duration_secs),
+            by(&r.user, &r.host, r.ci_job.as_deref()),
+        ]);
+    }
+    format!("{table}\n")
+}
+
+fn by(user: &str, host: &str, ci_job: Option<&str>) -> String {
+    match ci_job {
+        Some(job) => format!("{user}@{host} ({job})"),
+        None => format!("{user}@{host}"),
+    }
+}
 
 /// How many of the newest runs `--markdown` draws.
 const CHARTS: usize = 3;
@@ -17,10 +51,6 @@ pub fn render(service: &str, records: &[HistoryRecord]) -> String {
         "time", "action", "strategy", "from", "to", "result", "took", "by",
     ]);
     for r in records.iter().rev() {
-        let by = match &r.ci_job {
-            Some(job) => format!("{}@{} ({job})", r.user, r.host),
-            None => format!("{}@{}", r.user, r.host),
-        };
         table.add_row([
             r.time.clone(),
             r.action.to_string(),
@@ -29,7 +59,7 @@ pub fn render(service: &str, records: &[HistoryRecord]) -> String {
             to(r),
             r.result.word().to_string(),
             format!("{:.1}s", r.duration_secs),
-            by,
+            by(&r.user, &r.host, r.ci_job.as_deref()),
         ]);
     }
     format!("{table}\n")

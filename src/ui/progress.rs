@@ -292,7 +292,16 @@ impl EventSink for TtySink {
             }),
             Event::RouterConfirmed { .. }
             | Event::ReleasePlanned { .. }
-            | Event::ReleaseSwitched { .. } => self.println(&render_line(event)),
+            | Event::ReleaseSwitched { .. }
+            | Event::ReleaseStarted { .. } => self.println(&render_line(event)),
+            Event::ReleaseFinished { result, .. } => {
+                let code = match result {
+                    crate::ports::RunResult::Done => "32",
+                    crate::ports::RunResult::AwaitingPromotion => "33",
+                    _ => "31",
+                };
+                self.println(&self.paint(&render_line(event), code));
+            }
             Event::Warning { .. } | Event::RouterGone { .. } => {
                 self.println(&self.paint(&render_line(event), "33"));
             }

@@ -7,21 +7,61 @@ use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 
 use super::{OutputFormat, Printer};
 use crate::exec::status::{ServiceStatus, run_state_words};
+use crate::ports::ReleaseRecord;
 
 /// Prints the report on stdout: the tables, or one JSON object with `--output json`.
 pub fn print_status(project: &str, report: &[ServiceStatus], printer: &Printer) {
+    print_status_with_release(project, None, report, printer);
+}
+
+/// [`print_status`] with the project's latest release above the services (`release` in JSON:
+/// its record, or null when none is recorded).
+pub fn print_status_with_release(
+    project: &str,
+    release: Option<Option<&ReleaseRecord>>,
+    report: &[ServiceStatus],
+    printer: &Printer,
+) {
     let text = match printer.format() {
         OutputFormat::Json => {
-            let value = serde_json::json!({
+            let mut value = serde_json::json!({
                 "project": project,
                 "settled": report.iter().all(|s| s.settled),
                 "services": report,
             });
+            if let Some(latest) = release {
+                value["release"] = serde_json::to_value(latest).unwrap_or_default();
+            }
             format!("{value}\n")
         }
-        OutputFormat::Text => render_status(report, true),
+        OutputFormat::Text => match release {
+            Some(latest) => format!("{}\n{}", release_line(latest), render_status(report, true)),
+            None => render_status(report, true),
+        },
     };
     printer.out(&text);
+}
+
+/// The latest release in two lines: which, what it did, how it ended and when; then what it
+/// changed.
+pub fn release_line(latest: Option<&ReleaseRecord>) -> String {
+    let Some(r) = latest else {
+        return "no release recorded yet\n".to_string();
+    };
+    let failed = r
+        .failure
+        .as_ref()
+        .and_then(|f| f.service.as_ref())
+        .map(|s| format!(" ({s} failed)"))
+        .unwrap_or_default();
+    format!(
+        "latest release {}: {}, {}{failed}, at {}\n  {}\n",
+        r.id,
+        r.action,
+        r.result.word(),
+        r.time,
+        r.changes_line()
+    )
 }
 
 /// Redraws the whole screen with the report (`status --watch` on a terminal).

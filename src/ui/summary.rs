@@ -21,8 +21,9 @@ pub fn print_plan(plan: &Plan, printer: &Printer) {
     printer.out(&text);
 }
 
-/// Prints how a run ended: one line per service, or a summary object in JSON.
-pub fn print_outcome(outcome: &Outcome, printer: &Printer) {
+/// Prints how a run ended: one line per service, or a summary object in JSON; both name the
+/// release the run made, if it changed anything.
+pub fn print_outcome(outcome: &Outcome, release: Option<&str>, printer: &Printer) {
     let result = if outcome.awaiting_promotion() {
         RunResult::AwaitingPromotion
     } else {
@@ -30,12 +31,15 @@ pub fn print_outcome(outcome: &Outcome, printer: &Printer) {
     };
     let mut out = String::new();
     if printer.is_json() {
-        let summary = serde_json::json!({
+        let mut summary = serde_json::json!({
             "event": "summary",
             "result": result,
             "services": outcome.services,
             "duration": crate::spec::duration::format(outcome.duration),
         });
+        if let Some(id) = release {
+            summary["release"] = serde_json::Value::from(id);
+        }
         let _ = writeln!(out, "{summary}");
         printer.out(&out);
         return;
@@ -53,11 +57,11 @@ pub fn print_outcome(outcome: &Outcome, printer: &Printer) {
         };
         let _ = writeln!(out, "{line}");
     }
-    let _ = writeln!(
-        out,
-        "done in {}",
-        crate::spec::duration::format(round_tenths(outcome.duration))
-    );
+    let took = crate::spec::duration::format(round_tenths(outcome.duration));
+    let _ = match release {
+        Some(id) => writeln!(out, "release {id} done in {took}"),
+        None => writeln!(out, "done in {took}"),
+    };
     printer.out(&out);
 }
 

@@ -182,6 +182,12 @@ async fn remove_all(
     for name in &services {
         let _ = docker.delete_service(name).await;
     }
+    // The project's release records on the Swarm store, in either key layout: every run that
+    // changes services writes one, whatever keys the test set for its services.
+    let kv = shipctl::kv::SwarmKv::new(docker.clone());
+    for key in [format!("{project}/releases"), format!("{project}-releases")] {
+        let _ = shipctl::ports::Kv::delete(&kv, &key).await;
+    }
     // Secrets and configs the test made, labelled like the rest of its project.
     let secrets = docker
         .list_secrets(Some(ListSecretsOptions {
