@@ -20,6 +20,7 @@ mod rollback;
 mod route;
 mod routers;
 mod saved_plans;
+mod scale;
 mod spec_errors;
 mod status;
 mod store_faults;

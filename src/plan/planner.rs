@@ -1109,6 +1109,8 @@ pub(super) fn assemble(req: &PlanRequest, services: Vec<ServicePlan>) -> Plan {
             }
         }
     }
+    let mut warnings = req.compose.warnings.clone();
+    warnings.extend(super::headroom::warnings(req, &services));
     Plan {
         project: req.project.clone(),
         services,
@@ -1116,7 +1118,7 @@ pub(super) fn assemble(req: &PlanRequest, services: Vec<ServicePlan>) -> Plan {
         secrets,
         configs,
         observed: req.observed.clone(),
-        warnings: req.compose.warnings.clone(),
+        warnings,
         fingerprint_salt: None,
     }
 }

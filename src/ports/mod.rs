@@ -9,7 +9,9 @@ mod router;
 pub mod traffic;
 pub mod values;
 
-pub use cluster::{Cluster, ClusterError, TaskInfo, TaskState, ZoneState, ZoneTarget};
+pub use cluster::{
+    Cluster, ClusterError, NetworkUsage, TaskInfo, TaskState, ZoneState, ZoneTarget,
+};
 pub use history::{Action, HistoryRecord, RunResult};
 pub use kv::{Fence, KeyChange, KeyWrite, Kv, KvEntry, KvError, LockGuard, LockInfo, LockOutcome};
 pub use router::{RouterReport, registration_key, registrations_prefix, valid_router_id};
