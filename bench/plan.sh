@@ -1,42 +1,75 @@
 #!/usr/bin/env bash
-# Measures `shipctl plan` (loading the compose file and planning) on generated compose files:
-# wall time (hyperfine) and peak RSS (/usr/bin/time), and how the time grows: SERVICES against a
-# quarter of it (about 4 times as long when the work is linear, 16 when quadratic). Also times
-# `shipctl --help`.
+# Measures `shipctl plan` (loading the compose file and planning, no cluster: --assume-state)
+# on generated compose files of 250, 1,000 and 4,000 services: wall time (median, min and max of
+# RUNS runs, after 2 warm-up runs) and peak RSS, and how both grow (linear work: 4,000 services
+# take about 4 times as long as 1,000). Also times `shipctl --help`.
 #
-#   bench/plan.sh [SERVICES]      (default 1000)
+#   bench/plan.sh [RUNS]          (default 15)
+#   SIZES="1000" bench/plan.sh    (other sizes)
+#   SHIPCTL=path/to/shipctl bench/plan.sh   (that binary, e.g. an older build, instead of building)
 #
-# Needs hyperfine and GNU time (apt-get install -y hyperfine time).
+# Needs GNU time for the peak RSS (apt-get install -y time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-services=${1:-1000}
-quarter=$((services / 4))
-((quarter > 0)) || { echo "bench/plan.sh: SERVICES must be at least 4" >&2; exit 2; }
+runs=${1:-15}
+sizes=${SIZES:-250 1000 4000}
+[[ -x /usr/bin/time ]] || { echo "bench/plan.sh: needs GNU time (apt-get install -y time)" >&2; exit 2; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-for n in "$services" "$quarter"; do
+if [[ -n ${SHIPCTL:-} ]]; then
+  bin=$SHIPCTL
+else
+  cargo build --release --quiet
+  bin=${CARGO_TARGET_DIR:-target}/release/shipctl
+fi
+
+# Wall time of one run in microseconds; the peak RSS (KiB) goes to $work/rss.
+once() {
+  local start end
+  start=${EPOCHREALTIME/./}
+  /usr/bin/time -f %M -o "$work/rss" "$@" >/dev/null
+  end=${EPOCHREALTIME/./}
+  echo $((end - start))
+}
+
+# median min max (ms, one decimal) and peak RSS (MB) of RUNS runs of a command.
+measure() {
+  "$@" >/dev/null # once before measuring, so that a failing command stops here with its error
+  once "$@" >/dev/null
+  once "$@" >/dev/null
+  local times=() rss=0 t
+  for ((i = 0; i < runs; i++)); do
+    t=$(once "$@")
+    times+=("$t")
+    r=$(tail -n1 "$work/rss")
+    ((r > rss)) && rss=$r
+  done
+  printf '%s\n' "${times[@]}" | sort -n | awk -v rss="$rss" '
+    { t[NR] = $1 }
+    END {
+      median = (NR % 2) ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2
+      printf "%.1f %.1f %.1f %.1f\n", median / 1000, t[1] / 1000, t[NR] / 1000, rss / 1024
+    }'
+}
+
+printf '%-26s %9s %9s %9s %10s %9s\n' "" "median" "min" "max" "peak RSS" "size"
+declare -A median rss
+for n in $sizes; do
   "$(dirname "$0")/gen-compose.sh" "$n" >"$work/compose-$n.yaml"
+  read -r med min max mb < <(measure "$bin" plan -f "$work/compose-$n.yaml" --assume-state none --version 2.0.0)
+  median[$n]=$med
+  rss[$n]=$mb
+  printf '%-26s %7s ms %6s ms %6s ms %7s MB %6s KB\n' "plan, $n services" "$med" "$min" "$max" "$mb" \
+    "$(($(wc -c <"$work/compose-$n.yaml") / 1024))"
 done
-
-cargo build --release --quiet
-bin=target/release/shipctl
-echo "compose files: $services services ($(wc -c <"$work/compose-$services.yaml") bytes) and $quarter"
-
-plan() { echo "$bin plan -f $work/compose-$1.yaml --assume-state none --version 2.0.0"; }
-# Once before measuring, so that a failing plan stops here with its error.
-read -ra first <<<"$(plan "$services")"
-"${first[@]}" >/dev/null
-hyperfine --warmup 3 --runs 20 -N --export-markdown "$work/plan.md" --export-csv "$work/plan.csv" \
-  -n "plan, $services services" "$(plan "$services")" \
-  -n "plan, $quarter services" "$(plan "$quarter")" \
-  -n "shipctl help" "$bin --help"
-cat "$work/plan.md"
-# The CSV's second column is the mean in seconds, rows in the order of the commands.
-awk -F, -v big="$services" -v small="$quarter" 'NR == 2 { b = $2 } NR == 3 { s = $2 }
-  END { printf "%s services take %.1f times as long as %s (4 when linear, 16 when quadratic)\n",
-    big, b / s, small }' "$work/plan.csv"
-for cmd in "$(plan "$services")" "$bin --help"; do
-  read -ra argv <<<"$cmd"
-  /usr/bin/time -f "peak RSS of \`${cmd#"$bin" }\`: %M KiB" "${argv[@]}" >/dev/null
+read -r med min max mb < <(measure "$bin" --help)
+printf '%-26s %7s ms %6s ms %6s ms %7s MB\n' "shipctl --help" "$med" "$min" "$max" "$mb"
+set -- $sizes
+prev=$1
+shift
+for n in "$@"; do
+  awk -v a="$prev" -v b="$n" -v ta="${median[$prev]}" -v tb="${median[$n]}" -v ra="${rss[$prev]}" -v rb="${rss[$n]}" \
+    'BEGIN { printf "%s services take %.1f times as long as %s (%.1f when linear), %.1f times the memory\n", b, tb / ta, a, b / a, rb / ra }'
+  prev=$n
 done

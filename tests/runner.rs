@@ -24,6 +24,7 @@ mod rollback;
 mod route;
 mod routers;
 mod saved_plans;
+mod scale;
 mod spec_errors;
 mod stack_release;
 mod status;

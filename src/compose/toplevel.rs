@@ -3,7 +3,7 @@
 use indexmap::IndexMap;
 
 use super::convert::Ctx;
-use super::model::{Network, SecretOrConfig, Volume};
+use super::model::{Ipam, IpamPool, Network, SecretOrConfig, Volume};
 use crate::error::InputError;
 use crate::yaml::{Mapping, Node, Value, child_path};
 
@@ -109,6 +109,7 @@ pub fn networks(ctx: &mut Ctx<'_>, node: &Node) -> IndexMap<String, Network> {
                     Some("labels") => net.labels = ctx.labels(v, &p),
                     Some("attachable") => net.attachable = ctx.bool(v, &p).unwrap_or(false),
                     Some("internal") => net.internal = ctx.bool(v, &p).unwrap_or(false),
+                    Some("ipam") => net.ipam = ipam(ctx, v, &p),
                     _ => {}
                 }
             }
@@ -117,6 +118,45 @@ pub fn networks(ctx: &mut Ctx<'_>, node: &Node) -> IndexMap<String, Network> {
         out.insert(name, net);
     }
     out
+}
+
+/// `ipam: {driver, config: [{subnet, ip_range, gateway}]}`; `aux_addresses` and `options`
+/// are accepted and not used.
+fn ipam(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<Ipam> {
+    if node.is_null() {
+        return None;
+    }
+    let map = ctx.map(node, path)?;
+    ctx.check_keys(map, &["driver", "config", "options"], path);
+    let mut out = Ipam::default();
+    if let Some(driver) = map.get("driver") {
+        out.driver = ctx.string(driver, &format!("{path}.driver"));
+    }
+    if let Some(config) = map.get("config") {
+        let list_path = format!("{path}.config");
+        let help = "write a list of pools: `config: [{subnet: 10.0.9.0/24}]`";
+        for (i, item) in ctx.list(config, &list_path, help).iter().enumerate() {
+            let item_path = format!("{list_path}[{i}]");
+            let Some(pool) = ctx.map(item, &item_path) else {
+                continue;
+            };
+            ctx.check_keys(
+                pool,
+                &["subnet", "ip_range", "gateway", "aux_addresses"],
+                &item_path,
+            );
+            let field = |ctx: &mut Ctx<'_>, key: &str| {
+                pool.get(key)
+                    .and_then(|v| ctx.string(v, &format!("{item_path}.{key}")))
+            };
+            out.config.push(IpamPool {
+                subnet: field(ctx, "subnet"),
+                ip_range: field(ctx, "ip_range"),
+                gateway: field(ctx, "gateway"),
+            });
+        }
+    }
+    Some(out)
 }
 
 pub fn volumes(ctx: &mut Ctx<'_>, node: &Node) -> IndexMap<String, Volume> {

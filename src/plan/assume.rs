@@ -232,7 +232,7 @@ impl Assumption {
         };
         let mut state = ObservedState {
             source: StateSource::Assumed,
-            services: Default::default(),
+            ..ObservedState::default()
         };
         for (name, a) in &self.services {
             let logical_service = &logical[name.as_str()];

@@ -3,6 +3,7 @@
 pub mod assume;
 mod builder;
 pub mod east_west;
+pub mod headroom;
 pub mod image;
 mod in_place;
 pub mod logical;

@@ -3,7 +3,7 @@
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use crate::ports::ZoneState;
+use crate::ports::{NetworkUsage, ZoneState};
 
 /// The observed state of every service the plan may touch.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -12,6 +12,10 @@ pub struct ObservedState {
     pub source: StateSource,
     /// By logical service name (`web`, not `demo_web-blue`).
     pub services: IndexMap<String, ServiceState>,
+    /// Overlay networks the services use that exist, by their full name (`shop_front`): how
+    /// much address space is left for the tasks a release adds.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub networks: IndexMap<String, NetworkUsage>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

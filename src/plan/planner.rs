@@ -1109,6 +1109,8 @@ pub(super) fn assemble(req: &PlanRequest, services: Vec<ServicePlan>) -> Plan {
             }
         }
     }
+    let mut warnings = req.compose.warnings.clone();
+    warnings.extend(super::headroom::warnings(req, &services));
     let (services, needs) = in_dependency_order(req, services);
     Plan {
         project: req.project.clone(),
@@ -1118,7 +1120,7 @@ pub(super) fn assemble(req: &PlanRequest, services: Vec<ServicePlan>) -> Plan {
         secrets,
         configs,
         observed: req.observed.clone(),
-        warnings: req.compose.warnings.clone(),
+        warnings,
         fingerprint_salt: None,
     }
 }

@@ -39,7 +39,12 @@ impl Plan {
     /// This plan with every environment value replaced by its fingerprint under `salt` (or
     /// under the salt it already has, when it was redacted before: shown and saved alike).
     pub fn redacted(&self, salt: &str) -> Plan {
-        let mut plan = self.clone();
+        self.clone().into_redacted(salt)
+    }
+
+    /// [`Plan::redacted`] without a copy, for a plan that is only shown or saved.
+    pub fn into_redacted(self, salt: &str) -> Plan {
+        let mut plan = self;
         let salt = plan
             .fingerprint_salt
             .get_or_insert_with(|| salt.to_string())
@@ -55,6 +60,16 @@ impl Plan {
             }
         }
         plan
+    }
+
+    /// True when no environment value is left in the clear.
+    pub fn is_redacted(&self) -> bool {
+        self.services.iter().all(|s| {
+            s.definition
+                .environment
+                .values()
+                .all(|v| v.as_deref().is_none_or(|v| v.starts_with(PREFIX)))
+        })
     }
 
     /// True when some value was redacted and must be read again before applying.

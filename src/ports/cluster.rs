@@ -138,6 +138,22 @@ pub trait Cluster: Send + Sync {
 
     /// The tasks of a service (all states Swarm still remembers).
     async fn tasks(&self, service_name: &str) -> Result<Vec<TaskInfo>, ClusterError>;
+
+    /// The address space of a network and how much of it is taken, `None` when the network
+    /// does not exist (or, for clusters that cannot tell, is not known).
+    async fn network_usage(&self, _name: &str) -> Result<Option<NetworkUsage>, ClusterError> {
+        Ok(None)
+    }
+}
+
+/// An overlay network's subnets and the addresses taken in them, as far as the API shows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkUsage {
+    /// IPv4 subnets of its IPAM config (`10.0.1.0/24`).
+    pub subnets: Vec<String>,
+    /// Addresses in use: task endpoints, virtual IPs and one load-balancer endpoint per node
+    /// that has tasks on the network.
+    pub in_use: u64,
 }
 
 /// One zone's Swarm service as observed.

@@ -9,7 +9,9 @@ mod router;
 pub mod traffic;
 pub mod values;
 
-pub use cluster::{Cluster, ClusterError, TaskInfo, TaskState, ZoneState, ZoneTarget};
+pub use cluster::{
+    Cluster, ClusterError, NetworkUsage, TaskInfo, TaskState, ZoneState, ZoneTarget,
+};
 pub use history::{
     Action, HistoryRecord, ReleaseChange, ReleaseFailure, ReleaseRecord, RunResult, StepOutcome,
     TimedStep, Timeline, TrafficMark,

@@ -31,9 +31,7 @@ impl Session<'_> {
     {
         let session = self;
         let plan_now = || async {
-            let observed = session
-                .observe(job.project, job.spec, &job.services)
-                .await?;
+            let observed = session.observe_for(&job).await?;
             let unclaimed = owner::check(
                 session.kv.as_ref(),
                 job.spec,
@@ -47,7 +45,7 @@ impl Session<'_> {
         let (plan, unclaimed) = plan_now().await?;
         if job.dry_run {
             // Shown and saved with the same fingerprints, so the two read the same.
-            let plan = plan.redacted(&fresh_salt());
+            let plan = plan.into_redacted(&fresh_salt());
             ui::summary::print_plan(&plan, printer);
             if let Some(path) = job.save_to {
                 super::save_plan(&plan, path)?;

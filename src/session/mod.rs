@@ -85,6 +85,13 @@ impl<'s> Session<'s> {
     ) -> Result<ObservedState, Error> {
         observe::observe(&self.cluster, self.kv.as_ref(), project, spec, services).await
     }
+
+    /// What a job plans from: its services, and the overlay networks they may use.
+    pub async fn observe_for(&self, job: &Job<'_>) -> Result<ObservedState, Error> {
+        let mut state = self.observe(job.project, job.spec, &job.services).await?;
+        state.networks = observe::networks(&self.cluster, &job.networks).await?;
+        Ok(state)
+    }
 }
 
 /// What a run that may change the cluster is, besides its plan.
@@ -97,6 +104,8 @@ pub struct Job<'a> {
     pub spec_dir: &'a Path,
     /// Logical services to observe before planning.
     pub services: Vec<String>,
+    /// Overlay networks (full names) whose address space the plan checks.
+    pub networks: Vec<String>,
     /// Print the plan and stop.
     pub dry_run: bool,
     /// Where `--out FILE` writes a dry run's plan.
@@ -115,6 +124,10 @@ impl<'a> Job<'a> {
             spec: &inputs.spec,
             spec_dir: &inputs.spec_dir,
             services,
+            networks: crate::plan::headroom::overlay_names(
+                &inputs.project,
+                &inputs.compose.networks,
+            ),
             dry_run: false,
             save_to: None,
             release: std::sync::OnceLock::new(),

@@ -3,7 +3,9 @@
 
 use crate::error::Error;
 use crate::plan::{ObservedState, RoutingKeys, ServiceState, StateSource};
-use crate::ports::{Cluster, ClusterError};
+use indexmap::IndexMap;
+
+use crate::ports::{Cluster, ClusterError, NetworkUsage};
 use crate::ports::{Kv, KvError};
 use crate::spec::Spec;
 use crate::spec::defaults::IN_PLACE;
@@ -18,7 +20,7 @@ pub async fn observe(
 ) -> Result<ObservedState, Error> {
     let mut state = ObservedState {
         source: StateSource::Cluster,
-        services: Default::default(),
+        ..ObservedState::default()
     };
     for service in services {
         let mut zones: Vec<(String, String)> = spec
@@ -61,6 +63,20 @@ pub async fn observe(
         );
     }
     Ok(state)
+}
+
+/// The address space of the overlay networks that exist among `names`, by name.
+pub async fn networks(
+    cluster: &dyn Cluster,
+    names: &[String],
+) -> Result<IndexMap<String, NetworkUsage>, Error> {
+    let mut out = IndexMap::new();
+    for name in names {
+        if let Some(usage) = cluster.network_usage(name).await.map_err(cluster_error)? {
+            out.insert(name.clone(), usage);
+        }
+    }
+    Ok(out)
 }
 
 /// A cluster that cannot be read before anything changed: nothing was changed.

@@ -5,8 +5,7 @@ use std::time::SystemTime;
 use bollard::models::{EndpointPortConfigPublishModeEnum, Service, Task};
 
 use super::to_swarm::{LABEL_IMAGE, LABEL_SPEC, LABEL_VERSION};
-use crate::ports::ZoneState;
-use crate::ports::{TaskInfo, TaskState};
+use crate::ports::{NetworkUsage, TaskInfo, TaskState, ZoneState};
 
 /// `repo:tag@sha256:...` -> `repo:tag`: the engine pins digests it could resolve, users compare
 /// what they wrote.
@@ -25,6 +24,52 @@ fn strip_prefix_len(address: &str) -> String {
         .split_once('/')
         .map_or(address, |(ip, _)| ip)
         .to_string()
+}
+
+/// A network's IPv4 subnets and the addresses taken in it, from `GET /networks/{id}?verbose=true`
+/// on a manager. Counted: every distinct address the answer names (virtual IPs and task
+/// endpoints of its `Services`, the local `Containers` with the node's load balancer), plus one
+/// load-balancer endpoint for each other node among its `Peers`. Not visible there: the virtual
+/// IP of a service that has no task yet. `None` for a network with no IPv4 subnet (not overlay).
+pub fn network_usage(raw: &serde_json::Value) -> Option<NetworkUsage> {
+    let subnets: Vec<String> = raw
+        .pointer("/IPAM/Config")
+        .and_then(|c| c.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|pool| pool.get("Subnet").and_then(|s| s.as_str()))
+        .filter(|s| !s.contains(':'))
+        .map(str::to_string)
+        .collect();
+    if subnets.is_empty() {
+        return None;
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut add = |address: Option<&str>| {
+        if let Some(a) = address.map(strip_prefix_len).filter(|a| !a.is_empty()) {
+            seen.insert(a);
+        }
+    };
+    let services = raw.get("Services").and_then(|s| s.as_object());
+    for service in services.into_iter().flat_map(|s| s.values()) {
+        add(service.get("VIP").and_then(|v| v.as_str()));
+        let tasks = service.get("Tasks").and_then(|t| t.as_array());
+        for task in tasks.into_iter().flatten() {
+            add(task.get("EndpointIP").and_then(|v| v.as_str()));
+        }
+    }
+    let containers = raw.get("Containers").and_then(|c| c.as_object());
+    for container in containers.into_iter().flat_map(|c| c.values()) {
+        add(container.get("IPv4Address").and_then(|v| v.as_str()));
+    }
+    let peers = raw
+        .get("Peers")
+        .and_then(|p| p.as_array())
+        .map_or(0, Vec::len) as u64;
+    Some(NetworkUsage {
+        subnets,
+        in_use: seen.len() as u64 + peers.saturating_sub(1),
+    })
 }
 
 /// Task addresses from the raw JSON's `NetworksAttachments`, leaving out the ingress network,
@@ -346,5 +391,31 @@ mod tests {
         );
         assert!(is_current(&service, &same));
         assert!(!is_current(&service, &other));
+    }
+
+    #[test]
+    fn network_usage_counts_each_address_once() {
+        let raw = serde_json::json!({
+            "IPAM": {"Config": [{"Subnet": "10.250.7.0/28", "Gateway": "10.250.7.1"}]},
+            "Containers": {
+                "c1": {"IPv4Address": "10.250.7.3/28"},
+                "lb-net": {"IPv4Address": "10.250.7.5/28"}
+            },
+            "Peers": [{"IP": "10.0.0.1"}, {"IP": "10.0.0.2"}],
+            "Services": {
+                "web": {"VIP": "10.250.7.2", "Tasks": [
+                    {"EndpointIP": "10.250.7.3"}, {"EndpointIP": "10.250.7.4"}
+                ]},
+                "dnsrr": {"VIP": "", "Tasks": [{"EndpointIP": "10.250.7.6"}]}
+            }
+        });
+        let usage = network_usage(&raw).unwrap();
+        assert_eq!(usage.subnets, ["10.250.7.0/28"]);
+        // .2 .3 .4 .5 .6, and the other peer's load balancer.
+        assert_eq!(usage.in_use, 6);
+        assert_eq!(
+            network_usage(&serde_json::json!({"IPAM": {"Config": []}})),
+            None
+        );
     }
 }

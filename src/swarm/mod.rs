@@ -9,11 +9,11 @@ mod connect;
 mod failure;
 pub mod from_swarm;
 mod raw;
+mod retry;
 pub mod router;
 pub mod to_swarm;
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::Docker;
@@ -29,9 +29,10 @@ pub use connect::{Endpoint, connect, connect_endpoint};
 
 use crate::compose::model::Network;
 use crate::ports::ZoneState;
-use crate::ports::{Cluster, ClusterError, TaskInfo, ZoneTarget};
+use crate::ports::{Cluster, ClusterError, NetworkUsage, TaskInfo, ZoneTarget};
 use failure::chain;
 use raw::Raw;
+use retry::{BUSY_ATTEMPTS, backoff, is_busy_status};
 use to_swarm::{LABEL_NAMESPACE, Lookups};
 
 /// How often an update is retried when another writer changed the service in between
@@ -86,10 +87,11 @@ impl SwarmCluster {
     }
 
     async fn inspect(&self, name: &str) -> Result<Option<Service>, ClusterError> {
-        match self
-            .docker
-            .inspect_service(name, None::<InspectServiceOptions>)
-            .await
+        match patiently(|| {
+            self.docker
+                .inspect_service(name, None::<InspectServiceOptions>)
+        })
+        .await
         {
             Ok(s) => Ok(Some(s)),
             Err(e) if status(&e) == Some(404) => Ok(None),
@@ -116,10 +118,11 @@ impl SwarmCluster {
             version,
             ..Default::default()
         };
-        match self
-            .docker
-            .update_service(name, spec, options, credentials)
-            .await
+        match patiently(|| {
+            self.docker
+                .update_service(name, spec.clone(), options.clone(), credentials.clone())
+        })
+        .await
         {
             Ok(_) => Ok(()),
             Err(e) if is_out_of_sequence(&e) => Err(UpdateError::OutOfSequence),
@@ -216,6 +219,21 @@ impl SwarmCluster {
             options: (!network.driver_opts.is_empty())
                 .then(|| network.driver_opts.clone().into_iter().collect()),
             labels: Some(labels),
+            ipam: network.ipam.as_ref().map(|ipam| bollard::models::Ipam {
+                driver: ipam.driver.clone(),
+                config: Some(
+                    ipam.config
+                        .iter()
+                        .map(|pool| bollard::models::IpamConfig {
+                            subnet: pool.subnet.clone(),
+                            ip_range: pool.ip_range.clone(),
+                            gateway: pool.gateway.clone(),
+                            auxiliary_addresses: None,
+                        })
+                        .collect(),
+                ),
+                options: None,
+            }),
             ..Default::default()
         };
         match self.docker.create_network(request).await {
@@ -281,9 +299,22 @@ fn is_out_of_sequence(e: &bollard::errors::Error) -> bool {
         if message.contains("out of sequence"))
 }
 
-/// A short, growing pause between attempts of an optimistic update.
-async fn backoff(attempt: u32) {
-    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt + 1))).await;
+/// Sends a request again, after a jittered pause, while the engine answers "later".
+async fn patiently<T, F, Fut>(mut call: F) -> Result<T, bollard::errors::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, bollard::errors::Error>>,
+{
+    let mut attempt = 0;
+    loop {
+        match call().await {
+            Err(e) if is_busy_status(status(&e)) && attempt + 1 < BUSY_ATTEMPTS => {
+                backoff(attempt).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
 }
 
 fn out_of_sequence_error(name: &str) -> ClusterError {
@@ -312,9 +343,7 @@ impl Cluster for SwarmCluster {
             // Global services need Swarm's desired count.
             status: Some(true),
         };
-        let services = self
-            .docker
-            .list_services(Some(options))
+        let services = patiently(|| self.docker.list_services(Some(options.clone())))
             .await
             .map_err(|e| self.error("listing services", e))?;
         // The name filter matches prefixes: keep exact matches only.
@@ -395,10 +424,11 @@ impl Cluster for SwarmCluster {
 
         for attempt in 0..UPDATE_ATTEMPTS {
             let Some(existing) = self.inspect(name).await? else {
-                match self
-                    .docker
-                    .create_service(spec.clone(), credentials.clone())
-                    .await
+                match patiently(|| {
+                    self.docker
+                        .create_service(spec.clone(), credentials.clone())
+                })
+                .await
                 {
                     Ok(_) => return Ok(()),
                     // Created concurrently: update it on the next turn.
@@ -479,10 +509,11 @@ impl Cluster for SwarmCluster {
                 ..Default::default()
             };
             let spec = service.spec.clone().unwrap_or_default();
-            match self
-                .docker
-                .update_service(service_name, spec, options, None)
-                .await
+            match patiently(|| {
+                self.docker
+                    .update_service(service_name, spec.clone(), options.clone(), None)
+            })
+            .await
             {
                 Ok(_) => return Ok(()),
                 Err(e) if is_out_of_sequence(&e) => backoff(attempt).await,
@@ -490,6 +521,21 @@ impl Cluster for SwarmCluster {
             }
         }
         Err(out_of_sequence_error(service_name))
+    }
+
+    async fn network_usage(&self, name: &str) -> Result<Option<NetworkUsage>, ClusterError> {
+        // The swarm-wide view with its services (`verbose`): one request for one network,
+        // however many services the cluster runs.
+        let path = format!("/networks/{}", raw::percent_encode(name));
+        match self
+            .raw
+            .get_query(&self.host, &path, "verbose=true&scope=swarm", name)
+            .await
+        {
+            Ok(json) => Ok(from_swarm::network_usage(&json)),
+            Err(ClusterError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     async fn tasks(&self, service_name: &str) -> Result<Vec<TaskInfo>, ClusterError> {

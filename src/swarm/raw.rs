@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::failure::{chain, read_pem, unreachable};
+use super::retry::{BUSY_ATTEMPTS, backoff, is_busy_status};
 use crate::ports::ClusterError;
 
 #[derive(Debug, Clone)]
@@ -122,36 +123,79 @@ impl Raw {
         filters: Option<&serde_json::Value>,
         not_found: &str,
     ) -> Result<serde_json::Value, ClusterError> {
-        let target = match filters {
-            Some(f) => format!("{path}?filters={}", percent_encode(&f.to_string())),
-            None => path.to_string(),
+        let query = filters
+            .map(|f| format!("filters={}", percent_encode(&f.to_string())))
+            .unwrap_or_default();
+        self.get_query(host, path, &query, not_found).await
+    }
+
+    /// GETs `path?query` (`query` already encoded; empty for none). A 404 becomes
+    /// `NotFound(not_found)`.
+    pub async fn get_query(
+        &self,
+        host: &str,
+        path: &str,
+        query: &str,
+        not_found: &str,
+    ) -> Result<serde_json::Value, ClusterError> {
+        let target = if query.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}?{query}")
         };
+        let mut attempt = 0;
+        loop {
+            match self.get_once(host, path, &target, not_found).await {
+                Err(Busy(_)) if attempt + 1 < BUSY_ATTEMPTS => {
+                    backoff(attempt).await;
+                    attempt += 1;
+                }
+                Err(Busy(e)) | Err(Failed(e)) => return Err(e),
+                Ok(v) => return Ok(v),
+            }
+        }
+    }
+
+    /// One GET of `target`; an answer that says "later" (429, 503) comes back as `Busy`.
+    async fn get_once(
+        &self,
+        host: &str,
+        path: &str,
+        target: &str,
+        not_found: &str,
+    ) -> Result<serde_json::Value, GetError> {
         let (status, body) = match self {
             Raw::Http { client, base } => {
                 let response = client
                     .get(format!("{base}{target}"))
                     .send()
                     .await
-                    .map_err(|e| unreachable(host, chain(&e)))?;
+                    .map_err(|e| Failed(unreachable(host, chain(&e))))?;
                 let status = response.status().as_u16();
                 let body = response.text().await.map_err(|e| {
-                    ClusterError::Api(format!("reading GET {path} from {host}: {}", chain(&e)))
+                    Failed(ClusterError::Api(format!(
+                        "reading GET {path} from {host}: {}",
+                        chain(&e)
+                    )))
                 })?;
                 (status, body)
             }
             Raw::Pipe { program, args } => {
                 let answer =
-                    tokio::time::timeout(Duration::from_secs(60), pipe_get(program, args, &target))
+                    tokio::time::timeout(Duration::from_secs(60), pipe_get(program, args, target))
                         .await
                         .map_err(|_| {
-                            unreachable(host, format!("no answer to GET {path} within 60s"))
+                            Failed(unreachable(
+                                host,
+                                format!("no answer to GET {path} within 60s"),
+                            ))
                         })?
-                        .map_err(|e| unreachable(host, e))?;
-                parse_response(&answer).map_err(|e| unreachable(host, e))?
+                        .map_err(|e| Failed(unreachable(host, e)))?;
+                parse_response(&answer).map_err(|e| Failed(unreachable(host, e)))?
             }
         };
         if status == 404 {
-            return Err(ClusterError::NotFound(not_found.to_string()));
+            return Err(Failed(ClusterError::NotFound(not_found.to_string())));
         }
         if !(200..300).contains(&status) {
             let message = serde_json::from_str::<serde_json::Value>(&body)
@@ -162,14 +206,27 @@ impl Raw {
                         .map(str::to_string)
                 })
                 .unwrap_or(body);
-            return Err(ClusterError::Api(format!(
-                "GET {path}: {status}: {message}"
-            )));
+            let error = ClusterError::Api(format!("GET {path}: {status}: {message}"));
+            return Err(if is_busy_status(Some(status)) {
+                Busy(error)
+            } else {
+                Failed(error)
+            });
         }
-        serde_json::from_str(&body)
-            .map_err(|e| ClusterError::Api(format!("GET {path}: unexpected answer: {e}")))
+        serde_json::from_str(&body).map_err(|e| {
+            Failed(ClusterError::Api(format!(
+                "GET {path}: unexpected answer: {e}"
+            )))
+        })
     }
 }
+
+/// Why a GET failed: worth asking again later, or not.
+enum GetError {
+    Busy(ClusterError),
+    Failed(ClusterError),
+}
+use GetError::{Busy, Failed};
 
 /// One HTTP/1.0 GET over a command's stdio; the whole answer, up to the engine closing.
 async fn pipe_get(program: &str, args: &[String], target: &str) -> Result<Vec<u8>, String> {
@@ -231,7 +288,7 @@ fn parse_response(answer: &[u8]) -> Result<(u16, String), String> {
 }
 
 /// Percent-encodes a query value (everything but RFC 3986's unreserved characters).
-fn percent_encode(text: &str) -> String {
+pub(super) fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len() * 3);
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {

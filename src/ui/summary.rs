@@ -13,10 +13,19 @@ pub fn print_plan(plan: &Plan, printer: &Printer) {
     let text = match printer.format() {
         OutputFormat::Text => super::plan_text::render_plan(plan),
         // Programs and CI logs get no secret values: environment values are fingerprints.
-        OutputFormat::Json => match serde_json::to_string_pretty(&plan.redacted(&fresh_salt())) {
-            Ok(json) => json + "\n",
-            Err(e) => format!("{{\"error\": \"cannot encode the plan: {e}\"}}\n"),
-        },
+        OutputFormat::Json => {
+            let copy;
+            let shown = if plan.is_redacted() {
+                plan
+            } else {
+                copy = plan.redacted(&fresh_salt());
+                &copy
+            };
+            match serde_json::to_string_pretty(shown) {
+                Ok(json) => json + "\n",
+                Err(e) => format!("{{\"error\": \"cannot encode the plan: {e}\"}}\n"),
+            }
+        }
     };
     printer.out(&text);
 }

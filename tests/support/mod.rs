@@ -11,6 +11,7 @@ pub mod live;
 pub mod nodes;
 pub mod prereq;
 pub mod proxy;
+pub mod recorder;
 pub mod router;
 pub mod stack;
 pub mod tls;
