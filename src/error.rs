@@ -169,6 +169,26 @@ pub enum Error {
 }
 
 impl Error {
+    /// The same outcome of a run with `note` added to its message (what became of the other
+    /// services); other errors are returned as they are.
+    pub fn with_note(self, note: &str) -> Error {
+        match self {
+            Error::RolledBack { message, help } => Error::RolledBack {
+                message: message + note,
+                help,
+            },
+            Error::NeedsAttention { message, help } => Error::NeedsAttention {
+                message: message + note,
+                help,
+            },
+            Error::Interrupted { message, help } => Error::Interrupted {
+                message: message + note,
+                help,
+            },
+            other => other,
+        }
+    }
+
     pub fn usage(message: impl Into<String>, help: impl Into<String>) -> Error {
         Error::Usage {
             message: message.into(),

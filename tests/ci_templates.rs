@@ -476,6 +476,7 @@ async fn github_action_runs_its_steps_as_the_runner_does_with_summary_outputs_an
     insta::with_settings!({filters => vec![
         (r"st-[0-9a-f]{8}", "st-XXXXXXXX"),
         (r"\d\d:\d\d:\d\d\.\d{3}", "[CLOCK]"),
+        (r"\d{8}-\d{6}-[0-9a-f]{4}", "RELEASE"),
         (r"\d+(\.\d+)?m?s\b", "[T]"),
         (r"\S*…", "…"),
     ]}, {

@@ -112,7 +112,9 @@ async fn the_image_deploys_a_service_and_reports_ndjson_events() {
         "{stdout}"
     );
     let kinds = names(&all);
-    assert_eq!(kinds.first().map(String::as_str), Some("plan_started"));
+    // The run names its release first, then the service's plan.
+    assert_eq!(kinds.first().map(String::as_str), Some("release_started"));
+    assert_eq!(kinds.get(1).map(String::as_str), Some("plan_started"));
     assert!(kinds.iter().any(|k| k == "step_finished"), "{kinds:?}");
     let finished = all
         .iter()
@@ -122,7 +124,7 @@ async fn the_image_deploys_a_service_and_reports_ndjson_events() {
     let last = all.last().expect("events");
     assert_eq!(last["event"], "summary", "{stdout}");
     assert_eq!(last["services"][0]["result"]["result"], "done", "{stdout}");
-    let plan = &all[0];
+    let plan = &all[1];
     assert_eq!(plan["service"], "web");
     assert_eq!(plan["to"]["version"], "1.0.0", "{plan}");
 

@@ -881,22 +881,7 @@ pub(super) fn with_done_services(e: Error, done: &[ServiceOutcome]) -> Error {
         return e;
     }
     let names: Vec<&str> = done.iter().map(|s| s.service.as_str()).collect();
-    let note = format!(" (already deployed: {})", names.join(", "));
-    match e {
-        Error::RolledBack { message, help } => Error::RolledBack {
-            message: message + &note,
-            help,
-        },
-        Error::NeedsAttention { message, help } => Error::NeedsAttention {
-            message: message + &note,
-            help,
-        },
-        Error::Interrupted { message, help } => Error::Interrupted {
-            message: message + &note,
-            help,
-        },
-        other => other,
-    }
+    e.with_note(&format!(" (already deployed: {})", names.join(", ")))
 }
 
 /// True for the key write that makes the plan's target live: the active zone for zones, the

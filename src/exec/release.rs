@@ -589,18 +589,6 @@ fn release_error(primary: Error, back: &[String], left: &[String], others: &[Err
             message: message + &note,
             help,
         },
-        Error::RolledBack { message, help } => Error::RolledBack {
-            message: message + &note,
-            help,
-        },
-        Error::NeedsAttention { message, help } => Error::NeedsAttention {
-            message: message + &note,
-            help,
-        },
-        Error::Interrupted { message, help } => Error::Interrupted {
-            message: message + &note,
-            help,
-        },
-        other => other,
+        other => other.with_note(&note),
     }
 }
