@@ -382,26 +382,29 @@ async fn a_stack_is_released_as_one_switched_together_and_all_or_nothing() {
 
     // Killed with -9 once its new zones are up, then again right after its switch: the next
     // run converges, and the keys never point at a zone without its tasks.
-    p.env.write("compose.yaml", &compose("3.0.0", "3.0.0"));
     // And interrupted (Ctrl-C) while its gates wait: it stops at a safe point with exit 130,
     // and the next run resumes it.
-    for (moment, signal, after) in [
+    for (moment, signal, after, version) in [
         (
             "\"action\":\"write_keys\"",
             "KILL",
             "a kill before the switch",
+            "3.0.0",
         ),
         (
             "\"event\":\"release_switched\"",
             "KILL",
             "a kill after the switch",
+            "2.0.0",
         ),
         (
             "\"action\":\"wait_healthy\"",
             "INT",
             "an interruption during the gates",
+            "3.0.0",
         ),
     ] {
+        p.env.write("compose.yaml", &compose(version, version));
         signal_at(&p, &project, moment, signal);
         keys_point_at_running_zones(&project, after).await;
         // The killed run's locks expire by themselves (kv.lock_ttl, 30 s).
@@ -411,12 +414,11 @@ async fn a_stack_is_released_as_one_switched_together_and_all_or_nothing() {
         for service in ["api", "orders", "web"] {
             assert_eq!(
                 now[&format!("{service}-active-version")],
-                "3.0.0",
+                version,
                 "{now:?}"
             );
         }
         no_failed_calls(&project, after);
-        p.env.write("compose.yaml", &compose("2.0.0", "2.0.0"));
     }
 
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
