@@ -60,6 +60,9 @@ services:
     networks: [back]
     stop_grace_period: 10s
     deploy:
+      # Two, as for any service callers must always reach: Swarm may replace a task at any
+      # time (a healthcheck that times out), and a single one leaves its name unanswered.
+      replicas: 2
       endpoint_mode: dnsrr
   client:
     image: shipctl-stack-client:1.0.0
@@ -155,20 +158,32 @@ async fn keys(project: &str) -> HashMap<String, String> {
     out
 }
 
-/// Every zoned service's active zone runs tasks (the keys never point at a zone without
-/// them). Not all of them: on a busy machine Swarm may be replacing one whose healthcheck
-/// timed out.
+/// Every zoned service's active zone is meant to run tasks and runs some (the keys never point
+/// at a zone without them). A task Swarm is replacing right now (a healthcheck that timed out
+/// on a busy machine) gets 30 s to come back.
 async fn keys_point_at_running_zones(project: &str, when: &str) {
     let keys = keys(project).await;
     for service in ZONED {
         let Some(zone) = keys.get(&format!("{service}-active-zone")) else {
             continue;
         };
-        let (running, desired) = replicas(&format!("{project}_{service}-{zone}"));
-        assert!(
-            desired > 0 && running > 0,
-            "{when}: {service}'s keys point at {zone}, which runs {running}/{desired}"
-        );
+        let name = format!("{project}_{service}-{zone}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (running, desired) = replicas(&name);
+            assert!(
+                desired > 0,
+                "{when}: {service}'s keys point at {zone}, which is scaled to 0"
+            );
+            if running > 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{when}: {service}'s keys point at {zone}, which runs {running}/{desired}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 }
 
