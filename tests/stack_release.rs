@@ -41,6 +41,13 @@ services:
   api:
     image: shipctl-stack-api:{api}
     depends_on: [redis]
+    healthcheck:
+      # The image's own check, with room for a busy machine: a check that times out once
+      # must not make Swarm replace the task.
+      test: ["CMD", "python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=5)"]
+      interval: 2s
+      timeout: 8s
+      retries: 5
     environment:
       REDIS_HOST: redis
       HEALTH_NEEDS_REDIS: "0"
@@ -54,6 +61,11 @@ services:
     depends_on:
       redis:
         condition: service_healthy
+    healthcheck:
+      test: ["CMD", "python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=5)"]
+      interval: 2s
+      timeout: 8s
+      retries: 5
     environment:
       REDIS_HOST: redis
       HEALTH_NEEDS_REDIS: "0"
@@ -67,6 +79,11 @@ services:
   client:
     image: shipctl-stack-client:1.0.0
     depends_on: [api]
+    healthcheck:
+      test: ["CMD", "python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9090/stats', timeout=5)"]
+      interval: 2s
+      timeout: 8s
+      retries: 5
     environment:
       API_URL: http://api:8080
     networks: [back]
@@ -75,6 +92,11 @@ services:
   orders-client:
     image: shipctl-stack-client:1.0.0
     depends_on: [orders]
+    healthcheck:
+      test: ["CMD", "python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9090/stats', timeout=5)"]
+      interval: 2s
+      timeout: 8s
+      retries: 5
     environment:
       API_URL: http://orders:8080
     networks: [back]
