@@ -86,6 +86,8 @@ services:
       retries: 5
     environment:
       API_URL: http://api:8080
+      # A failed call is an error or a wrong answer; on a busy machine a slow one is not.
+      TIMEOUT_S: "5"
     networks: [back]
     deploy:
       endpoint_mode: dnsrr
@@ -99,6 +101,8 @@ services:
       retries: 5
     environment:
       API_URL: http://orders:8080
+      # A failed call is an error or a wrong answer; on a busy machine a slow one is not.
+      TIMEOUT_S: "5"
     networks: [back]
     deploy:
       endpoint_mode: dnsrr
