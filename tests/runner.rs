@@ -26,7 +26,6 @@ mod routers;
 mod saved_plans;
 mod scale;
 mod spec_errors;
-mod stack_release;
 mod status;
 mod store_faults;
 mod structure;
