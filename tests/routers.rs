@@ -486,8 +486,9 @@ async fn a_router_keeps_beating_while_a_slow_reload_runs() {
     let (project, service, dir, kv) = (&live.project, &live.service, live.dir(), &*live.kv);
     write_project(dir, service, &options(false));
     let marker = dir.join("reloading");
-    // The reload takes 6s: six heartbeats, twice the window after which a deploy gives up.
-    let reload = format!("touch {m} && sleep 6 && rm {m}", m = marker.display());
+    // The reload takes 8s: eight heartbeats, more than twice the window after which a deploy
+    // gives up.
+    let reload = format!("touch {m} && sleep 8 && rm {m}", m = marker.display());
     let mut cmd = shipctl(dir, project);
     cmd.args(["route", "--id", "slow", "--heartbeat", "1s"])
         .args(["--listen", "127.0.0.1:1", "--reload", &reload])
@@ -516,13 +517,15 @@ async fn a_router_keeps_beating_while_a_slow_reload_runs() {
         beat().await.ok_or_else(|| "not registered yet".to_string())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
     let later = beat().await;
     assert!(marker.exists(), "the reload still runs:\n{}", route.log());
+    // A reload that held the heartbeat back would allow none; a busy machine may delay a few
+    // of the five due, never all.
     let beats = later.unwrap_or(0).saturating_sub(first);
     assert!(
-        beats >= 3,
-        "{beats} heartbeats in 3.5s of reload ({first:?} then {later:?}):\n{}",
+        beats >= 2,
+        "{beats} heartbeats in 5s of reload ({first:?} then {later:?}):\n{}",
         route.log()
     );
 }

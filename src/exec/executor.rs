@@ -699,7 +699,10 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
-    /// Refuses a key write that sends traffic to a zone without healthy tasks right now.
+    /// Refuses a key write that sends traffic to a zone without healthy tasks right now, or
+    /// one failing (a crash loop, an image missing). A zone with fewer healthy tasks than
+    /// desired still serves: Swarm replaces a task at any time (a node lost, a probe that
+    /// timed out), and refusing then would fail a release over the old zone's routine churn.
     pub(super) async fn check_targets(
         &self,
         run: &ServiceRun<'_>,
@@ -720,7 +723,8 @@ impl<'a> Executor<'a> {
                 .check_zone(run, &track)
                 .await
                 .map_err(|e| StepFailure::cluster(format!("checking {zone}"), e))?;
-            if track.desired == 0 || !report.is_healthy() {
+            let failing = matches!(report.status, super::health::HealthStatus::Failing(_));
+            if track.desired == 0 || report.counts.running == 0 || failing {
                 return Err(StepError::Failed(StepFailure {
                     context: "checking the zones before writing the keys".into(),
                     cause: FailureCause::Refused {

@@ -43,8 +43,10 @@ impl Default for HealthRules {
 }
 
 impl HealthRules {
-    /// The longest a container may take to pass a Docker healthcheck with these settings
-    /// (Docker's defaults where unset), plus one interval of slack.
+    /// How long a task may stay `starting` before it counts as stuck: twice the longest Docker
+    /// takes to decide with these settings (Docker's defaults where unset) plus 30 s. Docker
+    /// itself marks a failing task unhealthy; this only catches a task it never decides on,
+    /// and a busy node runs its probes late, which must not fail a healthy release.
     pub fn healthcheck_period_of(hc: &crate::compose::model::Healthcheck) -> Option<Duration> {
         if hc.test.first().is_some_and(|t| t == "NONE") {
             return None;
@@ -53,7 +55,8 @@ impl HealthRules {
         let timeout = hc.timeout.unwrap_or(Duration::from_secs(30));
         let retries = u32::try_from(hc.retries.unwrap_or(3)).unwrap_or(u32::MAX);
         let start = hc.start_period.unwrap_or(Duration::ZERO);
-        Some(start + (interval + timeout).saturating_mul(retries.saturating_add(1)))
+        let decided = start + (interval + timeout).saturating_mul(retries.saturating_add(1));
+        Some(decided.saturating_mul(2) + Duration::from_secs(30))
     }
 }
 
@@ -734,7 +737,7 @@ mod tests {
         };
         assert_eq!(
             HealthRules::healthcheck_period_of(&hc),
-            Some(Duration::from_secs(10 + 7 * 4))
+            Some(Duration::from_secs(2 * (10 + 7 * 4) + 30))
         );
         let none = crate::compose::model::Healthcheck {
             test: vec!["NONE".into()],
