@@ -25,17 +25,13 @@ project=""
 remove_project() {
   [[ -n "$project" ]] || return 0
   docker service rm "${project}_web-blue" "${project}_web-green" >/dev/null 2>&1 || true
-  # The network stays busy until the removed tasks are gone.
-  for _ in $(seq 1 40); do
-    docker network rm "${project}_default" >/dev/null 2>&1 && break
-    docker network inspect "${project}_default" >/dev/null 2>&1 || break
-    sleep 0.5
-  done
+  remove_network "${project}_default" 40
   remove_keys "$project/"
   project=""
 }
 
 source "$here/bench/lib/swarm-keys.sh"
+source "$here/bench/lib/network.sh"
 trap 'remove_project; rm -rf "$work"' EXIT
 
 # The image's own healthcheck (1s interval), as in the baseline; no network of our own.

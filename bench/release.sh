@@ -31,18 +31,14 @@ project=""
 services=()
 counter_pid=""
 source "$here/bench/lib/swarm-keys.sh"
+source "$here/bench/lib/network.sh"
 
 remove_project() {
   [[ -n "$project" ]] || return 0
   local names=()
   for s in "${services[@]}"; do names+=("${project}_$s-blue" "${project}_$s-green"); done
   ((${#names[@]})) && docker service rm "${names[@]}" >/dev/null 2>&1 || true
-  # The network stays busy until the removed tasks are gone.
-  for _ in $(seq 1 120); do
-    docker network rm "${project}_net" >/dev/null 2>&1 && break
-    docker network inspect "${project}_net" >/dev/null 2>&1 || break
-    sleep 0.5
-  done
+  remove_network "${project}_net"
   remove_keys "$project/"
   project=""
 }

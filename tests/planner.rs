@@ -950,3 +950,37 @@ proptest! {
         prop_assert_eq!(last_keys.map(|w| w[0].value.clone()), Some("green".to_string()));
     }
 }
+
+#[test]
+fn a_blue_green_service_that_needs_a_canary_is_warned_that_it_switches_first() {
+    let mut c = ComposeProject::default();
+    c.services
+        .insert("api".into(), service("api", "shop/api:1.0", Some(2)));
+    let mut web = service("web", "shop/web:1.0", Some(2));
+    web.depends_on = vec!["api".into()];
+    c.services.insert("web".into(), web);
+    let mut spec = Spec::default();
+    let mut canary = spec.defaults.clone();
+    canary.strategy = Strategy::Canary;
+    spec.services.insert("api".into(), canary);
+    let plan = Case::new(&c, &spec, "api=blue@1.0,web=blue@1.0").run(plan::plan);
+    let names: Vec<&str> = plan.services.iter().map(|s| s.service.as_str()).collect();
+    assert_eq!(names, ["api", "web"]);
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w
+                .starts_with("web depends on api, whose canary runs after the release's switch")),
+        "{:?}",
+        plan.warnings
+    );
+
+    // Both blue-green: they switch together, nothing to say.
+    let spec = Spec::default();
+    let plan = Case::new(&c, &spec, "api=blue@1.0,web=blue@1.0").run(plan::plan);
+    assert!(
+        !plan.warnings.iter().any(|w| w.contains("depends on")),
+        "{:?}",
+        plan.warnings
+    );
+}

@@ -26,6 +26,7 @@ mod routers;
 mod saved_plans;
 mod scale;
 mod spec_errors;
+mod stack_release;
 mod status;
 mod store_faults;
 mod structure;

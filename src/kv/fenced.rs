@@ -151,3 +151,151 @@ impl Kv for FencedKv<'_> {
         self.inner.watch(keys, since, timeout).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Records the fences each fenced write carries; nothing else is used.
+    #[derive(Default)]
+    struct Recorder {
+        writes: Mutex<Vec<(Vec<String>, Vec<String>)>>,
+    }
+
+    fn unused() -> KvError {
+        KvError::Other("not used by these tests".into())
+    }
+
+    #[async_trait]
+    impl Kv for Recorder {
+        fn describe(&self) -> String {
+            "recorder".into()
+        }
+        async fn get(&self, _: &str) -> Result<Option<KvEntry>, KvError> {
+            Err(unused())
+        }
+        async fn put(&self, _: &str, _: &str) -> Result<(), KvError> {
+            Err(unused())
+        }
+        async fn compare_and_swap(
+            &self,
+            _: &str,
+            _: Option<u64>,
+            _: &str,
+        ) -> Result<bool, KvError> {
+            Err(unused())
+        }
+        async fn write_atomic(&self, _: &[KeyWrite]) -> Result<(), KvError> {
+            Err(unused())
+        }
+        async fn delete(&self, _: &str) -> Result<(), KvError> {
+            Err(unused())
+        }
+        async fn write_fenced(
+            &self,
+            changes: &[KeyChange],
+            fences: &[Fence],
+        ) -> Result<(), KvError> {
+            let keys = changes.iter().map(|c| c.key().to_string()).collect();
+            let locks = fences.iter().map(|f| f.lock_key.clone()).collect();
+            self.writes
+                .lock()
+                .map_err(|_| unused())?
+                .push((keys, locks));
+            Ok(())
+        }
+        async fn list(&self, _: &str) -> Result<Vec<KvEntry>, KvError> {
+            Err(unused())
+        }
+        async fn lock(&self, _: &str, _: &LockInfo, _: Duration) -> Result<LockOutcome, KvError> {
+            Err(unused())
+        }
+        async fn lock_holder(&self, _: &str) -> Result<Option<LockInfo>, KvError> {
+            Err(unused())
+        }
+        async fn break_lock(&self, _: &str) -> Result<(), KvError> {
+            Err(unused())
+        }
+        async fn watch(&self, _: &[String], _: u64, _: Duration) -> Result<u64, KvError> {
+            Err(unused())
+        }
+    }
+
+    fn fence(service: &str) -> Fence {
+        Fence {
+            lock_key: format!("shop/{service}-lock"),
+            holder: "release-1".into(),
+        }
+    }
+
+    fn keys(service: &str) -> Vec<String> {
+        ["active-zone", "traffic"]
+            .iter()
+            .map(|k| format!("shop/{service}-{k}"))
+            .collect()
+    }
+
+    fn put(key: &str) -> KeyWrite {
+        KeyWrite {
+            key: key.into(),
+            value: "green".into(),
+        }
+    }
+
+    fn recorded(store: &Recorder) -> Vec<(Vec<String>, Vec<String>)> {
+        store.writes.lock().map(|w| w.clone()).unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn each_service_s_keys_carry_only_that_service_s_lock() {
+        let store = Recorder::default();
+        let fenced = FencedKv::per_key(
+            &store,
+            ["api", "orders", "web"]
+                .iter()
+                .map(|s| (keys(s), fence(s)))
+                .collect(),
+        );
+        // One service's keys: its own lock only.
+        fenced
+            .write_atomic(&[put("shop/api-active-zone"), put("shop/api-traffic")])
+            .await
+            .expect("write");
+        // Two services' keys in one write: both locks, once each.
+        fenced
+            .write_atomic(&[put("shop/orders-traffic"), put("shop/web-active-zone")])
+            .await
+            .expect("write");
+        // A key no lock names (a release record): every lock guards it.
+        fenced.put("shop/releases", "[]").await.expect("write");
+        let writes = recorded(&store);
+        assert_eq!(writes[0].1, vec!["shop/api-lock"]);
+        assert_eq!(writes[1].1, vec!["shop/orders-lock", "shop/web-lock"]);
+        assert_eq!(
+            writes[2].1,
+            vec!["shop/api-lock", "shop/orders-lock", "shop/web-lock"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_store_fenced_by_all_locks_sends_every_lock_with_every_write() {
+        let store = Recorder::default();
+        let fenced = FencedKv::new(&store, vec![fence("api"), fence("web")]);
+        fenced
+            .write_atomic(&[put("shop/api-active-zone")])
+            .await
+            .expect("write");
+        // An empty write checks the locks: all of them, or the ones asked for.
+        fenced.write_fenced(&[], &[]).await.expect("check");
+        fenced
+            .write_fenced(&[], &[fence("web")])
+            .await
+            .expect("check");
+        let writes = recorded(&store);
+        assert_eq!(writes[0].1, vec!["shop/api-lock", "shop/web-lock"]);
+        assert_eq!(writes[1].1, vec!["shop/api-lock", "shop/web-lock"]);
+        assert_eq!(writes[2].1, vec!["shop/web-lock"]);
+    }
+}

@@ -1112,6 +1112,7 @@ pub(super) fn assemble(req: &PlanRequest, services: Vec<ServicePlan>) -> Plan {
     let mut warnings = req.compose.warnings.clone();
     warnings.extend(super::headroom::warnings(req, &services));
     let (services, needs) = in_dependency_order(req, services);
+    warnings.extend(switch_order_warnings(&services, &needs));
     Plan {
         project: req.project.clone(),
         services,
@@ -1123,6 +1124,42 @@ pub(super) fn assemble(req: &PlanRequest, services: Vec<ServicePlan>) -> Plan {
         warnings,
         fingerprint_salt: None,
     }
+}
+
+/// A release switches its blue-green services together, then runs its canary and rolling
+/// services one by one: a blue-green service that needs one of those goes live while that
+/// service still serves its old version. Said, since the plan's order suggests otherwise.
+fn switch_order_warnings(
+    services: &[ServicePlan],
+    needs: &IndexMap<String, Vec<String>>,
+) -> Vec<String> {
+    let changes = |s: &ServicePlan| !s.up_to_date && !s.steps.is_empty();
+    let stepwise: std::collections::HashMap<&str, &str> = services
+        .iter()
+        .filter(|s| changes(s) && s.from.is_some())
+        .filter_map(|s| match s.strategy {
+            Strategy::Canary => Some((s.service.as_str(), "canary")),
+            Strategy::Rolling => Some((s.service.as_str(), "rolling update")),
+            _ => None,
+        })
+        .collect();
+    let mut out = Vec::new();
+    for s in services
+        .iter()
+        .filter(|s| s.strategy == Strategy::BlueGreen && changes(s))
+    {
+        for dep in needs.get(&s.service).into_iter().flatten() {
+            if let Some(how) = stepwise.get(dep.as_str()) {
+                let svc = &s.service;
+                out.push(format!(
+                    "{svc} depends on {dep}, whose {how} runs after the release's switch: {svc} \
+                     switches to its new version while {dep} still serves its old one; if {svc} \
+                     needs {dep}'s new version, deploy {dep} first (`shipctl deploy {dep}`)"
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// The services in an order that puts each after those it depends on, and for each the
