@@ -3,10 +3,11 @@
 //! two clients that call the APIs by name and count every failure, and a web service behind a
 //! real nginx fed by `shipctl route`), a `depends_on` chain, and load on both paths.
 //!
-//! A good release switches every zoned service in one atomic write with nothing lost; a release
-//! whose API never gets healthy switches nothing and puts every new zone back at 0; a release
-//! killed with -9 before and after its switch converges on the next run, and the keys never point
-//! at a zone without running tasks; one interrupted with Ctrl-C during its gates resumes.
+//! A good release switches every zoned service in one atomic write with nothing lost, and a
+//! rollback of the whole stack takes every service back the same way; a release whose API never
+//! gets healthy switches nothing and puts every new zone back at 0; a release killed with -9
+//! before and after its switch converges on the next run, and the keys never point at a zone
+//! without running tasks; one interrupted with Ctrl-C during its gates resumes.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -374,6 +375,22 @@ async fn a_stack_is_released_as_one_switched_together_and_all_or_nothing() {
     }
     no_failed_calls(&project, "a good release");
     keys_point_at_running_zones(&project, "after a good release").await;
+
+    // The whole stack rolled back under the same load: every service of the good release is
+    // back on the version it had before, switched together.
+    let out = run(&["rollback", "--yes"]);
+    let message = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(message.contains("release: switched"), "{message}");
+    let now = keys(&project).await;
+    for service in ["api", "orders", "web"] {
+        assert_eq!(
+            now[&format!("{service}-active-version")],
+            "1.0.0",
+            "{now:?}"
+        );
+    }
+    no_failed_calls(&project, "a rollback of the whole stack");
+    keys_point_at_running_zones(&project, "after a rollback of the whole stack").await;
 
     // A release whose API never gets healthy: nothing switches, every new zone back at 0.
     p.env.write("compose.yaml", &compose("unhealthy", "3.0.0"));
