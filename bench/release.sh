@@ -62,6 +62,14 @@ write_project() { # services replicas
     image: shipctl-test-app:\${IMAGE_VERSION:-1.0.0}
     stop_grace_period: 2s
     networks: [net]
+    # The image's check (1 s interval, 2 s timeout, 2 retries), with room for two cores that
+    # start hundreds of tasks at once: a probe that times out there must not make Swarm
+    # replace a healthy task.
+    healthcheck:
+      test: ["CMD", "/bin/wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/health"]
+      interval: 1s
+      timeout: 5s
+      retries: 5
     deploy:
       replicas: $replicas
       endpoint_mode: dnsrr
