@@ -188,6 +188,18 @@ async fn keys_point_at_running_zones(project: &str, when: &str) {
     }
 }
 
+/// The API, orders and web keys all say `version` is live.
+async fn assert_versions(project: &str, version: &str) {
+    let now = keys(project).await;
+    for service in ["api", "orders", "web"] {
+        assert_eq!(
+            now[&format!("{service}-active-version")],
+            version,
+            "{now:?}"
+        );
+    }
+}
+
 /// The clients' counts, read inside their containers.
 fn client_stats(project: &str, client: &str) -> Option<Value> {
     let container = ["blue", "green"].iter().find_map(|z| {
@@ -365,14 +377,7 @@ async fn a_stack_is_released_as_one_switched_together_and_all_or_nothing() {
         events.contains("\"event\":\"router_confirmed\""),
         "{events}"
     );
-    let now = keys(&project).await;
-    for service in ["api", "orders", "web"] {
-        assert_eq!(
-            now[&format!("{service}-active-version")],
-            "2.0.0",
-            "{now:?}"
-        );
-    }
+    assert_versions(&project, "2.0.0").await;
     no_failed_calls(&project, "a good release");
     keys_point_at_running_zones(&project, "after a good release").await;
 
@@ -381,14 +386,7 @@ async fn a_stack_is_released_as_one_switched_together_and_all_or_nothing() {
     let out = run(&["rollback", "--yes"]);
     let message = format!("{}{}", stdout(&out), stderr(&out));
     assert!(message.contains("release: switched"), "{message}");
-    let now = keys(&project).await;
-    for service in ["api", "orders", "web"] {
-        assert_eq!(
-            now[&format!("{service}-active-version")],
-            "1.0.0",
-            "{now:?}"
-        );
-    }
+    assert_versions(&project, "1.0.0").await;
     no_failed_calls(&project, "a rollback of the whole stack");
     keys_point_at_running_zones(&project, "after a rollback of the whole stack").await;
 
@@ -442,14 +440,7 @@ async fn a_stack_is_released_as_one_switched_together_and_all_or_nothing() {
         // The killed run's locks expire by themselves (kv.lock_ttl, 10 s here).
         run(&["deploy", "--yes", "--lock-wait", "2m"]);
         keys_point_at_running_zones(&project, &format!("the run after {after}")).await;
-        let now = keys(&project).await;
-        for service in ["api", "orders", "web"] {
-            assert_eq!(
-                now[&format!("{service}-active-version")],
-                version,
-                "{now:?}"
-            );
-        }
+        assert_versions(&project, version).await;
         no_failed_calls(&project, after);
     }
 
