@@ -779,6 +779,19 @@ async fn without_a_terminal_the_default_is_rollback() {
 }
 
 #[tokio::test]
+async fn keys_go_to_a_zone_that_serves_while_swarm_replaces_one_of_its_tasks() {
+    let w = World::new(3);
+    w.cluster.existing(GREEN, "1.4.2", 3);
+    // Green serves with three tasks while a fourth is still pending, as when Swarm replaces
+    // one: the write goes through (only a zone with no healthy task, or a failing one, is
+    // refused).
+    let p = plan(Strategy::BlueGreen, None, vec![scale("green", 4), flip()]);
+    w.run(&p).await.expect("switched");
+    assert_eq!(w.kv.value(ZONE_KEY).as_deref(), Some("green"));
+    assert_eq!(w.kv.atomic_writes(), 1);
+}
+
+#[tokio::test]
 async fn keys_are_never_written_to_an_unhealthy_zone() {
     let w = World::new(3);
     // A plan without a health gate before the flip.
