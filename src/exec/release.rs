@@ -274,6 +274,9 @@ impl super::Executor<'_> {
     async fn undo_release(&self, gated: Vec<(ServiceRun<'_>, Gated)>, failed: &str) -> Error {
         let mut primary: Option<Error> = None;
         let mut others: Vec<Error> = Vec::new();
+        // Services whose gate failed too, put back by their own failure policy: said, but
+        // nothing about them needs attention.
+        let mut failed_too: Vec<Error> = Vec::new();
         let mut back: Vec<String> = Vec::new();
         let mut left: Vec<String> = Vec::new();
         let mut to_undo: Vec<ServiceRun<'_>> = Vec::new();
@@ -287,6 +290,8 @@ impl super::Executor<'_> {
                         primary = Some(e);
                     } else if matches!(e, Error::Interrupted { .. }) {
                         left.push(run.service.service.clone());
+                    } else if matches!(e, Error::RolledBack { .. }) {
+                        failed_too.push(e);
                     } else {
                         others.push(e);
                     }
@@ -335,7 +340,7 @@ impl super::Executor<'_> {
             message: format!("{failed} failed in the release"),
             help: None,
         });
-        release_error(primary, &back, &left, &others)
+        release_error(primary, &back, &left, &failed_too, &others)
     }
 
     /// Phase 2: checks every new zone once more, then writes the switching keys of every
@@ -537,7 +542,7 @@ impl super::Executor<'_> {
             ),
             help: Some("the old versions serve; fix the cause and deploy again".into()),
         };
-        release_error(primary, &back, &[], &others)
+        release_error(primary, &back, &[], &[], &others)
     }
 
     /// A canary or rolling service of a release: the way a single service runs.
@@ -568,7 +573,13 @@ fn switch_writes(run: &ServiceRun<'_>) -> Vec<KeyWrite> {
 }
 
 /// The error of a failed release: the first failure, then what became of the others.
-fn release_error(primary: Error, back: &[String], left: &[String], others: &[Error]) -> Error {
+fn release_error(
+    primary: Error,
+    back: &[String],
+    left: &[String],
+    failed_too: &[Error],
+    others: &[Error],
+) -> Error {
     let mut note = String::new();
     if !back.is_empty() {
         note.push_str(&format!(
@@ -579,7 +590,7 @@ fn release_error(primary: Error, back: &[String], left: &[String], others: &[Err
     if !left.is_empty() {
         note.push_str(&format!("; left as they are: {}", left.join(", ")));
     }
-    for e in others {
+    for e in failed_too.iter().chain(others) {
         note.push_str(&format!("; also: {e}"));
     }
     // Anything that could not be put back needs attention, whatever the first failure was.
@@ -590,5 +601,49 @@ fn release_error(primary: Error, back: &[String], left: &[String], others: &[Err
             help,
         },
         other => other.with_note(&note),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rolled_back(service: &str) -> Error {
+        Error::RolledBack {
+            message: format!("deploy of {service} 2.0.0 failed: green did not become healthy"),
+            help: None,
+        }
+    }
+
+    #[test]
+    fn gates_failing_together_and_put_back_need_no_attention() {
+        // orders failed first; api failed at the same moment and its own policy put it back;
+        // web was undone.
+        let err = release_error(
+            rolled_back("orders"),
+            &["web".to_string()],
+            &[],
+            &[rolled_back("api")],
+            &[],
+        );
+        assert_eq!(err.exit_code(), 1, "{err}");
+        let message = err.to_string();
+        assert!(
+            message.contains("nothing was switched, and web went back"),
+            "{message}"
+        );
+        assert!(message.contains("also: deploy of api"), "{message}");
+    }
+
+    #[test]
+    fn what_could_not_be_put_back_needs_attention() {
+        let left_over = Error::NeedsAttention {
+            message: "api: the new zone could not be scaled to 0".into(),
+            help: None,
+        };
+        let err = release_error(rolled_back("orders"), &[], &[], &[], &[left_over]);
+        assert_eq!(err.exit_code(), 3, "{err}");
+        let err = release_error(rolled_back("orders"), &[], &["api".into()], &[], &[]);
+        assert_eq!(err.exit_code(), 3, "{err}");
     }
 }
