@@ -11,8 +11,9 @@ usage:
               [--workers N] [--timeout SECONDS]
       GET http://HOST:PORT/PATH N times a second, each on a new connection, until FILE exists;
       one line per request in the output FILE.
-  loadgen report --requests FILE --marks FILE
-      the benchmark's table and timelines (Markdown) from the requests and the scenario marks.";
+  loadgen report --requests FILE --marks FILE [--json FILE]
+      the benchmark's tables and timelines (Markdown) from the requests and the scenario marks;
+      with --json, every scenario's figures also as JSON in that file.";
 
 pub struct LoadArgs {
     pub target: SocketAddr,
@@ -27,6 +28,7 @@ pub struct LoadArgs {
 pub struct ReportArgs {
     pub requests: PathBuf,
     pub marks: PathBuf,
+    pub json: Option<PathBuf>,
 }
 
 /// `--name value` pairs; every option takes a value.
@@ -93,17 +95,19 @@ impl LoadArgs {
 
 impl ReportArgs {
     pub fn parse(args: &[String]) -> Result<ReportArgs, String> {
-        let (mut requests, mut marks) = (None, None);
+        let (mut requests, mut marks, mut json) = (None, None, None);
         for (name, value) in pairs(args)? {
             match name {
                 "--requests" => requests = Some(PathBuf::from(value)),
                 "--marks" => marks = Some(PathBuf::from(value)),
+                "--json" => json = Some(PathBuf::from(value)),
                 _ => return Err(format!("unknown option {name}\n{USAGE}")),
             }
         }
         Ok(ReportArgs {
             requests: requests.ok_or_else(|| format!("--requests is required\n{USAGE}"))?,
             marks: marks.ok_or_else(|| format!("--marks is required\n{USAGE}"))?,
+            json,
         })
     }
 }

@@ -101,11 +101,14 @@ fn work(
             Err(_) => return,
         };
         let Ok((due, due_ms)) = job else { return };
-        let outcome = send(target, request, timeout);
+        let lag_us = due.elapsed().as_micros() as u64;
+        let (outcome, connect_us) = send(target, request, timeout);
         let record = Record {
             due_ms,
             latency_us: due.elapsed().as_micros() as u64,
             outcome,
+            lag_us,
+            connect_us,
         };
         if records.send(record).is_err() {
             return;
@@ -128,12 +131,21 @@ fn write_records(
     Ok(lines)
 }
 
-/// One request on a new connection.
-fn send(target: SocketAddr, request: &str, timeout: Duration) -> Outcome {
-    let mut stream = match TcpStream::connect_timeout(&target, timeout) {
-        Ok(s) => s,
-        Err(e) => return Outcome::Error(format!("connect-{}", kind(&e))),
+/// One request on a new connection: how it ended, and how long the connection took to open
+/// (µs).
+fn send(target: SocketAddr, request: &str, timeout: Duration) -> (Outcome, u64) {
+    let start = Instant::now();
+    let connected = TcpStream::connect_timeout(&target, timeout);
+    let connect_us = start.elapsed().as_micros() as u64;
+    let outcome = match connected {
+        Ok(stream) => exchange(stream, request, timeout),
+        Err(e) => Outcome::Error(format!("connect-{}", kind(&e))),
     };
+    (outcome, connect_us)
+}
+
+/// The request and its answer on an open connection.
+fn exchange(mut stream: TcpStream, request: &str, timeout: Duration) -> Outcome {
     let _ = stream.set_nodelay(true);
     if let Err(e) = stream
         .set_read_timeout(Some(timeout))

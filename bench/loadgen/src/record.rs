@@ -1,5 +1,6 @@
 //! One request's outcome, as a line of the requests file:
-//! `due_ms <TAB> latency_us <TAB> status|error:KIND <TAB> version`.
+//! `due_ms <TAB> latency_us <TAB> status|error:KIND <TAB> version <TAB> lag_us <TAB> connect_us`
+//! (the last two may be missing in files of older runs: read as 0).
 
 use std::fmt;
 
@@ -21,6 +22,11 @@ pub struct Record {
     /// answers counts too.
     pub latency_us: u64,
     pub outcome: Outcome,
+    /// How late the request was sent: from due to the start of its connection attempt (the
+    /// load generator's own scheduling and queueing, not the target's).
+    pub lag_us: u64,
+    /// How long the TCP connection to the target took to open (or to fail).
+    pub connect_us: u64,
 }
 
 impl Record {
@@ -41,6 +47,8 @@ impl Record {
         let latency_us = fields.next()?.parse().ok()?;
         let result = fields.next()?;
         let version = fields.next().unwrap_or("-").to_string();
+        let lag_us = fields.next().map_or(Some(0), |f| f.parse().ok())?;
+        let connect_us = fields.next().map_or(Some(0), |f| f.parse().ok())?;
         let outcome = match result.strip_prefix("error:") {
             Some(kind) => Outcome::Error(kind.to_string()),
             None => Outcome::Answer {
@@ -52,6 +60,8 @@ impl Record {
             due_ms,
             latency_us,
             outcome,
+            lag_us,
+            connect_us,
         })
     }
 }
@@ -63,11 +73,12 @@ impl fmt::Display for Record {
                 f,
                 "{}\t{}\t{status}\t{version}",
                 self.due_ms, self.latency_us
-            ),
+            )?,
             Outcome::Error(kind) => {
-                write!(f, "{}\t{}\terror:{kind}\t-", self.due_ms, self.latency_us)
+                write!(f, "{}\t{}\terror:{kind}\t-", self.due_ms, self.latency_us)?
             }
         }
+        write!(f, "\t{}\t{}", self.lag_us, self.connect_us)
     }
 }
 
@@ -85,16 +96,24 @@ mod tests {
                     status: 200,
                     version: "1.1.0".into(),
                 },
+                lag_us: 12,
+                connect_us: 300,
             },
             Record {
                 due_ms: 5,
                 latency_us: 7,
                 outcome: Outcome::Error("connect-refused".into()),
+                lag_us: 0,
+                connect_us: 7,
             },
         ] {
             assert_eq!(Record::parse(&record.to_string()), Some(record));
         }
         assert_eq!(Record::parse("garbage"), None);
+        // A line of an older run, without the lag and connect times.
+        let old = Record::parse("5\t7\t200\t1.0.0").expect("old line");
+        assert_eq!((old.lag_us, old.connect_us), (0, 0));
+        assert_eq!(Record::parse("5\t7\t200\t1.0.0\tx"), None);
     }
 
     #[test]
@@ -106,6 +125,8 @@ mod tests {
                 status,
                 version: "1.0.0".into(),
             },
+            lag_us: 0,
+            connect_us: 0,
         };
         assert_eq!(answer(200).version(), Some("1.0.0"));
         assert_eq!(answer(502).version(), None);

@@ -22,6 +22,11 @@ pub fn run(args: &ReportArgs) -> Result<(), String> {
         .map(Scenario::parse)
         .collect::<Result<Vec<_>, _>>()?;
     print!("{}", render(&records, &scenarios));
+    if let Some(path) = &args.json {
+        let stats: Vec<Stats> = scenarios.iter().map(|s| Stats::of(&records, s)).collect();
+        std::fs::write(path, json(&scenarios, &stats))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
     Ok(())
 }
 
@@ -32,6 +37,16 @@ pub struct Stats {
     pub connection_errors: usize,
     pub p50_us: u64,
     pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+    /// Answers that took 1 s or more (a dropped SYN is retransmitted after 1 s).
+    pub over_1s: usize,
+    /// Connections to the router that took 1 s or more to open.
+    pub slow_connects: usize,
+    pub connect_max_us: u64,
+    /// How late the load generator sent its requests (see `Record::lag_us`).
+    pub lag_p99_us: u64,
+    pub lag_max_us: u64,
     /// First answer of the new version and last of the old, in ms from the deploy's start.
     pub first_new_ms: Option<i64>,
     pub last_old_ms: Option<i64>,
@@ -48,6 +63,8 @@ impl Stats {
             .map(|r| r.latency_us)
             .collect();
         latencies.sort_unstable();
+        let mut lags: Vec<u64> = mine.iter().map(|r| r.lag_us).collect();
+        lags.sort_unstable();
         let since_deploy = |r: &&Record| r.due_ms as i64 - s.deploy_start_ms as i64;
         Stats {
             requests: mine.len(),
@@ -61,6 +78,13 @@ impl Stats {
                 .count(),
             p50_us: percentile(&latencies, 50.0),
             p99_us: percentile(&latencies, 99.0),
+            p999_us: percentile(&latencies, 99.9),
+            max_us: latencies.last().copied().unwrap_or(0),
+            over_1s: latencies.iter().filter(|&&l| l >= 1_000_000).count(),
+            slow_connects: mine.iter().filter(|r| r.connect_us >= 1_000_000).count(),
+            connect_max_us: mine.iter().map(|r| r.connect_us).max().unwrap_or(0),
+            lag_p99_us: percentile(&lags, 99.0),
+            lag_max_us: lags.last().copied().unwrap_or(0),
             first_new_ms: mine
                 .iter()
                 .find(|r| r.version() == Some(&s.to))
@@ -95,7 +119,9 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
     }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    // In thousandths, so that 99.9 % of 10,000 is rank 9,990 (floats make it 9,991).
+    let per_mille = (p * 10.0).round() as usize;
+    let rank = (per_mille * sorted.len()).div_ceil(1000);
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
@@ -134,9 +160,9 @@ pub fn render(records: &[Record], scenarios: &[Scenario]) -> String {
     }
     let _ = writeln!(
         out,
-        "| Scenario | Versions | Requests | Non-2xx | Connection errors | p50 | p99 | Deploy wall time | New version first / old version last answered | Notes |"
+        "| Scenario | Versions | Requests | Non-2xx | Connection errors | p50 | p99 | p99.9 | max | Deploy wall time | New version first / old version last answered | Notes |"
     );
-    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|---|---|");
+    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|---|");
     let stats: Vec<Stats> = scenarios.iter().map(|s| Stats::of(records, s)).collect();
     for (s, st) in scenarios.iter().zip(&stats) {
         let moved = format!(
@@ -146,7 +172,7 @@ pub fn render(records: &[Record], scenarios: &[Scenario]) -> String {
         );
         let _ = writeln!(
             out,
-            "| {} | {} → {} | {} | {} | {} | {} | {} | {:.1} s | {moved} | {} |",
+            "| {} | {} → {} | {} | {} | {} | {} | {} | {} | {} | {:.1} s | {moved} | {} |",
             s.label,
             s.from,
             s.to,
@@ -155,8 +181,37 @@ pub fn render(records: &[Record], scenarios: &[Scenario]) -> String {
             thousands(st.connection_errors),
             ms(st.p50_us),
             ms(st.p99_us),
+            ms(st.p999_us),
+            ms(st.max_us),
             (s.deploy_end_ms - s.deploy_start_ms) as f64 / 1000.0,
             s.note,
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nThe tails, and the load generator's part in them: answers of 1 s or more, connections to\n\
+         the router that took 1 s or more to open (a dropped SYN is sent again after 1 s), and how\n\
+         late the load generator sent its requests (from due to the connection attempt).\n"
+    );
+    let _ = writeln!(
+        out,
+        "| Scenario | p50 | p99 | p99.9 | max | Answers ≥ 1 s | Connects ≥ 1 s | Connect max | Send lag p99 | Send lag max |"
+    );
+    let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    for (s, st) in scenarios.iter().zip(&stats) {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            s.label,
+            ms(st.p50_us),
+            ms(st.p99_us),
+            ms(st.p999_us),
+            ms(st.max_us),
+            thousands(st.over_1s),
+            thousands(st.slow_connects),
+            ms(st.connect_max_us),
+            ms(st.lag_p99_us),
+            ms(st.lag_max_us),
         );
     }
     let _ = writeln!(
@@ -197,6 +252,66 @@ pub fn render(records: &[Record], scenarios: &[Scenario]) -> String {
         }
     }
     out
+}
+
+/// A JSON string (labels and notes are plain text; quotes, backslashes and control characters
+/// escaped).
+fn json_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Every scenario's figures as JSON (times in ms), for the benchmark suite's results file.
+pub fn json(scenarios: &[Scenario], stats: &[Stats]) -> String {
+    let ms = |us: u64| us as f64 / 1000.0;
+    let opt = |v: Option<i64>| v.map_or("null".to_string(), |v| v.to_string());
+    let rows: Vec<String> = scenarios
+        .iter()
+        .zip(stats)
+        .map(|(s, st)| {
+            format!(
+                "{{\"scenario\":{},\"from\":{},\"to\":{},\"start_ms\":{},\"deploy_start_ms\":{},\"deploy_end_ms\":{},\"end_ms\":{},\"note\":{},\
+                 \"requests\":{},\"non_2xx\":{},\"connection_errors\":{},\"p50_ms\":{},\"p99_ms\":{},\"p999_ms\":{},\"max_ms\":{},\
+                 \"answers_over_1s\":{},\"connects_over_1s\":{},\"connect_max_ms\":{},\"lag_p99_ms\":{},\"lag_max_ms\":{},\
+                 \"deploy_s\":{},\"first_new_ms\":{},\"last_old_ms\":{}}}",
+                json_string(&s.label),
+                json_string(&s.from),
+                json_string(&s.to),
+                s.start_ms,
+                s.deploy_start_ms,
+                s.deploy_end_ms,
+                s.end_ms,
+                json_string(&s.note),
+                st.requests,
+                st.non_2xx,
+                st.connection_errors,
+                ms(st.p50_us),
+                ms(st.p99_us),
+                ms(st.p999_us),
+                ms(st.max_us),
+                st.over_1s,
+                st.slow_connects,
+                ms(st.connect_max_us),
+                ms(st.lag_p99_us),
+                ms(st.lag_max_us),
+                (s.deploy_end_ms - s.deploy_start_ms) as f64 / 1000.0,
+                opt(st.first_new_ms),
+                opt(st.last_old_ms),
+            )
+        })
+        .collect();
+    format!("[\n  {}\n]\n", rows.join(",\n  "))
 }
 
 /// The scenario's bars (one per second) and the deploy marker line under them.
@@ -255,6 +370,8 @@ mod tests {
                 status,
                 version: version.into(),
             },
+            lag_us: due_ms % 3 * 100,
+            connect_us: 50,
         }
     }
 
@@ -272,6 +389,8 @@ mod tests {
             due_ms: 3500,
             latency_us: 1,
             outcome: Outcome::Error("connect-refused".into()),
+            lag_us: 0,
+            connect_us: 1_200_000,
         });
         records.push(answer(4000, 500, "-")); // after the scenario
         let st = Stats::of(&records, &scenario());
@@ -280,6 +399,12 @@ mod tests {
         assert_eq!(st.first_new_ms, Some(500));
         assert_eq!(st.last_old_ms, Some(400));
         assert_eq!(st.failures[0], (2000, "HTTP 502".to_string()));
+        assert_eq!((st.max_us, st.over_1s, st.slow_connects), (6000, 0, 1));
+        assert_eq!((st.lag_p99_us, st.lag_max_us), (200, 200));
+        let json = json(&[scenario()], &[st]);
+        assert!(json.contains("\"scenario\":\"bg\""), "{json}");
+        assert!(json.contains("\"max_ms\":6,"), "{json}");
+        assert!(json.contains("\"max_ms\":6,\"answers_over_1s\":0,\"connects_over_1s\":1"));
         let (bars, deploy) = timeline(&records, &scenario());
         assert_eq!(bars, "·▄✗✗");
         assert_eq!(deploy, " ├┤");
@@ -290,8 +415,11 @@ mod tests {
         let v: Vec<u64> = (1..=100).collect();
         assert_eq!(percentile(&v, 50.0), 50);
         assert_eq!(percentile(&v, 99.0), 99);
+        let v: Vec<u64> = (1..=10_000).collect();
+        assert_eq!(percentile(&v, 99.9), 9_990);
         assert_eq!(percentile(&[], 99.0), 0);
         assert_eq!(thousands(1234567), "1,234,567");
         assert_eq!(thousands(999), "999");
+        assert_eq!(json_string("a \"b\"\\\n"), "\"a \\\"b\\\"\\\\\\u000a\"");
     }
 }
