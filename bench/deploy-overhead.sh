@@ -8,7 +8,8 @@
 #
 # Each run deploys a fresh project: blue 1.0.0 first (not timed), then the timed switch to green
 # 1.1.0, then everything is removed. Prints both medians, the difference, and the steps of the
-# last timed deploy (from its NDJSON events) to show where the time goes.
+# last timed deploy (from its NDJSON events) to show where the time goes. BENCH_JSON=FILE also
+# appends every run's times and the overhead, one JSON object per line (bench/figures.sh).
 set -euo pipefail
 
 runs="${1:-5}"
@@ -32,7 +33,10 @@ remove_project() {
 
 source "$here/bench/lib/swarm-keys.sh"
 source "$here/bench/lib/network.sh"
+source "$here/bench/figures.sh"
 trap 'remove_project; rm -rf "$work"' EXIT
+# Stopped (bench/run's budget, Ctrl-C): the clean-up above still runs.
+trap 'exit 143' TERM INT
 
 # The image's own healthcheck (1s interval), as in the baseline; no network of our own.
 cat >"$work/compose.yaml" <<'YAML'
@@ -103,3 +107,6 @@ jq -r 'select(.event == "step_finished") | "  \(.elapsed_ms) ms  \(.summary)"' "
 
 printf '\nmedians over %d runs: swarm alone %.2f s, shipctl deploy %.2f s, overhead %+.2f s\n' \
   "$runs" "$baseline" "$ours" "$(awk -v a="$ours" -v b="$baseline" 'BEGIN { print a - b }')"
+figure "shipctl blue-green, 2 replicas" "deploy wall time" s "${times[@]}"
+figure "shipctl over Swarm alone" "overhead (difference of the medians)" s \
+  "$(awk -v a="$ours" -v b="$baseline" 'BEGIN { printf "%.3f", a - b }')"

@@ -8,14 +8,18 @@
 #   SIZES="1000" bench/plan.sh    (other sizes)
 #   SHIPCTL=path/to/shipctl bench/plan.sh   (that binary, e.g. an older build, instead of building)
 #
-# Needs GNU time for the peak RSS (apt-get install -y time).
+# Needs GNU time for the peak RSS (apt-get install -y time). BENCH_JSON=FILE also appends the
+# figures (every run's wall time, the peak RSS), one JSON object per line (bench/figures.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/figures.sh
 runs=${1:-15}
 sizes=${SIZES:-250 1000 4000}
 [[ -x /usr/bin/time ]] || { echo "bench/plan.sh: needs GNU time (apt-get install -y time)" >&2; exit 2; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# Stopped (bench/run's budget, Ctrl-C): the clean-up above still runs.
+trap 'exit 143' TERM INT
 
 if [[ -n ${SHIPCTL:-} ]]; then
   bin=$SHIPCTL
@@ -33,18 +37,22 @@ once() {
   echo $((end - start))
 }
 
-# median min max (ms, one decimal) and peak RSS (MB) of RUNS runs of a command.
+# median min max (ms, one decimal) and peak RSS (MB) of RUNS runs of a command; every run's
+# wall time (ms) and peak RSS (MB) go to $work/times and $work/rss-all.
 measure() {
   "$@" >/dev/null # once before measuring, so that a failing command stops here with its error
   once "$@" >/dev/null
   once "$@" >/dev/null
-  local times=() rss=0 t
+  local times=() rsses=() rss=0 t
   for ((i = 0; i < runs; i++)); do
     t=$(once "$@")
     times+=("$t")
     r=$(tail -n1 "$work/rss")
+    rsses+=("$r")
     ((r > rss)) && rss=$r
   done
+  printf '%s\n' "${times[@]}" | awk '{ printf "%.3f\n", $1 / 1000 }' >"$work/times"
+  printf '%s\n' "${rsses[@]}" | awk '{ printf "%.1f\n", $1 / 1024 }' >"$work/rss-all"
   printf '%s\n' "${times[@]}" | sort -n | awk -v rss="$rss" '
     { t[NR] = $1 }
     END {
@@ -60,10 +68,14 @@ for n in $sizes; do
   read -r med min max mb < <(measure "$bin" plan -f "$work/compose-$n.yaml" --assume-state none --version 2.0.0)
   median[$n]=$med
   rss[$n]=$mb
+  figure "plan, $n services" "wall time" ms $(cat "$work/times")
+  figure "plan, $n services" "peak RSS" MB $(cat "$work/rss-all")
   printf '%-26s %7s ms %6s ms %6s ms %7s MB %6s KB\n' "plan, $n services" "$med" "$min" "$max" "$mb" \
     "$(($(wc -c <"$work/compose-$n.yaml") / 1024))"
 done
 read -r med min max mb < <(measure "$bin" --help)
+figure "shipctl --help" "wall time" ms $(cat "$work/times")
+figure "shipctl --help" "peak RSS" MB $(cat "$work/rss-all")
 printf '%-26s %7s ms %6s ms %6s ms %7s MB\n' "shipctl --help" "$med" "$min" "$max" "$mb"
 set -- $sizes
 prev=$1
@@ -71,5 +83,9 @@ shift
 for n in "$@"; do
   awk -v a="$prev" -v b="$n" -v ta="${median[$prev]}" -v tb="${median[$n]}" -v ra="${rss[$prev]}" -v rb="${rss[$n]}" \
     'BEGIN { printf "%s services take %.1f times as long as %s (%.1f when linear), %.1f times the memory\n", b, tb / ta, a, b / a, rb / ra }'
+  figure "plan growth, $prev -> $n services" "wall time ratio" times \
+    "$(awk -v ta="${median[$prev]}" -v tb="${median[$n]}" 'BEGIN { printf "%.2f", tb / ta }')"
+  figure "plan growth, $prev -> $n services" "peak RSS ratio" times \
+    "$(awk -v ra="${rss[$prev]}" -v rb="${rss[$n]}" 'BEGIN { printf "%.2f", rb / ra }')"
   prev=$n
 done

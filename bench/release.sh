@@ -10,7 +10,8 @@
 # Each size gets a fresh project on an overlay network with a /20 (a /24 holds 254 tasks; a
 # release doubles them during the overlap). The first release (creating the zones) is not timed;
 # the second is. Prints one line per run and, per size, the medians. Needs the Swarm of
-# scripts/test and the test app images (scripts/test-image/build.sh).
+# scripts/test and the test app images (scripts/test-image/build.sh). BENCH_JSON=FILE also
+# appends every run's figures, one JSON object per line (bench/figures.sh).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,6 +33,7 @@ services=()
 counter_pid=""
 source "$here/bench/lib/swarm-keys.sh"
 source "$here/bench/lib/network.sh"
+source "$here/bench/figures.sh"
 
 remove_project() {
   [[ -n "$project" ]] || return 0
@@ -49,6 +51,8 @@ stop_counter() {
   counter_pid=""
 }
 trap 'stop_counter; remove_project; rm -rf "$work"' EXIT
+# Stopped (bench/run's budget, Ctrl-C): the clean-up above still runs.
+trap 'exit 143' TERM INT
 
 write_project() { # services replicas
   local n=$1 replicas=$2
@@ -147,4 +151,7 @@ for size in "${sizes[@]}"; do
   printf '%-9s %-4s %10.2f %10s %10s\n' "$spec" median "$(median <"$work/walls")" \
     "$(median <"$work/rss")" "$(median <"$work/reqs")"
   echo "  requests by path (last run): $(jq -c '.by_path' "$work/counts-$spec.json" | cut -c1-300)"
+  figure "release of $n services x $replicas replicas" "wall time" s $(cat "$work/walls")
+  figure "release of $n services x $replicas replicas" "peak RSS" MB $(cat "$work/rss")
+  figure "release of $n services x $replicas replicas" "Docker API requests" requests $(cat "$work/reqs")
 done

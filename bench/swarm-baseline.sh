@@ -5,7 +5,8 @@
 #
 #   bench/swarm-baseline.sh [runs]        (default 5; needs the Swarm of scripts/test)
 #
-# Prints one line per run and the medians, in seconds.
+# Prints one line per run and the medians, in seconds. BENCH_JSON=FILE also appends every run's
+# times, one JSON object per line (bench/figures.sh).
 set -euo pipefail
 
 runs="${1:-5}"
@@ -13,12 +14,15 @@ image="shipctl-test-app:1.0.0"
 next_image="shipctl-test-app:2.0.0"
 replicas=2
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$here/bench/figures.sh"
 
 docker image inspect "$next_image" >/dev/null 2>&1 || "$here/scripts/test-image/build.sh" >/dev/null
 
 name=""
 cleanup() { if [[ -n "$name" ]]; then docker service rm "$name" >/dev/null 2>&1 || true; fi; }
 trap cleanup EXIT
+# Stopped (bench/run's budget, Ctrl-C): the clean-up above still runs.
+trap 'exit 143' TERM INT
 
 now() { date +%s.%N; }
 
@@ -69,3 +73,5 @@ done
 printf 'swarm baseline, %d replicas of the test app, median of %d runs:\n' "$replicas" "$runs"
 printf '  create -> all running/healthy:        %.2f s\n' "$(printf '%s\n' "${creates[@]}" | median)"
 printf '  update (start-first) -> all replaced: %.2f s\n' "$(printf '%s\n' "${updates[@]}" | median)"
+figure "Swarm alone, $replicas replicas" "create -> all running" s "${creates[@]}"
+figure "Swarm alone, $replicas replicas" "update (start-first) -> all replaced" s "${updates[@]}"
