@@ -5,6 +5,7 @@
 # healthcheck (the image's own), to `running` (bench/swarm-baseline.sh).
 #
 #   bench/deploy-overhead.sh [runs]        (default 5; needs the Swarm of scripts/test)
+#   SHIPCTL=path/to/shipctl bench/deploy-overhead.sh   (that binary instead of building)
 #
 # Each run deploys a fresh project: blue 1.0.0 first (not timed), then the timed switch to green
 # 1.1.0, then everything is removed. Prints both medians, the difference, and the steps of the
@@ -18,8 +19,13 @@ cd "$here"
 
 docker image inspect shipctl-test-app:1.0.0 shipctl-test-app:1.1.0 >/dev/null 2>&1 ||
   scripts/test-image/build.sh >/dev/null
-cargo build --release --quiet
-bin="$here/target/release/shipctl"
+# SHIPCTL=path: that binary (bench/run builds one for all the benchmarks), else a release build.
+if [[ -n "${SHIPCTL:-}" ]]; then
+  bin="$SHIPCTL"
+else
+  cargo build --release --quiet
+  bin="$here/target/release/shipctl"
+fi
 
 work="$(mktemp -d)"
 project=""

@@ -6,6 +6,7 @@
 #
 #   bench/release.sh [SIZE ...]      SIZE = services[xreplicas][:runs]
 #                                    default: 1x2:3 5x2:3 20x2:3 100x2:1
+#   SHIPCTL=path/to/shipctl bench/release.sh ...   (that binary instead of building)
 #
 # Each size gets a fresh project on an overlay network with a /20 (a /24 holds 254 tasks; a
 # release doubles them during the overlap). The first release (creating the zones) is not timed;
@@ -21,8 +22,13 @@ sizes=("$@")
 
 docker image inspect shipctl-test-app:1.0.0 shipctl-test-app:2.0.0 >/dev/null 2>&1 ||
   scripts/test-image/build.sh >/dev/null
-cargo build --release --quiet
-bin="$here/target/release/shipctl"
+# SHIPCTL=path: that binary (bench/run builds one for all the benchmarks), else a release build.
+if [[ -n "${SHIPCTL:-}" ]]; then
+  bin="$SHIPCTL"
+else
+  cargo build --release --quiet
+  bin="$here/target/release/shipctl"
+fi
 engine="${DOCKER_HOST:-unix:///var/run/docker.sock}"
 [[ "$engine" == unix://* ]] || { echo "bench/release.sh: DOCKER_HOST must be a unix socket" >&2; exit 1; }
 engine="${engine#unix://}"

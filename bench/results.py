@@ -5,6 +5,7 @@ tables, and the README's benchmark table.
     results.py record DIR NAME STATUS REASON SECONDS BUDGET COMMAND LOAD_BEFORE FIGURES.jsonl
     results.py merge DIR RESULTS.json RESULTS.md
     results.py readme RESULTS.json README.md
+    results.py commit
 
 `record` writes DIR/NAME.json: how the benchmark ended (ok or failed, and why), its time and
 budget, the machine (cores, CPU model, kernel, memory, load average before it, shipctl's
@@ -28,6 +29,23 @@ import sys
 ORDER = ["plan", "overhead", "zero-downtime", "release"]
 
 
+def git(*args):
+    try:
+        return subprocess.run(["git", *args], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def commit():
+    """The commit of the tree, and whether what is measured differs from it (the code, the
+    manifests, the benchmarks)."""
+    c = git("rev-parse", "--short=12", "HEAD")
+    if git("status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock", "bench"):
+        c += " (with uncommitted changes)"
+    return c
+
+
 def machine(load_before):
     def cpu_model():
         try:
@@ -44,24 +62,13 @@ def machine(load_before):
             kb = int(re.search(r"MemTotal:\s+(\d+)", f.read()).group(1))
         return round(kb / 1024 / 1024, 1)
 
-    def git(*args):
-        try:
-            return subprocess.run(["git", *args], capture_output=True, text=True,
-                                  check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return ""
-
-    commit = git("rev-parse", "--short=12", "HEAD")
-    # Changes not committed yet to what is measured (the code, the manifests, the benchmarks).
-    if git("status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock", "bench"):
-        commit += " (with uncommitted changes)"
     return {
         "cores": os.cpu_count(),
         "cpu_model": cpu_model(),
         "kernel": platform.release(),
         "memory_gb": memory_gb(),
         "load_average_before": [float(x) for x in load_before.split()],
-        "shipctl_commit": commit,
+        "shipctl_commit": os.environ.get("BENCH_COMMIT") or commit(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
@@ -297,6 +304,8 @@ def main():
         sys.exit(0 if record(*a[1:]) else 1)
     elif len(a) == 4 and a[0] == "merge":
         merge(*a[1:])
+    elif a == ["commit"]:
+        print(commit())
     elif len(a) == 3 and a[0] == "readme":
         readme(*a[1:])
     else:
