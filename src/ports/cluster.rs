@@ -99,7 +99,7 @@ pub struct TaskInfo {
 }
 
 /// Errors talking to the cluster.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ClusterError {
     /// The engine cannot be reached or is not a Swarm manager.
     #[error("{message}")]
@@ -111,6 +111,9 @@ pub enum ClusterError {
     #[error("{0}")]
     Api(String),
 }
+
+/// Tasks by service name, as [`Cluster::tasks_of`] answers.
+pub type TasksByService = IndexMap<String, Result<Vec<TaskInfo>, ClusterError>>;
 
 /// The cluster as the executor sees it.
 #[async_trait]
@@ -138,6 +141,19 @@ pub trait Cluster: Send + Sync {
 
     /// The tasks of a service (all states Swarm still remembers).
     async fn tasks(&self, service_name: &str) -> Result<Vec<TaskInfo>, ClusterError>;
+
+    /// The tasks of several services, each with its own result (a missing service is that
+    /// service's `NotFound`, not an error of the others), in the order asked. A cluster that
+    /// can read them in one request should: this is what keeps a release of many services or
+    /// a router for many services from asking the manager once per service.
+    async fn tasks_of(&self, service_names: &[String]) -> TasksByService {
+        let mut out = TasksByService::new();
+        for name in service_names {
+            let result = self.tasks(name).await;
+            out.insert(name.clone(), result);
+        }
+        out
+    }
 
     /// The address space of a network and how much of it is taken, `None` when the network
     /// does not exist (or, for clusters that cannot tell, is not known).

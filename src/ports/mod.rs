@@ -10,7 +10,7 @@ pub mod traffic;
 pub mod values;
 
 pub use cluster::{
-    Cluster, ClusterError, NetworkUsage, TaskInfo, TaskState, ZoneState, ZoneTarget,
+    Cluster, ClusterError, NetworkUsage, TaskInfo, TaskState, TasksByService, ZoneState, ZoneTarget,
 };
 pub use history::{
     Action, HistoryRecord, ReleaseChange, ReleaseFailure, ReleaseRecord, RunResult, StepOutcome,

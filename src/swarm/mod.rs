@@ -5,6 +5,7 @@
 //! services. The compose -> Swarm translation is the pure [`to_swarm::service_spec`].
 
 pub mod auth;
+pub mod coalesce;
 mod connect;
 mod failure;
 pub mod from_swarm;
@@ -14,6 +15,7 @@ pub mod router;
 pub mod to_swarm;
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bollard::Docker;
@@ -29,7 +31,7 @@ pub use connect::{Endpoint, connect, connect_endpoint};
 
 use crate::compose::model::Network;
 use crate::ports::ZoneState;
-use crate::ports::{Cluster, ClusterError, NetworkUsage, TaskInfo, ZoneTarget};
+use crate::ports::{Cluster, ClusterError, NetworkUsage, TaskInfo, TasksByService, ZoneTarget};
 use failure::chain;
 use raw::Raw;
 use retry::{BUSY_ATTEMPTS, backoff, is_busy_status};
@@ -45,11 +47,19 @@ pub struct SwarmCluster {
     docker: Docker,
     raw: Raw,
     host: String,
+    /// Service ids by name, for `tasks_of`: a task names its service only by id, and a list
+    /// filtered by ids needs no lookup of the names each time.
+    service_ids: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl SwarmCluster {
     fn new(docker: Docker, raw: Raw, host: String) -> SwarmCluster {
-        SwarmCluster { docker, raw, host }
+        SwarmCluster {
+            docker,
+            raw,
+            host,
+            service_ids: Arc::default(),
+        }
     }
 
     /// The bollard client, for the other modules that talk to the same engine (the Swarm KV
@@ -280,6 +290,129 @@ impl SwarmCluster {
         }
         Ok(tasks)
     }
+
+    /// The ids of the services named `names` that exist (one request; exact names only, the
+    /// engine's name filter also matches prefixes), remembered for the next lists.
+    async fn resolve_ids(&self, names: &[String]) -> Result<HashMap<String, String>, ClusterError> {
+        let options = ListServicesOptions {
+            filters: Some(HashMap::from([("name".to_string(), names.to_vec())])),
+            status: Some(false),
+        };
+        let services = patiently(|| self.docker.list_services(Some(options.clone())))
+            .await
+            .map_err(|e| self.error("listing services", e))?;
+        let found: HashMap<String, String> = services
+            .into_iter()
+            .filter_map(|s| {
+                let name = s.spec.as_ref()?.name.clone()?;
+                names.contains(&name).then_some((name, s.id?))
+            })
+            .collect();
+        self.ids().extend(found.clone());
+        Ok(found)
+    }
+
+    /// The remembered ids; a poisoned lock only means another reader panicked mid-insert of
+    /// plain strings, which leaves the map usable.
+    fn ids(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.service_ids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The (name, id) pairs of `names` whose service exists, looking up the ids not known yet
+    /// (all of them with `refresh`); a missing service gets its `NotFound` in `results`, a
+    /// failed lookup its error for every name it was for.
+    async fn watched(
+        &self,
+        names: &[String],
+        results: &mut HashMap<String, Result<Vec<TaskInfo>, ClusterError>>,
+        refresh: bool,
+    ) -> Vec<(String, String)> {
+        let mut unique: Vec<String> = Vec::with_capacity(names.len());
+        for name in names {
+            if !unique.contains(name) {
+                unique.push(name.clone());
+            }
+        }
+        if refresh {
+            let mut ids = self.ids();
+            for name in &unique {
+                ids.remove(name);
+            }
+        }
+        let unknown: Vec<String> = {
+            let ids = self.ids();
+            unique
+                .iter()
+                .filter(|n| !ids.contains_key(*n))
+                .cloned()
+                .collect()
+        };
+        if !unknown.is_empty()
+            && let Err(e) = self.resolve_ids(&unknown).await
+        {
+            for name in &unknown {
+                results.insert(name.clone(), Err(e.clone()));
+            }
+        }
+        let ids = self.ids();
+        let mut watched = Vec::with_capacity(unique.len());
+        for name in unique {
+            match ids.get(&name) {
+                Some(id) => watched.push((name, id.clone())),
+                None => {
+                    results
+                        .entry(name.clone())
+                        .or_insert(Err(ClusterError::NotFound(name)));
+                }
+            }
+        }
+        watched
+    }
+
+    /// One task list for `watched` (name, id) pairs, split by service name.
+    async fn list_by_id(
+        &self,
+        watched: &[(String, String)],
+    ) -> Result<HashMap<String, Vec<TaskInfo>>, ClusterError> {
+        let mut by_name: HashMap<String, Vec<(Task, Vec<String>)>> = HashMap::new();
+        if watched.is_empty() {
+            // An empty filter would list every task of the cluster.
+            return Ok(HashMap::new());
+        }
+        let ids: Vec<String> = watched.iter().map(|(_, id)| id.clone()).collect();
+        for (task, addresses) in self.list_tasks(ids, "watched services").await? {
+            let name = watched
+                .iter()
+                .find(|(_, id)| task.service_id.as_deref() == Some(id.as_str()))
+                .map(|(name, _)| name.clone());
+            if let Some(name) = name {
+                by_name.entry(name).or_default().push((task, addresses));
+            }
+        }
+        Ok(watched
+            .iter()
+            .map(|(name, _)| {
+                let tasks = by_name.remove(name).unwrap_or_default();
+                (name.clone(), task_infos(tasks))
+            })
+            .collect())
+    }
+}
+
+/// Tasks as the ports see them, oldest first (ties by id, so the order is stable).
+fn task_infos(tasks: Vec<(Task, Vec<String>)>) -> Vec<TaskInfo> {
+    let mut infos: Vec<TaskInfo> = tasks
+        .into_iter()
+        .map(|(t, addresses)| from_swarm::task_info(&t, addresses))
+        .collect();
+    infos.sort_by(|a, b| {
+        a.created_at
+            .cmp(&b.created_at)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    infos
 }
 
 enum UpdateError {
@@ -539,18 +672,56 @@ impl Cluster for SwarmCluster {
     }
 
     async fn tasks(&self, service_name: &str) -> Result<Vec<TaskInfo>, ClusterError> {
-        let mut tasks: Vec<TaskInfo> = self
+        let tasks = self
             .list_tasks(vec![service_name.to_string()], service_name)
-            .await?
-            .into_iter()
-            .map(|(t, addresses)| from_swarm::task_info(&t, addresses))
-            .collect();
-        tasks.sort_by(|a, b| {
-            a.created_at
-                .cmp(&b.created_at)
-                .then_with(|| a.id.cmp(&b.id))
-        });
-        Ok(tasks)
+            .await?;
+        Ok(task_infos(tasks))
+    }
+
+    /// One `GET /tasks` filtered by the services' ids (ids looked up once, by one
+    /// `GET /services` for the names not seen yet). The engine refuses a whole filter that
+    /// names a removed service: then the ids are looked up again, and only if a service
+    /// vanishes again in between is each listed on its own.
+    async fn tasks_of(&self, service_names: &[String]) -> TasksByService {
+        let mut results: HashMap<String, Result<Vec<TaskInfo>, ClusterError>> = HashMap::new();
+        let mut watched = self.watched(service_names, &mut results, false).await;
+        match self.list_by_id(&watched).await {
+            Ok(found) => results.extend(found.into_iter().map(|(n, t)| (n, Ok(t)))),
+            Err(ClusterError::NotFound(_)) => {
+                let names: Vec<String> = watched.iter().map(|(name, _)| name.clone()).collect();
+                watched = self.watched(&names, &mut results, true).await;
+                match self.list_by_id(&watched).await {
+                    Ok(found) => results.extend(found.into_iter().map(|(n, t)| (n, Ok(t)))),
+                    Err(ClusterError::NotFound(_)) => {
+                        for (name, id) in watched {
+                            let listed = self
+                                .list_tasks(vec![id], &name)
+                                .await
+                                .map(task_infos)
+                                .map_err(|e| match e {
+                                    ClusterError::NotFound(_) => {
+                                        ClusterError::NotFound(name.clone())
+                                    }
+                                    other => other,
+                                });
+                            results.insert(name, listed);
+                        }
+                    }
+                    Err(e) => results.extend(watched.into_iter().map(|(n, _)| (n, Err(e.clone())))),
+                }
+            }
+            Err(e) => results.extend(watched.into_iter().map(|(n, _)| (n, Err(e.clone())))),
+        }
+        service_names
+            .iter()
+            .map(|name| {
+                let result = results
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| Err(ClusterError::NotFound(name.clone())));
+                (name.clone(), result)
+            })
+            .collect()
     }
 }
 
