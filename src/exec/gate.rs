@@ -316,10 +316,14 @@ impl Context<'_> {
                 Verdict::Failed(failure) => return Err(StepError::Failed(failure)),
                 Verdict::Waiting => {}
             }
+            // Counted from the start of this look, not its end: gates that share the
+            // cluster's list of a tick (see `swarm::coalesce`) then ask again by the next one.
+            let looked = self.clock.now().saturating_duration_since(now);
+            let pause = self.options.poll_interval.saturating_sub(looked);
             if gate.cancellable {
-                self.sleep(self.options.poll_interval).await?;
+                self.sleep(pause).await?;
             } else {
-                self.clock.sleep(self.options.poll_interval).await;
+                self.clock.sleep(pause).await;
             }
         }
     }

@@ -14,6 +14,7 @@ use crate::kv;
 use crate::plan::redact::fresh_salt;
 use crate::plan::{ObservedState, Plan, ServicePlan};
 use crate::ports::{HistoryRecord, RunResult};
+use crate::swarm::coalesce::Coalesced;
 use crate::ui::{self, Printer};
 
 impl Session<'_> {
@@ -166,8 +167,10 @@ async fn apply(
             })
             .collect(),
     );
+    // The gates of a release share one task list per tick, whatever the number of services.
+    let cluster = Coalesced::new(&session.cluster);
     let ports = Ports {
-        cluster: &session.cluster,
+        cluster: &cluster,
         kv: &fenced,
         prober: &HttpProber::new(),
         clock: &TokioClock,
