@@ -655,15 +655,21 @@ async fn read_tasks(
     cluster: &dyn Cluster,
     targets: &[RouteTarget],
 ) -> Result<BTreeMap<String, Vec<TaskInfo>>, ClusterError> {
+    let names: Vec<String> = targets
+        .iter()
+        .flat_map(|t| t.zones.iter().map(|(_, name)| name.clone()))
+        .collect();
+    // Every zone of every service in one list: the manager sees one request per tick, however
+    // many services the router serves.
     let mut all = BTreeMap::new();
-    for (_, name) in targets.iter().flat_map(|t| t.zones.iter()) {
-        let tasks = match cluster.tasks(name).await {
+    for (name, answer) in cluster.tasks_of(&names).await {
+        let tasks = match answer {
             Ok(t) => t,
             // A zone that was never created has no tasks.
             Err(ClusterError::NotFound(_)) => Vec::new(),
             Err(e) => return Err(e),
         };
-        all.insert(name.clone(), tasks);
+        all.insert(name, tasks);
     }
     Ok(all)
 }
