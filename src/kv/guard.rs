@@ -2,8 +2,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -18,6 +18,10 @@ pub(crate) type RenewFn = Box<dyn Fn() -> BoxFut<Result<bool, KvError>> + Send +
 pub(crate) type ReleaseFn = Box<dyn FnOnce() -> BoxFut<Result<(), KvError>> + Send + Sync>;
 
 /// Renews every `ttl / 3` until released or dropped.
+///
+/// The renewals of every lock of a process with the same TTL fall on the same instants (ticks
+/// counted from one start), so that a store that can take several in one write (Swarm labels)
+/// gets them together: a release of many services renews all its locks at once.
 ///
 /// Dropping the guard stops the renewals without releasing: the lock then expires after its
 /// TTL, exactly as if the process had been killed. Call `release` for a clean end.
@@ -41,7 +45,7 @@ impl RenewingGuard {
         let task = tokio::spawn(async move {
             let mut last_ok = Instant::now();
             loop {
-                tokio::time::sleep(period).await;
+                tokio::time::sleep_until(next_tick(Instant::now(), period).into()).await;
                 match renew().await {
                     Ok(true) => last_ok = Instant::now(),
                     Ok(false) => break,
@@ -92,6 +96,23 @@ impl Drop for RenewingGuard {
     }
 }
 
+/// The first tick after `now` of a clock that ticks every `period` from the process's first
+/// lock; never sooner than half a period, so that a lock just taken is not renewed at once.
+fn next_tick(now: Instant, period: Duration) -> Instant {
+    static START: OnceLock<Instant> = OnceLock::new();
+    tick_after(*START.get_or_init(|| now), now, period)
+}
+
+fn tick_after(start: Instant, now: Instant, period: Duration) -> Instant {
+    let period_ns = period.as_nanos().max(1);
+    let since = now.saturating_duration_since(start).as_nanos();
+    let mut tick = start + Duration::from_nanos(((since / period_ns + 1) * period_ns) as u64);
+    if tick - now < period / 2 {
+        tick += period;
+    }
+    tick
+}
+
 /// A token that names one lock holder (not a secret; only has to be unique).
 pub(crate) fn unique_token() -> String {
     use std::collections::hash_map::RandomState;
@@ -107,4 +128,31 @@ pub(crate) fn unique_token() -> String {
         .unwrap_or(0);
     h.write_u128(nanos);
     format!("{:016x}{:08x}", h.finish(), std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renewals_of_locks_taken_apart_fall_on_the_same_ticks() {
+        let start = Instant::now();
+        let period = Duration::from_secs(3);
+        let a = tick_after(start, start + Duration::from_millis(100), period);
+        let b = tick_after(start, start + Duration::from_millis(1_400), period);
+        assert_eq!(a, b, "both renew at the first tick");
+        assert_eq!(a, start + period);
+        // Taken just before a tick: renewed at the next one, not at once.
+        let c = tick_after(start, start + Duration::from_millis(2_900), period);
+        assert_eq!(c, start + period * 2);
+        // Well within the TTL (3 periods) either way.
+        for taken_ms in [0u64, 1, 1_499, 1_500, 2_999, 3_000, 10_000] {
+            let now = start + Duration::from_millis(taken_ms);
+            let wait = tick_after(start, now, period) - now;
+            assert!(
+                wait >= period / 2 && wait <= period * 3 / 2,
+                "{taken_ms}: {wait:?}"
+            );
+        }
+    }
 }

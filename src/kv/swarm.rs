@@ -17,15 +17,24 @@
 //! to well within the lock TTL (Swarm's certificates already need that). A fenced write
 //! checks, in the same version-indexed update, that the lock key still holds the writer's
 //! token and has not expired.
+//!
+//! Writes made at the same time by one process (the lock renewals and progress records of
+//! every service of a release) are committed together: one writer task applies every waiting
+//! change to the same read of the labels, in the order they came, and sends one update. Each
+//! change is decided on the labels as the changes before it left them, so the batch is the
+//! same as those writes made one after the other, with no race lost to ourselves.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bollard::Docker;
 use bollard::query_parameters::UpdateSwarmOptions;
 use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
 
 use super::guard::{BoxFut, RenewingGuard, unique_token};
 use super::util::unknown_holder;
@@ -44,6 +53,61 @@ const POLL: Duration = Duration::from_millis(150);
 #[derive(Clone)]
 pub struct SwarmKv {
     docker: Docker,
+    queue: Arc<WriteQueue>,
+}
+
+type Labels = HashMap<String, String>;
+
+/// One change waiting for the next update: given the labels, the version index the update
+/// will carry and the manager's clock (Unix ms, 0 unless asked for), it changes the labels
+/// and says whether it needs them written (`Ok(false)`: nothing to write). A change that fails
+/// must leave the labels as it found them. It may run again when the update loses a race.
+type Change = Box<dyn FnMut(&mut Labels, u64, u64) -> Result<bool, KvError> + Send>;
+
+struct Pending {
+    change: Change,
+    needs_clock: bool,
+    done: oneshot::Sender<Result<(), KvError>>,
+}
+
+/// The changes of this process waiting for the writer, and whether a writer runs.
+#[derive(Default)]
+struct WriteQueue {
+    pending: Mutex<Vec<Pending>>,
+    writing: AtomicBool,
+}
+
+impl WriteQueue {
+    fn take(&self) -> Vec<Pending> {
+        // A panic while holding this lock cannot leave the Vec half-changed: keep using it.
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn push(&self, p: Pending) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(p);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+}
+
+/// Marks the writer as gone when its task ends in any way, also when the runtime drops it,
+/// so that the next write starts a new one.
+struct WriterRunning(Arc<WriteQueue>, bool);
+
+impl Drop for WriterRunning {
+    fn drop(&mut self) {
+        if self.1 {
+            self.0.writing.store(false, Ordering::SeqCst);
+        }
+    }
 }
 
 impl fmt::Debug for SwarmKv {
@@ -160,9 +224,35 @@ impl Deleted {
     }
 }
 
+/// Tells every change of a batch how it ended: its own error, or `write_failed` when the
+/// update that carried it failed (a change that wrote nothing still stands).
+fn answer(
+    batch: Vec<Pending>,
+    results: Vec<Result<bool, KvError>>,
+    write_failed: Option<&KvError>,
+) {
+    for (p, r) in batch.into_iter().zip(results) {
+        let r = match (r, write_failed) {
+            (Ok(true), Some(e)) => Err(e.clone()),
+            (r, _) => r.map(|_| ()),
+        };
+        // The caller may have stopped waiting (a cancelled deploy): nothing to tell then.
+        let _ = p.done.send(r);
+    }
+}
+
+fn answer_all(batch: Vec<Pending>, e: &KvError) {
+    for p in batch {
+        let _ = p.done.send(Err(e.clone()));
+    }
+}
+
 impl SwarmKv {
     pub fn new(docker: Docker) -> SwarmKv {
-        SwarmKv { docker }
+        SwarmKv {
+            docker,
+            queue: Arc::default(),
+        }
     }
 
     fn error(&self, e: bollard::errors::Error) -> KvError {
@@ -221,29 +311,106 @@ impl SwarmKv {
         Ok((labels, index))
     }
 
-    /// Reads, lets `step` change the labels (given the version index the write will carry)
-    /// and writes them back, again from the start whenever someone else updated the Swarm
-    /// object in between.
-    async fn update<T>(
+    /// Lets `step` change the labels (given the version index the write will carry and, when
+    /// `needs_clock`, the manager's time in Unix ms) and writes them, together with every other
+    /// change of this process waiting at the same time; again from a fresh read whenever
+    /// someone else updated the Swarm object in between.
+    async fn update<T: Send + 'static>(
         &self,
-        mut step: impl FnMut(&mut HashMap<String, String>, u64) -> Result<Step<T>, KvError>,
+        needs_clock: bool,
+        mut step: impl FnMut(&mut Labels, u64, u64) -> Result<Step<T>, KvError> + Send + 'static,
     ) -> Result<T, KvError> {
+        let answer = Arc::new(Mutex::new(None));
+        let slot = answer.clone();
+        let change: Change = Box::new(move |labels, index, now| {
+            let (t, write) = match step(labels, index, now)? {
+                Step::Write(t) => (t, true),
+                Step::Skip(t) => (t, false),
+            };
+            *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(t);
+            Ok(write)
+        });
+        let (done, result) = oneshot::channel();
+        self.queue.push(Pending {
+            change,
+            needs_clock,
+            done,
+        });
+        self.start_writer();
+        match result.await {
+            Ok(Ok(())) => answer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .ok_or_else(|| KvError::Other("a Swarm label write gave no answer".into())),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(KvError::Other(
+                "the write to the Swarm object was interrupted; it may or may not have been made"
+                    .into(),
+            )),
+        }
+    }
+
+    /// Starts the writer task unless one runs.
+    fn start_writer(&self) {
+        if self.queue.writing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let kv = self.clone();
+        tokio::spawn(async move {
+            let mut running = WriterRunning(kv.queue.clone(), true);
+            loop {
+                let batch = kv.queue.take();
+                if batch.is_empty() {
+                    kv.queue.writing.store(false, Ordering::SeqCst);
+                    // A change queued after the take saw a writer running and started none.
+                    if kv.queue.is_empty() || kv.queue.writing.swap(true, Ordering::SeqCst) {
+                        running.1 = false;
+                        return;
+                    }
+                    continue;
+                }
+                kv.write_batch(batch).await;
+            }
+        });
+    }
+
+    /// Applies `batch` in order to one read of the labels and writes them in one update.
+    async fn write_batch(&self, mut batch: Vec<Pending>) {
+        let needs_clock = batch.iter().any(|p| p.needs_clock);
         for attempt in 0..MAX_ATTEMPTS {
-            let swarm = self
-                .docker
-                .inspect_swarm()
-                .await
-                .map_err(|e| self.error(e))?;
+            let read = async {
+                let now = if needs_clock {
+                    self.manager_now_ms().await?
+                } else {
+                    0
+                };
+                let swarm = self
+                    .docker
+                    .inspect_swarm()
+                    .await
+                    .map_err(|e| self.error(e))?;
+                Ok::<_, KvError>((now, swarm))
+            };
+            let (now, swarm) = match read.await {
+                Ok(read) => read,
+                Err(e) => return answer_all(batch, &e),
+            };
             let index = swarm.version.as_ref().and_then(|v| v.index).unwrap_or(0);
             let mut spec = swarm.spec.unwrap_or_default();
             let mut labels = spec.labels.take().unwrap_or_default();
-            let answer = match step(&mut labels, index)? {
-                Step::Skip(t) => return Ok(t),
-                Step::Write(t) => t,
-            };
+            let results: Vec<Result<bool, KvError>> = batch
+                .iter_mut()
+                .map(|p| (p.change)(&mut labels, index, now))
+                .collect();
+            if !results.iter().any(|r| matches!(r, Ok(true))) {
+                return answer(batch, results, None);
+            }
             spec.labels = Some(labels);
-            let version = i64::try_from(index)
-                .map_err(|_| KvError::Other(format!("Swarm version index {index} too large")))?;
+            let Ok(version) = i64::try_from(index) else {
+                let e = KvError::Other(format!("Swarm version index {index} too large"));
+                return answer_all(batch, &e);
+            };
             let options = UpdateSwarmOptions {
                 version,
                 rotate_worker_token: false,
@@ -251,30 +418,36 @@ impl SwarmKv {
                 rotate_manager_unlock_key: false,
             };
             match self.docker.update_swarm(spec, options).await {
-                Ok(()) => return Ok(answer),
+                Ok(()) => return answer(batch, results, None),
                 Err(bollard::errors::Error::DockerResponseServerError { message, .. })
                     if message.contains("update out of sequence") =>
                 {
-                    // Lost a race: back off a little (spread by a cheap jitter) and redo.
+                    // Lost a race to another process: back off a little (spread by a cheap
+                    // jitter) and redo every change on a fresh read.
                     let jitter = (unique_token().as_bytes()[0] as u64) % 20;
                     let pause = 2 + jitter + u64::from(attempt.min(20));
                     tokio::time::sleep(Duration::from_millis(pause)).await;
                 }
-                Err(e) => return Err(self.error(e)),
+                Err(e) => {
+                    let e = self.error(e);
+                    return answer(batch, results, Some(&e));
+                }
             }
         }
-        Err(KvError::Other(format!(
+        let e = KvError::Other(format!(
             "the Swarm object kept changing: gave up after {MAX_ATTEMPTS} attempts"
-        )))
+        ));
+        answer_all(batch, &e);
     }
 
     /// Forgets the deletes of keys under `prefix` (kept so that watchers notice them): for
     /// tests and tools that remove a whole namespace and leave nothing behind.
     pub async fn forget_deletes(&self, prefix: &str) -> Result<(), KvError> {
-        self.update(|labels, _| {
+        let prefix = prefix.to_string();
+        self.update(false, move |labels, _, _| {
             let mut d = Deleted::read(labels);
             let before = d.keys.len();
-            d.keys.retain(|k, _| !k.starts_with(prefix));
+            d.keys.retain(|k, _| !k.starts_with(&prefix));
             if d.keys.len() == before {
                 return Ok(Step::Skip(()));
             }
@@ -317,8 +490,9 @@ impl Kv for SwarmKv {
     }
 
     async fn put(&self, key: &str, value: &str) -> Result<(), KvError> {
-        self.update(|labels, index| {
-            labels.insert(label(key), encode(value, index));
+        let (key, value) = (key.to_string(), value.to_string());
+        self.update(false, move |labels, index, _| {
+            labels.insert(label(&key), encode(&value, index));
             Ok(Step::Write(()))
         })
         .await
@@ -330,12 +504,13 @@ impl Kv for SwarmKv {
         expected: Option<u64>,
         value: &str,
     ) -> Result<bool, KvError> {
-        self.update(|labels, index| {
-            let current = labels.get(&label(key)).and_then(|raw| decode(key, raw));
+        let (key, value) = (key.to_string(), value.to_string());
+        self.update(false, move |labels, index, _| {
+            let current = labels.get(&label(&key)).and_then(|raw| decode(&key, raw));
             if current.map(|e| e.revision) != expected {
                 return Ok(Step::Skip(false));
             }
-            labels.insert(label(key), encode(value, index));
+            labels.insert(label(&key), encode(&value, index));
             Ok(Step::Write(true))
         })
         .await
@@ -350,13 +525,9 @@ impl Kv for SwarmKv {
         if changes.is_empty() && fences.is_empty() {
             return Ok(());
         }
-        let now = if fences.is_empty() {
-            0
-        } else {
-            self.manager_now_ms().await?
-        };
-        self.update(|labels, index| {
-            for f in fences {
+        let (changes, fences) = (changes.to_vec(), fences.to_vec());
+        self.update(!fences.is_empty(), move |labels, index, now| {
+            for f in &fences {
                 let held = labels
                     .get(&label(&f.lock_key))
                     .and_then(|raw| decode(&f.lock_key, raw))
@@ -371,7 +542,7 @@ impl Kv for SwarmKv {
             if changes.is_empty() {
                 return Ok(Step::Skip(()));
             }
-            for c in changes {
+            for c in &changes {
                 match c {
                     KeyChange::Put(w) => {
                         labels.insert(label(&w.key), encode(&w.value, index));
@@ -389,11 +560,12 @@ impl Kv for SwarmKv {
     }
 
     async fn delete(&self, key: &str) -> Result<(), KvError> {
-        self.update(|labels, index| {
-            if !labels.contains_key(&label(key)) {
+        let key = key.to_string();
+        self.update(false, move |labels, index, _| {
+            if !labels.contains_key(&label(&key)) {
                 return Ok(Step::Skip(()));
             }
-            Deleted::remove(labels, key, index);
+            Deleted::remove(labels, &key, index);
             Ok(Step::Write(()))
         })
         .await
@@ -424,17 +596,21 @@ impl Kv for SwarmKv {
         let ttl = ttl.max(Duration::from_secs(1));
         let token = unique_token();
         let fence_token = token.clone();
-        let now = self.manager_now_ms().await?;
-        let value = |expires: u64| {
-            serde_json::to_string(&StoredLock {
-                info: info.clone(),
-                expires_unix_ms: expires,
-                token: token.clone(),
-            })
-            .map_err(|e| KvError::Other(format!("cannot encode lock info: {e}")))
+        let value = {
+            let (info, token) = (info.clone(), token.clone());
+            move |expires: u64| {
+                serde_json::to_string(&StoredLock {
+                    info: info.clone(),
+                    expires_unix_ms: expires,
+                    token: token.clone(),
+                })
+                .map_err(|e| KvError::Other(format!("cannot encode lock info: {e}")))
+            }
         };
+        let lock_key = key.to_string();
         let taken = self
-            .update(|labels, index| {
+            .update(true, move |labels, index, now| {
+                let key = lock_key.as_str();
                 if let Some(raw) = labels.get(&label(key)) {
                     let held = decode(key, raw).map(|e| {
                         serde_json::from_str::<StoredLock>(&e.value).unwrap_or(StoredLock {
@@ -465,8 +641,7 @@ impl Kv for SwarmKv {
             let token = renew_token.clone();
             let info = renew_info.clone();
             Box::pin(async move {
-                let now = kv.manager_now_ms().await?;
-                kv.update(|labels, index| {
+                kv.update(true, move |labels, index, now| {
                     let ours = labels
                         .get(&label(&key))
                         .and_then(|raw| decode(&key, raw))
@@ -491,7 +666,7 @@ impl Kv for SwarmKv {
         let release_key = key.to_string();
         let release = Box::new(move || {
             Box::pin(async move {
-                kv.update(|labels, index| {
+                kv.update(false, move |labels, index, _| {
                     let ours = labels
                         .get(&label(&release_key))
                         .and_then(|raw| decode(&release_key, raw))

@@ -25,7 +25,7 @@ pub struct LockInfo {
     pub message: Option<String>,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum KvError {
     /// The store cannot be reached.
     #[error("KV store {url} is unreachable: {reason}")]

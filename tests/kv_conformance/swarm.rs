@@ -74,3 +74,60 @@ async fn an_unreachable_engine_is_unavailable() {
         .expect("no host in swarm://");
     assert!(err.to_string().contains("DOCKER_HOST"), "{err}");
 }
+
+/// A release renews the locks and records the progress of many services at once: those writes
+/// share updates of the Swarm object instead of racing each other for it, and each is still
+/// decided as if made alone (of several compare-and-swaps from one revision, one wins).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_made_at_once_share_updates_and_keep_their_semantics() {
+    let Some(cluster) = require_docker().await else {
+        return;
+    };
+    let docker = cluster.docker().clone();
+    let store = kv::connect_with_docker("swarm://", &HashMap::new(), Some(docker.clone()))
+        .await
+        .expect("swarm backend");
+    let prefix = format!("{}/", unique("swarm-batch"));
+    let keys: Vec<String> = (0..100).map(|i| format!("{prefix}svc-{i}")).collect();
+    let outcome = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(async {
+        let puts = keys.iter().map(|k| store.put(k, "1"));
+        for r in futures_util::future::join_all(puts).await {
+            r.expect("every put succeeds: none gives up on contention");
+        }
+        let written = store.list(&prefix).await.expect("list");
+        assert_eq!(written.len(), 100);
+        let updates: std::collections::BTreeSet<u64> = written.iter().map(|e| e.revision).collect();
+        assert!(
+            updates.len() <= 20,
+            "100 writes at once took {} updates of the Swarm object",
+            updates.len()
+        );
+
+        let first = &keys[0];
+        let from = store
+            .get(first)
+            .await
+            .expect("get")
+            .expect("exists")
+            .revision;
+        let values: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+        let swaps = values
+            .iter()
+            .map(|v| store.compare_and_swap(first, Some(from), v));
+        let won = futures_util::future::join_all(swaps)
+            .await
+            .into_iter()
+            .map(|r| r.expect("cas"))
+            .filter(|won| *won)
+            .count();
+        assert_eq!(won, 1, "exactly one swap from one revision wins");
+    }))
+    .await;
+    for k in &keys {
+        let _ = store.delete(k).await;
+    }
+    let _ = SwarmKv::new(docker).forget_deletes(&prefix).await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
