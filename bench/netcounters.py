@@ -121,12 +121,13 @@ def delta(before, after):
 
 
 def nginx_reloads(log_path):
-    """Epoch ms of each "reconfiguring" in nginx's log (its times are local, to the second)."""
+    """Epoch ms of each reload in nginx's log (its times are local, to the second): the line
+    "reconfiguring" alone (the one before it says which signal asked for it)."""
     times = []
     try:
         with open(log_path, errors="replace") as f:
             for line in f:
-                if "reconfiguring" in line:
+                if line.rstrip().endswith(": reconfiguring"):
                     t = time.mktime(time.strptime(line[:19], "%Y/%m/%d %H:%M:%S"))
                     times.append(int(t * 1000))
     except OSError:
