@@ -8,18 +8,18 @@
 //!
 //! The pace, so that the requests per second do not grow with the number of services:
 //! - a list is sent [`Pacing::gather`] (5 ms) after the first caller asks, so that callers
-//!   that ask together share it, but never sooner than one tick after the list before it;
-//!   every caller that asks in between shares it;
-//! - the tick is [`Pacing::busy`] (100 ms) while a watched service's tasks changed (a task
-//!   appeared, went away or changed state) within [`Pacing::quiet_after`] (3 s), and
-//!   [`Pacing::quiet`] (200 ms) after that. A change is therefore seen at most one quiet tick
-//!   plus one list after Swarm reports it: within 250 ms while a gate waits;
-//! - with nobody asking, nothing is sent.
+//!   that ask together share it, but never sooner than one [`Pacing::tick`] (100 ms) after the
+//!   list before it; every caller that asks in between shares it;
+//! - with nobody asking, nothing is sent: the pace is the callers' (a gate asks again one poll
+//!   interval after it last asked, so gates of the same interval keep sharing one list).
 //!
-//! Swarm's event stream has no task events (and a container's events come only from its own
-//! node), so the tasks are polled rather than watched.
+//! The tick does not slow down while tasks stay the same: Swarm itself shows a task's new state
+//! 110-150 ms after the timestamp of that state (its dispatcher batches the agents' reports;
+//! measured on a loaded two-core node), so a gate that must notice a change within 250 ms of
+//! that timestamp has about 100 ms left for its own polling. Nor do events help: Swarm's event
+//! stream has no task events, and a container's health event comes from its own node only and
+//! before Swarm's task state changes (a list made on it would still show `starting`).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -30,7 +30,7 @@ use tokio::time::Instant;
 
 use crate::compose::model::Network;
 use crate::ports::{
-    Cluster, ClusterError, NetworkUsage, TaskInfo, TaskState, TasksByService, ZoneState, ZoneTarget,
+    Cluster, ClusterError, NetworkUsage, TaskInfo, TasksByService, ZoneState, ZoneTarget,
 };
 
 /// How often the shared task list may be sent.
@@ -38,20 +38,15 @@ use crate::ports::{
 pub struct Pacing {
     /// How long a list waits for more callers after the first one asked.
     pub gather: Duration,
-    /// Shortest time between two lists while watched tasks change.
-    pub busy: Duration,
-    /// Shortest time between two lists once nothing changed for `quiet_after`.
-    pub quiet: Duration,
-    pub quiet_after: Duration,
+    /// Shortest time between two lists.
+    pub tick: Duration,
 }
 
 impl Default for Pacing {
     fn default() -> Self {
         Pacing {
             gather: Duration::from_millis(5),
-            busy: Duration::from_millis(100),
-            quiet: Duration::from_millis(200),
-            quiet_after: Duration::from_secs(3),
+            tick: Duration::from_millis(100),
         }
     }
 }
@@ -69,10 +64,6 @@ struct Shared {
     /// The list that callers may still join.
     next: Option<Pending>,
     last_sent: Option<Instant>,
-    /// When a watched service's tasks last changed.
-    last_change: Option<Instant>,
-    /// Each watched service's tasks as last seen: (id, state).
-    seen: HashMap<String, Vec<(String, TaskState)>>,
     lists: u64,
 }
 
@@ -151,7 +142,7 @@ impl<'a> Coalesced<'a> {
             let shared = self.lock();
             let gathered = Instant::now() + self.pacing.gather;
             match shared.last_sent {
-                Some(sent) => gathered.max(sent + self.tick(&shared)),
+                Some(sent) => gathered.max(sent + self.pacing.tick),
                 None => gathered,
             }
         };
@@ -163,38 +154,8 @@ impl<'a> Coalesced<'a> {
             shared.next.take().map(|p| p.names).unwrap_or_default()
         };
         let batch = self.inner.tasks_of(&names).await;
-        self.note_changes(&batch);
         // Never fails: the sender's own callers hold receivers until they read it.
         sender.send_replace(Some(Arc::new(batch)));
-    }
-
-    fn tick(&self, shared: &Shared) -> Duration {
-        let changing = shared
-            .last_change
-            .is_some_and(|at| at.elapsed() < self.pacing.quiet_after);
-        if changing {
-            self.pacing.busy
-        } else {
-            self.pacing.quiet
-        }
-    }
-
-    /// Notes when a watched service's tasks changed (a service seen the first time counts).
-    fn note_changes(&self, batch: &TasksByService) {
-        let mut shared = self.lock();
-        let mut changed = false;
-        for (name, answer) in batch {
-            let Ok(tasks) = answer else { continue };
-            let now: Vec<(String, TaskState)> =
-                tasks.iter().map(|t| (t.id.clone(), t.state)).collect();
-            if shared.seen.get(name) != Some(&now) {
-                changed = true;
-                shared.seen.insert(name.clone(), now);
-            }
-        }
-        if changed {
-            shared.last_change = Some(Instant::now());
-        }
     }
 }
 
@@ -241,7 +202,10 @@ impl Cluster for Coalesced<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
+    use crate::ports::TaskState;
 
     /// A cluster that knows some services' tasks and records every list it is asked for.
     #[derive(Default)]
@@ -351,9 +315,7 @@ mod tests {
     fn fast() -> Pacing {
         Pacing {
             gather: Duration::from_millis(5),
-            busy: Duration::from_millis(40),
-            quiet: Duration::from_millis(200),
-            quiet_after: Duration::from_millis(300),
+            tick: Duration::from_millis(40),
         }
     }
 
@@ -429,57 +391,25 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn lists_are_a_busy_tick_apart_while_tasks_change() {
+    async fn lists_are_a_tick_apart() {
         let inner = Recording::with(&[("web", 1)]);
         let pacing = fast();
         let cluster = Coalesced::with_pacing(&inner, pacing);
 
         let started = Instant::now();
-        for round in 0..4 {
-            // A task changes state every time: the cluster stays busy.
-            let state = if round % 2 == 0 {
-                TaskState::Running
-            } else {
-                TaskState::Starting
-            };
-            inner.set("web", 1, state);
+        for _ in 0..4 {
             cluster.tasks("web").await.expect("web");
         }
         let elapsed = started.elapsed();
 
         assert_eq!(cluster.lists(), 4);
-        // The first list goes at once, the three others one busy tick after the one before.
-        assert!(elapsed >= pacing.busy * 3, "{elapsed:?}");
-        assert!(elapsed < pacing.quiet * 3, "{elapsed:?}");
-    }
-
-    #[tokio::test]
-    async fn lists_slow_to_the_quiet_tick_once_nothing_changed() {
-        let inner = Recording::with(&[("web", 1)]);
-        let pacing = fast();
-        let cluster = Coalesced::with_pacing(&inner, pacing);
-
-        cluster.tasks("web").await.expect("web");
-        tokio::time::sleep(pacing.quiet_after).await;
-        let started = Instant::now();
-        cluster.tasks("web").await.expect("web");
-        cluster.tasks("web").await.expect("web");
-        let quiet = started.elapsed();
-
-        assert!(quiet >= pacing.quiet, "{quiet:?}");
-
-        // A change brings the busy tick back for the next list.
-        inner.set("web", 2, TaskState::Starting);
-        cluster.tasks("web").await.expect("web");
-        let started = Instant::now();
-        cluster.tasks("web").await.expect("web");
-        let busy = started.elapsed();
-        assert!(busy < pacing.quiet, "{busy:?}");
+        // The first list goes at once, the three others one tick after the one before.
+        assert!(elapsed >= pacing.tick * 3, "{elapsed:?}");
     }
 
     #[tokio::test]
     async fn callers_that_keep_polling_share_every_list() {
-        // Twenty gates that each poll every busy tick, as the executor's gates do.
+        // Twenty gates that each poll every tick, as the executor's gates do.
         let services = names(20);
         let spec: Vec<(&str, usize)> = services.iter().map(|n| (n.as_str(), 1)).collect();
         let inner = Recording::with(&spec);
@@ -492,7 +422,7 @@ mod tests {
                 for _ in 0..5 {
                     let started = Instant::now();
                     cluster.tasks(name).await.expect("known service");
-                    tokio::time::sleep(pacing.busy.saturating_sub(started.elapsed())).await;
+                    tokio::time::sleep(pacing.tick.saturating_sub(started.elapsed())).await;
                 }
             }
         }))
