@@ -180,7 +180,7 @@ mod tests {
             .unwrap();
         assert!(out.contains("upstream demo_web {"), "{out}");
         assert!(
-            out.contains("server 10.0.1.8:8080 weight=50 max_fails=3 fail_timeout=10s;"),
+            out.contains("server 10.0.1.8:8080 weight=50 max_fails=0;"),
             "{out}"
         );
         assert!(out.contains("server 10.0.1.9:8080 weight=50"), "{out}");
