@@ -1,0 +1,312 @@
+#!/usr/bin/env bash
+# How hard shipctl leans on the Swarm manager: the Docker API requests per second while a
+# release waits on the health of N services (gated at once), and while `shipctl route` serves
+# N services; and how long after Swarm reports a task running shipctl notices it.
+#
+#   bench/api-rate.sh [SERVICES ...]            default: 1 20 100
+#
+#   SHIPCTL=path          the binary to measure [default: a release build of this tree]
+#   SHIPCTL_BEFORE=path   also measure this one (e.g. a build of an earlier commit), as "before"
+#   RUNS=n                runs per size and binary [default: 1]
+#   ROUTE_SECONDS=s       how long `route` is counted, after 2 s to settle [default: 10]
+#   BENCH_JSON=file       also append the figures there (bench/figures.sh)
+#
+# Each run deploys a fresh project of SERVICES services (1 replica of the test app, a
+# healthcheck whose first probe comes 4 s after the start, so every gate waits a few seconds)
+# with `deploy --parallel SERVICES`, through a proxy in front of the engine's socket that logs
+# every request with its time. Then it runs `route` for the project through the same proxy.
+#   gate:  the requests from the last service created to the last service seen healthy, per
+#          second of that window (the lock's renewals included);
+#   route: the requests of `route` per second, its first 2 s left out;
+#   notice: per service, from the task's status timestamp as Swarm reports it (`running`) to
+#          the `health_progress` event in which shipctl counts it healthy (the NDJSON lines are
+#          stamped as they arrive); median and max over the services.
+# Needs the Swarm of scripts/test and the test app images (scripts/test-image/build.sh).
+# Everything it creates (services, network, keys) is removed on exit.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+sizes=("$@")
+((${#sizes[@]})) || sizes=(1 20 100)
+runs="${RUNS:-1}"
+route_seconds="${ROUTE_SECONDS:-10}"
+for tool in python3 jq curl; do
+  command -v "$tool" >/dev/null || { echo "bench/api-rate.sh: needs $tool" >&2; exit 2; }
+done
+
+docker image inspect shipctl-test-app:1.0.0 >/dev/null 2>&1 ||
+  scripts/test-image/build.sh >/dev/null
+if [[ -z "${SHIPCTL:-}" ]]; then
+  cargo build --release --quiet
+  SHIPCTL="$here/target/release/shipctl"
+fi
+builds=()
+[[ -n "${SHIPCTL_BEFORE:-}" ]] && builds+=("before=$SHIPCTL_BEFORE")
+builds+=("after=$SHIPCTL")
+[[ -z "${SHIPCTL_BEFORE:-}" ]] && builds=("current=$SHIPCTL")
+
+engine="${DOCKER_HOST:-unix:///var/run/docker.sock}"
+[[ "$engine" == unix://* ]] || { echo "bench/api-rate.sh: DOCKER_HOST must be a unix socket" >&2; exit 1; }
+engine="${engine#unix://}"
+
+work="$(mktemp -d)"
+project=""
+services=()
+proxy_pid=""
+route_pid=""
+source "$here/bench/lib/swarm-keys.sh"
+source "$here/bench/lib/network.sh"
+source "$here/bench/figures.sh"
+
+# The proxy: forwards each connection to the engine and logs "TIME METHOD PATH" for every
+# request line a client sends (paths without the API version and the query).
+cat >"$work/proxy.py" <<'PY'
+import os, re, socket, sys, threading, time
+REQUEST = re.compile(rb"(?:^|\r\n)(GET|POST|PUT|DELETE|HEAD) (/[^ ?]*)[^ ]* HTTP/1\.[01]\r\n")
+listen_path, upstream_path, log_path = sys.argv[1:4]
+log = open(log_path, "a", buffering=1)
+lock = threading.Lock()
+
+def pipe(src, dst, count):
+    tail = b""
+    try:
+        while True:
+            data = src.recv(65536)
+            if not data:
+                break
+            if count:
+                seen = tail + data
+                now = time.time()
+                for m in REQUEST.finditer(seen):
+                    if m.end() <= len(tail):
+                        continue
+                    path = re.sub(rb"^/v[0-9.]+", b"", m.group(2)).decode(errors="replace")
+                    with lock:
+                        log.write(f"{now:.6f} {m.group(1).decode()} {path}\n")
+                tail = seen[-256:]
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+if os.path.exists(listen_path):
+    os.unlink(listen_path)
+server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+server.bind(listen_path)
+server.listen(256)
+while True:
+    client, _ = server.accept()
+    upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        upstream.connect(upstream_path)
+    except OSError:
+        client.close()
+        continue
+    threading.Thread(target=pipe, args=(client, upstream, True), daemon=True).start()
+    threading.Thread(target=pipe, args=(upstream, client, False), daemon=True).start()
+PY
+
+# Stamps each line of stdin with the time it arrived.
+cat >"$work/stamp.py" <<'PY'
+import sys, time
+for line in sys.stdin:
+    sys.stdout.write(f"{time.time():.6f} {line}")
+    sys.stdout.flush()
+PY
+
+# The figures of one run, from the proxy's log, the stamped events and the tasks as Swarm
+# reports them: prints "gate_requests gate_seconds route_requests route_seconds notice_median_ms
+# notice_max_ms noticed".
+cat >"$work/figures.py" <<'PY'
+import json, sys
+from datetime import datetime
+requests_log, events_file, tasks_file, services_file, route_from, route_to = sys.argv[1:7]
+route_from, route_to = float(route_from), float(route_to)
+requests = []
+for line in open(requests_log):
+    t, method, path = line.split(" ", 2)
+    requests.append((float(t), method, path.strip()))
+healthy_at = {}
+for line in open(events_file):
+    t, _, body = line.partition(" ")
+    try:
+        event = json.loads(body)
+    except ValueError:
+        continue
+    if event.get("event") == "health_progress" and event["healthy"] >= event["desired"] > 0:
+        healthy_at.setdefault(event["service"], float(t))
+creates = [t for t, m, p in requests if m == "POST" and p == "/services/create" and t < route_from]
+gate_from = max(creates) if creates else 0.0
+gate_to = max(healthy_at.values()) if healthy_at else gate_from
+gate = [r for r in requests if gate_from <= r[0] <= gate_to]
+route = [r for r in requests if route_from <= r[0] <= route_to]
+
+def epoch(stamp):
+    # RFC 3339 with nanoseconds: keep microseconds for Python.
+    date, _, rest = stamp.partition(".")
+    fraction = rest.rstrip("Z")[:6].ljust(6, "0")
+    return datetime.fromisoformat(f"{date}.{fraction}+00:00").timestamp()
+
+names = {s["ID"]: s["Spec"]["Name"] for s in json.load(open(services_file))}
+delays = []
+for task in json.load(open(tasks_file)):
+    status = task.get("Status", {})
+    if status.get("State") != "running" or task.get("DesiredState") != "running":
+        continue
+    logical = names.get(task.get("ServiceID"), "").split("_", 1)[-1].rsplit("-", 1)[0]
+    if logical in healthy_at:
+        delays.append((healthy_at[logical] - epoch(status["Timestamp"])) * 1000)
+delays.sort()
+median = delays[(len(delays) - 1) // 2] if delays else float("nan")
+print(len(gate), f"{max(gate_to - gate_from, 0.001):.3f}", len(route),
+      f"{route_to - route_from:.3f}", f"{median:.0f}", f"{(delays[-1] if delays else float('nan')):.0f}",
+      len(delays))
+PY
+
+remove_project() {
+  [[ -n "$project" ]] || return 0
+  local names=()
+  for s in "${services[@]}"; do names+=("${project}_$s-blue" "${project}_$s-green"); done
+  ((${#names[@]})) && docker service rm "${names[@]}" >/dev/null 2>&1 || true
+  remove_network "${project}_net"
+  remove_keys "$project/"
+  project=""
+}
+stop() { # pid variable name
+  local pid="${!1}"
+  [[ -n "$pid" ]] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  printf -v "$1" '%s' ""
+}
+trap 'stop route_pid; stop proxy_pid; remove_project; rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
+
+write_project() { # services
+  local n=$1
+  services=()
+  {
+    echo "services:"
+    for i in $(seq -f "%03g" 1 "$n"); do
+      services+=("s$i")
+      cat <<YAML
+  s$i:
+    image: shipctl-test-app:1.0.0
+    stop_grace_period: 2s
+    networks: [net]
+    # The first probe comes 4 s after the start: every gate waits a few seconds.
+    healthcheck:
+      test: ["CMD", "/bin/wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/health"]
+      interval: 4s
+      timeout: 5s
+      retries: 5
+    deploy:
+      replicas: 1
+      endpoint_mode: dnsrr
+YAML
+    done
+    cat <<YAML
+networks:
+  net:
+    external: true
+    name: ${project}_net
+YAML
+  } >"$work/compose.yaml"
+  cat >"$work/shipctl.yaml" <<'YAML'
+kv:
+  url: swarm://
+defaults:
+  health:
+    timeout: 5m
+    min_healthy: 1s
+  drain: 1s
+  on_failure: rollback
+YAML
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "nan"}'; }
+rate() { echo "scale=1; $1 / $2" | bc -l; }
+
+one_run() { # binary services: writes the figures line to $work/figures
+  local bin=$1 n=$2
+  project="rate$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  local sock="$work/$project.sock"
+  docker network create -d overlay --attachable \
+    --subnet "10.$((200 + RANDOM % 50)).$((RANDOM % 16 * 16)).0/20" "${project}_net" >/dev/null
+  write_project "$n"
+  : >"$work/requests.log"
+  python3 "$work/proxy.py" "$sock" "$engine" "$work/requests.log" &
+  proxy_pid=$!
+  for _ in $(seq 1 50); do
+    curl -sf --unix-socket "$sock" http://localhost/_ping >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  : >"$work/requests.log"
+  (cd "$work" && DOCKER_HOST="unix://$sock" nice -n 10 "$bin" -p "$project" deploy --yes \
+    --parallel "$n" --output json | python3 -u "$work/stamp.py" >"$work/events.ts") || {
+    echo "bench/api-rate.sh: the release of $n services failed" >&2
+    tail -5 "$work/events.ts" >&2
+    return 1
+  }
+  # The services and their tasks as Swarm reports them, read beside the proxy.
+  curl -sf --unix-socket "$engine" -G http://localhost/services \
+    --data-urlencode "filters={\"label\":[\"com.docker.stack.namespace=$project\"]}" \
+    >"$work/services.json"
+  curl -sf --unix-socket "$engine" -G http://localhost/tasks \
+    --data-urlencode "filters=$(jq -c '{service: map(.ID)}' "$work/services.json")" \
+    >"$work/tasks.json"
+
+  # exec: the pid is shipctl's, which `stop` must reach.
+  (cd "$work" && DOCKER_HOST="unix://$sock" exec nice -n 10 "$bin" -p "$project" route \
+    --config "$work/router.conf" --id "bench-$project" >"$work/route.out" 2>&1) &
+  route_pid=$!
+  sleep 2
+  local route_from route_to
+  route_from="$(date +%s.%N)"
+  sleep "$route_seconds"
+  route_to="$(date +%s.%N)"
+  stop route_pid
+  stop proxy_pid
+  python3 "$work/figures.py" "$work/requests.log" "$work/events.ts" "$work/tasks.json" \
+    "$work/services.json" "$route_from" "$route_to" >"$work/figures"
+  awk -v from="$route_from" -v to="$route_to" '$1 >= from && $1 <= to {print $2, $3}' \
+    "$work/requests.log" | sort | uniq -c | sort -rn | head -4 | tr '\n' ';' >"$work/route-paths"
+  remove_project
+}
+
+printf '%-8s %-8s %-7s %9s %9s %11s   %s\n' services phase build requests seconds "requests/s" "notice ms (median / max)"
+for n in "${sizes[@]}"; do
+  for build in "${builds[@]}"; do
+    name="${build%%=*}" bin="${build#*=}"
+    gate_rates=() route_rates=() notice_medians=() notice_maxes=()
+    for run in $(seq 1 "$runs"); do
+      # In this shell, not a subshell: the trap must see what it created.
+      one_run "$bin" "$n"
+      read -r gate_reqs gate_secs route_reqs route_secs notice_median notice_max noticed \
+        <"$work/figures"
+      gate_rate="$(rate "$gate_reqs" "$gate_secs")"
+      route_rate="$(rate "$route_reqs" "$route_secs")"
+      printf '%-8s %-8s %-7s %9s %9.1f %11s   %s / %s (%s tasks)\n' "$n" gate "$name" "$gate_reqs" \
+        "$gate_secs" "$gate_rate" "$notice_median" "$notice_max" "$noticed"
+      printf '%-8s %-8s %-7s %9s %9.1f %11s   %s\n' "$n" route "$name" "$route_reqs" \
+        "$route_secs" "$route_rate" "$(cat "$work/route-paths")"
+      gate_rates+=("$gate_rate") route_rates+=("$route_rate")
+      notice_medians+=("$notice_median") notice_maxes+=("$notice_max")
+    done
+    if ((runs > 1)); then
+      printf '%-8s %-8s %-7s %9s %9s %11s   %s / %s\n' "$n" "median" "$name" "" "" \
+        "$(printf '%s\n' "${gate_rates[@]}" | median) / $(printf '%s\n' "${route_rates[@]}" | median)" \
+        "$(printf '%s\n' "${notice_medians[@]}" | median)" "$(printf '%s\n' "${notice_maxes[@]}" | median)"
+    fi
+    figure "$n services, $name" "API requests during a gate" "requests/s" "${gate_rates[@]}"
+    figure "$n services, $name" "API requests under route" "requests/s" "${route_rates[@]}"
+    figure "$n services, $name" "health noticed after Swarm (median)" "ms" "${notice_medians[@]}"
+    figure "$n services, $name" "health noticed after Swarm (max)" "ms" "${notice_maxes[@]}"
+  done
+done
