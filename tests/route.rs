@@ -51,9 +51,7 @@ async fn route_follows_keys_and_tasks_on_the_live_swarm() {
     let text = read(&config);
     for target in &blue_targets {
         assert!(
-            text.contains(&format!(
-                "server {target} weight=50 max_fails=0;"
-            )),
+            text.contains(&format!("server {target} weight=50 max_fails=0;")),
             "{target} missing in:\n{text}"
         );
     }
