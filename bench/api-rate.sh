@@ -57,6 +57,7 @@ proxy_pid=""
 route_pid=""
 source "$here/bench/lib/swarm-keys.sh"
 source "$here/bench/lib/network.sh"
+source "$here/bench/lib/project.sh"
 source "$here/bench/figures.sh"
 
 # The proxy: forwards each connection to the engine and logs "TIME METHOD PATH" for every
@@ -169,15 +170,6 @@ print(len(gate), f"{max(gate_to - gate_from, 0.001):.3f}", len(route),
       len(delays))
 PY
 
-remove_project() {
-  [[ -n "$project" ]] || return 0
-  local names=()
-  for s in "${services[@]}"; do names+=("${project}_$s-blue" "${project}_$s-green"); done
-  ((${#names[@]})) && docker service rm "${names[@]}" >/dev/null 2>&1 || true
-  remove_network "${project}_net"
-  remove_keys "$project/"
-  project=""
-}
 stop() { # pid variable name
   local pid="${!1}"
   [[ -n "$pid" ]] || return 0
@@ -188,49 +180,6 @@ stop() { # pid variable name
 trap 'stop route_pid; stop proxy_pid; remove_project; rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
 
-write_project() { # services
-  local n=$1
-  services=()
-  {
-    echo "services:"
-    for i in $(seq -f "%03g" 1 "$n"); do
-      services+=("s$i")
-      cat <<YAML
-  s$i:
-    image: shipctl-test-app:1.0.0
-    stop_grace_period: 2s
-    networks: [net]
-    # The first probe comes 4 s after the start: every gate waits a few seconds.
-    healthcheck:
-      test: ["CMD", "/bin/wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/health"]
-      interval: 4s
-      timeout: 5s
-      retries: 5
-    deploy:
-      replicas: 1
-      endpoint_mode: dnsrr
-YAML
-    done
-    cat <<YAML
-networks:
-  net:
-    external: true
-    name: ${project}_net
-YAML
-  } >"$work/compose.yaml"
-  cat >"$work/shipctl.yaml" <<'YAML'
-kv:
-  url: swarm://
-defaults:
-  health:
-    timeout: 5m
-    min_healthy: 1s
-  drain: 1s
-  on_failure: rollback
-YAML
-}
-
-median() { sort -g | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "nan"}'; }
 rate() { echo "scale=1; $1 / $2" | bc -l; }
 
 one_run() { # binary services: writes the figures line to $work/figures
@@ -239,7 +188,8 @@ one_run() { # binary services: writes the figures line to $work/figures
   local sock="$work/$project.sock"
   docker network create -d overlay --attachable \
     --subnet "10.$((200 + RANDOM % 50)).$((RANDOM % 16 * 16)).0/20" "${project}_net" >/dev/null
-  write_project "$n"
+  # A 4 s healthcheck interval: every gate waits a few seconds for its first probe.
+  write_project "$n" 1 shipctl-test-app:1.0.0 4s
   : >"$work/requests.log"
   python3 "$work/proxy.py" "$sock" "$engine" "$work/requests.log" &
   proxy_pid=$!

@@ -39,17 +39,9 @@ services=()
 counter_pid=""
 source "$here/bench/lib/swarm-keys.sh"
 source "$here/bench/lib/network.sh"
+source "$here/bench/lib/project.sh"
 source "$here/bench/figures.sh"
 
-remove_project() {
-  [[ -n "$project" ]] || return 0
-  local names=()
-  for s in "${services[@]}"; do names+=("${project}_$s-blue" "${project}_$s-green"); done
-  ((${#names[@]})) && docker service rm "${names[@]}" >/dev/null 2>&1 || true
-  remove_network "${project}_net"
-  remove_keys "$project/"
-  project=""
-}
 stop_counter() {
   [[ -n "$counter_pid" ]] || return 0
   kill -TERM "$counter_pid" 2>/dev/null || true
@@ -60,51 +52,6 @@ trap 'stop_counter; remove_project; rm -rf "$work"' EXIT
 # Stopped (bench/run's budget, Ctrl-C): the clean-up above still runs.
 trap 'exit 143' TERM INT
 
-write_project() { # services replicas
-  local n=$1 replicas=$2
-  services=()
-  {
-    echo "services:"
-    for i in $(seq -f "%03g" 1 "$n"); do
-      services+=("s$i")
-      cat <<YAML
-  s$i:
-    image: shipctl-test-app:\${IMAGE_VERSION:-1.0.0}
-    stop_grace_period: 2s
-    networks: [net]
-    # The image's check (1 s interval, 2 s timeout, 2 retries), with room for two cores that
-    # start hundreds of tasks at once: a probe that times out there must not make Swarm
-    # replace a healthy task.
-    healthcheck:
-      test: ["CMD", "/bin/wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/health"]
-      interval: 1s
-      timeout: 5s
-      retries: 5
-    deploy:
-      replicas: $replicas
-      endpoint_mode: dnsrr
-YAML
-    done
-    cat <<YAML
-networks:
-  net:
-    external: true
-    name: ${project}_net
-YAML
-  } >"$work/compose.yaml"
-  cat >"$work/shipctl.yaml" <<'YAML'
-kv:
-  url: swarm://
-defaults:
-  health:
-    timeout: 5m
-    min_healthy: 1s
-  drain: 1s
-  on_failure: rollback
-YAML
-}
-
-median() { sort -g | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "nan"}'; }
 
 printf '%-9s %-4s %10s %10s %10s %12s %10s\n' size run "wall s" "RSS MB" "API reqs" "API reqs/s" "tasks/s"
 for size in "${sizes[@]}"; do
@@ -117,7 +64,7 @@ for size in "${sizes[@]}"; do
     project="relb$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
     docker network create -d overlay --attachable --subnet "10.$((200 + RANDOM % 50)).$((RANDOM % 16 * 16)).0/20" \
       "${project}_net" >/dev/null
-    write_project "$n" "$replicas"
+    write_project "$n" "$replicas" 'shipctl-test-app:${IMAGE_VERSION:-1.0.0}' 1s
     (cd "$work" && "$bin" -p "$project" deploy --yes --output json >"$work/first.json") || {
       echo "size $size run $run: the first release failed" >&2
       tail -5 "$work/first.json" >&2
