@@ -60,59 +60,6 @@ source "$here/bench/lib/network.sh"
 source "$here/bench/lib/project.sh"
 source "$here/bench/figures.sh"
 
-# The proxy: forwards each connection to the engine and logs "TIME METHOD PATH" for every
-# request line a client sends (paths without the API version and the query).
-cat >"$work/proxy.py" <<'PY'
-import os, re, socket, sys, threading, time
-REQUEST = re.compile(rb"(?:^|\r\n)(GET|POST|PUT|DELETE|HEAD) (/[^ ?]*)[^ ]* HTTP/1\.[01]\r\n")
-listen_path, upstream_path, log_path = sys.argv[1:4]
-log = open(log_path, "a", buffering=1)
-lock = threading.Lock()
-
-def pipe(src, dst, count):
-    tail = b""
-    try:
-        while True:
-            data = src.recv(65536)
-            if not data:
-                break
-            if count:
-                seen = tail + data
-                now = time.time()
-                for m in REQUEST.finditer(seen):
-                    if m.end() <= len(tail):
-                        continue
-                    path = re.sub(rb"^/v[0-9.]+", b"", m.group(2)).decode(errors="replace")
-                    with lock:
-                        log.write(f"{now:.6f} {m.group(1).decode()} {path}\n")
-                tail = seen[-256:]
-            dst.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-if os.path.exists(listen_path):
-    os.unlink(listen_path)
-server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-server.bind(listen_path)
-server.listen(256)
-while True:
-    client, _ = server.accept()
-    upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        upstream.connect(upstream_path)
-    except OSError:
-        client.close()
-        continue
-    threading.Thread(target=pipe, args=(client, upstream, True), daemon=True).start()
-    threading.Thread(target=pipe, args=(upstream, client, False), daemon=True).start()
-PY
-
 # Stamps each line of stdin with the time it arrived.
 cat >"$work/stamp.py" <<'PY'
 import sys, time
@@ -191,7 +138,7 @@ one_run() { # binary services: writes the figures line to $work/figures
   # A 4 s healthcheck interval: every gate waits a few seconds for its first probe.
   write_project "$n" 1 shipctl-test-app:1.0.0 4s
   : >"$work/requests.log"
-  python3 "$work/proxy.py" "$sock" "$engine" "$work/requests.log" &
+  python3 "$here/bench/docker-api-counter.py" "$sock" "$engine" "$work/counts.json" "$work/requests.log" &
   proxy_pid=$!
   for _ in $(seq 1 50); do
     curl -sf --unix-socket "$sock" http://localhost/_ping >/dev/null 2>&1 && break

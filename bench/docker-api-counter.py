@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Counts the Docker API requests that pass through it.
 
-    docker-api-counter.py LISTEN_SOCKET UPSTREAM_SOCKET COUNT_FILE
+    docker-api-counter.py LISTEN_SOCKET UPSTREAM_SOCKET COUNT_FILE [LOG_FILE]
 
 Listens on the Unix socket LISTEN_SOCKET, forwards every connection to UPSTREAM_SOCKET (the
 engine's), and counts the HTTP request lines clients send (keep-alive connections carry several).
 On SIGTERM or SIGINT it writes the counts as JSON to COUNT_FILE: {"requests": N, "by_path":
-{"GET /tasks": N, ...}} (paths without their query) and exits.
+{"GET /tasks": N, ...}} (paths without their query) and exits. With LOG_FILE, it also appends
+"TIME METHOD PATH" for each request as it passes (TIME in Unix seconds), for rates over time.
 """
 import json
 import os
@@ -15,10 +16,12 @@ import signal
 import socket
 import sys
 import threading
+import time
 
 REQUEST = re.compile(rb"(?:^|\r\n)(GET|POST|PUT|DELETE|HEAD) (/[^ ?]*)[^ ]* HTTP/1\.[01]\r\n")
 
 listen_path, upstream_path, count_file = sys.argv[1:4]
+log = open(sys.argv[4], "a", buffering=1) if len(sys.argv) > 4 else None
 counts = {}
 lock = threading.Lock()
 
@@ -33,6 +36,7 @@ def pipe(src, dst, count):
             if count:
                 # A request line may be split between two reads: keep the end of the last one.
                 seen = tail + data
+                now = time.time()
                 for m in REQUEST.finditer(seen):
                     if m.end() <= len(tail):
                         continue
@@ -41,6 +45,8 @@ def pipe(src, dst, count):
                     key = f"{m.group(1).decode()} {path}"
                     with lock:
                         counts[key] = counts.get(key, 0) + 1
+                        if log:
+                            log.write(f"{now:.6f} {key}\n")
                 tail = seen[-256:]
             dst.sendall(data)
     except OSError:
