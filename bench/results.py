@@ -26,7 +26,7 @@ import statistics
 import subprocess
 import sys
 
-ORDER = ["plan", "overhead", "zero-downtime", "release"]
+ORDER = ["plan", "overhead", "zero-downtime", "release", "api-rate"]
 
 
 def git(*args):
@@ -233,6 +233,52 @@ def readme_rows(doc):
             f"{' / '.join(num(f.get('release', s, 'Docker API requests'), 0) for s in sc)} Docker API requests "
             f"(medians of {' / '.join(str(f.get('release', s, 'wall time', 'runs')) for s in sc)} runs)"
             + (f"; the larger sizes: {miss[len('no figure: '):]}" if miss else "")))
+    # Docker API requests per second and the health notice (bench/api-rate.sh): per size, one
+    # build ("current") or, when SHIPCTL_BEFORE was given, "before -> after"; a run stopped at
+    # its budget keeps the sizes it finished.
+    a = "api-rate"
+    miss = missing(a)
+    cmd = f"`{f.bench[a]['command']}`" if a in f.bench else "`bench/api-rate.sh`"
+    builds = {}
+    for r in doc["results"]:
+        m = re.fullmatch(r"(\d+) services, (\w+)", r["scenario"]) if r["benchmark"] == a else None
+        if m:
+            builds.setdefault(int(m.group(1)), set()).add(m.group(2))
+    sizes = sorted(builds)
+    gate, route = "API requests during a gate", "API requests under route"
+    med, worst = "health noticed after Swarm (median)", "health noticed after Swarm (max)"
+    if not sizes:
+        rows.append(("Docker API requests per second while N services are gated at once (one "
+                     "release) / under `shipctl route`", cmd, miss or "no figure"))
+        rows.append(("health noticed after Swarm's task timestamp", cmd, miss or "no figure"))
+    else:
+        compared = any("before" in b or "after" in b for b in builds.values())
+
+        def per_size(fig, key="median", digits=1):
+            def one(n):
+                if compared:
+                    return " → ".join(num(f.get(a, f"{n} services, {b}", fig, key), digits)
+                                      for b in ("before", "after"))
+                return num(f.get(a, f"{n} services, current", fig, key), digits)
+            return " / ".join(one(n) for n in sizes)
+
+        def runs(fig):
+            return " / ".join(str(next((f.get(a, f"{n} services, {b}", fig, "runs")
+                                        for b in ("after", "current", "before")
+                                        if f.get(a, f"{n} services, {b}", fig, "runs")), "?"))
+                              for n in sizes)
+        names = " / ".join(f"{n:,}" for n in sizes)
+        note = "before → after: the `SHIPCTL_BEFORE` build, then the one measured; " if compared else ""
+        partial = f"; the larger sizes: {miss[len('no figure: '):]}" if miss else ""
+        rows.append((
+            f"Docker API requests per second while {names} services are gated at once (one "
+            f"release) / under `shipctl route`", cmd,
+            f"gated {per_size(gate)} requests/s, under `route` {per_size(route)} requests/s "
+            f"({note}medians of {runs(gate)} runs){partial}"))
+        rows.append((
+            f"health noticed after Swarm's task timestamp, {names} services", cmd,
+            f"median {per_size(med, digits=0)} ms, max {per_size(worst, 'max', digits=0)} ms "
+            f"({note}over the services; {runs(med)} runs){partial}"))
     # Deploy overhead.
     miss = missing("overhead")
     ours = f.get("overhead", "shipctl blue-green, 2 replicas", "deploy wall time")
