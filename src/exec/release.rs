@@ -580,10 +580,11 @@ fn release_error(
     failed_too: &[Error],
     others: &[Error],
 ) -> Error {
-    let mut note = String::new();
+    // Every failure of a release comes before its switch took effect.
+    let mut note = String::from("; nothing was switched");
     if !back.is_empty() {
         note.push_str(&format!(
-            "; nothing was switched, and {} went back to the previous version",
+            ", and {} went back to the previous version",
             back.join(", ")
         ));
     }
@@ -632,6 +633,18 @@ mod tests {
             message.contains("nothing was switched, and web went back"),
             "{message}"
         );
+        assert!(message.contains("also: deploy of api"), "{message}");
+    }
+
+    #[test]
+    fn gates_failing_together_with_nothing_else_started_still_say_nothing_was_switched() {
+        // orders and api failed together, each put back by its own policy; web, which depends
+        // on them, never started.
+        let err = release_error(rolled_back("orders"), &[], &[], &[rolled_back("api")], &[]);
+        assert_eq!(err.exit_code(), 1, "{err}");
+        let message = err.to_string();
+        assert!(message.contains("nothing was switched"), "{message}");
+        assert!(!message.contains("went back"), "{message}");
         assert!(message.contains("also: deploy of api"), "{message}");
     }
 

@@ -4,19 +4,25 @@
 use std::collections::HashMap;
 
 use shipctl::kv::{self, SwarmKv};
+use shipctl::ports::Kv;
 
 use crate::support::docker::require_docker;
 use crate::support::prereq::unique;
 
-#[tokio::test]
-async fn keys_are_labels_on_the_swarm_and_other_labels_survive() {
-    let Some(cluster) = require_docker().await else {
-        return;
-    };
-    let docker = cluster.docker().clone();
+/// The local engine and the swarm:// store on it (None: no Docker, as `require_docker` says).
+async fn swarm_store() -> Option<(bollard::Docker, Box<dyn Kv>)> {
+    let docker = require_docker().await?.docker().clone();
     let store = kv::connect_with_docker("swarm://", &HashMap::new(), Some(docker.clone()))
         .await
         .expect("swarm backend");
+    Some((docker, store))
+}
+
+#[tokio::test]
+async fn keys_are_labels_on_the_swarm_and_other_labels_survive() {
+    let Some((docker, store)) = swarm_store().await else {
+        return;
+    };
     let key = format!("{}/web-active-zone", unique("swarm-labels"));
     let before = docker.inspect_swarm().await.expect("inspect");
     store.put(&key, "green").await.expect("put");
@@ -80,13 +86,9 @@ async fn an_unreachable_engine_is_unavailable() {
 /// decided as if made alone (of several compare-and-swaps from one revision, one wins).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn writes_made_at_once_share_updates_and_keep_their_semantics() {
-    let Some(cluster) = require_docker().await else {
+    let Some((docker, store)) = swarm_store().await else {
         return;
     };
-    let docker = cluster.docker().clone();
-    let store = kv::connect_with_docker("swarm://", &HashMap::new(), Some(docker.clone()))
-        .await
-        .expect("swarm backend");
     let prefix = format!("{}/", unique("swarm-batch"));
     let keys: Vec<String> = (0..100).map(|i| format!("{prefix}svc-{i}")).collect();
     let outcome = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(async {
