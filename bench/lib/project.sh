@@ -43,6 +43,8 @@ kv:
 defaults:
   health:
     timeout: 5m
+    # Hundreds of tasks starting on two cores: a service may wait minutes for its first task.
+    progress_deadline: 4m
     min_healthy: 1s
   drain: 1s
   on_failure: rollback
