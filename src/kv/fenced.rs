@@ -73,6 +73,10 @@ impl Kv for FencedKv<'_> {
         self.inner.get(key).await
     }
 
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<KvEntry>>, KvError> {
+        self.inner.get_many(keys).await
+    }
+
     async fn put(&self, key: &str, value: &str) -> Result<(), KvError> {
         let change = KeyChange::Put(KeyWrite {
             key: key.to_string(),

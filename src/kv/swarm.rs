@@ -489,6 +489,18 @@ impl Kv for SwarmKv {
         Ok(labels.get(&label(key)).and_then(|raw| decode(key, raw)))
     }
 
+    /// Every key lives on the one Swarm object: one read answers them all, at one instant.
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<KvEntry>>, KvError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (labels, _) = self.read().await?;
+        Ok(keys
+            .iter()
+            .map(|key| labels.get(&label(key)).and_then(|raw| decode(key, raw)))
+            .collect())
+    }
+
     async fn put(&self, key: &str, value: &str) -> Result<(), KvError> {
         let (key, value) = (key.to_string(), value.to_string());
         self.update(false, move |labels, index, _| {

@@ -96,6 +96,17 @@ pub trait Kv: Send + Sync {
 
     async fn get(&self, key: &str) -> Result<Option<KvEntry>, KvError>;
 
+    /// The entries of `keys`, in their order (`None` where a key does not exist), read in as
+    /// few requests as the store allows: a caller following many keys asks once per look
+    /// instead of once per key. Reads split at [`Kv::max_atomic_ops`] are not one snapshot.
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<KvEntry>>, KvError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(self.get(key).await?);
+        }
+        Ok(out)
+    }
+
     async fn put(&self, key: &str, value: &str) -> Result<(), KvError>;
 
     /// Writes `value` only if the key's revision is still `expected` (`None` = key must not

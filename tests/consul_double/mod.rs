@@ -450,6 +450,70 @@ async fn txn_applies_all_or_nothing() {
 }
 
 #[tokio::test]
+async fn txn_reads_get_or_empty_and_leave_the_index_alone() {
+    let (d, c) = start().await;
+    c.put("/v1/kv/present", "blue").await;
+    c.put("/v1/kv/empty", "").await;
+    let before = d.index();
+    let reads = |verb: &str| {
+        json!([
+            {"KV": {"Verb": verb, "Key": "present"}},
+            {"KV": {"Verb": verb, "Key": "missing"}},
+            {"KV": {"Verb": verb, "Key": "empty"}},
+        ])
+        .to_string()
+    };
+    let a = c.put("/v1/txn", &reads("get-or-empty")).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let v = a.json();
+    let results = v["Results"].as_array().expect("results");
+    assert_eq!(results.len(), 3, "one result per operation: {v}");
+    assert_eq!(results[0]["KV"]["Key"], "present");
+    assert_eq!(results[0]["KV"]["Value"], "Ymx1ZQ==");
+    assert!(results[0]["KV"]["ModifyIndex"].as_u64() > Some(0));
+    // A missing key: the operation's own entry, no value, indexes 0.
+    assert_eq!(
+        results[1]["KV"],
+        json!({"LockIndex": 0, "Key": "missing", "Flags": 0, "Value": null,
+               "CreateIndex": 0, "ModifyIndex": 0})
+    );
+    assert_eq!(results[2]["KV"]["Value"], Value::Null);
+    assert!(results[2]["KV"]["ModifyIndex"].as_u64() > Some(0));
+    // Served like a read: leader headers, no index, and no Raft index used.
+    assert!(a.headers.contains_key("X-Consul-KnownLeader"));
+    assert!(a.headers.contains_key("X-Consul-LastContact"));
+    assert_eq!(a.index, None);
+    assert_eq!(d.index(), before, "a read-only transaction writes nothing");
+    // A plain get of a missing key fails the whole transaction.
+    let a = c.put("/v1/txn", &reads("get")).await;
+    assert_eq!(a.status, StatusCode::CONFLICT);
+    let v = a.json();
+    assert_eq!(v["Results"], Value::Null);
+    assert_eq!(v["Errors"][0]["OpIndex"], 1);
+    assert!(
+        v["Errors"][0]["What"]
+            .as_str()
+            .expect("What")
+            .contains("doesn't exist"),
+        "{v}"
+    );
+    // A write makes it a write: no read headers.
+    let a = c
+        .put(
+            "/v1/txn",
+            &json!([
+                {"KV": {"Verb": "get-or-empty", "Key": "missing"}},
+                {"KV": {"Verb": "set", "Key": "new", "Value": "eA=="}},
+            ])
+            .to_string(),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(!a.headers.contains_key("X-Consul-KnownLeader"));
+    assert!(d.index() > before);
+}
+
+#[tokio::test]
 async fn sessions_acquire_and_release() {
     let (_d, c) = start().await;
     let bad = c

@@ -184,6 +184,71 @@ pub async fn atomic_pairs_under_concurrent_writers(b: &Backend) {
     );
 }
 
+/// Many keys in one call: in the order asked, missing ones as None, present ones with their
+/// value and revision, also past what one transaction of the store takes.
+pub async fn get_many_reads_keys_in_order(b: &Backend) {
+    let kv: &dyn Kv = b.kv.as_ref();
+    assert_eq!(kv.get_many(&[]).await.expect("no keys"), Vec::new());
+    // More keys than one atomic operation takes (Swarm has no limit: as many as etcd's), every
+    // third one missing.
+    let count = kv.max_atomic_ops().min(128) + 7;
+    let keys: Vec<String> = (0..count)
+        .map(|i| b.key(&format!("many/k{i:04}")))
+        .collect();
+    let writes: Vec<KeyWrite> = keys
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 3 != 1)
+        .map(|(i, k)| KeyWrite {
+            key: k.clone(),
+            value: if i % 3 == 2 {
+                String::new()
+            } else {
+                format!("v{i}")
+            },
+        })
+        .collect();
+    for chunk in writes.chunks(kv.max_atomic_ops().min(writes.len())) {
+        kv.write_atomic(chunk).await.expect("write");
+    }
+    // Asked out of order, with a repeat and a key nobody wrote.
+    let mut asked: Vec<String> = keys.iter().rev().cloned().collect();
+    asked.push(keys[0].clone());
+    asked.push(b.key("many-never-written"));
+    let got = kv.get_many(&asked).await.expect("get_many");
+    assert_eq!(got.len(), asked.len());
+    for (key, entry) in asked.iter().zip(&got) {
+        let single = kv.get(key).await.expect("get");
+        assert_eq!(entry, &single, "{key}: get_many and get disagree");
+    }
+    for (i, key) in keys.iter().enumerate() {
+        let entry = &got[count - 1 - i];
+        match i % 3 {
+            1 => assert_eq!(entry, &None, "{key} was never written"),
+            _ => {
+                let e = entry.as_ref().expect("written");
+                assert_eq!(&e.key, key);
+                let value = if i % 3 == 2 {
+                    String::new()
+                } else {
+                    format!("v{i}")
+                };
+                assert_eq!(e.value, value);
+                assert!(e.revision > 0);
+            }
+        }
+    }
+    assert_eq!(got[count], got[count - 1], "a repeated key, the same entry");
+    assert_eq!(got[count + 1], None);
+    // Revisions are those of the writes: a later write shows a newer one.
+    kv.put(&keys[0], "again").await.expect("put");
+    let again = kv.get_many(&keys[..1]).await.expect("get_many");
+    let first = got[count - 1].as_ref().expect("written");
+    let now = again[0].as_ref().expect("written");
+    assert_eq!(now.value, "again");
+    assert!(now.revision > first.revision);
+}
+
 pub async fn delete_and_list_prefix(b: &Backend) {
     let p = b.key("list/");
     for (k, v) in [("a", "1"), ("b", "2"), ("c/d", "3")] {

@@ -15,6 +15,7 @@ macro_rules! conformance {
 
             conformance!(@tests $make;
                 read_your_write,
+                get_many_reads_keys_in_order,
                 compare_and_swap,
                 cas_counter_under_contention,
                 atomic_pairs_under_concurrent_writers,

@@ -1,8 +1,10 @@
 //! Consul KV over its HTTP API: CAS on ModifyIndex, `/v1/txn`, session locks, blocking queries.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -40,6 +42,8 @@ struct Inner {
     token: Option<String>,
     lock_delay: Duration,
     patience: Patience,
+    /// The agent refused `get-or-empty` in a transaction (Consul before 1.14).
+    txn_reads_unknown: AtomicBool,
 }
 
 impl fmt::Debug for ConsulKv {
@@ -104,6 +108,7 @@ impl ConsulKv {
                 token: config.token,
                 lock_delay: config.lock_delay,
                 patience: Patience::default(),
+                txn_reads_unknown: AtomicBool::new(false),
             }),
         })
     }
@@ -326,6 +331,46 @@ pub(crate) fn decode_entries(
         .collect()
 }
 
+/// The answer of a read-only transaction of one `get-or-empty` per key of `keys`: their
+/// entries in that order. A missing key comes back with ModifyIndex 0, which no written key
+/// has; a key with no result at all was filtered out by the ACLs, as a `GET` of it would be
+/// denied. Pure, so that hostile answers can be tried without a server.
+pub(crate) fn decode_txn_gets(
+    describe: &str,
+    body: &[u8],
+    keys: &[String],
+) -> Result<Vec<Option<KvEntry>>, KvError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Answer {
+        #[serde(default)]
+        results: Option<Vec<serde_json::Value>>,
+    }
+    let answer: Answer = serde_json::from_slice(body)
+        .map_err(|e| KvError::Other(format!("{describe} sent unreadable JSON: {e}")))?;
+    let kvs: Vec<serde_json::Value> = answer
+        .results
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|mut r| r.get_mut("KV").map(serde_json::Value::take))
+        .collect();
+    let raw = serde_json::to_vec(&kvs)
+        .map_err(|e| KvError::Other(format!("{describe} sent unreadable JSON: {e}")))?;
+    let mut found: HashMap<String, Option<KvEntry>> = HashMap::new();
+    for (entry, _) in decode_entries(describe, &raw)? {
+        let present = (entry.revision != 0).then(|| entry.clone());
+        found.insert(entry.key, present);
+    }
+    keys.iter()
+        .map(|k| {
+            found.get(k).cloned().ok_or_else(|| KvError::Denied {
+                url: describe.to_string(),
+                reason: format!("the transaction answered nothing for {k}"),
+            })
+        })
+        .collect()
+}
+
 #[async_trait]
 impl Kv for ConsulKv {
     fn describe(&self) -> String {
@@ -334,6 +379,45 @@ impl Kv for ConsulKv {
 
     async fn get(&self, key: &str) -> Result<Option<KvEntry>, KvError> {
         Ok(self.inner.get_entry(key).await?.0)
+    }
+
+    /// One read-only `/v1/txn` of `get-or-empty` operations per [`TXN_MAX_OPS`] keys (a plain
+    /// `get` of a missing key would fail the whole transaction). Consul before 1.14 does not
+    /// know that verb: there, and from then on, the keys are read one by one.
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<KvEntry>>, KvError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(TXN_MAX_OPS) {
+            if self.inner.txn_reads_unknown.load(Ordering::Relaxed) {
+                for key in chunk {
+                    out.push(self.get(key).await?);
+                }
+                continue;
+            }
+            let mut ops = Vec::with_capacity(chunk.len());
+            for key in chunk {
+                check_key(key)?;
+                ops.push(json!({"KV": {"Verb": "get-or-empty", "Key": key}}));
+            }
+            let body = serde_json::to_vec(&ops)
+                .map_err(|e| KvError::Other(format!("cannot encode transaction: {e}")))?;
+            let r = self
+                .inner
+                .call(Method::PUT, "/v1/txn", Some(body), REQUEST_TIMEOUT)
+                .await?;
+            match r.status {
+                StatusCode::OK => {
+                    out.extend(decode_txn_gets(&self.inner.describe, &r.body, chunk)?);
+                }
+                _ if text(&r.body).contains("unknown KV verb") => {
+                    self.inner.txn_reads_unknown.store(true, Ordering::Relaxed);
+                    for key in chunk {
+                        out.push(self.get(key).await?);
+                    }
+                }
+                _ => return Err(self.inner.unexpected("transaction", &r)),
+            }
+        }
+        Ok(out)
     }
 
     async fn put(&self, key: &str, value: &str) -> Result<(), KvError> {
@@ -660,6 +744,37 @@ impl Kv for ConsulKv {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn keys(list: &[&str]) -> Vec<String> {
+        list.iter().map(|k| k.to_string()).collect()
+    }
+
+    #[test]
+    fn txn_reads_come_back_in_order_with_missing_keys_as_none() {
+        let body = br#"{"Results":[
+            {"KV":{"LockIndex":0,"Key":"b","Flags":0,"Value":null,"CreateIndex":0,"ModifyIndex":0}},
+            {"KV":{"LockIndex":0,"Key":"a","Flags":0,"Value":"Ymx1ZQ==","CreateIndex":3,"ModifyIndex":5}},
+            {"KV":{"LockIndex":0,"Key":"e","Flags":0,"Value":null,"CreateIndex":6,"ModifyIndex":6}}
+        ],"Errors":null}"#;
+        let got = decode_txn_gets("consul", body, &keys(&["a", "b", "e", "a"])).expect("decoded");
+        let got: Vec<Option<(String, String, u64)>> = got
+            .into_iter()
+            .map(|e| e.map(|e| (e.key, e.value, e.revision)))
+            .collect();
+        let a = Some(("a".to_string(), "blue".to_string(), 5));
+        assert_eq!(
+            got,
+            vec![a.clone(), None, Some(("e".into(), String::new(), 6)), a]
+        );
+    }
+
+    #[test]
+    fn a_key_the_txn_left_out_is_denied() {
+        let body = br#"{"Results":null,"Errors":null}"#;
+        let err = decode_txn_gets("consul", body, &keys(&["a"])).expect_err("no result for a");
+        assert!(matches!(err, KvError::Denied { .. }), "{err}");
+        assert!(decode_txn_gets("consul", b"<html>", &keys(&["a"])).is_err());
+    }
 
     #[test]
     fn keys_are_checked() {

@@ -199,6 +199,36 @@ pub(crate) fn decode_range(v: &Value) -> Result<(Option<KvEntry>, i64, u64), KvE
     }
 }
 
+/// A txn answer of `expected` range requests, one key each: their entries in order.
+pub(crate) fn decode_ranges(
+    describe: &str,
+    v: &Value,
+    expected: usize,
+) -> Result<Vec<Option<KvEntry>>, KvError> {
+    // Without compares a txn always succeeds; anything else is not an answer to our reads.
+    let succeeded = v.get("succeeded").and_then(Value::as_bool).unwrap_or(false);
+    let responses = v
+        .get("responses")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if !succeeded || responses.len() != expected {
+        return Err(KvError::Other(format!(
+            "{describe} answered {} of {expected} reads",
+            responses.len()
+        )));
+    }
+    responses
+        .iter()
+        .map(|r| {
+            let range = r.get("response_range").ok_or_else(|| {
+                KvError::Other(format!("{describe} answered a read with something else"))
+            })?;
+            Ok(decode_range(range)?.0)
+        })
+        .collect()
+}
+
 /// A `/v3/kv/range` answer for a prefix: every entry.
 pub(crate) fn decode_list(v: &Value) -> Result<Vec<KvEntry>, KvError> {
     v.get("kvs")
@@ -391,6 +421,23 @@ impl Kv for EtcdKv {
 
     async fn get(&self, key: &str) -> Result<Option<KvEntry>, KvError> {
         Ok(self.inner.range(key).await?.0)
+    }
+
+    /// One txn of range requests per [`TXN_MAX_OPS`] keys: each txn reads at one revision.
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<KvEntry>>, KvError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(TXN_MAX_OPS) {
+            let success: Vec<Value> = chunk
+                .iter()
+                .map(|k| json!({"request_range": {"key": b64(k)}}))
+                .collect();
+            let v = self
+                .inner
+                .post("/v3/kv/txn", &json!({"compare": [], "success": success}))
+                .await?;
+            out.extend(decode_ranges(&self.inner.describe, &v, chunk.len())?);
+        }
+        Ok(out)
     }
 
     async fn put(&self, key: &str, value: &str) -> Result<(), KvError> {
@@ -626,6 +673,33 @@ mod tests {
         let (outcome, consumed) = decode_watch("etcd", stream, u64::MAX);
         assert_eq!(outcome.map(|o| o.ok()), Some(Some(u64::MAX)));
         assert_eq!(consumed, stream.len());
+    }
+
+    #[test]
+    fn txn_reads_keep_the_order_and_the_gaps() {
+        let v: Value = serde_json::from_str(
+            r#"{"header":{"revision":"9"},"succeeded":true,"responses":[
+                {"response_range":{"header":{"revision":"9"},"kvs":[{"key":"YQ==","value":"MQ==","mod_revision":"4"}],"count":"1"}},
+                {"response_range":{"header":{"revision":"9"}}},
+                {"response_range":{"header":{"revision":"9"},"kvs":[{"key":"Yw==","mod_revision":"7"}],"count":"1"}}
+            ]}"#,
+        )
+        .expect("json");
+        let entries = decode_ranges("etcd", &v, 3).expect("decoded");
+        let keys: Vec<Option<(String, String, u64)>> = entries
+            .into_iter()
+            .map(|e| e.map(|e| (e.key, e.value, e.revision)))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                Some(("a".into(), "1".into(), 4)),
+                None,
+                Some(("c".into(), String::new(), 7)),
+            ]
+        );
+        assert!(decode_ranges("etcd", &v, 4).is_err(), "a read went missing");
+        assert!(decode_ranges("etcd", &json!({"succeeded": false}), 0).is_err());
     }
 
     #[test]

@@ -31,6 +31,23 @@ pub(super) fn txn(shared: &Arc<Shared>, body: &Bytes) -> Resp {
             ),
         );
     }
+    // Consul's write verbs; a transaction without any is served like a read: no Raft index
+    // is used, and the answer carries the leader headers of a read (but no X-Consul-Index).
+    let writes = ops.iter().any(|op| {
+        let verb = op.pointer("/KV/Verb").and_then(Value::as_str).unwrap_or("");
+        matches!(
+            verb,
+            "set" | "cas" | "lock" | "unlock" | "delete" | "delete-tree" | "delete-cas"
+        )
+    });
+    let read_meta = |mut r: Resp| {
+        if !writes {
+            let h = r.headers_mut();
+            h.insert("X-Consul-KnownLeader", "true".parse().expect("header"));
+            h.insert("X-Consul-LastContact", "0".parse().expect("header"));
+        }
+        r
+    };
     let mut guard = shared.state.lock().expect("state");
     expire_sessions(&mut guard);
     // Work on a copy: a failed transaction changes nothing.
@@ -99,7 +116,18 @@ pub(super) fn txn(shared: &Arc<Shared>, body: &Bytes) -> Resp {
             }
             "get" | "get-or-empty" => match s.kv.get(&key) {
                 Some(e) => results.push(json!({"KV": entry_json(&key, e, true)})),
-                None if verb == "get-or-empty" => {}
+                // Consul answers the operation's own entry: the key, no value, indexes 0.
+                None if verb == "get-or-empty" => {
+                    let empty = Entry {
+                        value: Vec::new(),
+                        flags,
+                        create_index: 0,
+                        modify_index: 0,
+                        lock_index: 0,
+                        session: None,
+                    };
+                    results.push(json!({"KV": entry_json(&key, &empty, true)}));
+                }
                 None => fail(format!("key \"{key}\" doesn't exist")),
             },
             "get-tree" => {
@@ -156,14 +184,20 @@ pub(super) fn txn(shared: &Arc<Shared>, body: &Bytes) -> Resp {
     }
     if !errors.is_empty() {
         let body = json!({"Results": null, "Errors": errors});
-        return reply(StatusCode::CONFLICT, "application/json", body.to_string());
+        return read_meta(reply(
+            StatusCode::CONFLICT,
+            "application/json",
+            body.to_string(),
+        ));
     }
-    *guard = s;
-    let _ = shared.changed.send(guard.index);
+    if writes {
+        *guard = s;
+        let _ = shared.changed.send(guard.index);
+    }
     let results = if results.is_empty() {
         Value::Null
     } else {
         Value::Array(results)
     };
-    json_reply(&json!({"Results": results, "Errors": null}))
+    read_meta(json_reply(&json!({"Results": results, "Errors": null})))
 }
