@@ -4,10 +4,16 @@
 //! the keys and tasks, installs the rendered file atomically after `--check`, reloads the router
 //! and reports what it serves under `{service}-router` and in its registration
 //! `{service}-router/{id}` ([`registration`], see [`crate::ports::RouterReport`]).
+//!
+//! The store sees the same few requests however many services a router serves: one read of
+//! every routing key per look ([`crate::ports::Kv::get_many`]), one atomic write per report
+//! round and per heartbeat (split only where the store limits the operations per write).
 
 pub mod context;
 pub mod event;
 pub mod install;
+#[cfg(test)]
+mod memory_kv;
 mod program;
 pub mod registration;
 pub mod render;

@@ -14,7 +14,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::event::{RouteEvent, RouteSink};
 use super::target::RouteTarget;
-use crate::ports::{Kv, KvError, RouterReport, registration_key, valid_router_id};
+use crate::ports::{
+    KeyChange, KeyWrite, Kv, KvError, RouterReport, registration_key, valid_router_id,
+};
 
 /// How long a clean shutdown tries to delete the registrations before it gives up (they then
 /// look dead to deploys after three heartbeats).
@@ -71,6 +73,16 @@ pub fn current_host() -> String {
         .unwrap_or_else(|| "host".to_string())
 }
 
+/// Writes `writes` in as few atomic writes as the store takes ([`Kv::max_atomic_ops`] each):
+/// the store sees one request per round, not one per service. Stops at the first that fails;
+/// the ones before it stay written.
+pub(super) async fn write_batched(kv: &dyn Kv, writes: &[KeyWrite]) -> Result<(), KvError> {
+    for chunk in writes.chunks(kv.max_atomic_ops().max(1)) {
+        kv.write_atomic(chunk).await?;
+    }
+    Ok(())
+}
+
 /// The registrations of one router process, one per service it routes.
 pub(super) struct Registry {
     kv: Arc<dyn Kv>,
@@ -121,36 +133,55 @@ impl Registry {
         &self.keys
     }
 
-    /// Records what the router serves for `router_key`'s service and writes its registration.
-    pub async fn publish(&self, router_key: &str, report: RouterReport) -> Result<(), KvError> {
-        let key = registration_key(router_key, &self.id);
+    /// Records what the router serves for the service of each `(router key, report)` and
+    /// writes those registrations together with `also`: one atomic write, however many
+    /// services, unless the store takes fewer operations per write.
+    pub async fn publish(
+        &self,
+        reports: Vec<(String, RouterReport)>,
+        also: &[KeyWrite],
+    ) -> Result<(), KvError> {
+        if reports.is_empty() && also.is_empty() {
+            return Ok(());
+        }
         let mut state = self.state.lock().await;
-        state.reports.insert(key.clone(), report);
-        self.write(&mut state, &key).await
+        let mut keys = Vec::with_capacity(reports.len());
+        for (router_key, report) in reports {
+            let key = registration_key(&router_key, &self.id);
+            state.reports.insert(key.clone(), report);
+            keys.push(key);
+        }
+        let mut writes = self.next_beat(&mut state, &keys);
+        writes.extend_from_slice(also);
+        // Held while writing: a heartbeat cannot write an older report after this one.
+        write_batched(self.kv.as_ref(), &writes).await
     }
 
-    /// Rewrites every registration with the next beat.
+    /// Rewrites every registration with the next beat, in one atomic write.
     async fn beat(&self) -> Result<(), KvError> {
         let mut state = self.state.lock().await;
-        for key in &self.keys {
-            self.write(&mut state, key).await?;
-        }
-        Ok(())
+        let writes = self.next_beat(&mut state, &self.keys);
+        write_batched(self.kv.as_ref(), &writes).await
     }
 
-    async fn write(&self, state: &mut State, key: &str) -> Result<(), KvError> {
+    /// The registrations of `keys` with the next beat: every write changes their values.
+    fn next_beat(&self, state: &mut State, keys: &[String]) -> Vec<KeyWrite> {
         state.beat += 1;
-        let Some(report) = state.reports.get(key) else {
-            return Ok(());
-        };
-        let report = RouterReport {
-            id: Some(self.id.clone()),
-            heartbeat_ms: Some(u64::try_from(self.heartbeat.as_millis()).unwrap_or(u64::MAX)),
-            beat: Some(state.beat),
-            ..report.clone()
-        };
-        let text = serde_json::to_string(&report).unwrap_or_default();
-        self.kv.put(key, &text).await
+        let heartbeat_ms = u64::try_from(self.heartbeat.as_millis()).unwrap_or(u64::MAX);
+        keys.iter()
+            .filter_map(|key| {
+                let report = RouterReport {
+                    id: Some(self.id.clone()),
+                    heartbeat_ms: Some(heartbeat_ms),
+                    beat: Some(state.beat),
+                    ..state.reports.get(key)?.clone()
+                };
+                Some(KeyWrite {
+                    key: key.clone(),
+                    value: serde_json::to_string(&report).unwrap_or_default(),
+                })
+            })
+            .collect()
     }
 
     /// Rewrites the registrations every heartbeat until `stop`.
@@ -190,20 +221,27 @@ impl Registry {
     /// Deletes the registrations: a router that stopped cleanly is not waited for.
     pub async fn deregister(&self, sink: &dyn RouteSink) {
         let mut deleted = Vec::new();
-        // One deadline for all: Ctrl-C must not hang once per service on a store that is gone.
+        // One deadline for all: Ctrl-C must not hang on a store that is gone.
         let deadline = tokio::time::Instant::now() + DEREGISTER_TIMEOUT;
-        for key in &self.keys {
-            match tokio::time::timeout_at(deadline, self.kv.delete(key)).await {
-                Ok(Ok(())) => deleted.push(key.clone()),
-                Ok(Err(e)) => sink.emit(&RouteEvent::Warning {
-                    message: format!("cannot delete the registration {key}: {e}"),
-                }),
-                Err(_) => sink.emit(&RouteEvent::Warning {
-                    message: format!(
-                        "cannot delete the registration {key}: no answer within {}s",
-                        DEREGISTER_TIMEOUT.as_secs()
-                    ),
-                }),
+        for chunk in self.keys.chunks(self.kv.max_atomic_ops().max(1)) {
+            let deletes: Vec<KeyChange> = chunk.iter().cloned().map(KeyChange::Delete).collect();
+            let failed = match tokio::time::timeout_at(
+                deadline,
+                self.kv.write_fenced(&deletes, &[]),
+            )
+            .await
+            {
+                Ok(Ok(())) => {
+                    deleted.extend_from_slice(chunk);
+                    continue;
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("no answer within {}s", DEREGISTER_TIMEOUT.as_secs()),
+            };
+            for key in chunk {
+                sink.emit(&RouteEvent::Warning {
+                    message: format!("cannot delete the registration {key}: {failed}"),
+                });
             }
         }
         if !deleted.is_empty() {
@@ -214,7 +252,97 @@ impl Registry {
 
 #[cfg(test)]
 mod tests {
+    use super::super::memory_kv::{MemoryKv, target};
     use super::*;
+
+    #[derive(Default)]
+    struct Events(std::sync::Mutex<Vec<RouteEvent>>);
+
+    impl RouteSink for Events {
+        fn emit(&self, event: &RouteEvent) {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(event.clone());
+        }
+    }
+
+    fn registration(kv: &MemoryKv, key: &str) -> RouterReport {
+        let text = kv.value(key).expect("registered");
+        serde_json::from_str(&text).expect("a report")
+    }
+
+    fn services(n: usize) -> Vec<RouteTarget> {
+        (0..n).map(|i| target(&format!("s{i}"))).collect()
+    }
+
+    #[tokio::test]
+    async fn a_heartbeat_and_a_report_round_are_one_write_for_every_service() {
+        let kv = Arc::new(MemoryKv::default());
+        let registry = Registry::new(kv.clone(), "lb1", Duration::from_secs(2), &services(5));
+        registry.beat().await.expect("beat");
+        assert_eq!(kv.requests(), vec!["write 5"]);
+        let first = registration(&kv, "s0-router/lb1");
+        assert_eq!(
+            (first.id.as_deref(), first.heartbeat_ms, first.beat),
+            (Some("lb1"), Some(2000), Some(1))
+        );
+        let report = RouterReport {
+            keys: [("s1-active-zone".to_string(), "blue".to_string())].into(),
+            ..RouterReport::default()
+        };
+        let router_key = KeyWrite {
+            key: "s1-router".into(),
+            value: "served".into(),
+        };
+        registry
+            .publish(vec![("s1-router".into(), report.clone())], &[router_key])
+            .await
+            .expect("publish");
+        assert_eq!(
+            kv.requests(),
+            vec!["write 2"],
+            "registration and router key"
+        );
+        assert_eq!(kv.value("s1-router").as_deref(), Some("served"));
+        assert_eq!(registration(&kv, "s1-router/lb1").keys, report.keys);
+        assert_eq!(registration(&kv, "s1-router/lb1").beat, Some(2));
+        assert_eq!(
+            registration(&kv, "s0-router/lb1").beat,
+            Some(1),
+            "not rewritten"
+        );
+        registry.beat().await.expect("beat");
+        assert_eq!(kv.requests(), vec!["write 5"]);
+        let beaten = registration(&kv, "s1-router/lb1");
+        assert_eq!((beaten.keys, beaten.beat), (report.keys, Some(3)));
+        registry
+            .publish(Vec::new(), &[])
+            .await
+            .expect("nothing to publish");
+        assert!(kv.requests().is_empty(), "nothing written");
+    }
+
+    #[tokio::test]
+    async fn writes_are_split_where_the_store_limits_them() {
+        let kv = Arc::new(MemoryKv::with_limit(2));
+        let registry = Registry::new(kv.clone(), "lb1", Duration::from_secs(2), &services(5));
+        registry.beat().await.expect("beat");
+        assert_eq!(kv.requests(), vec!["write 2", "write 2", "write 1"]);
+        let events = Events::default();
+        registry.deregister(&events).await;
+        assert_eq!(kv.requests(), vec!["write 2", "write 2", "write 1"]);
+        for key in registry.keys() {
+            assert_eq!(kv.value(key), None, "{key} deleted");
+        }
+        let events = events.0.into_inner().unwrap_or_else(|e| e.into_inner());
+        assert_eq!(
+            events,
+            vec![RouteEvent::Deregistered {
+                keys: registry.keys().to_vec()
+            }]
+        );
+    }
 
     #[test]
     fn the_default_id_is_stable_and_tells_config_files_apart() {

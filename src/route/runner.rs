@@ -15,10 +15,10 @@ use super::context::{KeyValues, RouteContext, Via, ZoneTasks, service_view};
 use super::event::{RouteEvent, RouteSink};
 use super::install::{self, CommandFailure};
 use super::program::Program;
-use super::registration::Registry;
+use super::registration::{Registry, write_batched};
 use super::render::{Renderer, TemplateError};
 use super::target::RouteTarget;
-use crate::ports::{Cluster, ClusterError, RouterReport, TaskInfo};
+use crate::ports::{Cluster, ClusterError, KeyWrite, RouterReport, TaskInfo};
 use crate::ports::{Kv, KvError, traffic, values};
 
 /// How long one KV watch blocks before it is renewed.
@@ -520,11 +520,17 @@ impl Router<'_> {
         result
     }
 
+    /// Every report of this round goes out in one write: the registrations and the router
+    /// keys of the services whose keys changed, however many services this router serves.
     async fn write_reports(
         &mut self,
         keys: &BTreeMap<String, KeyValues>,
         reloaded: bool,
     ) -> Result<(), RouteError> {
+        let reloaded_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+        let mut registrations = Vec::new();
+        let mut router_keys = Vec::new();
+        let mut changed = Vec::new();
         for target in self.targets {
             let values = keys.get(&target.service).cloned().unwrap_or_default();
             let served: BTreeMap<String, String> = target
@@ -539,23 +545,28 @@ impl Router<'_> {
             }
             let report = RouterReport {
                 keys: served.clone(),
-                reloaded_at: Some(humantime::format_rfc3339_seconds(SystemTime::now()).to_string()),
+                reloaded_at: Some(reloaded_at.clone()),
                 id: Some(self.options.id.clone()),
                 ..RouterReport::default()
             };
-            if let Some(registry) = self.registry {
-                registry.publish(&target.router_key, report.clone()).await?;
+            if !unchanged {
+                router_keys.push(KeyWrite {
+                    key: target.router_key.clone(),
+                    value: serde_json::to_string(&report).unwrap_or_default(),
+                });
+                changed.push((target, served));
             }
-            if unchanged {
-                continue;
-            }
-            let key = target.router_key.clone();
-            let text = serde_json::to_string(&report).unwrap_or_default();
-            self.kv.put(&key, &text).await?;
+            registrations.push((target.router_key.clone(), report));
+        }
+        match self.registry {
+            Some(registry) => registry.publish(registrations, &router_keys).await?,
+            None => write_batched(self.kv.as_ref(), &router_keys).await?,
+        }
+        for (target, served) in changed {
             self.published.insert(target.service.clone(), served);
             self.sink.emit(&RouteEvent::Reported {
                 service: target.service.clone(),
-                key,
+                key: target.router_key.clone(),
             });
         }
         Ok(())
@@ -629,22 +640,36 @@ fn refused_keys(
     None
 }
 
+/// The routing keys of every target in one read of the store, however many services.
 async fn read_keys(
     kv: &dyn Kv,
     targets: &[RouteTarget],
 ) -> Result<BTreeMap<String, KeyValues>, KvError> {
+    let names: Vec<String> = targets
+        .iter()
+        .flat_map(|t| t.keys().map(str::to_string))
+        .collect();
+    let entries = kv.get_many(&names).await?;
+    if entries.len() != names.len() {
+        return Err(KvError::Other(format!(
+            "{} answered {} of {} keys",
+            kv.describe(),
+            entries.len(),
+            names.len()
+        )));
+    }
+    let mut values = entries.into_iter().map(|e| e.map(|e| e.value));
     let mut all = BTreeMap::new();
     for t in targets {
-        let get = |key: &str| {
-            let key = key.to_string();
-            async move { kv.get(&key).await.map(|e| e.map(|e| e.value)) }
-        };
+        // In the order of `RouteTarget::keys`.
+        let mut next = || values.next().flatten();
+        let (active_zone, active_version, traffic) = (next(), next(), next());
         all.insert(
             t.service.clone(),
             KeyValues {
-                active_zone: get(&t.active_zone_key).await?,
-                active_version: get(&t.active_version_key).await?,
-                traffic: get(&t.traffic_key).await?,
+                active_zone,
+                active_version,
+                traffic,
             },
         );
     }
@@ -700,5 +725,166 @@ impl Backoff {
     fn reset(&mut self) {
         self.wait = None;
         self.until = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::memory_kv::{MemoryKv, target};
+    use super::*;
+
+    struct Quiet;
+
+    impl RouteSink for Quiet {
+        fn emit(&self, _: &RouteEvent) {}
+    }
+
+    fn options() -> RouteOptions {
+        RouteOptions {
+            project: "p".into(),
+            config: PathBuf::from("/nonexistent/router.conf"),
+            check: None,
+            reload: None,
+            once: false,
+            interval: Duration::from_secs(1),
+            listen: "127.0.0.1:8080".into(),
+            port: 80,
+            vars: BTreeMap::new(),
+            id: "lb1".into(),
+            heartbeat: Duration::from_secs(2),
+            via: Via::Auto,
+            exec: None,
+        }
+    }
+
+    fn router<'a>(
+        kv: Arc<dyn Kv>,
+        targets: &'a [RouteTarget],
+        renderer: &'a Renderer,
+        options: &'a RouteOptions,
+        registry: Option<&'a Registry>,
+    ) -> Router<'a> {
+        Router {
+            kv,
+            targets,
+            renderer,
+            options,
+            sink: &Quiet,
+            installed: None,
+            refused: None,
+            reload_pending: false,
+            report_pending: false,
+            published: HashMap::new(),
+            last_context: None,
+            last_problem: None,
+            registry,
+            program: None,
+        }
+    }
+
+    fn services(n: usize) -> Vec<RouteTarget> {
+        (0..n).map(|i| target(&format!("s{i}"))).collect()
+    }
+
+    fn zones(targets: &[RouteTarget], zone: &str) -> BTreeMap<String, KeyValues> {
+        targets
+            .iter()
+            .map(|t| {
+                let values = KeyValues {
+                    active_zone: Some(zone.to_string()),
+                    ..KeyValues::default()
+                };
+                (t.service.clone(), values)
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn one_read_gets_the_keys_of_every_service() {
+        let kv = MemoryKv::default();
+        let targets = services(50);
+        kv.set("s3-active-zone", "blue");
+        kv.set("s3-traffic", "blue=100");
+        kv.set("s7-active-version", "1.2.0");
+        let keys = read_keys(&kv, &targets).await.expect("read");
+        assert_eq!(kv.requests(), vec!["get_many 150"]);
+        assert_eq!(keys.len(), 50);
+        let s3 = KeyValues {
+            active_zone: Some("blue".into()),
+            active_version: None,
+            traffic: Some("blue=100".into()),
+        };
+        assert_eq!(keys["s3"], s3);
+        assert_eq!(keys["s7"].active_version.as_deref(), Some("1.2.0"));
+        assert_eq!(keys["s0"], KeyValues::default());
+    }
+
+    #[tokio::test]
+    async fn a_report_round_is_one_write_and_router_keys_follow_only_changed_keys() {
+        let kv = Arc::new(MemoryKv::default());
+        let targets = services(20);
+        let options = options();
+        let renderer = Renderer::from_text("t", String::new()).expect("template");
+        let registry = Registry::new(kv.clone(), "lb1", options.heartbeat, &targets);
+        let mut router = router(kv.clone(), &targets, &renderer, &options, Some(&registry));
+        let blue = zones(&targets, "blue");
+        router.write_reports(&blue, false).await.expect("report");
+        assert_eq!(
+            kv.requests(),
+            vec!["write 40"],
+            "20 registrations, 20 router keys"
+        );
+        let report: RouterReport =
+            serde_json::from_str(&kv.value("s4-router").expect("router key")).expect("report");
+        assert_eq!(
+            report.keys.get("s4-active-zone").map(String::as_str),
+            Some("blue")
+        );
+        assert!(kv.value("s4-router/lb1").is_some(), "registered");
+
+        router.write_reports(&blue, false).await.expect("report");
+        assert!(
+            kv.requests().is_empty(),
+            "nothing changed, nothing reloaded"
+        );
+
+        let before = kv.value("s4-router");
+        router.write_reports(&blue, true).await.expect("report");
+        assert_eq!(
+            kv.requests(),
+            vec!["write 20"],
+            "a reload: registrations only"
+        );
+        assert_eq!(kv.value("s4-router"), before);
+
+        let mut one_changed = blue.clone();
+        one_changed.insert("s4".into(), zones(&targets[4..5], "green")["s4"].clone());
+        router
+            .write_reports(&one_changed, false)
+            .await
+            .expect("report");
+        assert_eq!(kv.requests(), vec!["write 2"]);
+        let report: RouterReport =
+            serde_json::from_str(&kv.value("s4-router").expect("router key")).expect("report");
+        assert_eq!(
+            report.keys.get("s4-active-zone").map(String::as_str),
+            Some("green")
+        );
+    }
+
+    #[tokio::test]
+    async fn without_registrations_the_router_keys_are_one_write_within_the_store_limit() {
+        let kv = Arc::new(MemoryKv::with_limit(8));
+        let targets = services(20);
+        let options = options();
+        let renderer = Renderer::from_text("t", String::new()).expect("template");
+        let mut router = router(kv.clone(), &targets, &renderer, &options, None);
+        router
+            .write_reports(&zones(&targets, "blue"), false)
+            .await
+            .expect("report");
+        assert_eq!(kv.requests(), vec!["write 8", "write 8", "write 4"]);
+        assert!(kv.value("s19-router").is_some());
+        assert_eq!(kv.value("s19-router/lb1"), None, "--once registers nothing");
     }
 }
