@@ -514,6 +514,32 @@ async fn txn_reads_get_or_empty_and_leave_the_index_alone() {
 }
 
 #[tokio::test]
+async fn unknown_txn_verbs_fail_the_transaction() {
+    let d = ConsulDouble::start(Options {
+        before_1_14: true,
+        ..Options::default()
+    })
+    .await;
+    let c = Client::new(&d);
+    c.put("/v1/kv/present", "blue").await;
+    for verb in ["get-or-empty", "no-such-verb"] {
+        let body = json!([
+            {"KV": {"Verb": "get", "Key": "present"}},
+            {"KV": {"Verb": verb, "Key": "present"}},
+        ]);
+        let a = c.put("/v1/txn", &body.to_string()).await;
+        assert_eq!(a.status, StatusCode::CONFLICT, "{verb}: {}", a.body);
+        let v = a.json();
+        assert_eq!(v["Errors"][0]["OpIndex"], 1);
+        assert_eq!(
+            v["Errors"][0]["What"],
+            format!("unknown KV verb \"{verb}\""),
+            "Consul before 1.14 knows no get-or-empty"
+        );
+    }
+}
+
+#[tokio::test]
 async fn sessions_acquire_and_release() {
     let (_d, c) = start().await;
     let bad = c

@@ -422,3 +422,31 @@ async fn history_under_a_key_that_holds_something_else() {
         "left as it was"
     );
 }
+
+/// Consul before 1.14 has no `get-or-empty`: many keys are then read one by one, with the
+/// same answers.
+#[tokio::test]
+async fn get_many_on_a_consul_before_1_14() {
+    let double = ConsulDouble::start(Options {
+        before_1_14: true,
+        ..Options::default()
+    })
+    .await;
+    let store = kv::connect(&double.url(), &HashMap::new())
+        .await
+        .expect("connect");
+    store.put("web-active-zone", "blue").await.expect("put");
+    store.put("web-traffic", "").await.expect("put");
+    let keys: Vec<String> = ["web-active-zone", "web-active-version", "web-traffic"]
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    for _ in 0..2 {
+        let got = store.get_many(&keys).await.expect("get_many");
+        let values: Vec<Option<String>> = got.iter().map(|e| e.clone().map(|e| e.value)).collect();
+        assert_eq!(values, vec![Some("blue".into()), None, Some(String::new())]);
+        for (key, entry) in keys.iter().zip(&got) {
+            assert_eq!(entry, &store.get(key).await.expect("get"), "{key}");
+        }
+    }
+}

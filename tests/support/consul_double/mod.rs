@@ -51,6 +51,8 @@ pub struct Options {
     pub tls: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     /// With `tls`: require client certificates signed by this CA (Consul's `verify_incoming`).
     pub client_ca: Option<CertificateDer<'static>>,
+    /// Answer as Consul before 1.14, which has no `get-or-empty` transaction verb.
+    pub before_1_14: bool,
 }
 
 /// A running double. Stops when dropped.
@@ -65,6 +67,7 @@ struct Shared {
     /// Ticks on every write so blocking queries re-check.
     changed: watch::Sender<u64>,
     token: Option<String>,
+    before_1_14: bool,
 }
 
 impl ConsulDouble {
@@ -79,6 +82,7 @@ impl ConsulDouble {
             state: Mutex::new(State::default()),
             changed,
             token: options.token,
+            before_1_14: options.before_1_14,
         });
         let tasks: Arc<Mutex<Vec<AbortHandle>>> = Arc::new(Mutex::new(Vec::new()));
         let client_ca = options.client_ca;

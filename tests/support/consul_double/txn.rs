@@ -85,6 +85,7 @@ pub(super) fn txn(shared: &Arc<Shared>, body: &Bytes) -> Resp {
             .to_string();
         let mut fail = |what: String| errors.push(json!({"OpIndex": i, "What": what}));
         match verb {
+            "get-or-empty" if shared.before_1_14 => fail(format!("unknown KV verb {verb:?}")),
             "set" => {
                 apply_set(&mut s, &key, value, flags, idx);
                 results.push(json!({"KV": entry_json(&key, &s.kv[&key], false)}));
@@ -174,12 +175,8 @@ pub(super) fn txn(shared: &Arc<Shared>, body: &Bytes) -> Resp {
                 None => {}
                 Some(_) => fail(format!("failed to delete key \"{key}\", index is stale")),
             },
-            other => {
-                return text(
-                    StatusCode::BAD_REQUEST,
-                    &format!("Failed to parse body: unknown KV verb \"{other}\""),
-                );
-            }
+            // Consul checks verbs only when it applies them: the transaction fails.
+            other => fail(format!("unknown KV verb {other:?}")),
         }
     }
     if !errors.is_empty() {
