@@ -233,13 +233,7 @@ fn span(file: &Arc<SourceFile>, offset: usize, len: usize) -> Span {
     let column = before.rfind('\n').map_or(before.chars().count(), |nl| {
         before[nl + 1..].chars().count()
     }) + 1;
-    Span {
-        file: Arc::clone(file),
-        offset,
-        len,
-        line,
-        column,
-    }
+    Span::new(Arc::clone(file), offset, len, line, column)
 }
 
 #[cfg(test)]

@@ -178,5 +178,8 @@ enum Place {
 
 /// Identifies a value by where it was written (file and offset).
 pub fn span_key(span: &Span) -> (usize, usize) {
-    (Arc::as_ptr(&span.file) as *const u8 as usize, span.offset)
+    (
+        Arc::as_ptr(&span.file) as *const u8 as usize,
+        span.offset as usize,
+    )
 }

@@ -111,7 +111,7 @@ enum Tag {
 
 /// The YAML layer does not keep tags, but a tagged node's span starts at its tag.
 fn tag(node: &Node) -> Option<Tag> {
-    let rest = node.span.file.text.get(node.span.offset..)?;
+    let rest = node.span.file.text.get(node.span.range().start..)?;
     [("!reset", Tag::Reset), ("!override", Tag::Override)]
         .into_iter()
         .find_map(|(text, tag)| {

@@ -233,7 +233,7 @@ pub fn convert(ctx: &mut Ctx<'_>, name: &str, key: &Node, node: &Node) -> Option
                 .span
                 .file
                 .text
-                .get(node.span.offset..node.span.offset + node.span.len)
+                .get(node.span.range())
                 .unwrap_or_default();
             let vars = super::interpolate::variables(raw);
             if node.as_str() == Some("") && !vars.is_empty() {
@@ -520,7 +520,7 @@ fn file_mode(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<u32> {
         .span
         .file
         .text
-        .get(node.span.offset..node.span.offset + node.span.len)
+        .get(node.span.range())
         .unwrap_or_default();
     let parsed = match &node.value {
         Value::Int(i) => {

@@ -1203,7 +1203,7 @@ mod tests {
         };
         assert_eq!(list.len(), 3);
         assert!(list.iter().all(|e| e.span.is_some()));
-        let lines: Vec<usize> = list
+        let lines: Vec<u32> = list
             .iter()
             .filter_map(|e| e.span.as_ref().map(|s| s.line))
             .collect();

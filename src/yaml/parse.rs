@@ -24,34 +24,18 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, InputError> {
         anchors: Vec::new(),
         aliased: 0,
         root: None,
+        documents: 0,
     };
-    let mut documents = 0;
     for event in Parser::new_from_str(&file.text) {
-        let (event, span) = event.map_err(|e| {
-            let at = positions.span(file, e.marker().index(), e.marker().index());
-            InputError::new(format!("invalid YAML: {}", e.info()), at)
-                .with_label("here")
-                .with_help("fix the YAML syntax at this position (indentation, quotes, colons)")
-        })?;
-        match event {
-            Event::DocumentStart(_) => {
-                documents += 1;
-                if documents > 1 {
-                    return Err(InputError::new(
-                        "this file holds more than one YAML document",
-                        builder.span(span),
-                    )
-                    .with_help("keep one document per file; remove the extra `---`"));
-                }
-            }
-            other => builder.event(other, span)?,
-        }
+        builder.take(event)?;
     }
     Ok(builder.root.unwrap_or_else(|| Node {
         value: Value::Null,
         span: positions.span(file, 0, 0),
     }))
 }
+
+type ParseResult<'input> = Result<(Event<'input>, YamlSpan), saphyr_parser::ScanError>;
 
 /// Converts the parser's character indexes into byte offsets.
 struct Positions {
@@ -114,13 +98,7 @@ impl Positions {
         } else {
             file.text[line_start..offset].chars().count() + 1
         };
-        Span {
-            file: Arc::clone(file),
-            offset,
-            len: end - offset,
-            line,
-            column,
-        }
+        Span::new(Arc::clone(file), offset, end - offset, line, column)
     }
 }
 
@@ -150,9 +128,37 @@ struct Builder<'a> {
     /// Values copied by aliases so far.
     aliased: usize,
     root: Option<Node>,
+    /// Documents started so far (a file may hold one).
+    documents: usize,
 }
 
 impl Builder<'_> {
+    /// One event (or the parser's error) of the document.
+    fn take(&mut self, event: ParseResult<'_>) -> Result<(), InputError> {
+        let (event, span) = event.map_err(|e| {
+            let at = self
+                .positions
+                .span(self.file, e.marker().index(), e.marker().index());
+            InputError::new(format!("invalid YAML: {}", e.info()), at)
+                .with_label("here")
+                .with_help("fix the YAML syntax at this position (indentation, quotes, colons)")
+        })?;
+        match event {
+            Event::DocumentStart(_) => {
+                self.documents += 1;
+                if self.documents > 1 {
+                    return Err(InputError::new(
+                        "this file holds more than one YAML document",
+                        self.span(span),
+                    )
+                    .with_help("keep one document per file; remove the extra `---`"));
+                }
+                Ok(())
+            }
+            other => self.event(other, span),
+        }
+    }
+
     fn span(&self, span: YamlSpan) -> Span {
         self.positions
             .span(self.file, span.start.index(), span.end.index())
@@ -166,16 +172,15 @@ impl Builder<'_> {
                     .is_some_and(|t| t.suffix == "str" || t.suffix == "tag:yaml.org,2002:str");
                 let value = if style == ScalarStyle::Plain && !forced_string {
                     match resolve_plain(&text) {
-                        // Reuse the parser's string rather than copying it again.
                         Value::String { quoted, .. } => Value::String {
-                            text: text.into_owned(),
+                            text: exact(text),
                             quoted,
                         },
                         other => other,
                     }
                 } else {
                     Value::String {
-                        text: text.into_owned(),
+                        text: exact(text),
                         quoted: true,
                     }
                 };
@@ -333,6 +338,16 @@ impl Builder<'_> {
                 Ok(())
             }
         }
+    }
+}
+
+/// The scalar's text in a string of its own size. The parser hands out strings with about a
+/// hundred bytes of spare room each; kept in the tree, a 1,000-service file's scalars held
+/// 4.7 MB for 0.35 MB of text, and touching that memory cost more than the copy.
+fn exact(text: std::borrow::Cow<'_, str>) -> String {
+    match text {
+        std::borrow::Cow::Owned(s) if s.capacity() > s.len() => s.as_str().to_owned(),
+        other => other.into_owned(),
     }
 }
 
@@ -507,10 +522,7 @@ mod tests {
             .unwrap()
             .clone();
         assert_eq!((image.span.line, image.span.column), (3, 12));
-        assert_eq!(
-            &image.span.file.text[image.span.offset..image.span.offset + image.span.len],
-            "nginx"
-        );
+        assert_eq!(&image.span.file.text[image.span.range()], "nginx");
     }
 
     #[test]

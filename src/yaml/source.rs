@@ -20,29 +20,49 @@ impl SourceFile {
 }
 
 /// Where a value was written: byte range plus 1-based line and column.
+///
+/// Every YAML value carries one, so it is kept small (24 bytes): positions are `u32`, which
+/// covers any file shipctl can be asked to read (a 4 GB compose file is not one).
 #[derive(Debug, Clone)]
 pub struct Span {
     pub file: Arc<SourceFile>,
-    pub offset: usize,
-    pub len: usize,
-    pub line: usize,
-    pub column: usize,
+    pub offset: u32,
+    pub len: u32,
+    pub line: u32,
+    pub column: u32,
 }
 
 impl Span {
-    /// A span for values that have no file (built-in defaults, CLI flags).
-    pub fn synthetic(name: &str) -> Span {
+    pub fn new(
+        file: Arc<SourceFile>,
+        offset: usize,
+        len: usize,
+        line: usize,
+        column: usize,
+    ) -> Span {
+        let small = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         Span {
-            file: SourceFile::new(name, ""),
-            offset: 0,
-            len: 0,
-            line: 1,
-            column: 1,
+            file,
+            offset: small(offset),
+            len: small(len),
+            line: small(line),
+            column: small(column),
         }
     }
 
+    /// A span for values that have no file (built-in defaults, CLI flags).
+    pub fn synthetic(name: &str) -> Span {
+        Span::new(SourceFile::new(name, ""), 0, 0, 1, 1)
+    }
+
+    /// The byte range of the value in its file's text.
+    pub fn range(&self) -> std::ops::Range<usize> {
+        let start = self.offset as usize;
+        start..start + self.len as usize
+    }
+
     pub fn source_span(&self) -> miette::SourceSpan {
-        (self.offset, self.len).into()
+        (self.offset as usize, self.len as usize).into()
     }
 
     /// `file:line:column`, for messages that are not rendered with a snippet.
