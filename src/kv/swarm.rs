@@ -16,7 +16,9 @@
 //! whose clocks disagree still agree on who holds a lock. The managers of one swarm must agree
 //! to well within the lock TTL (Swarm's certificates already need that). A fenced write
 //! checks, in the same version-indexed update, that the lock key still holds the writer's
-//! token and has not expired.
+//! token and has not expired. `GET /info` is slow (tens of ms, more on a busy engine), so the
+//! manager's time is read at most every [`CLOCK_REFRESH`] and carried forward in between on
+//! this process's monotonic clock; the estimate errs late by at most the time the read took.
 //!
 //! Writes made at the same time by one process (the lock renewals and progress records of
 //! every service of a release) are committed together: one writer task applies every waiting
@@ -28,7 +30,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bollard::Docker;
@@ -48,12 +50,17 @@ const DELETED_LABEL: &str = "io.shipctl.kv-deleted";
 const DELETED_KEEP: usize = 64;
 const MAX_ATTEMPTS: u32 = 200;
 const POLL: Duration = Duration::from_millis(150);
+/// How long the manager's time, once read, is carried forward before it is read again (a
+/// manager whose clock is stepped is followed within this time).
+const CLOCK_REFRESH: Duration = Duration::from_secs(5);
 
 /// The Swarm backend.
 #[derive(Clone)]
 pub struct SwarmKv {
     docker: Docker,
     queue: Arc<WriteQueue>,
+    /// The manager's time (Unix ms) as last read, and when the answer came.
+    clock: Arc<Mutex<Option<(Instant, u64)>>>,
 }
 
 type Labels = HashMap<String, String>;
@@ -252,6 +259,7 @@ impl SwarmKv {
         SwarmKv {
             docker,
             queue: Arc::default(),
+            clock: Arc::default(),
         }
     }
 
@@ -290,13 +298,24 @@ impl SwarmKv {
 
     /// Now, by the clock of the manager we talk to, in Unix milliseconds.
     async fn manager_now_ms(&self) -> Result<u64, KvError> {
+        let last = *self.clock.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, ms)) = last
+            && at.elapsed() < CLOCK_REFRESH
+        {
+            return Ok(ms + at.elapsed().as_millis() as u64);
+        }
         let info = self.docker.info().await.map_err(|e| self.error(e))?;
+        // Paired with the moment the answer came: the manager read its clock before that, so
+        // the estimate is never ahead of it.
+        let answered = Instant::now();
         let raw = info.system_time.unwrap_or_default();
-        parse_engine_time(&raw).ok_or_else(|| {
+        let ms = parse_engine_time(&raw).ok_or_else(|| {
             KvError::Other(format!(
                 "the Docker engine reported an unreadable time {raw:?}; locks need it"
             ))
-        })
+        })?;
+        *self.clock.lock().unwrap_or_else(|e| e.into_inner()) = Some((answered, ms));
+        Ok(ms)
     }
 
     /// The Swarm labels and version index.
