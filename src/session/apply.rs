@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
 
 use super::locks::Locks;
@@ -293,28 +294,39 @@ async fn record_history(
         lines,
     } = run;
     let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-    for service in plan.services.iter().filter(|s| !s.up_to_date) {
-        let mut record = HistoryRecord::now(
-            &session.settings.env,
-            &service.service,
-            service.strategy,
-            job.action,
-            ended,
-        );
-        record.from_zone = service.from.as_ref().map(|z| z.zone.clone());
-        record.from_version = service.from.as_ref().map(|z| z.version.clone());
-        record.to_zone = Some(service.to.zone.clone());
-        record.to_version = Some(service.to.version.clone());
-        record.duration_secs = (elapsed.as_secs_f64() * 10.0).round() / 10.0;
-        record.timeline = Some(ui::ci::timeline(plan, service, lines, ms));
-        if let Err(e) = kv::append_history(
-            session.kv.as_ref(),
-            &service.keys.history,
-            &record,
-            job.spec.kv.history_limit,
-        )
-        .await
-        {
+    // All at once: a store that commits concurrent writes together (swarm://) then records a
+    // release of many services in a few updates rather than one after the other.
+    let appends = plan
+        .services
+        .iter()
+        .filter(|s| !s.up_to_date)
+        .map(|service| {
+            let mut record = HistoryRecord::now(
+                &session.settings.env,
+                &service.service,
+                service.strategy,
+                job.action,
+                ended,
+            );
+            record.from_zone = service.from.as_ref().map(|z| z.zone.clone());
+            record.from_version = service.from.as_ref().map(|z| z.version.clone());
+            record.to_zone = Some(service.to.zone.clone());
+            record.to_version = Some(service.to.version.clone());
+            record.duration_secs = (elapsed.as_secs_f64() * 10.0).round() / 10.0;
+            record.timeline = Some(ui::ci::timeline(plan, service, lines, ms));
+            async move {
+                let appended = kv::append_history(
+                    session.kv.as_ref(),
+                    &service.keys.history,
+                    &record,
+                    job.spec.kv.history_limit,
+                )
+                .await;
+                (service, appended)
+            }
+        });
+    for (service, appended) in join_all(appends).await {
+        if let Err(e) = appended {
             sink.emit(&Event::Warning {
                 service: Some(service.service.clone()),
                 message: format!("could not record the history: {e}"),

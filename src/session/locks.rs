@@ -37,10 +37,10 @@ impl Locks {
     /// Also takes the locks of services of `plan` that change and are not held yet (a plan
     /// made again after waiting may change a service the first one left alone). On failure,
     /// or a signal while waiting, every lock is released.
-    pub async fn cover(
+    pub async fn cover<'p>(
         &mut self,
         kv: &dyn Kv,
-        plan: &Plan,
+        plan: &'p Plan,
         spec: &Spec,
         action: Action,
         request: &RunRequest,
@@ -52,59 +52,73 @@ impl Locks {
                 .clone()
                 .or_else(|| Some(format!("shipctl {action}"))),
         );
+        let mut wanted: Vec<(&'p str, &'p str)> = Vec::new();
         for service in plan.services.iter().filter(|s| !s.up_to_date) {
-            let key = &service.keys.lock;
-            if self.held.iter().any(|h| &h.key == key) {
-                continue;
+            let key = service.keys.lock.as_str();
+            if !self.held.iter().any(|h| h.key == key) && !wanted.iter().any(|(_, k)| *k == key) {
+                wanted.push((service.service.as_str(), key));
             }
-            let outcome = kv::acquire_lock(
-                kv,
-                key,
-                &info,
-                spec.kv.lock_ttl,
-                request.lock_wait,
-                Some(cancel),
-            )
-            .await;
-            let failure = match outcome {
+        }
+        let (info, ttl, wait) = (&info, spec.kv.lock_ttl, request.lock_wait);
+        let take = |key: &'p str| kv::acquire_lock(kv, key, info, ttl, wait, Some(cancel));
+        // Without waiting, every lock is asked for at once (on swarm:// a release of many
+        // services then takes its locks in one update): a lock held elsewhere fails the run
+        // either way. Waiting goes one lock at a time in plan order, so that two runs waiting
+        // for each other's locks cannot each hold half.
+        let outcomes: Vec<Result<LockOutcome, KvError>> = if request.lock_wait.is_none() {
+            futures_util::future::join_all(wanted.iter().map(|(_, key)| take(key))).await
+        } else {
+            let mut outcomes = Vec::new();
+            for (_, key) in &wanted {
+                let outcome = take(key).await;
+                let taken = matches!(outcome, Ok(LockOutcome::Acquired(_)));
+                outcomes.push(outcome);
+                if !taken {
+                    break;
+                }
+            }
+            outcomes
+        };
+        let mut failure = None;
+        for ((service, key), outcome) in wanted.iter().zip(outcomes) {
+            let failed = match outcome {
                 Ok(LockOutcome::Acquired(guard)) => {
                     self.held.push(HeldLock {
-                        service: service.service.clone(),
-                        key: key.clone(),
+                        service: service.to_string(),
+                        key: key.to_string(),
                         guard,
                     });
                     continue;
                 }
-                // Ctrl-C ends the wait: nothing has been changed yet.
                 Ok(LockOutcome::Held(_)) if cancel.is_cancelled() => Error::Interrupted {
-                    message: format!(
-                        "interrupted while waiting for the deploy lock of {}",
-                        service.service
-                    ),
+                    message: format!("interrupted while waiting for the deploy lock of {service}"),
                     help: Some("nothing was changed".into()),
                 },
                 Ok(LockOutcome::Held(holder)) => {
-                    locked(&service.service, &holder, request.lock_wait.is_some())
+                    locked(service, &holder, request.lock_wait.is_some())
                 }
                 Err(e) => kv_error(e),
             };
+            // The first failure in plan order is the one reported.
+            failure.get_or_insert(failed);
+        }
+        if let Some(failure) = failure {
             std::mem::replace(self, Locks::none()).release().await;
             return Err(failure);
         }
-        // With --lock-wait the plan may predate a deploy that ended while this one waited.
         self.waited |= request.lock_wait.is_some();
         Ok(())
     }
 
     /// Releases every lock; returns the errors (each lock then expires after its TTL).
     pub async fn release(self) -> Vec<KvError> {
-        let mut errors = Vec::new();
-        for held in self.held {
-            if let Err(e) = held.guard.release().await {
-                errors.push(e);
-            }
-        }
-        errors
+        // All at once: on swarm:// the locks of a whole release go in one update.
+        let releases = self.held.into_iter().map(|held| held.guard.release());
+        futures_util::future::join_all(releases)
+            .await
+            .into_iter()
+            .filter_map(Result::err)
+            .collect()
     }
 }
 
