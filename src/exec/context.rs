@@ -9,7 +9,7 @@ use super::health::{HealthReport, HealthRules, evaluate};
 use super::step_error::StepError;
 use super::track::{ServiceRun, ZoneTrack};
 use super::{Clock, EventSink, FailureDecider, Prober};
-use crate::ports::{Cluster, ClusterError, Kv, TaskState};
+use crate::ports::{Cluster, ClusterError, Kv, TaskInfo, TaskState};
 
 /// Tuning of the executor; the defaults are what the CLI uses.
 #[derive(Debug, Clone)]
@@ -63,20 +63,35 @@ impl Context<'_> {
         }
     }
 
-    /// Evaluates a zone once, against what the run expects of it.
+    /// Evaluates a zone once, against what the run expects of it (on the next shared task
+    /// list: for checks repeated while pausing).
     pub async fn check_zone(
         &self,
         run: &ServiceRun<'_>,
         track: &ZoneTrack,
     ) -> Result<HealthReport, ClusterError> {
         let tasks = self.cluster.tasks(&track.service_name).await?;
-        Ok(evaluate(
-            &tasks,
+        Ok(self.judge(run, track, &tasks))
+    }
+
+    /// The same, on tasks read at once: the check before a key write.
+    pub async fn check_zone_now(
+        &self,
+        run: &ServiceRun<'_>,
+        track: &ZoneTrack,
+    ) -> Result<HealthReport, ClusterError> {
+        let tasks = self.cluster.tasks_now(&track.service_name).await?;
+        Ok(self.judge(run, track, &tasks))
+    }
+
+    fn judge(&self, run: &ServiceRun<'_>, track: &ZoneTrack, tasks: &[TaskInfo]) -> HealthReport {
+        evaluate(
+            tasks,
             track.version.as_deref(),
             track.desired,
             self.clock.wall(),
             &run.rules,
-        ))
+        )
     }
 
     /// Adds the tasks of `services` that have ended to the history the health gates ignore

@@ -720,7 +720,7 @@ impl<'a> Executor<'a> {
             };
             let report = self
                 .ctx
-                .check_zone(run, &track)
+                .check_zone_now(run, &track)
                 .await
                 .map_err(|e| StepFailure::cluster(format!("checking {zone}"), e))?;
             let failing = matches!(report.status, super::health::HealthStatus::Failing(_));

@@ -166,7 +166,7 @@ impl Context<'_> {
         for zone in run.traffic_targets(&restore) {
             let healthy = match run.zones.get(&zone).cloned() {
                 Some(track) if track.desired > 0 => self
-                    .check_zone(run, &track)
+                    .check_zone_now(run, &track)
                     .await
                     .is_ok_and(|r| r.is_healthy()),
                 _ => false,

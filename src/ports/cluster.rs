@@ -142,6 +142,12 @@ pub trait Cluster: Send + Sync {
     /// The tasks of a service (all states Swarm still remembers).
     async fn tasks(&self, service_name: &str) -> Result<Vec<TaskInfo>, ClusterError>;
 
+    /// The same, read at once: for a one-off check (before a key write) that must not wait
+    /// for a list shared with polling gates. Differs from `tasks` only where reads are shared.
+    async fn tasks_now(&self, service_name: &str) -> Result<Vec<TaskInfo>, ClusterError> {
+        self.tasks(service_name).await
+    }
+
     /// The tasks of several services, each with its own result (a missing service is that
     /// service's `NotFound`, not an error of the others), in the order asked. A cluster that
     /// can read them in one request should: this is what keeps a release of many services or
