@@ -217,6 +217,14 @@ impl Inner {
         }
     }
 
+    /// One `/v1/txn` of `ops`.
+    async fn txn(&self, ops: &[serde_json::Value]) -> Result<Reply, KvError> {
+        let body = serde_json::to_vec(ops)
+            .map_err(|e| KvError::Other(format!("cannot encode transaction: {e}")))?;
+        self.call(Method::PUT, "/v1/txn", Some(body), REQUEST_TIMEOUT)
+            .await
+    }
+
     fn unexpected(&self, what: &str, r: &Reply) -> KvError {
         KvError::Other(format!(
             "{} answered {} to {what}: {}",
@@ -398,12 +406,7 @@ impl Kv for ConsulKv {
                 check_key(key)?;
                 ops.push(json!({"KV": {"Verb": "get-or-empty", "Key": key}}));
             }
-            let body = serde_json::to_vec(&ops)
-                .map_err(|e| KvError::Other(format!("cannot encode transaction: {e}")))?;
-            let r = self
-                .inner
-                .call(Method::PUT, "/v1/txn", Some(body), REQUEST_TIMEOUT)
-                .await?;
+            let r = self.inner.txn(&ops).await?;
             match r.status {
                 StatusCode::OK => {
                     out.extend(decode_txn_gets(&self.inner.describe, &r.body, chunk)?);
@@ -492,12 +495,7 @@ impl Kv for ConsulKv {
                 KeyChange::Delete(key) => json!({"KV": {"Verb": "delete", "Key": key}}),
             });
         }
-        let body = serde_json::to_vec(&ops)
-            .map_err(|e| KvError::Other(format!("cannot encode transaction: {e}")))?;
-        let r = self
-            .inner
-            .call(Method::PUT, "/v1/txn", Some(body), REQUEST_TIMEOUT)
-            .await?;
+        let r = self.inner.txn(&ops).await?;
         match r.status {
             StatusCode::OK => Ok(()),
             StatusCode::CONFLICT => {
