@@ -3,7 +3,8 @@
 #
 #   local/debian:bookworm                     debootstrap --variant=minbase, imported; kept once made
 #   shipctl-stack-redis:{7.0,7.0-b}           redis-server, data in /data (append-only file)
-#   shipctl-stack-api:{1.0.0,2.0.0,3.0.0,unhealthy}   HTTP API on 8080 that stores items in `redis`
+#   shipctl-stack-api:{1.0.0,1.1.0,2.0.0,3.0.0,unhealthy}   HTTP API on 8080 that stores items in
+#                                             `redis` (also the zero-downtime benchmark's app)
 #   shipctl-stack-client:1.0.0                calls `api` every 50 ms, counts on 9090 (GET /stats)
 #
 #   scripts/stack-images/build.sh [--force]   --force rebuilds the tags, not the Debian base
@@ -153,7 +154,7 @@ build() { # image dir tag build-args...
 
 build shipctl-stack-redis redis 7.0 VERSION=7.0
 build shipctl-stack-redis redis 7.0-b VERSION=7.0-b
-for v in 1.0.0 2.0.0 3.0.0; do
+for v in 1.0.0 1.1.0 2.0.0 3.0.0; do
   build shipctl-stack-api api "$v" VERSION="$v" FAIL_HEALTH=0
 done
 build shipctl-stack-api api unhealthy VERSION=unhealthy FAIL_HEALTH=1
