@@ -2,10 +2,15 @@
 # How a release grows with its number of services: the wall time of a release of N services of
 # the test app (every service from 1.0.0 to 2.0.0, blue-green, gated in parallel, switched in one
 # write), its peak RSS, and the Docker API requests it made (counted by a proxy in front of the
-# engine's socket).
+# engine's socket). As the bound, each run then times Swarm alone starting as many tasks (the old
+# zones scaled back up in one command, until every task is running and healthy).
 #
-#   bench/release.sh [SIZE ...]      SIZE = services[xreplicas][:runs]
-#                                    default: 1x2:3 5x2:3 20x2:3 100x2:1
+#   bench/release.sh [SIZE ...]      SIZE = services[xreplicas][@interval][:runs]
+#                                    default: 1x2:3 5x2:3 20x2:3 100x2@5s:1
+#
+# interval: the healthcheck's (default 1s). Each probe is a process Docker starts in the
+# container: at 1 s, 100 services x 2 replicas (400 tasks during the overlap) ask for 400 a
+# second, more than two cores run, and Docker kills healthy tasks whose probes time out.
 #   SHIPCTL=path/to/shipctl bench/release.sh ...   (that binary instead of building)
 #
 # Each size gets a fresh project on an overlay network with a /20 (a /24 holds 254 tasks; a
@@ -18,7 +23,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 sizes=("$@")
-((${#sizes[@]})) || sizes=(1x2:3 5x2:3 20x2:3 100x2:1)
+((${#sizes[@]})) || sizes=(1x2:3 5x2:3 20x2:3 100x2@5s:1)
 
 docker image inspect shipctl-test-app:1.0.0 shipctl-test-app:2.0.0 >/dev/null 2>&1 ||
   scripts/test-image/build.sh >/dev/null
@@ -56,15 +61,17 @@ trap 'exit 143' TERM INT
 printf '%-9s %-4s %10s %10s %10s %12s %10s\n' size run "wall s" "RSS MB" "API reqs" "API reqs/s" "tasks/s"
 for size in "${sizes[@]}"; do
   spec="${size%%:*}"
+  interval=1s
+  if [[ "$spec" == *@* ]]; then interval="${spec#*@}"; spec="${spec%@*}"; fi
   runs="${size#*:}"; [[ "$size" == *:* ]] || runs=3
   n="${spec%%x*}"
   replicas="${spec#*x}"; [[ "$spec" == *x* ]] || replicas=2
-  : >"$work/walls"; : >"$work/rss"; : >"$work/reqs"
+  : >"$work/walls"; : >"$work/rss"; : >"$work/reqs"; : >"$work/swarm"
   for run in $(seq 1 "$runs"); do
     project="relb$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
     docker network create -d overlay --attachable --subnet "10.$((200 + RANDOM % 50)).$((RANDOM % 16 * 16)).0/20" \
       "${project}_net" >/dev/null
-    write_project "$n" "$replicas" 'shipctl-test-app:${IMAGE_VERSION:-1.0.0}' 1s
+    write_project "$n" "$replicas" 'shipctl-test-app:${IMAGE_VERSION:-1.0.0}' "$interval"
     (cd "$work" && "$bin" -p "$project" deploy --yes --output json >"$work/first.json") || {
       echo "size $size run $run: the first release failed" >&2
       tail -5 "$work/first.json" >&2
@@ -99,12 +106,31 @@ for size in "${sizes[@]}"; do
       "$(echo "$reqs / $wall" | bc -l)" "$(echo "$n * $replicas / $wall" | bc -l)"
     echo "$wall" >>"$work/walls"; echo "$rss" >>"$work/rss"; echo "$reqs" >>"$work/reqs"
     cp "$work/counts.json" "$work/counts-$spec.json"
+    # Swarm alone, as the bound: the old zones (at 0 since the release) scaled back to the same
+    # number of tasks in one command, timed until every one of them is running and healthy.
+    start=$(date +%s.%N)
+    mapfile -t idle_zones < <(docker service ls --filter "name=${project}_" --format '{{.Name}} {{.Replicas}}' |
+      awk '$2 == "0/0" { print $1 }')
+    ((${#idle_zones[@]} == n)) || { echo "size $size run $run: ${#idle_zones[@]} zones at 0, not $n" >&2; exit 1; }
+    docker service scale --detach "${idle_zones[@]/%/=$replicas}" >/dev/null
+    until [[ "$(docker service ls --filter "name=${project}_" --format '{{.Name}} {{.Replicas}}' |
+      awk -v want="$replicas/$replicas" 'NR == FNR { idle[$1] = 1; next } ($1 in idle) && $2 == want' \
+        <(printf '%s\n' "${idle_zones[@]}") - | wc -l)" -ge "$n" ]]; do
+      sleep 0.2
+    done
+    swarm=$(echo "$(date +%s.%N) - $start" | bc -l)
+    printf '%-9s %-4s %10.2f   (Swarm alone: the same %d tasks started and healthy)\n' "$spec" "$run" \
+      "$swarm" "$((n * replicas))"
+    echo "$swarm" >>"$work/swarm"
     remove_project
   done
+  label="release of $n services x $replicas replicas"
+  [[ "$interval" == 1s ]] || label+=", healthcheck every $interval"
   printf '%-9s %-4s %10.2f %10s %10s\n' "$spec" median "$(median <"$work/walls")" \
     "$(median <"$work/rss")" "$(median <"$work/reqs")"
   echo "  requests by path (last run): $(jq -c '.by_path' "$work/counts-$spec.json" | cut -c1-300)"
-  figure "release of $n services x $replicas replicas" "wall time" s $(cat "$work/walls")
-  figure "release of $n services x $replicas replicas" "peak RSS" MB $(cat "$work/rss")
-  figure "release of $n services x $replicas replicas" "Docker API requests" requests $(cat "$work/reqs")
+  figure "$label" "wall time" s $(cat "$work/walls")
+  figure "$label" "peak RSS" MB $(cat "$work/rss")
+  figure "$label" "Docker API requests" requests $(cat "$work/reqs")
+  figure "$label" "Swarm alone: start as many tasks" s $(cat "$work/swarm")
 done

@@ -231,7 +231,10 @@ def readme_rows(doc):
             f"{' / '.join(num(f.get('release', s, 'wall time')) for s in sc)} s wall, "
             f"{' / '.join(num(f.get('release', s, 'peak RSS'), 0) for s in sc)} MB peak RSS, "
             f"{' / '.join(num(f.get('release', s, 'Docker API requests'), 0) for s in sc)} Docker API requests "
-            f"(medians of {' / '.join(str(f.get('release', s, 'wall time', 'runs')) for s in sc)} runs)"
+            f"(medians of {' / '.join(str(f.get('release', s, 'wall time', 'runs')) for s in sc)} runs); "
+            f"Swarm alone starting as many tasks: "
+            f"{' / '.join(num(f.get('release', s, 'Swarm alone: start as many tasks')) for s in sc)} s"
+            + "".join(f"; {s.split(', ', 1)[1]} for {c[0]} services" for s, c in zip(sc, counts) if ", " in s)
             + (f"; the larger sizes: {miss[len('no figure: '):]}" if miss else "")))
     # Docker API requests per second and the health notice (bench/api-rate.sh): per size, one
     # build ("current") or, when SHIPCTL_BEFORE was given, "before -> after"; a run stopped at
