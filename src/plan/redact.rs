@@ -22,7 +22,14 @@ pub fn fresh_salt() -> String {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    // By hand: a `format!` per byte took most of the 2 ms that redacting 1,000 services took.
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 fn fingerprint(salt: &str, name: &str, value: &str) -> String {
@@ -190,5 +197,11 @@ mod tests {
         assert!(err.contains("DB_PASSWORD"), "{err}");
         // Another salt gives other fingerprints: equal secrets of two plans do not match.
         assert_ne!(fingerprint("a", "K", "v"), fingerprint("b", "K", "v"));
+    }
+
+    #[test]
+    fn hex_is_two_lowercase_digits_per_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff, 0x10]), "000fa5ff10");
+        assert_eq!(hex(&[]), "");
     }
 }
