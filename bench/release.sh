@@ -106,12 +106,18 @@ for size in "${sizes[@]}"; do
       "$(echo "$reqs / $wall" | bc -l)" "$(echo "$n * $replicas / $wall" | bc -l)"
     echo "$wall" >>"$work/walls"; echo "$rss" >>"$work/rss"; echo "$reqs" >>"$work/reqs"
     cp "$work/counts.json" "$work/counts-$spec.json"
-    # Swarm alone, as the bound: the old zones (at 0 since the release) scaled back to the same
+    # Swarm alone, as the bound: the old zones (scaled to 0 by the release) scaled back to the same
     # number of tasks in one command, timed until every one of them is running and healthy.
-    start=$(date +%s.%N)
     mapfile -t idle_zones < <(docker service ls --filter "name=${project}_" --format '{{.Name}} {{.Replicas}}' |
-      awk '$2 == "0/0" { print $1 }')
+      awk '$2 ~ /\/0$/ { print $1 }')
     ((${#idle_zones[@]} == n)) || { echo "size $size run $run: ${#idle_zones[@]} zones at 0, not $n" >&2; exit 1; }
+    # Their last tasks gone first: a task still stopping would count as running.
+    until [[ "$(docker service ls --filter "name=${project}_" --format '{{.Name}} {{.Replicas}}' |
+      awk 'NR == FNR { idle[$1] = 1; next } ($1 in idle) && $2 == "0/0"' \
+        <(printf '%s\n' "${idle_zones[@]}") - | wc -l)" -ge "$n" ]]; do
+      sleep 0.2
+    done
+    start=$(date +%s.%N)
     docker service scale --detach "${idle_zones[@]/%/=$replicas}" >/dev/null
     until [[ "$(docker service ls --filter "name=${project}_" --format '{{.Name}} {{.Replicas}}' |
       awk -v want="$replicas/$replicas" 'NR == FNR { idle[$1] = 1; next } ($1 in idle) && $2 == want' \
