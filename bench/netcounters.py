@@ -78,12 +78,15 @@ def read_counters(proc):
     return found
 
 
+def pids():
+    """Every process id in /proc."""
+    return (entry for entry in os.listdir("/proc") if entry.isdigit())
+
+
 def containers():
     """{container id: a pid in it} for every running container, from /proc."""
     out = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for entry in pids():
         try:
             with open(f"/proc/{entry}/cgroup") as f:
                 m = CONTAINER.search(f.read())
@@ -124,9 +127,7 @@ def in_container(pid):
 def group_ticks():
     """{pid: [group, utime + stime ticks]} for the processes of GROUPS."""
     out = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for entry in pids():
         try:
             with open(f"/proc/{entry}/stat") as f:
                 stat = f.read()
@@ -211,12 +212,15 @@ def nginx_reloads(log_path):
     return times
 
 
+def busy(a, b):
+    """How busy the CPUs were between two samples, in %."""
+    d_total = b["cpu"][1] - a["cpu"][1]
+    return 100 * (b["cpu"][0] - a["cpu"][0]) / d_total if d_total > 0 else 0.0
+
+
 def cpu_of(first, last, inside):
     """Busy share (mean and busiest sample), the share of time some task waited for a CPU, and
     the CPU seconds of each group, from the samples of one window."""
-    def busy(a, b):
-        d_total = b["cpu"][1] - a["cpu"][1]
-        return 100 * (b["cpu"][0] - a["cpu"][0]) / d_total if d_total > 0 else 0.0
     steps = [busy(a, b) for a, b in zip(inside, inside[1:])]
     waited = None
     if first.get("cpu_waited_us") is not None and last.get("cpu_waited_us") is not None:
@@ -224,20 +228,20 @@ def cpu_of(first, last, inside):
         if elapsed_us > 0:
             waited = 100 * (last["cpu_waited_us"] - first["cpu_waited_us"]) / elapsed_us
     tick = os.sysconf("SC_CLK_TCK")
-    seconds = {}
+    ticks = {}
     # Per process: from its ticks at the start (0 if it started later) to the last sample it is
-    # seen in.
-    pids = {p for s in inside for p in s.get("procs", {})}
-    for pid in pids:
+    # seen in. Whole ticks are summed, so that the result does not depend on the order.
+    seen_pids = {p for s in inside for p in s.get("procs", {})}
+    for pid in seen_pids:
         seen = [s["procs"][pid] for s in inside if pid in s.get("procs", {})]
         start = first.get("procs", {}).get(pid)
         used = seen[-1][1] - (start[1] if start and start[0] == seen[-1][0] else 0)
-        seconds[seen[-1][0]] = seconds.get(seen[-1][0], 0) + max(used, 0) / tick
+        ticks[seen[-1][0]] = ticks.get(seen[-1][0], 0) + max(used, 0)
     return {
         "busy_pct": busy(first, last),
         "busy_max_pct": max(steps, default=0.0),
         "waited_pct": waited,
-        "seconds": seconds,
+        "seconds": {group: n / tick for group, n in ticks.items()},
     }
 
 
@@ -353,9 +357,7 @@ def slow_seconds(samples, marks, reloads, requests_path, rows, md):
         inside = [x for x in samples if start - 500 <= x["t"] <= end + 500]
         for a, b in zip(inside, inside[1:]):
             sec = (b["t"] - deploy_start) // 1000
-            d_total = b["cpu"][1] - a["cpu"][1]
-            busy = 100 * (b["cpu"][0] - a["cpu"][0]) / d_total if d_total > 0 else 0
-            cpu_max[sec] = max(cpu_max.get(sec, 0), busy)
+            cpu_max[sec] = max(cpu_max.get(sec, 0), busy(a, b))
             started[sec] = started.get(sec, 0) + len(set(b["app"]) - set(a["app"]))
             stopped[sec] = stopped.get(sec, 0) + len(set(a["app"]) - set(b["app"]))
         reload_s = {}

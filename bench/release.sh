@@ -7,12 +7,12 @@
 #
 #   bench/release.sh [SIZE ...]      SIZE = services[xreplicas][@interval][:runs]
 #                                    default: 1x2:3 5x2:3 20x2:3 100x2@30s:1
+#   SHIPCTL=path/to/shipctl bench/release.sh ...   (that binary instead of building)
 #
 # interval: the healthcheck's (default 1s). Each probe is a process Docker starts in the
 # container: at 1 s, 100 services x 2 replicas (400 tasks during the overlap) ask for 400 a
 # second, more than two cores run, and Docker kills healthy tasks whose probes time out; at 5 s
 # it still did (load average 50), at 30 s it does not.
-#   SHIPCTL=path/to/shipctl bench/release.sh ...   (that binary instead of building)
 #
 # Each size gets a fresh project on an overlay network with a /20 (a /24 holds 254 tasks; a
 # release doubles them during the overlap). The first release (creating the zones) is not timed;
@@ -58,6 +58,13 @@ trap 'stop_counter; remove_project; rm -rf "$work"' EXIT
 # Stopped (bench/run's budget, Ctrl-C): the clean-up above still runs.
 trap 'exit 143' TERM INT
 
+
+# How many of the zones in idle_zones show REPLICAS (running/desired) in `docker service ls`.
+idle_zones_at() {
+  docker service ls --filter "name=${project}_" --format '{{.Name}} {{.Replicas}}' |
+    awk -v want="$1" 'NR == FNR { idle[$1] = 1; next } ($1 in idle) && $2 == want' \
+      <(printf '%s\n' "${idle_zones[@]}") - | wc -l
+}
 
 printf '%-9s %-4s %10s %10s %10s %12s %10s\n' size run "wall s" "RSS MB" "API reqs" "API reqs/s" "tasks/s"
 for size in "${sizes[@]}"; do
@@ -113,18 +120,10 @@ for size in "${sizes[@]}"; do
       awk '$2 ~ /\/0$/ { print $1 }')
     ((${#idle_zones[@]} == n)) || { echo "size $size run $run: ${#idle_zones[@]} zones at 0, not $n" >&2; exit 1; }
     # Their last tasks gone first: a task still stopping would count as running.
-    until [[ "$(docker service ls --filter "name=${project}_" --format '{{.Name}} {{.Replicas}}' |
-      awk 'NR == FNR { idle[$1] = 1; next } ($1 in idle) && $2 == "0/0"' \
-        <(printf '%s\n' "${idle_zones[@]}") - | wc -l)" -ge "$n" ]]; do
-      sleep 0.2
-    done
+    until (($(idle_zones_at 0/0) >= n)); do sleep 0.2; done
     start=$(date +%s.%N)
     docker service scale --detach "${idle_zones[@]/%/=$replicas}" >/dev/null
-    until [[ "$(docker service ls --filter "name=${project}_" --format '{{.Name}} {{.Replicas}}' |
-      awk -v want="$replicas/$replicas" 'NR == FNR { idle[$1] = 1; next } ($1 in idle) && $2 == want' \
-        <(printf '%s\n' "${idle_zones[@]}") - | wc -l)" -ge "$n" ]]; do
-      sleep 0.2
-    done
+    until (($(idle_zones_at "$replicas/$replicas") >= n)); do sleep 0.2; done
     swarm=$(echo "$(date +%s.%N) - $start" | bc -l)
     printf '%-9s %-4s %10.2f   (Swarm alone: the same %d tasks started and healthy)\n' "$spec" "$run" \
       "$swarm" "$((n * replicas))"
