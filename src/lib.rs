@@ -10,6 +10,7 @@ mod exec;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod kv;
+mod metrics;
 pub mod plan;
 pub mod ports;
 mod route;

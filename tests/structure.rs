@@ -21,6 +21,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("kv", 4),
     ("swarm", 4),
     ("route", 4),
+    ("metrics", 4),
     ("ui", 5),
     ("session", 6),
     ("cli", 7),

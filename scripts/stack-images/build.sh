@@ -3,8 +3,10 @@
 #
 #   local/debian:bookworm                     debootstrap --variant=minbase, imported; kept once made
 #   shipctl-stack-redis:{7.0,7.0-b}           redis-server, data in /data (append-only file)
-#   shipctl-stack-api:{1.0.0,1.1.0,2.0.0,3.0.0,unhealthy}   HTTP API on 8080 that stores items in
-#                                             `redis` (also the zero-downtime benchmark's app)
+#   shipctl-stack-api:{1.0.0,1.1.0,2.0.0,3.0.0,unhealthy,errors,slow}   HTTP API on 8080 that
+#                                             stores items in `redis` (also the zero-downtime
+#                                             benchmark's app); `errors` answers 5 % with 500,
+#                                             `slow` adds 300 ms, both pass their healthcheck
 #   shipctl-stack-client:1.0.0                calls `api` every 50 ms, counts on 9090 (GET /stats)
 #
 #   scripts/stack-images/build.sh [--force]   --force rebuilds the tags, not the Debian base
@@ -158,4 +160,7 @@ for v in 1.0.0 1.1.0 2.0.0 3.0.0; do
   build shipctl-stack-api api "$v" VERSION="$v" FAIL_HEALTH=0
 done
 build shipctl-stack-api api unhealthy VERSION=unhealthy FAIL_HEALTH=1
+# Healthy by their healthcheck, bad by their traffic: what canary analysis must catch.
+build shipctl-stack-api api errors VERSION=errors FAIL_HEALTH=0 ERROR_RATE=0.05
+build shipctl-stack-api api slow VERSION=slow FAIL_HEALTH=0 EXTRA_LATENCY_MS=300
 build shipctl-stack-client client 1.0.0 VERSION=1.0.0

@@ -33,6 +33,8 @@ pub enum FailureCause {
     Cluster { detail: String },
     /// A safety check refused to continue (e.g. pointing traffic at an unhealthy zone).
     Refused { detail: String },
+    /// The new zone's traffic failed its analysis (the metric and its measured value).
+    Analysis { detail: String },
 }
 
 impl FailureCause {
@@ -55,6 +57,10 @@ impl FailureCause {
                  and its start_period",
             ),
             FailureCause::Kv { .. } => Some("Check that the KV store is reachable"),
+            FailureCause::Analysis { .. } => Some(
+                "The new version served worse than the analysis allows: check its logs and \
+                 the metric named above",
+            ),
             _ => None,
         }
     }
@@ -100,6 +106,7 @@ impl fmt::Display for FailureCause {
             FailureCause::Kv { detail } => write!(f, "KV store: {detail}"),
             FailureCause::Cluster { detail } => write!(f, "cluster: {detail}"),
             FailureCause::Refused { detail } => f.write_str(detail),
+            FailureCause::Analysis { detail } => write!(f, "analysis failed: {detail}"),
         }
     }
 }

@@ -46,6 +46,7 @@ pub(super) struct Context<'a> {
     pub cluster: &'a dyn Cluster,
     pub kv: &'a dyn Kv,
     pub prober: &'a dyn Prober,
+    pub metrics: &'a dyn crate::ports::MetricReader,
     pub clock: &'a dyn Clock,
     pub sink: &'a dyn EventSink,
     pub cancel: CancellationToken,

@@ -83,6 +83,22 @@ pub enum Event {
         silent_ms: u64,
         heartbeat_ms: u64,
     },
+    /// One measurement of an analysis: `result` is `passed`, `failed`, `inconclusive` or
+    /// `waiting`, `value` the measured value in words (`error_rate 5.1% is not < 1% (41 of
+    /// 804 requests answered 5xx)`). `count` is what a canary step's run needs (none in a
+    /// bake, which runs for its time).
+    AnalysisMeasured {
+        service: String,
+        zone: String,
+        metric: String,
+        result: String,
+        value: String,
+        passed: u32,
+        failed: u32,
+        inconclusive: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        count: Option<u32>,
+    },
     /// Something the user should know; the run goes on.
     Warning {
         service: Option<String>,

@@ -60,6 +60,8 @@ pub struct Ports<'a> {
     pub cluster: &'a dyn Cluster,
     pub kv: &'a dyn Kv,
     pub prober: &'a dyn Prober,
+    /// Reads the metrics of canary analysis and bakes.
+    pub metrics: &'a dyn crate::ports::MetricReader,
     pub clock: &'a dyn Clock,
     pub sink: &'a dyn EventSink,
     /// Asked what to do when a gate fails and the policy says "prompt".
@@ -82,6 +84,7 @@ impl<'a> Executor<'a> {
             cluster,
             kv,
             prober,
+            metrics,
             clock,
             sink,
             decider,
@@ -91,6 +94,7 @@ impl<'a> Executor<'a> {
                 cluster,
                 kv,
                 prober,
+                metrics,
                 clock,
                 sink,
                 cancel,
@@ -617,6 +621,17 @@ impl<'a> Executor<'a> {
                 duration: Some(duration),
             } => self.pause(run, *duration).await?,
             Action::Pause { duration: None } => return Ok(StepDone::AwaitPromotion),
+            Action::Analyze {
+                zone,
+                version,
+                analysis,
+                bake,
+            } => {
+                let phase = if bake.is_some() { "bake" } else { "canary" };
+                self.ctx
+                    .analyze(run, zone, version, analysis.as_ref(), *bake, phase)
+                    .await?;
+            }
         }
         Ok(StepDone::Continue)
     }

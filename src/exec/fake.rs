@@ -994,6 +994,41 @@ impl Prober for FakeProber {
     }
 }
 
+/// Answers metric reads from a script: the readings in order, then the last one again.
+#[derive(Default)]
+pub struct FakeMetrics {
+    pub script: Mutex<std::collections::VecDeque<Result<crate::ports::Reading, String>>>,
+    pub reads: Mutex<usize>,
+}
+
+impl FakeMetrics {
+    pub fn answer(&self, readings: Vec<Result<crate::ports::Reading, String>>) {
+        *lock(&self.script) = readings.into();
+    }
+}
+
+#[async_trait]
+impl crate::ports::MetricReader for FakeMetrics {
+    async fn read(
+        &self,
+        _metric: &crate::spec::model::Metric,
+        _target: &crate::ports::AnalysisTarget,
+    ) -> Result<crate::ports::Reading, String> {
+        *lock(&self.reads) += 1;
+        let mut script = lock(&self.script);
+        if script.len() > 1 {
+            script
+                .pop_front()
+                .unwrap_or_else(|| Err("no reading".into()))
+        } else {
+            script
+                .front()
+                .cloned()
+                .unwrap_or_else(|| Err("no reading".into()))
+        }
+    }
+}
+
 /// Keeps every event.
 #[derive(Default)]
 pub struct RecordingSink(Mutex<Vec<Event>>);

@@ -24,6 +24,7 @@
 //! written in one atomic write after re-checking the zones they point at; cancellation stops
 //! at the next safe point; failures follow the service's `on_failure` policy.
 
+mod analysis;
 mod cause;
 mod clock;
 mod context;

@@ -14,6 +14,7 @@ pub fn action_kind(action: &Action) -> &'static str {
         Action::WaitRouter { .. } => "wait_router",
         Action::WaitDrain { .. } => "wait_drain",
         Action::Pause { .. } => "pause",
+        Action::Analyze { .. } => "analyze",
     }
 }
 
@@ -54,5 +55,34 @@ pub fn summarize(action: &Action) -> String {
             duration: Some(duration),
         } => format!("pause for {}", d(*duration)),
         Action::Pause { duration: None } => "pause until promoted".to_string(),
+        Action::Analyze {
+            zone,
+            analysis,
+            bake: Some(bake),
+            ..
+        } => match analysis {
+            Some(a) => format!(
+                "bake {zone} for {} ({} metric(s))",
+                d(*bake),
+                a.metrics.len()
+            ),
+            None => format!("bake {zone} for {}", d(*bake)),
+        },
+        Action::Analyze {
+            zone,
+            analysis,
+            bake: None,
+            ..
+        } => {
+            let (count, interval, metrics) = analysis
+                .as_ref()
+                .map_or((0, std::time::Duration::ZERO, 0), |a| {
+                    (a.count, a.interval, a.metrics.len())
+                });
+            format!(
+                "analyse {zone}: {metrics} metric(s), {count} measurement(s) every {}",
+                d(interval)
+            )
+        }
     }
 }

@@ -7,7 +7,7 @@ use indexmap::IndexMap;
 use tokio_util::sync::CancellationToken;
 
 use super::fake::{
-    Behaviour, FakeCluster, FakeKv, FakeLock, FakeProber, Fate, Journal, ManualClock,
+    Behaviour, FakeCluster, FakeKv, FakeLock, FakeMetrics, FakeProber, Fate, Journal, ManualClock,
     RecordingSink, ScriptedDecider,
 };
 use super::*;
@@ -39,6 +39,7 @@ struct World {
     cluster: FakeCluster,
     kv: FakeKv,
     prober: FakeProber,
+    metrics: FakeMetrics,
     sink: RecordingSink,
     cancel: CancellationToken,
 }
@@ -60,6 +61,7 @@ impl World {
             cluster,
             kv,
             prober: FakeProber::default(),
+            metrics: FakeMetrics::default(),
             sink: RecordingSink::default(),
             cancel: CancellationToken::new(),
         }
@@ -89,6 +91,7 @@ impl World {
                 cluster: &self.cluster,
                 kv,
                 prober: &self.prober,
+                metrics: &self.metrics,
                 clock: &*self.clock,
                 sink: &self.sink,
                 decider,
@@ -179,6 +182,8 @@ fn policy(strategy: Strategy, on_failure: Option<OnFailure>) -> Policy {
         on_failure,
         promote: false,
         allow_zoned: false,
+        analysis: None,
+        bake: None,
     }
 }
 
@@ -1648,6 +1653,7 @@ async fn the_real_clock_abandons_a_wait_when_cancelled() {
             cluster: &w.cluster,
             kv: &w.kv,
             prober: &w.prober,
+            metrics: &w.metrics,
             clock: &TokioClock,
             sink: &w.sink,
             decider: &NonInteractive,
@@ -1672,6 +1678,7 @@ async fn the_real_clock_abandons_a_wait_when_cancelled() {
             cluster: &w.cluster,
             kv: &w.kv,
             prober: &w.prober,
+            metrics: &w.metrics,
             clock: &TokioClock,
             sink: &w.sink,
             decider: &NonInteractive,
@@ -1693,6 +1700,7 @@ fn a_run_can_be_driven_from_any_runtime_thread() {
             cluster: &w.cluster,
             kv: &w.kv,
             prober: &w.prober,
+            metrics: &w.metrics,
             clock: &TokioClock,
             sink: &w.sink,
             decider: &NonInteractive,
@@ -2199,4 +2207,174 @@ mod release {
         }
         assert_eq!(kv_writes(&w).len(), 1);
     }
+}
+
+fn error_rate_analysis(count: u32) -> crate::spec::model::Analysis {
+    crate::spec::model::Analysis {
+        interval: Duration::from_secs(10),
+        count,
+        failure_limit: 0,
+        inconclusive_limit: 1,
+        metrics: vec![crate::spec::model::Metric {
+            name: "errors".into(),
+            provider: crate::spec::model::Provider::Router {
+                query: crate::spec::model::RouterQuery::ErrorRate,
+                condition: crate::spec::model::Condition::parse("< 1%").expect("condition"),
+                min_requests: 10,
+            },
+        }],
+    }
+}
+
+fn traffic(requests: u64, errors: u64) -> Result<crate::ports::Reading, String> {
+    Ok(crate::ports::Reading::Counters(
+        crate::ports::ZoneCounters {
+            requests,
+            errors,
+            buckets: vec![(0.1, requests), (f64::INFINITY, requests)],
+            routers: 1,
+        },
+    ))
+}
+
+fn analyze(analysis: crate::spec::model::Analysis, bake: Option<Duration>) -> Step {
+    step(Action::Analyze {
+        zone: "green".into(),
+        version: "1.4.2".into(),
+        analysis: Some(analysis),
+        bake,
+    })
+}
+
+#[tokio::test]
+async fn a_canary_whose_traffic_fails_its_analysis_goes_back_with_the_measured_rate() {
+    let w = World::new(4);
+    // Baseline, one good window (0.5%), then one at 5%.
+    w.metrics
+        .answer(vec![traffic(0, 0), traffic(200, 1), traffic(400, 11)]);
+    let p = plan(
+        Strategy::Canary,
+        Some(OnFailure::Rollback),
+        vec![
+            update("green", 1),
+            wait("green", 1, "1.4.2"),
+            scale("blue", 3),
+            keys(&[(TRAFFIC_KEY, "blue=75,green=25")]),
+            analyze(error_rate_analysis(3), None),
+            scale("green", 4),
+        ],
+    );
+    let err = w.run(&p).await.expect_err("the analysis fails");
+    assert_eq!(err.exit_code(), 1, "{err}");
+    let text = format!("{err} {}", help_of(&err));
+    assert!(text.contains("error_rate 5% is not < 1%"), "{text}");
+    assert!(text.contains("10 of 200 requests answered 5xx"), "{text}");
+    // Caught at the second interval; the old zone is back to full, the keys as before.
+    assert_eq!(w.cluster.desired(BLUE), Some(4));
+    assert_eq!(w.cluster.desired(GREEN), Some(0));
+    assert_eq!(w.keys(), World::original_keys());
+    let measured: Vec<String> = w
+        .sink
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            Event::AnalysisMeasured { result, .. } => Some(result.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(measured, ["passed", "failed"]);
+    assert!(!w.ops().iter().any(|o| o.contains("scale demo_web-green 4")));
+}
+
+#[tokio::test]
+async fn a_good_canary_passes_its_analysis_after_count_measurements() {
+    let w = World::new(4);
+    w.metrics.answer(vec![
+        traffic(0, 0),
+        traffic(100, 0),
+        traffic(250, 1),
+        traffic(400, 1),
+    ]);
+    let p = plan(
+        Strategy::Canary,
+        Some(OnFailure::Rollback),
+        vec![
+            update("green", 1),
+            wait("green", 1, "1.4.2"),
+            keys(&[(TRAFFIC_KEY, "blue=75,green=25")]),
+            analyze(error_rate_analysis(3), None),
+            scale("green", 4),
+        ],
+    );
+    w.run(&p).await.expect("the analysis passes");
+    assert_eq!(w.cluster.desired(GREEN), Some(4));
+    assert_eq!(*w.metrics.reads.lock().expect("reads"), 4);
+    let elapsed = w.step_elapsed("analyze");
+    assert!(
+        elapsed[0] >= 30_000 && elapsed[0] < 32_000,
+        "three 10 s intervals: {elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_bake_switches_the_keys_back_before_the_new_zone_scales_down() {
+    let w = World::new(3);
+    w.metrics
+        .answer(vec![traffic(0, 0), traffic(300, 0), traffic(600, 40)]);
+    let p = plan(
+        Strategy::BlueGreen,
+        Some(OnFailure::Rollback),
+        vec![
+            update("green", 3),
+            wait("green", 3, "1.4.2"),
+            flip(),
+            analyze(error_rate_analysis(1), Some(Duration::from_secs(60))),
+            scale("blue", 0),
+        ],
+    );
+    let err = w.run(&p).await.expect_err("the bake fails");
+    assert_eq!(err.exit_code(), 1, "{err}");
+    assert_eq!(w.keys(), World::original_keys());
+    let ops = w.ops();
+    let back = ops
+        .iter()
+        .position(|o| o.starts_with("kv write web-active-zone=blue"))
+        .unwrap_or_else(|| panic!("{ops:?}"));
+    let down = ops
+        .iter()
+        .position(|o| o == "scale demo_web-green 0")
+        .unwrap_or_else(|| panic!("{ops:?}"));
+    assert!(back < down, "{ops:?}");
+    // blue was never scaled: it stayed warm the whole bake.
+    assert!(
+        !ops.iter().any(|o| o.starts_with("scale demo_web-blue")),
+        "{ops:?}"
+    );
+    // The failure came at the second interval of the bake, not at its end.
+    let failed_at = w.at("kv write web-active-zone=blue") - w.at("kv write web-active-zone=green");
+    assert!(failed_at < Duration::from_secs(25), "{failed_at:?}");
+}
+
+#[tokio::test]
+async fn a_bake_that_stays_good_runs_its_whole_time_then_retires_the_old_zone() {
+    let w = World::new(3);
+    w.metrics
+        .answer((0..8).map(|i| traffic(i * 100, 0)).collect());
+    let p = plan(
+        Strategy::BlueGreen,
+        Some(OnFailure::Rollback),
+        vec![
+            update("green", 3),
+            wait("green", 3, "1.4.2"),
+            flip(),
+            analyze(error_rate_analysis(1), Some(Duration::from_secs(45))),
+            scale("blue", 0),
+        ],
+    );
+    w.run(&p).await.expect("the bake passes");
+    let baked = w.at("scale demo_web-blue 0") - w.at("kv write web-active-zone=green");
+    assert!(
+        baked >= Duration::from_secs(45) && baked < Duration::from_secs(47),
+        "{baked:?}"
+    );
 }

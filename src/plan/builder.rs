@@ -210,16 +210,102 @@ impl Builder<'_> {
         );
     }
 
+    /// A canary step's analysis of `zone` (`overrides` over the service's own), when the
+    /// service has one.
+    pub fn analyze(
+        &mut self,
+        zone: &str,
+        version: &str,
+        overrides: &crate::spec::model::AnalysisOverrides,
+        what: &str,
+    ) {
+        let Some(analysis) = self.policy.analysis.as_ref().map(|a| a.with(overrides)) else {
+            return;
+        };
+        let names: Vec<&str> = analysis.metrics.iter().map(|m| m.name.as_str()).collect();
+        let reason = format!(
+            "{what}: judge {zone} ({version}) by its traffic: {} every {}, {} passing measurement(s) to go on; a failed analysis sends all traffic back",
+            names.join(", "),
+            fmt_duration(analysis.interval),
+            analysis.count,
+        );
+        self.push(
+            Action::Analyze {
+                zone: zone.to_string(),
+                version: version.to_string(),
+                analysis: Some(analysis),
+                bake: None,
+            },
+            reason,
+        );
+    }
+
+    /// The spec's `bake:` after a switch to `zone`, while `old_zone` still runs `old` tasks:
+    /// the new zone serves all traffic and is analysed; the old one stays warm, so a failure
+    /// switches the keys back in one write. Nothing to bake without tasks to go back to.
+    pub fn bake(&mut self, zone: &str, version: &str, old_zone: &str, old: u64) {
+        let Some(bake) = self.policy.bake else {
+            return;
+        };
+        if old == 0 {
+            self.warn(format!(
+                "no bake after the switch: {old_zone} runs no task to switch back to"
+            ));
+            return;
+        }
+        let analysis = self.policy.analysis.clone();
+        let judged = match &analysis {
+            Some(a) => {
+                let names: Vec<&str> = a.metrics.iter().map(|m| m.name.as_str()).collect();
+                format!(
+                    "{} measured every {}; a failed analysis switches the keys back to {old_zone} at once",
+                    names.join(", "),
+                    fmt_duration(a.interval)
+                )
+            }
+            None => format!(
+                "health watched; a failing zone switches the keys back to {old_zone} at once"
+            ),
+        };
+        self.push(
+            Action::Analyze {
+                zone: zone.to_string(),
+                version: version.to_string(),
+                analysis,
+                bake: Some(bake),
+            },
+            format!(
+                "bake {}: {zone} ({version}) serves all traffic while {old_zone} stays warm with {old} task(s); {judged}",
+                fmt_duration(bake)
+            ),
+        );
+    }
+
     /// After a flip away from `old_zone` (running `old` replicas): wait for the router if
-    /// configured, let requests drain, and scale the old zone to 0, keeping it for rollback.
-    pub fn retire(&mut self, old_zone: &str, old: u64) {
+    /// configured, bake `baked` (the new zone and version) if the spec says so, let requests
+    /// drain, and scale the old zone to 0, keeping it for rollback.
+    pub fn retire(&mut self, old_zone: &str, old: u64, baked: Option<(&str, &str)>) {
         self.wait_for_router(format!(
             "wait until `shipctl route` serves the new keys before {old_zone} loses its tasks"
         ));
+        let mut baked_long_enough = false;
+        if let Some((zone, version)) = baked {
+            let before = self.steps.len();
+            self.bake(zone, version, old_zone, old);
+            // A bake at least as long as the drain time already let the requests in flight on
+            // the old zone finish.
+            baked_long_enough = self.steps.len() > before
+                && self
+                    .policy
+                    .bake
+                    .is_some_and(|b| b >= self.policy.drain.time);
+        }
         if old == 0 {
             return;
         }
-        if self.policy.drain.time.is_zero() {
+        if baked_long_enough {
+            // Nothing to wait for: see above.
+        } else if self.policy.drain.time.is_zero() {
             self.warn(format!(
                 "drain time is 0s: requests still in flight on {old_zone} when it scales down may fail"
             ));

@@ -368,7 +368,7 @@ fn plan_deploy(
             );
         }
         let old = builder.desired(&target);
-        builder.retire(&target, old);
+        builder.retire(&target, old, None);
         let mut definition = logical_service.definition(zones, a).clone();
         definition.image = image;
         return Ok(ServicePlan {
@@ -668,7 +668,7 @@ fn first_deploy(steps: &mut Builder, m: &Move) {
         ),
     );
     let other = other_zone(steps.zones, m.target).to_string();
-    steps.retire(&other, 0);
+    steps.retire(&other, 0, None);
 }
 
 fn blue_green(steps: &mut Builder, m: &Move, active: &str, _active_version: &str) {
@@ -696,7 +696,7 @@ fn blue_green(steps: &mut Builder, m: &Move, active: &str, _active_version: &str
             m.target, m.version
         ),
     );
-    steps.retire(active, old);
+    steps.retire(active, old, Some((m.target, m.version)));
 }
 
 /// Moves a canary from `cur` (new, old) to `next`; returns true when all traffic moved to the
@@ -769,7 +769,7 @@ fn canary_move(
         if n < cn {
             steps.scale(t, n, format!("{what}: scale {t} down to {n}"));
         }
-        steps.retire(active, co.max(o));
+        steps.retire(active, co.max(o), Some((t, m.version)));
         return true;
     }
     let (pn, _) = traffic::percentages(n, o);
@@ -819,6 +819,17 @@ fn canary(steps: &mut Builder, m: &Move, active: &str, active_version: &str) {
     let mut cur = (0, steps.desired(active));
     let mut flipped = canary_move(steps, m, from, cur, (new, old), true, "canary");
     cur = (new, old);
+    // With an analysis and no step that places it, every traffic step is judged before the
+    // next one.
+    let no_overrides = crate::spec::model::AnalysisOverrides::default();
+    let judge_each = !policy
+        .canary
+        .steps
+        .iter()
+        .any(|s| matches!(s, CanaryStep::Analysis(_)));
+    if judge_each && !flipped {
+        steps.analyze(m.target, m.version, &no_overrides, "canary");
+    }
     let mut gated = false;
     for (i, step) in policy.canary.steps.iter().enumerate() {
         let what = format!("canary step {}", i + 1);
@@ -838,6 +849,12 @@ fn canary(steps: &mut Builder, m: &Move, active: &str, active_version: &str) {
                 }
                 flipped = canary_move(steps, m, from, cur, (n, o), false, &what);
                 cur = (n, o);
+                if judge_each && !flipped {
+                    steps.analyze(m.target, m.version, &no_overrides, &what);
+                }
+            }
+            CanaryStep::Analysis(overrides) => {
+                steps.analyze(m.target, m.version, overrides, &what);
             }
             CanaryStep::Pause { duration } => {
                 let (pn, _) = traffic::percentages(cur.0, cur.1);
@@ -953,7 +970,7 @@ fn rolling(steps: &mut Builder, m: &Move, active: &str) {
                     m.version
                 ),
             );
-            steps.retire(active, co);
+            steps.retire(active, co, Some((t, m.version)));
         } else {
             let (pn, _) = traffic::percentages(n, o);
             steps.write_traffic(
@@ -1062,7 +1079,9 @@ fn plan_canary_end(
     let gate = builder.gate_reason(k, full, v, gate_why);
     builder.wait_healthy(k, full, v, gate);
     builder.flip(k, v, switch);
-    builder.retire(leave, leaving);
+    // An abort goes back to what served before: nothing new to bake.
+    let baked = matches!(end, CanaryEnd::Promote).then_some((k, v));
+    builder.retire(leave, leaving, baked);
     let mut definition = def.clone();
     definition.image = image;
     Ok(ServicePlan {

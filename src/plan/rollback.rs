@@ -83,7 +83,7 @@ pub fn rollback(req: &PlanRequest, to: &str) -> Result<Plan, Error> {
             ),
         );
         let old = builder.desired(&active);
-        builder.retire(&active, old);
+        builder.retire(&active, old, None);
         let image = state
             .zones
             .get(&warm)

@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::ports::KeyWrite;
+use crate::spec::model::Analysis;
 
 /// One step and why it is in the plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,6 +66,22 @@ pub enum Action {
     WaitDrain {
         #[serde(with = "crate::spec::duration::serde_duration")]
         duration: Duration,
+    },
+    /// Judge `zone` (running `version`) by its traffic: each metric every interval, until
+    /// `count` measurements passed, or for the whole `bake` (the old zone is kept warm then, so
+    /// a failure switches the keys straight back). A bake without analysis only waits,
+    /// watching health.
+    Analyze {
+        zone: String,
+        version: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        analysis: Option<Analysis>,
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            with = "crate::compose::model::opt_duration"
+        )]
+        bake: Option<Duration>,
     },
     /// Wait; `None` = until `shipctl promote`.
     Pause {

@@ -5,6 +5,7 @@
 mod cluster;
 mod history;
 mod kv;
+mod metrics;
 mod router;
 pub mod traffic;
 pub mod values;
@@ -17,4 +18,5 @@ pub use history::{
     TimedStep, Timeline, TrafficMark,
 };
 pub use kv::{Fence, KeyChange, KeyWrite, Kv, KvEntry, KvError, LockGuard, LockInfo, LockOutcome};
+pub use metrics::{AnalysisTarget, MetricReader, Reading, ZoneCounters, zone_counters};
 pub use router::{RouterReport, registration_key, registrations_prefix, valid_router_id};

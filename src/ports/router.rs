@@ -27,6 +27,9 @@ pub struct RouterReport {
     /// Counts the writes of the registration: every write changes the value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub beat: Option<u64>,
+    /// Where the router's per-zone traffic statistics are served (`--stats-listen`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats_url: Option<String>,
 }
 
 impl RouterReport {

@@ -170,10 +170,12 @@ async fn apply(
     );
     // The gates of a release share one task list per tick, whatever the number of services.
     let cluster = Coalesced::new(&session.cluster);
+    let metrics = crate::metrics::Readers::new(&*session.kv);
     let ports = Ports {
         cluster: &cluster,
         kv: &fenced,
         prober: &HttpProber::new(),
+        metrics: &metrics,
         clock: &TokioClock,
         sink: &recorder,
         decider: decider.as_ref(),

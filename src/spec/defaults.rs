@@ -59,6 +59,8 @@ impl Default for Policy {
             on_failure: None,
             promote: false,
             allow_zoned: false,
+            analysis: None,
+            bake: None,
         }
     }
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::model::{
-    CanaryStep, Hooks, HttpProbe, KeyLayout, KeyTemplates, KvSettings, OnFailure, Policy, Spec,
-    Strategy,
+    Analysis, CanaryStep, Hooks, HttpProbe, KeyLayout, KeyTemplates, KvSettings, OnFailure, Policy,
+    Spec, Strategy,
 };
 use super::reader::SpecRead;
 use crate::error::{Error, InputError};
@@ -58,6 +58,8 @@ const POLICY_KEYS: &[&str] = &[
     "on_failure",
     "promote",
     "allow_zoned",
+    "analysis",
+    "bake",
 ];
 const CANARY_KEYS: &[&str] = &["new", "old", "steps"];
 const ROLLING_KEYS: &[&str] = &["step"];
@@ -558,6 +560,8 @@ struct PolicyPatch {
     on_failure: Option<OnFailure>,
     promote: Option<bool>,
     allow_zoned: Option<bool>,
+    analysis: Option<Spanned<Analysis>>,
+    bake: Option<Duration>,
 }
 
 impl PolicyPatch {
@@ -592,6 +596,8 @@ impl PolicyPatch {
             on_failure: self.on_failure.or(base.on_failure),
             promote: self.promote.or(base.promote),
             allow_zoned: self.allow_zoned.or(base.allow_zoned),
+            analysis: self.analysis.clone().or_else(|| base.analysis.clone()),
+            bake: self.bake.or(base.bake),
         }
     }
 
@@ -644,6 +650,12 @@ impl PolicyPatch {
         if let Some(v) = self.allow_zoned {
             p.allow_zoned = v;
         }
+        if let Some(v) = &self.analysis {
+            p.analysis = Some(v.value.clone());
+        }
+        if let Some(v) = self.bake {
+            p.bake = Some(v);
+        }
         p
     }
 }
@@ -688,6 +700,13 @@ fn read_policy(r: &mut Reader, node: &Node, path: &str) -> Option<PolicyPatch> {
     }
     if let Some(n) = map.get("allow_zoned") {
         p.allow_zoned = r.exact_bool(n, &format!("{path}.allow_zoned"));
+    }
+    if let Some(n) = map.get("analysis") {
+        p.analysis = super::analysis::read_analysis(r, n, &format!("{path}.analysis"))
+            .map(|a| Spanned::new(a, &n.span));
+    }
+    if let Some(n) = map.get("bake") {
+        p.bake = r.positive_duration(n, &format!("{path}.bake"));
     }
     Some(p)
 }
@@ -778,7 +797,7 @@ fn read_canary(r: &mut Reader, node: &Node, path: &str, p: &mut PolicyPatch) {
 }
 
 fn read_canary_step(r: &mut Reader, node: &Node, path: &str) -> Option<CanaryStep> {
-    let help = "a step is `{new: 2, old: 2}`, `pause: 5m` or `pause: {}` (until `shipctl promote`)";
+    let help = "a step is `{new: 2, old: 2}`, `pause: 5m`, `pause: {}` (until `shipctl promote`) or `analysis: {}`";
     let Some(map) = node.as_map() else {
         r.error(
             InputError::new(
@@ -790,6 +809,21 @@ fn read_canary_step(r: &mut Reader, node: &Node, path: &str) -> Option<CanarySte
         );
         return None;
     };
+    if let Some(analysis) = map.get("analysis") {
+        if map.len() > 1 {
+            r.error(
+                InputError::new(
+                    format!("`{path}` mixes `analysis` with other keys"),
+                    node.span.clone(),
+                )
+                .with_label("one action per step")
+                .with_help("put the analysis and the scaling in two separate steps"),
+            );
+            return None;
+        }
+        return super::analysis::read_overrides(r, analysis, &format!("{path}.analysis"))
+            .map(CanaryStep::Analysis);
+    }
     if let Some(pause) = map.get("pause") {
         if map.len() > 1 {
             r.error(
@@ -992,6 +1026,27 @@ fn check_policy(r: &mut Reader, own: &PolicyPatch, base: &PolicyPatch, path: &st
             .with_help("the gate could never pass: make `min_healthy` shorter than `timeout`"),
         );
     }
+    if merged.analysis.is_none()
+        && let Some(steps) = &merged.canary_steps
+        && owns(own.canary_steps.is_some(), own.analysis.is_some())
+    {
+        for step in steps {
+            if let CanaryStep::Analysis(_) = step.value {
+                r.error(
+                    InputError::new(
+                        format!(
+                            "a canary step of `{path}` runs an analysis, but `{path}` has none"
+                        ),
+                        step.span.clone(),
+                    )
+                    .with_label("no metrics to run")
+                    .with_help(format!(
+                        "add `analysis: {{metrics: [...]}}` to `{path}` (or to `defaults`)"
+                    )),
+                );
+            }
+        }
+    }
     let Some(replicas) = &merged.replicas else {
         return;
     };
@@ -1154,6 +1209,94 @@ mod tests {
         assert_eq!(spec.kv.keys.owner, "{project}/{service}/owner");
         assert_eq!(spec.kv.lock_ttl, Duration::from_secs(60));
         assert_eq!(spec.kv.history_limit, 5);
+    }
+
+    #[test]
+    fn analysis_and_bake_are_read_per_service_and_per_canary_step() {
+        let spec = ok(concat!(
+            "defaults:\n",
+            "  strategy: canary\n",
+            "  bake: 2m\n",
+            "  analysis:\n",
+            "    interval: 5s\n",
+            "    count: 2\n",
+            "    metrics:\n",
+            "      - {name: errors, provider: router, query: error_rate, condition: \"< 1%\"}\n",
+            "      - {name: slow, provider: router, query: p99, condition: \"<= 500ms\", min_requests: 50}\n",
+            "      - name: prom\n",
+            "        provider: prometheus\n",
+            "        address: http://127.0.0.1:9090\n",
+            "        query: sum(rate(x{zone=\"{zone}\"}[{interval}]))\n",
+            "        condition: < 0.5\n",
+            "      - {name: approval, provider: http, url: \"http://ci/{service}\", timeout: 3s}\n",
+            "services:\n",
+            "  web:\n",
+            "    canary:\n",
+            "      steps: [{new: 2, old: 2}, {analysis: {count: 5}}, {analysis: }]\n",
+        ));
+        let web = &spec.services["web"];
+        assert_eq!(web.bake, Some(Duration::from_secs(120)));
+        let a = web.analysis.as_ref().expect("analysis");
+        assert_eq!(
+            (a.interval, a.count, a.failure_limit, a.inconclusive_limit),
+            (Duration::from_secs(5), 2, 0, 1)
+        );
+        let names: Vec<&str> = a.metrics.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["errors", "slow", "prom", "approval"]);
+        assert!(matches!(
+            &web.canary.steps[1],
+            CanaryStep::Analysis(o) if o.count == Some(5) && o.interval.is_none()
+        ));
+        assert_eq!(
+            web.canary.steps[2],
+            CanaryStep::Analysis(Default::default())
+        );
+    }
+
+    #[test]
+    fn analysis_mistakes_point_at_the_line() {
+        let e = err(
+            "defaults:\n  analysis:\n    metrics:\n      - {name: e, provider: router, query: errors, condition: \"< 1%\"}\n",
+        );
+        assert!(
+            e.to_string().contains("unknown router query `errors`"),
+            "{e}"
+        );
+        let e = err(
+            "defaults:\n  analysis:\n    metrics:\n      - {name: e, provider: router, query: error_rate, condition: \"1%\"}\n",
+        );
+        assert!(
+            e.to_string().contains("does not start with a comparison"),
+            "{e}"
+        );
+        let e = err(
+            "defaults:\n  analysis:\n    metrics:\n      - {name: e, provider: router, query: error_rate, condition: \"< 5\"}\n",
+        );
+        assert!(
+            e.to_string().contains("can never be compared with a rate"),
+            "{e}"
+        );
+        let e = err(
+            "defaults:\n  analysis:\n    metrics:\n      - {name: e, provider: prometheus, query: up, condition: \"> 0\", address: prom:9090}\n",
+        );
+        assert!(e.to_string().contains("is not an http(s) URL"), "{e}");
+        let e = err(
+            "defaults:\n  analysis:\n    metrics:\n      - {name: e, provider: http, url: \"http://x\", condition: \"> 0\"}\n",
+        );
+        assert!(
+            e.to_string()
+                .contains("does not apply to the `http` provider"),
+            "{e}"
+        );
+        let e = err("defaults:\n  analysis: {interval: 5s}\n");
+        assert!(e.to_string().contains("has no `metrics`"), "{e}");
+        let e = err("defaults:\n  canary:\n    steps: [{analysis: {}}]\n");
+        assert!(e.to_string().contains("runs an analysis, but"), "{e}");
+        let e = err("defaults:\n  canary:\n    steps: [{analysis: {}, new: 1, old: 1}]\n");
+        assert!(
+            e.to_string().contains("mixes `analysis` with other keys"),
+            "{e}"
+        );
     }
 
     #[test]

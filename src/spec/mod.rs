@@ -1,5 +1,6 @@
 //! The strategy spec (`shipctl.yaml`) and CLI overrides -> a validated [`Spec`].
 
+pub mod analysis;
 pub mod defaults;
 pub mod load;
 pub mod model;

@@ -5,6 +5,10 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+pub use super::analysis::{
+    Analysis, AnalysisOverrides, Comparison, Condition, Metric, Provider, RouterQuery, Unit,
+};
+
 /// How a service moves to a new version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -195,6 +199,18 @@ pub struct Policy {
     /// Deploy a service that would run in place (a read-write named volume, global mode, an
     /// ingress port) as two zones anyway.
     pub allow_zoned: bool,
+    /// Metrics that judge the new zone by its traffic: after each canary step, and during the
+    /// bake.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<Analysis>,
+    /// After the switch, keep the old zone warm this long while the new one serves (and is
+    /// analysed); a failure switches the keys back at once.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::compose::model::opt_duration"
+    )]
+    pub bake: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -218,6 +234,8 @@ pub enum CanaryStep {
     },
     /// Stop until `shipctl promote` (or `abort`).
     PauseUntilPromoted,
+    /// Run the service's analysis here, with these settings over its own.
+    Analysis(AnalysisOverrides),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

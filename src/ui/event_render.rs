@@ -118,6 +118,26 @@ pub fn render_line(event: &Event) -> String {
             silent_ms / (*heartbeat_ms).max(1),
             format_ms(*heartbeat_ms)
         ),
+        Event::AnalysisMeasured {
+            service,
+            zone,
+            metric,
+            result,
+            value,
+            passed,
+            failed,
+            inconclusive,
+            count,
+        } => {
+            let progress = match count {
+                Some(c) => format!("{}/{c}", passed + failed + inconclusive),
+                None => format!("{}", passed + failed + inconclusive),
+            };
+            format!(
+                "{service}: analysis of {zone}: {metric} {result}: {value} \
+                 [{progress}; {passed} passed, {failed} failed, {inconclusive} inconclusive]"
+            )
+        }
         Event::Warning { service, message } => match service {
             Some(s) => format!("warning: {s}: {message}"),
             None => format!("warning: {message}"),

@@ -189,5 +189,57 @@ pub fn describe(action: &Action) -> Vec<String> {
         Action::WaitDrain { duration } => vec![format!("drain for {}", fmt_duration(*duration))],
         Action::Pause { duration: Some(d) } => vec![format!("pause {}", fmt_duration(*d))],
         Action::Pause { duration: None } => vec!["pause until promoted".to_string()],
+        Action::Analyze {
+            zone,
+            analysis,
+            bake,
+            ..
+        } => {
+            let mut lines = vec![match (bake, analysis) {
+                (Some(b), _) => format!("bake {zone} for {}", fmt_duration(*b)),
+                (None, Some(a)) => format!(
+                    "analyse {zone}: {} measurement(s) of each metric, every {}",
+                    a.count,
+                    fmt_duration(a.interval)
+                ),
+                (None, None) => format!("analyse {zone}"),
+            }];
+            if let Some(a) = analysis {
+                if bake.is_some() {
+                    lines.push(format!("every {}", fmt_duration(a.interval)));
+                }
+                lines.push(format!(
+                    "fails after {} failed or {} inconclusive measurement(s) of one metric",
+                    a.failure_limit + 1,
+                    a.inconclusive_limit + 1
+                ));
+                lines.extend(a.metrics.iter().map(metric_line));
+            }
+            lines
+        }
+    }
+}
+
+/// One metric of an analysis, as the plan shows it.
+fn metric_line(m: &crate::spec::model::Metric) -> String {
+    use crate::spec::model::Provider;
+    match &m.provider {
+        Provider::Router {
+            query,
+            condition,
+            min_requests,
+        } => format!(
+            "{}: router {query} {} (at least {min_requests} requests)",
+            m.name, condition.text
+        ),
+        Provider::Prometheus {
+            address,
+            query,
+            condition,
+        } => format!(
+            "{}: prometheus {address} `{query}` {}",
+            m.name, condition.text
+        ),
+        Provider::Http { url, .. } => format!("{}: webhook {url} answers pass", m.name),
     }
 }

@@ -290,7 +290,11 @@ impl EventSink for TtySink {
                     l.health.push_str(&format!(" ({cause})"));
                 }
             }),
+            Event::AnalysisMeasured { result, .. } if result == "failed" => {
+                self.println(&self.paint(&render_line(event), "31"));
+            }
             Event::RouterConfirmed { .. }
+            | Event::AnalysisMeasured { .. }
             | Event::ReleasePlanned { .. }
             | Event::ReleaseSwitched { .. }
             | Event::ReleaseStarted { .. } => self.println(&render_line(event)),

@@ -9,6 +9,10 @@
     GET  /version       the baked version
     GET  /sleep/<s>     answers after <s> seconds: an in-flight request for drain tests
 
+ERROR_RATE (a fraction, e.g. 0.05) answers that share of the requests other than /health with
+500, evenly (one in 20 for 0.05, counted per task), and EXTRA_LATENCY_MS delays them: a release
+that passes its healthcheck but serves badly, for the canary-analysis tests.
+
 Every answer carries X-App-Version (and X-App-Host, the container's hostname). Redis is found by
 name (REDIS_HOST, default `redis`) on every request, so the API follows Redis when its tasks are
 replaced, whatever the endpoint mode. On SIGTERM it stops accepting, finishes the requests in
@@ -37,6 +41,12 @@ REDIS_PORT = int(os.environ.get("REDIS_PORT", "6379"))
 REDIS_TIMEOUT = float(os.environ.get("REDIS_TIMEOUT_S", "2"))
 FAIL_HEALTH = os.environ.get("FAIL_HEALTH", "0") == "1"
 HEALTH_NEEDS_REDIS = os.environ.get("HEALTH_NEEDS_REDIS", "1") != "0"
+ERROR_RATE = float(os.environ.get("ERROR_RATE", "0") or 0)
+EXTRA_LATENCY_S = float(os.environ.get("EXTRA_LATENCY_MS", "0") or 0) / 1000.0
+# Requests other than /health seen, for ERROR_RATE: a counter, not a random draw, so that a test
+# can expect the rate within a few requests.
+served = 0
+served_lock = threading.Lock()
 # The answer of the last /health, for the exit code.
 last_health_ok = True
 
@@ -136,8 +146,26 @@ class Handler(BaseHTTPRequestHandler):
         key = self.path.split("?", 1)[0][len("/items/"):]
         return ("item:" + key) if key and "/" not in key else None
 
+    def misbehaves(self):
+        """Answers 500 for ERROR_RATE of the requests (True when it did), after EXTRA_LATENCY_MS."""
+        global served
+        if EXTRA_LATENCY_S > 0:
+            time.sleep(EXTRA_LATENCY_S)
+        if ERROR_RATE <= 0:
+            return False
+        with served_lock:
+            served += 1
+            n = served
+        # The n-th request fails when the running count of failures due steps up.
+        if int(n * ERROR_RATE) != int((n - 1) * ERROR_RATE):
+            self.answer(500, "injected error (ERROR_RATE=%s)\n" % ERROR_RATE)
+            return True
+        return False
+
     def do_GET(self):
         path = self.path.split("?", 1)[0]
+        if path != "/health" and self.misbehaves():
+            return
         if path == "/health":
             global last_health_ok
             if FAIL_HEALTH:
@@ -184,6 +212,8 @@ class Handler(BaseHTTPRequestHandler):
     do_HEAD = do_GET
 
     def do_POST(self):
+        if self.misbehaves():
+            return
         if not self.path.startswith("/items/"):
             return self.answer(404, "not found: %s\n" % self.path)
         key = self.item_key()
