@@ -1,5 +1,6 @@
 //! Undoing a failed plan, in three phases: give the old zones their capacity back, point the
-//! keys back at them, then take back what the plan added. Never points the keys at a zone
+//! keys back at them, then take back what the plan added (after a failed bake, the keys go
+//! back first: the old zone stayed warm for that). Never points the keys at a zone
 //! without healthy tasks, and never scales down a zone the keys still point at.
 
 use std::time::Duration;
@@ -10,8 +11,18 @@ use super::gate::Gate;
 use super::step_error::{StepError, StepFailure, with_task_errors};
 use super::track::ServiceRun;
 use crate::error::Error;
+use crate::plan::Action;
 use crate::ports::{ClusterError, KeyWrite};
 use crate::spec::defaults::IN_PLACE;
+
+/// True when the step that failed is a bake: the keys point at the new zone, and the old one
+/// kept its tasks to switch back to.
+fn failed_baking(run: &ServiceRun<'_>) -> bool {
+    matches!(
+        run.service.steps.get(run.steps_done).map(|s| &s.action),
+        Some(Action::Analyze { bake: Some(_), .. })
+    )
+}
 
 impl Context<'_> {
     /// Puts the zones and keys back as they were before the plan; returns the error that
@@ -23,8 +34,16 @@ impl Context<'_> {
         });
         let mut problems: Vec<String> = Vec::new();
         self.revert_in_place(run, &mut problems).await;
-        self.restore_capacity(run, &mut problems).await;
-        let keys_restored = self.restore_keys(run, &mut problems).await;
+        // A bake kept the old zone warm for this: its tasks take the traffic back at once,
+        // and it grows back to full size after (if a canary left it smaller).
+        let keys_restored = if failed_baking(run) {
+            let restored = self.restore_keys(run, &mut problems).await;
+            self.restore_capacity(run, &mut problems).await;
+            restored
+        } else {
+            self.restore_capacity(run, &mut problems).await;
+            self.restore_keys(run, &mut problems).await
+        };
         if keys_restored {
             self.retract_additions(run, &mut problems).await;
         } else {

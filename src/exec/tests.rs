@@ -2338,7 +2338,7 @@ async fn a_failed_bake_switches_the_keys_back_before_the_new_zone_scales_down() 
     let ops = w.ops();
     let back = ops
         .iter()
-        .position(|o| o.starts_with("kv write web-active-zone=blue"))
+        .position(|o| o.contains("web-active-zone=blue"))
         .unwrap_or_else(|| panic!("{ops:?}"));
     let down = ops
         .iter()
@@ -2377,4 +2377,41 @@ async fn a_bake_that_stays_good_runs_its_whole_time_then_retires_the_old_zone() 
         baked >= Duration::from_secs(45) && baked < Duration::from_secs(47),
         "{baked:?}"
     );
+}
+
+#[tokio::test]
+async fn after_a_failed_bake_the_warm_zone_takes_the_traffic_back_before_it_grows() {
+    let w = World::new(4);
+    w.metrics.answer(vec![traffic(0, 0), traffic(300, 30)]);
+    // A promoted canary: blue kept 2 of its 4 tasks through the switch.
+    let p = plan(
+        Strategy::Canary,
+        Some(OnFailure::Rollback),
+        vec![
+            update("green", 2),
+            wait("green", 2, "1.4.2"),
+            scale("blue", 2),
+            keys(&[(TRAFFIC_KEY, "blue=50,green=50")]),
+            scale("green", 4),
+            wait("green", 4, "1.4.2"),
+            flip(),
+            analyze(error_rate_analysis(1), Some(Duration::from_secs(60))),
+            scale("blue", 0),
+        ],
+    );
+    let err = w.run(&p).await.expect_err("the bake fails");
+    assert_eq!(err.exit_code(), 1, "{err}");
+    let ops = w.ops();
+    let back = ops
+        .iter()
+        .position(|o| o.contains("web-active-zone=blue"))
+        .unwrap_or_else(|| panic!("{ops:?}"));
+    let grown = ops
+        .iter()
+        .position(|o| o == "scale demo_web-blue 4")
+        .unwrap_or_else(|| panic!("{ops:?}"));
+    assert!(back < grown, "{ops:?}");
+    assert_eq!(w.cluster.desired(BLUE), Some(4));
+    assert_eq!(w.cluster.desired(GREEN), Some(0));
+    assert_eq!(w.keys(), World::original_keys());
 }
