@@ -119,6 +119,20 @@ pub struct Timeline {
     /// The traffic split from the start on: the value read before the run, then each write.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub traffic: Vec<TrafficMark>,
+    /// Each measurement of the run's analyses and bakes, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub analysis: Vec<AnalysisMark>,
+}
+
+/// One measurement of an analysis: `result` is `passed`, `failed`, `inconclusive` or
+/// `waiting`; `value` the measured value in words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnalysisMark {
+    pub at_ms: u64,
+    pub zone: String,
+    pub metric: String,
+    pub result: String,
+    pub value: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

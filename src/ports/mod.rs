@@ -14,8 +14,8 @@ pub use cluster::{
     Cluster, ClusterError, NetworkUsage, TaskInfo, TaskState, TasksByService, ZoneState, ZoneTarget,
 };
 pub use history::{
-    Action, HistoryRecord, ReleaseChange, ReleaseFailure, ReleaseRecord, RunResult, StepOutcome,
-    TimedStep, Timeline, TrafficMark,
+    Action, AnalysisMark, HistoryRecord, ReleaseChange, ReleaseFailure, ReleaseRecord, RunResult,
+    StepOutcome, TimedStep, Timeline, TrafficMark,
 };
 pub use kv::{Fence, KeyChange, KeyWrite, Kv, KvEntry, KvError, LockGuard, LockInfo, LockOutcome};
 pub use metrics::{AnalysisTarget, MetricReader, Reading, ZoneCounters, zone_counters};

@@ -203,6 +203,7 @@ async fn apply(
         ended,
         elapsed,
         &recorder.lines(),
+        &recorder.measured(),
     ) {
         sink.emit(&Event::Warning {
             service: None,
@@ -210,11 +211,13 @@ async fn apply(
         });
     }
     let lines = recorder.lines();
+    let measured = recorder.measured();
     let run = RunEnd {
         result: &result,
         ended,
         elapsed,
         lines: &lines,
+        measured: &measured,
     };
     record_history(session, plan, job, run, sink.as_ref()).await;
     for e in locks.release().await {
@@ -278,6 +281,8 @@ struct RunEnd<'a> {
     elapsed: Duration,
     /// The steps as the run reported them (the timeline).
     lines: &'a [ui::ci::StepLine],
+    /// The analysis measurements, with their services.
+    measured: &'a [(String, crate::ports::AnalysisMark)],
 }
 
 /// Each changed service's history record, then the run's one release record (the run's last
@@ -294,6 +299,7 @@ async fn record_history(
         ended,
         elapsed,
         lines,
+        measured,
     } = run;
     let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
     // All at once: a store that commits concurrent writes together (swarm://) then records a
@@ -315,7 +321,7 @@ async fn record_history(
             record.to_zone = Some(service.to.zone.clone());
             record.to_version = Some(service.to.version.clone());
             record.duration_secs = (elapsed.as_secs_f64() * 10.0).round() / 10.0;
-            record.timeline = Some(ui::ci::timeline(plan, service, lines, ms));
+            record.timeline = Some(ui::ci::timeline(plan, service, lines, measured, ms));
             async move {
                 let appended = kv::append_history(
                     session.kv.as_ref(),

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use crate::exec::{Event, EventSink};
 use crate::plan::{Action as StepAction, Plan, ServicePlan};
-use crate::ports::{Action, RunResult, StepOutcome, TimedStep, Timeline, TrafficMark};
+use crate::ports::{
+    Action, AnalysisMark, RunResult, StepOutcome, TimedStep, Timeline, TrafficMark,
+};
 
 /// One finished (or failed) step, as the summary lists it, with when it ran.
 #[derive(Debug, Clone)]
@@ -37,6 +39,8 @@ pub struct Recorder<'a> {
     /// Steps and rollbacks begun and not finished yet: (service, step index or 0), start,
     /// label.
     open: Mutex<Vec<Open>>,
+    /// Each analysis measurement, with its service.
+    measured: Mutex<Vec<(String, AnalysisMark)>>,
 }
 
 impl<'a> Recorder<'a> {
@@ -46,7 +50,13 @@ impl<'a> Recorder<'a> {
             started: Instant::now(),
             lines: Mutex::new(Vec::new()),
             open: Mutex::new(Vec::new()),
+            measured: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The analysis measurements so far, with their services.
+    pub fn measured(&self) -> Vec<(String, AnalysisMark)> {
+        self.measured.lock().map(|m| m.clone()).unwrap_or_default()
     }
 
     pub fn lines(&self) -> Vec<StepLine> {
@@ -139,6 +149,28 @@ impl EventSink for Recorder<'_> {
                 self.begin(service, 0, "rollback".into());
                 None
             }
+            Event::AnalysisMeasured {
+                service,
+                zone,
+                metric,
+                result,
+                value,
+                ..
+            } => {
+                if let Ok(mut measured) = self.measured.lock() {
+                    measured.push((
+                        service.clone(),
+                        AnalysisMark {
+                            at_ms: now,
+                            zone: zone.clone(),
+                            metric: metric.clone(),
+                            result: result.clone(),
+                            value: value.clone(),
+                        },
+                    ));
+                }
+                None
+            }
             Event::RollbackFinished {
                 service,
                 ok,
@@ -187,7 +219,13 @@ impl EventSink for Recorder<'_> {
 /// One service's run as a [`Timeline`]: its recorded steps, and the traffic split from the
 /// value read before the run through each traffic write of the plan that finished. A rollback
 /// that restored everything puts the split read before the run back.
-pub fn timeline(plan: &Plan, service: &ServicePlan, lines: &[StepLine], ms: u64) -> Timeline {
+pub fn timeline(
+    plan: &Plan,
+    service: &ServicePlan,
+    lines: &[StepLine],
+    measured: &[(String, AnalysisMark)],
+    ms: u64,
+) -> Timeline {
     let mine: Vec<&StepLine> = lines
         .iter()
         .filter(|l| l.service == service.service)
@@ -255,6 +293,11 @@ pub fn timeline(plan: &Plan, service: &ServicePlan, lines: &[StepLine], ms: u64)
             })
             .collect(),
         traffic,
+        analysis: measured
+            .iter()
+            .filter(|(s, _)| *s == service.service)
+            .map(|(_, m)| m.clone())
+            .collect(),
     }
 }
 
@@ -270,6 +313,7 @@ pub fn write_step_summary(
     result: RunResult,
     elapsed: Duration,
     steps: &[StepLine],
+    measured: &[(String, AnalysisMark)],
 ) -> Result<(), String> {
     let get = |k: &str| env.get(k).filter(|p| !p.is_empty());
     let mut paths: Vec<&String> = ["GITHUB_STEP_SUMMARY", "SHIPCTL_STEP_SUMMARY"]
@@ -286,6 +330,7 @@ pub fn write_step_summary(
             result.word(),
             elapsed,
             steps,
+            measured,
         );
         for path in paths {
             if let Err(e) = append(path, &text) {
@@ -323,6 +368,7 @@ pub fn step_summary(
     result: &str,
     elapsed: Duration,
     steps: &[StepLine],
+    measured: &[(String, AnalysisMark)],
 ) -> String {
     let took = format!("{:.1}s", elapsed.as_secs_f64());
     let mut out = format!("### shipctl {action}: {result}\n\n");
@@ -356,7 +402,7 @@ pub fn step_summary(
         out.push('\n');
         out.push_str(&super::timeline::markdown(
             &title,
-            &timeline(plan, s, steps, ms),
+            &timeline(plan, s, steps, measured, ms),
         ));
         out.push_str(&format!(
             "\n<details><summary>Steps of {}</summary>\n\n",

@@ -53,6 +53,20 @@ pub fn markdown(title: &str, timeline: &Timeline) -> String {
             let _ = writeln!(out, "| {} | {} |", seconds(*from), cell(&shares(split)));
         }
     }
+    if !timeline.analysis.is_empty() {
+        out.push_str("\n| at | zone | metric | result | value |\n|--:|---|---|---|---|\n");
+        for m in &timeline.analysis {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                seconds(m.at_ms),
+                cell(&m.zone),
+                cell(&m.metric),
+                cell(&m.result),
+                cell(&m.value)
+            );
+        }
+    }
     out
 }
 
@@ -165,7 +179,21 @@ mod tests {
                     split: "blue=0,green=100".into(),
                 },
             ],
+            analysis: vec![crate::ports::AnalysisMark {
+                at_ms: 7000,
+                zone: "green".into(),
+                metric: "errors".into(),
+                result: "failed".into(),
+                value: "error_rate 5% is not < 1% (10 of 200 requests answered 5xx)".into(),
+            }],
         };
+        let text = markdown("web", &timeline);
+        assert!(
+            text.contains(
+                "| 7.0s | green | errors | failed | error_rate 5% is not < 1% (10 of 200 requests answered 5xx) |"
+            ),
+            "{text}"
+        );
         assert_eq!(
             eras(&timeline),
             vec![
