@@ -663,6 +663,7 @@ fn history_markdown_charts_the_newest_runs_steps_and_traffic() {
             split(0, "blue=100,green=0"),
             split(3280, "blue=75,green=25"),
         ],
+        analysis: Vec::new(),
     };
     let promote = Timeline {
         ms: 6100,
@@ -687,6 +688,7 @@ fn history_markdown_charts_the_newest_runs_steps_and_traffic() {
             split(0, "blue=75,green=25"),
             split(3630, "blue=0,green=100"),
         ],
+        analysis: Vec::new(),
     };
     let failed = Timeline {
         ms: 41_500,
@@ -701,6 +703,7 @@ fn history_markdown_charts_the_newest_runs_steps_and_traffic() {
             step("rollback done", 40_110, 1300, RolledBack),
         ],
         traffic: vec![split(0, "blue=0,green=100")],
+        analysis: Vec::new(),
     };
     let records = vec![
         record(

@@ -1,5 +1,6 @@
 //! The one integration-test binary: every module below is a group of tests.
 
+mod analysis;
 mod canary_counts;
 mod ci_templates;
 mod cli;
