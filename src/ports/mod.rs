@@ -6,6 +6,7 @@ mod cluster;
 mod history;
 mod kv;
 mod router;
+pub mod router_stats;
 pub mod traffic;
 pub mod values;
 
