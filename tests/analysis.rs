@@ -100,8 +100,11 @@ impl Bed {
         let volume = Volume(format!("{project}_data"));
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("compose.yaml"), COMPOSE).expect("compose");
-        std::fs::write(dir.path().join("shipctl.yaml"), spec("    strategy: blue-green\n"))
-            .expect("spec");
+        std::fs::write(
+            dir.path().join("shipctl.yaml"),
+            spec("    strategy: blue-green\n"),
+        )
+        .expect("spec");
         let out = shipctl(dir.path(), &project)
             .args(["deploy", "--version", "1.0.0", "--yes"])
             .output()
@@ -132,19 +135,23 @@ impl Bed {
         let kv = swarm_kv(&cluster);
         let registration = format!("{project}/api-router/lb");
         let kv: Box<dyn Kv> = Box::new(kv);
-        wait_until("the router registers its statistics", Duration::from_secs(20), || {
-            let kv = &kv;
-            let registration = registration.clone();
-            async move {
-                let entry = kv.get(&registration).await.map_err(|e| e.to_string())?;
-                let report: Option<RouterReport> =
-                    entry.and_then(|e| serde_json::from_str(&e.value).ok());
-                match report.and_then(|r| r.stats_url) {
-                    Some(url) => Ok(url),
-                    None => Err("no registration with a stats_url yet".to_string()),
+        wait_until(
+            "the router registers its statistics",
+            Duration::from_secs(20),
+            || {
+                let kv = &kv;
+                let registration = registration.clone();
+                async move {
+                    let entry = kv.get(&registration).await.map_err(|e| e.to_string())?;
+                    let report: Option<RouterReport> =
+                        entry.and_then(|e| serde_json::from_str(&e.value).ok());
+                    match report.and_then(|r| r.stats_url) {
+                        Some(url) => Ok(url),
+                        None => Err("no registration with a stats_url yet".to_string()),
+                    }
                 }
-            }
-        })
+            },
+        )
         .await;
         let answer = wait_until("nginx answers", Duration::from_secs(20), || async {
             http_get(&listen, "/version")
@@ -225,7 +232,10 @@ struct Deployed {
 
 impl Deployed {
     fn of(&self, kind: &str) -> Vec<&(Instant, Value)> {
-        self.events.iter().filter(|(_, e)| e["event"] == kind).collect()
+        self.events
+            .iter()
+            .filter(|(_, e)| e["event"] == kind)
+            .collect()
     }
 
     /// Each measurement of `metric`: its result and value.
@@ -440,22 +450,28 @@ async fn canaries_are_judged_by_their_traffic_through_the_router() {
         .unwrap_or_else(|| panic!("no failed measurement:\n{bad}"));
     assert!(failed_at < 2, "caught within 2 intervals: {errors:?}");
     let window = client.between(bad.started, bad.ended);
-    println!(
-        "errors release: {}; measured {:?}",
-        tally(&window),
-        errors
-    );
+    println!("errors release: {}; measured {:?}", tally(&window), errors);
     let elsewhere = failed_elsewhere(&window, "errors");
-    assert!(elsewhere.is_empty(), "the old version kept serving: {elsewhere:?}");
+    assert!(
+        elsewhere.is_empty(),
+        "the old version kept serving: {elsewhere:?}"
+    );
     assert_eq!(bed.key("active-version").await.as_deref(), Some("1.0.0"));
-    assert_eq!(bed.key("traffic").await.as_deref(), Some("blue=100,green=0"));
+    assert_eq!(
+        bed.key("traffic").await.as_deref(),
+        Some("blue=100,green=0")
+    );
 
     // 2. 300 ms slower: caught by the p99.
     let slow = bed.deploy("slow", &[]);
     assert_eq!(slow.code, Some(1), "{slow}");
     assert!(slow.stderr.contains("latency: p99"), "{slow}");
     let window = client.between(slow.started, slow.ended);
-    println!("slow release: {}; measured {:?}", tally(&window), slow.measured("latency"));
+    println!(
+        "slow release: {}; measured {:?}",
+        tally(&window),
+        slow.measured("latency")
+    );
     let elsewhere = failed_elsewhere(&window, "slow");
     assert!(elsewhere.is_empty(), "{elsewhere:?}");
 
@@ -470,7 +486,11 @@ async fn canaries_are_judged_by_their_traffic_through_the_router() {
     assert_eq!(bed.key("active-version").await.as_deref(), Some("1.1.0"));
     let approvals = good.measured("approval");
     assert_eq!(
-        approvals.iter().map(|(r, _)| r.as_str()).take(3).collect::<Vec<_>>(),
+        approvals
+            .iter()
+            .map(|(r, _)| r.as_str())
+            .take(3)
+            .collect::<Vec<_>>(),
         ["waiting", "waiting", "passed"],
         "the webhook held the first step until it answered pass:\n{good}"
     );
@@ -479,7 +499,8 @@ async fn canaries_are_judged_by_their_traffic_through_the_router() {
         "{good}"
     );
     assert_eq!(
-        hook.bodies()[0]["version"], "1.1.0",
+        hook.bodies()[0]["version"],
+        "1.1.0",
         "the webhook hears what it judges"
     );
     let window = client.between(good.started, good.ended);
@@ -556,7 +577,10 @@ async fn prometheus_judges_a_canary_and_a_bake_switches_straight_back() {
         "the keys went back {reaction:?} after the failed analysis, more than one interval"
     );
     let bad_window = client.between(to_green, back);
-    let failed_requests = bad_window.iter().filter(|a| a.status >= 500 || a.error.is_some()).count();
+    let failed_requests = bad_window
+        .iter()
+        .filter(|a| a.status >= 500 || a.error.is_some())
+        .count();
     println!(
         "bake: keys on the bad version for {:?} ({} requests, {failed_requests} failed), back {reaction:?} after the failed measurement; {}",
         back - to_green,
@@ -699,7 +723,9 @@ impl KeyWatch {
                     let value = entry.map(|e| e.value);
                     if value != last {
                         if let Some(v) = &value {
-                            out.lock().expect("changes").push((Instant::now(), v.clone()));
+                            out.lock()
+                                .expect("changes")
+                                .push((Instant::now(), v.clone()));
                         }
                         last = value;
                     }

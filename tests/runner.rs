@@ -23,6 +23,7 @@ mod real_stack;
 mod releases;
 mod rollback;
 mod route;
+mod router_stats;
 mod routers;
 mod saved_plans;
 mod scale;

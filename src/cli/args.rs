@@ -305,6 +305,21 @@ pub struct RouteArgs {
     #[arg(long, value_name = "CMD")]
     pub exec: Option<String>,
 
+    /// Serve per-zone traffic counters on `GET http://ADDR/metrics` (Prometheus text), e.g.
+    /// 127.0.0.1:9180, taken from one log line per request that the rendered config sends to
+    /// `--stats-syslog`; the URL is advertised in the registration [default: off]
+    #[arg(long, value_name = "IP:PORT")]
+    pub stats_listen: Option<String>,
+
+    /// Where the router sends its log lines with `--stats-listen` (UDP syslog; template
+    /// variable `stats_syslog`) [default: 127.0.0.1 on a free port]
+    #[arg(long, value_name = "IP:PORT", requires = "stats_listen")]
+    pub stats_syslog: Option<String>,
+
+    /// The host name in the advertised stats URL [default: the `--stats-listen` address, or the
+    /// host name when it listens on every address]
+    #[arg(long, value_name = "HOST", requires = "stats_listen")]
+    pub stats_advertise: Option<String>,
     /// The services to route as `route deploy` resolved them (JSON), instead of reading the
     /// compose files and the spec; needs `--project`
     #[arg(long, value_name = "JSON")]

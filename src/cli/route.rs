@@ -10,6 +10,7 @@ use crate::error::{Error, InputError};
 use crate::plan::logical::logical_services;
 use crate::ports::{Kv, valid_router_id};
 use crate::route::context::Via;
+use crate::route::runner::StatsOptions;
 use crate::route::service::{ApiAccess, Mode, Proxy, Publish, RouterService};
 use crate::route::{self, Renderer, RouteError, RouteOptions, RouteTarget, TemplateSource};
 use crate::session::{self, Inputs, Session, Settings};
@@ -313,7 +314,9 @@ fn options(project: &str, args: &RouteArgs) -> Result<RouteOptions, Error> {
         }
         None => route::registration::default_id(&route::registration::current_host(), &config),
     };
+    let stats = stats_options(args)?;
     Ok(RouteOptions {
+        stats,
         id,
         heartbeat,
         project: project.to_string(),
@@ -331,6 +334,47 @@ fn options(project: &str, args: &RouteArgs) -> Result<RouteOptions, Error> {
         },
         exec: args.exec.clone(),
     })
+}
+
+/// `--stats-listen` and its companions, checked here so that a typo exits 2 before anything
+/// runs.
+fn stats_options(args: &RouteArgs) -> Result<Option<StatsOptions>, Error> {
+    let Some(listen) = &args.stats_listen else {
+        return Ok(None);
+    };
+    if args.once {
+        return Err(Error::usage(
+            "--stats-listen counts requests while the router runs; --once renders and exits",
+            "drop one of them",
+        ));
+    }
+    let syslog = args
+        .stats_syslog
+        .clone()
+        .unwrap_or_else(|| "127.0.0.1:0".to_string());
+    for (flag, value) in [("--stats-listen", listen), ("--stats-syslog", &syslog)] {
+        if value.parse::<std::net::SocketAddr>().is_err() {
+            return Err(
+                InputError::plain(format!("{flag} `{value}` is not IP:PORT"))
+                    .with_help("e.g. --stats-listen 127.0.0.1:9180 or 0.0.0.0:9180")
+                    .into(),
+            );
+        }
+    }
+    if let Some(host) = &args.stats_advertise
+        && (host.is_empty() || host.contains(['/', ' ', '@']))
+    {
+        return Err(
+            InputError::plain(format!("--stats-advertise `{host}` is not a host name"))
+                .with_help("e.g. --stats-advertise lb1.internal")
+                .into(),
+        );
+    }
+    Ok(Some(StatsOptions {
+        listen: listen.clone(),
+        syslog,
+        advertise: args.stats_advertise.clone(),
+    }))
 }
 
 /// The named services (else all of the compose file) with their keys and zone services.

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 
+use super::router_stats::{histogram_quantile, parse_router_stats};
 use crate::spec::model::Metric;
 
 /// What a metric is read about: one zone of one service, running one version.
@@ -87,29 +88,9 @@ impl ZoneCounters {
         }
     }
 
-    /// The `q` quantile of the latency, in seconds, interpolated linearly inside its bucket as
-    /// Prometheus' `histogram_quantile` does; the highest finite bound when it falls in `+Inf`.
+    /// The `q` quantile of the latency, in seconds ([`histogram_quantile`]).
     pub fn quantile(&self, q: f64) -> Option<f64> {
-        let total = self.buckets.last()?.1;
-        if total == 0 {
-            return None;
-        }
-        let rank = q * total as f64;
-        let mut lower = (0.0, 0u64);
-        for &(le, count) in &self.buckets {
-            if count as f64 >= rank {
-                if le.is_infinite() {
-                    return Some(lower.0);
-                }
-                let in_bucket = (count - lower.1) as f64;
-                if in_bucket == 0.0 {
-                    return Some(le);
-                }
-                return Some(lower.0 + (le - lower.0) * (rank - lower.1 as f64) / in_bucket);
-            }
-            lower = (le, count);
-        }
-        Some(lower.0)
+        histogram_quantile(q, &self.buckets)
     }
 
     /// Adds another router's counts of the same zone.
@@ -127,8 +108,8 @@ impl ZoneCounters {
     }
 }
 
-/// The counters of one (service, zone, version) in a router's statistics (Prometheus text
-/// format, the `shipctl_router_*` families that `shipctl route --stats-listen` serves).
+/// The counters of one (service, zone, version) in a router's statistics (the text of
+/// `shipctl route --stats-listen`, read by [`parse_router_stats`]).
 pub fn zone_counters(
     text: &str,
     service: &str,
@@ -139,94 +120,18 @@ pub fn zone_counters(
         routers: 1,
         ..ZoneCounters::default()
     };
-    let mut families = 0;
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let Some((name, labels, value)) = sample(line) else {
-            continue;
-        };
-        if !name.starts_with("shipctl_router_") {
-            continue;
-        }
-        families += 1;
-        let label = |key: &str| {
-            labels
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.as_str())
-        };
-        if label("service") != Some(service)
-            || label("zone") != Some(zone)
-            || label("version") != Some(version)
-        {
-            continue;
-        }
-        match name {
-            "shipctl_router_requests_total" => out.requests += value as u64,
-            "shipctl_router_responses_total" if label("class") == Some("5xx") => {
-                out.errors += value as u64;
-            }
-            "shipctl_router_request_duration_seconds_bucket" => {
-                let le = match label("le") {
-                    Some("+Inf") => f64::INFINITY,
-                    Some(le) => le.parse().map_err(|_| format!("bad bucket bound `{le}`"))?,
-                    None => continue,
-                };
-                out.buckets.push((le, value as u64));
-            }
-            _ => {}
-        }
+    for s in parse_router_stats(text)?
+        .iter()
+        .filter(|s| s.service == service && s.zone == zone && s.version == version)
+    {
+        out.add(&ZoneCounters {
+            requests: s.requests,
+            errors: s.classes[3],
+            buckets: s.buckets.clone(),
+            routers: 0,
+        });
     }
-    if families == 0 {
-        return Err("no shipctl_router_* series in the answer".into());
-    }
-    out.buckets
-        .sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
     Ok(out)
-}
-
-/// `name{k="v",...} value` -> its parts; `None` for a line that is not a sample.
-fn sample(line: &str) -> Option<(&str, Vec<(String, String)>, f64)> {
-    let (head, value) = match line.find('{') {
-        Some(_) => {
-            let close = line.rfind('}')?;
-            (&line[..close + 1], line[close + 1..].trim())
-        }
-        None => line.split_once(' ')?,
-    };
-    let value: f64 = value.split_whitespace().next()?.parse().ok()?;
-    let Some(open) = head.find('{') else {
-        return Some((head.trim(), Vec::new(), value));
-    };
-    let name = &head[..open];
-    let mut labels = Vec::new();
-    let mut rest = &head[open + 1..head.len() - 1];
-    while let Some(eq) = rest.find("=\"") {
-        let key = rest[..eq].trim().trim_start_matches(',').trim().to_string();
-        let mut val = String::new();
-        let mut chars = rest[eq + 2..].char_indices();
-        let mut end = None;
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '\\' => match chars.next() {
-                    Some((_, 'n')) => val.push('\n'),
-                    Some((_, other)) => val.push(other),
-                    None => return None,
-                },
-                '"' => {
-                    end = Some(eq + 2 + i + 1);
-                    break;
-                }
-                c => val.push(c),
-            }
-        }
-        labels.push((key, val));
-        rest = &rest[end?..];
-    }
-    Some((name, labels, value))
 }
 
 /// Reads metrics. Errors are words for the user (`Prometheus at http://...: connection
@@ -276,7 +181,9 @@ shipctl_router_request_duration_seconds_bucket{project="p",service="we\"b",zone=
         assert_eq!(c.buckets, vec![(0.1, 150), (f64::INFINITY, 200)]);
         let other = super::zone_counters(text, "we\"b", "green", "2.0").unwrap();
         assert_eq!(other.buckets, vec![(0.1, 7)]);
-        assert!(super::zone_counters("hello 1\n", "web", "green", "2.0").is_err());
+        // A router that has not seen a request yet: nothing, not an error.
+        let none = super::zone_counters("# nothing yet\n", "web", "green", "2.0").unwrap();
+        assert_eq!((none.requests, none.routers), (0, 1));
     }
 
     #[test]

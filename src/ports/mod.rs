@@ -7,6 +7,7 @@ mod history;
 mod kv;
 mod metrics;
 mod router;
+pub mod router_stats;
 pub mod traffic;
 pub mod values;
 

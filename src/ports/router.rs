@@ -27,7 +27,8 @@ pub struct RouterReport {
     /// Counts the writes of the registration: every write changes the value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub beat: Option<u64>,
-    /// Where the router's per-zone traffic statistics are served (`--stats-listen`).
+    /// Where the router serves its per-zone traffic counters (`shipctl route --stats-listen`),
+    /// `http://HOST:PORT/metrics`; read them with [`super::router_stats::parse_router_stats`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats_url: Option<String>,
 }
@@ -60,4 +61,26 @@ pub fn valid_router_id(id: &str) -> bool {
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_url_is_left_out_when_none_and_older_values_still_parse() {
+        let plain = RouterReport::default();
+        let text = serde_json::to_string(&plain).expect("json");
+        assert!(!text.contains("stats_url"), "{text}");
+        let old: RouterReport =
+            serde_json::from_str(r#"{"keys":{"a":"b"},"id":"lb1","beat":3}"#).expect("parse");
+        assert_eq!(old.stats_url, None);
+        let with = RouterReport {
+            stats_url: Some("http://lb1:9180/metrics".into()),
+            ..plain
+        };
+        let text = serde_json::to_string(&with).expect("json");
+        let back: RouterReport = serde_json::from_str(&text).expect("parse");
+        assert_eq!(back.stats_url.as_deref(), Some("http://lb1:9180/metrics"));
+    }
 }

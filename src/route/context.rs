@@ -18,6 +18,9 @@ pub struct RouteContext {
     pub port: u16,
     /// Extra variables from `--var KEY=VALUE`.
     pub vars: BTreeMap<String, String>,
+    /// `127.0.0.1:PORT` where `shipctl route --stats-listen` takes one syslog line per request
+    /// (UDP); `None` without `--stats-listen`, and the templates then log nothing.
+    pub stats_syslog: Option<String>,
     pub services: Vec<ServiceView>,
 }
 

@@ -44,6 +44,9 @@ pub enum RouteEvent {
     Started { command: String, pid: u32 },
     /// The router program of `--exec` exited (on its own or when asked to stop).
     Exited { command: String, status: String },
+    /// The traffic counters are served at `url` (advertised in the registrations), from the
+    /// router's log lines sent to `syslog`.
+    StatsServed { url: String, syslog: String },
     /// Something the user should know.
     Warning { message: String },
 }

@@ -19,6 +19,7 @@ pub mod registration;
 pub mod render;
 pub mod runner;
 pub mod service;
+pub mod stats;
 pub mod target;
 
 pub use event::{RouteEvent, RouteSink};

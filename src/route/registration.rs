@@ -90,6 +90,8 @@ pub(super) struct Registry {
     heartbeat: Duration,
     /// One registration key per service, in the targets' order.
     keys: Vec<String>,
+    /// Where this router serves its traffic counters, in every registration.
+    stats_url: Option<String>,
     state: Mutex<State>,
 }
 
@@ -121,12 +123,18 @@ impl Registry {
             id: id.to_string(),
             heartbeat,
             keys,
+            stats_url: None,
             state: Mutex::new(State {
                 beat: 0,
                 reports,
                 failing: false,
             }),
         }
+    }
+
+    /// Advertises the `/metrics` URL of `--stats-listen` in every registration.
+    pub fn set_stats_url(&mut self, url: String) {
+        self.stats_url = Some(url);
     }
 
     pub fn keys(&self) -> &[String] {
@@ -174,6 +182,7 @@ impl Registry {
                     id: Some(self.id.clone()),
                     heartbeat_ms: Some(heartbeat_ms),
                     beat: Some(state.beat),
+                    stats_url: self.stats_url.clone(),
                     ..state.reports.get(key)?.clone()
                 };
                 Some(KeyWrite {

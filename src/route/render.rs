@@ -165,6 +165,7 @@ mod tests {
             listen: "127.0.0.1:8088".into(),
             port: 8080,
             vars: BTreeMap::new(),
+            stats_syslog: None,
             services: vec![service_view("demo", "web", &keys, &zones, 8080, Via::Auto)],
         }
     }
@@ -252,6 +253,28 @@ mod tests {
             "shop web blue=0:10.0.1.2/None green=100:10.0.1.8/18090 "
         );
     }
+    #[test]
+    fn the_request_log_lines_are_there_only_with_stats() {
+        let mut ctx = context(Some("blue=75,green=25"), vec![task("g1", "10.0.1.8", None)]);
+        for (source, expected) in [
+            (
+                TemplateSource::Nginx,
+                "access_log syslog:server=127.0.0.1:5140,tag=shipctl,nohostname shipctl_stats;",
+            ),
+            (TemplateSource::Haproxy, "log 127.0.0.1:5140 local0 info"),
+        ] {
+            let r = Renderer::load(&source).unwrap();
+            ctx.stats_syslog = None;
+            let plain = r.render(&ctx).unwrap();
+            assert!(!plain.contains("shipctl-stats"), "{plain}");
+            ctx.stats_syslog = Some("127.0.0.1:5140".into());
+            let out = r.render(&ctx).unwrap();
+            assert!(out.contains(expected), "{out}");
+            assert!(out.contains("shipctl-stats"), "{out}");
+            assert!(!out.contains("\n\n\n"), "no runs of blank lines:\n{out}");
+        }
+    }
+
     /// The built-in templates pass the routers' own checks. Skipped where a router is not
     /// installed, except in CI, which must have both (scripts/test installs them).
     #[test]
@@ -262,6 +285,8 @@ mod tests {
             vec![task("g1", "10.0.1.8", Some(18090))],
         );
         let empty = context(None, vec![]);
+        let mut logging = ctx.clone();
+        logging.stats_syslog = Some("127.0.0.1:5140".into());
         let cases: [(&str, TemplateSource, &[&str]); 2] = [
             (
                 "/usr/sbin/nginx",
@@ -284,7 +309,7 @@ mod tests {
                 continue;
             }
             let r = Renderer::load(&source).unwrap();
-            for (i, c) in [&ctx, &empty].into_iter().enumerate() {
+            for (i, c) in [&ctx, &empty, &logging].into_iter().enumerate() {
                 let file = dir.path().join(format!("{}-{i}.conf", r.name));
                 std::fs::write(&file, r.render(c).unwrap()).unwrap();
                 let out = std::process::Command::new(binary)

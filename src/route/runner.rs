@@ -17,6 +17,7 @@ use super::install::{self, CommandFailure};
 use super::program::Program;
 use super::registration::{Registry, write_batched};
 use super::render::{Renderer, TemplateError};
+use super::stats::{self, Stats, StatsSockets, stats_url};
 use super::target::RouteTarget;
 use crate::ports::{Cluster, ClusterError, KeyWrite, RouterReport, TaskInfo};
 use crate::ports::{Kv, KvError, traffic, values};
@@ -51,6 +52,19 @@ pub struct RouteOptions {
     /// The router program to run once the first config is installed (`--exec`); the loop
     /// ends when it exits, and stops it when the loop ends.
     pub exec: Option<String>,
+    /// Per-zone traffic counters (`--stats-listen`); none by default.
+    pub stats: Option<StatsOptions>,
+}
+
+/// Where the traffic counters are taken and served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsOptions {
+    /// `GET /metrics` is served here (`--stats-listen`).
+    pub listen: String,
+    /// The UDP address the router's log lines come to (`--stats-syslog`); port 0 picks one.
+    pub syslog: String,
+    /// The host name in the registered `stats_url` (`--stats-advertise`).
+    pub advertise: Option<String>,
 }
 
 /// Why `--once` failed (the loop reports these as events and goes on).
@@ -70,6 +84,8 @@ pub enum RouteError {
     Cluster(#[from] ClusterError),
     #[error("the router program `{command}` {reason}")]
     Program { command: String, reason: String },
+    #[error("cannot serve the traffic statistics: {0}")]
+    Stats(String),
 }
 
 /// Runs the router until `cancel` (or once, with `options.once`).
@@ -98,6 +114,24 @@ pub async fn run(
         last_problem: None,
         registry: None,
         program: None,
+        stats: None,
+        stats_syslog: None,
+    };
+    // Bound before the first render: the config names the syslog port actually taken.
+    let stats_setup = match (&options.stats, options.once) {
+        (Some(o), false) => {
+            let sockets = StatsSockets::bind(&o.listen, &o.syslog)
+                .await
+                .map_err(|e| RouteError::Stats(e.to_string()))?;
+            let (http, syslog) = sockets
+                .http_addr()
+                .and_then(|h| Ok((h, sockets.syslog_addr()?)))
+                .map_err(|e| RouteError::Stats(e.to_string()))?;
+            router.stats_syslog = Some(syslog.to_string());
+            let url = stats_url(http, o.advertise.as_deref());
+            Some((Stats::new(&options.project), sockets, url))
+        }
+        _ => None,
     };
     if options.once {
         // A single render registers nothing: no heartbeat would follow it.
@@ -107,7 +141,19 @@ pub async fn run(
         return router.apply(&context, &keys).await;
     }
 
-    let registry = Registry::new(kv.clone(), &options.id, options.heartbeat, targets);
+    let mut registry = Registry::new(kv.clone(), &options.id, options.heartbeat, targets);
+    let (stats, stats_sockets) = match stats_setup {
+        Some((stats, sockets, url)) => {
+            sink.emit(&RouteEvent::StatsServed {
+                url: url.clone(),
+                syslog: router.stats_syslog.clone().unwrap_or_default(),
+            });
+            registry.set_stats_url(url);
+            (Some(stats), Some(sockets))
+        }
+        None => (None, None),
+    };
+    router.stats = stats.clone();
     sink.emit(&RouteEvent::Registered {
         id: options.id.clone(),
         keys: registry.keys().to_vec(),
@@ -115,14 +161,19 @@ pub async fn run(
     });
     router.registry = Some(&registry);
     let stop_beats = CancellationToken::new();
-    // One task for both: the heartbeats go on while a reload command runs.
-    let (result, ()) = tokio::join!(
+    // One task for all: the heartbeats and the counters go on while a reload command runs.
+    let (result, (), ()) = tokio::join!(
         async {
             let result = serve(&mut router, cluster, cancel).await;
             stop_beats.cancel();
             result
         },
         registry.heartbeats(sink, stop_beats.clone()),
+        async {
+            if let (Some(stats), Some(sockets)) = (&stats, stats_sockets) {
+                stats::serve(stats, sockets, sink, stop_beats.clone()).await;
+            }
+        },
     );
     // Both loops have ended: no write can follow the delete.
     registry.deregister(sink).await;
@@ -215,6 +266,9 @@ async fn serve(
                     Err(_) => {
                         retry.fail();
                     }
+                }
+                if let Some(stats) = &router.stats {
+                    stats.learn(&context);
                 }
                 router.last_context = Some(context);
             }
@@ -313,6 +367,10 @@ struct Router<'a> {
     registry: Option<&'a Registry>,
     /// The running `--exec` program.
     program: Option<Program>,
+    /// The traffic counters, taught the names of each new context.
+    stats: Option<Stats>,
+    /// The template variable `stats_syslog`.
+    stats_syslog: Option<String>,
 }
 
 impl Router<'_> {
@@ -350,6 +408,7 @@ impl Router<'_> {
             listen: self.options.listen.clone(),
             port: self.options.port,
             vars: self.options.vars.clone(),
+            stats_syslog: self.stats_syslog.clone(),
             services,
         }
     }
@@ -754,6 +813,7 @@ mod tests {
             heartbeat: Duration::from_secs(2),
             via: Via::Auto,
             exec: None,
+            stats: None,
         }
     }
 
@@ -779,6 +839,8 @@ mod tests {
             last_problem: None,
             registry,
             program: None,
+            stats: None,
+            stats_syslog: None,
         }
     }
 

@@ -79,6 +79,11 @@ pub fn render_line(event: &RouteEvent) -> String {
         }
         RouteEvent::Started { command, pid } => format!("route: started `{command}` (pid {pid})"),
         RouteEvent::Exited { command, status } => format!("route: `{command}` exited: {status}"),
+        RouteEvent::StatsServed { url, syslog } => {
+            format!(
+                "route: serving traffic statistics at {url} (router log lines to udp://{syslog})"
+            )
+        }
         RouteEvent::Warning { message } => format!("route: warning: {message}"),
     }
 }
