@@ -951,7 +951,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__route)
-            opts="-f -p -H -y -v -h --template --config --reload --check --once --listen --port --interval --var --id --heartbeat --via --exec --stats-listen --stats-syslog --stats-advertise --targets-json --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help deploy"
+            opts="-f -p -H -y -v -h --template --config --reload --check --once --listen --port --interval --var --id --heartbeat --via --exec --stats-listen --stats-syslog --stats-advertise --haproxy-socket --targets-json --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help deploy"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1014,6 +1014,10 @@ _shipctl() {
                     return 0
                     ;;
                 --stats-advertise)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --haproxy-socket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

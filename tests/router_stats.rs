@@ -20,7 +20,7 @@ use crate::support::router::{
 
 /// Two tasks per zone of the threaded API, host-mode ports. Redis is a closed port, so
 /// `/count` answers 503 at once (a real upstream 5xx); `/health` does not ask Redis.
-fn write_project(dir: &Path, service: &str) {
+pub(crate) fn write_project(dir: &Path, service: &str) {
     let compose = format!(
         r#"services:
   {service}:
@@ -48,7 +48,7 @@ fn write_project(dir: &Path, service: &str) {
 
 /// Whether the stack images exist (scripts/stack-images/build.sh); a notice (or, in CI, a
 /// failure) when they do not.
-fn stack_images() -> bool {
+pub(crate) fn stack_images() -> bool {
     let present = std::process::Command::new("docker")
         .args(["image", "inspect", "shipctl-stack-api:1.1.0"])
         .output()
@@ -62,7 +62,7 @@ fn stack_images() -> bool {
     present
 }
 
-fn run_ok(dir: &Path, project: &str, args: &[&str]) {
+pub(crate) fn run_ok(dir: &Path, project: &str, args: &[&str]) {
     let out = shipctl(dir, project)
         .args(args)
         .output()
@@ -75,7 +75,7 @@ fn run_ok(dir: &Path, project: &str, args: &[&str]) {
 }
 
 /// GET `path` with HTTP/1.0: the status and the `X-App-Version` header (the zone's version).
-fn request(addr: &str, path: &str) -> std::io::Result<(u16, Option<String>)> {
+pub(crate) fn request(addr: &str, path: &str) -> std::io::Result<(u16, Option<String>)> {
     let mut stream = std::net::TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     write!(stream, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n")?;

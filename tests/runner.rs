@@ -8,6 +8,7 @@ mod compose;
 mod consul_double;
 mod deploy;
 mod fuzz_corpus;
+mod haproxy_runtime;
 mod hooks;
 mod image;
 mod in_place;

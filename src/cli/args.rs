@@ -320,6 +320,12 @@ pub struct RouteArgs {
     /// host name when it listens on every address]
     #[arg(long, value_name = "HOST", requires = "stats_listen")]
     pub stats_advertise: Option<String>,
+    /// HAProxy's stats socket (template variable `haproxy_socket`, declared `level admin` by
+    /// the built-in template): weight and task changes that keep the config's shape go through
+    /// its runtime API, without a reload; the file is still written
+    #[arg(long, value_name = "PATH")]
+    pub haproxy_socket: Option<PathBuf>,
+
     /// The services to route as `route deploy` resolved them (JSON), instead of reading the
     /// compose files and the spec; needs `--project`
     #[arg(long, value_name = "JSON")]

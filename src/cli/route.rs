@@ -315,7 +315,14 @@ fn options(project: &str, args: &RouteArgs) -> Result<RouteOptions, Error> {
         None => route::registration::default_id(&route::registration::current_host(), &config),
     };
     let stats = stats_options(args)?;
+    if args.haproxy_socket.is_some() && args.template == "nginx" {
+        return Err(Error::usage(
+            "--haproxy-socket is HAProxy's runtime API; --template nginx renders for nginx",
+            "use it with --template haproxy or your own HAProxy template",
+        ));
+    }
     Ok(RouteOptions {
+        haproxy_socket: args.haproxy_socket.clone(),
         stats,
         id,
         heartbeat,

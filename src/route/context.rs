@@ -21,6 +21,9 @@ pub struct RouteContext {
     /// `127.0.0.1:PORT` where `shipctl route --stats-listen` takes one syslog line per request
     /// (UDP); `None` without `--stats-listen`, and the templates then log nothing.
     pub stats_syslog: Option<String>,
+    /// The HAProxy stats socket (`--haproxy-socket`) through which weights and server states
+    /// change without a reload; `None` without it.
+    pub haproxy_socket: Option<String>,
     pub services: Vec<ServiceView>,
 }
 
@@ -39,6 +42,26 @@ pub struct ServiceView {
     pub zones: Vec<ZoneView>,
     /// Every task of the zones with weight > 0, flattened, with its per-server weight.
     pub servers: Vec<TaskView>,
+    /// Fixed server slots per zone (at least [`MIN_SLOTS`], a power of two), every zone
+    /// included: a change of weights or of tasks within the slots keeps the server names, so
+    /// HAProxy can take it through its runtime API without a reload.
+    pub slots: Vec<SlotView>,
+}
+
+/// The fewest server slots a zone gets.
+pub const MIN_SLOTS: usize = 4;
+
+/// One server slot of a zone: a task, or empty (a disabled server).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SlotView {
+    /// `{zone}-{n}`, n from 1.
+    pub name: String,
+    pub zone: String,
+    /// `host:port` of the task; `None` for an empty slot.
+    pub target: Option<String>,
+    /// The task's weight; 0 in a zone without traffic and in an empty slot.
+    pub weight: u64,
+    pub version: Option<String>,
 }
 
 /// One zone of a service.
@@ -123,6 +146,7 @@ pub fn service_view(
         .filter(|z| z.weight > 0)
         .flat_map(|z| z.tasks.iter().filter(|t| t.target.is_some()).cloned())
         .collect();
+    let slots = zones.iter().flat_map(slots_of).collect();
     ServiceView {
         name: service.to_string(),
         upstream: upstream_name(project, service),
@@ -132,7 +156,51 @@ pub fn service_view(
         port,
         zones,
         servers,
+        slots,
     }
+}
+
+/// A zone's slots: its tasks in address order, then empty ones up to a power of two.
+fn slots_of(zone: &ZoneView) -> Vec<SlotView> {
+    let tasks: Vec<&TaskView> = zone.tasks.iter().filter(|t| t.target.is_some()).collect();
+    let count = tasks.len().next_power_of_two().max(MIN_SLOTS);
+    (0..count)
+        .map(|i| {
+            let task = tasks.get(i);
+            SlotView {
+                name: format!("{}-{}", zone.name, i + 1),
+                zone: zone.name.clone(),
+                target: task.and_then(|t| t.target.clone()),
+                weight: match task {
+                    Some(t) if zone.weight > 0 => t.weight,
+                    _ => 0,
+                },
+                version: task.and_then(|t| t.version.clone()),
+            }
+        })
+        .collect()
+}
+
+/// `context` without what HAProxy's runtime API can change (weights, the tasks in the slots,
+/// the traffic split): two contexts of the same shape render the same structure, so going
+/// from one to the other needs no reload.
+pub fn runtime_shape(context: &RouteContext) -> RouteContext {
+    let mut shape = context.clone();
+    for s in &mut shape.services {
+        s.traffic = None;
+        s.servers.clear();
+        for z in &mut s.zones {
+            z.weight = 0;
+            z.version = None;
+            z.tasks.clear();
+        }
+        for slot in &mut s.slots {
+            slot.target = None;
+            slot.weight = 0;
+            slot.version = None;
+        }
+    }
+    shape
 }
 
 /// Weights per zone: from the traffic key when it names any of the zones, else 100% to the

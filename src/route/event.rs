@@ -16,6 +16,15 @@ pub enum RouteEvent {
     },
     /// The reload command succeeded.
     Reloaded { command: String, elapsed_ms: u64 },
+    /// HAProxy took the change through its runtime API: the file was written, no reload.
+    /// `changes` and `reloads` count those of this process so far.
+    RuntimeChanged {
+        socket: String,
+        commands: Vec<String>,
+        elapsed_ms: u64,
+        changes: u64,
+        reloads: u64,
+    },
     /// The check command refused the rendered file; the installed file is unchanged.
     CheckFailed { command: String, output: String },
     /// The reload command failed; it is retried.

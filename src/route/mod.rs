@@ -11,6 +11,7 @@
 
 pub mod context;
 pub mod event;
+pub mod haproxy;
 pub mod install;
 #[cfg(test)]
 mod memory_kv;

@@ -166,6 +166,7 @@ mod tests {
             port: 8080,
             vars: BTreeMap::new(),
             stats_syslog: None,
+            haproxy_socket: None,
             services: vec![service_view("demo", "web", &keys, &zones, 8080, Via::Auto)],
         }
     }
@@ -216,9 +217,15 @@ mod tests {
             "{out}"
         );
         assert!(
-            out.contains("server green-2 127.0.0.1:18090 weight 25 check"),
+            out.contains("server green-1 127.0.0.1:18090 weight 25 check"),
             "{out}"
         );
+        // Empty slots up to four per zone, disabled.
+        assert!(
+            out.contains("server green-4 127.0.0.1:9 weight 0 disabled check"),
+            "{out}"
+        );
+        assert!(!out.contains("stats socket"), "{out}");
         assert!(out.contains("bind 127.0.0.1:8088"), "{out}");
     }
 
@@ -287,6 +294,7 @@ mod tests {
         let empty = context(None, vec![]);
         let mut logging = ctx.clone();
         logging.stats_syslog = Some("127.0.0.1:5140".into());
+        logging.haproxy_socket = Some(dir.path().join("haproxy.sock").display().to_string());
         let cases: [(&str, TemplateSource, &[&str]); 2] = [
             (
                 "/usr/sbin/nginx",

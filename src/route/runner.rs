@@ -11,8 +11,9 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::context::{KeyValues, RouteContext, Via, ZoneTasks, service_view};
+use super::context::{KeyValues, RouteContext, Via, ZoneTasks, runtime_shape, service_view};
 use super::event::{RouteEvent, RouteSink};
+use super::haproxy;
 use super::install::{self, CommandFailure};
 use super::program::Program;
 use super::registration::{Registry, write_batched};
@@ -54,6 +55,9 @@ pub struct RouteOptions {
     pub exec: Option<String>,
     /// Per-zone traffic counters (`--stats-listen`); none by default.
     pub stats: Option<StatsOptions>,
+    /// HAProxy's admin socket (`--haproxy-socket`): weights and slots change there without a
+    /// reload when the config keeps its shape.
+    pub haproxy_socket: Option<PathBuf>,
 }
 
 /// Where the traffic counters are taken and served.
@@ -116,6 +120,9 @@ pub async fn run(
         program: None,
         stats: None,
         stats_syslog: None,
+        running: None,
+        reloads: 0,
+        runtime_changes: 0,
     };
     // Bound before the first render: the config names the syslog port actually taken.
     let stats_setup = match (&options.stats, options.once) {
@@ -371,6 +378,11 @@ struct Router<'a> {
     stats: Option<Stats>,
     /// The template variable `stats_syslog`.
     stats_syslog: Option<String>,
+    /// The context the running router was last given (reloaded, started or changed at run
+    /// time): what the runtime API changes start from.
+    running: Option<RouteContext>,
+    reloads: u64,
+    runtime_changes: u64,
 }
 
 impl Router<'_> {
@@ -409,6 +421,11 @@ impl Router<'_> {
             port: self.options.port,
             vars: self.options.vars.clone(),
             stats_syslog: self.stats_syslog.clone(),
+            haproxy_socket: self
+                .options
+                .haproxy_socket
+                .as_ref()
+                .map(|p| p.display().to_string()),
             services,
         }
     }
@@ -446,13 +463,20 @@ impl Router<'_> {
             if self.refused.as_deref() == Some(output.as_str()) {
                 return Err(RouteError::Check("unchanged since the last refusal".into()));
             }
+            let runtime = self.runtime_commands(context);
             self.install(&output).await?;
             self.sink.emit(&RouteEvent::Rendered {
                 file,
                 changed: true,
                 services: summary,
             });
-            self.reload_pending = self.options.reload.is_some();
+            let changed_at_run_time = match runtime {
+                Some(commands) => self.change_at_run_time(&commands).await,
+                None => false,
+            };
+            if !changed_at_run_time {
+                self.reload_pending = self.options.reload.is_some();
+            }
         } else if self.last_context.as_ref() != Some(context) {
             self.sink.emit(&RouteEvent::Rendered {
                 file,
@@ -487,6 +511,7 @@ impl Router<'_> {
                 Ok(()) => {
                     self.reload_pending = false;
                     reloaded = true;
+                    self.reloads += 1;
                     self.sink.emit(&RouteEvent::Reloaded {
                         command: command.clone(),
                         elapsed_ms: millis(start.elapsed()),
@@ -502,7 +527,56 @@ impl Router<'_> {
             }
         }
         self.last_problem = None;
+        if !self.reload_pending {
+            self.running = Some(context.clone());
+        }
         self.report(keys, reloaded).await
+    }
+
+    /// The runtime API commands that take the running HAProxy to `context`, when it has a
+    /// socket and the new config keeps the running one's shape; `None` when a reload is needed.
+    fn runtime_commands(&self, context: &RouteContext) -> Option<Vec<String>> {
+        self.options.haproxy_socket.as_ref()?;
+        let running = self.running.as_ref()?;
+        if self.reload_pending || (self.program.is_none() && self.options.exec.is_some()) {
+            return None;
+        }
+        let same = self.renderer.render(&runtime_shape(running)).ok()?
+            == self.renderer.render(&runtime_shape(context)).ok()?;
+        same.then(|| haproxy::runtime_commands(running, context))
+    }
+
+    /// Sends `commands` to HAProxy; false (and a warning) when it refused them: the caller
+    /// reloads instead. No command (only comments changed) needs nothing.
+    async fn change_at_run_time(&mut self, commands: &[String]) -> bool {
+        let Some(socket) = self.options.haproxy_socket.clone() else {
+            return false;
+        };
+        if commands.is_empty() {
+            return true;
+        }
+        let start = Instant::now();
+        match haproxy::send(&socket, commands).await {
+            Ok(()) => {
+                self.runtime_changes += 1;
+                self.sink.emit(&RouteEvent::RuntimeChanged {
+                    socket: socket.display().to_string(),
+                    commands: commands.to_vec(),
+                    elapsed_ms: millis(start.elapsed()),
+                    changes: self.runtime_changes,
+                    reloads: self.reloads,
+                });
+                true
+            }
+            Err(e) => {
+                self.sink.emit(&RouteEvent::Warning {
+                    message: format!(
+                        "HAProxy's runtime API refused the change ({e}); reloading instead"
+                    ),
+                });
+                false
+            }
+        }
     }
 
     /// Writes the temp file, checks it and moves it in place; the installed file is never
@@ -814,6 +888,7 @@ mod tests {
             via: Via::Auto,
             exec: None,
             stats: None,
+            haproxy_socket: None,
         }
     }
 
@@ -841,6 +916,9 @@ mod tests {
             program: None,
             stats: None,
             stats_syslog: None,
+            running: None,
+            reloads: 0,
+            runtime_changes: 0,
         }
     }
 

@@ -152,18 +152,27 @@ impl Names {
                     .and_then(|z| z.version.clone())
                     .unwrap_or_default()
             };
-            // The built-in HAProxy template names servers `{zone}-{n}`, n counted over
-            // `servers`; nginx logs the target address. Both are kept, so a line logged just
-            // after a change still finds its task.
-            for (i, t) in s.servers.iter().enumerate() {
+            // The built-in HAProxy template names servers after their slots (`{zone}-{n}`);
+            // nginx logs the target address. Both are kept, so a line logged just after a
+            // change still finds its task.
+            for t in &s.servers {
                 let version = t.version.clone().unwrap_or_else(|| zone_version(&t.zone));
-                let zv = (t.zone.clone(), version);
                 if let Some(target) = &t.target {
-                    self.servers
-                        .insert((s.upstream.clone(), target.clone()), zv.clone());
+                    self.servers.insert(
+                        (s.upstream.clone(), target.clone()),
+                        (t.zone.clone(), version),
+                    );
                 }
-                self.servers
-                    .insert((s.upstream.clone(), format!("{}-{}", t.zone, i + 1)), zv);
+            }
+            for slot in s.slots.iter().filter(|slot| slot.target.is_some()) {
+                let version = slot
+                    .version
+                    .clone()
+                    .unwrap_or_else(|| zone_version(&slot.zone));
+                self.servers.insert(
+                    (s.upstream.clone(), slot.name.clone()),
+                    (slot.zone.clone(), version),
+                );
             }
             for z in &s.zones {
                 for t in &z.tasks {
@@ -598,6 +607,7 @@ mod tests {
             port: 8080,
             vars: BTreeMap::new(),
             stats_syslog: None,
+            haproxy_socket: None,
             services: vec![service_view("p", "web", &keys, &zones, 8080, Via::Auto)],
         }
     }
@@ -610,7 +620,7 @@ mod tests {
             "shipctl-stats nginx p_web \"10.0.0.1:8080\" 200 0.004",
             "shipctl-stats nginx p_web \"10.0.0.1:8080\" 200 0.2",
             "shipctl-stats nginx p_web \"10.0.0.2:8080, 10.0.0.1:8080\" 503 0.03",
-            "shipctl-stats haproxy p_web green-2 404 20",
+            "shipctl-stats haproxy p_web green-1 404 20",
             "shipctl-stats haproxy p_web <NOSRV> 503 0",
             "shipctl-stats nginx p_web \"p_web\" 502 0.000",
             "shipctl-stats haproxy other_backend blue-1 200 1",

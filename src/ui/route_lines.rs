@@ -79,6 +79,16 @@ pub fn render_line(event: &RouteEvent) -> String {
         }
         RouteEvent::Started { command, pid } => format!("route: started `{command}` (pid {pid})"),
         RouteEvent::Exited { command, status } => format!("route: `{command}` exited: {status}"),
+        RouteEvent::RuntimeChanged {
+            socket,
+            commands,
+            elapsed_ms,
+            changes,
+            reloads,
+        } => format!(
+            "route: changed through HAProxy's runtime API, no reload ({} commands on {socket}, {elapsed_ms} ms; {changes} runtime changes, {reloads} reloads so far)",
+            commands.len()
+        ),
         RouteEvent::StatsServed { url, syslog } => {
             format!(
                 "route: serving traffic statistics at {url} (router log lines to udp://{syslog})"

@@ -1,0 +1,216 @@
+//! `shipctl route --haproxy-socket`: a canary's traffic steps reach a real HAProxy through its
+//! runtime API, under load, without a reload and without a failed request, and the split that
+//! the clients measure follows the plan.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::router_stats::{request, run_ok, stack_images, write_project};
+use crate::support::docker::wait_until;
+use crate::support::router::{
+    Background, LiveRouterProject, StopOnDrop, free_port, lines, read, shipctl, start_haproxy,
+};
+
+/// Clients, each at this pace: about 300 requests/s together. A request through HAProxy to
+/// the test API takes some 40 ms here, so one client alone sends about 20 a second.
+const CLIENTS: usize = 16;
+const EVERY: Duration = Duration::from_millis(50);
+
+/// What one client saw per phase (0: between steps; i: while step i is measured): answers
+/// per version, and failures.
+#[derive(Default)]
+struct Seen {
+    per_phase: BTreeMap<usize, BTreeMap<String, u64>>,
+    failures: Vec<String>,
+    requests: u64,
+}
+
+fn client(addr: String, phase: Arc<AtomicUsize>, stop: Arc<AtomicBool>) -> Seen {
+    let mut seen = Seen::default();
+    let mut next = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        }
+        next += EVERY;
+        let at = phase.load(Ordering::Relaxed);
+        seen.requests += 1;
+        match request(&addr, "/version") {
+            Ok((200, Some(version))) => {
+                *seen
+                    .per_phase
+                    .entry(at)
+                    .or_default()
+                    .entry(version)
+                    .or_default() += 1;
+            }
+            other => seen.failures.push(format!("phase {at}: {other:?}")),
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_moves_through_five_steps_without_a_reload_or_a_failed_request() {
+    let Some(live) = LiveRouterProject::new("hr").await else {
+        return;
+    };
+    if !stack_images() {
+        return;
+    }
+    let (project, service, dir) = (&live.project, &live.service, live.dir());
+    write_project(dir, service);
+    run_ok(dir, project, &["deploy", "--version", "1.0.0", "--yes"]);
+    run_ok(
+        dir,
+        project,
+        &[
+            "deploy",
+            "--version",
+            "1.1.0",
+            "--strategy",
+            "canary",
+            "--new",
+            "2",
+            "--old",
+            "2",
+            "--yes",
+        ],
+    );
+
+    let config = dir.join("haproxy.cfg");
+    let socket = dir.join("haproxy.sock");
+    let pid = dir.join("haproxy.pid");
+    let reloads = dir.join("reloads.log");
+    let listen = format!("127.0.0.1:{}", free_port());
+    // Counts the reloads that reach HAProxy (none before it runs).
+    let reload = format!(
+        "if [ -s {pid} ]; then kill -USR2 $(cat {pid}) && echo x >> {log}; fi",
+        pid = pid.display(),
+        log = reloads.display()
+    );
+    let mut cmd = shipctl(dir, project);
+    cmd.args(["route", "--template", "haproxy", "--id", "haproxy"])
+        .args(["--listen", &listen, "--check", "haproxy -c -q -f {file}"])
+        .args(["--reload", &reload, "--heartbeat", "1s"])
+        .arg("--haproxy-socket")
+        .arg(&socket)
+        .arg("--config")
+        .arg(&config);
+    let route = Background::start(cmd, dir.join("route.log"));
+    wait_until(
+        "the config with its socket",
+        Duration::from_secs(20),
+        || async {
+            let text = read(&config);
+            if text.contains("stats socket") && text.contains("weight 25") {
+                Ok(())
+            } else {
+                Err(format!("{text}\n{}", route.log()))
+            }
+        },
+    )
+    .await;
+    let Some((_haproxy, _)) = start_haproxy("haproxy runtime", dir, &config) else {
+        return;
+    };
+    wait_until("haproxy answers", Duration::from_secs(10), || async {
+        match request(&listen, "/version") {
+            Ok((200, Some(_))) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopper = StopOnDrop(stop.clone());
+    let phase = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (addr, phase, stop) = (listen.clone(), phase.clone(), stop.clone());
+            std::thread::spawn(move || client(addr, phase, stop))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let reloads_before = lines(&reloads);
+    let steps = [10u64, 25, 50, 75, 100];
+    for (i, green) in steps.iter().enumerate() {
+        let changes = route.log().matches("runtime API, no reload").count();
+        phase.store(0, Ordering::Relaxed);
+        live.kv
+            .put(
+                &format!("{service}-traffic"),
+                &format!("blue={},green={green}", 100 - green),
+            )
+            .await
+            .expect("write traffic");
+        wait_until("the runtime change", Duration::from_secs(10), || async {
+            let log = route.log();
+            if log.matches("runtime API, no reload").count() > changes {
+                Ok(())
+            } else {
+                Err(log)
+            }
+        })
+        .await;
+        // Requests sent before the change may still be answered: measure from a moment on.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        phase.store(i + 1, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    phase.store(0, Ordering::Relaxed);
+    let reloads_during = lines(&reloads) - reloads_before;
+    drop(stopper);
+    let mut per_phase: BTreeMap<usize, BTreeMap<String, u64>> = BTreeMap::new();
+    let (mut failures, mut requests) = (Vec::new(), 0);
+    for c in clients {
+        let seen = c.join().expect("client");
+        requests += seen.requests;
+        failures.extend(seen.failures);
+        for (p, versions) in seen.per_phase {
+            for (v, n) in versions {
+                *per_phase.entry(p).or_default().entry(v).or_default() += n;
+            }
+        }
+    }
+    let log = route.log();
+    let mut worst: f64 = 0.0;
+    for (i, planned) in steps.iter().enumerate() {
+        let answers = per_phase.get(&(i + 1)).cloned().unwrap_or_default();
+        let green = answers.get("1.1.0").copied().unwrap_or(0) as f64;
+        let total: u64 = answers.values().sum();
+        assert!(total >= 300, "step {planned}%: only {total} answers");
+        let measured = 100.0 * green / total as f64;
+        println!(
+            "haproxy runtime step {}: planned green {planned}%, measured {measured:.1}% of {total} answers",
+            i + 1
+        );
+        worst = worst.max((measured - *planned as f64).abs());
+    }
+    println!(
+        "haproxy runtime: {requests} requests, {} failed, {reloads_during} reloads during the steps",
+        failures.len()
+    );
+    assert_eq!(reloads_during, 0, "no reload during the steps:\n{log}");
+    assert_eq!(
+        failures.len(),
+        0,
+        "failed requests: {:?}\n{log}",
+        &failures[..failures.len().min(20)]
+    );
+    assert!(
+        worst <= 5.0,
+        "a step's split was {worst:.1} points off\n{log}"
+    );
+    assert!(
+        log.contains("runtime changes, 1 reloads so far")
+            || log.contains("runtime changes, 0 reloads so far"),
+        "{log}"
+    );
+    assert!(requests >= 2000, "only {requests} requests");
+    drop(route);
+}
