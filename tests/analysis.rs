@@ -523,6 +523,26 @@ async fn canaries_are_judged_by_their_traffic_through_the_router() {
         "1.1.0",
         "the webhook hears what it judges"
     );
+    let status = shipctl(bed.path(), &bed.project)
+        .args(["status", "api"])
+        .output()
+        .expect("status");
+    let status = text(&status.stdout);
+    assert!(
+        status.contains("analysis of 1.1.0 (success")
+            && status.contains("errors: passed (error_rate")
+            && status.contains("approval: passed (pass (approved))"),
+        "status shows the last analysis:\n{status}"
+    );
+    let history = shipctl(bed.path(), &bed.project)
+        .args(["history", "api", "--output", "json"])
+        .output()
+        .expect("history");
+    let history = text(&history.stdout);
+    assert!(
+        history.contains("error_rate 4.") || history.contains("error_rate 5"),
+        "the history keeps the failed release's measured rate:\n{history}"
+    );
     let window = client.between(good.started, good.ended);
     println!("good release: {}", tally(&window));
     let elsewhere = failed_elsewhere(&window);

@@ -90,14 +90,12 @@ async fn read_status(
         let keys = inputs.spec.keys(&inputs.project, name);
         let lock = session.kv.lock_holder(&keys.lock).await.map_err(kv_error)?;
         let state = observed.services.get(name).cloned().unwrap_or_default();
-        out.push(service_status(
-            name,
-            &inputs.spec.zones,
-            *full,
-            &state,
-            lock,
-            now,
-        ));
+        let mut status = service_status(name, &inputs.spec.zones, *full, &state, lock, now);
+        // Best effort: a status without the last analysis is still a status.
+        if let Ok(history) = crate::kv::read_history(&*session.kv, &keys.history).await {
+            status.analysis = crate::exec::status::last_analysis(&history);
+        }
+        out.push(status);
     }
     Ok(out)
 }

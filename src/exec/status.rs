@@ -30,6 +30,43 @@ pub struct ServiceStatus {
     pub settled: bool,
     /// Why it is not settled, in words (empty when settled).
     pub problems: Vec<String>,
+    /// The analysis of the service's latest run that had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<LastAnalysis>,
+}
+
+/// What the latest analysed run of a service measured: its last measurement of each metric.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LastAnalysis {
+    /// When the run started (RFC 3339), the version it judged and how it ended.
+    pub time: String,
+    pub version: Option<String>,
+    pub result: String,
+    pub measurements: usize,
+    pub metrics: Vec<crate::ports::AnalysisMark>,
+}
+
+/// The latest record of `history` (oldest first) that measured anything.
+pub fn last_analysis(history: &[crate::ports::HistoryRecord]) -> Option<LastAnalysis> {
+    let record = history
+        .iter()
+        .rev()
+        .find(|r| r.timeline.as_ref().is_some_and(|t| !t.analysis.is_empty()))?;
+    let marks = &record.timeline.as_ref()?.analysis;
+    let mut metrics: Vec<crate::ports::AnalysisMark> = Vec::new();
+    for m in marks {
+        match metrics.iter_mut().find(|x| x.metric == m.metric) {
+            Some(slot) => *slot = m.clone(),
+            None => metrics.push(m.clone()),
+        }
+    }
+    Some(LastAnalysis {
+        time: record.time.clone(),
+        version: record.to_version.clone(),
+        result: record.result.word().to_string(),
+        measurements: marks.len(),
+        metrics,
+    })
 }
 
 /// One zone's Swarm service.
@@ -140,6 +177,7 @@ pub fn service_status(
         deploy,
         settled: false,
         problems: Vec::new(),
+        analysis: None,
     };
     status.problems = problems(&status);
     status.settled = status.problems.is_empty();
@@ -358,6 +396,55 @@ mod tests {
         };
         let s = service_status("web", &zones(), 3, &st, Some(lock), now);
         assert_eq!(s.deploy.map(|d| d.state), Some("running".to_string()));
+    }
+
+    #[test]
+    fn the_last_analysed_run_shows_its_last_measurement_of_each_metric() {
+        use crate::ports::{AnalysisMark, HistoryRecord, Timeline};
+        let mark = |metric: &str, result: &str, value: &str| AnalysisMark {
+            at_ms: 0,
+            zone: "green".into(),
+            metric: metric.into(),
+            result: result.into(),
+            value: value.into(),
+        };
+        let record = |version: &str, marks: Vec<AnalysisMark>| {
+            let mut r: HistoryRecord = serde_json::from_value(serde_json::json!({
+                "time": "2026-12-01T03:00:00Z", "user": "u", "host": "h", "service": "web",
+                "strategy": "canary", "action": "deploy", "result": "rolled_back",
+                "duration_secs": 1.0, "to_version": version,
+            }))
+            .unwrap();
+            r.timeline = Some(Timeline {
+                analysis: marks,
+                ..Timeline::default()
+            });
+            r
+        };
+        let history = vec![
+            record(
+                "2.0.0",
+                vec![
+                    mark("errors", "passed", "error_rate 0%"),
+                    mark("errors", "failed", "error_rate 5% is not < 1%"),
+                    mark("latency", "passed", "p99 20ms"),
+                ],
+            ),
+            record("2.0.1", Vec::new()),
+        ];
+        let last = last_analysis(&history).unwrap();
+        assert_eq!(last.version.as_deref(), Some("2.0.0"));
+        assert_eq!(
+            (last.result.as_str(), last.measurements),
+            ("rolled_back", 3)
+        );
+        let shown: Vec<(&str, &str)> = last
+            .metrics
+            .iter()
+            .map(|m| (m.metric.as_str(), m.result.as_str()))
+            .collect();
+        assert_eq!(shown, [("errors", "failed"), ("latency", "passed")]);
+        assert_eq!(last_analysis(&history[1..]), None);
     }
 
     #[test]

@@ -173,6 +173,17 @@ fn render_service(s: &ServiceStatus, with_ages: bool) -> String {
             let _ = writeln!(out, "  {}", d.message);
         }
     }
+    if let Some(a) = &s.analysis {
+        let version = a.version.as_deref().unwrap_or("?");
+        let _ = writeln!(
+            out,
+            "analysis of {version} ({}, {}): {} measurement(s), the last of each metric:",
+            a.result, a.time, a.measurements
+        );
+        for m in &a.metrics {
+            let _ = writeln!(out, "  {} {}: {} ({})", m.zone, m.metric, m.result, m.value);
+        }
+    }
     if s.settled {
         let _ = writeln!(out, "settled");
     } else {
