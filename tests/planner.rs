@@ -984,3 +984,89 @@ fn a_blue_green_service_that_needs_a_canary_is_warned_that_it_switches_first() {
         plan.warnings
     );
 }
+
+const ANALYSED: &str = "defaults:\n  replicas: 4\n  promote: true\n  bake: 1m\n  canary:\n    new: 1\n    steps: [{new: 2, old: 2}]\n  analysis:\n    interval: 10s\n    count: 3\n    metrics:\n      - {name: errors, provider: router, query: error_rate, condition: \"< 1%\"}\n      - {name: latency, provider: router, query: p99, condition: \"<= 500ms\"}\n";
+
+/// The kinds of the plan's steps, in order.
+fn kinds(plan: &Plan) -> Vec<&'static str> {
+    plan.services[0]
+        .steps
+        .iter()
+        .map(|s| match &s.action {
+            Action::Analyze { bake: Some(_), .. } => "bake",
+            Action::Analyze { .. } => "analyze",
+            Action::WriteKeys { .. } => "keys",
+            Action::Scale { .. } => "scale",
+            Action::WaitDrain { .. } => "drain",
+            Action::WaitHealthy { .. } => "healthy",
+            Action::CreateZone { .. } | Action::UpdateZone { .. } => "deploy",
+            _ => "other",
+        })
+        .collect()
+}
+
+#[test]
+fn a_canary_with_analysis_judges_each_traffic_step_and_bakes_after_the_switch() {
+    let c = web(None);
+    let mut spec = shipctl::spec::parse_str("shipctl.yaml", ANALYSED).expect("spec");
+    spec.defaults.strategy = Strategy::Canary;
+    let plan = Case::new(&c, &spec, "blue@1.3.0").run(plan::plan);
+    let k = kinds(&plan);
+    // Judged after each traffic write, before the next step; the bake between the switch and
+    // the old zone's scale-down (no drain: the bake is longer).
+    let analyses: Vec<usize> = k
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| **k == "analyze")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(analyses.len(), 2, "{k:?}");
+    let bake = k.iter().position(|k| *k == "bake").expect("a bake");
+    assert_eq!(k[bake - 1], "keys", "{k:?}");
+    assert_eq!(&k[bake + 1..], ["scale"], "{k:?}");
+    snapshot("canary_with_analysis_and_bake", &plan);
+}
+
+#[test]
+fn analysis_steps_in_the_canary_replace_the_automatic_ones() {
+    let c = web(None);
+    let text = ANALYSED.replace(
+        "steps: [{new: 2, old: 2}]",
+        "steps: [{new: 2, old: 2}, {analysis: {count: 6}}]",
+    );
+    let mut spec = shipctl::spec::parse_str("shipctl.yaml", &text).expect("spec");
+    spec.defaults.strategy = Strategy::Canary;
+    let plan = Case::new(&c, &spec, "blue@1.3.0").run(plan::plan);
+    let counts: Vec<u32> = plan.services[0]
+        .steps
+        .iter()
+        .filter_map(|s| match &s.action {
+            Action::Analyze {
+                analysis: Some(a),
+                bake: None,
+                ..
+            } => Some(a.count),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(counts, [6]);
+}
+
+#[test]
+fn blue_green_and_rolling_bake_while_the_old_zone_is_warm() {
+    let c = web(None);
+    for strategy in [Strategy::BlueGreen, Strategy::Rolling] {
+        let mut spec = shipctl::spec::parse_str("shipctl.yaml", ANALYSED).expect("spec");
+        spec.defaults.strategy = strategy;
+        let plan = Case::new(&c, &spec, "blue@1.3.0").run(plan::plan);
+        let k = kinds(&plan);
+        let bake = k.iter().position(|k| *k == "bake").expect("a bake");
+        assert_eq!(k[bake - 1], "keys", "{strategy:?}: {k:?}");
+        assert_eq!(k.last(), Some(&"scale"), "{strategy:?}: {k:?}");
+        assert!(!k.contains(&"analyze"), "{strategy:?}: {k:?}");
+    }
+    // A first deploy has nothing to go back to: no bake.
+    let spec = shipctl::spec::parse_str("shipctl.yaml", ANALYSED).expect("spec");
+    let plan = Case::new(&c, &spec, "none").run(plan::plan);
+    assert!(!kinds(&plan).contains(&"bake"));
+}

@@ -107,9 +107,9 @@ pub enum Provider {
     },
 }
 
-/// What the router provider measures over one interval.
+/// What the router provider measures over one interval; written as in the spec (`p99`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(into = "String", try_from = "String")]
 pub enum RouterQuery {
     /// Share of answers with a 5xx status (0 to 1).
     ErrorRate,
@@ -174,6 +174,19 @@ impl fmt::Display for RouterQuery {
                 write!(f, "p{digits:0<2}")
             }
         }
+    }
+}
+
+impl From<RouterQuery> for String {
+    fn from(q: RouterQuery) -> String {
+        q.to_string()
+    }
+}
+
+impl TryFrom<String> for RouterQuery {
+    type Error = String;
+    fn try_from(text: String) -> Result<RouterQuery, String> {
+        RouterQuery::parse(&text).ok_or_else(|| format!("unknown router query `{text}`"))
     }
 }
 
