@@ -214,3 +214,183 @@ async fn a_canary_moves_through_five_steps_without_a_reload_or_a_failed_request(
     assert!(requests >= 2000, "only {requests} requests");
     drop(route);
 }
+
+/// The spec of the real canary: 4 replicas, five traffic steps (25, 40, 60, 75, 100 % green,
+/// from the task counts), each held 3 s so that the clients measure it, and a 3 s bake at
+/// 100 %.
+fn five_step_canary(dir: &std::path::Path, service: &str) {
+    write_project(dir, service);
+    let compose = read(&dir.join("compose.yaml")).replace("replicas: 2", "replicas: 4");
+    std::fs::write(dir.join("compose.yaml"), compose).expect("compose");
+    let spec = format!(
+        "kv:\n  url: swarm://\n  layout: classic\nservices:\n  {service}:\n    strategy: canary\n    promote: true\n    bake: 3s\n    health:\n      timeout: 1m\n      min_healthy: 1s\n    drain: 1s\n    canary:\n      new: 1\n      old: 3\n      steps:\n        - pause: 3s\n        - {{new: 2, old: 3}}\n        - pause: 3s\n        - {{new: 3, old: 2}}\n        - pause: 3s\n        - {{new: 3, old: 1}}\n        - pause: 3s\n"
+    );
+    std::fs::write(dir.join("shipctl.yaml"), spec).expect("spec");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shipctl_canary_in_five_steps_reaches_haproxy_without_a_reload() {
+    let Some(live) = LiveRouterProject::new("hc").await else {
+        return;
+    };
+    if !stack_images() {
+        return;
+    }
+    let (project, service, dir) = (&live.project, &live.service, live.dir());
+    five_step_canary(dir, service);
+    run_ok(dir, project, &["deploy", "--version", "1.0.0", "--yes"]);
+
+    let config = dir.join("haproxy.cfg");
+    let socket = dir.join("haproxy.sock");
+    let pid = dir.join("haproxy.pid");
+    let reloads = dir.join("reloads.log");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let reload = format!(
+        "if [ -s {pid} ]; then kill -USR2 $(cat {pid}) && echo x >> {log}; fi",
+        pid = pid.display(),
+        log = reloads.display()
+    );
+    let mut cmd = shipctl(dir, project);
+    cmd.args(["route", "--template", "haproxy", "--id", "haproxy"])
+        .args(["--listen", &listen, "--check", "haproxy -c -q -f {file}"])
+        .args(["--reload", &reload, "--heartbeat", "1s"])
+        .arg("--haproxy-socket")
+        .arg(&socket)
+        .arg("--config")
+        .arg(&config);
+    let route = Background::start(cmd, dir.join("route.log"));
+    wait_until(
+        "the config with its socket",
+        Duration::from_secs(20),
+        || async {
+            let text = read(&config);
+            if text.contains("stats socket") {
+                Ok(())
+            } else {
+                Err(format!("{text}\n{}", route.log()))
+            }
+        },
+    )
+    .await;
+    let Some((_haproxy, _)) = start_haproxy("haproxy canary", dir, &config) else {
+        return;
+    };
+    wait_until("haproxy answers", Duration::from_secs(10), || async {
+        match request(&listen, "/version") {
+            Ok((200, Some(_))) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopper = StopOnDrop(stop.clone());
+    // Phase 0: not measured; i: the i-th hold (a pause or the bake).
+    let phase = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (addr, phase, stop) = (listen.clone(), phase.clone(), stop.clone());
+            std::thread::spawn(move || client(addr, phase, stop))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // One more reload may come from the first render after HAProxy started; count from here.
+    let reloads_before = lines(&reloads);
+
+    // The deploy, its NDJSON events read as they come: each hold (pause, bake) is measured
+    // from 300 ms after it starts (requests in flight under the old weights end) to its end.
+    let mut child = shipctl(dir, project)
+        .args(["deploy", "--version", "1.1.0", "--yes", "--output", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("deploy");
+    let stdout = child.stdout.take().expect("stdout");
+    let holds = phase.clone();
+    let events = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut held = 0;
+        let mut seen = Vec::new();
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let Ok(e) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            let action = e["action"].as_str().unwrap_or("");
+            match (e["event"].as_str(), action) {
+                (Some("step_started"), "pause" | "analyze") => {
+                    held += 1;
+                    let (phase, n) = (holds.clone(), held);
+                    std::thread::spawn(move || {
+                        std::thread::sleep(Duration::from_millis(300));
+                        phase.store(n, Ordering::Relaxed);
+                    });
+                }
+                (Some("step_finished"), "pause" | "analyze") => holds.store(0, Ordering::Relaxed),
+                _ => {}
+            }
+            seen.push(e);
+        }
+        seen
+    });
+    let out = child.wait_with_output().expect("deploy ends");
+    let events = events.join().expect("events");
+    phase.store(0, Ordering::Relaxed);
+    assert!(
+        out.status.success(),
+        "deploy failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        route.log()
+    );
+    let reloads_during = lines(&reloads) - reloads_before;
+    drop(stopper);
+    let mut per_phase: BTreeMap<usize, BTreeMap<String, u64>> = BTreeMap::new();
+    let (mut failures, mut requests) = (Vec::new(), 0);
+    for c in clients {
+        let seen = c.join().expect("client");
+        requests += seen.requests;
+        failures.extend(seen.failures);
+        for (p, versions) in seen.per_phase {
+            for (v, n) in versions {
+                *per_phase.entry(p).or_default().entry(v).or_default() += n;
+            }
+        }
+    }
+    let log = route.log();
+    let planned = [25.0, 40.0, 60.0, 75.0, 100.0];
+    let mut worst: f64 = 0.0;
+    for (i, planned) in planned.iter().enumerate() {
+        let answers = per_phase.get(&(i + 1)).cloned().unwrap_or_default();
+        let green = answers.get("1.1.0").copied().unwrap_or(0) as f64;
+        let total: u64 = answers.values().sum();
+        assert!(
+            total >= 200,
+            "hold {}: only {total} answers\n{events:#?}",
+            i + 1
+        );
+        let measured = 100.0 * green / total as f64;
+        println!(
+            "haproxy, shipctl canary step {}: planned green {planned}%, measured {measured:.1}% of {total} answers",
+            i + 1
+        );
+        worst = worst.max((measured - planned).abs());
+    }
+    println!(
+        "haproxy, shipctl canary: {requests} requests, {} failed, {reloads_during} reloads during the deploy, {} runtime changes",
+        failures.len(),
+        log.matches("runtime API, no reload").count()
+    );
+    assert_eq!(
+        failures.len(),
+        0,
+        "failed requests: {:?}\n{log}",
+        &failures[..failures.len().min(20)]
+    );
+    assert_eq!(reloads_during, 0, "no reload during the canary:\n{log}");
+    assert!(
+        worst <= 5.0,
+        "a step's split was {worst:.1} points off\n{log}"
+    );
+}

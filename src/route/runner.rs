@@ -541,8 +541,10 @@ impl Router<'_> {
         if self.reload_pending || (self.program.is_none() && self.options.exec.is_some()) {
             return None;
         }
-        let same = self.renderer.render(&runtime_shape(running)).ok()?
-            == self.renderer.render(&runtime_shape(context)).ok()?;
+        // Comments (the active zone and version the built-in template notes) change nothing
+        // HAProxy does; a template that uses those values in a directive still reloads.
+        let same = without_comments(&self.renderer.render(&runtime_shape(running)).ok()?)
+            == without_comments(&self.renderer.render(&runtime_shape(context)).ok()?);
         same.then(|| haproxy::runtime_commands(running, context))
     }
 
@@ -861,8 +863,26 @@ impl Backoff {
     }
 }
 
+/// A rendered HAProxy config without its comment lines and blank lines.
+fn without_comments(text: &str) -> Vec<&str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_changed_comment_is_not_a_change_of_shape() {
+        let a = "# web: active blue (1.0.0)\nbackend web\n    server blue-1 127.0.0.1:9 weight 0\n";
+        let b =
+            "# web: active green (1.1.0)\n\nbackend web\n    server blue-1 127.0.0.1:9 weight 0\n";
+        assert_eq!(super::without_comments(a), super::without_comments(b));
+        let c = "backend web\n    use_backend green\n";
+        assert_ne!(super::without_comments(a), super::without_comments(c));
+    }
+
     use super::super::memory_kv::{MemoryKv, target};
     use super::*;
 
