@@ -53,8 +53,13 @@ GROUPS = {
     "python3": "app",
     "shipctl": "shipctl",
     "nginx": "nginx",
+    # Other routers (ROUTER=haproxy or caddy) are counted where nginx is, and named as they are.
+    "haproxy": "nginx",
+    "caddy": "nginx",
     "shipctl-loadgen": "load generator",
 }
+# The router the run goes through, for the tables' words (its figures keep nginx's keys).
+ROUTER = os.environ.get("ROUTER", "nginx")
 GROUP_ORDER = ["Docker", "app", "shipctl", "nginx", "load generator"]
 CONTAINER = re.compile(r"/docker[/-]([0-9a-f]{64})")
 
@@ -294,10 +299,10 @@ def windows(samples_path, marks_path, log_path, json_path, md_path, requests_pat
     with open(md_path, "w") as f:
         f.write("Kernel TCP counters over each scenario's window (nstat's names, what each rose by): in the\n"
                 "app's tasks (their network namespaces, summed; the listen queue of the app is there) and\n"
-                "on the host (the load generator and nginx). nginx reloads: \"reconfiguring\" in its log,\n"
+                f"on the host (the load generator and {ROUTER}). {ROUTER} reloads: \"reconfiguring\" in its log,\n"
                 "at seconds from the deploy's start.\n\n")
         f.write("| Scenario | " + " | ".join(f"{n} app / host" for n, _ in short) +
-                " | app tasks | nginx reloads |\n")
+                f" | app tasks | {ROUTER} reloads |\n")
         f.write("|---|" + "--:|" * len(short) + "--:|---|\n")
         for r in rows:
             cells = [f"{r['app'][k]:,} / {r['host'][k]:,}" for _, k in short]
@@ -309,7 +314,7 @@ def windows(samples_path, marks_path, log_path, json_path, md_path, requests_pat
                 "seconds used by each group of processes (Docker: dockerd, containerd and its shims).\n\n"
                 % os.cpu_count())
         f.write("| Scenario | busy, mean / max | waited for a CPU | " +
-                " | ".join(f"{g} CPU s" for g in GROUP_ORDER) + " |\n")
+                " | ".join(f"{ROUTER if g == 'nginx' else g} CPU s" for g in GROUP_ORDER) + " |\n")
         f.write("|---|--:|--:|" + "--:|" * len(GROUP_ORDER) + "\n")
         for r in rows:
             c = r["cpu"]
