@@ -392,21 +392,4 @@ pub struct SecretOrConfig {
 }
 
 /// Durations are written in plans as Go-style strings (`1m30s`), as users write them.
-pub mod opt_duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => s.serialize_str(&crate::yaml::duration::format(*d)),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        let text: Option<String> = Option::deserialize(d)?;
-        text.map(|t| crate::yaml::duration::parse(&t).map_err(serde::de::Error::custom))
-            .transpose()
-    }
-}
+pub use crate::yaml::duration::serde_opt_duration as opt_duration;

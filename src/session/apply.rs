@@ -202,8 +202,7 @@ async fn apply(
         plan,
         ended,
         elapsed,
-        &recorder.lines(),
-        &recorder.measured(),
+        &recorder,
     ) {
         sink.emit(&Event::Warning {
             service: None,

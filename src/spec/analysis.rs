@@ -50,7 +50,7 @@ pub struct AnalysisOverrides {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "crate::compose::model::opt_duration"
+        with = "crate::yaml::duration::serde_opt_duration"
     )]
     pub interval: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -208,7 +208,7 @@ pub struct Policy {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "crate::compose::model::opt_duration"
+        with = "crate::yaml::duration::serde_opt_duration"
     )]
     pub bake: Option<Duration>,
 }

@@ -312,8 +312,7 @@ pub fn write_step_summary(
     plan: &Plan,
     result: RunResult,
     elapsed: Duration,
-    steps: &[StepLine],
-    measured: &[(String, AnalysisMark)],
+    recorded: &Recorder<'_>,
 ) -> Result<(), String> {
     let get = |k: &str| env.get(k).filter(|p| !p.is_empty());
     let mut paths: Vec<&String> = ["GITHUB_STEP_SUMMARY", "SHIPCTL_STEP_SUMMARY"]
@@ -329,8 +328,8 @@ pub fn write_step_summary(
             plan,
             result.word(),
             elapsed,
-            steps,
-            measured,
+            &recorded.lines(),
+            &recorded.measured(),
         );
         for path in paths {
             if let Err(e) = append(path, &text) {

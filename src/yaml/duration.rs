@@ -198,3 +198,23 @@ pub mod serde_duration {
         super::parse(&text).map_err(serde::de::Error::custom)
     }
 }
+
+/// An optional duration in serde, as text (`1m30s`) or null.
+pub mod serde_opt_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&crate::yaml::duration::format(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let text: Option<String> = Option::deserialize(d)?;
+        text.map(|t| crate::yaml::duration::parse(&t).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
