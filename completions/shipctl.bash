@@ -951,7 +951,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__route)
-            opts="-f -p -H -y -v -h --template --config --reload --check --once --listen --port --interval --var --id --heartbeat --via --exec --stats-listen --stats-syslog --stats-advertise --haproxy-socket --targets-json --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help deploy"
+            opts="-f -p -H -y -v -h --template --config --reload --check --once --listen --port --interval --var --id --heartbeat --via --exec --stats-listen --stats-syslog --stats-advertise --haproxy-socket --caddy-admin --targets-json --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help deploy"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1018,6 +1018,10 @@ _shipctl() {
                     return 0
                     ;;
                 --haproxy-socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --caddy-admin)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

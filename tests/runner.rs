@@ -1,6 +1,7 @@
 //! The one integration-test binary: every module below is a group of tests.
 
 mod analysis;
+mod caddy;
 mod canary_counts;
 mod ci_templates;
 mod cli;

@@ -247,7 +247,7 @@ pub struct RouteArgs {
     pub services: Vec<String>,
 
     /// Built-in template or a template file
-    #[arg(long, value_name = "nginx|haproxy|FILE", default_value = "nginx")]
+    #[arg(long, value_name = "nginx|haproxy|caddy|FILE", default_value = "nginx")]
     pub template: String,
 
     /// Where to write the rendered config
@@ -325,6 +325,12 @@ pub struct RouteArgs {
     /// its runtime API, without a reload; the file is still written
     #[arg(long, value_name = "PATH")]
     pub haproxy_socket: Option<PathBuf>,
+
+    /// Caddy's admin API, e.g. http://127.0.0.1:2019 (template variable `caddy_admin`, its
+    /// HOST:PORT, which the built-in template keeps as `admin.listen`): each changed config is
+    /// loaded there with `POST /load` instead of a reload command; the file is still written
+    #[arg(long, value_name = "URL", conflicts_with = "reload")]
+    pub caddy_admin: Option<String>,
 
     /// The services to route as `route deploy` resolved them (JSON), instead of reading the
     /// compose files and the spec; needs `--project`

@@ -315,13 +315,19 @@ fn options(project: &str, args: &RouteArgs) -> Result<RouteOptions, Error> {
         None => route::registration::default_id(&route::registration::current_host(), &config),
     };
     let stats = stats_options(args)?;
-    if args.haproxy_socket.is_some() && args.template == "nginx" {
+    if args.haproxy_socket.is_some() && matches!(args.template.as_str(), "nginx" | "caddy") {
         return Err(Error::usage(
-            "--haproxy-socket is HAProxy's runtime API; --template nginx renders for nginx",
+            format!(
+                "--haproxy-socket is HAProxy's runtime API; --template {} renders for {}",
+                args.template,
+                router_name(&args.template)
+            ),
             "use it with --template haproxy or your own HAProxy template",
         ));
     }
+    let caddy_admin = caddy_admin(args)?;
     Ok(RouteOptions {
+        caddy_admin,
         haproxy_socket: args.haproxy_socket.clone(),
         stats,
         id,
@@ -343,6 +349,38 @@ fn options(project: &str, args: &RouteArgs) -> Result<RouteOptions, Error> {
     })
 }
 
+fn router_name(template: &str) -> &str {
+    match template {
+        "nginx" => "nginx",
+        "haproxy" => "HAProxy",
+        _ => "Caddy",
+    }
+}
+
+/// `--caddy-admin`, checked here so that a typo exits 2 before anything runs.
+fn caddy_admin(args: &RouteArgs) -> Result<Option<String>, Error> {
+    let Some(url) = &args.caddy_admin else {
+        return Ok(None);
+    };
+    if matches!(args.template.as_str(), "nginx" | "haproxy") {
+        return Err(Error::usage(
+            format!(
+                "--caddy-admin loads a config into Caddy; --template {} renders for {}",
+                args.template,
+                router_name(&args.template)
+            ),
+            "use it with --template caddy or your own Caddy JSON template",
+        ));
+    }
+    route::caddy::admin_listen(url).map_err(|e| {
+        Error::from(
+            InputError::plain(format!("--caddy-admin {e}"))
+                .with_help("e.g. --caddy-admin http://127.0.0.1:2019, Caddy's default"),
+        )
+    })?;
+    Ok(Some(url.trim_end_matches('/').to_string()))
+}
+
 /// `--stats-listen` and its companions, checked here so that a typo exits 2 before anything
 /// runs.
 fn stats_options(args: &RouteArgs) -> Result<Option<StatsOptions>, Error> {
@@ -353,6 +391,14 @@ fn stats_options(args: &RouteArgs) -> Result<Option<StatsOptions>, Error> {
         return Err(Error::usage(
             "--stats-listen counts requests while the router runs; --once renders and exits",
             "drop one of them",
+        ));
+    }
+    if args.template == "caddy" {
+        // Caddy 2.6's access log names no upstream, so a request cannot be counted per zone.
+        return Err(Error::usage(
+            "--stats-listen counts requests from nginx's and HAProxy's log lines; Caddy 2.6 \
+             logs no upstream per request",
+            "drop --stats-listen, or route through nginx or HAProxy to count per zone",
         ));
     }
     let syslog = args

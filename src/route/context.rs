@@ -24,6 +24,9 @@ pub struct RouteContext {
     /// The HAProxy stats socket (`--haproxy-socket`) through which weights and server states
     /// change without a reload; `None` without it.
     pub haproxy_socket: Option<String>,
+    /// `HOST:PORT` of Caddy's admin API (`--caddy-admin`), kept in the config that is loaded
+    /// there: a config without it would move the admin API back to Caddy's default address.
+    pub caddy_admin: Option<String>,
     pub services: Vec<ServiceView>,
 }
 

@@ -139,6 +139,7 @@ mod tests {
             vars: BTreeMap::new(),
             stats_syslog: None,
             haproxy_socket: Some("/run/haproxy.sock".into()),
+            caddy_admin: None,
             services: vec![service_view(
                 "p",
                 "web",

@@ -9,6 +9,7 @@
 //! every routing key per look ([`crate::ports::Kv::get_many`]), one atomic write per report
 //! round and per heartbeat (split only where the store limits the operations per write).
 
+pub mod caddy;
 pub mod context;
 pub mod event;
 pub mod haproxy;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::caddy;
 use super::context::{KeyValues, RouteContext, Via, ZoneTasks, runtime_shape, service_view};
 use super::event::{RouteEvent, RouteSink};
 use super::haproxy;
@@ -58,6 +59,9 @@ pub struct RouteOptions {
     /// HAProxy's admin socket (`--haproxy-socket`): weights and slots change there without a
     /// reload when the config keeps its shape.
     pub haproxy_socket: Option<PathBuf>,
+    /// Caddy's admin API (`--caddy-admin`, `http://HOST:PORT`): each changed config is loaded
+    /// there (`POST /load`) instead of running a reload command.
+    pub caddy_admin: Option<String>,
 }
 
 /// Where the traffic counters are taken and served.
@@ -426,6 +430,11 @@ impl Router<'_> {
                 .haproxy_socket
                 .as_ref()
                 .map(|p| p.display().to_string()),
+            caddy_admin: self
+                .options
+                .caddy_admin
+                .as_deref()
+                .and_then(|url| caddy::admin_listen(url).ok()),
             services,
         }
     }
@@ -457,6 +466,17 @@ impl Router<'_> {
                 self.problem(RouteEvent::Warning {
                     message: format!("{}: no running task gets traffic", s.name),
                 });
+            } else if self.renderer.name() == "caddy"
+                && let Some(served) = caddy::served_split(s)
+            {
+                self.problem(RouteEvent::Warning {
+                    message: format!(
+                        "{}: Caddy 2.6 cannot weight its upstreams: the split {} is served as \
+                         {served}, the ratio of the tasks",
+                        s.name,
+                        s.traffic.as_deref().unwrap_or("asked for")
+                    ),
+                });
             }
         }
         if self.installed.as_deref() != Some(output.as_str()) {
@@ -475,7 +495,8 @@ impl Router<'_> {
                 None => false,
             };
             if !changed_at_run_time {
-                self.reload_pending = self.options.reload.is_some();
+                self.reload_pending =
+                    self.options.reload.is_some() || self.options.caddy_admin.is_some();
             }
         } else if self.last_context.as_ref() != Some(context) {
             self.sink.emit(&RouteEvent::Rendered {
@@ -503,11 +524,11 @@ impl Router<'_> {
             self.reload_pending = false;
             reloaded = true;
         }
+        let start = Instant::now();
         if self.reload_pending
-            && let Some(command) = &self.options.reload
+            && let Some((command, result)) = self.reload(&output).await
         {
-            let start = Instant::now();
-            match install::run_command(command, &self.options.config).await {
+            match result {
                 Ok(()) => {
                     self.reload_pending = false;
                     reloaded = true;
@@ -531,6 +552,20 @@ impl Router<'_> {
             self.running = Some(context.clone());
         }
         self.report(keys, reloaded).await
+    }
+
+    /// Reloads the router: loads `output` into Caddy's admin API with `--caddy-admin`, else
+    /// runs `--reload`; `None` when there is neither. The command as reported, and how it went.
+    async fn reload(&self, output: &str) -> Option<(String, Result<(), CommandFailure>)> {
+        if let Some(admin) = &self.options.caddy_admin {
+            let result = caddy::load(admin, output)
+                .await
+                .map_err(|output| CommandFailure { output });
+            return Some((caddy::load_command(admin), result));
+        }
+        let command = self.options.reload.clone()?;
+        let result = install::run_command(&command, &self.options.config).await;
+        Some((command, result))
     }
 
     /// The runtime API commands that take the running HAProxy to `context`, when it has a
@@ -909,6 +944,7 @@ mod tests {
             exec: None,
             stats: None,
             haproxy_socket: None,
+            caddy_admin: None,
         }
     }
 

@@ -608,6 +608,7 @@ mod tests {
             vars: BTreeMap::new(),
             stats_syslog: None,
             haproxy_socket: None,
+            caddy_admin: None,
             services: vec![service_view("p", "web", &keys, &zones, 8080, Via::Auto)],
         }
     }

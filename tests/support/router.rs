@@ -290,6 +290,29 @@ pub fn start_haproxy(test: &str, dir: &Path, config: &Path) -> Option<(KillOnDro
     Some((KillOnDrop(child), pid))
 }
 
+/// Caddy as a plain process (`caddy run --config FILE`), its autosave and data under `dir` and
+/// its log in `dir/caddy.log`. Without Caddy the test goes on without it, except in CI.
+pub fn start_caddy(test: &str, dir: &Path, config: &Path) -> Option<KillOnDrop> {
+    let Some(caddy) = ["/usr/bin/caddy", "/usr/local/bin/caddy"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        crate::support::prereq::missing(test, "caddy is not installed");
+        return None;
+    };
+    let log = std::fs::File::create(dir.join("caddy.log")).expect("caddy log");
+    let child = Command::new(caddy)
+        .args(["run", "--config"])
+        .arg(config)
+        .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
+        .env("XDG_DATA_HOME", dir.join("xdg-data"))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .ok()?;
+    Some(KillOnDrop(child))
+}
+
 /// The pace of a load: one request every 6 ms (about 160/s, one connection each).
 const REQUEST_EVERY: Duration = Duration::from_millis(6);
 /// A load stops by itself after this many requests or this long, whichever comes first.
