@@ -238,23 +238,24 @@ fn read_target(r: &mut Reader, node: &Node, path: &str) -> Option<NotifyTarget> 
         );
         return None;
     }
+    // Each setting read before giving up, so every mistake is reported at once.
     let events = match map.get("events") {
-        Some(n) => read_events(r, n, &format!("{path}.events"))?,
-        None => NotifyEvent::defaults(),
+        Some(n) => read_events(r, n, &format!("{path}.events")),
+        None => Some(NotifyEvent::defaults()),
     };
     let timeout = match map.get("timeout") {
-        Some(n) => r.positive_duration(n, &format!("{path}.timeout"))?,
-        None => DEFAULT_TIMEOUT,
+        Some(n) => r.positive_duration(n, &format!("{path}.timeout")),
+        None => Some(DEFAULT_TIMEOUT),
     };
     let retries = match map.get("retries") {
-        Some(n) => read_retries(r, n, &format!("{path}.retries"))?,
-        None => DEFAULT_RETRIES,
+        Some(n) => read_retries(r, n, &format!("{path}.retries")),
+        None => Some(DEFAULT_RETRIES),
     };
     Some(NotifyTarget {
         url,
-        events,
-        timeout,
-        retries,
+        events: events?,
+        timeout: timeout?,
+        retries: retries?,
     })
 }
 
@@ -458,6 +459,15 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    #[test]
+    fn every_mistake_of_a_webhook_is_reported_at_once() {
+        let text = "notify:\n  - url: https://h.example/x\n    events: [rollback]\n    timeout: 0s\n    retries: 0\n";
+        match parse_str("shipctl.yaml", text) {
+            Err(Error::Inputs(errors)) => assert_eq!(errors.len(), 3, "{errors:?}"),
+            other => panic!("expected three errors, got {other:?}"),
+        }
     }
 
     #[test]
