@@ -18,6 +18,7 @@ mod kv_conformance;
 mod kv_deploy;
 mod locks;
 mod nodes;
+mod notify;
 mod operator;
 mod planner;
 mod projects;

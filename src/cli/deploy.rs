@@ -63,7 +63,7 @@ pub fn run(
             &args.services,
         )?;
         let plan = make_plan(&observed)?.into_redacted(&fresh_salt());
-        crate::ui::summary::print_plan(&plan, printer);
+        crate::ui::summary::print_plan_with(&plan, &inputs.spec.notify, printer);
         let saved = match &args.out {
             Some(path) => session::save_plan(&plan, path),
             None => Ok(()),

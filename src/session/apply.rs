@@ -8,13 +8,14 @@ use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
 
 use super::locks::Locks;
-use super::{Job, Session, hooks, owner, runtime};
+use super::{Job, Session, hooks, notify, owner, runtime};
 use crate::error::Error;
 use crate::exec::{Event, EventSink, Executor, HttpProber, Outcome, Ports, TokioClock, run_result};
 use crate::kv;
 use crate::plan::redact::fresh_salt;
 use crate::plan::{ObservedState, Plan, ServicePlan};
 use crate::ports::{HistoryRecord, RunResult};
+use crate::spec::Spec;
 use crate::swarm::coalesce::Coalesced;
 use crate::ui::{self, Printer};
 
@@ -48,13 +49,13 @@ impl Session<'_> {
         if job.dry_run {
             // Shown and saved with the same fingerprints, so the two read the same.
             let plan = plan.into_redacted(&fresh_salt());
-            ui::summary::print_plan(&plan, printer);
+            ui::summary::print_plan_with(&plan, &job.spec.notify, printer);
             if let Some(path) = job.save_to {
                 super::save_plan(&plan, path)?;
             }
             return Ok(());
         }
-        if !confirm(&plan, session.settings.yes, printer)? {
+        if !confirm(&plan, job.spec, session.settings.yes, printer)? {
             return Err(Error::usage(
                 format!("{} cancelled; nothing was changed", job.action),
                 "run it again and answer yes, or add --yes",
@@ -111,8 +112,11 @@ async fn apply(
     locks: Locks,
     cancel: CancellationToken,
 ) -> Result<Outcome, Error> {
-    let (sink, decider) = ui::progress::sink_and_decider(printer);
+    let (shown, decider) = ui::progress::sink_and_decider(printer);
     let spec = job.spec;
+    // Every event reaches the webhooks of `notify:` through here, the session's own too.
+    let notifier = notify::Notifier::start(&spec.notify, job.action, plan, shown.as_ref());
+    let sink: &dyn EventSink = &notifier;
     let changing: Vec<&ServicePlan> = plan.services.iter().filter(|s| !s.up_to_date).collect();
     // Before any change: a failing pre_deploy hook stops here, nothing changed.
     for service in &changing {
@@ -127,6 +131,7 @@ async fn apply(
         .await
         {
             locks.release().await;
+            notifier.finish().await;
             return Err(Error::HookFailed {
                 message: format!("{}: {e}; nothing was changed", service.service),
                 help: Some(
@@ -136,13 +141,14 @@ async fn apply(
             });
         }
     }
-    let recorder = ui::ci::Recorder::new(sink.as_ref());
+    let recorder = ui::ci::Recorder::new(sink);
     let post_switch = hooks::PostSwitch {
         commands: &spec.hooks.post_switch,
         timeout: spec.hooks.timeout,
         dir: job.spec_dir,
-        sink: sink.as_ref(),
+        sink,
     };
+    let on_switch = notify::BothOnSwitch(&notifier, &post_switch);
     // Every key the executor writes is fenced by the locks: a run that lost one writes nothing.
     let fenced = kv::FencedKv::per_key(
         session.kv.as_ref(),
@@ -182,18 +188,18 @@ async fn apply(
     };
     let parallel = job.request.parallel.unwrap_or(spec.release.parallel);
     let mut executor = Executor::new(ports, cancel)
-        .with_on_switch(&post_switch)
+        .with_on_switch(&on_switch)
         .with_parallel(parallel);
     // Stop before the next change to a service whose lock is lost (its renewal failed).
     for held in &locks.held {
         executor = executor.with_lock(&held.service, held.guard.as_ref());
     }
-    let release = super::release::start(job, plan, sink.as_ref());
+    let release = super::release::start(job, plan, sink);
     let started = Instant::now();
     let result = executor.run(plan).await;
     let ended = run_result(&result);
     let elapsed = started.elapsed();
-    run_after_hooks(job, &changing, &result, ended, sink.as_ref()).await;
+    run_after_hooks(job, &changing, &result, ended, sink).await;
     let env = &session.settings.env;
     if let Err(e) = ui::ci::write_step_summary(
         env,
@@ -218,23 +224,25 @@ async fn apply(
         lines: &lines,
         measured: &measured,
     };
-    record_history(session, plan, job, run, sink.as_ref()).await;
+    record_history(session, plan, job, run, sink).await;
     for e in locks.release().await {
         sink.emit(&Event::Warning {
             service: None,
             message: format!("could not release the deploy lock ({e}); it expires by itself"),
         });
     }
+    // After the locks: a slow webhook may delay the exit a little, never another deploy.
+    notifier.finish().await;
     result
 }
 
 /// On a terminal, shows the plan and asks; `--yes` and non-interactive runs go ahead (the
 /// command itself is the intent, as with `docker stack deploy`).
-fn confirm(plan: &Plan, yes: bool, printer: &Printer) -> Result<bool, Error> {
+fn confirm(plan: &Plan, spec: &Spec, yes: bool, printer: &Printer) -> Result<bool, Error> {
     if yes || !printer.terminal.interactive || plan.services.iter().all(|s| s.up_to_date) {
         return Ok(true);
     }
-    ui::summary::print_plan(plan, printer);
+    ui::summary::print_plan_with(plan, &spec.notify, printer);
     ui::prompt::confirm("Apply this plan?").map_err(|e| Error::Usage {
         message: format!("cannot ask for confirmation: {e}"),
         help: Some("add --yes to go ahead without asking".into()),

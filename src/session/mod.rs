@@ -14,6 +14,7 @@ mod hooks;
 mod init;
 mod inputs;
 mod locks;
+mod notify;
 mod observe;
 mod owner;
 mod release;

@@ -32,6 +32,7 @@ impl Default for Spec {
             services: IndexMap::new(),
             hooks: Hooks::default(),
             release: Default::default(),
+            notify: Vec::new(),
         }
     }
 }

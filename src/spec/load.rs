@@ -27,6 +27,7 @@ const TOP_KEYS: &[&str] = &[
     "services",
     "hooks",
     "release",
+    "notify",
 ];
 const RELEASE_KEYS: &[&str] = &["parallel"];
 const KV_KEYS: &[&str] = &[
@@ -207,6 +208,9 @@ fn read_spec(r: &mut Reader, root: &Node) -> Option<Spec> {
     }
     if let Some(n) = map.get("hooks") {
         spec.hooks = read_hooks(r, n).unwrap_or_default();
+    }
+    if let Some(n) = map.get("notify") {
+        spec.notify = super::notify::read_notify(r, n);
     }
     if let Some(n) = map.get("release")
         && let Some(section) = r.section(n, "release")

@@ -4,6 +4,7 @@ pub mod analysis;
 pub mod defaults;
 pub mod load;
 pub mod model;
+pub mod notify;
 mod policy;
 mod reader;
 

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 pub use super::analysis::{
     Analysis, AnalysisOverrides, Comparison, Condition, Metric, Provider, RouterQuery, Unit,
 };
+pub use super::notify::{NotifyEvent, NotifyTarget};
 
 /// How a service moves to a new version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
@@ -49,6 +50,9 @@ pub struct Spec {
     /// How the services of one run move together (`release:`).
     #[serde(default)]
     pub release: ReleaseSettings,
+    /// Webhooks told about each phase of a run (`notify:`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<NotifyTarget>,
 }
 
 /// `release:` in the spec.

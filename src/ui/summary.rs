@@ -7,11 +7,27 @@ use crate::exec::{Outcome, ServiceResult};
 use crate::plan::Plan;
 use crate::plan::redact::fresh_salt;
 use crate::ports::RunResult;
+use crate::spec::model::NotifyTarget;
 
 /// Prints a plan: text for people, one JSON document with `--output json`.
 pub fn print_plan(plan: &Plan, printer: &Printer) {
+    print_plan_with(plan, &[], printer);
+}
+
+/// Prints a plan and the webhooks its run will notify (`notify:` in the spec), their URLs shown
+/// as `scheme://host/…` only: the rest may be a token.
+pub fn print_plan_with(plan: &Plan, notify: &[NotifyTarget], printer: &Printer) {
     let text = match printer.format() {
-        OutputFormat::Text => super::plan_text::render_plan(plan),
+        OutputFormat::Text => {
+            let mut text = super::plan_text::render_plan(plan);
+            if !notify.is_empty() {
+                text.push_str("\nNotifications (spec `notify`):\n");
+                for target in notify {
+                    let _ = writeln!(text, "  {}", target.describe());
+                }
+            }
+            text
+        }
         // Programs and CI logs get no secret values: environment values are fingerprints.
         OutputFormat::Json => {
             let copy;
@@ -21,7 +37,14 @@ pub fn print_plan(plan: &Plan, printer: &Printer) {
                 copy = plan.redacted(&fresh_salt());
                 &copy
             };
-            match serde_json::to_string_pretty(shown) {
+            let mut value = serde_json::to_value(shown).unwrap_or_default();
+            if !notify.is_empty()
+                && let serde_json::Value::Object(map) = &mut value
+            {
+                // Serialised with their URLs shown, not whole.
+                map.insert("notify".into(), serde_json::json!(notify));
+            }
+            match serde_json::to_string_pretty(&value) {
                 Ok(json) => json + "\n",
                 Err(e) => format!("{{\"error\": \"cannot encode the plan: {e}\"}}\n"),
             }

@@ -76,6 +76,17 @@ impl CliEnv {
         cmd
     }
 
+    /// `shipctl` with this environment as a plain process, for tests that read its output
+    /// while it runs.
+    pub fn process(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("shipctl"));
+        cmd.env_clear().current_dir(self.dir.path());
+        for (k, v) in &self.vars {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
     /// Runs `shipctl ARGS` to the end with this environment.
     pub fn run(&self, args: &[&str]) -> std::process::Output {
         self.shipctl().args(args).output().expect("run shipctl")
