@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use crate::router_stats::{request, run_ok, stack_images, write_project};
 use crate::support::docker::wait_until;
 use crate::support::router::{
-    Background, LiveRouterProject, StopOnDrop, free_port, lines, read, shipctl, start_haproxy,
+    Background, KillOnDrop, LiveRouterProject, StopOnDrop, free_port, lines, read, shipctl,
+    start_haproxy,
 };
 
 /// Clients, each at this pace: about 300 requests/s together. A request through HAProxy to
@@ -53,6 +54,99 @@ fn client(addr: String, phase: Arc<AtomicUsize>, stop: Arc<AtomicBool>) -> Seen 
     seen
 }
 
+/// HAProxy with its admin socket, fed by a background `shipctl route --haproxy-socket`; each
+/// reload that reaches HAProxy adds a line to `reloads`.
+struct RuntimeRouter {
+    listen: String,
+    reloads: std::path::PathBuf,
+    route: Background,
+    _haproxy: KillOnDrop,
+}
+
+impl RuntimeRouter {
+    /// Started once the rendered file holds `ready` (and the socket); `None` without HAProxy
+    /// outside CI.
+    async fn start(dir: &std::path::Path, project: &str, ready: &str) -> Option<RuntimeRouter> {
+        let config = dir.join("haproxy.cfg");
+        let socket = dir.join("haproxy.sock");
+        let pid = dir.join("haproxy.pid");
+        let reloads = dir.join("reloads.log");
+        let listen = format!("127.0.0.1:{}", free_port());
+        // Counts the reloads that reach HAProxy (none before it runs).
+        let reload = format!(
+            "if [ -s {pid} ]; then kill -USR2 $(cat {pid}) && echo x >> {log}; fi",
+            pid = pid.display(),
+            log = reloads.display()
+        );
+        let mut cmd = shipctl(dir, project);
+        cmd.args(["route", "--template", "haproxy", "--id", "haproxy"])
+            .args(["--listen", &listen, "--check", "haproxy -c -q -f {file}"])
+            .args(["--reload", &reload, "--heartbeat", "1s"])
+            .arg("--haproxy-socket")
+            .arg(&socket)
+            .arg("--config")
+            .arg(&config);
+        let route = Background::start(cmd, dir.join("route.log"));
+        wait_until(
+            "the config with its socket",
+            Duration::from_secs(20),
+            || async {
+                let text = read(&config);
+                if text.contains("stats socket") && text.contains(ready) {
+                    Ok(())
+                } else {
+                    Err(format!("{text}\n{}", route.log()))
+                }
+            },
+        )
+        .await;
+        let (haproxy, _) = start_haproxy("haproxy runtime", dir, &config)?;
+        wait_until("haproxy answers", Duration::from_secs(10), || async {
+            match request(&listen, "/version") {
+                Ok((200, Some(_))) => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await;
+        Some(RuntimeRouter {
+            listen,
+            reloads,
+            route,
+            _haproxy: haproxy,
+        })
+    }
+}
+
+/// `CLIENTS` clients through `listen` until `stop`, each noting its answers under `phase`.
+fn start_clients(
+    listen: &str,
+    phase: &Arc<AtomicUsize>,
+    stop: &Arc<AtomicBool>,
+) -> Vec<std::thread::JoinHandle<Seen>> {
+    (0..CLIENTS)
+        .map(|_| {
+            let (addr, phase, stop) = (listen.to_string(), phase.clone(), stop.clone());
+            std::thread::spawn(move || client(addr, phase, stop))
+        })
+        .collect()
+}
+
+/// What all the clients saw together: answers per phase and version, failures, requests.
+fn join_clients(clients: Vec<std::thread::JoinHandle<Seen>>) -> Seen {
+    let mut all = Seen::default();
+    for c in clients {
+        let seen = c.join().expect("client");
+        all.requests += seen.requests;
+        all.failures.extend(seen.failures);
+        for (p, versions) in seen.per_phase {
+            for (v, n) in versions {
+                *all.per_phase.entry(p).or_default().entry(v).or_default() += n;
+            }
+        }
+    }
+    all
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_canary_moves_through_five_steps_without_a_reload_or_a_failed_request() {
     let Some(live) = LiveRouterProject::new("hr").await else {
@@ -81,62 +175,18 @@ async fn a_canary_moves_through_five_steps_without_a_reload_or_a_failed_request(
         ],
     );
 
-    let config = dir.join("haproxy.cfg");
-    let socket = dir.join("haproxy.sock");
-    let pid = dir.join("haproxy.pid");
-    let reloads = dir.join("reloads.log");
-    let listen = format!("127.0.0.1:{}", free_port());
-    // Counts the reloads that reach HAProxy (none before it runs).
-    let reload = format!(
-        "if [ -s {pid} ]; then kill -USR2 $(cat {pid}) && echo x >> {log}; fi",
-        pid = pid.display(),
-        log = reloads.display()
-    );
-    let mut cmd = shipctl(dir, project);
-    cmd.args(["route", "--template", "haproxy", "--id", "haproxy"])
-        .args(["--listen", &listen, "--check", "haproxy -c -q -f {file}"])
-        .args(["--reload", &reload, "--heartbeat", "1s"])
-        .arg("--haproxy-socket")
-        .arg(&socket)
-        .arg("--config")
-        .arg(&config);
-    let route = Background::start(cmd, dir.join("route.log"));
-    wait_until(
-        "the config with its socket",
-        Duration::from_secs(20),
-        || async {
-            let text = read(&config);
-            if text.contains("stats socket") && text.contains("weight 25") {
-                Ok(())
-            } else {
-                Err(format!("{text}\n{}", route.log()))
-            }
-        },
-    )
-    .await;
-    let Some((_haproxy, _)) = start_haproxy("haproxy runtime", dir, &config) else {
+    let Some(router) = RuntimeRouter::start(dir, project, "weight 25").await else {
         return;
     };
-    wait_until("haproxy answers", Duration::from_secs(10), || async {
-        match request(&listen, "/version") {
-            Ok((200, Some(_))) => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    let (listen, reloads, route) = (&router.listen, &router.reloads, &router.route);
 
     let stop = Arc::new(AtomicBool::new(false));
     let stopper = StopOnDrop(stop.clone());
     let phase = Arc::new(AtomicUsize::new(0));
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|_| {
-            let (addr, phase, stop) = (listen.clone(), phase.clone(), stop.clone());
-            std::thread::spawn(move || client(addr, phase, stop))
-        })
-        .collect();
+    let clients = start_clients(listen, &phase, &stop);
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    let reloads_before = lines(&reloads);
+    let reloads_before = lines(reloads);
     let steps = [10u64, 25, 50, 75, 100];
     for (i, green) in steps.iter().enumerate() {
         let changes = route.log().matches("runtime API, no reload").count();
@@ -163,20 +213,13 @@ async fn a_canary_moves_through_five_steps_without_a_reload_or_a_failed_request(
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     phase.store(0, Ordering::Relaxed);
-    let reloads_during = lines(&reloads) - reloads_before;
+    let reloads_during = lines(reloads) - reloads_before;
     drop(stopper);
-    let mut per_phase: BTreeMap<usize, BTreeMap<String, u64>> = BTreeMap::new();
-    let (mut failures, mut requests) = (Vec::new(), 0);
-    for c in clients {
-        let seen = c.join().expect("client");
-        requests += seen.requests;
-        failures.extend(seen.failures);
-        for (p, versions) in seen.per_phase {
-            for (v, n) in versions {
-                *per_phase.entry(p).or_default().entry(v).or_default() += n;
-            }
-        }
-    }
+    let Seen {
+        per_phase,
+        failures,
+        requests,
+    } = join_clients(clients);
     let log = route.log();
     let mut worst: f64 = 0.0;
     for (i, planned) in steps.iter().enumerate() {
@@ -212,7 +255,6 @@ async fn a_canary_moves_through_five_steps_without_a_reload_or_a_failed_request(
         "{log}"
     );
     assert!(requests >= 2000, "only {requests} requests");
-    drop(route);
 }
 
 /// The spec of the real canary: 4 replicas, five traffic steps (25, 40, 60, 75, 100 % green,
@@ -240,62 +282,19 @@ async fn a_shipctl_canary_in_five_steps_reaches_haproxy_without_a_reload() {
     five_step_canary(dir, service);
     run_ok(dir, project, &["deploy", "--version", "1.0.0", "--yes"]);
 
-    let config = dir.join("haproxy.cfg");
-    let socket = dir.join("haproxy.sock");
-    let pid = dir.join("haproxy.pid");
-    let reloads = dir.join("reloads.log");
-    let listen = format!("127.0.0.1:{}", free_port());
-    let reload = format!(
-        "if [ -s {pid} ]; then kill -USR2 $(cat {pid}) && echo x >> {log}; fi",
-        pid = pid.display(),
-        log = reloads.display()
-    );
-    let mut cmd = shipctl(dir, project);
-    cmd.args(["route", "--template", "haproxy", "--id", "haproxy"])
-        .args(["--listen", &listen, "--check", "haproxy -c -q -f {file}"])
-        .args(["--reload", &reload, "--heartbeat", "1s"])
-        .arg("--haproxy-socket")
-        .arg(&socket)
-        .arg("--config")
-        .arg(&config);
-    let route = Background::start(cmd, dir.join("route.log"));
-    wait_until(
-        "the config with its socket",
-        Duration::from_secs(20),
-        || async {
-            let text = read(&config);
-            if text.contains("stats socket") {
-                Ok(())
-            } else {
-                Err(format!("{text}\n{}", route.log()))
-            }
-        },
-    )
-    .await;
-    let Some((_haproxy, _)) = start_haproxy("haproxy canary", dir, &config) else {
+    let Some(router) = RuntimeRouter::start(dir, project, "backend").await else {
         return;
     };
-    wait_until("haproxy answers", Duration::from_secs(10), || async {
-        match request(&listen, "/version") {
-            Ok((200, Some(_))) => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    let (listen, reloads, route) = (&router.listen, &router.reloads, &router.route);
 
     let stop = Arc::new(AtomicBool::new(false));
     let stopper = StopOnDrop(stop.clone());
     // Phase 0: not measured; i: the i-th hold (a pause or the bake).
     let phase = Arc::new(AtomicUsize::new(0));
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|_| {
-            let (addr, phase, stop) = (listen.clone(), phase.clone(), stop.clone());
-            std::thread::spawn(move || client(addr, phase, stop))
-        })
-        .collect();
+    let clients = start_clients(listen, &phase, &stop);
     tokio::time::sleep(Duration::from_secs(1)).await;
     // One more reload may come from the first render after HAProxy started; count from here.
-    let reloads_before = lines(&reloads);
+    let reloads_before = lines(reloads);
 
     // The deploy, its NDJSON events read as they come: each hold (pause, bake) is measured
     // from 300 ms after it starts (requests in flight under the old weights end) to its end.
@@ -344,20 +343,13 @@ async fn a_shipctl_canary_in_five_steps_reaches_haproxy_without_a_reload() {
         String::from_utf8_lossy(&out.stderr),
         route.log()
     );
-    let reloads_during = lines(&reloads) - reloads_before;
+    let reloads_during = lines(reloads) - reloads_before;
     drop(stopper);
-    let mut per_phase: BTreeMap<usize, BTreeMap<String, u64>> = BTreeMap::new();
-    let (mut failures, mut requests) = (Vec::new(), 0);
-    for c in clients {
-        let seen = c.join().expect("client");
-        requests += seen.requests;
-        failures.extend(seen.failures);
-        for (p, versions) in seen.per_phase {
-            for (v, n) in versions {
-                *per_phase.entry(p).or_default().entry(v).or_default() += n;
-            }
-        }
-    }
+    let Seen {
+        per_phase,
+        failures,
+        requests,
+    } = join_clients(clients);
     let log = route.log();
     let planned = [25.0, 40.0, 60.0, 75.0, 100.0];
     let mut worst: f64 = 0.0;
