@@ -22,7 +22,7 @@ use crate::support::docker::{Cleanup, require_docker, wait_until};
 use crate::support::router::{
     Background, KillOnDrop, StopOnDrop, free_port, http_get, shipctl, start_nginx,
 };
-use crate::support::stack::{SwarmKeys, swarm_kv};
+use crate::support::stack::{SwarmKeys, Volume, swarm_kv};
 
 const COMPOSE: &str = r#"
 services:
@@ -410,24 +410,6 @@ fn post(addr: &str, path: &str, body: &str) -> Answer {
             version: None,
             error: Some(e.to_string()),
         },
-    }
-}
-
-/// Removes the stack's named volume once its services are gone.
-struct Volume(String);
-
-impl Drop for Volume {
-    fn drop(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            let out = Command::new("docker")
-                .args(["volume", "rm", "-f", &self.0])
-                .output();
-            if out.is_ok_and(|o| o.status.success()) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
     }
 }
 

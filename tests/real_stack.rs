@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::support::cli_env::{stderr, stdout};
 use crate::support::live::LiveProject;
-use crate::support::stack::SwarmKeys;
+use crate::support::stack::{SwarmKeys, Volume};
 
 const COMPOSE: &str = r#"
 services:
@@ -53,24 +53,6 @@ networks:
 "#;
 
 const SPEC: &str = "kv:\n  url: swarm://\ndefaults:\n  health:\n    timeout: 90s\n    min_healthy: 2s\n  drain: 3s\n  on_failure: rollback\n";
-
-/// Removes the stack's named volume once its services are gone (dropped after them).
-struct Volume(String);
-
-impl Drop for Volume {
-    fn drop(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            let out = Command::new("docker")
-                .args(["volume", "rm", "-f", &self.0])
-                .output();
-            if out.is_ok_and(|o| o.status.success()) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    }
-}
 
 /// The one running container of a Swarm service.
 fn container_of(service: &str) -> Option<String> {

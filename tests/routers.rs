@@ -486,9 +486,10 @@ async fn a_router_keeps_beating_while_a_slow_reload_runs() {
     let (project, service, dir, kv) = (&live.project, &live.service, live.dir(), &*live.kv);
     write_project(dir, service, &options(false));
     let marker = dir.join("reloading");
-    // The reload takes 8s: eight heartbeats, more than twice the window after which a deploy
-    // gives up.
-    let reload = format!("touch {m} && sleep 8 && rm {m}", m = marker.display());
+    // The reload takes 15s: fifteen heartbeats, far more than the window after which a deploy
+    // gives up, and longer than this test's waits (up to 5s for the first beat, then 5s) on a
+    // busy machine.
+    let reload = format!("touch {m} && sleep 15 && rm {m}", m = marker.display());
     let mut cmd = shipctl(dir, project);
     cmd.args(["route", "--id", "slow", "--heartbeat", "1s"])
         .args(["--listen", "127.0.0.1:1", "--reload", &reload])

@@ -454,3 +454,22 @@ pub fn signal(pid: u32, name: &str) {
         .expect("run kill");
     assert!(status.success(), "kill -{name} {pid}");
 }
+
+/// Removes a stack's named volume once its services are gone (declare it before the services'
+/// clean-up, so that it is dropped after them); retried while a stopping task still holds it.
+pub struct Volume(pub String);
+
+impl Drop for Volume {
+    fn drop(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let out = std::process::Command::new("docker")
+                .args(["volume", "rm", "-f", &self.0])
+                .output();
+            if out.is_ok_and(|o| o.status.success()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
