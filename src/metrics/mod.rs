@@ -72,7 +72,11 @@ fn from_env(text: &str) -> Result<String, String> {
         let name = &after[..end];
         match std::env::var(name) {
             Ok(value) => out.push_str(&value),
-            Err(_) => return Err(format!("the environment variable {name} is not set")),
+            Err(_) => {
+                return Err(format!(
+                    "the environment variable {name} is not set: set it where shipctl runs"
+                ));
+            }
         }
         rest = &after[end + 1..];
     }
