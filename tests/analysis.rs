@@ -59,7 +59,7 @@ networks:
 /// The spec of every deploy: `api` as given, the rest short.
 fn spec(api: &str) -> String {
     format!(
-        "kv:\n  url: swarm://\ndefaults:\n  health:\n    timeout: 90s\n    min_healthy: 1s\n  drain: 1s\n  on_failure: rollback\nservices:\n  api:\n{api}"
+        "kv:\n  url: swarm://\ndefaults:\n  health:\n    timeout: 90s\n    min_healthy: 1s\n  drain:\n    time: 1s\n    wait_for_router: true\n    router_timeout: 30s\n  on_failure: rollback\nservices:\n  api:\n{api}"
     )
 }
 
@@ -102,7 +102,9 @@ impl Bed {
         std::fs::write(dir.path().join("compose.yaml"), COMPOSE).expect("compose");
         std::fs::write(
             dir.path().join("shipctl.yaml"),
-            spec("    strategy: blue-green\n"),
+            // No router runs yet to confirm the first deploy's keys.
+            spec("    strategy: blue-green\n")
+                .replace("wait_for_router: true", "wait_for_router: false"),
         )
         .expect("spec");
         let out = shipctl(dir.path(), &project)

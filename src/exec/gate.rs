@@ -382,17 +382,28 @@ impl Context<'_> {
         run: &ServiceRun<'_>,
         timeout: Duration,
     ) -> Result<(), StepError> {
-        if run.written.is_empty() {
-            return Ok(());
-        }
-        let service = &run.service.service;
-        let key = run.service.keys.router.clone();
-        let prefix = registrations_prefix(&key);
         let expected = run
             .written
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        self.wait_router_for(run, expected, timeout, true).await
+    }
+
+    /// Waits until the routers serve `expected`; a rollback's wait is not `cancellable`.
+    pub(super) async fn wait_router_for(
+        &self,
+        run: &ServiceRun<'_>,
+        expected: Vec<(String, String)>,
+        timeout: Duration,
+        cancellable: bool,
+    ) -> Result<(), StepError> {
+        if expected.is_empty() {
+            return Ok(());
+        }
+        let service = &run.service.service;
+        let key = run.service.keys.router.clone();
+        let prefix = registrations_prefix(&key);
         let mut watch = RouterWatch::new(&key, expected);
         let start = self.clock.now();
         let mut last_problem: String;
@@ -429,8 +440,12 @@ impl Context<'_> {
                     task_errors: Vec::new(),
                 }));
             }
-            self.sleep(self.options.router_poll.min(timeout - waited))
-                .await?;
+            let pause = self.options.router_poll.min(timeout - waited);
+            if cancellable {
+                self.sleep(pause).await?;
+            } else {
+                self.clock.sleep(pause).await;
+            }
         }
     }
 

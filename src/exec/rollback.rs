@@ -36,7 +36,7 @@ impl Context<'_> {
         self.revert_in_place(run, &mut problems).await;
         // A bake kept the old zone warm for this: its tasks take the traffic back at once,
         // and it grows back to full size after (if a canary left it smaller).
-        let keys_restored = if failed_baking(run) {
+        let restored = if failed_baking(run) {
             let restored = self.restore_keys(run, &mut problems).await;
             self.restore_capacity(run, &mut problems).await;
             restored
@@ -44,13 +44,21 @@ impl Context<'_> {
             self.restore_capacity(run, &mut problems).await;
             self.restore_keys(run, &mut problems).await
         };
-        if keys_restored {
-            self.retract_additions(run, &mut problems).await;
-        } else {
-            problems.push(format!(
+        match restored {
+            Some(writes) => {
+                if self.settle_routers(run, writes, &mut problems).await {
+                    self.retract_additions(run, &mut problems).await;
+                } else {
+                    problems.push(format!(
+                        "left {} as it is because a router may still send traffic to it",
+                        run.service.to.zone
+                    ));
+                }
+            }
+            None => problems.push(format!(
                 "left {} as it is because the routing keys still point at it",
                 run.service.to.zone
-            ));
+            )),
         }
         self.rollback_result(run, failure, &problems)
     }
@@ -165,10 +173,15 @@ impl Context<'_> {
     }
 
     /// Phase 2: the routing keys back to their values before the plan, in one atomic write,
-    /// only where every zone they send traffic to is healthy. True when the keys are back.
-    async fn restore_keys(&self, run: &mut ServiceRun<'_>, problems: &mut Vec<String>) -> bool {
+    /// only where every zone they send traffic to is healthy. The keys written back, once
+    /// they are back; `None` when they still point where the plan put them.
+    async fn restore_keys(
+        &self,
+        run: &mut ServiceRun<'_>,
+        problems: &mut Vec<String>,
+    ) -> Option<Vec<(String, String)>> {
         if run.written.is_empty() {
-            return true;
+            return Some(Vec::new());
         }
         let originals = run.original_keys.clone().unwrap_or_default();
         let restore: Vec<KeyWrite> = originals
@@ -198,14 +211,14 @@ impl Context<'_> {
             }
         }
         if !safe {
-            return false;
+            return None;
         }
         // Nothing to write back when every key is new (a first deploy).
         if !restore.is_empty()
             && let Err(e) = self.kv.write_atomic(&restore).await
         {
             problems.push(format!("could not restore the routing keys: {e}"));
-            return false;
+            return None;
         }
         // Keys that did not exist before the plan are removed again.
         for (key, _) in originals
@@ -217,6 +230,32 @@ impl Context<'_> {
             }
         }
         run.written.clear();
+        Some(restore.into_iter().map(|w| (w.key, w.value)).collect())
+    }
+
+    /// Between phases 2 and 3, as between a switch and a scale-down: the routers confirm the
+    /// keys written back (when the spec waits for them), then in-flight requests drain. A
+    /// router still sending to the new zone would otherwise meet tasks that are gone. False
+    /// when a live router did not confirm: the new zone then keeps its tasks.
+    async fn settle_routers(
+        &self,
+        run: &ServiceRun<'_>,
+        writes: Vec<(String, String)>,
+        problems: &mut Vec<String>,
+    ) -> bool {
+        if writes.is_empty() {
+            return true;
+        }
+        let drain = &run.service.policy.drain;
+        if drain.wait_for_router
+            && let Err(StepError::Failed(f)) = self
+                .wait_router_for(run, writes, drain.router_timeout, false)
+                .await
+        {
+            problems.push(f.cause.to_string());
+            return false;
+        }
+        self.clock.sleep(drain.time).await;
         true
     }
 

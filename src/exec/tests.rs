@@ -899,16 +899,30 @@ fn router(
     beats_until: Duration,
     serves_new_at: Option<Duration>,
 ) {
+    let reloads: Vec<(Duration, [(&str, &str); 3])> =
+        serves_new_at.map(|t| (t, NEW_KEYS)).into_iter().collect();
+    router_reloading(w, id, heartbeat, beats_until, &reloads);
+}
+
+/// Like `router`, serving the old keys until the first of `reloads`, then the keys of the
+/// latest reload whose time (virtual, from now) has come.
+fn router_reloading(
+    w: &World,
+    id: &str,
+    heartbeat: Duration,
+    beats_until: Duration,
+    reloads: &[(Duration, [(&str, &str); 3])],
+) {
     let base = w.clock.elapsed();
     let key = format!("web-router/{id}");
     let mut at = Duration::ZERO;
     let mut beat = 0;
     while at <= beats_until {
-        let serving = if serves_new_at.is_some_and(|t| at >= t) {
-            NEW_KEYS
-        } else {
-            OLD_KEYS
-        };
+        let serving = reloads
+            .iter()
+            .rev()
+            .find(|(t, _)| at >= *t)
+            .map_or(OLD_KEYS, |(_, keys)| *keys);
         beat += 1;
         let report = RouterReport {
             keys: serving
@@ -922,12 +936,13 @@ fn router(
         };
         let value = serde_json::to_string(&report).unwrap_or_default();
         w.kv.write_at(base + at, &key, Some(&value));
-        // The reload is written at once, not at the next beat.
+        // A reload is written at once, not at the next beat.
         let next = at + heartbeat;
-        at = match serves_new_at {
-            Some(t) if at < t && t < next => t,
-            _ => next,
-        };
+        at = reloads
+            .iter()
+            .map(|(t, _)| *t)
+            .find(|t| at < *t && *t < next)
+            .unwrap_or(next);
     }
 }
 
@@ -2353,6 +2368,76 @@ async fn a_failed_bake_switches_the_keys_back_before_the_new_zone_scales_down() 
     // The failure came at the second interval of the bake, not at its end.
     let failed_at = w.at("kv write web-active-zone=blue") - w.at("kv write web-active-zone=green");
     assert!(failed_at < Duration::from_secs(25), "{failed_at:?}");
+}
+
+#[tokio::test]
+async fn after_a_failed_bake_the_new_zone_goes_once_the_routers_serve_the_old_keys_and_drained() {
+    let w = World::new(3);
+    let sec = Duration::from_secs(1);
+    w.metrics
+        .answer(vec![traffic(0, 0), traffic(300, 0), traffic(600, 40)]);
+    // The router serves the flip at once, and the keys written back only at 60 s.
+    router_reloading(
+        &w,
+        "lb1",
+        sec,
+        300 * sec,
+        &[(sec, NEW_KEYS), (60 * sec, OLD_KEYS)],
+    );
+    let mut p = plan(
+        Strategy::BlueGreen,
+        Some(OnFailure::Rollback),
+        vec![
+            update("green", 3),
+            wait("green", 3, "1.4.2"),
+            flip(),
+            analyze(error_rate_analysis(1), Some(Duration::from_secs(60))),
+            scale("blue", 0),
+        ],
+    );
+    p.services[0].policy.drain.wait_for_router = true;
+    p.services[0].policy.drain.router_timeout = 60 * sec;
+    let err = w.run(&p).await.expect_err("the bake fails");
+    assert_eq!(err.exit_code(), 1, "{err}");
+    assert_eq!(w.keys(), World::original_keys());
+    let back = w.at("kv write web-active-zone=blue");
+    let down = w.at("scale demo_web-green 0");
+    // Green kept its tasks until the router served blue again (60 s), then for the drain (5 s).
+    assert!(back < 40 * sec, "{back:?}");
+    assert!(down >= 65 * sec && down < 67 * sec, "{down:?}");
+}
+
+#[tokio::test]
+async fn a_rollback_leaves_the_new_zone_running_while_a_live_router_still_sends_to_it() {
+    let w = World::new(3);
+    let sec = Duration::from_secs(1);
+    w.metrics
+        .answer(vec![traffic(0, 0), traffic(300, 0), traffic(600, 40)]);
+    // Alive, serving the flip, and never the keys written back.
+    router_reloading(&w, "lb1", sec, 300 * sec, &[(sec, NEW_KEYS)]);
+    let mut p = plan(
+        Strategy::BlueGreen,
+        Some(OnFailure::Rollback),
+        vec![
+            update("green", 3),
+            wait("green", 3, "1.4.2"),
+            flip(),
+            analyze(error_rate_analysis(1), Some(Duration::from_secs(60))),
+            scale("blue", 0),
+        ],
+    );
+    p.services[0].policy.drain.wait_for_router = true;
+    p.services[0].policy.drain.router_timeout = 10 * sec;
+    let err = w.run(&p).await.expect_err("the bake fails");
+    assert_eq!(err.exit_code(), 3, "needs attention: {err}");
+    let text = format!("{err} {}", help_of(&err));
+    assert!(
+        text.contains("green as it is because a router may still send traffic to it"),
+        "{text}"
+    );
+    assert_eq!(w.keys(), World::original_keys());
+    assert_eq!(w.cluster.desired(GREEN), Some(3));
+    assert_eq!(w.cluster.desired(BLUE), Some(3));
 }
 
 #[tokio::test]
