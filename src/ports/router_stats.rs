@@ -18,10 +18,9 @@
 //! ```
 //!
 //! - [`parse_router_stats`] reads that text into one [`ZoneStats`] per series;
-//! - [`zone_delta`] compares two scrapes for one `(service, zone)`: requests, 5xx answers, the
-//!   error rate and a latency quantile ([`histogram_quantile`], interpolated inside a bucket as
-//!   Prometheus' `histogram_quantile` does). A series whose counters went down (the router
-//!   restarted) counts from zero.
+//! - [`histogram_quantile`] estimates a latency quantile from a histogram's buckets,
+//!   interpolated inside a bucket as Prometheus' `histogram_quantile` does. Windows between two
+//!   scrapes are `ports::metrics::ZoneCounters::since`.
 
 use std::collections::BTreeMap;
 
@@ -53,23 +52,6 @@ pub struct ZoneStats {
     /// Seconds summed over the requests.
     pub duration_sum: f64,
     pub duration_count: u64,
-}
-
-impl ZoneStats {
-    fn key(&self) -> (&str, &str, &str, &str) {
-        (&self.project, &self.service, &self.zone, &self.version)
-    }
-}
-
-/// What happened to one `(service, zone)` between two scrapes.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ZoneDelta {
-    pub requests: u64,
-    pub errors_5xx: u64,
-    /// `errors_5xx / requests`, 0 without requests.
-    pub error_rate: f64,
-    /// The asked quantile of the durations in seconds; `None` without requests.
-    pub latency: Option<f64>,
 }
 
 /// Reads the `/metrics` text of `shipctl route`. Other families and comments are skipped; a
@@ -210,49 +192,6 @@ fn label_set(mut text: &str) -> Result<(Labels, &str), String> {
     }
 }
 
-/// The change of one `(service, zone)` from `before` to `after`, summed over its versions and
-/// projects; `q` (0 to 1) is the latency quantile to estimate, e.g. 0.99.
-pub fn zone_delta(
-    before: &[ZoneStats],
-    after: &[ZoneStats],
-    service: &str,
-    zone: &str,
-    q: f64,
-) -> ZoneDelta {
-    let mut requests = 0u64;
-    let mut errors = 0u64;
-    let mut buckets: BTreeMap<u64, (f64, u64)> = BTreeMap::new();
-    for now in after
-        .iter()
-        .filter(|s| s.service == service && s.zone == zone)
-    {
-        let old = before.iter().find(|b| b.key() == now.key());
-        // Counters that went down belong to a new router process: all of `now` is new.
-        let old =
-            old.filter(|o| o.requests <= now.requests && o.duration_count <= now.duration_count);
-        let minus = |new: u64, old: Option<u64>| new.saturating_sub(old.unwrap_or(0));
-        requests += minus(now.requests, old.map(|o| o.requests));
-        errors += minus(now.classes[3], old.map(|o| o.classes[3]));
-        for &(bound, count) in &now.buckets {
-            let was = old.and_then(|o| o.buckets.iter().find(|(b, _)| *b == bound).map(|b| b.1));
-            let slot = buckets.entry(bound.to_bits()).or_insert((bound, 0));
-            slot.1 += minus(count, was);
-        }
-    }
-    let mut merged: Vec<(f64, u64)> = buckets.into_values().collect();
-    merged.sort_by(|a, b| a.0.total_cmp(&b.0));
-    ZoneDelta {
-        requests,
-        errors_5xx: errors,
-        error_rate: if requests == 0 {
-            0.0
-        } else {
-            errors as f64 / requests as f64
-        },
-        latency: histogram_quantile(q, &merged),
-    }
-}
-
 /// The `q` quantile (0 to 1) of a cumulative histogram (`(upper bound, count)` ascending, the
 /// last `+Inf`), as Prometheus' `histogram_quantile`: linear inside the bucket that holds the
 /// rank, from 0 for the first bucket; the highest finite bound when the rank falls in `+Inf`.
@@ -355,48 +294,6 @@ other_family{a="b"} 7
         }
     }
 
-    fn series(requests: u64, errors: u64, buckets: &[(f64, u64)]) -> ZoneStats {
-        ZoneStats {
-            project: "p".into(),
-            service: "web".into(),
-            zone: "green".into(),
-            version: "1.1.0".into(),
-            requests,
-            classes: [requests - errors, 0, 0, errors],
-            buckets: buckets.to_vec(),
-            duration_sum: 0.0,
-            duration_count: requests,
-        }
-    }
-
-    #[test]
-    fn the_delta_of_a_zone_gives_requests_errors_and_an_interpolated_quantile() {
-        let inf = f64::INFINITY;
-        let before = vec![series(100, 1, &[(0.1, 80), (0.5, 100), (inf, 100)])];
-        let after = vec![series(300, 11, &[(0.1, 180), (0.5, 300), (inf, 300)])];
-        let d = zone_delta(&before, &after, "web", "green", 0.5);
-        assert_eq!((d.requests, d.errors_5xx), (200, 10));
-        assert!((d.error_rate - 0.05).abs() < 1e-9, "{d:?}");
-        // 200 new: 100 below 0.1 s, 100 in (0.1, 0.5]: the median is the top of the first.
-        assert!((d.latency.expect("latency") - 0.1).abs() < 1e-9, "{d:?}");
-        let d = zone_delta(&before, &after, "web", "green", 0.75);
-        // Rank 150: half way into (0.1, 0.5].
-        assert!((d.latency.expect("latency") - 0.3).abs() < 1e-9, "{d:?}");
-        let nothing = zone_delta(&after, &after, "web", "green", 0.99);
-        assert_eq!((nothing.requests, nothing.latency), (0, None));
-        assert_eq!(nothing.error_rate, 0.0);
-        assert_eq!(zone_delta(&before, &after, "web", "blue", 0.5).requests, 0);
-    }
-
-    #[test]
-    fn counters_that_went_down_count_from_zero() {
-        let inf = f64::INFINITY;
-        let before = vec![series(500, 5, &[(0.1, 500), (inf, 500)])];
-        let after = vec![series(40, 2, &[(0.1, 40), (inf, 40)])];
-        let d = zone_delta(&before, &after, "web", "green", 0.5);
-        assert_eq!((d.requests, d.errors_5xx), (40, 2));
-    }
-
     #[test]
     fn quantiles_follow_prometheus() {
         let inf = f64::INFINITY;
@@ -408,13 +305,5 @@ other_family{a="b"} 7
             histogram_quantile(0.99, &[(1.0, 1), (2.0, 2), (inf, 10)]),
             Some(2.0)
         );
-    }
-
-    #[test]
-    fn a_parsed_scrape_gives_the_same_delta_as_its_values() {
-        let stats = parse_router_stats(TEXT).expect("parse");
-        let d = zone_delta(&[], &stats, "web", "blue", 0.5);
-        assert_eq!((d.requests, d.errors_5xx), (100, 2));
-        assert_eq!(d.latency, Some(0.005));
     }
 }
