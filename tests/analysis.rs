@@ -8,10 +8,10 @@
 //! is still there at the end.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,7 @@ use crate::support::router::{
     Background, KillOnDrop, StopOnDrop, free_port, http_get, shipctl, start_nginx,
 };
 use crate::support::stack::{SwarmKeys, Volume, swarm_kv};
+use crate::support::webhook::{Reply, Webhook};
 
 const COMPOSE: &str = r#"
 services:
@@ -480,7 +481,7 @@ async fn canaries_are_judged_by_their_traffic_through_the_router() {
     assert!(elsewhere.is_empty(), "{elsewhere:?}");
 
     // 3. A good version, held by a webhook until it says pass: goes all the way.
-    let hook = Hook::start(2);
+    let hook = approval_hook(2);
     bed.write_spec(&format!(
         "{CANARY}{ROUTER_ANALYSIS}        - {{name: approval, provider: http, url: \"http://{}/approve/{{service}}/{{version}}\"}}\n",
         hook.addr
@@ -622,56 +623,16 @@ async fn prometheus_judges_a_canary_and_a_bake_switches_straight_back() {
 }
 
 /// A webhook that answers `wait` to its first `waits` calls, then `pass`.
-struct Hook {
-    addr: String,
-    bodies: Arc<Mutex<Vec<Value>>>,
-}
-
-impl Hook {
-    fn start(waits: usize) -> Hook {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind hook");
-        let addr = listener.local_addr().expect("addr").to_string();
-        let bodies = Arc::new(Mutex::new(Vec::new()));
-        let seen = bodies.clone();
-        let calls = AtomicUsize::new(0);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-                let mut length = 0;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
-                }
-                let mut body = vec![0; length];
-                let _ = reader.read_exact(&mut body);
-                if let Ok(v) = serde_json::from_slice(&body) {
-                    seen.lock().expect("bodies").push(v);
-                }
-                let n = calls.fetch_add(1, Ordering::SeqCst);
-                let answer = if n < waits {
-                    r#"{"result":"wait","reason":"waiting for a human"}"#
-                } else {
-                    r#"{"result":"pass","reason":"approved"}"#
-                };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
-                    answer.len()
-                );
-            }
-        });
-        Hook { addr, bodies }
-    }
-
-    fn bodies(&self) -> Vec<Value> {
-        self.bodies.lock().expect("bodies").clone()
-    }
+fn approval_hook(waits: usize) -> Webhook {
+    Webhook::start(move |call| Reply {
+        status: "200 OK",
+        body: if call < waits {
+            r#"{"result":"wait","reason":"waiting for a human"}"#
+        } else {
+            r#"{"result":"pass","reason":"approved"}"#
+        },
+        keep: true,
+    })
 }
 
 /// A real Prometheus scraping the router's statistics every second.

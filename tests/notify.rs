@@ -3,17 +3,18 @@
 //! each deploy; a failed deploy notifies its rollback with the cause; a receiver that never
 //! answers delays neither the rollback nor the exit beyond the bounded wait at the end.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::support::cli_env::{stderr, stdout};
 use crate::support::live::{LiveProject, lean_spec};
+use crate::support::webhook::{Reply, Webhook};
 
 /// The API of the test stack as the one service `web`; its health needs no Redis here.
 const COMPOSE: &str = r#"
@@ -37,78 +38,23 @@ networks:
 const SECRET: &str = "services/T000/B000/secret-token-1234";
 
 /// Reads one HTTP request from `stream`; its body as JSON, if it is.
-fn read_request(stream: &TcpStream) -> Option<Value> {
-    let mut reader = BufReader::new(stream.try_clone().ok()?);
-    let mut length = 0;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-            break;
-        }
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            length = v.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    serde_json::from_slice(&body).ok()
-}
-
 /// A webhook receiver that answers 503 to its first call and 200 after, keeping the bodies it
 /// accepted.
-struct Receiver {
-    url: String,
-    calls: Arc<AtomicUsize>,
-    bodies: Arc<Mutex<Vec<Value>>>,
+fn receiver() -> Webhook {
+    Webhook::start(|call| Reply {
+        status: if call == 0 {
+            "503 Service Unavailable"
+        } else {
+            "200 OK"
+        },
+        body: "{}",
+        keep: call > 0,
+    })
 }
 
-impl Receiver {
-    fn start() -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind receiver");
-        let url = format!("http://{}/{SECRET}", listener.local_addr().expect("addr"));
-        let calls = Arc::new(AtomicUsize::new(0));
-        let bodies = Arc::new(Mutex::new(Vec::new()));
-        let (seen, kept) = (calls.clone(), bodies.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let body = read_request(&stream);
-                let first = seen.fetch_add(1, Ordering::SeqCst) == 0;
-                let status = if first {
-                    "503 Service Unavailable"
-                } else {
-                    "200 OK"
-                };
-                if !first && let Some(body) = body {
-                    kept.lock().expect("bodies").push(body);
-                }
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
-                );
-            }
-        });
-        Receiver { url, calls, bodies }
-    }
-
-    /// The accepted bodies about `version`, once `count` of them came (or after 15 s).
-    fn about(&self, version: &str, count: usize) -> Vec<Value> {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let found: Vec<Value> = self
-                .bodies
-                .lock()
-                .expect("bodies")
-                .iter()
-                .filter(|b| b["to_version"] == version)
-                .cloned()
-                .collect();
-            if found.len() >= count || Instant::now() > deadline {
-                return found;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
+/// The accepted bodies about `version`, once `count` of them came (or after 15 s).
+fn about(receiver: &Webhook, version: &str, count: usize) -> Vec<Value> {
+    receiver.wait_for(count, |b| b["to_version"] == version)
 }
 
 fn events(bodies: &[Value]) -> Vec<&str> {
@@ -126,8 +72,9 @@ fn notify_spec(url: &str, timeout: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deploys_notify_each_phase_in_order_and_a_rollback_names_its_cause() {
-    let receiver = Receiver::start();
-    let Some(p) = LiveProject::new(&notify_spec(&receiver.url, "5s")).await else {
+    let receiver = receiver();
+    let url = format!("http://{}/{SECRET}", receiver.addr);
+    let Some(p) = LiveProject::new(&notify_spec(&url, "5s")).await else {
         return;
     };
     p.env.write("compose.yaml", COMPOSE);
@@ -144,19 +91,16 @@ async fn deploys_notify_each_phase_in_order_and_a_rollback_names_its_cause() {
     assert!(!stdout(&out).contains(SECRET), "{}", stdout(&out));
 
     p.deploy("1.0.0");
-    let first = receiver.about("1.0.0", 3);
+    let first = about(&receiver, "1.0.0", 3);
     assert_eq!(events(&first), ["started", "switched", "done"], "{first:?}");
-    assert!(
-        receiver.calls.load(Ordering::SeqCst) > first.len(),
-        "the 503 was retried"
-    );
+    assert!(receiver.calls() > first.len(), "the 503 was retried");
 
     let out = p.run(&["deploy", "--version", "1.1.0", "--yes"]);
     assert!(out.status.success(), "{}", stderr(&out));
     for shown in [stdout(&out), stderr(&out)] {
         assert!(!shown.contains(SECRET), "{shown}");
     }
-    let second = receiver.about("1.1.0", 3);
+    let second = about(&receiver, "1.1.0", 3);
     assert_eq!(
         events(&second),
         ["started", "switched", "done"],
@@ -181,7 +125,7 @@ async fn deploys_notify_each_phase_in_order_and_a_rollback_names_its_cause() {
 
     let out = p.run(&["deploy", "--version", "unhealthy", "--yes"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let failed = receiver.about("unhealthy", 3);
+    let failed = about(&receiver, "unhealthy", 3);
     assert_eq!(
         events(&failed),
         ["started", "rolled_back", "failed"],

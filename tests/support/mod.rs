@@ -16,3 +16,4 @@ pub mod router;
 pub mod stack;
 pub mod tls;
 pub mod tmux;
+pub mod webhook;
