@@ -2370,19 +2370,21 @@ async fn a_failed_bake_switches_the_keys_back_before_the_new_zone_scales_down() 
     assert!(failed_at < Duration::from_secs(25), "{failed_at:?}");
 }
 
-#[tokio::test]
-async fn after_a_failed_bake_the_new_zone_goes_once_the_routers_serve_the_old_keys_and_drained() {
-    let w = World::new(3);
-    let sec = Duration::from_secs(1);
+/// Blue-green to green with a 60 s bake that fails at its second interval, behind one router
+/// `lb1` reloading as `reloads` says; the deploy waits up to `router_timeout` for it.
+async fn bake_failing_behind_a_router(
+    w: &World,
+    reloads: &[(Duration, [(&str, &str); 3])],
+    router_timeout: Duration,
+) -> Error {
     w.metrics
         .answer(vec![traffic(0, 0), traffic(300, 0), traffic(600, 40)]);
-    // The router serves the flip at once, and the keys written back only at 60 s.
     router_reloading(
-        &w,
+        w,
         "lb1",
-        sec,
-        300 * sec,
-        &[(sec, NEW_KEYS), (60 * sec, OLD_KEYS)],
+        Duration::from_secs(1),
+        Duration::from_secs(300),
+        reloads,
     );
     let mut p = plan(
         Strategy::BlueGreen,
@@ -2396,8 +2398,17 @@ async fn after_a_failed_bake_the_new_zone_goes_once_the_routers_serve_the_old_ke
         ],
     );
     p.services[0].policy.drain.wait_for_router = true;
-    p.services[0].policy.drain.router_timeout = 60 * sec;
-    let err = w.run(&p).await.expect_err("the bake fails");
+    p.services[0].policy.drain.router_timeout = router_timeout;
+    w.run(&p).await.expect_err("the bake fails")
+}
+
+#[tokio::test]
+async fn after_a_failed_bake_the_new_zone_goes_once_the_routers_serve_the_old_keys_and_drained() {
+    let w = World::new(3);
+    let sec = Duration::from_secs(1);
+    // The router serves the flip at once, and the keys written back only at 60 s.
+    let err =
+        bake_failing_behind_a_router(&w, &[(sec, NEW_KEYS), (60 * sec, OLD_KEYS)], 60 * sec).await;
     assert_eq!(err.exit_code(), 1, "{err}");
     assert_eq!(w.keys(), World::original_keys());
     let back = w.at("kv write web-active-zone=blue");
@@ -2411,24 +2422,8 @@ async fn after_a_failed_bake_the_new_zone_goes_once_the_routers_serve_the_old_ke
 async fn a_rollback_leaves_the_new_zone_running_while_a_live_router_still_sends_to_it() {
     let w = World::new(3);
     let sec = Duration::from_secs(1);
-    w.metrics
-        .answer(vec![traffic(0, 0), traffic(300, 0), traffic(600, 40)]);
     // Alive, serving the flip, and never the keys written back.
-    router_reloading(&w, "lb1", sec, 300 * sec, &[(sec, NEW_KEYS)]);
-    let mut p = plan(
-        Strategy::BlueGreen,
-        Some(OnFailure::Rollback),
-        vec![
-            update("green", 3),
-            wait("green", 3, "1.4.2"),
-            flip(),
-            analyze(error_rate_analysis(1), Some(Duration::from_secs(60))),
-            scale("blue", 0),
-        ],
-    );
-    p.services[0].policy.drain.wait_for_router = true;
-    p.services[0].policy.drain.router_timeout = 10 * sec;
-    let err = w.run(&p).await.expect_err("the bake fails");
+    let err = bake_failing_behind_a_router(&w, &[(sec, NEW_KEYS)], 10 * sec).await;
     assert_eq!(err.exit_code(), 3, "needs attention: {err}");
     let text = format!("{err} {}", help_of(&err));
     assert!(
