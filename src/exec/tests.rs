@@ -2336,17 +2336,7 @@ async fn a_failed_bake_switches_the_keys_back_before_the_new_zone_scales_down() 
     let w = World::new(3);
     w.metrics
         .answer(vec![traffic(0, 0), traffic(300, 0), traffic(600, 40)]);
-    let p = plan(
-        Strategy::BlueGreen,
-        Some(OnFailure::Rollback),
-        vec![
-            update("green", 3),
-            wait("green", 3, "1.4.2"),
-            flip(),
-            analyze(error_rate_analysis(1), Some(Duration::from_secs(60))),
-            scale("blue", 0),
-        ],
-    );
+    let p = baked_blue_green(Duration::from_secs(60));
     let err = w.run(&p).await.expect_err("the bake fails");
     assert_eq!(err.exit_code(), 1, "{err}");
     assert_eq!(w.keys(), World::original_keys());
@@ -2370,6 +2360,21 @@ async fn a_failed_bake_switches_the_keys_back_before_the_new_zone_scales_down() 
     assert!(failed_at < Duration::from_secs(25), "{failed_at:?}");
 }
 
+/// Blue-green to green, then a `bake` judged by the error rate, then blue goes.
+fn baked_blue_green(bake: Duration) -> Plan {
+    plan(
+        Strategy::BlueGreen,
+        Some(OnFailure::Rollback),
+        vec![
+            update("green", 3),
+            wait("green", 3, "1.4.2"),
+            flip(),
+            analyze(error_rate_analysis(1), Some(bake)),
+            scale("blue", 0),
+        ],
+    )
+}
+
 /// Blue-green to green with a 60 s bake that fails at its second interval, behind one router
 /// `lb1` reloading as `reloads` says; the deploy waits up to `router_timeout` for it.
 async fn bake_failing_behind_a_router(
@@ -2386,17 +2391,7 @@ async fn bake_failing_behind_a_router(
         Duration::from_secs(300),
         reloads,
     );
-    let mut p = plan(
-        Strategy::BlueGreen,
-        Some(OnFailure::Rollback),
-        vec![
-            update("green", 3),
-            wait("green", 3, "1.4.2"),
-            flip(),
-            analyze(error_rate_analysis(1), Some(Duration::from_secs(60))),
-            scale("blue", 0),
-        ],
-    );
+    let mut p = baked_blue_green(Duration::from_secs(60));
     p.services[0].policy.drain.wait_for_router = true;
     p.services[0].policy.drain.router_timeout = router_timeout;
     w.run(&p).await.expect_err("the bake fails")
@@ -2440,17 +2435,7 @@ async fn a_bake_that_stays_good_runs_its_whole_time_then_retires_the_old_zone() 
     let w = World::new(3);
     w.metrics
         .answer((0..8).map(|i| traffic(i * 100, 0)).collect());
-    let p = plan(
-        Strategy::BlueGreen,
-        Some(OnFailure::Rollback),
-        vec![
-            update("green", 3),
-            wait("green", 3, "1.4.2"),
-            flip(),
-            analyze(error_rate_analysis(1), Some(Duration::from_secs(45))),
-            scale("blue", 0),
-        ],
-    );
+    let p = baked_blue_green(Duration::from_secs(45));
     w.run(&p).await.expect("the bake passes");
     let baked = w.at("scale demo_web-blue 0") - w.at("kv write web-active-zone=green");
     assert!(
