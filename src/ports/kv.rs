@@ -142,7 +142,9 @@ pub trait Kv: Send + Sync {
     async fn break_lock(&self, key: &str) -> Result<(), KvError>;
 
     /// Waits until any of `keys` changes after `since` (a revision from an earlier call or
-    /// 0), or `timeout` passes. Returns the revision to pass next time.
+    /// 0), or `timeout` passes. Returns the revision to pass next time: `since` on a timeout.
+    /// It may wake early without a change to `keys` (swarm:// after many deletes of other
+    /// keys), so a caller reads the keys again rather than assume one changed.
     async fn watch(&self, keys: &[String], since: u64, timeout: Duration) -> Result<u64, KvError>;
 
     /// How many changes and fences one atomic write may carry (Consul: 64 operations per

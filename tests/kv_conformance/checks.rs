@@ -439,13 +439,34 @@ pub async fn watch_wakes_on_change(b: &Backend) {
         "woke {lag:?} after the write"
     );
     // Nothing changed since: the next watch waits.
-    let t = Instant::now();
-    let again = kv
-        .watch(&keys, next, Duration::from_millis(600))
-        .await
-        .expect("watch");
-    assert_eq!(again, next);
-    assert!(t.elapsed() >= Duration::from_millis(500));
+    times_out(kv, &keys, next, Duration::from_millis(600)).await;
+}
+
+/// A watch of `keys`, none of which changes, waits its whole `wait` and answers the revision
+/// it was given. A backend may wake early on a change it cannot tell apart from one of these
+/// keys (swarm:// once deletes of other keys, by other projects sharing the store, pushed
+/// older deletes out of its memory); the caller then reads the keys again and watches from the
+/// new revision, so a few early wakes are allowed before the timeout is checked.
+async fn times_out(kv: &dyn Kv, keys: &[String], since: u64, wait: Duration) {
+    let mut since = since;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let answer = kv.watch(keys, since, wait).await.expect("watch");
+        if answer == since {
+            assert!(
+                t.elapsed() >= wait.mul_f32(0.85),
+                "answered the revision it was given after {:?}, before the timeout of {wait:?}",
+                t.elapsed()
+            );
+            return;
+        }
+        assert!(
+            answer > since,
+            "an early wake moves the revision on: {since} -> {answer}"
+        );
+        since = answer;
+    }
+    panic!("5 watches of keys that did not change all woke before their timeout of {wait:?}");
 }
 
 pub async fn watch_wakes_on_delete_and_times_out(b: &Backend) {
@@ -471,13 +492,7 @@ pub async fn watch_wakes_on_delete_and_times_out(b: &Backend) {
     let (deleted_at, (next, woke)) = tokio::join!(writer, watcher);
     assert_ne!(next, rev);
     assert!(woke.saturating_duration_since(deleted_at) < Duration::from_millis(500));
-    let t = Instant::now();
-    let same = kv
-        .watch(&keys, next, Duration::from_millis(400))
-        .await
-        .expect("watch");
-    assert_eq!(same, next, "a timeout answers the revision it was given");
-    assert!(t.elapsed() >= Duration::from_millis(350));
+    times_out(kv, &keys, next, Duration::from_millis(400)).await;
 }
 
 pub async fn history_keeps_last_n(b: &Backend) {
