@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use super::Event;
+use super::cause::FailureCause;
 use super::context::Context;
 use super::gate::Gate;
 use super::step_error::{StepError, StepFailure, with_task_errors};
@@ -46,7 +47,10 @@ impl Context<'_> {
         };
         match restored {
             Some(writes) => {
-                if self.settle_routers(run, writes, &mut problems).await {
+                if self
+                    .settle_routers(run, failure, writes, &mut problems)
+                    .await
+                {
                     self.retract_additions(run, &mut problems).await;
                 } else {
                     problems.push(format!(
@@ -236,10 +240,13 @@ impl Context<'_> {
     /// Between phases 2 and 3, as between a switch and a scale-down: the routers confirm the
     /// keys written back (when the spec waits for them), then in-flight requests drain. A
     /// router still sending to the new zone would otherwise meet tasks that are gone. False
-    /// when a live router did not confirm: the new zone then keeps its tasks.
+    /// when a live router did not confirm: the new zone then keeps its tasks. When the step
+    /// that failed was the wait for the routers, they are not asked again: the ones that never
+    /// served the new keys still send traffic where the old keys point.
     async fn settle_routers(
         &self,
         run: &ServiceRun<'_>,
+        failure: &StepFailure,
         writes: Vec<(String, String)>,
         problems: &mut Vec<String>,
     ) -> bool {
@@ -247,7 +254,9 @@ impl Context<'_> {
             return true;
         }
         let drain = &run.service.policy.drain;
+        let routers_failed = matches!(failure.cause, FailureCause::Router { .. });
         if drain.wait_for_router
+            && !routers_failed
             && let Err(StepError::Failed(f)) = self
                 .wait_router_for(run, writes, drain.router_timeout, false)
                 .await

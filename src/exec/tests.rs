@@ -2431,6 +2431,33 @@ async fn a_rollback_leaves_the_new_zone_running_while_a_live_router_still_sends_
 }
 
 #[tokio::test]
+async fn a_router_wait_that_failed_is_not_waited_again_by_its_rollback() {
+    let w = World::new(3);
+    let sec = Duration::from_secs(1);
+    // No router ever reports: the switch's wait fails after 10 s.
+    let mut p = plan(
+        Strategy::BlueGreen,
+        Some(OnFailure::Rollback),
+        vec![
+            update("green", 3),
+            wait("green", 3, "1.4.2"),
+            flip(),
+            step(Action::WaitRouter { timeout: 10 * sec }),
+            scale("blue", 0),
+        ],
+    );
+    p.services[0].policy.drain.wait_for_router = true;
+    p.services[0].policy.drain.router_timeout = 10 * sec;
+    let err = w.run(&p).await.expect_err("the router wait fails");
+    assert_eq!(err.exit_code(), 1, "rolled back: {err}");
+    assert_eq!(w.keys(), World::original_keys());
+    assert_eq!(w.cluster.desired(GREEN), Some(0));
+    // Green went after the drain (5 s), not after a second router timeout (10 s).
+    let gone = w.at("scale demo_web-green 0") - w.at("kv write web-active-zone=blue");
+    assert!(gone >= 5 * sec && gone < 7 * sec, "{gone:?}");
+}
+
+#[tokio::test]
 async fn a_bake_that_stays_good_runs_its_whole_time_then_retires_the_old_zone() {
     let w = World::new(3);
     w.metrics
