@@ -309,7 +309,7 @@ pub fn kv_response(data: &[u8]) {
                 return;
             };
             let since = u64::from_le_bytes(*since);
-            let (outcome, consumed) = kv::decode_etcd_watch(describe, body, since);
+            let (outcome, consumed) = kv::decode_etcd_watch(describe, body, since, &[]);
             assert!(consumed <= body.len(), "read past the stream");
             if let Some(Err(e)) = outcome {
                 let _ = e.to_string();

@@ -44,11 +44,16 @@ impl Backend {
 }
 
 pub async fn consul(_test: &str) -> Option<Backend> {
-    let double = ConsulDouble::start(Options::default()).await;
+    Some(consul_with(Options::default()).await)
+}
+
+/// The Consul double started with `options`.
+pub async fn consul_with(options: Options) -> Backend {
+    let double = ConsulDouble::start(options).await;
     let kv = kv::connect(&double.url(), &HashMap::new())
         .await
         .expect("connect to the Consul double");
-    Some(Backend {
+    Backend {
         kv,
         prefix: unique("consul"),
         // Consul's minimum session TTL.
@@ -57,7 +62,7 @@ pub async fn consul(_test: &str) -> Option<Backend> {
         expiry_bound: Duration::from_secs(14),
         _server: Box::new(double),
         swarm: None,
-    })
+    }
 }
 
 pub async fn etcd(test: &str) -> Option<Backend> {

@@ -495,6 +495,91 @@ pub async fn watch_wakes_on_delete_and_times_out(b: &Backend) {
     times_out(kv, &keys, next, Duration::from_millis(400)).await;
 }
 
+/// Waits on `keys` from `since` while `beside` (a write to a key next to them, which the
+/// watch does not name) and then `change` run; answers the new revision and how long after
+/// the change began the watch woke. A wake for the write beside them is allowed and followed.
+async fn woken_by(
+    kv: &dyn Kv,
+    keys: &[String],
+    since: u64,
+    beside: impl std::future::Future<Output = ()>,
+    change: impl std::future::Future<Output = ()>,
+) -> (u64, Duration) {
+    let changed_at = Arc::new(std::sync::Mutex::new(None::<Instant>));
+    let mark = changed_at.clone();
+    let writer = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        beside.await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        *mark.lock().expect("mark") = Some(Instant::now());
+        change.await;
+    };
+    let watcher = async {
+        let mut since = since;
+        loop {
+            let next = kv
+                .watch(keys, since, Duration::from_secs(10))
+                .await
+                .expect("watch");
+            assert!(next >= since, "the revision went back: {since} -> {next}");
+            assert!(
+                next != since,
+                "a 10 s watch from {since} timed out across a change"
+            );
+            if changed_at.lock().expect("mark").is_some() {
+                return (next, Instant::now());
+            }
+            since = next;
+        }
+    };
+    let ((), (next, woke)) = tokio::join!(writer, watcher);
+    let at = changed_at.lock().expect("mark").expect("changed");
+    (next, woke.saturating_duration_since(at))
+}
+
+/// Many keys in one watch (a router watching every service of a project): a write or a delete
+/// of any of them wakes it; writes to keys beside them do not count as theirs.
+pub async fn watch_of_many_keys_wakes_for_each(b: &Backend) {
+    let keys: Vec<String> = [
+        "web-active-zone",
+        "web-traffic",
+        "api-active-zone",
+        "db-active-version",
+    ]
+    .iter()
+    .map(|k| b.key(&format!("many/{k}")))
+    .collect();
+    let beside = b.key("many/web-history");
+    let kv: &dyn Kv = b.kv.as_ref();
+    for k in &keys[..3] {
+        kv.put(k, "blue").await.expect("put");
+    }
+    let mut since = kv
+        .watch(&keys, 0, Duration::from_secs(1))
+        .await
+        .expect("first watch");
+    // A key in the middle of the range written, one deleted, one created.
+    for (n, step) in ["write", "delete", "create"].into_iter().enumerate() {
+        let record = format!("record {n}");
+        let write_beside = async { kv.put(&beside, &record).await.expect("put beside") };
+        let change = async {
+            match step {
+                "write" => kv.put(&keys[1], "green").await.expect("put"),
+                "delete" => kv.delete(&keys[2]).await.expect("delete"),
+                _ => kv.put(&keys[3], "1.4.2").await.expect("put"),
+            }
+        };
+        let (next, lag) = woken_by(kv, &keys, since, write_beside, change).await;
+        assert!(next > since, "{step}: the revision must move on");
+        assert!(
+            lag < Duration::from_millis(500),
+            "{step}: woke {lag:?} after the change"
+        );
+        since = next;
+    }
+    times_out(kv, &keys, since, Duration::from_millis(600)).await;
+}
+
 pub async fn history_keeps_last_n(b: &Backend) {
     let key = b.key("web-history");
     let kv: &dyn Kv = b.kv.as_ref();

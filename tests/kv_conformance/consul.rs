@@ -271,6 +271,62 @@ async fn a_store_that_went_away_is_unavailable() {
     }
 }
 
+/// A router watching 20 services' keys holds one blocking query on their common prefix, not
+/// one per key; a change to any of them answers it.
+#[tokio::test]
+async fn a_watch_of_many_keys_is_one_blocking_query() {
+    let double = ConsulDouble::start(Options::default()).await;
+    let store = kv::connect(&double.url(), &HashMap::new())
+        .await
+        .expect("connect");
+    let keys: Vec<String> = (0..20)
+        .flat_map(|i| {
+            [
+                format!("shop/svc{i}-active-zone"),
+                format!("shop/svc{i}-traffic"),
+            ]
+        })
+        .collect();
+    store
+        .put("shop/svc7-active-zone", "blue")
+        .await
+        .expect("put");
+    let since = store
+        .watch(&keys, 0, Duration::from_secs(1))
+        .await
+        .expect("watch");
+    let before = double.requests();
+    let unchanged = store
+        .watch(&keys, since, Duration::from_millis(300))
+        .await
+        .expect("watch");
+    assert_eq!(unchanged, since);
+    assert_eq!(
+        double.requests() - before,
+        1,
+        "requests for one watch of 40 keys"
+    );
+    let watcher = store.watch(&keys, since, Duration::from_secs(10));
+    let writer = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        store.delete("shop/svc7-active-zone").await.expect("delete");
+    };
+    let (next, ()) = tokio::join!(watcher, writer);
+    assert!(next.expect("watch") > since);
+}
+
+/// A token that may read the keys but not list their prefix (`enable_key_list_policy`): a
+/// watch of many keys falls back to one blocking query per key, and still wakes for each.
+#[tokio::test]
+async fn a_watch_of_many_keys_works_without_list_permission() {
+    let backend = super::backend::consul_with(Options {
+        no_list: true,
+        ..Options::default()
+    })
+    .await;
+    super::checks::watch_of_many_keys_wakes_for_each(&backend).await;
+}
+
 /// After the store lost its indexes (rebuilt, snapshot restored), a watcher holding a newer
 /// index still wakes, and the next watch starts from the store's index.
 #[tokio::test]

@@ -25,6 +25,7 @@ macro_rules! conformance {
                 lock_expires_when_holder_is_gone,
                 watch_wakes_on_change,
                 watch_wakes_on_delete_and_times_out,
+                watch_of_many_keys_wakes_for_each,
                 history_keeps_last_n,
                 lock_helper_waits,
                 fenced_writes_need_the_lock,

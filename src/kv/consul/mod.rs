@@ -44,6 +44,8 @@ struct Inner {
     patience: Patience,
     /// The agent refused `get-or-empty` in a transaction (Consul before 1.14).
     txn_reads_unknown: AtomicBool,
+    /// The token may not list the keys' common prefix: watches block on each key instead.
+    prefix_watch_denied: AtomicBool,
 }
 
 impl fmt::Debug for ConsulKv {
@@ -109,6 +111,7 @@ impl ConsulKv {
                 lock_delay: config.lock_delay,
                 patience: Patience::default(),
                 txn_reads_unknown: AtomicBool::new(false),
+                prefix_watch_denied: AtomicBool::new(false),
             }),
         })
     }
@@ -296,6 +299,32 @@ impl Inner {
     }
 
     /// One blocking query on `key`; returns the new X-Consul-Index.
+    /// The index of everything under `prefix` (writes and deletes), read with `?keys` so
+    /// that the answer carries key names only. With `since`, a blocking query: it answers
+    /// once something under the prefix changed after `since`, or when `wait` is over.
+    async fn prefix_index(
+        &self,
+        prefix: &str,
+        since: Option<(u64, Duration)>,
+    ) -> Result<u64, KvError> {
+        let (path, timeout) = match since {
+            None => (format!("/v1/kv/{prefix}?keys"), REQUEST_TIMEOUT),
+            Some((since, wait)) => (
+                format!(
+                    "/v1/kv/{prefix}?keys&index={since}&wait={}ms",
+                    wait.as_millis().max(1)
+                ),
+                // The server may add up to wait/16 of jitter.
+                wait + wait / 16 + Duration::from_secs(5),
+            ),
+        };
+        let r = self.call(Method::GET, &path, None, timeout).await?;
+        match r.status {
+            StatusCode::OK | StatusCode::NOT_FOUND => Ok(r.index.unwrap_or(1).max(1)),
+            _ => Err(self.unexpected(&format!("watch {prefix}"), &r)),
+        }
+    }
+
     async fn block_on(&self, key: &str, since: u64, wait: Duration) -> Result<u64, KvError> {
         let wait_ms = wait.as_millis().max(1);
         let path = format!("/v1/kv/{key}?index={since}&wait={wait_ms}ms");
@@ -709,6 +738,75 @@ impl Kv for ConsulKv {
         for k in keys {
             check_key(k)?;
         }
+        // Several keys: one blocking query on their common prefix rather than one held
+        // request per key. It also wakes for other keys under that prefix (a history or
+        // progress write), which the contract allows: the caller reads its keys again.
+        let prefix = common_prefix(keys);
+        if keys.len() > 1
+            && !prefix.is_empty()
+            && !self.inner.prefix_watch_denied.load(Ordering::Relaxed)
+        {
+            match self.watch_prefix(prefix, since, timeout).await {
+                Err(KvError::Denied { .. }) => {
+                    self.inner
+                        .prefix_watch_denied
+                        .store(true, Ordering::Relaxed);
+                }
+                answer => return answer,
+            }
+        }
+        self.watch_each(keys, since, timeout).await
+    }
+}
+
+/// The longest prefix every key starts with (keys are ASCII: see `check_key`).
+fn common_prefix(keys: &[String]) -> &str {
+    let Some(first) = keys.first() else {
+        return "";
+    };
+    let len = keys.iter().skip(1).fold(first.len(), |len, key| {
+        first.as_bytes()[..len]
+            .iter()
+            .zip(key.as_bytes())
+            .take_while(|(a, b)| a == b)
+            .count()
+    });
+    // Keys are checked to be ASCII, but never cut a character in two.
+    let mut len = len;
+    while !first.is_char_boundary(len) {
+        len -= 1;
+    }
+    &first[..len]
+}
+
+impl ConsulKv {
+    async fn watch_prefix(
+        &self,
+        prefix: &str,
+        since: u64,
+        timeout: Duration,
+    ) -> Result<u64, KvError> {
+        if since == 0 {
+            return self.inner.prefix_index(prefix, None).await;
+        }
+        let blocked = self.inner.prefix_index(prefix, Some((since, timeout)));
+        match tokio::time::timeout(timeout, blocked).await {
+            Err(_) => Ok(since),
+            Ok(Err(e)) => Err(e),
+            Ok(Ok(index)) if index >= since => Ok(index),
+            // The index went backwards (a reset): report the current one.
+            Ok(Ok(_)) => self.inner.prefix_index(prefix, None).await,
+        }
+    }
+
+    /// One blocking query per key, for keys with no common prefix (or a token that may not
+    /// list it).
+    async fn watch_each(
+        &self,
+        keys: &[String],
+        since: u64,
+        timeout: Duration,
+    ) -> Result<u64, KvError> {
         let current = || async {
             let mut max = 1;
             for k in keys {
@@ -772,6 +870,19 @@ mod tests {
         let err = decode_txn_gets("consul", body, &keys(&["a"])).expect_err("no result for a");
         assert!(matches!(err, KvError::Denied { .. }), "{err}");
         assert!(decode_txn_gets("consul", b"<html>", &keys(&["a"])).is_err());
+    }
+
+    #[test]
+    fn a_watch_blocks_on_the_prefix_its_keys_share() {
+        let k = |list: &[&str]| keys(list);
+        assert_eq!(
+            common_prefix(&k(&["p/web-active-zone", "p/web-active-version"])),
+            "p/web-active-"
+        );
+        assert_eq!(common_prefix(&k(&["p/web-traffic", "p/api-traffic"])), "p/");
+        assert_eq!(common_prefix(&k(&["a/x", "b/x"])), "");
+        assert_eq!(common_prefix(&k(&["p/web", "p/web"])), "p/web");
+        assert_eq!(common_prefix(&k(&[])), "");
     }
 
     #[test]

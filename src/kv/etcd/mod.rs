@@ -238,11 +238,14 @@ pub(crate) fn decode_list(v: &Value) -> Result<Vec<KvEntry>, KvError> {
 }
 
 /// The watch stream received so far (`buf`) for a watch started after `since`: the outcome
-/// once a message decides it, and how many bytes of whole messages were read.
+/// once a message decides it, and how many bytes of whole messages were read. Only events on
+/// `watched` keys decide (every event when it is empty): one watch of a key range serves many
+/// keys, and the other keys in that range are not ours to wake for.
 pub(crate) fn decode_watch(
     describe: &str,
     buf: &[u8],
     since: u64,
+    watched: &[String],
 ) -> (Option<Result<u64, KvError>>, usize) {
     // The gateway streams one JSON object per message.
     let mut stream = serde_json::Deserializer::from_slice(buf).into_iter::<Value>();
@@ -269,18 +272,42 @@ pub(crate) fn decode_watch(
             return (Some(Ok(header_rev)), consumed);
         }
         let events = result.get("events").and_then(Value::as_array);
-        if let Some(events) = events.filter(|e| !e.is_empty()) {
-            let max = events
-                .iter()
-                .filter_map(|e| e.get("kv"))
-                .map(|kv| int(kv, "mod_revision"))
-                .max()
-                .unwrap_or(header_rev);
+        let ours = events
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.get("kv"))
+            .filter(|kv| watched.is_empty() || is_watched(kv, watched))
+            .map(|kv| int(kv, "mod_revision"))
+            .max();
+        if let Some(max) = ours {
             // `since` is a revision the store sent: it may be the largest number.
             return (Some(Ok(max.max(since.saturating_add(1)))), consumed);
         }
     }
     (None, consumed)
+}
+
+/// Whether a watch event's `kv` is one of `watched` (its key comes base64-encoded).
+fn is_watched(kv: &Value, watched: &[String]) -> bool {
+    let Some(key) = kv.get("key").and_then(Value::as_str) else {
+        return false;
+    };
+    B64.decode(key)
+        .is_ok_and(|key| watched.iter().any(|w| w.as_bytes() == key.as_slice()))
+}
+
+/// The key range `[start, end)` one watch covers for `keys`: from the first to just after
+/// the last, so that a single stream serves every key however many there are.
+fn watch_range(keys: &[String]) -> (Vec<u8>, Vec<u8>) {
+    let first = keys.iter().min().map(String::as_bytes).unwrap_or_default();
+    let mut end = keys
+        .iter()
+        .max()
+        .map(|k| k.as_bytes().to_vec())
+        .unwrap_or_default();
+    // The next key after the last one: itself followed by a zero byte.
+    end.push(0);
+    (first.to_vec(), end)
 }
 
 impl Inner {
@@ -373,9 +400,15 @@ impl Inner {
         }
     }
 
-    /// Waits for an event on `key` after `since`; returns the revision it saw.
-    async fn watch_key(&self, key: &str, since: u64) -> Result<u64, KvError> {
-        let body = json!({"create_request": {"key": b64(key), "start_revision": since.saturating_add(1).to_string()}});
+    /// Waits for an event on one of `keys` after `since`, with one watch of the range that
+    /// holds them all; returns the revision it saw.
+    async fn watch_keys(&self, keys: &[String], since: u64) -> Result<u64, KvError> {
+        let (start, end) = watch_range(keys);
+        let body = json!({"create_request": {
+            "key": B64.encode(start),
+            "range_end": B64.encode(end),
+            "start_revision": since.saturating_add(1).to_string(),
+        }});
         let mut req = self
             .http
             .post(format!("{}/v3/watch", self.base))
@@ -404,7 +437,7 @@ impl Inner {
                 });
             };
             buf.extend_from_slice(&chunk);
-            let (outcome, consumed) = decode_watch(&self.describe, &buf, since);
+            let (outcome, consumed) = decode_watch(&self.describe, &buf, since, keys);
             if let Some(outcome) = outcome {
                 return outcome;
             }
@@ -652,12 +685,9 @@ impl Kv for EtcdKv {
         if since == 0 || keys.is_empty() || current < since {
             return Ok(current);
         }
-        let waits = keys
-            .iter()
-            .map(|k| Box::pin(self.inner.watch_key(k, since)));
-        match tokio::time::timeout(timeout, futures_util::future::select_all(waits)).await {
+        match tokio::time::timeout(timeout, self.inner.watch_keys(keys, since)).await {
             Err(_) => Ok(since),
-            Ok((result, _, _)) => result,
+            Ok(result) => result,
         }
     }
 }
@@ -670,9 +700,41 @@ mod tests {
     fn a_watch_after_the_largest_revision_does_not_overflow() {
         let stream =
             br#"{"result":{"header":{"revision":"6"},"events":[{"kv":{"mod_revision":"6"}}]}}"#;
-        let (outcome, consumed) = decode_watch("etcd", stream, u64::MAX);
+        let (outcome, consumed) = decode_watch("etcd", stream, u64::MAX, &[]);
         assert_eq!(outcome.map(|o| o.ok()), Some(Some(u64::MAX)));
         assert_eq!(consumed, stream.len());
+    }
+
+    #[test]
+    fn a_range_watch_wakes_only_for_the_watched_keys() {
+        let event = |key: &str, rev: u64| {
+            format!(
+                r#"{{"result":{{"header":{{"revision":"{rev}"}},"events":[{{"type":"PUT","kv":{{"key":"{}","mod_revision":"{rev}"}}}}]}}}}"#,
+                b64(key)
+            )
+        };
+        let watched = vec!["p/web-active-zone".to_string(), "p/web-traffic".to_string()];
+        let created = r#"{"result":{"header":{"revision":"9"},"created":true}}"#;
+        // A history write between the two watched keys, then a delete of a watched one.
+        let other = event("p/web-history", 10);
+        let delete = format!(
+            r#"{{"result":{{"header":{{"revision":"11"}},"events":[{{"type":"DELETE","kv":{{"key":"{}","mod_revision":"11"}}}}]}}}}"#,
+            b64("p/web-traffic")
+        );
+        let before = format!("{created}{other}");
+        let (outcome, consumed) = decode_watch("etcd", before.as_bytes(), 9, &watched);
+        assert!(outcome.is_none(), "woke for a key nobody watches");
+        assert_eq!(consumed, before.len());
+        let stream = format!("{before}{delete}");
+        let (outcome, _) = decode_watch("etcd", stream.as_bytes(), 9, &watched);
+        assert_eq!(outcome.map(|o| o.ok()), Some(Some(11)));
+
+        let (start, end) = watch_range(&watched);
+        assert_eq!(start, b"p/web-active-zone");
+        assert_eq!(end, b"p/web-traffic\0");
+        for key in &watched {
+            assert!(start.as_slice() <= key.as_bytes() && key.as_bytes() < end.as_slice());
+        }
     }
 
     #[test]

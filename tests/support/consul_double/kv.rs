@@ -69,6 +69,9 @@ pub(super) async fn kv_get(
         None => 0,
     };
     let prefix = recurse || keys;
+    if prefix && shared.no_list {
+        return text(StatusCode::FORBIDDEN, "Permission denied");
+    }
     let deadline = tokio::time::Instant::now() + wait;
     let mut changes = shared.changed.subscribe();
     // The index seen when the query started blocking: any change to it answers, even a move

@@ -53,6 +53,9 @@ pub struct Options {
     pub client_ca: Option<CertificateDer<'static>>,
     /// Answer as Consul before 1.14, which has no `get-or-empty` transaction verb.
     pub before_1_14: bool,
+    /// The token may read keys but not list them: `?keys` and `?recurse` answer 403, as
+    /// Consul does with `acl.enable_key_list_policy` and a policy without `list`.
+    pub no_list: bool,
 }
 
 /// A running double. Stops when dropped.
@@ -68,6 +71,9 @@ struct Shared {
     changed: watch::Sender<u64>,
     token: Option<String>,
     before_1_14: bool,
+    no_list: bool,
+    /// Requests answered or being answered, for tests that count what a client sends.
+    requests: std::sync::atomic::AtomicUsize,
 }
 
 impl ConsulDouble {
@@ -83,6 +89,8 @@ impl ConsulDouble {
             changed,
             token: options.token,
             before_1_14: options.before_1_14,
+            no_list: options.no_list,
+            requests: Default::default(),
         });
         let tasks: Arc<Mutex<Vec<AbortHandle>>> = Arc::new(Mutex::new(Vec::new()));
         let client_ca = options.client_ca;
@@ -163,6 +171,13 @@ impl ConsulDouble {
     }
 
     /// The `consul://` URL of this double.
+    /// How many requests the double has received.
+    pub fn requests(&self) -> usize {
+        self.state
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn url(&self) -> String {
         format!("consul://{}", self.addr)
     }
@@ -228,6 +243,9 @@ fn authorized(
 }
 
 async fn handle(shared: &Arc<Shared>, req: Request<Incoming>) -> Resp {
+    shared
+        .requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let q = query(&req);
     if !authorized(shared, &req, &q) {
         return text(StatusCode::FORBIDDEN, "Permission denied");
