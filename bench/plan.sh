@@ -10,6 +10,9 @@
 #
 # Needs GNU time for the peak RSS (apt-get install -y time). BENCH_JSON=FILE also appends the
 # figures (every run's wall time, the peak RSS), one JSON object per line (bench/figures.sh).
+# With valgrind installed it also counts the instructions of one run of each size (callgrind):
+# a figure that, unlike wall time, does not move with the machine's load, so two builds can be
+# compared on a busy machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/figures.sh
@@ -72,7 +75,17 @@ for n in $sizes; do
   figure "plan, $n services" "peak RSS" MB $(cat "$work/rss-all")
   printf '%-26s %7s ms %6s ms %6s ms %7s MB %6s KB\n' "plan, $n services" "$med" "$min" "$max" "$mb" \
     "$(($(wc -c <"$work/compose-$n.yaml") / 1024))"
+  if command -v valgrind >/dev/null; then
+    valgrind --tool=callgrind --callgrind-out-file="$work/callgrind" \
+      "$bin" plan -f "$work/compose-$n.yaml" --assume-state none --version 2.0.0 >/dev/null 2>"$work/valgrind"
+    instructions=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$work/valgrind")
+    [[ -n $instructions ]] || { cat "$work/valgrind" >&2; echo "bench/plan.sh: callgrind counted nothing" >&2; exit 1; }
+    millions=$(awk -v i="$instructions" 'BEGIN { printf "%.1f", i / 1e6 }')
+    figure "plan, $n services" "instructions" millions "$millions"
+    printf '%-26s %7s million instructions (callgrind)\n' "" "$millions"
+  fi
 done
+command -v valgrind >/dev/null || echo "bench/plan.sh: no valgrind, so no instruction counts (apt-get install -y valgrind)"
 read -r med min max mb < <(measure "$bin" --help)
 figure "shipctl --help" "wall time" ms $(cat "$work/times")
 figure "shipctl --help" "peak RSS" MB $(cat "$work/rss-all")

@@ -206,7 +206,9 @@ def readme_rows(doc):
             f"median {' / '.join(num(f.get('plan', s, 'wall time'), 0) for s in sc)} ms wall "
             f"(min {' / '.join(num(f.get('plan', s, 'wall time', 'min'), 0) for s in sc)}, "
             f"max {' / '.join(num(f.get('plan', s, 'wall time', 'max'), 0) for s in sc)}; {runs} runs), "
-            f"peak RSS {' / '.join(num(f.get('plan', s, 'peak RSS', 'max'), 0) for s in sc)} MB"))
+            f"peak RSS {' / '.join(num(f.get('plan', s, 'peak RSS', 'max'), 0) for s in sc)} MB"
+            + (f", {' / '.join(num(f.get('plan', s, 'instructions'), 0) for s in sc)} million instructions"
+               if all(f.get('plan', s, 'instructions') is not None for s in sc) else "")))
         growth = []
         for a, b in zip(sizes, sizes[1:]):
             s = f"plan growth, {a} -> {b} services"

@@ -5,6 +5,7 @@ pub mod defaults;
 pub mod load;
 pub mod model;
 pub mod notify;
+mod placeholders;
 mod policy;
 mod reader;
 

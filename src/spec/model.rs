@@ -133,7 +133,7 @@ impl KeyTemplates {
 
     /// The key of `project`'s release records.
     pub fn for_releases(&self, project: &str) -> String {
-        self.releases.replace("{project}", project)
+        super::placeholders::fill(&self.releases, &[("project", project)])
     }
 
     /// The template of a key kept beside `active_zone` (`owner`, `router`): the active-zone
@@ -169,10 +169,8 @@ pub struct ServiceKeys {
 
 impl KeyTemplates {
     pub fn for_service(&self, project: &str, service: &str) -> ServiceKeys {
-        let fill = |t: &str| {
-            t.replace("{service}", service)
-                .replace("{project}", project)
-        };
+        let values = [("service", service), ("project", project)];
+        let fill = |t: &str| super::placeholders::fill(t, &values);
         ServiceKeys {
             active_zone: fill(&self.active_zone),
             active_version: fill(&self.active_version),

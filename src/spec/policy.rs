@@ -198,10 +198,8 @@ impl Spec {
 
     /// The Swarm service name of one zone of a logical service.
     pub fn zone_service_name(&self, project: &str, service: &str, zone: &str) -> String {
-        self.service_name
-            .replace("{project}", project)
-            .replace("{service}", service)
-            .replace("{zone}", zone)
+        let values = [("project", project), ("service", service), ("zone", zone)];
+        super::placeholders::fill(&self.service_name, &values)
     }
 
     /// The KV keys of one logical service.
