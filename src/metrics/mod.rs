@@ -9,6 +9,7 @@ mod webhook;
 use async_trait::async_trait;
 
 use crate::ports::{AnalysisTarget, Kv, MetricReader, Reading};
+use crate::spec::env_refs;
 use crate::spec::model::{Metric, Provider};
 
 /// Reads every kind of metric; the router provider finds the routers through the KV store.
@@ -41,7 +42,7 @@ impl MetricReader for Readers<'_> {
                 .await
                 .map(Reading::Counters),
             Provider::Prometheus { address, query, .. } => {
-                let address = from_env(address)?;
+                let address = env_refs::expand_from_process(address)?;
                 prometheus::query(&self.client, &address, &target.fill(query))
                     .await
                     .map(Reading::Value)
@@ -49,39 +50,13 @@ impl MetricReader for Readers<'_> {
                     .map_err(|e| e.replace(&address, address_shown(&address)))
             }
             Provider::Http { url, timeout } => {
-                let full = from_env(&target.fill(url))?;
+                let full = env_refs::expand_from_process(&target.fill(url))?;
                 webhook::ask(&self.client, &full, *timeout, metric, target)
                     .await
                     .map_err(|e| e.replace(&full, &target.fill(url)))
             }
         }
     }
-}
-
-/// `text` with each `${NAME}` replaced by the environment variable NAME, read when the metric
-/// is: a token in a webhook URL then never appears in a plan, saved or printed.
-fn from_env(text: &str) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else {
-            return Err(format!("`${{` without `}}` in `{text}`"));
-        };
-        let name = &after[..end];
-        match std::env::var(name) {
-            Ok(value) => out.push_str(&value),
-            Err(_) => {
-                return Err(format!(
-                    "the environment variable {name} is not set: set it where shipctl runs"
-                ));
-            }
-        }
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 /// An address for messages: scheme and host only, when it carries more (a path may hold a
@@ -96,23 +71,7 @@ fn address_shown(address: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::{address_shown, from_env};
-
-    #[test]
-    fn environment_variables_are_read_when_the_metric_is() {
-        let path = std::env::var("PATH").unwrap_or_default();
-        assert_eq!(
-            from_env("a${PATH}b").as_deref(),
-            Ok(format!("a{path}b").as_str())
-        );
-        assert!(
-            from_env("x${SHIPCTL_SURELY_UNSET_VARIABLE}")
-                .unwrap_err()
-                .contains("SHIPCTL_SURELY_UNSET_VARIABLE is not set")
-        );
-        assert!(from_env("x${oops").is_err());
-        assert_eq!(from_env("plain").as_deref(), Ok("plain"));
-    }
+    use super::address_shown;
 
     #[test]
     fn addresses_are_shown_without_their_path() {

@@ -115,7 +115,13 @@ async fn apply(
     let (shown, decider) = ui::progress::sink_and_decider(printer);
     let spec = job.spec;
     // Every event reaches the webhooks of `notify:` through here, the session's own too.
-    let notifier = notify::Notifier::start(&spec.notify, job.action, plan, shown.as_ref());
+    let notifier = notify::Notifier::start(
+        &spec.notify,
+        &session.settings.env,
+        job.action,
+        plan,
+        shown.as_ref(),
+    );
     let sink: &dyn EventSink = &notifier;
     let changing: Vec<&ServicePlan> = plan.services.iter().filter(|s| !s.up_to_date).collect();
     // Before any change: a failing pre_deploy hook stops here, nothing changed.

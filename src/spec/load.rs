@@ -1284,6 +1284,15 @@ mod tests {
             "defaults:\n  analysis:\n    metrics:\n      - {name: e, provider: prometheus, query: up, condition: \"> 0\", address: prom:9090}\n",
         );
         assert!(e.to_string().contains("is not an http(s) URL"), "{e}");
+        // The whole address may come from the environment; its name is checked here.
+        let ok = "defaults:\n  analysis:\n    metrics:\n      - {name: e, provider: prometheus, query: up, condition: \"> 0\", address: \"${PROMETHEUS_URL}\"}\n";
+        assert!(crate::spec::parse_str("shipctl.yaml", ok).is_ok());
+        let e = err(&ok.replace("PROMETHEUS_URL", "PROMETHEUS URL"));
+        assert!(
+            e.to_string()
+                .contains("`PROMETHEUS URL` is not an environment variable name"),
+            "{e}"
+        );
         let e = err(
             "defaults:\n  analysis:\n    metrics:\n      - {name: e, provider: http, url: \"http://x\", condition: \"> 0\"}\n",
         );

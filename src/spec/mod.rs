@@ -2,6 +2,7 @@
 
 pub mod analysis;
 pub mod defaults;
+pub mod env_refs;
 pub mod load;
 pub mod model;
 pub mod notify;

@@ -9,7 +9,8 @@
 //! ```
 //!
 //! A webhook URL often is the secret itself (Slack's carries its token in the path), so it is
-//! only ever shown as `scheme://host/…` ([`shown_url`]), in messages and in plans alike.
+//! only ever shown as `scheme://host/…` ([`shown_url`]), in messages and in plans alike, and it
+//! may come from the environment: `url: ${SLACK_WEBHOOK_URL}`, filled in when the run starts.
 
 use std::fmt;
 use std::time::Duration;
@@ -158,6 +159,15 @@ fn serialize_shown<S: Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
 /// the scheme, the host and its port, nothing that may carry a token (user info, path,
 /// query). Text that is not such a URL is shown as `…` only.
 pub fn shown_url(url: &str) -> String {
+    // `${SLACK_WEBHOOK_URL}`: the variable's name is not the secret, its value is.
+    if let Some(name_end) = url.strip_prefix("${").and_then(|rest| rest.find('}')) {
+        let reference = &url[..name_end + 3];
+        return if reference.len() == url.len() {
+            reference.to_string()
+        } else {
+            format!("{reference}…")
+        };
+    }
     let Some((scheme, rest)) = url.split_once("://") else {
         return "…".to_string();
     };
@@ -225,7 +235,25 @@ fn read_target(r: &mut Reader, node: &Node, path: &str) -> Option<NotifyTarget> 
         &format!("{path}.url"),
         "url: https://hooks.example.com/deploys",
     )?;
-    if let Some(problem) = url_problem(&url) {
+    if let Some(problem) = super::env_refs::problem(&url) {
+        r.error(
+            InputError::new(format!("`{path}.url`: {problem}"), url_node.span.clone())
+                .with_label("not a variable reference")
+                .with_help(
+                    "refer to an environment variable as `${NAME}`, e.g. `url: ${SLACK_WEBHOOK_URL}`",
+                ),
+        );
+        return None;
+    }
+    // With `${NAME}` in it, the URL is checked as far as it is written here (the rest when it
+    // is filled in, before the run's first notification).
+    let checked = super::env_refs::expand(&url, |_| Some("x".to_string())).unwrap_or_default();
+    let problem = if url.starts_with("${") {
+        None
+    } else {
+        url_problem(&checked)
+    };
+    if let Some(problem) = problem {
         r.error(
             InputError::new(
                 format!("`{path}.url` is not an http(s) URL: {problem}"),
@@ -261,7 +289,7 @@ fn read_target(r: &mut Reader, node: &Node, path: &str) -> Option<NotifyTarget> 
 
 /// What is wrong with `url`, if anything: an absolute http(s) URL with a host is wanted. The
 /// answer never repeats the URL: it may hold a token.
-fn url_problem(url: &str) -> Option<String> {
+pub fn url_problem(url: &str) -> Option<String> {
     match reqwest::Url::parse(url) {
         Err(e) => Some(format!("not a URL ({e})")),
         Ok(u) if !matches!(u.scheme(), "http" | "https") => {
@@ -490,6 +518,27 @@ mod tests {
     }
 
     #[test]
+    fn a_url_may_come_from_the_environment_and_its_references_are_checked() {
+        let spec = parse_str(
+            "shipctl.yaml",
+            "notify:\n  - url: ${SLACK_WEBHOOK_URL}\n  - url: https://hooks.slack.com/services/${SLACK_PATH}\n",
+        )
+        .expect("valid spec");
+        assert_eq!(spec.notify[0].url, "${SLACK_WEBHOOK_URL}");
+        assert_eq!(spec.notify[0].shown(), "${SLACK_WEBHOOK_URL}");
+        assert_eq!(spec.notify[1].shown(), "https://hooks.slack.com/…");
+        let e = only_error("notify:\n  - url: https://h.example/${SLACK-PATH}\n");
+        assert!(e.message.contains("`notify[0].url`"), "{}", e.message);
+        assert!(e.message.contains("SLACK-PATH"), "{}", e.message);
+        assert_eq!(location(&e), "shipctl.yaml:2:10");
+        let e = only_error("notify:\n  - url: https://h.example/${SLACK_PATH\n");
+        assert!(e.message.contains("closing `}`"), "{}", e.message);
+        // What is written besides the references is still checked.
+        let e = only_error("notify:\n  - url: ftp://h.example/${SLACK_PATH}\n");
+        assert!(e.message.contains("not an http(s) URL"), "{}", e.message);
+    }
+
+    #[test]
     fn urls_are_shown_as_scheme_and_host_only() {
         assert_eq!(
             shown_url("https://hooks.slack.com/services/T000/B000/XXXX"),
@@ -506,6 +555,8 @@ mod tests {
         assert_eq!(shown_url("https://h.example/"), "https://h.example/");
         assert_eq!(shown_url("https://h.example"), "https://h.example");
         assert_eq!(shown_url("no-scheme/secret"), "…");
+        assert_eq!(shown_url("${HOOK}"), "${HOOK}");
+        assert_eq!(shown_url("${BASE}/hook/secret"), "${BASE}…");
         let target = NotifyTarget {
             url: "https://hooks.slack.com/services/T000/B000/XXXX".into(),
             events: vec![NotifyEvent::Done],

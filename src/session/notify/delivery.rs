@@ -3,6 +3,7 @@
 //! notifications in order. Failed attempts (no answer, a 5xx, a 429) are retried with back-off;
 //! a 4xx is not (the request itself is wrong). What could not be sent becomes a warning.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,7 +13,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::message::Notice;
+use crate::spec::env_refs;
 use crate::spec::model::{NotifyEvent, NotifyTarget};
+use crate::spec::notify::url_problem;
 
 /// How long the end of a run waits for the queues to empty: the last notifications (rolled
 /// back, done) usually go out, a dead receiver delays the exit by this much at most.
@@ -76,9 +79,29 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    /// Starts one task per webhook on the current runtime.
-    pub fn start(targets: &[NotifyTarget], backoff: Backoff) -> Delivery {
-        let warnings = Arc::new(Mutex::new(Vec::new()));
+    /// Starts one task per webhook on the current runtime, with the `${NAME}` of each URL
+    /// filled in from `env`. A webhook whose URL cannot be filled in (a variable not set, a
+    /// value that is no http(s) URL) gets nothing, with a warning at once.
+    pub fn start(
+        targets: &[NotifyTarget],
+        env: &HashMap<String, String>,
+        backoff: Backoff,
+    ) -> Delivery {
+        let mut skipped = Vec::new();
+        let targets: Vec<NotifyTarget> = targets
+            .iter()
+            .filter_map(|target| match filled(target, env) {
+                Ok(target) => Some(target),
+                Err(why) => {
+                    skipped.push(format!(
+                        "the webhook {} gets no notifications: {why}",
+                        target.shown()
+                    ));
+                    None
+                }
+            })
+            .collect();
+        let warnings = Arc::new(Mutex::new(skipped));
         // No redirects: a webhook that moves is a 3xx to fix in the spec, not a place to send
         // the body to.
         let client = reqwest::Client::builder()
@@ -171,6 +194,23 @@ impl Delivery {
         }
         warnings
     }
+}
+
+/// `target` with its URL's `${NAME}` filled in from `env`. The error never holds the URL.
+fn filled(target: &NotifyTarget, env: &HashMap<String, String>) -> Result<NotifyTarget, String> {
+    if !env_refs::has_refs(&target.url) {
+        return Ok(target.clone());
+    }
+    let url = env_refs::expand(&target.url, |name| env.get(name).cloned())?;
+    if let Some(problem) = url_problem(&url) {
+        return Err(format!(
+            "its URL, once filled in, is not an http(s) URL: {problem}"
+        ));
+    }
+    Ok(NotifyTarget {
+        url,
+        ..target.clone()
+    })
 }
 
 async fn run_queue(
@@ -385,7 +425,7 @@ mod tests {
         });
         let mut silent = target(&url, 3);
         silent.timeout = Duration::from_secs(10);
-        let delivery = Delivery::start(&[silent], FAST);
+        let delivery = Delivery::start(&[silent], &HashMap::new(), FAST);
         delivery.enqueue(&done());
         delivery.enqueue(&done());
         let started = Instant::now();
@@ -406,7 +446,7 @@ mod tests {
             .map(|a| a.port())
             .unwrap_or(9);
         let url = format!("http://127.0.0.1:{port}/hook/secret-token");
-        let delivery = Delivery::start(&[target(&url, 1)], FAST);
+        let delivery = Delivery::start(&[target(&url, 1)], &HashMap::new(), FAST);
         delivery.enqueue(&done());
         let warnings = delivery.drain(Duration::from_secs(5)).await;
         assert_eq!(warnings.len(), 1, "{warnings:?}");
@@ -419,5 +459,39 @@ mod tests {
         );
         assert!(warnings[0].ends_with("(2 attempts)"), "{}", warnings[0]);
         assert!(!warnings[0].contains("secret-token"), "{}", warnings[0]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_url_from_the_environment_is_filled_in_and_a_missing_one_said_at_once() {
+        let (url, seen) = receiver(vec![200]);
+        // The whole URL in one variable, as a CI secret holds a Slack webhook.
+        let from_env = target("${HOOK_URL}", 1);
+        let unset = target("https://hooks.example/${UNSET_HOOK_PATH}", 1);
+        let wrong = target("${NOT_A_URL}", 1);
+        let env = HashMap::from([
+            ("HOOK_URL".to_string(), format!("{url}/secret-token")),
+            (
+                "NOT_A_URL".to_string(),
+                "hooks.example/secret-token".to_string(),
+            ),
+        ]);
+        let delivery = Delivery::start(&[from_env, unset, wrong], &env, FAST);
+        let warnings = delivery.take_warnings();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert_eq!(
+            warnings[0],
+            "the webhook https://hooks.example/… gets no notifications: the environment \
+             variable UNSET_HOOK_PATH is not set: set it where shipctl runs"
+        );
+        assert!(
+            warnings[1].starts_with("the webhook ${NOT_A_URL} gets no notifications: its URL"),
+            "{}",
+            warnings[1]
+        );
+        assert!(!warnings.concat().contains("secret-token"), "{warnings:?}");
+        delivery.enqueue(&done());
+        let left = delivery.drain(Duration::from_secs(5)).await;
+        assert!(left.is_empty(), "{left:?}");
+        assert_eq!(seen.lock().map(|t| t.len()).unwrap_or(0), 1);
     }
 }

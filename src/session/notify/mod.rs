@@ -44,17 +44,20 @@ pub struct Notifier<'a> {
 impl<'a> Notifier<'a> {
     /// A notifier for the run of `plan` (`action` in `project`); without webhooks it only
     /// passes events on.
+    /// `env` fills in the `${NAME}` of webhook URLs.
     pub fn start(
         targets: &[NotifyTarget],
+        env: &HashMap<String, String>,
         action: Action,
         plan: &Plan,
         inner: &'a dyn EventSink,
     ) -> Notifier<'a> {
-        Notifier::with_backoff(targets, action, plan, inner, Backoff::DEFAULT)
+        Notifier::with_backoff(targets, env, action, plan, inner, Backoff::DEFAULT)
     }
 
     pub fn with_backoff(
         targets: &[NotifyTarget],
+        env: &HashMap<String, String>,
         action: Action,
         plan: &Plan,
         inner: &'a dyn EventSink,
@@ -79,7 +82,14 @@ impl<'a> Notifier<'a> {
                 )
             })
             .collect();
-        let delivery = (!targets.is_empty()).then(|| Delivery::start(targets, backoff));
+        let delivery = (!targets.is_empty()).then(|| Delivery::start(targets, env, backoff));
+        // A webhook that gets nothing is said before the run, not after it.
+        for message in delivery.iter().flat_map(Delivery::take_warnings) {
+            inner.emit(&Event::Warning {
+                service: None,
+                message,
+            });
+        }
         Notifier {
             inner,
             state: Mutex::new(State {
