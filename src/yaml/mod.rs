@@ -9,6 +9,7 @@ mod node;
 mod parse;
 mod read;
 mod source;
+mod split;
 
 pub use node::{Mapping, Node, Value};
 pub use parse::parse;

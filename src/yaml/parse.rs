@@ -1,8 +1,10 @@
+use std::cell::Cell;
+use std::ops::Range;
 use std::sync::Arc;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span as YamlSpan};
 
-use super::{Mapping, Node, SourceFile, Span, Value};
+use super::{Mapping, Node, SourceFile, Span, Value, split};
 use crate::error::InputError;
 
 /// How many values the aliases of one document may copy in all. Nested aliases multiply (ten
@@ -15,24 +17,118 @@ const MAX_ALIAS_VALUES: usize = 1_000_000;
 /// Anchors and aliases are expanded and `<<` merge keys applied, as Compose does. An empty
 /// document yields a null node. Duplicate keys are an error (Compose rejects them too), and so
 /// are aliases that expand to more than [`MAX_ALIAS_VALUES`] values.
+///
+/// A big compose file is parsed in parts at once where its shape allows ([`split::parts`]);
+/// the tree is the same as a whole parse's, and any trouble falls back to the whole parse.
 pub fn parse(file: &Arc<SourceFile>) -> Result<Node, InputError> {
     let positions = Positions::new(&file.text);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    if let Some(parts) = split::parts(&file.text, threads)
+        && let Some(node) = parse_in_parts(file, &positions, &parts)
+    {
+        return Ok(node);
+    }
+    Ok(
+        parse_range(file, &positions, 0..file.text.len())?.unwrap_or_else(|| Node {
+            value: Value::Null,
+            span: positions.span(file, 0, 0, &Cell::new(0)),
+        }),
+    )
+}
+
+/// The root of the document in `range` of the file, `None` when it holds none.
+fn parse_range(
+    file: &Arc<SourceFile>,
+    positions: &Positions,
+    range: Range<usize>,
+) -> Result<Option<Node>, InputError> {
     let mut builder = Builder {
         file,
-        positions: &positions,
+        positions,
+        base: range.start,
+        last_line: Cell::new(0),
         stack: Vec::new(),
         anchors: Vec::new(),
         aliased: 0,
         root: None,
         documents: 0,
     };
-    for event in Parser::new_from_str(&file.text) {
+    for event in Parser::new_from_str(&file.text[range]) {
         builder.take(event)?;
     }
-    Ok(builder.root.unwrap_or_else(|| Node {
-        value: Value::Null,
-        span: positions.span(file, 0, 0),
-    }))
+    Ok(builder.root)
+}
+
+/// The parts of `parts` parsed at once and put together, or `None` when any of them does not
+/// parse or does not fit (the whole parse then decides, and words any error).
+fn parse_in_parts(
+    file: &Arc<SourceFile>,
+    positions: &Positions,
+    parts: &split::Parts,
+) -> Option<Node> {
+    let (head, services, tail) = std::thread::scope(|scope| {
+        let services: Vec<_> = parts
+            .services
+            .iter()
+            .map(|range| {
+                let range = range.clone();
+                scope.spawn(move || parse_range(file, positions, range))
+            })
+            .collect();
+        let tail = scope.spawn(|| parse_range(file, positions, parts.tail.clone()));
+        let head = parse_range(file, positions, parts.head.clone());
+        let services: Vec<_> = services.into_iter().map(|t| t.join().ok()).collect();
+        (head, services, tail.join().ok())
+    });
+    let mut root = head.ok()??;
+    let Value::Map(top) = &mut root.value else {
+        return None;
+    };
+    let mut top_keys: std::collections::HashSet<String> = top
+        .entries
+        .iter()
+        .map(|(k, _)| k.as_str().map(str::to_string))
+        .collect::<Option<_>>()?;
+    let (key, entries) = top.entries.last_mut()?;
+    let Value::Map(entries) = &mut entries.value else {
+        return None;
+    };
+    if key.as_str() != Some("services") {
+        return None;
+    }
+    let mut names: std::collections::HashSet<String> = entries
+        .entries
+        .iter()
+        .map(|(k, _)| k.as_str().map(str::to_string))
+        .collect::<Option<_>>()?;
+    for part in services {
+        let Value::Map(part) = part?.ok()??.value else {
+            return None;
+        };
+        for (name, service) in part.entries {
+            // A name given twice: the whole parse says where.
+            if !names.insert(name.as_str()?.to_string()) {
+                return None;
+            }
+            entries.entries.push((name, service));
+        }
+    }
+    match tail?.ok()? {
+        None => {}
+        Some(Node {
+            value: Value::Map(rest),
+            ..
+        }) => {
+            for (key, value) in rest.entries {
+                if !top_keys.insert(key.as_str()?.to_string()) {
+                    return None;
+                }
+                top.entries.push((key, value));
+            }
+        }
+        Some(_) => return None,
+    }
+    Some(root)
 }
 
 type ParseResult<'input> = Result<(Event<'input>, YamlSpan), saphyr_parser::ScanError>;
@@ -44,7 +140,6 @@ struct Positions {
     /// Byte offset where each line starts, so that a span's line is a binary search rather
     /// than a scan of everything before it (which made big files quadratic).
     line_starts: Vec<usize>,
-    last_line: std::cell::Cell<usize>,
     len: usize,
 }
 
@@ -61,7 +156,6 @@ impl Positions {
         Positions {
             offsets,
             line_starts,
-            last_line: std::cell::Cell::new(0),
             len: text.len(),
         }
     }
@@ -74,11 +168,19 @@ impl Positions {
         }
     }
 
-    fn span(&self, file: &Arc<SourceFile>, start: usize, end: usize) -> Span {
+    /// The span of characters `start..end`; `last_line` is where the previous span of the
+    /// same parse was, as events arrive mostly in file order.
+    fn span(
+        &self,
+        file: &Arc<SourceFile>,
+        start: usize,
+        end: usize,
+        last_line: &Cell<usize>,
+    ) -> Span {
         let offset = self.byte(start);
         let end = self.byte(end).max(offset);
-        // Events arrive mostly in file order: step forward from the last line when possible.
-        let last = self.last_line.get();
+        // Step forward from the last line when possible.
+        let last = last_line.get();
         let line_index = if self.line_starts.get(last).is_some_and(|&s| s <= offset) {
             let mut i = last;
             while self.line_starts.get(i + 1).is_some_and(|&s| s <= offset) {
@@ -90,7 +192,7 @@ impl Positions {
                 .partition_point(|&start| start <= offset)
                 .saturating_sub(1)
         };
-        self.last_line.set(line_index);
+        last_line.set(line_index);
         let line_start = self.line_starts.get(line_index).copied().unwrap_or(0);
         let line = line_index + 1;
         let column = if self.offsets.is_empty() {
@@ -122,6 +224,9 @@ enum Frame {
 struct Builder<'a> {
     file: &'a Arc<SourceFile>,
     positions: &'a Positions,
+    /// Where the parsed text starts in the file (the parser counts from there).
+    base: usize,
+    last_line: Cell<usize>,
     stack: Vec<Frame>,
     /// Each anchor with its value and how many values that holds.
     anchors: Vec<(usize, Node, usize)>,
@@ -136,9 +241,7 @@ impl Builder<'_> {
     /// One event (or the parser's error) of the document.
     fn take(&mut self, event: ParseResult<'_>) -> Result<(), InputError> {
         let (event, span) = event.map_err(|e| {
-            let at = self
-                .positions
-                .span(self.file, e.marker().index(), e.marker().index());
+            let at = self.span_of(e.marker().index(), e.marker().index());
             InputError::new(format!("invalid YAML: {}", e.info()), at)
                 .with_label("here")
                 .with_help("fix the YAML syntax at this position (indentation, quotes, colons)")
@@ -160,8 +263,16 @@ impl Builder<'_> {
     }
 
     fn span(&self, span: YamlSpan) -> Span {
-        self.positions
-            .span(self.file, span.start.index(), span.end.index())
+        self.span_of(span.start.index(), span.end.index())
+    }
+
+    fn span_of(&self, start: usize, end: usize) -> Span {
+        self.positions.span(
+            self.file,
+            self.base + start,
+            self.base + end,
+            &self.last_line,
+        )
     }
 
     fn event(&mut self, event: Event<'_>, span: YamlSpan) -> Result<(), InputError> {
@@ -569,6 +680,121 @@ mod tests {
         // Five levels (100,000 values) still load.
         let five: String = text.lines().take(5).map(|l| format!("{l}\n")).collect();
         assert_eq!(load(&five).unwrap().as_map().unwrap().len(), 5);
+    }
+
+    /// Every value of `node` with where it was written (`Span`s compare equal whatever they
+    /// hold, so they are written out).
+    fn dump(node: &Node, out: &mut String) {
+        let s = &node.span;
+        out.push_str(&format!("@{}+{}:{}:{} ", s.offset, s.len, s.line, s.column));
+        match &node.value {
+            Value::Seq(items) => {
+                out.push('[');
+                items.iter().for_each(|i| dump(i, out));
+                out.push(']');
+            }
+            Value::Map(map) => {
+                out.push('{');
+                for (k, v) in &map.entries {
+                    dump(k, out);
+                    dump(v, out);
+                }
+                out.push('}');
+            }
+            other => out.push_str(&format!("{other:?}\n")),
+        }
+    }
+
+    fn whole_and_split(text: &str) -> (Result<String, String>, Result<String, String>) {
+        let file = SourceFile::new("compose.yaml", text);
+        let positions = Positions::new(&file.text);
+        let show = |r: Result<Option<Node>, InputError>| match r {
+            Ok(node) => {
+                let mut out = String::new();
+                if let Some(node) = node {
+                    dump(&node, &mut out);
+                }
+                Ok(out)
+            }
+            Err(e) => Err(format!(
+                "{} at {:?}",
+                e.message,
+                e.span.map(|s| s.location())
+            )),
+        };
+        let whole = show(parse_range(&file, &positions, 0..text.len()));
+        let split = show(parse(&file).map(Some));
+        (whole, split)
+    }
+
+    /// A compose file of `services` entries in the shapes users write: comments, quotes,
+    /// block and flow collections, block scalars, keys that look like cuts inside them.
+    fn big_compose(services: usize) -> String {
+        let mut text = String::from("name: shop\nx-note: plain\nservices:\n");
+        for i in 0..services {
+            text.push_str(&format!(
+                "  # service {i}\n  svc{i}:\n    image: \"app:1.{i}\"\n    command: [\"sh\", \"-c\", \"a && b\"]\n    environment:\n      N: '{i}'\n      MULTI: >\n        folded\n        text\n    labels: {{team: a, tier: \"{i}\"}}\n    healthcheck:\n      test: |\n        wget -q\n          -O- x\n\n"
+            ));
+        }
+        text.push_str("# networks\nnetworks:\n  back: {driver: overlay}\nvolumes:\n  data:\n");
+        text
+    }
+
+    #[test]
+    fn a_big_file_parsed_in_parts_gives_the_whole_parse_tree_with_its_positions() {
+        let text = big_compose(600);
+        assert!(
+            split::parts(&text, 2).is_some(),
+            "the file is big enough to split"
+        );
+        let (whole, split) = whole_and_split(&text);
+        assert!(whole.is_ok(), "{whole:?}");
+        assert_eq!(whole, split);
+    }
+
+    /// Lines removed, repeated or shifted in a big file: whatever the whole parse says (a tree
+    /// or an error), the parse in parts says the same.
+    #[test]
+    fn a_damaged_big_file_parses_in_parts_as_it_does_whole() {
+        let base = big_compose(400);
+        let lines: Vec<&str> = base.lines().collect();
+        let mut seed: u64 = 0x5eed;
+        let mut next = |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize % n
+        };
+        let mut differing = Vec::new();
+        let mut trees = 0;
+        for round in 0..60 {
+            let mut edited: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+            for _ in 0..1 + round % 3 {
+                let at = next(edited.len());
+                match next(6) {
+                    0 => {
+                        edited.remove(at);
+                    }
+                    1 => {
+                        let line = edited[at].clone();
+                        edited.insert(at, line);
+                    }
+                    2 => edited[at] = format!(" {}", edited[at]),
+                    3 => edited[at] = edited[at].trim_start().to_string(),
+                    4 => edited[at] = format!("{}\"", edited[at]),
+                    _ => edited[at] = format!("{}: [", edited[at]),
+                }
+            }
+            let text = edited.join("\n") + "\n";
+            let (whole, split) = whole_and_split(&text);
+            trees += usize::from(whole.is_ok());
+            if whole != split {
+                differing.push((round, whole, split));
+            }
+        }
+        assert!(differing.is_empty(), "{:?}", differing.first());
+        // Both kinds were compared: trees, and errors.
+        assert!((10..60).contains(&trees), "{trees} of 60 parsed");
     }
 
     #[test]
