@@ -582,16 +582,7 @@ fn read_metric(r: &mut Reader, node: &Node, path: &str) -> Option<Metric> {
 }
 
 fn check_url(r: &mut Reader, url: &str, node: &Node, path: &str) -> Option<()> {
-    if let Some(problem) = super::env_refs::problem(url) {
-        r.error(
-            InputError::new(format!("`{path}`: {problem}"), node.span.clone())
-                .with_label("not a variable reference")
-                .with_help(
-                    "refer to an environment variable as `${NAME}`, e.g. `${PROMETHEUS_URL}`",
-                ),
-        );
-        return None;
-    }
+    super::env_refs::check(r, url, node, path, "${PROMETHEUS_URL}")?;
     // `${PROMETHEUS_URL}`: the scheme comes with the variable, checked when it is read.
     if url.starts_with("http://") || url.starts_with("https://") || url.starts_with("${") {
         return Some(());

@@ -29,6 +29,28 @@ pub fn problem(text: &str) -> Option<String> {
     None
 }
 
+/// Reports the mistake in the `${NAME}` references of `text` (the value of `node`, at `path`)
+/// to `r`, with `example` as the name to show; `None` when there was one.
+pub fn check(
+    r: &mut crate::yaml::Reader,
+    text: &str,
+    node: &crate::yaml::Node,
+    path: &str,
+    example: &str,
+) -> Option<()> {
+    let Some(problem) = problem(text) else {
+        return Some(());
+    };
+    r.error(
+        crate::error::InputError::new(format!("`{path}`: {problem}"), node.span.clone())
+            .with_label("not a variable reference")
+            .with_help(format!(
+                "refer to an environment variable as `${{NAME}}`, e.g. `{example}`"
+            )),
+    );
+    None
+}
+
 /// Whether `text` refers to the environment at all.
 pub fn has_refs(text: &str) -> bool {
     text.contains("${")

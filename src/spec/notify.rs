@@ -235,16 +235,13 @@ fn read_target(r: &mut Reader, node: &Node, path: &str) -> Option<NotifyTarget> 
         &format!("{path}.url"),
         "url: https://hooks.example.com/deploys",
     )?;
-    if let Some(problem) = super::env_refs::problem(&url) {
-        r.error(
-            InputError::new(format!("`{path}.url`: {problem}"), url_node.span.clone())
-                .with_label("not a variable reference")
-                .with_help(
-                    "refer to an environment variable as `${NAME}`, e.g. `url: ${SLACK_WEBHOOK_URL}`",
-                ),
-        );
-        return None;
-    }
+    super::env_refs::check(
+        r,
+        &url,
+        url_node,
+        &format!("{path}.url"),
+        "url: ${SLACK_WEBHOOK_URL}",
+    )?;
     // With `${NAME}` in it, the URL is checked as far as it is written here (the rest when it
     // is filled in, before the run's first notification).
     let checked = super::env_refs::expand(&url, |_| Some("x".to_string())).unwrap_or_default();

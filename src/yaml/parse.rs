@@ -84,11 +84,7 @@ fn parse_in_parts(
     let Value::Map(top) = &mut root.value else {
         return None;
     };
-    let mut top_keys: std::collections::HashSet<String> = top
-        .entries
-        .iter()
-        .map(|(k, _)| k.as_str().map(str::to_string))
-        .collect::<Option<_>>()?;
+    let mut top_keys = string_keys(top)?;
     let (key, entries) = top.entries.last_mut()?;
     let Value::Map(entries) = &mut entries.value else {
         return None;
@@ -96,11 +92,7 @@ fn parse_in_parts(
     if key.as_str() != Some("services") {
         return None;
     }
-    let mut names: std::collections::HashSet<String> = entries
-        .entries
-        .iter()
-        .map(|(k, _)| k.as_str().map(str::to_string))
-        .collect::<Option<_>>()?;
+    let mut names = string_keys(entries)?;
     for part in services {
         let Value::Map(part) = part?.ok()??.value else {
             return None;
@@ -129,6 +121,14 @@ fn parse_in_parts(
         Some(_) => return None,
     }
     Some(root)
+}
+
+/// The keys of `map`, when all are strings.
+fn string_keys(map: &Mapping) -> Option<std::collections::HashSet<String>> {
+    map.entries
+        .iter()
+        .map(|(k, _)| k.as_str().map(str::to_string))
+        .collect()
 }
 
 type ParseResult<'input> = Result<(Event<'input>, YamlSpan), saphyr_parser::ScanError>;
@@ -727,22 +727,9 @@ mod tests {
         (whole, split)
     }
 
-    /// A compose file of `services` entries in the shapes users write: comments, quotes,
-    /// block and flow collections, block scalars, keys that look like cuts inside them.
-    fn big_compose(services: usize) -> String {
-        let mut text = String::from("name: shop\nx-note: plain\nservices:\n");
-        for i in 0..services {
-            text.push_str(&format!(
-                "  # service {i}\n  svc{i}:\n    image: \"app:1.{i}\"\n    command: [\"sh\", \"-c\", \"a && b\"]\n    environment:\n      N: '{i}'\n      MULTI: >\n        folded\n        text\n    labels: {{team: a, tier: \"{i}\"}}\n    healthcheck:\n      test: |\n        wget -q\n          -O- x\n\n"
-            ));
-        }
-        text.push_str("# networks\nnetworks:\n  back: {driver: overlay}\nvolumes:\n  data:\n");
-        text
-    }
-
     #[test]
     fn a_big_file_parsed_in_parts_gives_the_whole_parse_tree_with_its_positions() {
-        let text = big_compose(600);
+        let text = split::big_compose(600);
         assert!(
             split::parts(&text, 2).is_some(),
             "the file is big enough to split"
@@ -756,7 +743,7 @@ mod tests {
     /// or an error), the parse in parts says the same.
     #[test]
     fn a_damaged_big_file_parses_in_parts_as_it_does_whole() {
-        let base = big_compose(400);
+        let base = split::big_compose(400);
         let lines: Vec<&str> = base.lines().collect();
         let mut seed: u64 = 0x5eed;
         let mut next = |n: usize| {
