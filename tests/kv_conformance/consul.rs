@@ -34,6 +34,15 @@ async fn tls_double(ca: &TestCa, names: &[&str]) -> ConsulDouble {
     .await
 }
 
+/// A Consul double with default options and a store connected to it.
+async fn default_double() -> (ConsulDouble, Box<dyn Kv>) {
+    let double = ConsulDouble::start(Options::default()).await;
+    let store = kv::connect(&double.url(), &HashMap::new())
+        .await
+        .expect("connect");
+    (double, store)
+}
+
 async fn roundtrip(kv: &dyn Kv) -> Result<(), KvError> {
     kv.put("tls-check", "ok").await?;
     assert_eq!(
@@ -249,10 +258,7 @@ async fn the_token_never_appears_in_messages() {
 
 #[tokio::test]
 async fn a_store_that_went_away_is_unavailable() {
-    let double = ConsulDouble::start(Options::default()).await;
-    let store = kv::connect(&double.url(), &HashMap::new())
-        .await
-        .expect("connect");
+    let (double, store) = default_double().await;
     store.put("k", "v").await.expect("put");
     double.stop();
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -275,10 +281,7 @@ async fn a_store_that_went_away_is_unavailable() {
 /// one per key; a change to any of them answers it.
 #[tokio::test]
 async fn a_watch_of_many_keys_is_one_blocking_query() {
-    let double = ConsulDouble::start(Options::default()).await;
-    let store = kv::connect(&double.url(), &HashMap::new())
-        .await
-        .expect("connect");
+    let (double, store) = default_double().await;
     let keys: Vec<String> = (0..20)
         .flat_map(|i| {
             [
@@ -331,10 +334,7 @@ async fn a_watch_of_many_keys_works_without_list_permission() {
 /// index still wakes, and the next watch starts from the store's index.
 #[tokio::test]
 async fn watch_survives_an_index_reset() {
-    let double = ConsulDouble::start(Options::default()).await;
-    let store = kv::connect(&double.url(), &HashMap::new())
-        .await
-        .expect("connect");
+    let (double, store) = default_double().await;
     for i in 0..20 {
         store.put("filler", &i.to_string()).await.expect("put");
     }
@@ -382,10 +382,7 @@ async fn bad_urls_name_the_accepted_schemes() {
 /// destroy`): the holder learns it, and the lock delay holds others off for a moment.
 #[tokio::test]
 async fn destroyed_session_and_lock_delay() {
-    let double = ConsulDouble::start(Options::default()).await;
-    let store = kv::connect(&double.url(), &HashMap::new())
-        .await
-        .expect("connect");
+    let (double, store) = default_double().await;
     let info = shipctl::ports::LockInfo::current(Some("first".into()));
     let shipctl::ports::LockOutcome::Acquired(guard) = store
         .lock("web-lock", &info, Duration::from_secs(10))
@@ -451,10 +448,7 @@ async fn destroyed_session_and_lock_delay() {
 
 #[tokio::test]
 async fn history_under_a_key_that_holds_something_else() {
-    let double = ConsulDouble::start(Options::default()).await;
-    let store = kv::connect(&double.url(), &HashMap::new())
-        .await
-        .expect("connect");
+    let (_double, store) = default_double().await;
     store.put("web-history", "not json").await.expect("put");
     let record = shipctl::ports::HistoryRecord::now(
         &HashMap::new(),
