@@ -7,6 +7,8 @@
 #   bench/plan.sh [RUNS]          (default 15)
 #   SIZES="1000" bench/plan.sh    (other sizes)
 #   SHIPCTL=path/to/shipctl bench/plan.sh   (that binary, e.g. an older build, instead of building)
+#   SHIPCTL_BEFORE=path bench/plan.sh       (also that build, run by turns with this one: on a
+#                                            busy machine, only runs made side by side compare)
 #
 # Needs GNU time for the peak RSS (apt-get install -y time). BENCH_JSON=FILE also appends the
 # figures (every run's wall time, the peak RSS), one JSON object per line (bench/figures.sh).
@@ -64,6 +66,25 @@ measure() {
     }'
 }
 
+# The before build and this one by turns, RUNS times each, on one compose file: their medians
+# (ms), and the figure "wall time, before" next to this build's.
+side_by_side() {
+  local n=$1 file=$2 before=() after=() i
+  for ((i = 0; i < runs; i++)); do
+    before+=("$(once "$SHIPCTL_BEFORE" plan -f "$file" --assume-state none --version 2.0.0)")
+    after+=("$(once "$bin" plan -f "$file" --assume-state none --version 2.0.0)")
+  done
+  local mb ma
+  mb=$(printf '%s\n' "${before[@]}" | sort -n | awk '{ t[NR] = $1 } END { printf "%.1f", t[int((NR + 1) / 2)] / 1000 }')
+  ma=$(printf '%s\n' "${after[@]}" | sort -n | awk '{ t[NR] = $1 } END { printf "%.1f", t[int((NR + 1) / 2)] / 1000 }')
+  figure "plan, $n services" "wall time, before (by turns)" ms \
+    $(printf '%s\n' "${before[@]}" | awk '{ printf "%.3f\n", $1 / 1000 }')
+  figure "plan, $n services" "wall time, after (by turns)" ms \
+    $(printf '%s\n' "${after[@]}" | awk '{ printf "%.3f\n", $1 / 1000 }')
+  printf '%-26s %7s ms before -> %s ms after (medians of %s runs by turns)\n' "" "$mb" "$ma" "$runs"
+}
+
+[[ -z ${SHIPCTL_BEFORE:-} || -x ${SHIPCTL_BEFORE:-} ]] || { echo "bench/plan.sh: SHIPCTL_BEFORE=$SHIPCTL_BEFORE is not an executable" >&2; exit 2; }
 printf '%-26s %9s %9s %9s %10s %9s\n' "" "median" "min" "max" "peak RSS" "size"
 declare -A median rss
 for n in $sizes; do
@@ -75,6 +96,9 @@ for n in $sizes; do
   figure "plan, $n services" "peak RSS" MB $(cat "$work/rss-all")
   printf '%-26s %7s ms %6s ms %6s ms %7s MB %6s KB\n' "plan, $n services" "$med" "$min" "$max" "$mb" \
     "$(($(wc -c <"$work/compose-$n.yaml") / 1024))"
+  if [[ -n ${SHIPCTL_BEFORE:-} ]]; then
+    side_by_side "$n" "$work/compose-$n.yaml"
+  fi
   if command -v valgrind >/dev/null; then
     valgrind --tool=callgrind --callgrind-out-file="$work/callgrind" \
       "$bin" plan -f "$work/compose-$n.yaml" --assume-state none --version 2.0.0 >/dev/null 2>"$work/valgrind"
