@@ -22,11 +22,14 @@ const MAX_ALIAS_VALUES: usize = 1_000_000;
 /// the tree is the same as a whole parse's, and any trouble falls back to the whole parse.
 pub fn parse(file: &Arc<SourceFile>) -> Result<Node, InputError> {
     let positions = Positions::new(&file.text);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    if let Some(parts) = split::parts(&file.text, threads)
-        && let Some(node) = parse_in_parts(file, &positions, &parts)
-    {
-        return Ok(node);
+    // Asked only for a file big enough to split: on Linux the answer reads cgroup files.
+    if file.text.len() >= split::MIN_SPLIT_LEN {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        if let Some(parts) = split::parts(&file.text, threads)
+            && let Some(node) = parse_in_parts(file, &positions, &parts)
+        {
+            return Ok(node);
+        }
     }
     Ok(
         parse_range(file, &positions, 0..file.text.len())?.unwrap_or_else(|| Node {
