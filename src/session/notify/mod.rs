@@ -269,3 +269,56 @@ impl OnSwitch for BothOnSwitch<'_> {
         self.1.switched(service).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::model::NotifyEvent;
+
+    /// The warnings that reach the UI, in order.
+    #[derive(Default)]
+    struct Warnings(Mutex<Vec<String>>);
+
+    impl EventSink for Warnings {
+        fn emit(&self, event: &Event) {
+            if let Event::Warning { message, .. } = event
+                && let Ok(mut seen) = self.0.lock()
+            {
+                seen.push(message.clone());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_webhook_whose_variable_is_not_set_is_said_before_the_run() {
+        let plan = Plan {
+            project: "shop".into(),
+            services: Vec::new(),
+            networks: Default::default(),
+            secrets: Default::default(),
+            configs: Default::default(),
+            needs: Default::default(),
+            observed: Default::default(),
+            warnings: Vec::new(),
+            fingerprint_salt: None,
+        };
+        let target = NotifyTarget {
+            url: "${SHIPCTL_UNSET_HOOK_URL}".into(),
+            events: vec![NotifyEvent::Done],
+            timeout: std::time::Duration::from_secs(1),
+            retries: 0,
+        };
+        let ui = Warnings::default();
+        let notifier = Notifier::start(&[target], &HashMap::new(), Action::Deploy, &plan, &ui);
+        let before_any_event = ui.0.lock().map(|w| w.clone()).unwrap_or_default();
+        assert_eq!(
+            before_any_event,
+            [
+                "the webhook ${SHIPCTL_UNSET_HOOK_URL} gets no notifications: the environment \
+              variable SHIPCTL_UNSET_HOOK_URL is not set: set it where shipctl runs"
+            ]
+        );
+        notifier.finish().await;
+        assert_eq!(ui.0.lock().map(|w| w.len()).unwrap_or(0), 1, "said once");
+    }
+}
