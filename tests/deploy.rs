@@ -938,3 +938,52 @@ async fn canary_killed_at_every_step_resumes() {
 async fn rolling_killed_at_every_step_resumes() {
     killed_at_every_step(&["--strategy", "rolling", "--step", "1"]).await;
 }
+
+/// `start_batch: 1` starts the new zone one task at a time: each task is created only after
+/// the one before it passed its gate (healthy, then `min_healthy: 1s`), where a zone started at
+/// once creates all of them in the same instant.
+#[tokio::test]
+async fn blue_green_with_start_batch_starts_one_task_at_a_time() {
+    let Some(stack) = Stack::new(3).await else {
+        return;
+    };
+    stack.deploy("1.0.0", &[]);
+    stack.wait_zone("blue", 3, "1.0.0").await;
+
+    stack.env.write(
+        "shipctl.yaml",
+        &SPEC.replace("defaults:\n", "defaults:\n  start_batch: 1\n"),
+    );
+    let out = stack.deploy("1.1.0", &[]);
+    stack.wait_zone("green", 3, "1.1.0").await;
+    stack.assert_keys("green", "1.1.0").await;
+    stack.assert_scaled_to_zero("blue").await;
+
+    let filters = HashMap::from([("service".to_string(), vec![stack.service("green")])]);
+    let tasks = stack
+        .cluster
+        .docker()
+        .list_tasks(Some(ListTasksOptions {
+            filters: Some(filters),
+        }))
+        .await
+        .expect("list green's tasks");
+    let mut created: Vec<std::time::SystemTime> = tasks
+        .iter()
+        .filter(|t| t.desired_state.map(|s| s.to_string()).as_deref() == Some("running"))
+        .map(|t| {
+            let at = t.created_at.as_deref().expect("a task has a creation time");
+            humantime::parse_rfc3339(at).expect("Docker's timestamps are RFC 3339")
+        })
+        .collect();
+    created.sort();
+    assert_eq!(created.len(), 3, "green's tasks\n{}", describe(&out));
+    for pair in created.windows(2) {
+        let gap = pair[1].duration_since(pair[0]).unwrap_or_default();
+        assert!(
+            gap >= Duration::from_secs(1),
+            "a task of green was created {gap:?} after the one before it: not after its gate\n{}",
+            describe(&out)
+        );
+    }
+}

@@ -1070,3 +1070,114 @@ fn blue_green_and_rolling_bake_while_the_old_zone_is_warm() {
     let plan = Case::new(&c, &spec, "none").run(plan::plan);
     assert!(!kinds(&plan).contains(&"bake"));
 }
+
+/// The counts a zone is scaled to, in order, and the counts each health gate waits for.
+fn starts_and_gates(sp: &plan::ServicePlan, zone: &str) -> (Vec<u64>, Vec<u64>) {
+    let mut starts = Vec::new();
+    let mut gates = Vec::new();
+    for step in &sp.steps {
+        match &step.action {
+            Action::CreateZone {
+                zone: z, replicas, ..
+            }
+            | Action::UpdateZone {
+                zone: z, replicas, ..
+            }
+            | Action::Scale {
+                zone: z, replicas, ..
+            } if z == zone => {
+                starts.push(*replicas);
+            }
+            Action::WaitHealthy {
+                zone: z, replicas, ..
+            } if z == zone => gates.push(*replicas),
+            _ => {}
+        }
+    }
+    (starts, gates)
+}
+
+fn spec_with_start_batch(strategy: Strategy, batch: u64) -> Spec {
+    let mut spec = spec_with(strategy);
+    spec.defaults.start_batch = Some(batch);
+    spec
+}
+
+/// `start_batch` starts a zone a few tasks at a time, each batch gated healthy before the next
+/// one starts; the keys move only after the last, full gate.
+#[test]
+fn blue_green_starts_the_new_zone_in_batches() {
+    let c = web(Some(5));
+    let spec = spec_with_start_batch(Strategy::BlueGreen, 2);
+    let plan = Case::new(&c, &spec, "blue@1.3.0").run(plan::plan);
+    let sp = &plan.services[0];
+    assert_eq!(
+        starts_and_gates(sp, "green"),
+        (vec![2, 4, 5], vec![2, 4, 5])
+    );
+    // Each batch starts only after the gate of the one before it.
+    let kinds: Vec<&str> = sp
+        .steps
+        .iter()
+        .filter_map(|s| match &s.action {
+            Action::UpdateZone { .. } | Action::Scale { .. } => Some("start"),
+            Action::WaitHealthy { .. } => Some("gate"),
+            Action::WriteKeys { .. } => Some("switch"),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "start", "gate", "start", "gate", "start", "gate", "switch", "start"
+        ]
+    );
+    snapshot("blue_green_start_batch", &plan);
+
+    // A batch as large as the zone, or larger, is the plain plan.
+    let whole = Case::new(&c, &spec_with(Strategy::BlueGreen), "blue@1.3.0").run(plan::plan);
+    for batch in [5, 9] {
+        let spec = spec_with_start_batch(Strategy::BlueGreen, batch);
+        let plan = Case::new(&c, &spec, "blue@1.3.0").run(plan::plan);
+        assert_eq!(
+            plan.services[0].steps, whole.services[0].steps,
+            "start_batch {batch}"
+        );
+    }
+}
+
+#[test]
+fn a_first_deploy_a_promote_and_a_rollback_start_in_batches_too() {
+    let c = web(Some(4));
+    let spec = spec_with_start_batch(Strategy::BlueGreen, 3);
+    let first = Case::new(&c, &spec, "none").run(plan::plan);
+    assert_eq!(
+        starts_and_gates(&first.services[0], "blue"),
+        (vec![3, 4], vec![3, 4])
+    );
+
+    let spec = spec_with_start_batch(Strategy::Canary, 1);
+    let canary = Case::new(&c, &spec, "blue@1.3.0").run(plan::plan);
+    assert_eq!(
+        starts_and_gates(&canary.services[0], "green"),
+        (vec![1], vec![1])
+    );
+    let promote = Case::new(&c, &spec, "blue@1.3.0+green@1.4.0:1/3").run(plan::promote);
+    assert_eq!(
+        starts_and_gates(&promote.services[0], "green"),
+        (vec![2, 3, 4], vec![2, 3, 4])
+    );
+    // Abort grows the old zone back from 3 to 4: one task, one batch.
+    let abort = Case::new(&c, &spec, "blue@1.3.0+green@1.4.0:1/3").run(plan::abort);
+    assert_eq!(
+        starts_and_gates(&abort.services[0], "blue"),
+        (vec![4], vec![4])
+    );
+
+    let spec = spec_with_start_batch(Strategy::BlueGreen, 2);
+    let rollback =
+        Case::new(&c, &spec, "green@1.4.2:4+blue@1.3.0:0").run(|req| plan::rollback(req, "1.3.0"));
+    let sp = &rollback.services[0];
+    assert_eq!(sp.to.zone, "blue");
+    assert_eq!(starts_and_gates(sp, "blue"), (vec![2, 4], vec![2, 4]));
+}

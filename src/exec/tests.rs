@@ -168,6 +168,7 @@ fn policy(strategy: Strategy, on_failure: Option<OnFailure>) -> Policy {
             steps: Vec::new(),
         },
         rolling: Rolling { step: 1 },
+        start_batch: None,
         health: Health {
             timeout: Duration::from_secs(120),
             min_healthy: Duration::from_secs(2),

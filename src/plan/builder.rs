@@ -83,6 +83,74 @@ impl Builder<'_> {
         self.push(action, reason);
     }
 
+    /// The replica counts `zone` passes through growing from `from` to `to` tasks under the
+    /// policy's `start_batch`, one per batch; the last is `to`. Without a batch size (or when
+    /// the growth fits in one batch) that is `[to]` alone.
+    pub fn start_batches(&self, from: u64, to: u64) -> Vec<u64> {
+        let Some(batch) = self.policy.start_batch.filter(|b| *b > 0) else {
+            return vec![to];
+        };
+        let mut counts = Vec::new();
+        let mut n = from;
+        while to.saturating_sub(n) > batch {
+            n += batch;
+            counts.push(n);
+        }
+        counts.push(to);
+        counts
+    }
+
+    /// Grows `zone` to `to` tasks of `version`, at most `start_batch` at a time: `first`
+    /// creates or updates the zone with `image` (else the zone is scaled), and each batch but
+    /// the last is gated healthy before the next starts. The last batch's gate is the caller's,
+    /// which is the only gate when the whole growth is one batch.
+    pub fn start(
+        &mut self,
+        zone: &str,
+        version: &str,
+        deploy: Option<&str>,
+        to: u64,
+        reason: String,
+    ) {
+        let from = if deploy.is_some() {
+            0
+        } else {
+            self.desired(zone)
+        };
+        let counts = self.start_batches(from, to);
+        let batches = counts.len();
+        let batch = self.policy.start_batch.unwrap_or(to);
+        for (i, &count) in counts.iter().enumerate() {
+            if i > 0 {
+                let previous = counts[i - 1];
+                let gate = self.gate_reason(
+                    zone,
+                    previous,
+                    version,
+                    &format!("start batch {i}/{batches}, before the next one starts"),
+                );
+                self.wait_healthy(zone, previous, version, gate);
+            }
+            let why = if batches == 1 {
+                reason.clone()
+            } else if i == 0 {
+                format!(
+                    "{reason}; `start_batch: {batch}`, so in {batches} batches, each gated healthy before the next starts: batch 1/{batches} starts {}",
+                    count - from
+                )
+            } else {
+                format!(
+                    "start batch {}/{batches}: scale {zone} ({version}) up to {count} of {to}",
+                    i + 1
+                )
+            };
+            match deploy {
+                Some(image) if i == 0 => self.deploy_zone(zone, image, version, count, why),
+                _ => self.scale(zone, count, why),
+            }
+        }
+    }
+
     pub fn scale(&mut self, zone: &str, replicas: u64, reason: String) {
         let service = self.name_of(zone);
         self.push(

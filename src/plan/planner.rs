@@ -591,8 +591,10 @@ fn general_warnings(
 fn reclaim(steps: &mut Builder, active: &str, active_version: &str, target: &str) {
     let full = steps.full;
     if steps.desired(active) < full {
-        steps.scale(
+        steps.start(
             active,
+            active_version,
+            None,
             full,
             format!("scale {active} ({active_version}) back up to {full} before it takes the traffic of {target} back"),
         );
@@ -647,10 +649,10 @@ struct Move<'a> {
 
 fn first_deploy(steps: &mut Builder, m: &Move) {
     let full = steps.full;
-    steps.deploy_zone(
+    steps.start(
         m.target,
-        m.image,
         m.version,
+        Some(m.image),
         full,
         format!(
             "first deploy of {}: start {full} replica(s) of {} in {}",
@@ -685,7 +687,7 @@ fn blue_green(steps: &mut Builder, m: &Move, active: &str, _active_version: &str
             m.version, m.target
         )
     };
-    steps.deploy_zone(m.target, m.image, m.version, full, reason);
+    steps.start(m.target, m.version, Some(m.image), full, reason);
     let gate = steps.gate_reason(m.target, full, m.version, "before any traffic moves");
     steps.wait_healthy(m.target, full, m.version, gate);
     steps.flip(
@@ -715,10 +717,10 @@ fn canary_move(
     let t = m.target;
     let (active, active_version) = (old.zone, old.version);
     if first {
-        steps.deploy_zone(
+        steps.start(
             t,
-            m.image,
             m.version,
+            Some(m.image),
             n,
             format!(
                 "{what}: start {n} replica(s) of {} in {t}, next to {active}",
@@ -726,7 +728,13 @@ fn canary_move(
             ),
         );
     } else if n > cn {
-        steps.scale(t, n, format!("{what}: scale {t} ({}) up to {n}", m.version));
+        steps.start(
+            t,
+            m.version,
+            None,
+            n,
+            format!("{what}: scale {t} ({}) up to {n}", m.version),
+        );
     }
     if o > co {
         steps.scale(
@@ -1074,7 +1082,7 @@ fn plan_canary_end(
     };
     let leaving = builder.desired(leave);
     if builder.desired(k) < full {
-        builder.scale(k, full, scale_up);
+        builder.start(k, v, None, full, scale_up);
     }
     let gate = builder.gate_reason(k, full, v, gate_why);
     builder.wait_healthy(k, full, v, gate);

@@ -66,8 +66,10 @@ pub fn rollback(req: &PlanRequest, to: &str) -> Result<Plan, Error> {
         for n in notes {
             builder.warn(n);
         }
-        builder.scale(
+        builder.start(
             &warm,
+            to,
+            None,
             full,
             format!(
                 "rollback: scale the warm zone {warm} ({to}) up to {full} replica(s); its service still holds {to}, so nothing is recreated"

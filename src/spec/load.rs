@@ -54,6 +54,7 @@ const POLICY_KEYS: &[&str] = &[
     "replicas",
     "canary",
     "rolling",
+    "start_batch",
     "health",
     "drain",
     "on_failure",
@@ -554,6 +555,7 @@ struct PolicyPatch {
     canary_old: Option<Spanned<u64>>,
     canary_steps: Option<Vec<Spanned<CanaryStep>>>,
     rolling_step: Option<Spanned<u64>>,
+    start_batch: Option<u64>,
     timeout: Option<Spanned<Duration>>,
     min_healthy: Option<Spanned<Duration>>,
     progress_deadline: Option<Spanned<Duration>>,
@@ -584,6 +586,7 @@ impl PolicyPatch {
                 .rolling_step
                 .clone()
                 .or_else(|| base.rolling_step.clone()),
+            start_batch: self.start_batch.or(base.start_batch),
             timeout: self.timeout.clone().or_else(|| base.timeout.clone()),
             min_healthy: self
                 .min_healthy
@@ -623,6 +626,9 @@ impl PolicyPatch {
         }
         if let Some(v) = &self.rolling_step {
             p.rolling.step = v.value;
+        }
+        if let Some(v) = self.start_batch {
+            p.start_batch = Some(v);
         }
         if let Some(v) = &self.timeout {
             p.health.timeout = v.value;
@@ -689,6 +695,9 @@ fn read_policy(r: &mut Reader, node: &Node, path: &str) -> Option<PolicyPatch> {
                     .map(|v| Spanned::new(v, &s.span));
             }
         }
+    }
+    if let Some(n) = map.get("start_batch") {
+        p.start_batch = r.exact_uint(n, &format!("{path}.start_batch"), 1, "start_batch: 1");
     }
     if let Some(n) = map.get("health") {
         read_health(r, n, &format!("{path}.health"), &mut p);

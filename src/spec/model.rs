@@ -192,6 +192,11 @@ pub struct Policy {
     pub replicas: Option<u64>,
     pub canary: Canary,
     pub rolling: Rolling,
+    /// Start a zone at most this many tasks at a time, each batch gated healthy before the
+    /// next starts (`None` = all at once). Spreads the cost of starting containers on a small
+    /// cluster, at the price of a longer deploy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_batch: Option<u64>,
     pub health: Health,
     pub drain: Drain,
     /// `None` = prompt on a terminal, roll back otherwise.
