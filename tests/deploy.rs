@@ -939,11 +939,11 @@ async fn rolling_killed_at_every_step_resumes() {
     killed_at_every_step(&["--strategy", "rolling", "--step", "1"]).await;
 }
 
-/// `start_batch: 1` starts the new zone one task at a time: each task is created only after
+/// `task_batch: 1` starts the new zone one task at a time: each task is created only after
 /// the one before it passed its gate (healthy, then `min_healthy: 1s`), where a zone started at
 /// once creates all of them in the same instant.
 #[tokio::test]
-async fn blue_green_with_start_batch_starts_one_task_at_a_time() {
+async fn blue_green_with_task_batch_starts_one_task_at_a_time() {
     let Some(stack) = Stack::new(3).await else {
         return;
     };
@@ -952,7 +952,7 @@ async fn blue_green_with_start_batch_starts_one_task_at_a_time() {
 
     stack.env.write(
         "shipctl.yaml",
-        &SPEC.replace("defaults:\n", "defaults:\n  start_batch: 1\n"),
+        &SPEC.replace("defaults:\n", "defaults:\n  task_batch: 1\n"),
     );
     let out = stack.deploy("1.1.0", &[]);
     stack.wait_zone("green", 3, "1.1.0").await;

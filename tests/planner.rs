@@ -1097,51 +1097,66 @@ fn starts_and_gates(sp: &plan::ServicePlan, zone: &str) -> (Vec<u64>, Vec<u64>) 
     (starts, gates)
 }
 
-fn spec_with_start_batch(strategy: Strategy, batch: u64) -> Spec {
+fn spec_with_task_batch(strategy: Strategy, batch: u64) -> Spec {
     let mut spec = spec_with(strategy);
-    spec.defaults.start_batch = Some(batch);
+    spec.defaults.task_batch = Some(batch);
     spec
 }
 
-/// `start_batch` starts a zone a few tasks at a time, each batch gated healthy before the next
-/// one starts; the keys move only after the last, full gate.
+/// `task_batch` starts a zone a few tasks at a time, each batch gated healthy before the next
+/// one starts; the keys move only after the last, full gate; the old zone stops as many at a
+/// time.
 #[test]
-fn blue_green_starts_the_new_zone_in_batches() {
+fn blue_green_starts_and_stops_zones_in_batches() {
     let c = web(Some(5));
-    let spec = spec_with_start_batch(Strategy::BlueGreen, 2);
+    let spec = spec_with_task_batch(Strategy::BlueGreen, 2);
     let plan = Case::new(&c, &spec, "blue@1.3.0").run(plan::plan);
     let sp = &plan.services[0];
     assert_eq!(
         starts_and_gates(sp, "green"),
         (vec![2, 4, 5], vec![2, 4, 5])
     );
-    // Each batch starts only after the gate of the one before it.
-    let kinds: Vec<&str> = sp
+    // Each batch starts only after the gate of the one before it; after the switch, blue
+    // stops as many at a time, each batch once the one before is gone.
+    let kinds: Vec<String> = sp
         .steps
         .iter()
         .filter_map(|s| match &s.action {
-            Action::UpdateZone { .. } | Action::Scale { .. } => Some("start"),
-            Action::WaitHealthy { .. } => Some("gate"),
-            Action::WriteKeys { .. } => Some("switch"),
+            Action::UpdateZone { replicas, .. } => Some(format!("green {replicas}")),
+            Action::Scale { zone, replicas, .. } => Some(format!("{zone} {replicas}")),
+            Action::WaitHealthy { .. } => Some("gate".into()),
+            Action::WriteKeys { .. } => Some("switch".into()),
+            Action::WaitStopped { replicas, .. } => Some(format!("gone to {replicas}")),
             _ => None,
         })
         .collect();
     assert_eq!(
         kinds,
         [
-            "start", "gate", "start", "gate", "start", "gate", "switch", "start"
+            "green 2",
+            "gate",
+            "green 4",
+            "gate",
+            "green 5",
+            "gate",
+            "switch",
+            "blue 3",
+            "gone to 3",
+            "blue 1",
+            "gone to 1",
+            "blue 0"
         ]
     );
-    snapshot("blue_green_start_batch", &plan);
+    snapshot("blue_green_task_batch", &plan);
 
     // A batch as large as the zone, or larger, is the plain plan.
     let whole = Case::new(&c, &spec_with(Strategy::BlueGreen), "blue@1.3.0").run(plan::plan);
     for batch in [5, 9] {
-        let spec = spec_with_start_batch(Strategy::BlueGreen, batch);
+        let spec = spec_with_task_batch(Strategy::BlueGreen, batch);
         let plan = Case::new(&c, &spec, "blue@1.3.0").run(plan::plan);
         assert_eq!(
             plan.services[0].steps, whole.services[0].steps,
-            "start_batch {batch}"
+            "task_batch {batch}"
         );
     }
 }
@@ -1149,14 +1164,14 @@ fn blue_green_starts_the_new_zone_in_batches() {
 #[test]
 fn a_first_deploy_a_promote_and_a_rollback_start_in_batches_too() {
     let c = web(Some(4));
-    let spec = spec_with_start_batch(Strategy::BlueGreen, 3);
+    let spec = spec_with_task_batch(Strategy::BlueGreen, 3);
     let first = Case::new(&c, &spec, "none").run(plan::plan);
     assert_eq!(
         starts_and_gates(&first.services[0], "blue"),
         (vec![3, 4], vec![3, 4])
     );
 
-    let spec = spec_with_start_batch(Strategy::Canary, 1);
+    let spec = spec_with_task_batch(Strategy::Canary, 1);
     let canary = Case::new(&c, &spec, "blue@1.3.0").run(plan::plan);
     assert_eq!(
         starts_and_gates(&canary.services[0], "green"),
@@ -1174,10 +1189,22 @@ fn a_first_deploy_a_promote_and_a_rollback_start_in_batches_too() {
         (vec![4], vec![4])
     );
 
-    let spec = spec_with_start_batch(Strategy::BlueGreen, 2);
+    let spec = spec_with_task_batch(Strategy::BlueGreen, 2);
     let rollback =
         Case::new(&c, &spec, "green@1.4.2:4+blue@1.3.0:0").run(|req| plan::rollback(req, "1.3.0"));
     let sp = &rollback.services[0];
     assert_eq!(sp.to.zone, "blue");
     assert_eq!(starts_and_gates(sp, "blue"), (vec![2, 4], vec![2, 4]));
+}
+
+/// A deploy that stopped half way (green already runs 2 of 4 tasks of the new version) goes on
+/// from those tasks: the batches do not start the zone over.
+#[test]
+fn batches_go_on_from_the_tasks_a_zone_already_runs() {
+    let c = web(Some(4));
+    let spec = spec_with_task_batch(Strategy::BlueGreen, 1);
+    let plan = Case::new(&c, &spec, "blue@1.3.0:4+green@1.4.2:2").run(plan::plan);
+    let sp = &plan.services[0];
+    assert_eq!(sp.to.zone, "green");
+    assert_eq!(starts_and_gates(sp, "green"), (vec![3, 4], vec![3, 4]));
 }

@@ -131,6 +131,11 @@ pub struct DeployArgs {
     #[arg(long, value_name = "N")]
     pub step: Option<u64>,
 
+    /// Start and stop a zone's tasks at most N at a time, each started batch gated healthy
+    /// before the next [default: spec `task_batch`, else all at once]
+    #[arg(long, value_name = "N")]
+    pub task_batch: Option<u64>,
+
     /// Full replica count of a zone [default: spec, else compose deploy.replicas, else 1]
     #[arg(long, value_name = "N")]
     pub replicas: Option<u64>,

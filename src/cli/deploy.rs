@@ -100,6 +100,7 @@ fn overrides(args: &DeployArgs) -> Overrides {
         step: args.step,
         replicas: args.replicas,
         promote: args.promote,
+        task_batch: args.task_batch,
     }
 }
 

@@ -95,6 +95,30 @@ impl Context<'_> {
         )
     }
 
+    /// Waits until `service` runs at most `replicas` tasks that have not ended. Gives up
+    /// quietly after `timeout`, and reads that fail only cost time: a task slow to stop is no
+    /// reason to fail a deploy that works.
+    pub async fn wait_stopped(
+        &self,
+        service: &str,
+        replicas: u64,
+        timeout: Duration,
+    ) -> Result<(), StepError> {
+        let deadline = self.clock.now() + timeout;
+        loop {
+            if let Ok(tasks) = self.cluster.tasks(service).await {
+                let alive = tasks.iter().filter(|t| !is_ended(t.state)).count();
+                if u64::try_from(alive).unwrap_or(u64::MAX) <= replicas {
+                    return Ok(());
+                }
+            }
+            if self.clock.now() >= deadline {
+                return Ok(());
+            }
+            self.sleep(self.options.poll_interval).await?;
+        }
+    }
+
     /// Adds the tasks of `services` that have ended to the history the health gates ignore
     /// (best effort: without it, old failures may only end a gate sooner).
     pub async fn forget_ended_tasks(&self, run: &mut ServiceRun<'_>, services: &[String]) {

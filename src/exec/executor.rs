@@ -617,6 +617,12 @@ impl<'a> Executor<'a> {
             Action::WriteKeys { writes } => self.write_keys(run, writes).await?,
             Action::WaitRouter { timeout } => self.ctx.wait_router(run, *timeout).await?,
             Action::WaitDrain { duration } => self.ctx.sleep(*duration).await?,
+            Action::WaitStopped {
+                service,
+                replicas,
+                timeout,
+                ..
+            } => self.ctx.wait_stopped(service, *replicas, *timeout).await?,
             Action::Pause {
                 duration: Some(duration),
             } => self.pause(run, *duration).await?,

@@ -13,6 +13,7 @@ pub fn action_kind(action: &Action) -> &'static str {
         Action::WriteKeys { .. } => "write_keys",
         Action::WaitRouter { .. } => "wait_router",
         Action::WaitDrain { .. } => "wait_drain",
+        Action::WaitStopped { .. } => "wait_stopped",
         Action::Pause { .. } => "pause",
         Action::Analyze { .. } => "analyze",
     }
@@ -51,6 +52,9 @@ pub fn summarize(action: &Action) -> String {
         }
         Action::WaitRouter { timeout } => format!("wait for the router (up to {})", d(*timeout)),
         Action::WaitDrain { duration } => format!("drain for {}", d(*duration)),
+        Action::WaitStopped { zone, replicas, .. } => {
+            format!("wait until {zone} runs at most {replicas} tasks")
+        }
         Action::Pause {
             duration: Some(duration),
         } => format!("pause for {}", d(*duration)),

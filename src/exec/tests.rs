@@ -168,7 +168,7 @@ fn policy(strategy: Strategy, on_failure: Option<OnFailure>) -> Policy {
             steps: Vec::new(),
         },
         rolling: Rolling { step: 1 },
-        start_batch: None,
+        task_batch: None,
         health: Health {
             timeout: Duration::from_secs(120),
             min_healthy: Duration::from_secs(2),
@@ -2507,4 +2507,52 @@ async fn after_a_failed_bake_the_warm_zone_takes_the_traffic_back_before_it_grow
     assert_eq!(w.cluster.desired(BLUE), Some(4));
     assert_eq!(w.cluster.desired(GREEN), Some(0));
     assert_eq!(w.keys(), World::original_keys());
+}
+
+fn wait_stopped(zone: &str, replicas: u64) -> Step {
+    step(Action::WaitStopped {
+        zone: zone.into(),
+        service: format!("demo_web-{zone}"),
+        replicas,
+        timeout: Duration::from_secs(30),
+    })
+}
+
+/// A batch of a scale-down goes on as soon as its tasks are gone; tasks that do not go only
+/// hold the deploy up to the wait's timeout, and the deploy still succeeds.
+#[tokio::test]
+async fn a_stop_batch_waits_for_its_tasks_to_be_gone_but_never_fails() {
+    let gone = |batches: Vec<Step>| {
+        let mut steps = vec![update("green", 3), wait("green", 3, "1.4.2"), flip()];
+        steps.extend(batches);
+        plan(Strategy::BlueGreen, None, steps)
+    };
+    let w = World::new(3);
+    w.run(&gone(vec![
+        scale("blue", 2),
+        wait_stopped("blue", 2),
+        scale("blue", 1),
+        wait_stopped("blue", 1),
+        scale("blue", 0),
+    ]))
+    .await
+    .expect("deploy succeeds");
+    assert!(
+        w.at("scale demo_web-blue 0") - w.at("scale demo_web-blue 2") < Duration::from_secs(1),
+        "the stopped tasks were gone at once"
+    );
+    assert_eq!(w.cluster.desired(BLUE), Some(0));
+
+    // Nothing scaled blue down: its 3 tasks never go, the wait gives up after 30 s.
+    let w = World::new(3);
+    let before = w.clock.elapsed();
+    w.run(&gone(vec![wait_stopped("blue", 1), scale("blue", 0)]))
+        .await
+        .expect("deploy succeeds");
+    let waited = w.at("scale demo_web-blue 0") - w.at("kv write");
+    assert!(
+        waited >= Duration::from_secs(30) && waited < Duration::from_secs(31),
+        "{waited:?} (started at {before:?})"
+    );
+    assert_eq!(w.cluster.desired(BLUE), Some(0));
 }

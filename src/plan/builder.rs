@@ -7,6 +7,10 @@ use super::{Action, ServiceState, Step};
 use crate::ports::KeyWrite;
 use crate::ports::traffic;
 
+/// How long a batch of a zone's scale-down waits for its tasks to be gone before the next
+/// batch stops anyway (a task's `stop_grace_period` is 10s unless set).
+const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The steps and warnings of one service, and what it needs to name things.
 pub(crate) struct Builder<'a> {
     pub service: &'a str,
@@ -84,10 +88,10 @@ impl Builder<'_> {
     }
 
     /// The replica counts `zone` passes through growing from `from` to `to` tasks under the
-    /// policy's `start_batch`, one per batch; the last is `to`. Without a batch size (or when
+    /// policy's `task_batch`, one per batch; the last is `to`. Without a batch size (or when
     /// the growth fits in one batch) that is `[to]` alone.
-    pub fn start_batches(&self, from: u64, to: u64) -> Vec<u64> {
-        let Some(batch) = self.policy.start_batch.filter(|b| *b > 0) else {
+    pub fn batches_up(&self, from: u64, to: u64) -> Vec<u64> {
+        let Some(batch) = self.policy.task_batch.filter(|b| *b > 0) else {
             return vec![to];
         };
         let mut counts = Vec::new();
@@ -100,8 +104,8 @@ impl Builder<'_> {
         counts
     }
 
-    /// Grows `zone` to `to` tasks of `version`, at most `start_batch` at a time: `first`
-    /// creates or updates the zone with `image` (else the zone is scaled), and each batch but
+    /// Grows `zone` to `to` tasks of `version`, at most `task_batch` at a time: with `deploy`
+    /// (an image) the first batch creates or updates the zone, else it scales it; each batch but
     /// the last is gated healthy before the next starts. The last batch's gate is the caller's,
     /// which is the only gate when the whole growth is one batch.
     pub fn start(
@@ -112,14 +116,21 @@ impl Builder<'_> {
         to: u64,
         reason: String,
     ) {
-        let from = if deploy.is_some() {
-            0
+        // A zone that already runs this version (a deploy resumed after an interruption)
+        // keeps its tasks: the batches go on from there instead of starting over.
+        let runs_it = self
+            .state
+            .zones
+            .get(zone)
+            .is_some_and(|z| z.version.as_deref() == Some(version));
+        let from = if deploy.is_none() || runs_it {
+            self.desired(zone).min(to)
         } else {
-            self.desired(zone)
+            0
         };
-        let counts = self.start_batches(from, to);
+        let counts = self.batches_up(from, to);
         let batches = counts.len();
-        let batch = self.policy.start_batch.unwrap_or(to);
+        let batch = self.policy.task_batch.unwrap_or(to);
         for (i, &count) in counts.iter().enumerate() {
             if i > 0 {
                 let previous = counts[i - 1];
@@ -135,7 +146,7 @@ impl Builder<'_> {
                 reason.clone()
             } else if i == 0 {
                 format!(
-                    "{reason}; `start_batch: {batch}`, so in {batches} batches, each gated healthy before the next starts: batch 1/{batches} starts {}",
+                    "{reason}; `task_batch: {batch}`, so in {batches} batches, each gated healthy before the next starts: batch 1/{batches} starts {}",
                     count - from
                 )
             } else {
@@ -382,12 +393,63 @@ impl Builder<'_> {
                 "let requests in flight on {old_zone} finish before its tasks stop"
             ));
         }
-        self.scale(
+        self.stop(
             old_zone,
-            0,
+            old,
             format!(
                 "scale {old_zone} down to 0; the service is kept, so a rollback is a key flip and a scale-up away"
             ),
         );
+    }
+
+    /// Scales `zone` from `from` tasks down to 0, at most `task_batch` at a time: after each
+    /// batch but the last, the next waits until its tasks are gone.
+    fn stop(&mut self, zone: &str, from: u64, reason: String) {
+        let counts = self.batches_down(from);
+        let batches = counts.len();
+        let service = self.name_of(zone);
+        for (i, &count) in counts.iter().enumerate() {
+            if batches == 1 {
+                self.scale(zone, count, reason.clone());
+                continue;
+            }
+            let n = i + 1;
+            if n < batches {
+                self.scale(
+                    zone,
+                    count,
+                    format!("stop batch {n}/{batches}: scale {zone} down to {count}"),
+                );
+                self.push(
+                    Action::WaitStopped {
+                        zone: zone.to_string(),
+                        service: service.clone(),
+                        replicas: count,
+                        timeout: STOP_WAIT,
+                    },
+                    format!(
+                        "stop batch {n}/{batches}: its task(s) are gone before the next ones stop (`task_batch`)"
+                    ),
+                );
+            } else {
+                self.scale(zone, count, format!("stop batch {n}/{batches}: {reason}"));
+            }
+        }
+    }
+
+    /// The replica counts a zone passes through shrinking from `from` to 0 under the policy's
+    /// `task_batch`, one per batch; the last is 0.
+    fn batches_down(&self, from: u64) -> Vec<u64> {
+        let Some(batch) = self.policy.task_batch.filter(|b| *b > 0) else {
+            return vec![0];
+        };
+        let mut counts = Vec::new();
+        let mut n = from;
+        while n > batch {
+            n -= batch;
+            counts.push(n);
+        }
+        counts.push(0);
+        counts
     }
 }

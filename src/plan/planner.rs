@@ -1021,6 +1021,7 @@ fn policy_for(req: &PlanRequest, name: &str, def: &Service) -> Result<(Policy, u
     // promote/abort only need the replica count; strategy flags do not apply to them.
     let overrides = Overrides {
         replicas: req.overrides.replicas,
+        task_batch: req.overrides.task_batch,
         ..Overrides::default()
     };
     req.spec

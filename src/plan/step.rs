@@ -57,6 +57,16 @@ pub enum Action {
     },
     /// Write these keys in one atomic operation (all or none).
     WriteKeys { writes: Vec<KeyWrite> },
+    /// Wait until `zone` runs at most `replicas` tasks: the tasks of a scale-down are gone
+    /// before the next batch stops. Waiting longer than `timeout` is no failure: the deploy
+    /// goes on.
+    WaitStopped {
+        zone: String,
+        service: String,
+        replicas: u64,
+        #[serde(with = "crate::spec::duration::serde_duration")]
+        timeout: Duration,
+    },
     /// Wait until the router reports it serves the new keys.
     WaitRouter {
         #[serde(with = "crate::spec::duration::serde_duration")]

@@ -55,7 +55,7 @@ impl Default for Policy {
             replicas: None,
             canary: Canary::default(),
             rolling: Rolling::default(),
-            start_batch: None,
+            task_batch: None,
             health: Health::default(),
             drain: Drain::default(),
             on_failure: None,

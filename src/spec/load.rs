@@ -54,7 +54,7 @@ const POLICY_KEYS: &[&str] = &[
     "replicas",
     "canary",
     "rolling",
-    "start_batch",
+    "task_batch",
     "health",
     "drain",
     "on_failure",
@@ -555,7 +555,7 @@ struct PolicyPatch {
     canary_old: Option<Spanned<u64>>,
     canary_steps: Option<Vec<Spanned<CanaryStep>>>,
     rolling_step: Option<Spanned<u64>>,
-    start_batch: Option<u64>,
+    task_batch: Option<u64>,
     timeout: Option<Spanned<Duration>>,
     min_healthy: Option<Spanned<Duration>>,
     progress_deadline: Option<Spanned<Duration>>,
@@ -586,7 +586,7 @@ impl PolicyPatch {
                 .rolling_step
                 .clone()
                 .or_else(|| base.rolling_step.clone()),
-            start_batch: self.start_batch.or(base.start_batch),
+            task_batch: self.task_batch.or(base.task_batch),
             timeout: self.timeout.clone().or_else(|| base.timeout.clone()),
             min_healthy: self
                 .min_healthy
@@ -627,8 +627,8 @@ impl PolicyPatch {
         if let Some(v) = &self.rolling_step {
             p.rolling.step = v.value;
         }
-        if let Some(v) = self.start_batch {
-            p.start_batch = Some(v);
+        if let Some(v) = self.task_batch {
+            p.task_batch = Some(v);
         }
         if let Some(v) = &self.timeout {
             p.health.timeout = v.value;
@@ -696,8 +696,8 @@ fn read_policy(r: &mut Reader, node: &Node, path: &str) -> Option<PolicyPatch> {
             }
         }
     }
-    if let Some(n) = map.get("start_batch") {
-        p.start_batch = r.exact_uint(n, &format!("{path}.start_batch"), 1, "start_batch: 1");
+    if let Some(n) = map.get("task_batch") {
+        p.task_batch = r.exact_uint(n, &format!("{path}.task_batch"), 1, "task_batch: 1");
     }
     if let Some(n) = map.get("health") {
         read_health(r, n, &format!("{path}.health"), &mut p);

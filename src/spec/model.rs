@@ -193,10 +193,11 @@ pub struct Policy {
     pub canary: Canary,
     pub rolling: Rolling,
     /// Start a zone at most this many tasks at a time, each batch gated healthy before the
-    /// next starts (`None` = all at once). Spreads the cost of starting containers on a small
-    /// cluster, at the price of a longer deploy.
+    /// next starts, and stop the old zone as many at a time (`None` = all at once). Spreads
+    /// the cost of starting and stopping containers on a small cluster, at the price of a
+    /// longer deploy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start_batch: Option<u64>,
+    pub task_batch: Option<u64>,
     pub health: Health,
     pub drain: Drain,
     /// `None` = prompt on a terminal, roll back otherwise.
@@ -341,4 +342,7 @@ pub struct Overrides {
     pub step: Option<u64>,
     pub replicas: Option<u64>,
     pub promote: bool,
+    /// `--task-batch`: over the spec's `task_batch`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_batch: Option<u64>,
 }

@@ -104,6 +104,15 @@ impl Spec {
             }
             policy.rolling.step = step;
         }
+        if let Some(batch) = overrides.task_batch {
+            if batch == 0 {
+                return Err(Error::usage(
+                    "`--task-batch` must be at least 1",
+                    "a zone starts at least one task per batch, e.g. `--task-batch 1`",
+                ));
+            }
+            policy.task_batch = Some(batch);
+        }
         if overrides.promote {
             if strategy != Strategy::Canary {
                 return Err(conflict("--promote", Strategy::Canary));
@@ -296,6 +305,27 @@ mod tests {
             ..Overrides::default()
         };
         assert!(policy(&spec, "web", &o).is_err());
+    }
+
+    #[test]
+    fn task_batch_flag_wins_over_the_spec_and_is_at_least_one() {
+        let mut spec = Spec::default();
+        spec.defaults.task_batch = Some(3);
+        let p = policy(&spec, "web", &Overrides::default()).unwrap();
+        assert_eq!(p.task_batch, Some(3));
+        let o = Overrides {
+            task_batch: Some(1),
+            ..Overrides::default()
+        };
+        let p = policy(&spec, "web", &o).unwrap();
+        assert_eq!(p.task_batch, Some(1));
+        let o = Overrides {
+            task_batch: Some(0),
+            ..Overrides::default()
+        };
+        let err = policy(&spec, "web", &o).unwrap_err();
+        assert!(err.to_string().contains("`--task-batch`"), "{err}");
+        assert_eq!(err.exit_code(), 2);
     }
 
     #[test]

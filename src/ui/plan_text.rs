@@ -187,6 +187,15 @@ pub fn describe(action: &Action) -> Vec<String> {
             )]
         }
         Action::WaitDrain { duration } => vec![format!("drain for {}", fmt_duration(*duration))],
+        Action::WaitStopped {
+            service,
+            replicas: n,
+            timeout,
+            ..
+        } => vec![format!(
+            "wait until {service} runs at most {n} task(s) (up to {})",
+            fmt_duration(*timeout)
+        )],
         Action::Pause { duration: Some(d) } => vec![format!("pause {}", fmt_duration(*d))],
         Action::Pause { duration: None } => vec!["pause until promoted".to_string()],
         Action::Analyze {
