@@ -283,7 +283,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__deploy)
-            opts="-m -f -p -H -y -v -h --version --strategy --new --old --step --replicas --promote --dry-run --assume-state --out --plan --lock-wait --parallel --message --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help"
+            opts="-m -f -p -H -y -v -h --version --strategy --new --old --step --task-batch --replicas --promote --dry-run --assume-state --out --plan --lock-wait --parallel --message --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -306,6 +306,10 @@ _shipctl() {
                     return 0
                     ;;
                 --step)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --task-batch)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -713,7 +717,7 @@ _shipctl() {
             return 0
             ;;
         shipctl__subcmd__plan)
-            opts="-m -f -p -H -y -v -h --version --strategy --new --old --step --replicas --promote --dry-run --assume-state --out --plan --lock-wait --parallel --message --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help"
+            opts="-m -f -p -H -y -v -h --version --strategy --new --old --step --task-batch --replicas --promote --dry-run --assume-state --out --plan --lock-wait --parallel --message --file --project --spec --env-file --host --kv --output --events --yes --non-interactive --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -736,6 +740,10 @@ _shipctl() {
                     return 0
                     ;;
                 --step)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --task-batch)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -58,6 +58,7 @@ in-place\t'One Swarm service updated by Swarm itself, for what must never run tw
 complete -c shipctl -n "__fish_shipctl_using_subcommand plan" -l new -d 'Canary: replicas of the new version' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand plan" -l old -d 'Canary: replicas of the old version kept alongside' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand plan" -l step -d 'Rolling: replicas moved per batch' -r
+complete -c shipctl -n "__fish_shipctl_using_subcommand plan" -l task-batch -d 'Start and stop a zone\'s tasks at most N at a time, each started batch gated healthy before the next [default: spec `task_batch`, else all at once]' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand plan" -l replicas -d 'Full replica count of a zone [default: spec, else compose deploy.replicas, else 1]' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand plan" -l assume-state -d 'Plan against this state instead of reading the cluster, e.g. `blue@1.3.0`, `none`, `web=blue@1.3.0,api=green@2.0`' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand plan" -l out -d 'Save the plan as JSON (with `plan`)' -r -F
@@ -88,6 +89,7 @@ in-place\t'One Swarm service updated by Swarm itself, for what must never run tw
 complete -c shipctl -n "__fish_shipctl_using_subcommand deploy" -l new -d 'Canary: replicas of the new version' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand deploy" -l old -d 'Canary: replicas of the old version kept alongside' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand deploy" -l step -d 'Rolling: replicas moved per batch' -r
+complete -c shipctl -n "__fish_shipctl_using_subcommand deploy" -l task-batch -d 'Start and stop a zone\'s tasks at most N at a time, each started batch gated healthy before the next [default: spec `task_batch`, else all at once]' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand deploy" -l replicas -d 'Full replica count of a zone [default: spec, else compose deploy.replicas, else 1]' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand deploy" -l assume-state -d 'Plan against this state instead of reading the cluster, e.g. `blue@1.3.0`, `none`, `web=blue@1.3.0,api=green@2.0`' -r
 complete -c shipctl -n "__fish_shipctl_using_subcommand deploy" -l out -d 'Save the plan as JSON (with `plan`)' -r -F
