@@ -2545,14 +2545,13 @@ async fn a_stop_batch_waits_for_its_tasks_to_be_gone_but_never_fails() {
 
     // Nothing scaled blue down: its 3 tasks never go, the wait gives up after 30 s.
     let w = World::new(3);
-    let before = w.clock.elapsed();
     w.run(&gone(vec![wait_stopped("blue", 1), scale("blue", 0)]))
         .await
         .expect("deploy succeeds");
     let waited = w.at("scale demo_web-blue 0") - w.at("kv write");
     assert!(
         waited >= Duration::from_secs(30) && waited < Duration::from_secs(31),
-        "{waited:?} (started at {before:?})"
+        "{waited:?}"
     );
     assert_eq!(w.cluster.desired(BLUE), Some(0));
 }

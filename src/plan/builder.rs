@@ -87,17 +87,17 @@ impl Builder<'_> {
         self.push(action, reason);
     }
 
-    /// The replica counts `zone` passes through growing from `from` to `to` tasks under the
-    /// policy's `task_batch`, one per batch; the last is `to`. Without a batch size (or when
-    /// the growth fits in one batch) that is `[to]` alone.
-    pub fn batches_up(&self, from: u64, to: u64) -> Vec<u64> {
+    /// The replica counts a zone passes through from `from` to `to` tasks under the policy's
+    /// `task_batch`, one per batch, up or down; the last is `to`. Without a batch size (or when
+    /// the change fits in one batch) that is `[to]` alone.
+    fn batches(&self, from: u64, to: u64) -> Vec<u64> {
         let Some(batch) = self.policy.task_batch.filter(|b| *b > 0) else {
             return vec![to];
         };
         let mut counts = Vec::new();
         let mut n = from;
-        while to.saturating_sub(n) > batch {
-            n += batch;
+        while n.abs_diff(to) > batch {
+            n = if n < to { n + batch } else { n - batch };
             counts.push(n);
         }
         counts.push(to);
@@ -128,7 +128,7 @@ impl Builder<'_> {
         } else {
             0
         };
-        let counts = self.batches_up(from, to);
+        let counts = self.batches(from, to);
         let batches = counts.len();
         let batch = self.policy.task_batch.unwrap_or(to);
         for (i, &count) in counts.iter().enumerate() {
@@ -405,7 +405,7 @@ impl Builder<'_> {
     /// Scales `zone` from `from` tasks down to 0, at most `task_batch` at a time: after each
     /// batch but the last, the next waits until its tasks are gone.
     fn stop(&mut self, zone: &str, from: u64, reason: String) {
-        let counts = self.batches_down(from);
+        let counts = self.batches(from, 0);
         let batches = counts.len();
         let service = self.name_of(zone);
         for (i, &count) in counts.iter().enumerate() {
@@ -435,21 +435,5 @@ impl Builder<'_> {
                 self.scale(zone, count, format!("stop batch {n}/{batches}: {reason}"));
             }
         }
-    }
-
-    /// The replica counts a zone passes through shrinking from `from` to 0 under the policy's
-    /// `task_batch`, one per batch; the last is 0.
-    fn batches_down(&self, from: u64) -> Vec<u64> {
-        let Some(batch) = self.policy.task_batch.filter(|b| *b > 0) else {
-            return vec![0];
-        };
-        let mut counts = Vec::new();
-        let mut n = from;
-        while n > batch {
-            n -= batch;
-            counts.push(n);
-        }
-        counts.push(0);
-        counts
     }
 }
