@@ -378,3 +378,29 @@ fn no_output_format_carries_a_secret_value() {
         "every value, not a guess at which"
     );
 }
+
+/// `--task-batch` reaches the plan: the zone starts and stops one task at a time; `0` is
+/// refused with what to write instead (exit 2).
+#[test]
+fn task_batch_flag_plans_one_task_at_a_time() {
+    let env = demo();
+    let args = ["plan", "--assume-state", "blue@1.0.0", "--version", "1.1.0"];
+    let plain = env.run(&args);
+    assert_eq!(plain.status.code(), Some(0), "{}", stderr(&plain));
+    assert!(!stdout(&plain).contains("batch"), "{}", stdout(&plain));
+
+    let batched = env.run(&[&args[..], &["--task-batch", "1"]].concat());
+    assert_eq!(batched.status.code(), Some(0), "{}", stderr(&batched));
+    let text = stdout(&batched);
+    assert!(text.contains("`task_batch: 1`"), "{text}");
+    assert!(text.contains("stop batch 1/"), "{text}");
+    assert!(text.contains("runs at most"), "{text}");
+
+    let zero = env.run(&[&args[..], &["--task-batch", "0"]].concat());
+    assert_eq!(zero.status.code(), Some(2), "{}", stderr(&zero));
+    assert!(
+        stderr(&zero).contains("e.g. `--task-batch 1`"),
+        "{}",
+        stderr(&zero)
+    );
+}
