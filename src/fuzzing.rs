@@ -19,7 +19,7 @@ use crate::kv;
 use crate::plan::assume;
 use crate::ports::{traffic, values};
 use crate::spec::{self, Overrides, Spec};
-use crate::yaml::SourceFile;
+use crate::yaml::{self, SourceFile};
 
 /// A target's entry: any bytes in, a panic only for a bug.
 pub type Entry = fn(&[u8]);
@@ -33,6 +33,7 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("assume_state", assume_state),
     ("traffic", traffic),
     ("kv_response", kv_response),
+    ("yaml_reader", yaml_reader),
 ];
 
 /// Renders an error as the user sees it: spans must land inside the text they point into.
@@ -315,5 +316,17 @@ pub fn kv_response(data: &[u8]) {
                 let _ = e.to_string();
             }
         }
+    }
+}
+
+/// Any text through the quick YAML reader and the full parser: where the quick reader reads
+/// it, it must hand out the same events at the same places, and never read what the full
+/// parser refuses.
+pub fn yaml_reader(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Err(difference) = yaml::compare_quick_reader(text) {
+        panic!("{difference}");
     }
 }

@@ -5,12 +5,14 @@
 //! still point at the file, line and column the user wrote.
 
 pub mod duration;
+mod fast;
 mod node;
 mod parse;
 mod read;
 mod source;
 mod split;
 
+pub use fast::compare as compare_quick_reader;
 pub use node::{Mapping, Node, Value};
 pub use parse::parse;
 pub use read::{Reader, Spanned, child_path, suggest};

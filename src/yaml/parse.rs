@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span as YamlSpan};
 
-use super::{Mapping, Node, SourceFile, Span, Value, split};
+use super::{Mapping, Node, SourceFile, Span, Value, fast, split};
 use crate::error::InputError;
 
 /// How many values the aliases of one document may copy in all. Nested aliases multiply (ten
@@ -45,7 +45,7 @@ fn parse_range(
     positions: &Positions,
     range: Range<usize>,
 ) -> Result<Option<Node>, InputError> {
-    let mut builder = Builder {
+    let new_builder = || Builder {
         file,
         positions,
         base: range.start,
@@ -56,10 +56,29 @@ fn parse_range(
         root: None,
         documents: 0,
     };
-    for event in Parser::new_from_str(&file.text[range]) {
+    let text = &file.text[range.clone()];
+    // The quick reader first; the full parser reads what it gives up on, and words every
+    // error (a duplicate key included, so that messages never depend on the reader).
+    let mut builder = new_builder();
+    if fast::read(text, |event, start, end| {
+        builder
+            .event(event, YamlSpan::new(marker(start), marker(end)))
+            .is_ok()
+    })
+    .is_some()
+    {
+        return Ok(builder.root);
+    }
+    let mut builder = new_builder();
+    for event in Parser::new_from_str(text) {
         builder.take(event)?;
     }
     Ok(builder.root)
+}
+
+/// A parser position; the builder reads only its character index.
+fn marker(index: usize) -> saphyr_parser::Marker {
+    saphyr_parser::Marker::new(index, 0, 0)
 }
 
 /// The parts of `parts` parsed at once and put together, or `None` when any of them does not
