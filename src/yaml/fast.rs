@@ -261,8 +261,7 @@ where
             }
         }
         let after = match self.b[first] {
-            b'[' => self.flow_seq(first)?,
-            b'{' => self.flow_map(first)?,
+            b'[' | b'{' => self.flow(first)?,
             _ => {
                 let scalar = self.scalar(first, false)?;
                 let after = scalar.after;
@@ -277,80 +276,70 @@ where
         self.next_content(self.eol(rest) + 1)
     }
 
-    /// A one-line flow sequence at `at` (its `[`); where it ends.
-    fn flow_seq(&mut self, at: usize) -> Option<usize> {
+    /// A one-line flow collection at `at` (its `[` or `{`); where it ends.
+    fn flow(&mut self, at: usize) -> Option<usize> {
+        let map = self.b[at] == b'{';
+        let (start, end_event, close) = if map {
+            (Event::MappingStart(0, None), Event::MappingEnd, b'}')
+        } else {
+            (Event::SequenceStart(0, None), Event::SequenceEnd, b']')
+        };
         // The full parser's range of a `[` or `{` runs over the spaces after it.
         let end = self.skip_spaces(at + 1);
-        self.send(Event::SequenceStart(0, None), at, end)?;
-        let mut i = at + 1;
+        self.send(start, at, end)?;
+        let mut i = end;
         loop {
-            i = self.skip_spaces(i);
             match self.b.get(i) {
-                Some(b']') => {
-                    self.send(Event::SequenceEnd, i, i + 1)?;
+                Some(&c) if c == close => {
+                    self.send(end_event, i, i + 1)?;
                     return Some(i + 1);
                 }
                 None | Some(b'\n' | b',' | b'#') => return None,
                 _ => {}
             }
-            let after = self.flow_node(i)?;
-            i = self.skip_spaces(after);
+            i = if map {
+                self.flow_entry(i)?
+            } else {
+                self.flow_node(i)?
+            };
+            i = self.skip_spaces(i);
             match self.b.get(i) {
-                Some(b',') => i += 1,
-                Some(b']') => {}
+                Some(b',') => i = self.skip_spaces(i + 1),
+                Some(&c) if c == close => {}
                 _ => return None,
             }
         }
     }
 
-    /// A one-line flow mapping at `at` (its `{`); where it ends.
-    fn flow_map(&mut self, at: usize) -> Option<usize> {
-        let end = self.skip_spaces(at + 1);
-        self.send(Event::MappingStart(0, None), at, end)?;
-        let mut i = at + 1;
-        loop {
-            i = self.skip_spaces(i);
-            match self.b.get(i) {
-                Some(b'}') => {
-                    self.send(Event::MappingEnd, i, i + 1)?;
-                    return Some(i + 1);
-                }
-                None | Some(b'\n' | b',' | b'#' | b'[' | b']' | b'{') => return None,
-                _ => {}
-            }
-            let key = self.scalar(i, true)?;
-            let colon = key.after;
-            if self.b.get(colon) != Some(&b':')
-                || !matches!(self.b.get(colon + 1), Some(b' ' | b',' | b'}'))
-            {
-                return None;
-            }
-            let end = key.after;
-            self.scalar_event(key, end)?;
-            i = self.skip_spaces(colon + 1);
-            match self.b.get(i) {
-                Some(b',' | b'}') => self.send(
+    /// A `key: value` (or `key:`) of a flow mapping at `at`; where it ends.
+    fn flow_entry(&mut self, at: usize) -> Option<usize> {
+        let key = self.scalar(at, true)?;
+        let colon = key.after;
+        if self.b.get(colon) != Some(&b':')
+            || !matches!(self.b.get(colon + 1), Some(b' ' | b',' | b'}'))
+        {
+            return None;
+        }
+        self.scalar_event(key, colon)?;
+        let i = self.skip_spaces(colon + 1);
+        match self.b.get(i) {
+            Some(b',' | b'}') => {
+                self.send(
                     Event::Scalar(Cow::Borrowed(""), ScalarStyle::Plain, 0, None),
                     colon,
                     colon,
-                )?,
-                None | Some(b'\n' | b'#') => return None,
-                _ => i = self.flow_node(i)?,
+                )?;
+                Some(i)
             }
-            i = self.skip_spaces(i);
-            match self.b.get(i) {
-                Some(b',') => i += 1,
-                Some(b'}') => {}
-                _ => return None,
-            }
+            None | Some(b'\n' | b'#') => None,
+            _ => self.flow_node(i),
         }
     }
 
     /// A node inside a flow collection; where it ends.
     fn flow_node(&mut self, at: usize) -> Option<usize> {
         match self.b.get(at) {
-            Some(b'[') => self.flow_seq(at),
-            Some(b'{') => self.flow_map(at),
+            Some(b'[' | b'{') => self.flow(at),
             _ => {
                 let scalar = self.scalar(at, true)?;
                 let after = scalar.after;
