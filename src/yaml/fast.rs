@@ -678,16 +678,22 @@ services:
         assert!(damaged_read > 300, "{damaged_read} damaged copies read");
     }
 
-    /// The shape `bench/gen-compose.sh` writes, the one `plan` is measured on: read quickly.
+    /// The shape `bench/gen-compose.sh` writes, the one `plan` is measured on: read quickly,
+    /// whole and in the parts a big file is parsed in at once.
     #[test]
-    fn reads_the_benchmarks_compose_file() {
+    fn reads_the_benchmarks_compose_file_whole_and_in_parts() {
         let mut text = String::from("name: bench\nservices:\n");
-        for i in 1..=20 {
+        for i in 1..=200 {
             text.push_str(&format!(
                 "  svc{i}:\n    image: registry.example.com:5000/team/svc{i}:${{IMAGE_VERSION:-1.0.{i}}}\n    command: [\"serve\", \"--port\", \"8080\"]\n    environment:\n      SERVICE_ID: \"{i}\"\n      LOG_LEVEL: info\n    labels:\n      team: platform\n    networks: [backend]\n    healthcheck:\n      test: [\"CMD\", \"wget\", \"-q\", \"-O-\", \"http://localhost:8080/health\"]\n      interval: 5s\n    deploy:\n      replicas: 3\n      resources:\n        limits: {{cpus: \"0.5\", memory: 256M}}\n      update_config: {{parallelism: 1, order: start-first}}\n"
             ));
         }
         text.push_str("networks:\n  backend:\n    driver: overlay\n");
         assert!(check(&text, "benchmark compose"));
+        let parts = super::super::split::parts(&text, 4).expect("a big file is cut");
+        assert_eq!(parts.services.len(), 3);
+        for part in [parts.head, parts.tail].into_iter().chain(parts.services) {
+            assert!(check(&text[part.clone()], &format!("part {part:?}")));
+        }
     }
 }
