@@ -37,6 +37,7 @@ where
         text,
         b: text.as_bytes(),
         emit,
+        depth: 0,
     };
     let Some((line, indent)) = reader.next_content(0)? else {
         return Some(());
@@ -51,10 +52,16 @@ where
     reader.send(Event::DocumentEnd, end, end)
 }
 
+/// How deep collections may nest here. Each level is a call on the stack (parts of a big
+/// file are read on threads with small stacks), and real files nest a few levels; deeper text
+/// (`[[[[...`) goes to the full parser, which keeps its levels on the heap.
+const MAX_DEPTH: usize = 64;
+
 struct Reader<'a, F> {
     text: &'a str,
     b: &'a [u8],
     emit: F,
+    depth: usize,
 }
 
 /// A scalar as read: its text and style, its range, and where its text ends (after the closing
@@ -170,7 +177,22 @@ where
             .then_some((scalar, colon))
     }
 
+    /// `read` one level deeper, or `None` past [`MAX_DEPTH`].
+    fn nested<T>(&mut self, read: impl FnOnce(&mut Self) -> Option<T>) -> Option<T> {
+        if self.depth >= MAX_DEPTH {
+            return None;
+        }
+        self.depth += 1;
+        let out = read(self);
+        self.depth -= 1;
+        out
+    }
+
     fn block_map(&mut self, first: usize, indent: usize) -> Option<Next> {
+        self.nested(|r| r.block_map_entries(first, indent))
+    }
+
+    fn block_map_entries(&mut self, first: usize, indent: usize) -> Option<Next> {
         self.send(Event::MappingStart(0, None), first, first)?;
         let mut at = first;
         loop {
@@ -197,6 +219,10 @@ where
     /// value of (`indentless`) starts, for the full parser, at what follows that `-`: the
     /// entry, or the end of its line.
     fn block_seq(&mut self, first: usize, indent: usize, indentless: bool) -> Option<Next> {
+        self.nested(|r| r.block_seq_entries(first, indent, indentless))
+    }
+
+    fn block_seq_entries(&mut self, first: usize, indent: usize, indentless: bool) -> Option<Next> {
         let start = if indentless {
             self.token_or_eol(first + 1)
         } else {
@@ -278,6 +304,10 @@ where
 
     /// A one-line flow collection at `at` (its `[` or `{`); where it ends.
     fn flow(&mut self, at: usize) -> Option<usize> {
+        self.nested(|r| r.flow_entries(at))
+    }
+
+    fn flow_entries(&mut self, at: usize) -> Option<usize> {
         let map = self.b[at] == b'{';
         let (start, end_event, close) = if map {
             (Event::MappingStart(0, None), Event::MappingEnd, b'}')
@@ -574,6 +604,11 @@ services:
         ] {
             assert!(!check(text, "unsupported"), "read: {text:?}");
         }
+        // Nested deeper than the reader goes: the full parser reads it.
+        let deep = format!("a: {}{}\n", "[".repeat(100), "]".repeat(100));
+        assert!(!check(&deep, "deep"));
+        let shallow = format!("a: {}{}\n", "[".repeat(60), "]".repeat(60));
+        assert!(check(&shallow, "shallow"));
     }
 
     /// Every YAML file of the project (fixtures, the fuzz corpora of the compose and spec
