@@ -380,7 +380,7 @@ where
     }
 
     /// A one-line scalar at `at`: quoted (without escapes), or plain. In a flow collection
-    /// (`flow`) a plain scalar ends at any `:` and flow indicator.
+    /// (`flow`) a plain scalar ends at a space, any `:` and any flow indicator.
     fn scalar(&self, at: usize, flow: bool) -> Option<Scalar<'a>> {
         let b = self.b;
         match *b.get(at)? {
@@ -448,6 +448,9 @@ where
         let mut after = at;
         while let Some(&c) = b.get(i) {
             match c {
+                // In a flow collection a plain scalar is one word here: the full parser has
+                // rules of its own for what may follow a space there (`[6 -]` is refused).
+                b'\n' | b' ' if flow => break,
                 b'\n' => break,
                 b' ' => {
                     i += 1;
@@ -601,6 +604,8 @@ services:
             "a:\n  b: 1\n c: 2\n",
             "just a scalar\n",
             "{a: 1}\n",
+            "- {nw: 6   -}\n",
+            "a: [b c]\n",
         ] {
             assert!(!check(text, "unsupported"), "read: {text:?}");
         }
