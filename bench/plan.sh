@@ -67,12 +67,19 @@ measure() {
 }
 
 # The before build and this one by turns, RUNS times each, on one compose file: their medians
-# (ms), and the figure "wall time, before" next to this build's.
+# (ms), and the figure "wall time, before" next to this build's. Which goes first alternates
+# (before, after, after, before, ...): on a busy machine, the second of two runs in a row was
+# about 5 ms slower, the same build in both places.
 side_by_side() {
   local n=$1 file=$2 before=() after=() i
   for ((i = 0; i < runs; i++)); do
-    before+=("$(once "$SHIPCTL_BEFORE" plan -f "$file" --assume-state none --version 2.0.0)")
-    after+=("$(once "$bin" plan -f "$file" --assume-state none --version 2.0.0)")
+    if ((i % 2 == 0)); then
+      before+=("$(once "$SHIPCTL_BEFORE" plan -f "$file" --assume-state none --version 2.0.0)")
+      after+=("$(once "$bin" plan -f "$file" --assume-state none --version 2.0.0)")
+    else
+      after+=("$(once "$bin" plan -f "$file" --assume-state none --version 2.0.0)")
+      before+=("$(once "$SHIPCTL_BEFORE" plan -f "$file" --assume-state none --version 2.0.0)")
+    fi
   done
   local mb ma
   mb=$(printf '%s\n' "${before[@]}" | sort -n | awk '{ t[NR] = $1 } END { printf "%.1f", t[int((NR + 1) / 2)] / 1000 }')
