@@ -11,6 +11,7 @@ mod exec;
 pub mod fuzzing;
 pub mod kv;
 mod metrics;
+mod parallel;
 pub mod plan;
 pub mod ports;
 mod route;

@@ -9,12 +9,13 @@ use crate::yaml::{Mapping, Node, Reader, Value, suggest};
 /// What conversion collects along the way.
 pub struct Ctx<'a> {
     pub read: Reader,
-    /// Variables for `environment` entries written without a value.
-    pub lookup: &'a dyn Fn(&str) -> Option<String>,
+    /// Variables for `environment` entries written without a value. `Sync`: services are
+    /// converted on several threads.
+    pub lookup: &'a (dyn Fn(&str) -> Option<String> + Sync),
 }
 
 impl<'a> Ctx<'a> {
-    pub fn new(lookup: &'a dyn Fn(&str) -> Option<String>) -> Ctx<'a> {
+    pub fn new(lookup: &'a (dyn Fn(&str) -> Option<String> + Sync)) -> Ctx<'a> {
         Ctx {
             read: Reader::default(),
             lookup,

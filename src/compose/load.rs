@@ -4,9 +4,11 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use indexmap::IndexMap;
+
 use super::convert::Ctx;
 use super::files::{Files, span_key};
-use super::model::{ComposeProject, MountKind};
+use super::model::{ComposeProject, MountKind, Service};
 use super::paths::{Base, absolute, display_path};
 use super::{LoadOptions, dotenv, extends, merge, service, toplevel, volumes};
 use crate::error::{Error, InputError};
@@ -406,33 +408,63 @@ fn project(
                 .with_help("add at least one service under `services:`"),
         );
     }
-    project.services.reserve(services_map.len());
-    for (key, node) in services_map.iter() {
-        let Some(name) = key.scalar_text() else {
-            continue;
-        };
-        if !valid_service_name(&name) {
-            ctx.error(
-                InputError::new(format!("invalid service name `{name}`"), key.span.clone())
-                    .with_label("not a valid service name")
-                    .with_help("use letters, digits, `.`, `_` and `-`"),
-            );
-            continue;
+    // Each service converts on its own; a big file's are shared between the cores, each chunk
+    // of services with its own errors and warnings, put back in the order of the file.
+    let lookup = ctx.lookup;
+    let chunks = crate::parallel::map_chunks(&services_map.entries, |_, chunk| {
+        let mut ctx = Ctx::new(lookup);
+        let mut services = IndexMap::with_capacity(chunk.len());
+        services.extend(chunk.iter().filter_map(|(key, node)| {
+            convert_service(&mut ctx, &project, services_map, image_variables, key, node)
+        }));
+        (ctx.read, services)
+    });
+    // The first chunk's services are kept, with room made once for the others: one chunk,
+    // as for any stack of fewer than 1,024 services, is not copied at all.
+    for (read, services) in chunks {
+        ctx.read.errors.extend(read.errors);
+        ctx.read.warnings.extend(read.warnings);
+        if project.services.is_empty() {
+            project.services = services;
+            project
+                .services
+                .reserve(services_map.len() - project.services.len());
+        } else {
+            project.services.extend(services);
         }
-        let Some(mut svc) = service::convert(ctx, &name, key, node) else {
-            continue;
-        };
-        if let Some(image) = node.as_map().and_then(|m| m.get("image"))
-            && let Some(vars) = image_variables.get(&span_key(&image.span))
-        {
-            svc.image_variables = vars.clone();
-        }
-        check_references(ctx, &project, &name, node);
-        svc.depends_on = check_dependencies(ctx, services_map, &name, node, svc.depends_on);
-        project.services.insert(name, svc);
     }
     check_dependency_cycles(ctx, &project, services_map);
     project
+}
+
+/// The service `key: node` of `services:`, named and checked against the rest of the file;
+/// `None` when it is not valid enough to convert (its errors are in `ctx`).
+fn convert_service(
+    ctx: &mut Ctx<'_>,
+    project: &ComposeProject,
+    services_map: &Mapping,
+    image_variables: &HashMap<(usize, usize), Vec<String>>,
+    key: &Node,
+    node: &Node,
+) -> Option<(String, Service)> {
+    let name = key.scalar_text()?;
+    if !valid_service_name(&name) {
+        ctx.error(
+            InputError::new(format!("invalid service name `{name}`"), key.span.clone())
+                .with_label("not a valid service name")
+                .with_help("use letters, digits, `.`, `_` and `-`"),
+        );
+        return None;
+    }
+    let mut svc = service::convert(ctx, &name, key, node)?;
+    if let Some(image) = node.as_map().and_then(|m| m.get("image"))
+        && let Some(vars) = image_variables.get(&span_key(&image.span))
+    {
+        svc.image_variables = vars.clone();
+    }
+    check_references(ctx, project, &name, node);
+    svc.depends_on = check_dependencies(ctx, services_map, &name, node, svc.depends_on);
+    Some((name, svc))
 }
 
 /// Each `depends_on` name must be a service of the files; an optional one

@@ -24,16 +24,23 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Error> {
     let logical = logical_services(req.compose, &req.spec.zones)?;
     let selected = select(req, &logical)?;
     let empty = ServiceState::default();
-    let mut plans = Vec::with_capacity(selected.len());
-    for logical_service in &selected {
-        let state = req
-            .observed
-            .services
-            .get(&logical_service.name)
-            .unwrap_or(&empty);
-        plans.push(plan_deploy(req, logical_service, state)?);
-    }
-    let mut plan = assemble(req, plans);
+    // Each service is planned on its own; a big stack's are shared between the cores.
+    let chunks = crate::parallel::map_chunks(&selected, |_, chunk| {
+        chunk
+            .iter()
+            .map(|logical_service| {
+                let state = req
+                    .observed
+                    .services
+                    .get(&logical_service.name)
+                    .unwrap_or(&empty);
+                plan_deploy(req, logical_service, state)
+            })
+            .collect::<Result<Vec<_>, Error>>()
+    });
+    // The first service in order that cannot be planned is the one reported.
+    let plans = chunks.into_iter().collect::<Result<Vec<_>, Error>>()?;
+    let mut plan = assemble(req, crate::parallel::concat(plans));
     // A policy for a service the compose file lacks is most likely a typo.
     for name in req.spec.services.keys() {
         if logical.contains_key(name) {

@@ -10,20 +10,39 @@ use crate::spec::duration::format as fmt_duration;
 
 /// Renders the whole plan.
 pub fn render_plan(plan: &Plan) -> String {
-    // About 800 bytes a service: one allocation rather than a copy at each doubling.
-    let mut out = String::with_capacity(1024 + plan.services.len() * 1024);
+    let mut head = String::new();
     let source = match plan.observed.source {
         StateSource::Cluster => "from the state of the cluster",
         StateSource::Assumed => "from an assumed state (--assume-state)",
         StateSource::Empty => "assuming nothing is deployed",
     };
-    let _ = writeln!(out, "Plan for project {}, {source}", plan.project);
+    let _ = writeln!(head, "Plan for project {}, {source}", plan.project);
     for w in &plan.warnings {
-        let _ = writeln!(out, "  ! {w}");
+        let _ = writeln!(head, "  ! {w}");
     }
-    for service in &plan.services {
-        out.push('\n');
-        render_service(&mut out, plan, service);
+    // A big stack's services are written on all cores, each chunk into its own text; the
+    // first starts with the head and keeps room for the totals. About 800 bytes a service:
+    // one allocation rather than a copy at each doubling.
+    let chunks = crate::parallel::map_chunks(&plan.services, |start, chunk| {
+        let mut text = if start == 0 {
+            let mut text = String::with_capacity(head.len() + chunk.len() * 1024 + 1024);
+            text.push_str(&head);
+            text
+        } else {
+            String::with_capacity(chunk.len() * 1024)
+        };
+        for service in chunk {
+            text.push('\n');
+            render_service(&mut text, plan, service);
+        }
+        text
+    });
+    let total: usize = chunks.iter().map(String::len).sum();
+    let mut chunks = chunks.into_iter();
+    let mut out = chunks.next().unwrap_or_default();
+    out.reserve(total - out.len() + 1024);
+    for text in chunks {
+        out.push_str(&text);
     }
     let changing: Vec<&ServicePlan> = plan.services.iter().filter(|s| !s.up_to_date).collect();
     let steps: usize = changing.iter().map(|s| s.steps.len()).sum();

@@ -404,3 +404,91 @@ fn task_batch_flag_plans_one_task_at_a_time() {
         stderr(&zero)
     );
 }
+
+/// A stack of `count` services calling each other, some with a volume, some depending on an
+/// earlier one far up the file; `broken` services get a replica count that is not a number.
+fn big_stack(count: usize, broken: &[usize]) -> String {
+    let mut text = String::from("name: big\nservices:\n");
+    for n in 0..count {
+        text.push_str(&format!(
+            "  svc{n}:\n    image: registry.example.com/team/svc{n}:${{IMAGE_VERSION:-1.0.{n}}}\n    environment:\n      UPSTREAM: http://svc{}:8080\n      LEVEL: ${{LOG_LEVEL:-info}}\n    networks: [backend]\n",
+            (n + 1) % count
+        ));
+        if n % 10 == 3 {
+            text.push_str(&format!("    volumes: [\"data{n}:/data\"]\n"));
+        }
+        if n % 7 == 5 && n >= 600 {
+            text.push_str(&format!("    depends_on: [svc{}]\n", n - 600));
+        }
+        let replicas = if broken.contains(&n) { "many" } else { "2" };
+        text.push_str(&format!("    deploy:\n      replicas: {replicas}\n"));
+    }
+    text.push_str("networks:\n  backend: {}\nvolumes:\n");
+    for n in (0..count).filter(|n| n % 10 == 3) {
+        text.push_str(&format!("  data{n}: {{}}\n"));
+    }
+    text
+}
+
+/// The block of the plan text that plans `service`, from its header line to the blank line.
+fn block_of<'a>(text: &'a str, service: &str) -> &'a str {
+    let header = format!("\n{service}: ");
+    let start = text
+        .find(&header)
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("no {service} in the plan"));
+    let end = text[start..].find("\n\n").map_or(text.len(), |i| start + i);
+    &text[start..end]
+}
+
+#[test]
+fn a_stack_of_many_services_plans_as_each_service_alone_in_the_order_of_the_file() {
+    // Over 1,024 services, loading, planning and writing the plan are shared between the
+    // cores: the plan must read as if each service were planned on its own, in file order.
+    let count = 1_200;
+    let env = CliEnv::new();
+    env.write("compose.yaml", &big_stack(count, &[]));
+    let args = ["plan", "--assume-state", "none", "--version", "2.0.0"];
+    let whole = env.run(&args);
+    assert_eq!(whole.status.code(), Some(0), "{}", stderr(&whole));
+    let text = stdout(&whole);
+    let mut last = 0;
+    for n in 0..count {
+        let at = text
+            .find(&format!("\nsvc{n}: "))
+            .unwrap_or_else(|| panic!("svc{n} is not in the plan"));
+        assert!(at > last, "svc{n} is out of the file's order");
+        last = at;
+    }
+    assert!(
+        text.contains(&format!("{count} services to change")),
+        "{}",
+        &text[last..]
+    );
+    // One of each kind, from every part of the file: a plain one, one with a volume (updated
+    // in place), one that depends on another, the last one.
+    for n in [0, 13, 605, 700, 1_199] {
+        let name = format!("svc{n}");
+        let alone = env.run(&[&args[..], &[name.as_str()]].concat());
+        assert_eq!(alone.status.code(), Some(0), "{}", stderr(&alone));
+        assert_eq!(block_of(&text, &name), block_of(&stdout(&alone), &name));
+    }
+}
+
+#[test]
+fn errors_in_a_stack_of_many_services_are_reported_in_the_order_of_the_file() {
+    let env = CliEnv::new();
+    env.write("compose.yaml", &big_stack(1_200, &[2, 640, 1_150]));
+    let output = env.run(&["plan", "--assume-state", "none"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+    let errors = stderr(&output);
+    let at: Vec<usize> = [2, 640, 1_150]
+        .iter()
+        .map(|n| {
+            errors
+                .find(&format!("svc{n}.deploy.replicas"))
+                .unwrap_or_else(|| panic!("no error for svc{n}:\n{errors}"))
+        })
+        .collect();
+    assert!(at[0] < at[1] && at[1] < at[2], "{errors}");
+}
