@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, u8)] = &[
     ("yaml", 0),
     ("error", 0),
+    // Work over many services shared between the cores; it imports nothing of shipctl.
+    ("parallel", 0),
     ("spec", 1),
     ("compose", 1),
     ("ports", 2),
