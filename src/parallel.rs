@@ -22,35 +22,77 @@ where
     if items.len() < MIN_ITEMS_TO_SHARE {
         return vec![f(0, items)];
     }
-    share(items, CHUNK_LEN, f)
+    share(items, f)
 }
 
-/// The lists [`map_chunks`] made, as one list: the first is kept, with room made once for
-/// the others, which are moved onto its end. A short list, one chunk, is not copied at all.
-pub fn concat<T>(chunks: Vec<Vec<T>>) -> Vec<T> {
-    let total: usize = chunks.iter().map(Vec::len).sum();
+/// What [`map_chunks`] can make of each chunk and [`concat`] put back together.
+pub trait Joined: Default {
+    fn len(&self) -> usize;
+    fn reserve(&mut self, additional: usize);
+    fn append(&mut self, other: Self);
+}
+
+impl<T> Joined for Vec<T> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    fn reserve(&mut self, additional: usize) {
+        Vec::reserve(self, additional);
+    }
+    fn append(&mut self, mut other: Self) {
+        Vec::append(self, &mut other);
+    }
+}
+
+impl Joined for String {
+    fn len(&self) -> usize {
+        String::len(self)
+    }
+    fn reserve(&mut self, additional: usize) {
+        String::reserve(self, additional);
+    }
+    fn append(&mut self, other: Self) {
+        self.push_str(&other);
+    }
+}
+
+impl<K: std::hash::Hash + Eq, V> Joined for indexmap::IndexMap<K, V> {
+    fn len(&self) -> usize {
+        indexmap::IndexMap::len(self)
+    }
+    fn reserve(&mut self, additional: usize) {
+        indexmap::IndexMap::reserve(self, additional);
+    }
+    fn append(&mut self, other: Self) {
+        self.extend(other);
+    }
+}
+
+/// The chunks [`map_chunks`] made, as one: the first is kept, with room made once for the
+/// others, which are moved onto its end. A short list, one chunk, is not copied at all.
+pub fn concat<C: Joined>(chunks: Vec<C>) -> C {
+    let total: usize = chunks.iter().map(Joined::len).sum();
     let mut chunks = chunks.into_iter();
     let mut all = chunks.next().unwrap_or_default();
     all.reserve(total - all.len());
     for chunk in chunks {
-        all.extend(chunk);
+        all.append(chunk);
     }
     all
 }
 
-/// `f` applied to the chunks of `chunk_len` items, its results in the chunks' order, with up
+/// `f` applied to the chunks of [`CHUNK_LEN`] items, its results in the chunks' order, with up
 /// to 3 more threads (one per core): each thread takes the next chunk not yet taken until none
 /// is left. The calling thread starts at once; a thread that starts late (an idle core can take
 /// milliseconds to wake) takes fewer chunks instead of holding the others up, as a fixed share
 /// would.
-fn share<T, R, F>(items: &[T], chunk_len: usize, f: F) -> Vec<R>
+fn share<T, R, F>(items: &[T], f: F) -> Vec<R>
 where
     T: Sync,
     R: Send,
     F: Fn(usize, &[T]) -> R + Sync,
 {
-    let chunk_len = chunk_len.max(1);
-    let chunks: Vec<&[T]> = items.chunks(chunk_len).collect();
+    let chunks: Vec<&[T]> = items.chunks(CHUNK_LEN).collect();
     let threads = if chunks.len() > 1 {
         // Asked only for work worth sharing: on Linux the answer reads cgroup files.
         std::thread::available_parallelism().map_or(1, |n| n.get().min(4).min(chunks.len()))
@@ -65,7 +107,7 @@ where
             let Some(chunk) = chunks.get(i) else {
                 return done;
             };
-            done.push((i, f(i * chunk_len, chunk)));
+            done.push((i, f(i * CHUNK_LEN, chunk)));
         }
     };
     let mut done = std::thread::scope(|scope| {

@@ -419,20 +419,13 @@ fn project(
         }));
         (ctx.read, services)
     });
-    // The first chunk's services are kept, with room made once for the others: one chunk,
-    // as for any stack of fewer than 1,024 services, is not copied at all.
+    let mut converted = Vec::with_capacity(chunks.len());
     for (read, services) in chunks {
         ctx.read.errors.extend(read.errors);
         ctx.read.warnings.extend(read.warnings);
-        if project.services.is_empty() {
-            project.services = services;
-            project
-                .services
-                .reserve(services_map.len() - project.services.len());
-        } else {
-            project.services.extend(services);
-        }
+        converted.push(services);
     }
+    project.services = crate::parallel::concat(converted);
     check_dependency_cycles(ctx, &project, services_map);
     project
 }

@@ -20,30 +20,27 @@ pub fn render_plan(plan: &Plan) -> String {
     for w in &plan.warnings {
         let _ = writeln!(head, "  ! {w}");
     }
-    // A big stack's services are written on all cores, each chunk into its own text; the
-    // first starts with the head and keeps room for the totals. About 800 bytes a service:
-    // one allocation rather than a copy at each doubling.
-    let chunks = crate::parallel::map_chunks(&plan.services, |start, chunk| {
-        let mut text = if start == 0 {
-            let mut text = String::with_capacity(head.len() + chunk.len() * 1024 + 1024);
+    // A big stack's services are written on all cores, each chunk into its own text, the
+    // first after the head. About 800 bytes a service: one allocation a chunk rather than a
+    // copy at each doubling.
+    let mut chunks = crate::parallel::map_chunks(&plan.services, |start, chunk| {
+        let mut text = String::with_capacity(chunk.len() * 1024 + 1024);
+        if start == 0 {
             text.push_str(&head);
-            text
-        } else {
-            String::with_capacity(chunk.len() * 1024)
-        };
+        }
         for service in chunk {
             text.push('\n');
             render_service(&mut text, plan, service);
         }
         text
     });
-    let total: usize = chunks.iter().map(String::len).sum();
-    let mut chunks = chunks.into_iter();
-    let mut out = chunks.next().unwrap_or_default();
-    out.reserve(total - out.len() + 1024);
-    for text in chunks {
-        out.push_str(&text);
-    }
+    chunks.push(totals(plan));
+    crate::parallel::concat(chunks)
+}
+
+/// The lines after the services: what changes, in one release or not.
+fn totals(plan: &Plan) -> String {
+    let mut out = String::new();
     let changing: Vec<&ServicePlan> = plan.services.iter().filter(|s| !s.up_to_date).collect();
     let steps: usize = changing.iter().map(|s| s.steps.len()).sum();
     let current = plan.services.len() - changing.len();

@@ -448,10 +448,10 @@ where
         let mut after = at;
         while let Some(&c) = b.get(i) {
             match c {
+                b'\n' => break,
                 // In a flow collection a plain scalar is one word here: the full parser has
                 // rules of its own for what may follow a space there (`[6 -]` is refused).
-                b'\n' | b' ' if flow => break,
-                b'\n' => break,
+                b' ' if flow => break,
                 b' ' => {
                     i += 1;
                     continue;
