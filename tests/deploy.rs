@@ -7,9 +7,12 @@
 
 use std::collections::HashMap;
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
-use bollard::query_parameters::{InspectServiceOptions, ListTasksOptions};
+use bollard::models::{EventMessage, EventMessageTypeEnum};
+use bollard::query_parameters::{EventsOptions, InspectServiceOptions, ListTasksOptions};
+use futures_util::StreamExt;
 use serde_json::Value;
 use shipctl::kv::SwarmKv;
 use shipctl::ports::{Cluster, TaskInfo, TaskState};
@@ -985,5 +988,208 @@ async fn blue_green_with_task_batch_starts_one_task_at_a_time() {
             "a task of green was created {gap:?} after the one before it: not after its gate\n{}",
             describe(&out)
         );
+    }
+}
+
+/// `task_batch: 1` also stops the old zone one task at a time: after the switch blue (3 tasks)
+/// is scaled to 2, 1, then 0, and each scale waits until the task the one before stopped is
+/// gone. Scaling blue straight to 0 would show as one step in the run, one replica change of
+/// its service, and its three containers signalled to stop before any of them had died.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blue_green_with_task_batch_stops_the_old_zone_one_task_at_a_time() {
+    let Some(stack) = Stack::new(3).await else {
+        return;
+    };
+    stack.deploy("1.0.0", &[]);
+    stack.wait_zone("blue", 3, "1.0.0").await;
+
+    stack.env.write(
+        "shipctl.yaml",
+        &SPEC.replace("defaults:\n", "defaults:\n  task_batch: 1\n"),
+    );
+    let (blue, watcher) = watch_service(stack.cluster.docker().clone(), stack.service("blue"));
+    let events = stack.env.dir().join("events.ndjson");
+    let events_arg = events
+        .to_str()
+        .expect("the temporary directory's path is UTF-8");
+    let out = stack.deploy("1.1.0", &["--events", events_arg]);
+    stack.wait_zone("green", 3, "1.1.0").await;
+    stack.assert_keys("green", "1.1.0").await;
+    stack.assert_scaled_to_zero("blue").await;
+
+    // The run's own record: every scale of blue but the last is followed by its wait.
+    let text = std::fs::read_to_string(&events).expect("read the events file");
+    let steps: Vec<(String, String)> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("each line of --events is JSON"))
+        .filter(|e| e["event"] == "step_finished")
+        .filter(|e| e["action"] == "scale" || e["action"] == "wait_stopped")
+        .filter(|e| {
+            let summary = e["summary"].as_str().unwrap_or_default();
+            summary.split_whitespace().any(|w| w == "blue")
+        })
+        .map(|e| {
+            let field = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+            (field("action"), field("summary"))
+        })
+        .collect();
+    let kinds: Vec<&str> = steps.iter().map(|(kind, _)| kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["scale", "wait_stopped", "scale", "wait_stopped", "scale"],
+        "blue was not stopped in 3 batches with a wait between them; its steps: {steps:?}\n{}",
+        describe(&out)
+    );
+
+    // Docker's record. The deploy returns once blue wants 0 tasks: its last container may
+    // still be stopping.
+    let containers = wait_until("blue's 3 containers to die", SETTLE, || {
+        let blue = Arc::clone(&blue);
+        async move {
+            let seen = blue.lock().expect("the watcher does not panic");
+            let died = seen
+                .containers
+                .values()
+                .filter(|c| c.died.is_some())
+                .count();
+            if died >= 3 {
+                Ok(seen.containers.clone())
+            } else {
+                Err(format!("{died} died; {seen:?}"))
+            }
+        }
+    })
+    .await;
+    watcher.abort();
+    let seen = format!("{:?}", blue.lock().expect("the watcher does not panic"));
+
+    let scaled: Vec<(u64, u64)> = blue
+        .lock()
+        .expect("the watcher does not panic")
+        .scaled
+        .iter()
+        .map(|&(old, new, _)| (old, new))
+        .collect();
+    assert_eq!(
+        scaled,
+        [(3, 2), (2, 1), (1, 0)],
+        "blue's service was not scaled down one task at a time; Docker saw: {seen}\n{}",
+        describe(&out)
+    );
+
+    // Each container is told to stop only once the one before it is dead: the batch waited.
+    let mut stops: Vec<(i64, i64)> = containers
+        .values()
+        .filter_map(|c| c.killed.zip(c.died))
+        .collect();
+    stops.sort();
+    assert_eq!(
+        stops.len(),
+        3,
+        "blue's 3 containers should each be signalled to stop, then die; Docker saw: {seen}\n{}",
+        describe(&out)
+    );
+    for pair in stops.windows(2) {
+        let ((_, died), (killed, _)) = (pair[0], pair[1]);
+        assert!(
+            killed > died,
+            "a container of blue was signalled to stop {:.3} s before the one stopped before it had died: \
+             the batch did not wait; Docker saw: {seen}\n{}",
+            (died - killed) as f64 / 1e9,
+            describe(&out)
+        );
+    }
+}
+
+/// What Docker reported about one Swarm service while a test watched it. Times are Docker's
+/// own, in nanoseconds since the Unix epoch.
+#[derive(Debug, Default)]
+struct ServiceEvents {
+    /// `(replicas before, replicas after, when)` of every update that changed the count.
+    scaled: Vec<(u64, u64, i64)>,
+    /// The service's containers by id.
+    containers: HashMap<String, ContainerStop>,
+    /// Why the stream of events ended, if it did.
+    error: Option<String>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct ContainerStop {
+    /// The first signal sent to stop it.
+    killed: Option<i64>,
+    died: Option<i64>,
+}
+
+/// Records Docker's events about `service` from now until the returned task is aborted. The
+/// engine replays the events since the moment of this call, so none is lost while the
+/// subscription is being set up.
+fn watch_service(
+    docker: bollard::Docker,
+    service: String,
+) -> (Arc<Mutex<ServiceEvents>>, tokio::task::JoinHandle<()>) {
+    let since = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("the clock is after 1970");
+    let options = EventsOptions {
+        since: Some(format!("{}.{:09}", since.as_secs(), since.subsec_nanos())),
+        until: None,
+        filters: Some(HashMap::from([(
+            "type".to_string(),
+            vec!["service".to_string(), "container".to_string()],
+        )])),
+    };
+    let seen = Arc::new(Mutex::new(ServiceEvents::default()));
+    let record = Arc::clone(&seen);
+    let task = tokio::spawn(async move {
+        let mut stream = docker.events(Some(options));
+        while let Some(event) = stream.next().await {
+            let mut seen = record.lock().expect("the test does not panic holding it");
+            match event {
+                Ok(event) => seen.record(&service, &event),
+                Err(e) => {
+                    seen.error = Some(e.to_string());
+                    return;
+                }
+            }
+        }
+        record
+            .lock()
+            .expect("the test does not panic holding it")
+            .error = Some("the engine ended the stream".into());
+    });
+    (seen, task)
+}
+
+impl ServiceEvents {
+    fn record(&mut self, service: &str, event: &EventMessage) {
+        let empty = HashMap::new();
+        let actor = event.actor.as_ref();
+        let attributes = actor.and_then(|a| a.attributes.as_ref()).unwrap_or(&empty);
+        let attribute = |k: &str| attributes.get(k).map(String::as_str);
+        let count = |k: &str| attribute(k).and_then(|v| v.parse::<u64>().ok());
+        let at = event.time_nano.unwrap_or_default();
+        match (event.typ, event.action.as_deref()) {
+            (Some(EventMessageTypeEnum::SERVICE), Some("update"))
+                if attribute("name") == Some(service) =>
+            {
+                if let (Some(old), Some(new)) = (count("replicas.old"), count("replicas.new"))
+                    && old != new
+                {
+                    self.scaled.push((old, new, at));
+                }
+            }
+            (Some(EventMessageTypeEnum::CONTAINER), Some(action @ ("kill" | "die")))
+                if attribute("com.docker.swarm.service.name") == Some(service) =>
+            {
+                let id = actor.and_then(|a| a.id.clone()).unwrap_or_default();
+                let container = self.containers.entry(id).or_default();
+                if action == "kill" {
+                    container.killed.get_or_insert(at);
+                } else {
+                    container.died = Some(at);
+                }
+            }
+            _ => {}
+        }
     }
 }
