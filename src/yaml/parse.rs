@@ -51,6 +51,8 @@ fn parse_range(
         base: range.start,
         last_line: Cell::new(0),
         stack: Vec::new(),
+        items: Vec::new(),
+        entries: Vec::new(),
         anchors: Vec::new(),
         aliased: 0,
         root: None,
@@ -226,16 +228,21 @@ impl Positions {
     }
 }
 
+/// A collection being read. Its items (entries) so far are at the end of the builder's
+/// `items` (`entries`), from `start` on: one list shared by every level, from which each
+/// collection takes its own at its end, in a list of its exact size. Growing a list per
+/// collection copied every node several times and left a third of each list unused.
 enum Frame {
     Seq {
-        items: Vec<Node>,
+        start: usize,
         span: Span,
         anchor: usize,
     },
     Map {
-        entries: Vec<(Node, Node)>,
-        /// Position of each scalar key, once the mapping is big enough for a linear duplicate
-        /// check to cost more than the index (a `services:` mapping with 1,000 entries).
+        start: usize,
+        /// Position in `entries` of each scalar key, once the mapping is big enough for a
+        /// linear duplicate check to cost more than the index (a `services:` mapping with
+        /// 1,000 entries).
         index: Option<std::collections::HashMap<String, usize>>,
         pending_key: Option<Node>,
         span: Span,
@@ -250,6 +257,9 @@ struct Builder<'a> {
     base: usize,
     last_line: Cell<usize>,
     stack: Vec<Frame>,
+    /// The items of the sequences and the entries of the mappings being read (see [`Frame`]).
+    items: Vec<Node>,
+    entries: Vec<(Node, Node)>,
     /// Each anchor with its value and how many values that holds.
     anchors: Vec<(usize, Node, usize)>,
     /// Values copied by aliases so far.
@@ -356,7 +366,7 @@ impl Builder<'_> {
             }
             Event::SequenceStart(anchor, _) => {
                 self.stack.push(Frame::Seq {
-                    items: Vec::new(),
+                    start: self.items.len(),
                     span: self.span(span),
                     anchor,
                 });
@@ -364,7 +374,7 @@ impl Builder<'_> {
             }
             Event::MappingStart(anchor, _) => {
                 self.stack.push(Frame::Map {
-                    entries: Vec::new(),
+                    start: self.entries.len(),
                     index: None,
                     pending_key: None,
                     span: self.span(span),
@@ -374,10 +384,11 @@ impl Builder<'_> {
             }
             Event::SequenceEnd => match self.stack.pop() {
                 Some(Frame::Seq {
-                    items,
+                    start,
                     span,
                     anchor,
                 }) => {
+                    let items = self.items.drain(start..).collect();
                     let node = Node {
                         value: Value::Seq(items),
                         span,
@@ -389,11 +400,12 @@ impl Builder<'_> {
             },
             Event::MappingEnd => match self.stack.pop() {
                 Some(Frame::Map {
-                    entries,
+                    start,
                     span,
                     anchor,
                     ..
                 }) => {
+                    let entries = self.entries.drain(start..).collect();
                     let node = Node {
                         value: Value::Map(apply_merge_keys(entries)?),
                         span,
@@ -419,12 +431,12 @@ impl Builder<'_> {
                 self.root = Some(node);
                 Ok(())
             }
-            Some(Frame::Seq { items, .. }) => {
-                items.push(node);
+            Some(Frame::Seq { .. }) => {
+                self.items.push(node);
                 Ok(())
             }
             Some(Frame::Map {
-                entries,
+                start,
                 index,
                 pending_key,
                 ..
@@ -432,11 +444,14 @@ impl Builder<'_> {
                 match pending_key.take() {
                     None => *pending_key = Some(node),
                     Some(key) => {
-                        if index.is_none() && entries.len() >= 32 {
+                        let start = *start;
+                        let entries = &mut self.entries;
+                        if index.is_none() && entries.len() - start >= 32 {
                             *index = Some(
                                 entries
                                     .iter()
                                     .enumerate()
+                                    .skip(start)
                                     .filter_map(|(i, (k, _))| {
                                         k.as_str().map(|t| (t.to_string(), i))
                                     })
@@ -446,7 +461,7 @@ impl Builder<'_> {
                         let earlier = match (index.as_ref(), key.as_str()) {
                             (_, Some("<<")) => None,
                             (Some(index), Some(text)) => index.get(text).map(|&i| &entries[i]),
-                            _ => entries.iter().find(|(k, _)| *k == key),
+                            _ => entries[start..].iter().find(|(k, _)| *k == key),
                         };
                         if let Some((first, _)) = earlier {
                             return Err(InputError::new(
