@@ -98,16 +98,14 @@ fn render_service(out: &mut String, plan: &Plan, service: &ServicePlan) {
         }
         let width = service.steps.len().to_string().len();
         for (i, step) in service.steps.iter().enumerate() {
-            let number = format!("{:>width$}.", i + 1);
-            let pad = " ".repeat(number.len() + 1);
-            let mut lines = describe(&step.action).into_iter();
-            if let Some(first) = lines.next() {
-                let _ = writeln!(out, "  {number} {first}");
-            }
-            for line in lines {
-                let _ = writeln!(out, "  {pad}    {line}");
-            }
-            let _ = writeln!(out, "  {pad}  {}", step.reason);
+            let mut text = StepText {
+                out: &mut *out,
+                number: i + 1,
+                width,
+                lines: 0,
+            };
+            describe(&step.action, &mut text);
+            let _ = writeln!(out, "  {:pad$}  {}", "", step.reason, pad = width + 2);
         }
         render_east_west(out, plan, service);
     }
@@ -155,92 +153,126 @@ fn render_east_west(out: &mut String, plan: &Plan, service: &ServicePlan) {
     );
 }
 
+/// The lines of one step, written straight into the plan's text: the first after the step's
+/// number, the others under it. (A list of strings per step cost a copy of every line.)
+struct StepText<'a> {
+    out: &'a mut String,
+    number: usize,
+    /// Digits of the highest step number, so that the numbers line up.
+    width: usize,
+    lines: usize,
+}
+
+impl StepText<'_> {
+    fn line(&mut self, text: std::fmt::Arguments<'_>) {
+        let (number, width) = (self.number, self.width);
+        let _ = if self.lines == 0 {
+            writeln!(self.out, "  {number:>width$}. {text}")
+        } else {
+            writeln!(self.out, "  {:pad$}    {text}", "", pad = width + 2)
+        };
+        self.lines += 1;
+    }
+}
+
+/// A replica count as a step names it; 0 only ever means "one task per node": a global
+/// service deployed in place.
+struct Replicas(u64);
+
+impl std::fmt::Display for Replicas {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            0 => f.write_str("one task per node"),
+            1 => f.write_str("1 replica"),
+            n => write!(f, "{n} replicas"),
+        }
+    }
+}
+
 /// What a step does, in one line (plus one line per key for key writes).
-pub fn describe(action: &Action) -> Vec<String> {
-    // 0 only ever means "one task per node": a global service deployed in place.
-    let replicas = |n: u64| match n {
-        0 => "one task per node".to_string(),
-        1 => "1 replica".to_string(),
-        n => format!("{n} replicas"),
-    };
+fn describe(action: &Action, text: &mut StepText<'_>) {
     match action {
-        Action::EnsureNetwork { name } => vec![format!("ensure network {name}")],
+        Action::EnsureNetwork { name } => text.line(format_args!("ensure network {name}")),
         Action::CreateZone {
             service,
             image,
             replicas: n,
             ..
-        } => vec![format!("create {service}: {image}, {}", replicas(*n))],
+        } => text.line(format_args!("create {service}: {image}, {}", Replicas(*n))),
         Action::UpdateZone {
             service,
             image,
             replicas: n,
             ..
-        } => vec![format!("update {service}: {image}, {}", replicas(*n))],
+        } => text.line(format_args!("update {service}: {image}, {}", Replicas(*n))),
         Action::Scale {
             service,
             replicas: n,
             ..
-        } => vec![format!("scale {service} to {n}")],
+        } => text.line(format_args!("scale {service} to {n}")),
         Action::WaitHealthy {
             service,
             replicas: n,
             version,
             ..
-        } => vec![format!(
+        } => text.line(format_args!(
             "wait until {service} runs {} of {version}, healthy",
-            replicas(*n)
-        )],
+            Replicas(*n)
+        )),
         Action::WriteKeys { writes } => {
-            let mut lines = vec!["write keys (atomically)".to_string()];
-            lines.extend(writes.iter().map(|w| format!("{} = {}", w.key, w.value)));
-            lines
+            text.line(format_args!("write keys (atomically)"));
+            for w in writes {
+                text.line(format_args!("{} = {}", w.key, w.value));
+            }
         }
-        Action::WaitRouter { timeout } => {
-            vec![format!(
-                "wait for the router (up to {})",
-                fmt_duration(*timeout)
-            )]
+        Action::WaitRouter { timeout } => text.line(format_args!(
+            "wait for the router (up to {})",
+            fmt_duration(*timeout)
+        )),
+        Action::WaitDrain { duration } => {
+            text.line(format_args!("drain for {}", fmt_duration(*duration)));
         }
-        Action::WaitDrain { duration } => vec![format!("drain for {}", fmt_duration(*duration))],
         Action::WaitStopped {
             service,
             replicas: n,
             timeout,
             ..
-        } => vec![format!(
+        } => text.line(format_args!(
             "wait until {service} runs at most {n} task(s) (up to {})",
             fmt_duration(*timeout)
-        )],
-        Action::Pause { duration: Some(d) } => vec![format!("pause {}", fmt_duration(*d))],
-        Action::Pause { duration: None } => vec!["pause until promoted".to_string()],
+        )),
+        Action::Pause { duration: Some(d) } => {
+            text.line(format_args!("pause {}", fmt_duration(*d)));
+        }
+        Action::Pause { duration: None } => text.line(format_args!("pause until promoted")),
         Action::Analyze {
             zone,
             analysis,
             bake,
             ..
         } => {
-            let mut lines = vec![match (bake, analysis) {
-                (Some(b), _) => format!("bake {zone} for {}", fmt_duration(*b)),
-                (None, Some(a)) => format!(
+            match (bake, analysis) {
+                (Some(b), _) => text.line(format_args!("bake {zone} for {}", fmt_duration(*b))),
+                (None, Some(a)) => text.line(format_args!(
                     "analyse {zone}: {} measurement(s) of each metric, every {}",
                     a.count,
                     fmt_duration(a.interval)
-                ),
-                (None, None) => format!("analyse {zone}"),
-            }];
+                )),
+                (None, None) => text.line(format_args!("analyse {zone}")),
+            }
             if let Some(a) = analysis {
                 if bake.is_some() {
-                    lines.push(format!("every {}", fmt_duration(a.interval)));
+                    text.line(format_args!("every {}", fmt_duration(a.interval)));
                 }
-                lines.push(format!(
+                text.line(format_args!(
                     "fails after {} failed or {} inconclusive measurement(s) of one metric",
                     a.failure_limit + 1,
                     a.inconclusive_limit + 1
                 ));
-                lines.extend(a.metrics.iter().map(metric_line));
+                for m in &a.metrics {
+                    text.line(format_args!("{}", metric_line(m)));
+                }
             }
-            lines
         }
     }
 }
