@@ -26,17 +26,18 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, Error> {
     let empty = ServiceState::default();
     // Each service is planned on its own; a big stack's are shared between the cores.
     let chunks = crate::parallel::map_chunks(&selected, |_, chunk| {
-        chunk
-            .iter()
-            .map(|logical_service| {
-                let state = req
-                    .observed
-                    .services
-                    .get(&logical_service.name)
-                    .unwrap_or(&empty);
-                plan_deploy(req, logical_service, state)
-            })
-            .collect::<Result<Vec<_>, Error>>()
+        // Sized up front: collected into a `Result`, the list would not know its length and
+        // would copy every plan (2 KB each) at each doubling.
+        let mut plans = Vec::with_capacity(chunk.len());
+        for logical_service in chunk {
+            let state = req
+                .observed
+                .services
+                .get(&logical_service.name)
+                .unwrap_or(&empty);
+            plans.push(plan_deploy(req, logical_service, state)?);
+        }
+        Ok::<_, Error>(plans)
     });
     // The first service in order that cannot be planned is the one reported.
     let plans = chunks.into_iter().collect::<Result<Vec<_>, Error>>()?;
