@@ -10,7 +10,7 @@ use crate::plan::{self, ObservedState, Plan, PlanRequest};
 use crate::ports::Action;
 use crate::session::{self, Inputs, Job, RunRequest, Session, Settings};
 use crate::spec::Overrides;
-use crate::ui::Printer;
+use crate::ui::{OutputFormat, Printer};
 
 pub fn run(
     settings: &Settings,
@@ -62,7 +62,12 @@ pub fn run(
             &inputs.spec,
             &args.services,
         )?;
-        let plan = make_plan(&observed)?.into_redacted(&fresh_salt());
+        let mut plan = make_plan(&observed)?;
+        // The plan's text shows no environment value; JSON and a saved plan show
+        // fingerprints, under one salt so that the two can be compared.
+        if printer.format() == OutputFormat::Json || args.out.is_some() {
+            plan = plan.into_redacted(&fresh_salt());
+        }
         crate::ui::summary::print_plan_with(&plan, &inputs.spec.notify, printer);
         let saved = match &args.out {
             Some(path) => session::save_plan(&plan, path),
