@@ -10,6 +10,18 @@ use crate::spec::duration::format as fmt_duration;
 
 /// Renders the whole plan.
 pub fn render_plan(plan: &Plan) -> String {
+    let mut text = String::new();
+    write_plan(plan, |piece| text.push_str(piece));
+    text
+}
+
+/// About how much text [`write_plan`] hands out at a time.
+const PIECE_LEN: usize = 64 * 1024;
+
+/// Writes the whole plan to `out`, in pieces in order. A plan of a few services is one piece;
+/// a stack's text (800 bytes a service) goes out in pieces of about 64 KB, so that it is never
+/// held whole: a megabyte of fresh memory cost more to touch than to write.
+pub fn write_plan(plan: &Plan, mut out: impl FnMut(&str)) {
     let mut head = String::new();
     let source = match plan.observed.source {
         StateSource::Cluster => "from the state of the cluster",
@@ -20,10 +32,27 @@ pub fn render_plan(plan: &Plan) -> String {
     for w in &plan.warnings {
         let _ = writeln!(head, "  ! {w}");
     }
+    if plan.services.len() < crate::parallel::MIN_ITEMS_TO_SHARE {
+        let mut text = String::with_capacity(
+            head.len() + (plan.services.len() * 1024).min(PIECE_LEN + 4 * 1024),
+        );
+        text.push_str(&head);
+        for service in &plan.services {
+            text.push('\n');
+            render_service(&mut text, plan, service);
+            if text.len() >= PIECE_LEN {
+                out(&text);
+                text.clear();
+            }
+        }
+        text.push_str(&totals(plan));
+        out(&text);
+        return;
+    }
     // A big stack's services are written on all cores, each chunk into its own text, the
     // first after the head. About 800 bytes a service: one allocation a chunk rather than a
     // copy at each doubling.
-    let mut chunks = crate::parallel::map_chunks(&plan.services, |start, chunk| {
+    let chunks = crate::parallel::map_chunks(&plan.services, |start, chunk| {
         let mut text = String::with_capacity(chunk.len() * 1024 + 1024);
         if start == 0 {
             text.push_str(&head);
@@ -34,8 +63,10 @@ pub fn render_plan(plan: &Plan) -> String {
         }
         text
     });
-    chunks.push(totals(plan));
-    crate::parallel::concat(chunks)
+    for text in &chunks {
+        out(text);
+    }
+    out(&totals(plan));
 }
 
 /// The lines after the services: what changes, in one release or not.

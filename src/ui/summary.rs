@@ -19,7 +19,8 @@ pub fn print_plan(plan: &Plan, printer: &Printer) {
 pub fn print_plan_with(plan: &Plan, notify: &[NotifyTarget], printer: &Printer) {
     let text = match printer.format() {
         OutputFormat::Text => {
-            let mut text = super::plan_text::render_plan(plan);
+            super::plan_text::write_plan(plan, |piece| printer.out(piece));
+            let mut text = String::new();
             if !notify.is_empty() {
                 text.push_str("\nNotifications (spec `notify`):\n");
                 for target in notify {
