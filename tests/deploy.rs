@@ -942,21 +942,26 @@ async fn rolling_killed_at_every_step_resumes() {
     killed_at_every_step(&["--strategy", "rolling", "--step", "1"]).await;
 }
 
+/// A stack whose blue zone runs 3 tasks of 1.0.0, its spec now set to `task_batch: 1`.
+async fn blue_with_task_batch_one() -> Option<Stack> {
+    let stack = Stack::new(3).await?;
+    stack.deploy("1.0.0", &[]);
+    stack.wait_zone("blue", 3, "1.0.0").await;
+    stack.env.write(
+        "shipctl.yaml",
+        &SPEC.replace("defaults:\n", "defaults:\n  task_batch: 1\n"),
+    );
+    Some(stack)
+}
+
 /// `task_batch: 1` starts the new zone one task at a time: each task is created only after
 /// the one before it passed its gate (healthy, then `min_healthy: 1s`), where a zone started at
 /// once creates all of them in the same instant.
 #[tokio::test]
 async fn blue_green_with_task_batch_starts_one_task_at_a_time() {
-    let Some(stack) = Stack::new(3).await else {
+    let Some(stack) = blue_with_task_batch_one().await else {
         return;
     };
-    stack.deploy("1.0.0", &[]);
-    stack.wait_zone("blue", 3, "1.0.0").await;
-
-    stack.env.write(
-        "shipctl.yaml",
-        &SPEC.replace("defaults:\n", "defaults:\n  task_batch: 1\n"),
-    );
     let out = stack.deploy("1.1.0", &[]);
     stack.wait_zone("green", 3, "1.1.0").await;
     stack.assert_keys("green", "1.1.0").await;
@@ -997,16 +1002,9 @@ async fn blue_green_with_task_batch_starts_one_task_at_a_time() {
 /// its service, and its three containers signalled to stop before any of them had died.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blue_green_with_task_batch_stops_the_old_zone_one_task_at_a_time() {
-    let Some(stack) = Stack::new(3).await else {
+    let Some(stack) = blue_with_task_batch_one().await else {
         return;
     };
-    stack.deploy("1.0.0", &[]);
-    stack.wait_zone("blue", 3, "1.0.0").await;
-
-    stack.env.write(
-        "shipctl.yaml",
-        &SPEC.replace("defaults:\n", "defaults:\n  task_batch: 1\n"),
-    );
     let (blue, watcher) = watch_service(stack.cluster.docker().clone(), stack.service("blue"));
     let events = stack.env.dir().join("events.ndjson");
     let events_arg = events
