@@ -44,18 +44,6 @@ impl<T> Joined for Vec<T> {
     }
 }
 
-impl Joined for String {
-    fn len(&self) -> usize {
-        String::len(self)
-    }
-    fn reserve(&mut self, additional: usize) {
-        String::reserve(self, additional);
-    }
-    fn append(&mut self, other: Self) {
-        self.push_str(&other);
-    }
-}
-
 impl<K: std::hash::Hash + Eq, V> Joined for indexmap::IndexMap<K, V> {
     fn len(&self) -> usize {
         indexmap::IndexMap::len(self)
