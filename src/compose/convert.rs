@@ -100,7 +100,7 @@ pub fn to_json(node: &Node) -> serde_json::Value {
         Value::Bool(b) => J::Bool(*b),
         Value::Int(i) => J::from(*i),
         Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
-        Value::String { text, .. } => J::String(text.clone()),
+        Value::String { text, .. } => J::String(text.as_str().to_owned()),
         Value::Seq(items) => J::Array(items.iter().map(to_json).collect()),
         Value::Map(map) => J::Object(
             map.iter()

@@ -135,7 +135,7 @@ impl<'a> Files<'a> {
                 match interpolate::interpolate_with(text, self.lookup, &mut |n| {
                     unset.push(n.to_string())
                 }) {
-                    Ok(value) => *text = value,
+                    Ok(value) => *text = value.into(),
                     Err(e) => {
                         let help = match &e {
                             InterpolateError::Required { name, .. } => format!(

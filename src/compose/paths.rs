@@ -88,7 +88,7 @@ fn set_path(node: &mut Node, base: &Base<'_>) {
     if let Value::String { text, .. } = &mut node.value
         && !text.is_empty()
     {
-        *text = base.resolve(text);
+        *text = base.resolve(text).into();
     }
 }
 
@@ -129,7 +129,7 @@ fn resolve_volumes(node: &mut Node, base: &Base<'_>) {
                     rewritten.push(':');
                     rewritten.push_str(options);
                 }
-                *text = rewritten;
+                *text = rewritten.into();
             }
             Value::Map(m) => {
                 let is_bind = m.get("type").and_then(Node::as_str) == Some("bind");

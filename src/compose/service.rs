@@ -465,7 +465,7 @@ fn file_refs(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Vec<FileReference> {
         let p = format!("{path}[{i}]");
         match &item.value {
             Value::String { text, .. } => out.push(FileReference {
-                source: text.clone(),
+                source: text.as_str().to_owned(),
                 target: None,
                 uid: None,
                 gid: None,
@@ -564,7 +564,9 @@ fn healthcheck(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<Healthcheck
         match field {
             "test" => {
                 hc.test = match &v.value {
-                    Value::String { text, .. } => vec!["CMD-SHELL".to_string(), text.clone()],
+                    Value::String { text, .. } => {
+                        vec!["CMD-SHELL".to_string(), text.as_str().to_owned()]
+                    }
                     Value::Seq(_) => ctx.strings(v, &p, false),
                     _ => {
                         ctx.type_error(v, &p, "a string or a list", "write `test: [\"CMD\", \"curl\", \"-f\", \"http://localhost\"]` or a shell command string");

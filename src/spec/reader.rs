@@ -76,7 +76,7 @@ impl SpecRead for Reader {
 
     fn exact_string(&mut self, node: &Node, path: &str, example: &str) -> Option<String> {
         match &node.value {
-            Value::String { text, .. } => Some(text.clone()),
+            Value::String { text, .. } => Some(text.as_str().to_owned()),
             _ => {
                 wrong_type(self, node, path, "a string", example);
                 None
@@ -130,7 +130,7 @@ impl SpecRead for Reader {
 
     fn exact_duration(&mut self, node: &Node, path: &str) -> Option<Duration> {
         let text = match &node.value {
-            Value::String { text, .. } => text.clone(),
+            Value::String { text, .. } => text.as_str().to_owned(),
             Value::Int(i) => i.to_string(),
             _ => {
                 wrong_type(
@@ -175,7 +175,7 @@ impl SpecRead for Reader {
     fn commands(&mut self, node: &Node, path: &str) -> Option<Vec<String>> {
         match &node.value {
             Value::Null => Some(Vec::new()),
-            Value::String { text, .. } => Some(vec![text.clone()]),
+            Value::String { text, .. } => Some(vec![text.as_str().to_owned()]),
             Value::Seq(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {

@@ -13,7 +13,7 @@ mod source;
 mod split;
 
 pub use fast::compare as compare_quick_reader;
-pub use node::{Mapping, Node, Value};
+pub use node::{Mapping, Node, Text, Value};
 pub use parse::parse;
 pub use read::{Reader, Spanned, child_path, suggest};
 pub use source::{SourceFile, Span};

@@ -1,5 +1,10 @@
 use super::Span;
 
+/// A scalar's text. Most keys and values of a compose file are short: up to 24 bytes are held
+/// in the node itself, so reading a key costs no second trip to memory, and a big file's tree
+/// makes one allocation less per scalar.
+pub type Text = compact_str::CompactString;
+
 /// A YAML value and the place it was written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
@@ -15,7 +20,7 @@ pub enum Value {
     Float(f64),
     /// `quoted` is true when the scalar was written in quotes (never a number or bool).
     String {
-        text: String,
+        text: Text,
         quoted: bool,
     },
     Seq(Vec<Node>),
@@ -89,7 +94,7 @@ impl Node {
         Node { value, span }
     }
 
-    pub fn string(text: impl Into<String>, span: Span) -> Node {
+    pub fn string(text: impl Into<Text>, span: Span) -> Node {
         Node::new(
             Value::String {
                 text: text.into(),
@@ -138,7 +143,7 @@ impl Node {
             Value::Bool(b) => Some(b.to_string()),
             Value::Int(i) => Some(i.to_string()),
             Value::Float(f) => Some(f.to_string()),
-            Value::String { text, .. } => Some(text.clone()),
+            Value::String { text, .. } => Some(text.as_str().to_owned()),
             Value::Seq(_) | Value::Map(_) => None,
         }
     }

@@ -95,7 +95,7 @@ impl Reader {
     pub fn string(&mut self, node: &Node, path: &str) -> Option<String> {
         match &node.value {
             Value::Null => None,
-            Value::String { text, .. } => Some(text.clone()),
+            Value::String { text, .. } => Some(text.as_str().to_owned()),
             Value::Bool(_) | Value::Int(_) | Value::Float(_) => node.scalar_text(),
             Value::Seq(_) | Value::Map(_) => {
                 self.type_error(
@@ -197,7 +197,7 @@ impl Reader {
     /// A Go-style duration (`30s`, `1m30s`); `0` is accepted without a unit, as in Go.
     pub fn duration(&mut self, node: &Node, path: &str) -> Option<Duration> {
         let text = match &node.value {
-            Value::String { text, .. } => text.clone(),
+            Value::String { text, .. } => text.as_str().to_owned(),
             Value::Int(0) => return Some(Duration::ZERO),
             Value::Int(_) | Value::Float(_) => node.scalar_text().unwrap_or_default(),
             _ => {
@@ -245,7 +245,7 @@ impl Reader {
                     }
                 })
                 .collect(),
-            Value::String { text, .. } if single_ok => vec![text.clone()],
+            Value::String { text, .. } if single_ok => vec![text.as_str().to_owned()],
             _ => {
                 let expected = if single_ok {
                     "a string or a list"
