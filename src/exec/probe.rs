@@ -1,5 +1,7 @@
 //! HTTP probes of a zone's tasks, behind a trait so tests need no network.
 
+use std::sync::OnceLock;
+
 use async_trait::async_trait;
 
 use crate::ports::TaskInfo;
@@ -43,23 +45,31 @@ pub fn probe_urls(task: &TaskInfo, probe: &HttpProbe) -> Vec<String> {
 
 /// The real prober (reqwest).
 pub struct HttpProber {
-    client: reqwest::Client,
+    /// Built at the first probe: building a client reads the system's root certificates, a
+    /// cost that every run without an HTTP probe would pay for nothing.
+    client: OnceLock<reqwest::Client>,
 }
 
 impl HttpProber {
     pub fn new() -> HttpProber {
         HttpProber {
+            client: OnceLock::new(),
+        }
+    }
+
+    fn client(&self) -> &reqwest::Client {
+        self.client.get_or_init(|| {
             // Proxies from the environment must not intercept requests to task addresses.
-            client: reqwest::Client::builder()
+            reqwest::Client::builder()
                 .no_proxy()
                 .build()
-                .unwrap_or_default(),
-        }
+                .unwrap_or_default()
+        })
     }
 
     async fn check(&self, url: &str, probe: &HttpProbe) -> Result<(), String> {
         let response = self
-            .client
+            .client()
             .get(url)
             .timeout(probe.timeout)
             .send()

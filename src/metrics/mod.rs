@@ -6,6 +6,8 @@ mod prometheus;
 mod router;
 mod webhook;
 
+use std::sync::OnceLock;
+
 use async_trait::async_trait;
 
 use crate::ports::{AnalysisTarget, Kv, MetricReader, Reading};
@@ -13,24 +15,38 @@ use crate::spec::env_refs;
 use crate::spec::model::{Metric, Provider};
 
 /// Reads every kind of metric; the router provider finds the routers through the KV store.
+///
+/// Its HTTP clients are built at their first read: building one reads the system's root
+/// certificates, which a run without canary analysis should not wait for.
 pub struct Readers<'a> {
     kv: &'a dyn Kv,
     /// For Prometheus and webhooks: proxies from the environment apply, as for any HTTP tool.
-    client: reqwest::Client,
+    client: OnceLock<reqwest::Client>,
     /// For the routers' statistics, on the addresses they register: never through a proxy.
-    direct: reqwest::Client,
+    direct: OnceLock<reqwest::Client>,
 }
 
 impl Readers<'_> {
     pub fn new(kv: &dyn Kv) -> Readers<'_> {
         Readers {
             kv,
-            client: reqwest::Client::builder().build().unwrap_or_default(),
-            direct: reqwest::Client::builder()
+            client: OnceLock::new(),
+            direct: OnceLock::new(),
+        }
+    }
+
+    fn client(&self) -> &reqwest::Client {
+        self.client
+            .get_or_init(|| reqwest::Client::builder().build().unwrap_or_default())
+    }
+
+    fn direct(&self) -> &reqwest::Client {
+        self.direct.get_or_init(|| {
+            reqwest::Client::builder()
                 .no_proxy()
                 .build()
-                .unwrap_or_default(),
-        }
+                .unwrap_or_default()
+        })
     }
 }
 
@@ -38,12 +54,12 @@ impl Readers<'_> {
 impl MetricReader for Readers<'_> {
     async fn read(&self, metric: &Metric, target: &AnalysisTarget) -> Result<Reading, String> {
         match &metric.provider {
-            Provider::Router { .. } => router::read(self.kv, &self.direct, target)
+            Provider::Router { .. } => router::read(self.kv, self.direct(), target)
                 .await
                 .map(Reading::Counters),
             Provider::Prometheus { address, query, .. } => {
                 let address = env_refs::expand_from_process(address)?;
-                prometheus::query(&self.client, &address, &target.fill(query))
+                prometheus::query(self.client(), &address, &target.fill(query))
                     .await
                     .map(Reading::Value)
                     // The address as written: a token read from the environment stays out.
@@ -51,7 +67,7 @@ impl MetricReader for Readers<'_> {
             }
             Provider::Http { url, timeout } => {
                 let full = env_refs::expand_from_process(&target.fill(url))?;
-                webhook::ask(&self.client, &full, *timeout, metric, target)
+                webhook::ask(self.client(), &full, *timeout, metric, target)
                     .await
                     .map_err(|e| e.replace(&full, &target.fill(url)))
             }

@@ -40,9 +40,15 @@ fn builder() -> reqwest::ClientBuilder {
         .timeout(Duration::from_secs(60))
 }
 
+/// For a socket or plain HTTP, where no TLS is spoken: with no roots of its own, a client
+/// reads every root certificate of the system when it is built (several ms, at every start).
+fn plain() -> reqwest::ClientBuilder {
+    builder().tls_certs_only([])
+}
+
 impl Raw {
     pub fn unix(path: &Path) -> Result<Raw, ClusterError> {
-        let client = builder()
+        let client = plain()
             .unix_socket(path.to_path_buf())
             .build()
             .map_err(build_error)?;
@@ -53,7 +59,7 @@ impl Raw {
     }
 
     pub fn http(base: &str) -> Result<Raw, ClusterError> {
-        let client = builder().build().map_err(build_error)?;
+        let client = plain().build().map_err(build_error)?;
         Ok(Raw::Http {
             client,
             base: base.to_string(),
