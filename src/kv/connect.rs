@@ -8,7 +8,7 @@ use super::consul::{ConsulConfig, ConsulKv};
 use super::etcd::{EtcdConfig, EtcdKv};
 use super::redact::redact_url;
 use super::swarm::SwarmKv;
-use crate::ports::{Kv, KvError};
+use crate::ports::{EngineClock, Kv, KvError};
 
 /// The accepted store URLs, for help texts and errors.
 pub const SCHEMES_HELP: &str = "KV store URLs: swarm:// (default: labels on the Swarm object), \
@@ -28,10 +28,21 @@ pub async fn connect_with_docker(
     env: &HashMap<String, String>,
     docker: Option<Docker>,
 ) -> Result<Box<dyn Kv>, KvError> {
+    connect_with_engine(url, env, docker, None).await
+}
+
+/// As [`connect_with_docker`], with the engine's clock as the caller last read it: the
+/// `swarm://` store's locks start from it instead of asking the engine again.
+pub async fn connect_with_engine(
+    url: &str,
+    env: &HashMap<String, String>,
+    docker: Option<Docker>,
+    clock: Option<EngineClock>,
+) -> Result<Box<dyn Kv>, KvError> {
     let url = url.trim();
     let scheme = url.split("://").next().unwrap_or("");
     match (scheme, url.contains("://")) {
-        _ if url.is_empty() || url == "swarm" => swarm(env, docker),
+        _ if url.is_empty() || url == "swarm" => swarm(env, docker, clock),
         ("swarm", true) => {
             if url != "swarm://" {
                 return Err(KvError::Other(format!(
@@ -39,7 +50,7 @@ pub async fn connect_with_docker(
                     redact_url(url)
                 )));
             }
-            swarm(env, docker)
+            swarm(env, docker, clock)
         }
         ("consul" | "consul+https", true) => Ok(Box::new(
             ConsulKv::new(ConsulConfig::from_url(url, env)?).await?,
@@ -54,7 +65,11 @@ pub async fn connect_with_docker(
     }
 }
 
-fn swarm(env: &HashMap<String, String>, docker: Option<Docker>) -> Result<Box<dyn Kv>, KvError> {
+fn swarm(
+    env: &HashMap<String, String>,
+    docker: Option<Docker>,
+    clock: Option<EngineClock>,
+) -> Result<Box<dyn Kv>, KvError> {
     let docker = match docker {
         Some(d) => d,
         None => {
@@ -68,7 +83,11 @@ fn swarm(env: &HashMap<String, String>, docker: Option<Docker>) -> Result<Box<dy
             })?
         }
     };
-    Ok(Box::new(SwarmKv::new(docker)))
+    let store = SwarmKv::new(docker);
+    if let Some(clock) = clock {
+        store.set_clock(&clock);
+    }
+    Ok(Box::new(store))
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ mod redact;
 mod swarm;
 mod util;
 
-pub use connect::{SCHEMES_HELP, connect, connect_with_docker};
+pub use connect::{SCHEMES_HELP, connect, connect_with_docker, connect_with_engine};
 pub use consul::{ConsulConfig, ConsulKv};
 pub use etcd::{EtcdConfig, EtcdKv};
 pub use fenced::FencedKv;

@@ -19,6 +19,7 @@
 //! token and has not expired. `GET /info` is slow (tens of ms, more on a busy engine), so the
 //! manager's time is read at most every [`CLOCK_REFRESH`] and carried forward in between on
 //! this process's monotonic clock; the estimate errs late by at most the time the read took.
+//! A command starts from the reading its connection to the engine made ([`SwarmKv::set_clock`]).
 //!
 //! Writes made at the same time by one process (the lock renewals and progress records of
 //! every service of a release) are committed together: one writer task applies every waiting
@@ -40,7 +41,9 @@ use tokio::sync::oneshot;
 
 use super::guard::{BoxFut, RenewingGuard, unique_token};
 use super::util::unknown_holder;
-use crate::ports::{Fence, KeyChange, KeyWrite, Kv, KvEntry, KvError, LockInfo, LockOutcome};
+use crate::ports::{
+    EngineClock, Fence, KeyChange, KeyWrite, Kv, KvEntry, KvError, LockInfo, LockOutcome,
+};
 
 /// Label prefix of every key.
 pub const LABEL_PREFIX: &str = "io.shipctl.kv.";
@@ -293,6 +296,14 @@ impl SwarmKv {
                 url: self.describe(),
                 reason: other.to_string(),
             },
+        }
+    }
+
+    /// Starts the manager's clock from a reading made elsewhere (when connecting); an
+    /// unreadable one is left for [`Self::manager_now_ms`] to read again.
+    pub fn set_clock(&self, clock: &EngineClock) {
+        if let Some(ms) = parse_engine_time(&clock.system_time) {
+            *self.clock.lock().unwrap_or_else(|e| e.into_inner()) = Some((clock.answered, ms));
         }
     }
 
@@ -810,6 +821,32 @@ mod tests {
         );
         assert_eq!(parse_engine_time("yesterday"), None);
         assert_eq!(parse_engine_time(""), None);
+    }
+
+    #[tokio::test]
+    async fn a_clock_read_when_connecting_spares_the_first_read() {
+        // Nothing listens on port 1: any request fails.
+        let docker =
+            Docker::connect_with_http("tcp://127.0.0.1:1", 5, bollard::API_DEFAULT_VERSION)
+                .expect("a client is made without connecting");
+        let store = SwarmKv::new(docker);
+        assert!(store.manager_now_ms().await.is_err());
+        store.set_clock(&EngineClock {
+            system_time: "2026-11-30T06:01:02.123456789Z".into(),
+            answered: Instant::now(),
+        });
+        let now = store.manager_now_ms().await.expect("the reading serves");
+        assert!(
+            (1_796_018_462_123..1_796_018_472_123).contains(&now),
+            "{now}"
+        );
+        // An unreadable time is no reading: the next one still asks the engine.
+        let store = SwarmKv::new(store.docker.clone());
+        store.set_clock(&EngineClock {
+            system_time: "yesterday".into(),
+            answered: Instant::now(),
+        });
+        assert!(store.manager_now_ms().await.is_err());
     }
 
     #[test]

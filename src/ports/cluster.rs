@@ -202,3 +202,12 @@ pub struct ZoneState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
 }
+
+/// The engine's own clock as `GET /info` reported it (`SystemTime`), and when the answer came.
+/// Connecting reads `/info` anyway; the Swarm KV store's locks keep time by that clock and
+/// start from this reading instead of asking again (the call is slow: tens of ms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineClock {
+    pub system_time: String,
+    pub answered: std::time::Instant,
+}

@@ -53,12 +53,18 @@ impl<'s> Session<'s> {
             .await
             .map_err(cluster_error)?;
         let url = settings.kv_url.as_deref().unwrap_or(kv_url);
-        let kv = kv::connect_with_docker(url, &settings.env, Some(cluster.docker().clone()))
-            .await
-            .map_err(|e| match e {
-                KvError::Other(message) => Error::usage(message, kv::SCHEMES_HELP),
-                other => kv_error(other),
-            })?;
+        // The engine's clock read when connecting serves the locks of `swarm://` too.
+        let kv = kv::connect_with_engine(
+            url,
+            &settings.env,
+            Some(cluster.docker().clone()),
+            cluster.engine_clock(),
+        )
+        .await
+        .map_err(|e| match e {
+            KvError::Other(message) => Error::usage(message, kv::SCHEMES_HELP),
+            other => kv_error(other),
+        })?;
         Ok(Session {
             settings,
             cluster,

@@ -9,7 +9,7 @@ use bollard::{API_DEFAULT_VERSION, Docker};
 use super::SwarmCluster;
 use super::failure::{chain, unreachable};
 use super::raw::Raw;
-use crate::ports::ClusterError;
+use crate::ports::{ClusterError, EngineClock};
 
 /// The engine's socket when neither `-H` nor `DOCKER_HOST` is given.
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
@@ -209,8 +209,8 @@ pub async fn connect_endpoint(
 ) -> Result<SwarmCluster, ClusterError> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let (docker, raw) = clients(host, endpoint)?;
-    let cluster = SwarmCluster::new(docker, raw, host.to_string());
-    check_manager(&cluster).await?;
+    let mut cluster = SwarmCluster::new(docker, raw, host.to_string());
+    cluster.clock = check_manager(&cluster).await?;
     Ok(cluster)
 }
 
@@ -268,7 +268,8 @@ fn clients(host: &str, endpoint: &Endpoint) -> Result<(Docker, Raw), ClusterErro
     }
 }
 
-async fn check_manager(cluster: &SwarmCluster) -> Result<(), ClusterError> {
+/// Refuses an engine that is no Swarm manager; passes on the engine's clock that `/info` shows.
+async fn check_manager(cluster: &SwarmCluster) -> Result<Option<EngineClock>, ClusterError> {
     let host = cluster.host();
     let timed_out = || {
         unreachable(
@@ -289,6 +290,7 @@ async fn check_manager(cluster: &SwarmCluster) -> Result<(), ClusterError> {
                 format!("it does not answer like a Docker engine: {other}"),
             ),
         })?;
+    let answered = std::time::Instant::now();
     let swarm = info.get("Swarm").cloned().unwrap_or_default();
     let state = swarm
         .get("LocalNodeState")
@@ -320,7 +322,13 @@ async fn check_manager(cluster: &SwarmCluster) -> Result<(), ClusterError> {
                     .into(),
         });
     }
-    Ok(())
+    Ok(info
+        .get("SystemTime")
+        .and_then(|t| t.as_str())
+        .map(|system_time| EngineClock {
+            system_time: system_time.to_string(),
+            answered,
+        }))
 }
 
 #[cfg(test)]

@@ -31,7 +31,9 @@ pub use connect::{Endpoint, connect, connect_endpoint};
 
 use crate::compose::model::Network;
 use crate::ports::ZoneState;
-use crate::ports::{Cluster, ClusterError, NetworkUsage, TaskInfo, TasksByService, ZoneTarget};
+use crate::ports::{
+    Cluster, ClusterError, EngineClock, NetworkUsage, TaskInfo, TasksByService, ZoneTarget,
+};
 use failure::chain;
 use raw::Raw;
 use retry::{BUSY_ATTEMPTS, backoff, is_busy_status};
@@ -50,6 +52,8 @@ pub struct SwarmCluster {
     /// Service ids by name, for `tasks_of`: a task names its service only by id, and a list
     /// filtered by ids needs no lookup of the names each time.
     service_ids: Arc<Mutex<HashMap<String, String>>>,
+    /// The engine's clock as read when connecting.
+    clock: Option<EngineClock>,
 }
 
 impl SwarmCluster {
@@ -59,7 +63,13 @@ impl SwarmCluster {
             raw,
             host,
             service_ids: Arc::default(),
+            clock: None,
         }
+    }
+
+    /// The engine's clock as `GET /info` showed it when connecting.
+    pub fn engine_clock(&self) -> Option<EngineClock> {
+        self.clock.clone()
     }
 
     /// The bollard client, for the other modules that talk to the same engine (the Swarm KV
