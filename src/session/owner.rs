@@ -21,9 +21,16 @@ pub async fn check(
     observed: Option<&ObservedState>,
 ) -> Result<Vec<String>, Error> {
     let mut unclaimed = Vec::new();
+    // Every owner key in one read of the store, not one request per service.
+    let owner_keys: Vec<String> = services
+        .iter()
+        .map(|service| spec.keys(project, service).owner)
+        .collect();
+    let owners = kv.get_many(&owner_keys).await.map_err(kv_error)?;
+    let mut owners = owners.into_iter();
     for service in services {
         let keys = spec.keys(project, service);
-        let owner = kv.get(&keys.owner).await.map_err(kv_error)?;
+        let owner = owners.next().flatten();
         match owner.map(|e| e.value) {
             Some(owner) if owner == project => {}
             Some(owner) => {
