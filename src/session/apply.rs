@@ -315,8 +315,16 @@ async fn record_history(
         measured,
     } = run;
     let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-    // All at once: a store that commits concurrent writes together (swarm://) then records a
-    // release of many services in a few updates rather than one after the other.
+    // All at once, the release record too: a store that commits concurrent writes together
+    // (swarm://) then records a release of many services in a few updates rather than one
+    // after the other.
+    let release = super::release::record_of(session, plan, job, result, ended, elapsed);
+    let save_release = async {
+        match &release {
+            Some(record) => super::release::save(session, job, record).await,
+            None => Ok(()),
+        }
+    };
     let appends = plan
         .services
         .iter()
@@ -346,7 +354,8 @@ async fn record_history(
                 (service, appended)
             }
         });
-    for (service, appended) in join_all(appends).await {
+    let (appended, saved) = futures_util::future::join(join_all(appends), save_release).await;
+    for (service, appended) in appended {
         if let Err(e) = appended {
             sink.emit(&Event::Warning {
                 service: Some(service.service.clone()),
@@ -354,7 +363,7 @@ async fn record_history(
             });
         }
     }
-    if let Some(release) = super::release::record_of(session, plan, job, result, ended, elapsed) {
-        super::release::save(session, job, &release, sink).await;
+    if let Some(release) = &release {
+        super::release::report(release, saved, sink);
     }
 }

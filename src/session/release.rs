@@ -72,21 +72,25 @@ fn fill(
     }
 }
 
-/// Appends `record` to the project's releases and says how the release ended, as the run's
-/// last event. A failed write only warns: the deploy's own result matters more.
+/// Appends `record` to the project's releases; the error is a warning to show.
 pub(super) async fn save(
     session: &Session<'_>,
     job: &Job<'_>,
     record: &ReleaseRecord,
-    sink: &dyn EventSink,
-) {
+) -> Result<(), String> {
     let key = job.spec.releases_key(job.project);
-    if let Err(e) =
-        kv::add_release(session.kv.as_ref(), &key, record, job.spec.kv.history_limit).await
-    {
+    kv::add_release(session.kv.as_ref(), &key, record, job.spec.kv.history_limit)
+        .await
+        .map_err(|e| format!("could not record release {} ({key}): {e}", record.id))
+}
+
+/// Says how the release ended, as the run's last event, after the warning of a failed
+/// [`save`]: the deploy's own result matters more than its record.
+pub(super) fn report(record: &ReleaseRecord, saved: Result<(), String>, sink: &dyn EventSink) {
+    if let Err(message) = saved {
         sink.emit(&Event::Warning {
             service: None,
-            message: format!("could not record release {} ({key}): {e}", record.id),
+            message,
         });
     }
     sink.emit(&Event::ReleaseFinished {
