@@ -16,9 +16,11 @@ remove_keys() {
       | if .Labels["io.shipctl.kv-deleted"] then .Labels["io.shipctl.kv-deleted"] |=
           (fromjson | .keys |= with_entries(select(.key | startswith($p) | not)) | tojson)
         else . end' <<<"$swarm")"
-    # Refused ("out of sequence") when someone else wrote in between: read again.
-    curl -sf --unix-socket "$sock" -X POST -H 'Content-Type: application/json' -d "$spec" \
-      "http://localhost/swarm/update?version=$(jq .Version.Index <<<"$swarm")" >/dev/null && return 0
+    # Refused ("out of sequence") when someone else wrote in between: read again. The spec on
+    # stdin: with many keys on the Swarm object it outgrows a command-line argument.
+    curl -sf --unix-socket "$sock" -X POST -H 'Content-Type: application/json' --data-binary @- \
+      "http://localhost/swarm/update?version=$(jq .Version.Index <<<"$swarm")" <<<"$spec" >/dev/null &&
+      return 0
     sleep 0.2
   done
   echo "could not remove the keys under $1" >&2
