@@ -12,9 +12,8 @@ use crate::ports::{Kv, KvError};
 use crate::spec::Spec;
 use crate::spec::defaults::IN_PLACE;
 
-/// How many services' zones are read from the cluster at once: a release of many services is
-/// observed two or three times per run, and one by one that is a wait of two requests per
-/// service each time.
+/// How many services' zones are read from the cluster at once: one by one, a release of many
+/// services waited on two requests per service, one after the other.
 const READ_AT_ONCE: usize = 8;
 
 /// The state of `services` (logical names) in `project`: the zones from the cluster, and
