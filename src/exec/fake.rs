@@ -665,6 +665,8 @@ struct KvState {
     revision: u64,
     unavailable: bool,
     atomic_writes: usize,
+    /// Requests that read keys (`get`, `get_many`): a read of many keys is one request.
+    reads: usize,
     /// Unreachable once this many atomic writes succeeded.
     down_after_writes: Option<usize>,
     /// The answer of this atomic write is lost: applied, then reported as a reset connection.
@@ -679,6 +681,14 @@ struct KvState {
 }
 
 impl KvState {
+    fn entry(&self, key: &str) -> Option<KvEntry> {
+        self.entries.get(key).map(|(v, r)| KvEntry {
+            key: key.into(),
+            value: v.clone(),
+            revision: *r,
+        })
+    }
+
     fn write(&mut self, key: &str, value: &str) {
         self.revision += 1;
         let rev = self.revision;
@@ -772,6 +782,11 @@ impl FakeKv {
         lock(&self.state).atomic_writes
     }
 
+    /// How many requests read keys so far (a `get_many` is one, as with every real store).
+    pub fn reads(&self) -> usize {
+        lock(&self.state).reads
+    }
+
     fn check(&self) -> Result<MutexGuard<'_, KvState>, KvError> {
         let mut st = lock(&self.state);
         st.apply_due(self.clock.elapsed());
@@ -816,12 +831,15 @@ impl Kv for FakeKv {
     }
 
     async fn get(&self, key: &str) -> Result<Option<KvEntry>, KvError> {
-        let st = self.check()?;
-        Ok(st.entries.get(key).map(|(v, r)| KvEntry {
-            key: key.into(),
-            value: v.clone(),
-            revision: *r,
-        }))
+        let mut st = self.check()?;
+        st.reads += 1;
+        Ok(st.entry(key))
+    }
+
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<KvEntry>>, KvError> {
+        let mut st = self.check()?;
+        st.reads += 1;
+        Ok(keys.iter().map(|key| st.entry(key)).collect())
     }
 
     async fn put(&self, key: &str, value: &str) -> Result<(), KvError> {

@@ -47,7 +47,7 @@ mod summary;
 mod track;
 
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 #[cfg(test)]
 mod tests;
 

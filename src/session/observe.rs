@@ -128,3 +128,49 @@ pub fn kv_error(e: KvError) -> Error {
         help: Some(format!("{help}; nothing was changed")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::fake::{FakeCluster, FakeKv, Journal, ManualClock};
+
+    #[tokio::test]
+    async fn every_services_keys_come_from_one_read_of_the_store() {
+        let clock = ManualClock::new();
+        let journal = Journal::default();
+        let cluster = FakeCluster::new(clock.clone(), journal.clone());
+        let kv = FakeKv::new(clock, journal);
+        let spec = Spec::default();
+        let services: Vec<String> = ["api", "web", "worker"].map(String::from).into();
+        for (i, service) in services.iter().enumerate() {
+            let keys = spec.keys("shop", service);
+            kv.set(&keys.active_zone, if i % 2 == 0 { "blue" } else { "green" });
+            kv.set(&keys.active_version, &format!("1.{i}.0"));
+        }
+        cluster.existing(&spec.zone_service_name("shop", "web", "green"), "1.1.0", 2);
+
+        let state = observe(&cluster, &kv, "shop", &spec, &services)
+            .await
+            .expect("observed");
+
+        assert_eq!(kv.reads(), 1, "one request for the keys of 3 services");
+        // Each service got its own keys back, in its own order.
+        let versions: Vec<_> = services
+            .iter()
+            .map(|s| {
+                let keys = &state.services[s].keys;
+                (keys.active_zone.clone(), keys.active_version.clone())
+            })
+            .collect();
+        assert_eq!(
+            versions,
+            [
+                (Some("blue".into()), Some("1.0.0".into())),
+                (Some("green".into()), Some("1.1.0".into())),
+                (Some("blue".into()), Some("1.2.0".into())),
+            ]
+        );
+        assert!(state.services["api"].zones.is_empty());
+        assert_eq!(state.services["web"].zones["green"].desired, 2);
+    }
+}
