@@ -2,6 +2,8 @@
 //! per project keep them apart, and where a layout shares keys (`kv.layout: classic`), the
 //! owner key makes the second project stop before it reads or writes the first one's keys.
 
+use futures_util::{StreamExt, TryStreamExt, stream};
+
 use super::observe::kv_error;
 use crate::error::Error;
 use crate::plan::ObservedState;
@@ -103,25 +105,76 @@ async fn refuse_if_left_behind(
 }
 
 /// Records `project` as the owner of each key in `unclaimed`, unless another deploy did in
-/// the meantime.
+/// the meantime. The keys are claimed together: one by one, the first deploy of a stack of
+/// 100 services waited on 100 writes in turn (`swarm://` commits writes made at once in one
+/// update).
 pub async fn claim(kv: &dyn Kv, project: &str, unclaimed: &[String]) -> Result<(), Error> {
-    for key in unclaimed {
-        let written = kv
-            .compare_and_swap(key, None, project)
-            .await
-            .map_err(kv_error)?;
-        if !written {
-            let now = kv.get(key).await.map_err(kv_error)?.map(|e| e.value);
-            if now.as_deref() != Some(project) {
-                return Err(Error::usage(
-                    format!(
-                        "`{key}` was just claimed by project `{}`; nothing was changed",
-                        now.unwrap_or_default()
-                    ),
-                    "two projects share these keys: give each project keys of its own (templates with `{project}`)",
-                ));
-            }
+    stream::iter(unclaimed)
+        .map(|key| claim_one(kv, project, key))
+        .buffer_unordered(CLAIM_AT_ONCE)
+        .try_collect()
+        .await
+}
+
+/// Writes sent to the store at once when claiming.
+const CLAIM_AT_ONCE: usize = 16;
+
+async fn claim_one(kv: &dyn Kv, project: &str, key: &str) -> Result<(), Error> {
+    let written = kv
+        .compare_and_swap(key, None, project)
+        .await
+        .map_err(kv_error)?;
+    if !written {
+        let now = kv.get(key).await.map_err(kv_error)?.map(|e| e.value);
+        if now.as_deref() != Some(project) {
+            return Err(Error::usage(
+                format!(
+                    "`{key}` was just claimed by project `{}`; nothing was changed",
+                    now.unwrap_or_default()
+                ),
+                "two projects share these keys: give each project keys of its own (templates with `{project}`)",
+            ));
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::fake::{FakeKv, Journal, ManualClock};
+
+    #[tokio::test]
+    async fn owners_are_read_in_one_request_and_claimed_together() {
+        let kv = FakeKv::new(ManualClock::new(), Journal::default());
+        let spec = Spec::default();
+        let services: Vec<String> = ["api", "web", "worker"].map(String::from).into();
+        kv.set(&spec.keys("shop", "api").owner, "shop");
+
+        // Nothing deployed yet: the keys without an owner are to be claimed.
+        let nothing = ObservedState::default();
+        let unclaimed = check(&kv, &spec, "shop", &services, Some(&nothing))
+            .await
+            .expect("no other owner");
+        let owner_of = |service: &str| spec.keys("shop", service).owner;
+        assert_eq!(unclaimed, [owner_of("web"), owner_of("worker")]);
+        assert_eq!(kv.reads(), 1, "one request for the owners of 3 services");
+
+        claim(&kv, "shop", &unclaimed).await.expect("claimed");
+        for service in &services {
+            assert_eq!(kv.value(&owner_of(service)).as_deref(), Some("shop"));
+        }
+        // Claimed since by another project: the claim names it.
+        kv.set(&owner_of("api"), "blog");
+        let taken = claim(&kv, "shop", &[owner_of("api")]).await;
+        assert!(taken.is_err_and(|e| e.to_string().contains("just claimed by project `blog`")));
+
+        kv.set(&owner_of("api"), "shop");
+        kv.set(&owner_of("worker"), "blog");
+        let refused = check(&kv, &spec, "shop", &services, None).await;
+        assert!(
+            refused.is_err_and(|e| e.to_string().contains("belong to project `blog`")),
+            "worker's keys are blog's"
+        );
+    }
 }
