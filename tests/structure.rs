@@ -84,9 +84,16 @@ fn strip(text: &str) -> (String, BTreeSet<String>) {
     while let Some(line) = lines.next() {
         let trimmed = line.trim_start();
         if trimmed.starts_with("#[cfg(test)]") {
-            // `#[cfg(test)] mod fake;` declares a test-only file; `mod tests { .. }` ends the
-            // production code of this file.
-            match lines.peek().map(|l| l.trim()) {
+            // `#[cfg(test)] mod fake;` (or `pub(crate) mod fake;`) declares a test-only file;
+            // `mod tests { .. }` ends the production code of this file.
+            let declared = lines.peek().map(|l| {
+                let l = l.trim();
+                ["pub(crate) ", "pub(super) ", "pub "]
+                    .iter()
+                    .find_map(|vis| l.strip_prefix(vis))
+                    .unwrap_or(l)
+            });
+            match declared {
                 Some(next) if next.starts_with("mod ") && next.ends_with(';') => {
                     let name = next.trim_start_matches("mod ").trim_end_matches(';');
                     test_mods.insert(name.to_string());
