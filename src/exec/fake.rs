@@ -665,8 +665,9 @@ struct KvState {
     revision: u64,
     unavailable: bool,
     atomic_writes: usize,
-    /// Requests that read keys (`get`, `get_many`): a read of many keys is one request.
-    reads: usize,
+    /// Every request made, as `get k`, `get_many 3`, `put k`, `cas k`, `write 2` (changes in
+    /// one atomic or fenced write), `delete k`: what a test counts.
+    requests: Vec<String>,
     /// Unreachable once this many atomic writes succeeded.
     down_after_writes: Option<usize>,
     /// The answer of this atomic write is lost: applied, then reported as a reset connection.
@@ -728,6 +729,11 @@ impl FakeKv {
         }
     }
 
+    /// A store with a clock and a journal of its own, for the tests of one part.
+    pub fn alone() -> FakeKv {
+        FakeKv::new(ManualClock::new(), Journal::default())
+    }
+
     pub fn set(&self, key: &str, value: &str) {
         lock(&self.state).write(key, value);
     }
@@ -782,9 +788,13 @@ impl FakeKv {
         lock(&self.state).atomic_writes
     }
 
-    /// How many requests read keys so far (a `get_many` is one, as with every real store).
-    pub fn reads(&self) -> usize {
-        lock(&self.state).reads
+    /// The requests made since the last call, oldest first (see `KvState::requests`).
+    pub fn requests(&self) -> Vec<String> {
+        std::mem::take(&mut lock(&self.state).requests)
+    }
+
+    fn log(&self, request: String) {
+        lock(&self.state).requests.push(request);
     }
 
     fn check(&self) -> Result<MutexGuard<'_, KvState>, KvError> {
@@ -797,6 +807,47 @@ impl FakeKv {
             });
         }
         Ok(st)
+    }
+
+    /// An atomic write of `writes`, not logged as a request of its own.
+    fn apply_atomic(&self, writes: &[KeyWrite]) -> Result<(), KvError> {
+        let mut st = self.check()?;
+        if st.max_ops.is_some_and(|max| writes.len() > max) {
+            return Err(KvError::Other(format!(
+                "{} operations in one atomic write",
+                writes.len()
+            )));
+        }
+        st.atomic_writes += 1;
+        st.revision += 1;
+        let rev = st.revision;
+        for w in writes {
+            st.entries.insert(w.key.clone(), (w.value.clone(), rev));
+        }
+        let list: Vec<String> = writes
+            .iter()
+            .map(|w| format!("{}={}", w.key, w.value))
+            .collect();
+        self.journal
+            .push(self.clock.elapsed(), format!("kv write {}", list.join(" ")));
+        if st.down_after_writes == Some(st.atomic_writes) {
+            st.unavailable = true;
+        }
+        if st.lose_answer_of == Some(st.atomic_writes) {
+            return Err(KvError::Unavailable {
+                url: "fake://kv".into(),
+                reason: "connection reset by peer".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Deletes `key`, not logged as a request of its own.
+    fn remove(&self, key: &str) -> Result<(), KvError> {
+        self.check()?.entries.remove(key);
+        self.journal
+            .push(self.clock.elapsed(), format!("kv delete {key}"));
+        Ok(())
     }
 }
 
@@ -831,18 +882,18 @@ impl Kv for FakeKv {
     }
 
     async fn get(&self, key: &str) -> Result<Option<KvEntry>, KvError> {
-        let mut st = self.check()?;
-        st.reads += 1;
-        Ok(st.entry(key))
+        self.log(format!("get {key}"));
+        Ok(self.check()?.entry(key))
     }
 
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<KvEntry>>, KvError> {
-        let mut st = self.check()?;
-        st.reads += 1;
+        self.log(format!("get_many {}", keys.len()));
+        let st = self.check()?;
         Ok(keys.iter().map(|key| st.entry(key)).collect())
     }
 
     async fn put(&self, key: &str, value: &str) -> Result<(), KvError> {
+        self.log(format!("put {key}"));
         drop(self.check()?);
         self.journal
             .push(self.clock.elapsed(), format!("kv put {key}={value}"));
@@ -856,6 +907,7 @@ impl Kv for FakeKv {
         expected: Option<u64>,
         value: &str,
     ) -> Result<bool, KvError> {
+        self.log(format!("cas {key}"));
         let current = self.check()?.entries.get(key).map(|(_, r)| *r);
         if current != expected {
             return Ok(false);
@@ -865,35 +917,8 @@ impl Kv for FakeKv {
     }
 
     async fn write_atomic(&self, writes: &[KeyWrite]) -> Result<(), KvError> {
-        let mut st = self.check()?;
-        if st.max_ops.is_some_and(|max| writes.len() > max) {
-            return Err(KvError::Other(format!(
-                "{} operations in one atomic write",
-                writes.len()
-            )));
-        }
-        st.atomic_writes += 1;
-        st.revision += 1;
-        let rev = st.revision;
-        for w in writes {
-            st.entries.insert(w.key.clone(), (w.value.clone(), rev));
-        }
-        let list: Vec<String> = writes
-            .iter()
-            .map(|w| format!("{}={}", w.key, w.value))
-            .collect();
-        self.journal
-            .push(self.clock.elapsed(), format!("kv write {}", list.join(" ")));
-        if st.down_after_writes == Some(st.atomic_writes) {
-            st.unavailable = true;
-        }
-        if st.lose_answer_of == Some(st.atomic_writes) {
-            return Err(KvError::Unavailable {
-                url: "fake://kv".into(),
-                reason: "connection reset by peer".into(),
-            });
-        }
-        Ok(())
+        self.log(format!("write {}", writes.len()));
+        self.apply_atomic(writes)
     }
 
     fn max_atomic_ops(&self) -> usize {
@@ -901,6 +926,7 @@ impl Kv for FakeKv {
     }
 
     async fn write_fenced(&self, changes: &[KeyChange], fences: &[Fence]) -> Result<(), KvError> {
+        self.log(format!("write {}", changes.len()));
         {
             let st = self.check()?;
             if st
@@ -935,21 +961,19 @@ impl Kv for FakeKv {
             })
             .collect();
         if !puts.is_empty() {
-            self.write_atomic(&puts).await?;
+            self.apply_atomic(&puts)?;
         }
         for c in changes {
             if let KeyChange::Delete(key) = c {
-                self.delete(key).await?;
+                self.remove(key)?;
             }
         }
         Ok(())
     }
 
     async fn delete(&self, key: &str) -> Result<(), KvError> {
-        self.check()?.entries.remove(key);
-        self.journal
-            .push(self.clock.elapsed(), format!("kv delete {key}"));
-        Ok(())
+        self.log(format!("delete {key}"));
+        self.remove(key)
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<KvEntry>, KvError> {

@@ -14,8 +14,6 @@ pub mod context;
 pub mod event;
 pub mod haproxy;
 pub mod install;
-#[cfg(test)]
-mod memory_kv;
 mod program;
 pub mod registration;
 pub mod render;

@@ -261,8 +261,9 @@ impl Registry {
 
 #[cfg(test)]
 mod tests {
-    use super::super::memory_kv::{MemoryKv, target};
+    use super::super::target::test_target;
     use super::*;
+    use crate::exec::fake::FakeKv;
 
     #[derive(Default)]
     struct Events(std::sync::Mutex<Vec<RouteEvent>>);
@@ -276,18 +277,18 @@ mod tests {
         }
     }
 
-    fn registration(kv: &MemoryKv, key: &str) -> RouterReport {
+    fn registration(kv: &FakeKv, key: &str) -> RouterReport {
         let text = kv.value(key).expect("registered");
         serde_json::from_str(&text).expect("a report")
     }
 
     fn services(n: usize) -> Vec<RouteTarget> {
-        (0..n).map(|i| target(&format!("s{i}"))).collect()
+        (0..n).map(|i| test_target(&format!("s{i}"))).collect()
     }
 
     #[tokio::test]
     async fn a_heartbeat_and_a_report_round_are_one_write_for_every_service() {
-        let kv = Arc::new(MemoryKv::default());
+        let kv = Arc::new(FakeKv::alone());
         let registry = Registry::new(kv.clone(), "lb1", Duration::from_secs(2), &services(5));
         registry.beat().await.expect("beat");
         assert_eq!(kv.requests(), vec!["write 5"]);
@@ -334,7 +335,8 @@ mod tests {
 
     #[tokio::test]
     async fn writes_are_split_where_the_store_limits_them() {
-        let kv = Arc::new(MemoryKv::with_limit(2));
+        let kv = Arc::new(FakeKv::alone());
+        kv.limit_atomic_ops(2);
         let registry = Registry::new(kv.clone(), "lb1", Duration::from_secs(2), &services(5));
         registry.beat().await.expect("beat");
         assert_eq!(kv.requests(), vec!["write 2", "write 2", "write 1"]);

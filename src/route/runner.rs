@@ -918,8 +918,9 @@ mod tests {
         assert_ne!(super::without_comments(a), super::without_comments(c));
     }
 
-    use super::super::memory_kv::{MemoryKv, target};
+    use super::super::target::test_target;
     use super::*;
+    use crate::exec::fake::FakeKv;
 
     struct Quiet;
 
@@ -979,7 +980,7 @@ mod tests {
     }
 
     fn services(n: usize) -> Vec<RouteTarget> {
-        (0..n).map(|i| target(&format!("s{i}"))).collect()
+        (0..n).map(|i| test_target(&format!("s{i}"))).collect()
     }
 
     fn zones(targets: &[RouteTarget], zone: &str) -> BTreeMap<String, KeyValues> {
@@ -997,7 +998,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_read_gets_the_keys_of_every_service() {
-        let kv = MemoryKv::default();
+        let kv = FakeKv::alone();
         let targets = services(50);
         kv.set("s3-active-zone", "blue");
         kv.set("s3-traffic", "blue=100");
@@ -1017,7 +1018,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_report_round_is_one_write_and_router_keys_follow_only_changed_keys() {
-        let kv = Arc::new(MemoryKv::default());
+        let kv = Arc::new(FakeKv::alone());
         let targets = services(20);
         let options = options();
         let renderer = Renderer::from_text("t", String::new()).expect("template");
@@ -1070,7 +1071,8 @@ mod tests {
 
     #[tokio::test]
     async fn without_registrations_the_router_keys_are_one_write_within_the_store_limit() {
-        let kv = Arc::new(MemoryKv::with_limit(8));
+        let kv = Arc::new(FakeKv::alone());
+        kv.limit_atomic_ops(8);
         let targets = services(20);
         let options = options();
         let renderer = Renderer::from_text("t", String::new()).expect("template");

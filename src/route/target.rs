@@ -18,6 +18,20 @@ pub struct RouteTarget {
     pub port: u16,
 }
 
+/// A service `name` with one zone, whose router key is `{name}-router`.
+#[cfg(test)]
+pub(super) fn test_target(name: &str) -> RouteTarget {
+    RouteTarget {
+        service: name.to_string(),
+        active_zone_key: format!("{name}-active-zone"),
+        active_version_key: format!("{name}-active-version"),
+        traffic_key: format!("{name}-traffic"),
+        router_key: format!("{name}-router"),
+        zones: vec![("blue".into(), format!("p_{name}-blue"))],
+        port: 80,
+    }
+}
+
 impl RouteTarget {
     /// The three keys, in the order the report lists them.
     pub fn keys(&self) -> [&str; 3] {

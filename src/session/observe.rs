@@ -153,7 +153,11 @@ mod tests {
             .await
             .expect("observed");
 
-        assert_eq!(kv.reads(), 1, "one request for the keys of 3 services");
+        assert_eq!(
+            kv.requests(),
+            ["get_many 12"],
+            "one request for 3 services' keys"
+        );
         // Each service got its own keys back, in its own order.
         let versions: Vec<_> = services
             .iter()

@@ -142,11 +142,11 @@ async fn claim_one(kv: &dyn Kv, project: &str, key: &str) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exec::fake::{FakeKv, Journal, ManualClock};
+    use crate::exec::fake::FakeKv;
 
     #[tokio::test]
     async fn owners_are_read_in_one_request_and_claimed_together() {
-        let kv = FakeKv::new(ManualClock::new(), Journal::default());
+        let kv = FakeKv::alone();
         let spec = Spec::default();
         let services: Vec<String> = ["api", "web", "worker"].map(String::from).into();
         kv.set(&spec.keys("shop", "api").owner, "shop");
@@ -158,9 +158,12 @@ mod tests {
             .expect("no other owner");
         let owner_of = |service: &str| spec.keys("shop", service).owner;
         assert_eq!(unclaimed, [owner_of("web"), owner_of("worker")]);
-        assert_eq!(kv.reads(), 1, "one request for the owners of 3 services");
+        assert_eq!(kv.requests(), ["get_many 3"], "one request for 3 owners");
 
         claim(&kv, "shop", &unclaimed).await.expect("claimed");
+        let mut claims = kv.requests();
+        claims.sort();
+        assert_eq!(claims, ["cas shop/web-owner", "cas shop/worker-owner"]);
         for service in &services {
             assert_eq!(kv.value(&owner_of(service)).as_deref(), Some("shop"));
         }
