@@ -4,12 +4,14 @@
 //! health gate. Whatever happens, the routing keys never point at a zone without running tasks,
 //! and the deploy ends done, rolled back with a named cause, or in a state that `status` and the
 //! documented recovery bring back to clean. Each test prints `TIMING` lines for the record.
+//! And a router beside the cluster, which reaches the host-mode ports of every node's tasks.
 
 use std::time::{Duration, Instant};
 
 use shipctl::ports::{Cluster, Kv, TaskState};
 
-use crate::support::nodes::{Nodes, manager_host};
+use crate::support::nodes::{NODES, Nodes, manager_host, node_address, node_id_of};
+use crate::support::router::{free_port, http_get};
 use crate::support::stack::{Finished, Running, Setup, Stack, Store, swarm_kv};
 
 /// A blue-green project of three replicas on the node cluster; `min_healthy` keeps the gate
@@ -496,4 +498,74 @@ async fn the_manager_down_past_the_gate_deadline() {
         .run("status", &["--wait", "--timeout", "60s"])
         .expect_code(0);
     eprintln!("TIMING manager-down total {:.1?}", t0.elapsed());
+}
+
+/// A router run as a process beside the cluster (here the host, outside every node) sends
+/// each task that publishes its port in host mode to its node's address and published port:
+/// the task on another node as much as the manager's. Each target it renders answers.
+#[tokio::test]
+async fn a_router_reaches_host_ports_on_every_node_at_the_nodes_address() {
+    let Some(nodes) =
+        Nodes::acquire("a_router_reaches_host_ports_on_every_node_at_the_nodes_address").await
+    else {
+        return;
+    };
+    let stack = project(&nodes, "60s", "1s", "10s");
+    let compose =
+        std::fs::read_to_string(stack.env.dir().join("compose.yaml")).expect("read compose");
+    stack.env.write(
+        "compose.yaml",
+        &compose.replace(
+            "    deploy:\n",
+            "    ports:\n      - target: 8080\n        mode: host\n    deploy:\n",
+        ),
+    );
+    first_release(&nodes, &stack).await;
+    let tasks = nodes
+        .cluster
+        .tasks(&format!("{}_web-blue", stack.project))
+        .await
+        .expect("list blue's tasks");
+    let mut expected: Vec<String> = tasks
+        .iter()
+        .filter(|t| t.state == TaskState::Running && t.desired_state == TaskState::Running)
+        .map(|t| {
+            let node = t.node_id.as_deref().expect("a running task has a node");
+            let n = NODES
+                .iter()
+                .find(|n| node_id_of(n) == node)
+                .unwrap_or_else(|| panic!("task on unknown node {node}"));
+            let (_, published) = *t.host_ports.first().expect("a host-mode port");
+            format!("{}:{published}", node_address(n))
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(expected.len(), 3, "one task per node: {expected:?}");
+
+    let config = stack.env.dir().join("router.conf");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let config_arg = config.display().to_string();
+    stack
+        .run(
+            "route",
+            &["--once", "--listen", &listen, "--config", &config_arg],
+        )
+        .expect_code(0);
+    let text = std::fs::read_to_string(&config).expect("read the rendered config");
+    let mut rendered: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("server "))
+        .filter(|l| l.contains(" weight="))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect();
+    rendered.sort();
+    assert_eq!(rendered, expected, "{text}");
+    for target in &rendered {
+        let answer = http_get(target, "/version");
+        assert!(
+            answer.as_deref().is_ok_and(|b| b.contains("1.0.0")),
+            "{target}: {answer:?}"
+        );
+    }
 }

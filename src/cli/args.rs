@@ -298,9 +298,9 @@ pub struct RouteArgs {
     #[arg(long, value_name = "DURATION", default_value = "5s")]
     pub heartbeat: String,
 
-    /// How traffic reaches the tasks: `auto` takes a task's host-mode port on 127.0.0.1 when it
-    /// publishes one, `overlay` always its address on the stack's network (a router in a
-    /// container)
+    /// How traffic reaches the tasks: `auto` takes a task's host-mode port at its node's address
+    /// (or its container's bridge address) when it publishes one, `overlay` always its address
+    /// on the stack's network (a router in a container)
     #[arg(long, value_enum, default_value_t = ViaArg::Auto)]
     pub via: ViaArg,
 

@@ -423,6 +423,7 @@ impl FakeCluster {
             error: None,
             exit_code: None,
             node_id: Some("node-1".into()),
+            container_id: None,
             addresses: vec!["10.0.1.5".into()],
             host_ports: Vec::new(),
             updated_at: Some(wall(t.created)),

@@ -393,6 +393,7 @@ mod tests {
             error: None,
             exit_code: None,
             node_id: Some("node1abcdefghijkl".into()),
+            container_id: None,
             addresses: vec!["10.0.1.5".into()],
             host_ports: Vec::new(),
             updated_at: None,

@@ -145,6 +145,7 @@ mod tests {
             error: None,
             exit_code: None,
             node_id: None,
+            container_id: None,
             addresses: addresses.iter().map(|a| a.to_string()).collect(),
             host_ports: host_ports.to_vec(),
             updated_at: None,

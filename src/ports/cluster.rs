@@ -89,6 +89,8 @@ pub struct TaskInfo {
     /// Exit code of the container, when it exited.
     pub exit_code: Option<i64>,
     pub node_id: Option<String>,
+    /// The id of the task's container, once the node created it.
+    pub container_id: Option<String>,
     /// Addresses of the task on its networks (without prefix length).
     pub addresses: Vec<String>,
     /// Published host-mode ports: (target, published).
@@ -165,6 +167,46 @@ pub trait Cluster: Send + Sync {
     /// does not exist (or, for clusters that cannot tell, is not known).
     async fn network_usage(&self, _name: &str) -> Result<Option<NetworkUsage>, ClusterError> {
         Ok(None)
+    }
+
+    /// The nodes' addresses and the asked engine's containers on its Docker bridges, for a
+    /// router that reaches tasks through their host-mode ports; empty for clusters that
+    /// cannot tell.
+    async fn node_addresses(&self) -> Result<NodeAddresses, ClusterError> {
+        Ok(NodeAddresses::default())
+    }
+}
+
+/// Where a router reaches the tasks that publish their port in host mode, without the
+/// routing mesh and without Docker's userland proxy (`docker-proxy`, a process per published
+/// port, which takes every connection to `127.0.0.1:<published port>`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeAddresses {
+    /// The Swarm node id of the engine that was asked.
+    pub node_id: Option<String>,
+    /// Node id -> the address the node advertises to the cluster.
+    pub nodes: std::collections::BTreeMap<String, String>,
+    /// The asked engine's containers: container id -> IPv4 address on the bridge that
+    /// publishes their host-mode ports (`docker_gwbridge` for a task on an overlay network,
+    /// else `bridge`).
+    pub bridges: std::collections::BTreeMap<String, String>,
+}
+
+impl NodeAddresses {
+    /// `host:port` of a task that publishes `target` on `published` in host mode: its node's
+    /// address, when the node advertises one that other hosts can reach (the kernel forwards
+    /// it to the container, also on the node itself); else, for a container of the asked
+    /// engine, its bridge address and `target`; else `None`.
+    pub fn target(&self, task: &TaskInfo, target: u16, published: u16) -> Option<String> {
+        let node = task.node_id.as_ref().and_then(|n| self.nodes.get(n));
+        if let Some(ip) = node.and_then(|a| a.parse::<std::net::IpAddr>().ok())
+            && !ip.is_loopback()
+            && !ip.is_unspecified()
+        {
+            return Some(std::net::SocketAddr::new(ip, published).to_string());
+        }
+        let bridge = self.bridges.get(task.container_id.as_deref()?)?;
+        Some(format!("{bridge}:{target}"))
     }
 }
 

@@ -12,8 +12,8 @@ pub mod traffic;
 pub mod values;
 
 pub use cluster::{
-    Cluster, ClusterError, EngineClock, NetworkUsage, TaskInfo, TaskState, TasksByService,
-    ZoneState, ZoneTarget,
+    Cluster, ClusterError, EngineClock, NetworkUsage, NodeAddresses, TaskInfo, TaskState,
+    TasksByService, ZoneState, ZoneTarget,
 };
 pub use history::{
     Action, AnalysisMark, HistoryRecord, ReleaseChange, ReleaseFailure, ReleaseRecord, RunResult,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::ports::traffic;
-use crate::ports::{TaskInfo, TaskState};
+use crate::ports::{NodeAddresses, TaskInfo, TaskState};
 
 /// The whole template context.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -91,9 +91,10 @@ pub struct TaskView {
     pub addresses: Vec<String>,
     /// Host-mode published port for `--port`, when the task publishes one.
     pub host_port: Option<u16>,
-    /// `host:port` to send traffic to: `127.0.0.1:<host_port>` when published in host
-    /// mode (reachable without the overlay), else `<address>:<port>`; always the latter
-    /// with [`Via::Overlay`].
+    /// `host:port` to send traffic to. Published in host mode: the node's address and
+    /// `host_port`, or on this node the container's bridge address and the port, else
+    /// `127.0.0.1:<host_port>` (see [`NodeAddresses::target`]); otherwise `<address>:<port>`;
+    /// always the latter with [`Via::Overlay`].
     pub target: Option<String>,
     pub version: Option<String>,
     /// The zone's weight split over its tasks (at least 1), for `server ... weight=W`.
@@ -104,12 +105,12 @@ pub struct TaskView {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Via {
-    /// `127.0.0.1:<host port>` when the task publishes one in host mode, else its overlay
-    /// address: a router running as a process on the node.
+    /// The node's address (or bridge) and host port when the task publishes one in host
+    /// mode, else its overlay address: a router running as a process on a node.
     #[default]
     Auto,
     /// Always the task's overlay address: a router in a container on the stack's networks,
-    /// where `127.0.0.1` is the container itself and host ports of other nodes are out of reach.
+    /// where `127.0.0.1` and the bridges are the container's own.
     Overlay,
 }
 
@@ -137,12 +138,13 @@ pub fn service_view(
     zones: &[ZoneTasks],
     port: u16,
     via: Via,
+    nodes: &NodeAddresses,
 ) -> ServiceView {
     let weights = weights(keys, zones);
     let zones: Vec<ZoneView> = zones
         .iter()
         .zip(weights)
-        .map(|(z, weight)| zone_view(z, weight, keys.active_zone.as_deref(), port, via))
+        .map(|(z, weight)| zone_view(z, weight, keys.active_zone.as_deref(), port, via, nodes))
         .collect();
     let servers = zones
         .iter()
@@ -233,7 +235,14 @@ fn weights(keys: &KeyValues, zones: &[ZoneTasks]) -> Vec<u64> {
         .collect()
 }
 
-fn zone_view(z: &ZoneTasks, weight: u64, active: Option<&str>, port: u16, via: Via) -> ZoneView {
+fn zone_view(
+    z: &ZoneTasks,
+    weight: u64,
+    active: Option<&str>,
+    port: u16,
+    via: Via,
+    nodes: &NodeAddresses,
+) -> ZoneView {
     let serving: Vec<&TaskInfo> = z
         .tasks
         .iter()
@@ -252,7 +261,13 @@ fn zone_view(z: &ZoneTasks, weight: u64, active: Option<&str>, port: u16, via: V
                 .map(|(_, published)| *published);
             let address = t.addresses.first().cloned();
             let target = match (host_port, &address) {
-                (Some(p), _) if via == Via::Auto => Some(format!("127.0.0.1:{p}")),
+                // Not through 127.0.0.1: Docker's userland proxy would take every request
+                // there, a process per port; and another node's port is not on this one.
+                (Some(p), _) if via == Via::Auto => Some(
+                    nodes
+                        .target(t, port, p)
+                        .unwrap_or_else(|| format!("127.0.0.1:{p}")),
+                ),
                 (_, Some(a)) => Some(format!("{a}:{port}")),
                 (_, None) => None,
             };
@@ -321,6 +336,7 @@ mod tests {
             error: None,
             exit_code: None,
             node_id: None,
+            container_id: None,
             addresses: vec![addr.into()],
             host_ports: host_port.map(|p| (8080, p)).into_iter().collect(),
             updated_at: None,
@@ -363,6 +379,7 @@ mod tests {
             ),
             8080,
             Via::Auto,
+            &NodeAddresses::default(),
         );
         assert_eq!(view.zones[0].weight, 0);
         assert_eq!(view.zones[1].weight, 100);
@@ -402,6 +419,7 @@ mod tests {
             ),
             8080,
             Via::Auto,
+            &NodeAddresses::default(),
         );
         let servers: Vec<_> = view
             .servers
@@ -433,6 +451,7 @@ mod tests {
             &zones(vec![task("b1", "10.0.1.2", Some(18081), "1.0.0")], vec![]),
             8080,
             Via::Overlay,
+            &NodeAddresses::default(),
         );
         let targets: Vec<_> = view.servers.iter().map(|s| s.target.clone()).collect();
         assert_eq!(targets, [Some("10.0.1.2:8080".to_string())]);
@@ -440,6 +459,72 @@ mod tests {
             view.servers[0].host_port,
             Some(18081),
             "still in the context"
+        );
+    }
+
+    #[test]
+    fn host_ports_are_reached_at_the_nodes_address_or_on_this_nodes_bridge() {
+        let keys = KeyValues {
+            active_zone: Some("blue".into()),
+            active_version: None,
+            traffic: None,
+        };
+        let on = |id: &str, node: &str, container: &str, host_port| TaskInfo {
+            node_id: Some(node.into()),
+            container_id: Some(container.into()),
+            ..task(id, "10.0.1.2", Some(host_port), "1.0.0")
+        };
+        let nodes = NodeAddresses {
+            node_id: Some("here".into()),
+            nodes: [
+                ("here".to_string(), "127.0.0.1".to_string()),
+                ("worker".to_string(), "192.168.1.12".to_string()),
+                ("v6".to_string(), "fd00::13".to_string()),
+                ("odd".to_string(), "0.0.0.0".to_string()),
+            ]
+            .into(),
+            bridges: [("c-here".to_string(), "172.18.0.5".to_string())].into(),
+        };
+        let blue = vec![
+            on("b1", "here", "c-here", 18081),
+            on("b2", "here", "c-gone", 18082),
+            on("b3", "worker", "c-w", 18083),
+            on("b4", "v6", "c-v6", 18084),
+            on("b5", "odd", "c-odd", 18085),
+        ];
+        let targets = |via| -> Vec<Option<String>> {
+            service_view(
+                "demo",
+                "web",
+                &keys,
+                &zones(blue.clone(), vec![]),
+                8080,
+                via,
+                &nodes,
+            )
+            .servers
+            .iter()
+            .map(|s| s.target.clone())
+            .collect()
+        };
+        // Another node: its address and the published port. This node advertises only
+        // loopback: the container's bridge address and the target port. Neither known:
+        // 127.0.0.1 and the published port, as without the lookup.
+        assert_eq!(
+            targets(Via::Auto),
+            [
+                Some("127.0.0.1:18082".into()),
+                Some("127.0.0.1:18085".into()),
+                Some("172.18.0.5:8080".into()),
+                Some("192.168.1.12:18083".into()),
+                Some("[fd00::13]:18084".into()),
+            ]
+        );
+        // A router in a container uses the overlay.
+        assert!(
+            targets(Via::Overlay)
+                .iter()
+                .all(|t| t.as_deref() == Some("10.0.1.2:8080"))
         );
     }
 
@@ -460,6 +545,7 @@ mod tests {
             ),
             8080,
             Via::Auto,
+            &NodeAddresses::default(),
         );
         assert_eq!(view.servers.len(), 1);
         let keys = KeyValues {
@@ -476,6 +562,7 @@ mod tests {
             &zones(vec![task("b1", "10.0.1.2", None, "1")], many),
             8080,
             Via::Auto,
+            &NodeAddresses::default(),
         );
         assert!(view.servers.iter().all(|s| s.weight >= 1));
         assert_eq!(view.servers.len(), 4);

@@ -100,7 +100,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::ports::{TaskInfo, TaskState};
+    use crate::ports::{NodeAddresses, TaskInfo, TaskState};
     use crate::route::context::{KeyValues, Via, ZoneTasks, runtime_shape, service_view};
 
     fn task(id: &str, port: u16) -> TaskInfo {
@@ -114,6 +114,7 @@ mod tests {
             error: None,
             exit_code: None,
             node_id: None,
+            container_id: None,
             addresses: vec!["10.0.0.1".into()],
             host_ports: vec![(8080, port)],
             updated_at: None,
@@ -147,6 +148,7 @@ mod tests {
                 &[zone("blue", blue), zone("green", green)],
                 8080,
                 Via::Auto,
+                &NodeAddresses::default(),
             )],
         }
     }

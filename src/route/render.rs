@@ -146,7 +146,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::ports::{TaskInfo, TaskState};
+    use crate::ports::{NodeAddresses, TaskInfo, TaskState};
     use crate::route::context::{KeyValues, Via, ZoneTasks, service_view};
 
     fn task(id: &str, addr: &str, host_port: Option<u16>) -> TaskInfo {
@@ -160,6 +160,7 @@ mod tests {
             error: None,
             exit_code: None,
             node_id: None,
+            container_id: None,
             addresses: vec![addr.into()],
             host_ports: host_port.map(|p| (8080, p)).into_iter().collect(),
             updated_at: None,
@@ -193,7 +194,15 @@ mod tests {
             stats_syslog: None,
             haproxy_socket: None,
             caddy_admin: None,
-            services: vec![service_view("demo", "web", &keys, &zones, 8080, Via::Auto)],
+            services: vec![service_view(
+                "demo",
+                "web",
+                &keys,
+                &zones,
+                8080,
+                Via::Auto,
+                &NodeAddresses::default(),
+            )],
         }
     }
 

@@ -3,7 +3,7 @@
 //! report what is served under `{service}-router` and in this router's registration
 //! `{service}-router/{id}`, rewritten every heartbeat and deleted on a clean shutdown.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -21,7 +21,9 @@ use super::registration::{Registry, write_batched};
 use super::render::{Renderer, TemplateError};
 use super::stats::{self, Stats, StatsSockets, stats_url};
 use super::target::RouteTarget;
-use crate::ports::{Cluster, ClusterError, KeyWrite, RouterReport, TaskInfo};
+use crate::ports::{
+    Cluster, ClusterError, KeyWrite, NodeAddresses, RouterReport, TaskInfo, TaskState,
+};
 use crate::ports::{Kv, KvError, traffic, values};
 
 /// How long one KV watch blocks before it is renewed.
@@ -127,6 +129,8 @@ pub async fn run(
         running: None,
         reloads: 0,
         runtime_changes: 0,
+        nodes: NodeAddresses::default(),
+        asked: BTreeSet::new(),
     };
     // Bound before the first render: the config names the syslog port actually taken.
     let stats_setup = match (&options.stats, options.once) {
@@ -148,6 +152,7 @@ pub async fn run(
         // A single render registers nothing: no heartbeat would follow it.
         let keys = read_keys(kv.as_ref(), targets).await?;
         let tasks = read_tasks(cluster, targets).await?;
+        router.learn_nodes(cluster, &tasks).await;
         let context = router.context(&keys, &tasks);
         return router.apply(&context, &keys).await;
     }
@@ -255,7 +260,10 @@ async fn serve(
             }
         }
         match read_tasks(cluster, targets).await {
-            Ok(t) => tasks = Some(t),
+            Ok(t) => {
+                router.learn_nodes(cluster, &t).await;
+                tasks = Some(t);
+            }
             Err(e) => router.problem(RouteEvent::ClusterFailed {
                 message: e.to_string(),
             }),
@@ -387,9 +395,46 @@ struct Router<'a> {
     running: Option<RouteContext>,
     reloads: u64,
     runtime_changes: u64,
+    /// The nodes' addresses and this node's containers on its bridges, for `--via auto`.
+    nodes: NodeAddresses,
+    /// The containers `nodes` was looked up for (found there or not).
+    asked: BTreeSet<String>,
 }
 
 impl Router<'_> {
+    /// Looks up the nodes' addresses and this node's bridges when a running task with a
+    /// host-mode port appears that was not looked up yet: while the tasks stay the same, the
+    /// engine is not asked again.
+    async fn learn_nodes(
+        &mut self,
+        cluster: &dyn Cluster,
+        tasks: &BTreeMap<String, Vec<TaskInfo>>,
+    ) {
+        if self.options.via != Via::Auto {
+            return;
+        }
+        let candidates: BTreeSet<&str> = tasks
+            .values()
+            .flatten()
+            .filter(|t| t.state == TaskState::Running && !t.host_ports.is_empty())
+            .filter_map(|t| t.container_id.as_deref())
+            .collect();
+        // Containers that are gone are forgotten: the set stays the size of the tasks.
+        self.asked.retain(|id| candidates.contains(id.as_str()));
+        if candidates.iter().all(|id| self.asked.contains(*id)) {
+            return;
+        }
+        match cluster.node_addresses().await {
+            Ok(nodes) => self.nodes = nodes,
+            // Such a task is reached through 127.0.0.1 meanwhile, as without the lookup.
+            Err(e) => self.problem(RouteEvent::ClusterFailed {
+                message: e.to_string(),
+            }),
+        }
+        self.asked
+            .extend(candidates.into_iter().map(str::to_string));
+    }
+
     fn context(
         &self,
         keys: &BTreeMap<String, KeyValues>,
@@ -416,6 +461,7 @@ impl Router<'_> {
                     &zones,
                     t.port,
                     self.options.via,
+                    &self.nodes,
                 )
             })
             .collect();
@@ -976,7 +1022,122 @@ mod tests {
             running: None,
             reloads: 0,
             runtime_changes: 0,
+            nodes: NodeAddresses::default(),
+            asked: BTreeSet::new(),
         }
+    }
+
+    /// A node's engine as the router's lookup sees it: only `node_addresses`, counted.
+    struct Nodes {
+        nodes: NodeAddresses,
+        lookups: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl Cluster for Nodes {
+        async fn observe_zones(
+            &self,
+            _: &str,
+            _: &str,
+            _: &[(String, String)],
+        ) -> Result<indexmap::IndexMap<String, crate::ports::ZoneState>, ClusterError> {
+            unreachable!("a router does not observe zones")
+        }
+        async fn ensure_network(
+            &self,
+            _: &str,
+            _: &crate::compose::model::Network,
+        ) -> Result<(), ClusterError> {
+            unreachable!("a router creates no network")
+        }
+        async fn apply_zone(&self, _: &crate::ports::ZoneTarget) -> Result<(), ClusterError> {
+            unreachable!("a router changes no service")
+        }
+        async fn scale(&self, _: &str, _: u64) -> Result<(), ClusterError> {
+            unreachable!("a router changes no service")
+        }
+        async fn revert(&self, _: &str) -> Result<(), ClusterError> {
+            unreachable!("a router changes no service")
+        }
+        async fn tasks(&self, _: &str) -> Result<Vec<TaskInfo>, ClusterError> {
+            unreachable!("the test gives the tasks")
+        }
+        async fn node_addresses(&self) -> Result<NodeAddresses, ClusterError> {
+            self.lookups
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(self.nodes.clone())
+        }
+    }
+
+    fn running(id: &str, node: &str, container: &str) -> TaskInfo {
+        TaskInfo {
+            id: id.into(),
+            state: TaskState::Running,
+            desired_state: TaskState::Running,
+            version: Some("1.0.0".into()),
+            image: None,
+            message: String::new(),
+            error: None,
+            exit_code: None,
+            node_id: Some(node.into()),
+            container_id: Some(container.into()),
+            addresses: vec!["10.0.1.2".into()],
+            host_ports: vec![(80, 30001)],
+            updated_at: None,
+            created_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_nodes_are_looked_up_only_when_a_task_appears() {
+        let kv: Arc<dyn Kv> = Arc::new(FakeKv::alone());
+        let targets = services(1);
+        let renderer = Renderer::from_text("t", String::new()).expect("template");
+        let options = options();
+        let mut router = router(kv, &targets, &renderer, &options, None);
+        let engine = Nodes {
+            nodes: NodeAddresses {
+                node_id: Some("here".into()),
+                nodes: [
+                    ("here".to_string(), "127.0.0.1".to_string()),
+                    ("there".to_string(), "192.168.1.12".to_string()),
+                ]
+                .into(),
+                bridges: [("c1".to_string(), "172.18.0.3".to_string())].into(),
+            },
+            lookups: 0.into(),
+        };
+        let lookups = || engine.lookups.load(std::sync::atomic::Ordering::SeqCst);
+        let zone = targets[0].zones[0].1.clone();
+        let tasks = |list: Vec<TaskInfo>| BTreeMap::from([(zone.clone(), list)]);
+
+        router
+            .learn_nodes(&engine, &tasks(vec![running("t1", "here", "c1")]))
+            .await;
+        assert_eq!(lookups(), 1, "the first task is looked up");
+        for _ in 0..3 {
+            router
+                .learn_nodes(&engine, &tasks(vec![running("t1", "here", "c1")]))
+                .await;
+        }
+        assert_eq!(lookups(), 1, "the same tasks ask nothing");
+        let more = tasks(vec![
+            running("t1", "here", "c1"),
+            running("t2", "there", "c2"),
+            running("t3", "gone", "c3"),
+        ]);
+        router.learn_nodes(&engine, &more).await;
+        assert_eq!(lookups(), 2, "new tasks are looked up, together");
+        let context = router.context(&zones(&targets, "blue"), &more);
+        let served: Vec<_> = context.services[0]
+            .servers
+            .iter()
+            .map(|s| s.target.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            served,
+            ["127.0.0.1:30001", "172.18.0.3:80", "192.168.1.12:30001"]
+        );
     }
 
     fn services(n: usize) -> Vec<RouteTarget> {

@@ -507,7 +507,7 @@ pub fn stats_url(bound: SocketAddr, advertise: Option<&str>) -> String {
 mod tests {
     use super::*;
     use crate::ports::router_stats::parse_router_stats;
-    use crate::ports::{TaskInfo, TaskState};
+    use crate::ports::{NodeAddresses, TaskInfo, TaskState};
     use crate::route::context::{KeyValues, Via, ZoneTasks, service_view};
 
     #[test]
@@ -576,6 +576,7 @@ mod tests {
             error: None,
             exit_code: None,
             node_id: None,
+            container_id: None,
             addresses: vec![addr.into()],
             host_ports: Vec::new(),
             updated_at: None,
@@ -609,7 +610,15 @@ mod tests {
             stats_syslog: None,
             haproxy_socket: None,
             caddy_admin: None,
-            services: vec![service_view("p", "web", &keys, &zones, 8080, Via::Auto)],
+            services: vec![service_view(
+                "p",
+                "web",
+                &keys,
+                &zones,
+                8080,
+                Via::Auto,
+                &NodeAddresses::default(),
+            )],
         }
     }
 

@@ -257,6 +257,7 @@ mod tests {
             error: None,
             exit_code: None,
             node_id: None,
+            container_id: None,
             addresses: Vec::new(),
             host_ports: Vec::new(),
             updated_at: None,

@@ -26,6 +26,48 @@ fn strip_prefix_len(address: &str) -> String {
         .to_string()
 }
 
+/// Container id -> IPv4 address of the containers on a bridge network (`GET /networks/NAME`
+/// of the local engine). Endpoints that are not containers (`ingress-sbox`) have no
+/// container id as their key and are left out.
+pub fn bridge_addresses(raw: &serde_json::Value) -> Vec<(String, String)> {
+    let Some(containers) = raw.get("Containers").and_then(|c| c.as_object()) else {
+        return Vec::new();
+    };
+    containers
+        .iter()
+        .filter(|(id, _)| id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        .filter_map(|(id, endpoint)| {
+            let address = endpoint.get("IPv4Address")?.as_str()?;
+            let address = strip_prefix_len(address);
+            (!address.is_empty()).then(|| (id.clone(), address))
+        })
+        .collect()
+}
+
+/// Node id -> the address each node advertises (`GET /nodes`): `Status.Addr`, or the
+/// manager address's host where a manager shows `0.0.0.0` there.
+pub fn node_addresses(raw: &serde_json::Value) -> Vec<(String, String)> {
+    let Some(nodes) = raw.as_array() else {
+        return Vec::new();
+    };
+    nodes
+        .iter()
+        .filter_map(|node| {
+            let id = node.get("ID")?.as_str()?;
+            let status = node.pointer("/Status/Addr").and_then(|a| a.as_str());
+            let manager = node
+                .pointer("/ManagerStatus/Addr")
+                .and_then(|a| a.as_str())
+                .and_then(|a| a.rsplit_once(':'))
+                .map(|(host, _)| host.trim_start_matches('[').trim_end_matches(']'));
+            let address = status
+                .filter(|a| !a.is_empty() && *a != "0.0.0.0")
+                .or(manager)?;
+            Some((id.to_string(), address.to_string()))
+        })
+        .collect()
+}
+
 /// A network's IPv4 subnets and the addresses taken in it, from `GET /networks/{id}?verbose=true`
 /// on a manager. Counted: every distinct address the answer names (virtual IPs and task
 /// endpoints of its `Services`, the local `Containers` with the node's load balancer), plus one
@@ -163,6 +205,11 @@ pub fn task_info(task: &Task, addresses: Vec<String>) -> TaskInfo {
         error: status.err.clone().filter(|e| !e.is_empty()),
         exit_code,
         node_id: task.node_id.clone().filter(|n| !n.is_empty()),
+        container_id: status
+            .container_status
+            .as_ref()
+            .and_then(|c| c.container_id.clone())
+            .filter(|id| !id.is_empty()),
         addresses,
         host_ports,
         updated_at: timestamp(status.timestamp.as_deref())
@@ -279,6 +326,43 @@ mod tests {
     }
 
     #[test]
+    fn bridge_addresses_are_the_containers_of_a_bridge_network() {
+        let id = "bfdb5ed8fc4da269d3abe574486f0926c4a94515461e54b5be0e1ba95217e29c";
+        let raw = serde_json::json!({
+            "Name": "docker_gwbridge",
+            "Containers": {
+                id: {"Name": "gateway_ffaf625661d0", "IPv4Address": "172.18.0.3/16", "IPv6Address": ""},
+                "ingress-sbox": {"Name": "gateway_ingress-sbox", "IPv4Address": "172.18.0.2/16"}
+            }
+        });
+        assert_eq!(
+            bridge_addresses(&raw),
+            [(id.to_string(), "172.18.0.3".to_string())]
+        );
+        assert!(bridge_addresses(&serde_json::json!({"Containers": null})).is_empty());
+    }
+
+    #[test]
+    fn node_addresses_take_the_manager_address_where_the_status_has_none() {
+        let raw = serde_json::json!([
+            {"ID": "w1", "Status": {"State": "ready", "Addr": "10.0.0.12"}},
+            {"ID": "m1", "Status": {"State": "ready", "Addr": "0.0.0.0"},
+             "ManagerStatus": {"Leader": true, "Addr": "10.0.0.11:2377"}},
+            {"ID": "m2", "Status": {"State": "down", "Addr": ""},
+             "ManagerStatus": {"Addr": "[fd00::2]:2377"}},
+            {"ID": "lost", "Status": {"State": "down"}}
+        ]);
+        assert_eq!(
+            node_addresses(&raw),
+            [
+                ("w1".to_string(), "10.0.0.12".to_string()),
+                ("m1".to_string(), "10.0.0.11".to_string()),
+                ("m2".to_string(), "fd00::2".to_string()),
+            ]
+        );
+    }
+
+    #[test]
     fn converts_a_failed_task() {
         let raw = serde_json::json!({
             "ID": "t1",
@@ -315,6 +399,7 @@ mod tests {
         assert_eq!(info.error.as_deref(), Some("task: non-zero exit (1)"));
         assert_eq!(info.exit_code, Some(1));
         assert_eq!(info.node_id.as_deref(), Some("n1"));
+        assert_eq!(info.container_id.as_deref(), Some("c1"));
         assert_eq!(info.addresses, vec!["10.0.1.5".to_string()]);
         assert_eq!(info.host_ports, vec![(8080, 30001)]);
         assert!(info.created_at.is_some());

@@ -32,7 +32,8 @@ pub use connect::{Endpoint, connect, connect_endpoint};
 use crate::compose::model::Network;
 use crate::ports::ZoneState;
 use crate::ports::{
-    Cluster, ClusterError, EngineClock, NetworkUsage, TaskInfo, TasksByService, ZoneTarget,
+    Cluster, ClusterError, EngineClock, NetworkUsage, NodeAddresses, TaskInfo, TasksByService,
+    ZoneTarget,
 };
 use failure::chain;
 use raw::Raw;
@@ -679,6 +680,35 @@ impl Cluster for SwarmCluster {
             Err(ClusterError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    async fn node_addresses(&self) -> Result<NodeAddresses, ClusterError> {
+        let info = self.raw.get_query(&self.host, "/info", "", "info").await?;
+        let node_id = info
+            .pointer("/Swarm/NodeID")
+            .and_then(serde_json::Value::as_str)
+            .filter(|id| !id.is_empty())
+            .map(str::to_string);
+        let nodes = self
+            .raw
+            .get_query(&self.host, "/nodes", "", "nodes")
+            .await?;
+        let mut bridges = std::collections::BTreeMap::new();
+        // A task on an overlay network publishes its host-mode ports on docker_gwbridge, a
+        // task on none on the default bridge; a container is on one of the two.
+        for bridge in ["bridge", "docker_gwbridge"] {
+            let path = format!("/networks/{bridge}");
+            match self.raw.get_query(&self.host, &path, "", bridge).await {
+                Ok(json) => bridges.extend(from_swarm::bridge_addresses(&json)),
+                Err(ClusterError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(NodeAddresses {
+            node_id,
+            nodes: from_swarm::node_addresses(&nodes).into_iter().collect(),
+            bridges,
+        })
     }
 
     async fn tasks(&self, service_name: &str) -> Result<Vec<TaskInfo>, ClusterError> {

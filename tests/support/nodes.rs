@@ -40,7 +40,8 @@ fn netns(n: &str) -> String {
     format!("shipctl-{n}")
 }
 
-fn address(n: &str) -> String {
+/// The address node `n` advertises to the cluster.
+pub fn node_address(n: &str) -> String {
     let i = NODES.iter().position(|x| *x == n).unwrap_or(0) + 1;
     format!("{SUBNET}.1{i}")
 }
@@ -552,7 +553,7 @@ fn build() -> Result<(), String> {
         )?;
         run("ip", &["link", "set", &host_end, "master", BRIDGE])?;
         run("ip", &["link", "set", &host_end, "up"])?;
-        let cidr = format!("{}/24", address(n));
+        let cidr = format!("{}/24", node_address(n));
         run("ip", &["-n", &ns, "addr", "add", &cidr, "dev", "eth0"])?;
         run("ip", &["-n", &ns, "link", "set", "eth0", "up"])?;
         run("ip", &["-n", &ns, "link", "set", "lo", "up"])?;
@@ -568,7 +569,7 @@ fn build() -> Result<(), String> {
             )
         })?;
     }
-    let manager = address("n1");
+    let manager = node_address("n1");
     // A short heartbeat: a node that stops is marked down in seconds, not 15 s.
     docker(
         "n1",
@@ -593,9 +594,9 @@ fn build() -> Result<(), String> {
                 "--token",
                 &token,
                 "--advertise-addr",
-                &address(n),
+                &node_address(n),
                 "--listen-addr",
-                &format!("{}:2377", address(n)),
+                &format!("{}:2377", node_address(n)),
                 &format!("{manager}:2377"),
             ],
         )?;

@@ -166,8 +166,25 @@ pub fn lines(path: &Path) -> usize {
     read(path).lines().count()
 }
 
-/// `127.0.0.1:PORT` of each running task of a zone service.
+/// Where a router on this node must send each running task of a zone service that publishes
+/// its port in host mode: the container's address on the node's bridge (`docker network
+/// inspect`, not shipctl's lookup) and the target port. Each task is also checked to answer
+/// there.
 pub async fn host_targets(cluster: &dyn Cluster, service_name: &str) -> Vec<String> {
+    let mut bridged: HashMap<String, String> = HashMap::new();
+    for bridge in ["bridge", "docker_gwbridge"] {
+        let out = Command::new("docker")
+            .args(["network", "inspect", bridge, "--format"])
+            .arg("{{range $id, $e := .Containers}}{{$id}} {{$e.IPv4Address}}\n{{end}}")
+            .output()
+            .expect("docker network inspect");
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some((id, address)) = line.split_once(' ') {
+                let ip = address.split('/').next().unwrap_or(address);
+                bridged.insert(id.to_string(), ip.to_string());
+            }
+        }
+    }
     let mut targets: Vec<String> = cluster
         .tasks(service_name)
         .await
@@ -176,10 +193,26 @@ pub async fn host_targets(cluster: &dyn Cluster, service_name: &str) -> Vec<Stri
         .filter(|t| t.state == shipctl::ports::TaskState::Running)
         .filter(|t| t.desired_state == shipctl::ports::TaskState::Running)
         // Swarm may list a port twice (IPv4 and IPv6): one per task.
-        .filter_map(|t| t.host_ports.first().copied())
-        .map(|(_, p)| format!("127.0.0.1:{p}"))
+        .filter_map(|t| {
+            let (target, _) = t.host_ports.first().copied()?;
+            let container = t
+                .container_id
+                .as_deref()
+                .expect("a running task has a container");
+            let ip = bridged
+                .get(container)
+                .unwrap_or_else(|| panic!("container {container} on no bridge: {bridged:?}"));
+            Some(format!("{ip}:{target}"))
+        })
         .collect();
     targets.sort();
+    for target in &targets {
+        let answer = http_get(target, "/version");
+        assert!(
+            answer.is_ok(),
+            "task at {target} does not answer: {answer:?}"
+        );
+    }
     targets
 }
 
