@@ -425,14 +425,17 @@ impl Router<'_> {
             return;
         }
         match cluster.node_addresses().await {
-            Ok(nodes) => self.nodes = nodes,
-            // Such a task is reached through 127.0.0.1 meanwhile, as without the lookup.
+            Ok(nodes) => {
+                self.nodes = nodes;
+                self.asked
+                    .extend(candidates.into_iter().map(str::to_string));
+            }
+            // Asked again at the next look; the new tasks are reached through 127.0.0.1
+            // meanwhile, as without the lookup.
             Err(e) => self.problem(RouteEvent::ClusterFailed {
                 message: e.to_string(),
             }),
         }
-        self.asked
-            .extend(candidates.into_iter().map(str::to_string));
     }
 
     fn context(
@@ -1031,6 +1034,8 @@ mod tests {
     struct Nodes {
         nodes: NodeAddresses,
         lookups: std::sync::atomic::AtomicUsize,
+        /// Lookups left that fail.
+        failures: std::sync::atomic::AtomicUsize,
     }
 
     #[async_trait::async_trait]
@@ -1063,8 +1068,15 @@ mod tests {
             unreachable!("the test gives the tasks")
         }
         async fn node_addresses(&self) -> Result<NodeAddresses, ClusterError> {
-            self.lookups
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            use std::sync::atomic::Ordering::SeqCst;
+            self.lookups.fetch_add(1, SeqCst);
+            if self
+                .failures
+                .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(ClusterError::Api("GET /nodes: HTTP 500".into()));
+            }
             Ok(self.nodes.clone())
         }
     }
@@ -1106,6 +1118,7 @@ mod tests {
                 bridges: [("c1".to_string(), "172.18.0.3".to_string())].into(),
             },
             lookups: 0.into(),
+            failures: 1.into(),
         };
         let lookups = || engine.lookups.load(std::sync::atomic::Ordering::SeqCst);
         let zone = targets[0].zones[0].1.clone();
@@ -1115,19 +1128,25 @@ mod tests {
             .learn_nodes(&engine, &tasks(vec![running("t1", "here", "c1")]))
             .await;
         assert_eq!(lookups(), 1, "the first task is looked up");
+        assert_eq!(router.nodes, NodeAddresses::default(), "the lookup failed");
+        router
+            .learn_nodes(&engine, &tasks(vec![running("t1", "here", "c1")]))
+            .await;
+        assert_eq!(lookups(), 2, "a failed lookup is made again");
+        assert_eq!(router.nodes, engine.nodes);
         for _ in 0..3 {
             router
                 .learn_nodes(&engine, &tasks(vec![running("t1", "here", "c1")]))
                 .await;
         }
-        assert_eq!(lookups(), 1, "the same tasks ask nothing");
+        assert_eq!(lookups(), 2, "the same tasks ask nothing");
         let more = tasks(vec![
             running("t1", "here", "c1"),
             running("t2", "there", "c2"),
             running("t3", "gone", "c3"),
         ]);
         router.learn_nodes(&engine, &more).await;
-        assert_eq!(lookups(), 2, "new tasks are looked up, together");
+        assert_eq!(lookups(), 3, "new tasks are looked up, together");
         let context = router.context(&zones(&targets, "blue"), &more);
         let served: Vec<_> = context.services[0]
             .servers
