@@ -311,7 +311,8 @@ def windows(samples_path, marks_path, log_path, json_path, md_path, requests_pat
                     f" | {r['app_tasks_seen']} | {r['nginx_reloads']}{' (' + at + ')' if at else ''} |\n")
         f.write("\nThe CPU over each window (%d CPUs): how busy, on average and in the busiest half-second\n"
                 "sample; the share of the time that some task waited for a CPU (PSI \"some\"); CPU\n"
-                "seconds used by each group of processes (Docker: dockerd, containerd and its shims).\n\n"
+                "seconds used by each group of processes (Docker: dockerd, containerd and its shims, runc\n"
+                "and docker-proxy, its port proxy).\n\n"
                 % os.cpu_count())
         f.write("| Scenario | busy, mean / max | waited for a CPU | " +
                 " | ".join(f"{ROUTER if g == 'nginx' else g} CPU s" for g in GROUP_ORDER) + " |\n")
