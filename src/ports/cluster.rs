@@ -182,8 +182,6 @@ pub trait Cluster: Send + Sync {
 /// port, which takes every connection to `127.0.0.1:<published port>`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodeAddresses {
-    /// The Swarm node id of the engine that was asked.
-    pub node_id: Option<String>,
     /// Node id -> the address the node advertises to the cluster.
     pub nodes: std::collections::BTreeMap<String, String>,
     /// The asked engine's containers: container id -> IPv4 address on the bridge that

@@ -475,7 +475,6 @@ mod tests {
             ..task(id, "10.0.1.2", Some(host_port), "1.0.0")
         };
         let nodes = NodeAddresses {
-            node_id: Some("here".into()),
             nodes: [
                 ("here".to_string(), "127.0.0.1".to_string()),
                 ("worker".to_string(), "192.168.1.12".to_string()),

@@ -1109,7 +1109,6 @@ mod tests {
         let mut router = router(kv, &targets, &renderer, &options, None);
         let engine = Nodes {
             nodes: NodeAddresses {
-                node_id: Some("here".into()),
                 nodes: [
                     ("here".to_string(), "127.0.0.1".to_string()),
                     ("there".to_string(), "192.168.1.12".to_string()),

@@ -683,12 +683,6 @@ impl Cluster for SwarmCluster {
     }
 
     async fn node_addresses(&self) -> Result<NodeAddresses, ClusterError> {
-        let info = self.raw.get_query(&self.host, "/info", "", "info").await?;
-        let node_id = info
-            .pointer("/Swarm/NodeID")
-            .and_then(serde_json::Value::as_str)
-            .filter(|id| !id.is_empty())
-            .map(str::to_string);
         let nodes = self
             .raw
             .get_query(&self.host, "/nodes", "", "nodes")
@@ -705,7 +699,6 @@ impl Cluster for SwarmCluster {
             }
         }
         Ok(NodeAddresses {
-            node_id,
             nodes: from_swarm::node_addresses(&nodes).into_iter().collect(),
             bridges,
         })

@@ -167,9 +167,9 @@ pub fn lines(path: &Path) -> usize {
 }
 
 /// Where a router on this node must send each running task of a zone service that publishes
-/// its port in host mode: the container's address on the node's bridge (`docker network
-/// inspect`, not shipctl's lookup) and the target port. Each task is also checked to answer
-/// there.
+/// its port in host mode: this one-node Swarm advertises only 127.0.0.1, so the container's
+/// address on the node's bridge (`docker network inspect`, not shipctl's lookup) and the
+/// target port. Each task is also checked to answer there.
 pub async fn host_targets(cluster: &dyn Cluster, service_name: &str) -> Vec<String> {
     let mut bridged: HashMap<String, String> = HashMap::new();
     for bridge in ["bridge", "docker_gwbridge"] {
