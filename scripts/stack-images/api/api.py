@@ -13,11 +13,14 @@ ERROR_RATE (a fraction, e.g. 0.05) answers that share of the requests other than
 500, evenly (one in 20 for 0.05, counted per task), and EXTRA_LATENCY_MS delays them: a release
 that passes its healthcheck but serves badly, for the canary-analysis tests.
 
-Every answer carries X-App-Version (and X-App-Host, the container's hostname). Redis is found by
-name (REDIS_HOST, default `redis`) on every request, so the API follows Redis when its tasks are
-replaced, whatever the endpoint mode. On SIGTERM it stops accepting, finishes the requests in
-flight and exits: with 0, or with 143 when its last /health failed (Swarm then reports the task
-as an unhealthy container instead of a completed one).
+Every answer carries X-App-Version, X-App-Host (the container's hostname) and
+X-App-Connection-Requests (how many requests its connection has carried, this one included).
+Redis is found by name (REDIS_HOST, default `redis`) on every request, so the API follows Redis
+when its tasks are replaced, whatever the endpoint mode. It speaks HTTP/1.1, so a router can
+reuse its connections (closed after IDLE_TIMEOUT_S idle, default 65). On SIGTERM it stops
+accepting, closes the idle connections, finishes the requests in flight (closing their
+connections) and exits: with 0, or with 143 when its last /health failed (Swarm then reports
+the task as an unhealthy container instead of a completed one).
 
 The container's healthcheck calls /health, so by default a Redis outage of more than about 3 s
 makes Swarm replace the API tasks too (and `api` resolves to nothing meanwhile). Set
@@ -49,6 +52,12 @@ served = 0
 served_lock = threading.Lock()
 # The answer of the last /health, for the exit code.
 last_health_ok = True
+# Connections kept open between requests (a router reusing them), closed at once on SIGTERM so
+# that the drain waits only on requests in flight. An idle one is also closed after IDLE_TIMEOUT_S.
+IDLE_TIMEOUT_S = float(os.environ.get("IDLE_TIMEOUT_S", "65") or 65)
+idle_connections = set()
+connections_lock = threading.Lock()
+stopping = False
 
 
 class RedisError(Exception):
@@ -118,12 +127,36 @@ def count_items(r):
 
 
 class Handler(BaseHTTPRequestHandler):
-    # HTTP/1.0: one request per connection, so draining never waits on an idle keep-alive.
-    protocol_version = "HTTP/1.0"
+    # HTTP/1.1: a router may send many requests on one connection (an HTTP/1.0 client still
+    # gets one per connection).
+    protocol_version = "HTTP/1.1"
     server_version = "shipctl-stack-api"
+    timeout = IDLE_TIMEOUT_S
+    # TCP_NODELAY: the head and the body are two writes, and on a kept connection Nagle's
+    # algorithm would hold the body until the router's delayed ACK (40 ms).
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt, *args):
         pass  # 20 requests a second would drown the failures that matter
+
+    def handle_one_request(self):
+        # Waiting for the next request: idle, until parse_request sees one.
+        with connections_lock:
+            if stopping:
+                self.close_connection = True
+                return
+            idle_connections.add(self.connection)
+        try:
+            super().handle_one_request()
+        finally:
+            with connections_lock:
+                idle_connections.discard(self.connection)
+
+    def parse_request(self):
+        with connections_lock:
+            idle_connections.discard(self.connection)
+        self.requests_on_connection = getattr(self, "requests_on_connection", 0) + 1
+        return super().parse_request()
 
     def answer(self, status, body=b"", content_type="text/plain"):
         if isinstance(body, str):
@@ -133,7 +166,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.send_header("X-App-Version", VERSION)
         self.send_header("X-App-Host", HOSTNAME)
-        self.send_header("Connection", "close")
+        # 2 or more: the client (a router) reused its connection.
+        self.send_header("X-App-Connection-Requests", str(self.requests_on_connection))
+        if stopping:
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -212,6 +248,10 @@ class Handler(BaseHTTPRequestHandler):
     do_HEAD = do_GET
 
     def do_POST(self):
+        # The body first, whatever the answer: on a kept connection an unread body would be
+        # taken for the next request.
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
         if self.misbehaves():
             return
         if not self.path.startswith("/items/"):
@@ -219,8 +259,6 @@ class Handler(BaseHTTPRequestHandler):
         key = self.item_key()
         if key is None:
             return self.answer(400, "usage: /items/KEY\n")
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
         try:
             with Redis() as r:
                 r.call("SET", key, body)
@@ -237,6 +275,19 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 128
 
 
+def close_idle_connections():
+    """From now on every answer closes its connection; those waiting for a request close now."""
+    global stopping
+    with connections_lock:
+        stopping = True
+        for connection in idle_connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed by the client
+        idle_connections.clear()
+
+
 def main():
     server = Server(("0.0.0.0", PORT), Handler)
     stop = threading.Event()
@@ -251,6 +302,7 @@ def main():
         pass
     print("stopping: no new connections, finishing the requests in flight")
     server.shutdown()      # the accept loop ends
+    close_idle_connections()
     server.server_close()  # closes the listening socket, then waits for the request threads
     print("stopped")
     # An app that fails its healthcheck exits like one killed by the signal: Swarm then reports
