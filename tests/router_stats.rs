@@ -2,7 +2,8 @@
 //! front of two zones of the threaded test API (a canary: blue 1.0.0 and green 1.1.0, split
 //! 75/25), a known number of requests of each kind (200, 404, 503), then `/metrics` scraped
 //! and read with the parser that deploys use. Every answer carries `X-App-Version`, so the
-//! client knows which zone answered each request, retried ones included.
+//! client knows which zone answered each request, retried ones included, and
+//! `X-App-Connection-Requests`, so it knows whether the router reused its connection to the task.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -77,6 +78,12 @@ pub(crate) fn run_ok(dir: &Path, project: &str, args: &[&str]) {
 
 /// GET `path` with HTTP/1.0: the status and the `X-App-Version` header (the zone's version).
 pub(crate) fn request(addr: &str, path: &str) -> std::io::Result<(u16, Option<String>)> {
+    let (status, head) = request_head(addr, path)?;
+    Ok((status, header(&head, "x-app-version")))
+}
+
+/// GET `path` with HTTP/1.0 (a new connection to the router): the status and the head.
+fn request_head(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
     let mut stream = std::net::TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     write!(stream, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n")?;
@@ -89,12 +96,14 @@ pub(crate) fn request(addr: &str, path: &str) -> std::io::Result<(u16, Option<St
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(bad)?;
-    let version = head.lines().find_map(|l| {
+    Ok((status, head.to_string()))
+}
+
+fn header(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
-        k.eq_ignore_ascii_case("x-app-version")
-            .then(|| v.trim().to_string())
-    });
-    Ok((status, version))
+        k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+    })
 }
 
 fn scrape(addr: &str) -> Result<String, String> {
@@ -355,7 +364,78 @@ async fn counts_match_the_client(which: &str) {
     assert_eq!(green.errors, counted["green"].classes[3]);
     let latency = green.quantile(0.99).expect("a latency with requests");
     assert!(latency > 0.0 && latency <= 10.0, "{green:?}");
+
+    // 100 more, each on a new connection to the router. The app numbers the requests on its
+    // own connections (X-App-Connection-Requests), so a number above 1 is a reused one.
+    let mut reused = 0;
+    for i in 0..100 {
+        let (status, head) = request_head(&listen, "/version")
+            .unwrap_or_else(|e| panic!("request {i} failed: {e}\n{}", route.log()));
+        assert_eq!(status, 200, "{head}");
+        let on_connection = header(&head, "x-app-connection-requests")
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or_else(|| panic!("no request count in\n{head}"));
+        reused += usize::from(on_connection > 1);
+    }
+    println!("{which}: {reused} of 100 requests on a reused connection to a task");
+    if which == "haproxy" {
+        // `http-reuse safe`, HAProxy's default: the first request of a client's connection
+        // always gets a new one, and these clients send one request per connection.
+        assert_eq!(reused, 0, "{split}");
+    }
+    if which == "nginx" {
+        // The template keeps idle connections to the tasks, so only a first request to a task
+        // needs a new one (a /count above, answered 503 and retried, closed its connection).
+        assert!(reused >= 96, "{reused} of 100 reused a connection\n{split}");
+
+        // The kept connections go with the reload that leaves a zone out: nginx's old worker
+        // closes its idle ones as it exits, so none stays open to tasks about to be drained.
+        let green = zone_targets(&read(&config), "green");
+        assert_eq!(green.len(), 2, "{}", read(&config));
+        let open = |targets: &[String]| targets.iter().map(|t| established_to(t)).sum::<usize>();
+        assert!(open(&green) > 0, "nginx keeps connections to green's tasks");
+        live.kv
+            .put(&format!("{service}-traffic"), "blue=100,green=0")
+            .await
+            .expect("write traffic");
+        wait_until(
+            "green out of the config, its connections closed",
+            Duration::from_secs(10),
+            || async {
+                let text = read(&config);
+                match open(&green) {
+                    0 if !text.contains("# green") => Ok(()),
+                    n => Err(format!("{n} open\n{text}\n{}", route.log())),
+                }
+            },
+        )
+        .await;
+    }
     drop(route);
+}
+
+/// The targets of `zone`'s servers in a rendered nginx config
+/// (`server TARGET weight=W max_fails=0; # ZONE VERSION`).
+fn zone_targets(config: &str, zone: &str) -> Vec<String> {
+    let tag = format!("# {zone} ");
+    config
+        .lines()
+        .filter(|l| l.contains(&tag))
+        .filter_map(|l| l.trim().strip_prefix("server ")?.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Established TCP connections from this host to `target` (`IP:PORT`), as `ss` lists them.
+fn established_to(target: &str) -> usize {
+    let out = std::process::Command::new("ss")
+        .args(["-Htn", "state", "established", "dst", target])
+        .output()
+        .expect("run ss (iproute2)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

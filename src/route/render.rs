@@ -227,6 +227,13 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("proxy_pass http://demo_web;"), "{out}");
+        // Connections to the tasks are reused: a pool per upstream, and HTTP/1.1 without
+        // the client's Connection header.
+        let upstream = &out[out.find("upstream demo_web {").unwrap()..];
+        let upstream = &upstream[..upstream.find('}').unwrap()];
+        assert!(upstream.contains("keepalive 32;"), "{out}");
+        assert!(out.contains("proxy_http_version 1.1;"), "{out}");
+        assert!(out.contains("proxy_set_header Connection \"\";"), "{out}");
         assert!(!out.contains("\n\n\n"), "no runs of blank lines:\n{out}");
     }
 
